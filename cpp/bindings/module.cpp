@@ -1,0 +1,152 @@
+// airtune._core: exception translation, build information, threads; then every area's bindings.
+#include <dlfcn.h>
+#include <omp.h>
+#include <pybind11/pybind11.h>
+#include <simdjson.h>
+
+#include <faiss/Index.h>
+#include <faiss/IndexFlat.h>
+#include <oneapi/tbb/version.h>
+
+#include <climits>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "airtune_registry.h"
+#include "core/errors.h"
+#include "core/threading.h"
+
+namespace py = pybind11;
+
+#define AIRTUNE_STRINGIFY_(x) #x
+#define AIRTUNE_STRINGIFY(x) AIRTUNE_STRINGIFY_(x)
+
+namespace {
+
+// Created once and deliberately never freed: exception types live as long as the interpreter.
+PyObject* g_parse_error = nullptr;
+
+void translate(std::exception_ptr p) {
+  try {
+    if (p) std::rethrow_exception(p);
+  } catch (const airtune::ParseError& e) {
+    py::object type = py::reinterpret_borrow<py::object>(g_parse_error);
+    py::object inst = type(e.what());
+    inst.attr("source") = e.source();
+    inst.attr("line") = e.line();
+    inst.attr("column") = e.column();
+    inst.attr("reason") = e.reason();
+    PyErr_SetObject(g_parse_error, inst.ptr());
+  } catch (const airtune::IoError& e) {
+    PyErr_SetString(PyExc_OSError, e.what());
+  } catch (const airtune::InvalidArgument& e) {
+    PyErr_SetString(PyExc_ValueError, e.what());
+  } catch (const airtune::FormatError& e) {
+    PyErr_SetString(PyExc_ValueError, e.what());
+  } catch (const airtune::Error& e) {
+    PyErr_SetString(PyExc_RuntimeError, e.what());
+  }
+}
+
+void* linked_symbol(const char* name);
+
+using openblas_set_fn = void (*)(int);
+using openblas_config_fn = char* (*)();
+using openblas_get_fn = int (*)();
+
+// OpenMP (FAISS) and OpenBLAS get the same thread count as the arena.
+void sync_external_threads(int n) {
+  omp_set_num_threads(n);
+  if (auto fn = reinterpret_cast<openblas_set_fn>(linked_symbol("openblas_set_num_threads"))) fn(n);
+}
+
+// Symbols of the libraries _core links, looked up through _core's own handle: Python loads
+// extension modules with RTLD_LOCAL, so RTLD_DEFAULT would not see them.
+void* linked_symbol(const char* name) {
+  Dl_info self{};
+  if (!dladdr(reinterpret_cast<void*>(&translate), &self) || !self.dli_fname) return nullptr;
+  void* handle = dlopen(self.dli_fname, RTLD_LAZY | RTLD_NOLOAD);
+  if (!handle) return nullptr;
+  void* sym = dlsym(handle, name);
+  dlclose(handle);
+  return sym;
+}
+
+// A FAISS search large enough to go through BLAS sgemm: proves FAISS links and which BLAS it runs on.
+void faiss_probe() {
+  constexpr int kDim = 8, kRows = 64;
+  std::vector<float> x(kDim * kRows);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>((i * 7919) % 101) / 101.0f;
+  faiss::IndexFlatIP index(kDim);
+  index.add(kRows, x.data());
+  std::vector<float> distances(kRows);
+  std::vector<faiss::Index::idx_t> labels(kRows);
+  index.search(kRows, x.data(), 1, distances.data(), labels.data());
+}
+
+py::dict blas_info() {
+  py::dict info;
+  std::string path;
+  faiss_probe();
+  if (void* sym = linked_symbol("sgemm_")) {
+    Dl_info dl{};
+    if (dladdr(sym, &dl) && dl.dli_fname) {
+      char resolved[PATH_MAX];
+      path = realpath(dl.dli_fname, resolved) ? resolved : dl.dli_fname;
+    }
+  }
+  auto config = reinterpret_cast<openblas_config_fn>(linked_symbol("openblas_get_config"));
+  auto threads = reinterpret_cast<openblas_get_fn>(linked_symbol("openblas_get_num_threads"));
+  std::string name = "unknown";
+  if (config) name = "openblas";
+  else if (path.find("mkl") != std::string::npos) name = "mkl";
+  else if (path.find("/blas/") != std::string::npos) name = "reference";
+  info["name"] = name;
+  info["library"] = path;
+  info["config"] = config ? std::string(config()) : std::string();
+  info["threads"] = threads ? threads() : 1;
+  return info;
+}
+
+py::dict build_info() {
+  py::dict info;
+  info["version"] = AIRTUNE_VERSION;
+  info["faiss"] = std::to_string(FAISS_VERSION_MAJOR) + "." + std::to_string(FAISS_VERSION_MINOR) + "." +
+                  std::to_string(FAISS_VERSION_PATCH);
+#if __has_include(<faiss/gpu/StandardGpuResources.h>)
+  info["faiss_gpu"] = true;
+#else
+  info["faiss_gpu"] = false;
+#endif
+  info["simdjson"] = AIRTUNE_STRINGIFY(SIMDJSON_VERSION);
+  info["simdjson_implementation"] = simdjson::get_active_implementation()->name();
+  info["onetbb"] = std::string(TBB_runtime_version());
+  info["openmp_max_threads"] = omp_get_max_threads();
+  info["blas"] = blas_info();
+  info["compiler"] = std::string("g++ ") + __VERSION__;
+  info["num_threads"] = airtune::core::num_threads();
+  return info;
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "airtune's C++ core (no torch). Use the airtune package rather than this module.";
+  m.attr("__version__") = AIRTUNE_VERSION;
+
+  g_parse_error = PyErr_NewExceptionWithDoc(
+      "airtune.ParseError",
+      "Malformed input. Attributes: source (file), line and column (1-based; 0 if unknown), reason.",
+      PyExc_ValueError, nullptr);
+  m.attr("ParseError") = py::handle(g_parse_error);
+  py::register_exception_translator(&translate);
+
+  airtune::core::on_num_threads_changed(&sync_external_threads);
+  m.def("build_info", &build_info, "Versions of the libraries linked into _core and the BLAS in use.");
+  m.def("set_num_threads", &airtune::core::set_num_threads, py::arg("n"),
+        "Size of the oneTBB arena (and of OpenMP/OpenBLAS) used by all airtune work.");
+  m.def("get_num_threads", &airtune::core::num_threads);
+
+  airtune::bindings::register_all(m);
+}
