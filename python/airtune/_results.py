@@ -17,13 +17,10 @@ class ResultMixin:
         """One line shown above the table in notebooks; results override it."""
         return type(self).__name__
 
-    def to_pandas(self) -> Any:  # pragma: no cover - every result implements it
-        raise NotImplementedError
-
     def _repr_html_(self) -> str:
         head = f"<p><b>{html.escape(self.summary_line())}</b></p>"
         try:
-            frame = self.to_pandas()
+            frame = self.to_pandas()  # every result defines it
         except ImportError:
             return head
         return head + frame.head(self._repr_rows).to_html(max_cols=12)
@@ -41,8 +38,13 @@ def require(module: str, extra: str) -> Any:
         ) from exc
 
 
-def progress(iterable: Any = None, total: int | None = None, desc: str = "", enabled: bool = True) -> Any:
-    """A tqdm progress bar (notebook-aware) or a silent pass-through when disabled."""
+def progress(
+    iterable: Any = None, total: int | None = None, desc: str = "", enabled: bool = True, **kwargs: Any
+) -> Any:
+    """A tqdm progress bar (notebook-aware) or a silent pass-through when disabled.
+
+    Extra keyword arguments go to tqdm (e.g. ``unit="B", unit_scale=True``).
+    """
     from tqdm.auto import tqdm
 
-    return tqdm(iterable, total=total, desc=desc, disable=not enabled, leave=False)
+    return tqdm(iterable, total=total, desc=desc, disable=not enabled, leave=False, **kwargs)

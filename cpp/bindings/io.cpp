@@ -1,0 +1,205 @@
+// airtune._core.io: JSONL reading/writing and the columnar RecordBatch.
+#include <pybind11/stl.h>
+
+#include <memory>
+
+#include "common.h"
+#include "io/jsonl_reader.h"
+#include "io/jsonl_writer.h"
+#include "io/line_parser.h"
+#include "io/summary.h"
+
+namespace py = pybind11;
+using airtune::InvalidArgument;
+using namespace airtune::io;
+
+namespace {
+
+Format format_arg(const std::string& name) {
+  auto f = parse_format(name);
+  if (!f) throw InvalidArgument("unknown format '" + name + "': use auto, chat, sharegpt, alpaca, prompt_completion or text");
+  return *f;
+}
+
+ErrorMode errors_arg(const std::string& name) {
+  if (name == "raise") return ErrorMode::Raise;
+  if (name == "skip") return ErrorMode::Skip;
+  if (name == "quarantine") return ErrorMode::Quarantine;
+  throw InvalidArgument("unknown errors mode '" + name + "': use raise, skip or quarantine");
+}
+
+using BatchPtr = std::shared_ptr<RecordBatch>;
+
+// (data, offsets, valid) numpy views into a column of a batch that `owner` keeps alive.
+py::tuple string_buffers(const airtune::core::StringColumn& col, const BatchPtr& owner) {
+  auto* keep = new BatchPtr(owner);
+  py::capsule base(keep, [](void* p) { delete static_cast<BatchPtr*>(p); });
+  py::array_t<uint8_t> data({static_cast<py::ssize_t>(col.data.size())}, {1},
+                            reinterpret_cast<const uint8_t*>(col.data.data()), base);
+  py::object valid = col.valid.empty() ? py::object(py::none()) : py::object(airtune::bindings::view_of(col.valid, owner));
+  return py::make_tuple(data, airtune::bindings::view_of(col.offsets, owner), valid);
+}
+
+py::list errors_to_list(std::vector<LineError>& errors) {
+  py::list out;
+  for (auto& e : errors) out.append(py::make_tuple(e.line, e.column, e.field, e.reason));
+  errors.clear();
+  return out;
+}
+
+}  // namespace
+
+void bind_io(py::module_& m) {
+  auto io = m.def_submodule("io", "JSONL ingestion into canonical records (columnar).");
+
+  py::class_<RecordBatch, BatchPtr>(io, "RecordBatch",
+                                    "Canonical records in columns. Immutable once handed to Python.")
+      .def(py::init<>())
+      .def("__len__", &RecordBatch::size)
+      .def_property_readonly("message_count", &RecordBatch::message_count)
+      .def(
+          "columns",
+          [](const BatchPtr& self) {
+            using airtune::bindings::view_of;
+            py::dict d;
+            d["id"] = string_buffers(self->id, self);
+            d["format"] = view_of(self->format, self);
+            d["line"] = view_of(self->line, self);
+            d["message_offsets"] = view_of(self->message_offsets, self);
+            d["label"] = string_buffers(self->label, self);
+            d["metadata"] = string_buffers(self->metadata, self);
+            d["role"] = view_of(self->role, self);
+            d["content"] = string_buffers(self->content, self);
+            d["name"] = string_buffers(self->name, self);
+            d["tool_calls"] = string_buffers(self->tool_calls, self);
+            d["tool_call_id"] = string_buffers(self->tool_call_id, self);
+            d["extra"] = string_buffers(self->extra, self);
+            return d;
+          },
+          "Zero-copy numpy views of every column: string columns as (data, offsets, valid-or-None).")
+      .def(
+          "take",
+          [](const RecordBatch& self, const std::vector<int64_t>& rows) {
+            py::gil_scoped_release release;
+            return std::make_shared<RecordBatch>(self.take(rows));
+          },
+          py::arg("rows"))
+      .def_static(
+          "concat",
+          [](const std::vector<BatchPtr>& parts) {
+            py::gil_scoped_release release;
+            auto out = std::make_shared<RecordBatch>();
+            for (const auto& p : parts) out->append(*p);
+            return out;
+          },
+          py::arg("parts"))
+      .def(
+          "to_json",
+          [](const RecordBatch& self, size_t i, const std::string& format) {
+            return record_to_json(self, i, format_arg(format));
+          },
+          py::arg("i"), py::arg("format") = "auto")
+      .def("instruct_mask",
+           [](const RecordBatch& self) {
+             std::vector<uint8_t> mask(self.size());
+             for (size_t i = 0; i < self.size(); ++i) mask[i] = self.is_instruct(i);
+             return airtune::bindings::to_numpy(std::move(mask));
+           })
+      .def(
+          "summary",
+          [](const RecordBatch& self, size_t top_k) {
+            BatchSummary s;
+            {
+              py::gil_scoped_release release;
+              s = summarize(self, top_k);
+            }
+            py::dict d;
+            d["rows"] = s.rows;
+            d["messages"] = s.messages;
+            py::dict formats, roles;
+            for (int f = 0; f < kFormatCount; ++f) formats[py::str(std::string(format_name(static_cast<Format>(f))))] = s.formats[f];
+            for (int r = 0; r < kRoleCount; ++r) roles[py::str(std::string(role_name(static_cast<Role>(r))))] = s.roles[r];
+            d["formats"] = formats;
+            d["roles"] = roles;
+            d["instruct_rows"] = s.instruct_rows;
+            d["rows_with_system"] = s.rows_with_system;
+            d["empty_contents"] = s.empty_contents;
+            d["distinct_system_prompts"] = s.distinct_system_prompts;
+            d["top_system_prompts"] = s.top_system_prompts;
+            d["turns"] = airtune::bindings::to_numpy(std::move(s.turns));
+            d["content_chars"] = airtune::bindings::to_numpy(std::move(s.content_chars));
+            return d;
+          },
+          py::arg("top_k") = 5);
+
+  py::class_<JsonlReader>(io, "JsonlReader", "Streaming JSONL reader; see airtune.io.read_jsonl.")
+      .def(py::init([](const std::string& path, const std::string& format, const std::string& errors,
+                       const std::string& quarantine_path, size_t block_bytes, size_t max_line_bytes) {
+             ReadOptions o;
+             o.format = format_arg(format);
+             o.errors = errors_arg(errors);
+             o.quarantine_path = quarantine_path;
+             o.block_bytes = block_bytes;
+             o.max_line_bytes = max_line_bytes;
+             return std::make_unique<JsonlReader>(path, std::move(o));
+           }),
+           py::arg("path"), py::arg("format") = "auto", py::arg("errors") = "raise", py::arg("quarantine_path") = "",
+           py::arg("block_bytes") = size_t{16} << 20, py::arg("max_line_bytes") = size_t{64} << 20)
+      .def(
+          "read_block",
+          [](JsonlReader& self, RecordBatch& out) {
+            py::gil_scoped_release release;
+            return self.read_block(out);
+          },
+          py::arg("out"), "Appends the next block's records to `out`; False at the end.")
+      .def("finish", &JsonlReader::finish, py::call_guard<py::gil_scoped_release>())
+      .def("counts",
+           [](const JsonlReader& self) {
+             const auto& c = self.counts();
+             py::dict d;
+             d["lines_read"] = c.lines_read;
+             d["kept"] = c.kept;
+             d["rejected"] = c.rejected;
+             d["blank"] = c.blank;
+             d["bytes"] = c.bytes;
+             return d;
+           })
+      .def("take_errors", [](JsonlReader& self) { return errors_to_list(self.errors()); },
+           "Errors since the last call as (line, column, field, reason) tuples.")
+      .def_property_readonly("file_size", &JsonlReader::file_size);
+
+  io.def(
+      "write_jsonl",
+      [](const RecordBatch& batch, const std::string& path, const std::string& format) {
+        const Format f = format_arg(format);
+        py::gil_scoped_release release;
+        return write_jsonl(batch, path, f);
+      },
+      py::arg("batch"), py::arg("path"), py::arg("format") = "auto");
+
+  io.def(
+      "parse_lines",
+      [](const py::sequence& lines, const std::string& format, const std::string& id_prefix, int64_t first_number) {
+        std::vector<std::string_view> views = airtune::bindings::utf8_views(lines);
+        const Format f = format_arg(format);
+        auto batch = std::make_shared<RecordBatch>();
+        std::vector<LineError> errors;
+        int64_t blank = 0;
+        {
+          py::gil_scoped_release release;
+          std::vector<LineInput> inputs;
+          inputs.reserve(views.size());
+          for (size_t i = 0; i < views.size(); ++i)
+            inputs.push_back({views[i], 0, first_number + static_cast<int64_t>(i)});
+          LineParser parser(f, id_prefix, views.empty() ? 1 : SIZE_MAX);
+          for (ParsedChunk& chunk : parser.parse(inputs)) {
+            batch->append(chunk.batch);
+            for (auto& [index, e] : chunk.errors) errors.push_back(std::move(e));
+            blank += chunk.blank;
+          }
+        }
+        return py::make_tuple(batch, errors_to_list(errors), blank);
+      },
+      py::arg("lines"), py::arg("format") = "auto", py::arg("id_prefix") = "row", py::arg("first_number") = 0,
+      "Parses JSON texts (one record each) in parallel: (batch, errors, blank_count).");
+}

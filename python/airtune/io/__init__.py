@@ -1,0 +1,38 @@
+"""airtune.io: ingestion of training data and production logs into canonical records.
+
+Formats: OpenAI chat (``messages``, tool calls kept), ShareGPT (``conversations``), Alpaca
+(``instruction``/``input``/``output``), ``prompt``/``completion`` and ``text``. Files are read
+with simdjson in parallel, streaming, with every line accounted for.
+
+    records = airtune.io.read_jsonl("train.jsonl.gz", errors="quarantine")
+    records.report          # lines read / kept / rejected, with reasons
+    records.summary()       # formats, roles, turns, lengths, system prompts
+    records.to_pandas()     # or to_arrow(), to_hf()
+"""
+
+from .convert import canonicalize, from_any, from_arrow, from_dicts, from_hf, from_pandas
+from .jsonl import JsonlStream, iter_jsonl, read_jsonl, write_jsonl
+from .records import FORMATS, ROLES, Message, Record, Records
+from .report import IngestReport, LineError
+from .summary import DatasetSummary
+
+__all__ = [
+    "FORMATS",
+    "ROLES",
+    "DatasetSummary",
+    "IngestReport",
+    "JsonlStream",
+    "LineError",
+    "Message",
+    "Record",
+    "Records",
+    "canonicalize",
+    "from_any",
+    "from_arrow",
+    "from_dicts",
+    "from_hf",
+    "from_pandas",
+    "iter_jsonl",
+    "read_jsonl",
+    "write_jsonl",
+]

@@ -1,0 +1,146 @@
+"""Records from and to in-memory data: pandas, pyarrow, Hugging Face datasets, lists of dicts.
+
+In-memory rows go through the same C++ parser as files (each row serialised to JSON once), so
+the formats, validation and error messages are identical; errors name the row (0-based).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+
+from .. import _core
+from .. import ParseError
+from .records import Records
+from .report import IngestReport, LineError
+
+_CANONICAL_ONLY = ("format", "line")
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if hasattr(obj, "isoformat"):
+        return obj.isoformat()
+    raise TypeError(f"value of type {type(obj).__name__} is not JSON serialisable")
+
+
+def _drop_nulls(d: dict) -> dict:
+    return {k: v for k, v in d.items() if v is not None}
+
+
+def _canonical_row(row: dict) -> dict:
+    """Undo the JSON-text columns of Records.to_arrow() so a round trip restores the records.
+
+    Text records come back as {"text"}; every other record in the chat layout (same messages).
+    """
+    source_format = row.get("format")
+    row = {k: v for k, v in row.items() if k not in _CANONICAL_ONLY}
+    meta = row.pop("metadata", None)
+    if isinstance(meta, str):
+        for k, v in json.loads(meta).items():
+            row.setdefault(k, v)
+    if row.get("label") is None:
+        row.pop("label", None)
+    messages = []
+    for m in row.get("messages") or []:
+        m = _drop_nulls(dict(m))
+        if isinstance(m.get("tool_calls"), str):
+            m["tool_calls"] = json.loads(m["tool_calls"])
+        extra = m.pop("extra", None)
+        if isinstance(extra, str):
+            m.update(json.loads(extra))
+        if "content" not in m and m.get("role") == "assistant":
+            m["content"] = None
+        messages.append(m)
+    if source_format == "text" and len(messages) == 1:
+        row.pop("messages")
+        row["text"] = messages[0].get("content")
+    elif "messages" in row:
+        row["messages"] = messages
+    return row
+
+
+def from_dicts(
+    rows: Any, format: str = "auto", errors: str = "raise", source: str = "rows"
+) -> Records:
+    """Records from an iterable of dicts (one record each, in any supported layout).
+
+    ``errors``: ``"raise"`` (ParseError naming the row) or ``"skip"`` (dropped rows listed in
+    ``records.report.errors``, where ``line`` is the 0-based row number).
+    """
+    if errors not in ("raise", "skip"):
+        raise ValueError("errors must be 'raise' or 'skip' for in-memory data")
+    texts = []
+    for i, row in enumerate(rows):
+        if not isinstance(row, dict):
+            raise TypeError(f"row {i}: expected a dict, got {type(row).__name__}")
+        if "messages" in row and ("format" in row or "metadata" in row):
+            row = _canonical_row(row)
+        texts.append(json.dumps(row, ensure_ascii=False, default=_json_default))
+    batch, errs, blank = _core.io.parse_lines(texts, format, source, 0)
+    line_errors = [LineError(*e) for e in errs]
+    if line_errors and errors == "raise":
+        e = line_errors[0]
+        exc = ParseError(f"{source}: row {e.line}: {e.reason}")
+        exc.source, exc.line, exc.column, exc.reason = source, e.line, e.column, e.reason
+        raise exc
+    report = IngestReport(
+        source=source, lines_read=len(texts), kept=len(batch), rejected=len(line_errors), blank=blank,
+        errors=line_errors,
+    )
+    return Records(batch, report=report)
+
+
+def from_pandas(df: Any, format: str = "auto", errors: str = "raise") -> Records:
+    """Records from a DataFrame whose columns follow a supported layout (or ``Records.to_pandas()``)."""
+    return from_dicts(df.to_dict(orient="records"), format, errors, source="dataframe")
+
+
+def from_arrow(table: Any, format: str = "auto", errors: str = "raise") -> Records:
+    """Records from a pyarrow Table (or RecordBatch) in a supported layout (or ``Records.to_arrow()``)."""
+    return from_dicts(table.to_pylist(), format, errors, source="arrow")
+
+
+def from_hf(dataset: Any, format: str = "auto", errors: str = "raise") -> Records:
+    """Records from a Hugging Face ``datasets.Dataset``."""
+    return from_arrow(dataset.data.table, format, errors)
+
+
+def from_any(data: Any, format: str = "auto", errors: str = "raise") -> Records:
+    """Records from Records, a DataFrame, an Arrow table, an HF Dataset or an iterable of dicts."""
+    if isinstance(data, Records):
+        return data
+    module = type(data).__module__.split(".")[0]
+    if module == "pandas":
+        return from_pandas(data, format, errors)
+    if module == "pyarrow":
+        return from_arrow(data, format, errors)
+    if module == "datasets":
+        return from_hf(data, format, errors)
+    return from_dicts(data, format, errors)
+
+
+def canonicalize(batch: dict[str, list], format: str = "auto", errors: str = "raise") -> dict[str, list]:
+    """For ``datasets.Dataset.map(airtune.io.canonicalize, batched=True, remove_columns=...)``.
+
+    Takes a batch (dict of columns) in any supported layout and returns the canonical columns
+    ``id``, ``messages`` (list of {role, content}), ``label`` and ``metadata`` (JSON text). With
+    ``errors="skip"`` bad rows are dropped, so pass ``remove_columns=dataset.column_names``.
+    """
+    keys = list(batch)
+    n = len(batch[keys[0]]) if keys else 0
+    rows = [{k: batch[k][i] for k in keys} for i in range(n)]
+    records = from_dicts(rows, format, errors, source="batch")
+    table = records.to_arrow()
+    return {
+        "id": table.column("id").to_pylist(),
+        "messages": [[{"role": m["role"], "content": m["content"]} for m in msgs]
+                     for msgs in table.column("messages").to_pylist()],
+        "label": table.column("label").to_pylist(),
+        "metadata": table.column("metadata").to_pylist(),
+    }
