@@ -153,6 +153,8 @@ void bind_io(py::module_& m) {
           },
           py::arg("out"), "Appends the next block's records to `out`; False at the end.")
       .def("finish", &JsonlReader::finish, py::call_guard<py::gil_scoped_release>())
+      .def("reserve_for_file", &JsonlReader::reserve_for_file, py::arg("out"),
+           "Reserve address space in `out` for the whole file (no reallocation while reading).")
       .def("counts",
            [](const JsonlReader& self) {
              const auto& c = self.counts();
@@ -192,11 +194,13 @@ void bind_io(py::module_& m) {
           for (size_t i = 0; i < views.size(); ++i)
             inputs.push_back({views[i], 0, first_number + static_cast<int64_t>(i)});
           LineParser parser(f, id_prefix, views.empty() ? 1 : SIZE_MAX);
+          std::vector<const RecordBatch*> parts;
           for (ParsedChunk& chunk : parser.parse(inputs)) {
-            batch->append(chunk.batch);
+            parts.push_back(&chunk.batch);
             for (auto& [index, e] : chunk.errors) errors.push_back(std::move(e));
             blank += chunk.blank;
           }
+          batch->append_all(parts);
         }
         return py::make_tuple(batch, errors_to_list(errors), blank);
       },

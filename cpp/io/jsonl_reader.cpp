@@ -43,8 +43,28 @@ void JsonlReader::quarantine(const Block& block, const Line& line, const LineErr
   reasons_->write(json);
 }
 
+void JsonlReader::reserve_for_file(RecordBatch& out) const {
+  if (source_->compressed()) return;
+  const size_t bytes = static_cast<size_t>(source_->file_size());
+  if (out.content.data.capacity() < out.content.data.size() + bytes) out.content.data.reserve(out.content.data.size() + bytes);
+}
+
 bool JsonlReader::read_block(RecordBatch& out) {
-  if (!source_->next_block(block_)) return false;
+  if (ended_) return false;
+  const bool pipelined = options_.errors != ErrorMode::Quarantine;
+  bool have;
+  if (!started_ || !pipelined) {
+    have = source_->next_block(block_);
+    started_ = true;
+  } else {
+    have = prefetch_.get();
+    std::swap(block_, next_block_);
+  }
+  if (!have) {
+    ended_ = true;
+    return false;
+  }
+  if (pipelined) prefetch_ = std::async(std::launch::async, [this] { return source_->next_block(next_block_); });
   const auto& lines = block_.lines;
   const char* base = block_.data.data();
   const size_t buffer_end = block_.data.size();
@@ -52,8 +72,9 @@ bool JsonlReader::read_block(RecordBatch& out) {
   for (const Line& line : lines)
     inputs_.push_back({std::string_view(base + line.offset, line.oversize ? 0 : line.size), buffer_end - line.offset,
                        line.number, line.oversize, line.size});
-  std::vector<ParsedChunk> chunks = parser_->parse(inputs_);
+  std::vector<ParsedChunk>& chunks = parser_->parse(inputs_);
 
+  std::vector<const RecordBatch*> parts;
   for (ParsedChunk& chunk : chunks) {
     if (!chunk.errors.empty() && options_.errors == ErrorMode::Raise) {
       const LineError& e = chunk.errors.front().second;
@@ -63,19 +84,20 @@ bool JsonlReader::read_block(RecordBatch& out) {
     counts_.kept += static_cast<int64_t>(chunk.batch.size());
     counts_.rejected += static_cast<int64_t>(chunk.errors.size());
     counts_.blank += chunk.blank;
-    if (out.size() == 0 && out.message_count() == 0) out = std::move(chunk.batch);
-    else out.append(chunk.batch);
+    parts.push_back(&chunk.batch);
     for (auto& [index, error] : chunk.errors) {
       if (options_.errors == ErrorMode::Quarantine) quarantine(block_, lines[index], error);
       errors_.push_back(std::move(error));
     }
   }
-  counts_.bytes = source_->bytes_consumed();
+  out.append_all(parts);
+  counts_.bytes += block_.bytes_read;
   return true;
 }
 
 RecordBatch JsonlReader::read_all() {
   RecordBatch out;
+  reserve_for_file(out);
   while (read_block(out)) {
   }
   finish();

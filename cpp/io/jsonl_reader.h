@@ -5,6 +5,9 @@
 // result does not depend on the thread count. Memory: O(block_bytes + max_line_bytes) besides the
 // records the caller keeps.
 //
+// Reading is pipelined: a second thread reads and splits block N+1 while block N is parsed
+// (except in Quarantine mode, where oversize lines stream to the quarantine file in order).
+//
 // Accounting, always: lines_read == kept + rejected + blank. Bad lines are, by ErrorMode:
 //   Raise       the first one (in line order) throws ParseError(source, line, column, reason)
 //   Skip        dropped, each reported in errors()
@@ -14,6 +17,7 @@
 #pragma once
 
 #include <cstdint>
+#include <future>
 #include <memory>
 #include <string>
 #include <vector>
@@ -57,6 +61,10 @@ class JsonlReader {
   /// Reads to the end, then finish(). Convenience for whole-file reads.
   RecordBatch read_all();
 
+  /// Reserves `out` for the whole file (plain files: content cannot exceed the file size), so
+  /// that reading everything into one batch never reallocates. Only address space is reserved.
+  void reserve_for_file(RecordBatch& out) const;
+
   /// Commits the quarantine files (if any). Call once after the last read_block().
   void finish();
 
@@ -74,7 +82,9 @@ class JsonlReader {
   std::unique_ptr<LineSource> source_;
   std::vector<LineError> errors_;
   ReadCounts counts_;
-  Block block_;
+  Block block_, next_block_;
+  std::future<bool> prefetch_;  // reads next_block_ while block_ is parsed (not in Quarantine mode)
+  bool started_ = false, ended_ = false;
   std::vector<LineInput> inputs_;
   std::unique_ptr<LineParser> parser_;
 };

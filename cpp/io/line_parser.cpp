@@ -20,9 +20,15 @@ LineParser::LineParser(Format format, std::string id_prefix, size_t max_line_byt
       max_line_bytes_(max_line_bytes),
       parsers_([format] { return RecordParser(format); }) {}
 
-std::vector<ParsedChunk> LineParser::parse(const std::vector<LineInput>& lines) {
+std::vector<ParsedChunk>& LineParser::parse(const std::vector<LineInput>& lines) {
   const size_t n_chunks = (lines.size() + kLinesPerTask - 1) / kLinesPerTask;
-  std::vector<ParsedChunk> chunks(n_chunks);
+  std::vector<ParsedChunk>& chunks = chunks_;
+  chunks.resize(n_chunks);
+  for (ParsedChunk& c : chunks) {
+    c.batch.clear();
+    c.errors.clear();
+    c.blank = 0;
+  }
   core::parallel_for(n_chunks, 1, [&](size_t cb, size_t ce) {
     RecordParser& parser = parsers_.local();
     std::string default_id;

@@ -39,7 +39,8 @@ class LineParser {
   LineParser(Format format, std::string id_prefix, size_t max_line_bytes);
 
   /// Parses all `lines` in parallel in the airtune arena; returns the chunks in input order.
-  std::vector<ParsedChunk> parse(const std::vector<LineInput>& lines);
+  /// The chunks are reused (capacity kept) by the next call: consume them before calling again.
+  std::vector<ParsedChunk>& parse(const std::vector<LineInput>& lines);
 
   static constexpr size_t kLinesPerTask = 256;
 
@@ -48,6 +49,7 @@ class LineParser {
   std::string id_prefix_;
   size_t max_line_bytes_;
   oneapi::tbb::enumerable_thread_specific<RecordParser> parsers_;
+  std::vector<ParsedChunk> chunks_;
 };
 
 }  // namespace airtune::io

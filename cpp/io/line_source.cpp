@@ -74,7 +74,7 @@ bool LineSource::next_block(Block& block) {
   block.lines.clear();
   block.data.clear();
   block.bytes_read = 0;
-  std::vector<char>& buf = block.data;
+  core::ByteBuffer& buf = block.data;
   buf.reserve(block_bytes_ + simdjson::SIMDJSON_PADDING);
   buf.insert(buf.end(), carry_.begin(), carry_.end());
   carry_.clear();
@@ -110,7 +110,7 @@ bool LineSource::next_block(Block& block) {
       uint64_t length = pending;
       if (oversize_sink_) oversize_sink_(number, std::string_view(buf.data() + scan_from, pending));
       buf.resize(scan_from);
-      std::vector<char> chunk(kReadChunk);
+      core::ByteBuffer chunk(kReadChunk);
       bool ended = false;
       while (!ended) {
         const size_t got = read_some(chunk.data(), chunk.size());
@@ -132,7 +132,7 @@ bool LineSource::next_block(Block& block) {
       return true;
     }
     // Read more.
-    const size_t want = std::max(kReadChunk, block_bytes_ > buf.size() ? block_bytes_ - buf.size() : kReadChunk);
+    const size_t want = buf.size() < block_bytes_ ? block_bytes_ - buf.size() : std::min(kReadChunk, block_bytes_);
     const size_t old = buf.size();
     buf.resize(old + want);
     const size_t got = read_some(buf.data() + old, want);

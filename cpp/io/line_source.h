@@ -19,6 +19,8 @@
 #include <string_view>
 #include <vector>
 
+#include "core/byte_buffer.h"
+
 namespace airtune::io {
 
 struct Line {
@@ -30,7 +32,7 @@ struct Line {
 };
 
 struct Block {
-  std::vector<char> data;   ///< the lines' bytes; SIMDJSON padding readable after the last one
+  core::ByteBuffer data;    ///< the lines' bytes; SIMDJSON padding readable after the last one
   std::vector<Line> lines;
   size_t bytes_read = 0;    ///< bytes consumed from the (decompressed) stream for this block
 };
@@ -63,7 +65,7 @@ class LineSource {
   std::function<void(int64_t, std::string_view)> oversize_sink_;
   std::FILE* file_ = nullptr;
   void* gz_ = nullptr;  // gzFile
-  std::vector<char> carry_;  // bytes after the last complete line of the previous read
+  core::ByteBuffer carry_;   // bytes after the last complete line of the previous read
   bool eof_ = false;
   bool first_read_ = true;
   int64_t line_number_ = 0;

@@ -1,5 +1,6 @@
 #include "io/record.h"
 
+#include <algorithm>
 #include <string>
 
 #include "core/errors.h"
@@ -50,6 +51,57 @@ void RecordBatch::append(const RecordBatch& other) {
   tool_calls.append(other.tool_calls);
   tool_call_id.append(other.tool_call_id);
   extra.append(other.extra);
+}
+
+namespace {
+
+// Grows capacity to at least `need`, doubling so that repeated appends copy O(total) bytes.
+template <typename Container>
+void grow(Container& c, size_t need) {
+  if (need > c.capacity()) c.reserve(std::max(need, c.capacity() * 2));
+}
+
+void grow(core::StringColumn& c, size_t bytes, size_t count) {
+  grow(c.data, bytes);
+  grow(c.offsets, count + 1);
+  if (!c.valid.empty()) grow(c.valid, count);
+}
+
+}  // namespace
+
+void RecordBatch::append_all(const std::vector<const RecordBatch*>& parts) {
+  size_t records = size(), messages = message_count();
+  size_t id_bytes = id.data.size(), content_bytes = content.data.size(), meta_bytes = metadata.data.size();
+  for (const RecordBatch* p : parts) {
+    records += p->size();
+    messages += p->message_count();
+    id_bytes += p->id.data.size();
+    content_bytes += p->content.data.size();
+    meta_bytes += p->metadata.data.size();
+  }
+  grow(id, id_bytes, records);
+  grow(format, records);
+  grow(line, records);
+  grow(message_offsets, records + 1);
+  grow(metadata, meta_bytes, records);
+  grow(role, messages);
+  grow(content, content_bytes, messages);
+  for (const RecordBatch* p : parts) append(*p);
+}
+
+void RecordBatch::clear() {
+  id.clear();
+  format.clear();
+  line.clear();
+  message_offsets.assign(1, 0);
+  label.clear();
+  metadata.clear();
+  role.clear();
+  content.clear();
+  name.clear();
+  tool_calls.clear();
+  tool_call_id.clear();
+  extra.clear();
 }
 
 namespace {

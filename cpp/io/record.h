@@ -56,6 +56,10 @@ struct RecordBatch {
 
   /// Appends every record of `other`, in order.
   void append(const RecordBatch& other);
+  /// Appends every record of `parts`, in order, growing each column once (geometrically).
+  void append_all(const std::vector<const RecordBatch*>& parts);
+  /// Removes all records, keeping the allocated capacity for reuse.
+  void clear();
   /// A new batch with the records at `rows`, in that order (rows may repeat). Throws
   /// InvalidArgument for an index out of range.
   RecordBatch take(const std::vector<int64_t>& rows) const;

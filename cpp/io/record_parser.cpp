@@ -121,19 +121,34 @@ std::optional<Role> sharegpt_role(std::string_view r) {
   return std::nullopt;
 }
 
-// Content as a string, an array of text parts (joined), or null (nullopt).
-std::optional<std::string> message_content(element e, const std::string& field) {
+// Names an array element for error messages; the text is built only when an error is raised.
+struct Where {
+  const char* array;
+  size_t index;
+  std::string operator()(const char* suffix = "") const {
+    return std::string(array) + "[" + std::to_string(index) + "]" + suffix;
+  }
+};
+
+std::string_view expect_string(element e, const Where& where, const char* suffix) {
+  if (e.type() != element_type::STRING)
+    schema_error(where(suffix), "expected a string, got " + std::string(type_name(e.type())));
+  return std::string_view(e.get_string().value_unsafe());
+}
+
+// Content as a string, an array of text parts (joined into `storage`), or null (nullopt).
+std::optional<std::string_view> message_content(element e, const Where& where, std::string& storage) {
   switch (e.type()) {
-    case element_type::STRING: return std::string(e.get_string().value_unsafe());
+    case element_type::STRING: return std::string_view(e.get_string().value_unsafe());
     case element_type::NULL_VALUE: return std::nullopt;
     case element_type::ARRAY: {
-      std::string joined;
+      storage.clear();
       size_t k = 0;
-      array range1 = e.get_array().value_unsafe();
-      for (element part : range1) {
-        const std::string pf = field + "[" + std::to_string(k++) + "]";
+      array parts = e.get_array().value_unsafe();
+      for (element part : parts) {
+        const std::string pf = where(".content") + "[" + std::to_string(k++) + "]";
         if (part.type() == element_type::STRING) {
-          joined += part.get_string().value_unsafe();
+          storage += part.get_string().value_unsafe();
           continue;
         }
         if (part.type() != element_type::OBJECT) schema_error(pf, "expected a text part object");
@@ -143,12 +158,13 @@ std::optional<std::string> message_content(element e, const std::string& field) 
         if (type != "text") schema_error(pf, "unsupported content part type '" + std::string(type) + "'");
         auto text = po["text"];
         if (text.error()) schema_error(pf + ".text", "missing");
-        joined += expect_string(text.value_unsafe(), pf + ".text");
+        storage += expect_string(text.value_unsafe(), pf + ".text");
       }
-      return joined;
+      return std::string_view(storage);
     }
     default:
-      schema_error(field, "expected a string, an array of text parts or null, got " + std::string(type_name(e.type())));
+      schema_error(where(".content"),
+                   "expected a string, an array of text parts or null, got " + std::string(type_name(e.type())));
   }
 }
 
@@ -156,30 +172,31 @@ void parse_chat_messages(element messages, RecordBatch& b) {
   if (messages.type() != element_type::ARRAY)
     schema_error("messages", "expected an array, got " + std::string(type_name(messages.type())));
   size_t k = 0;
-  array range2 = messages.get_array().value_unsafe();
-      for (element m : range2) {
-    const std::string field = "messages[" + std::to_string(k++) + "]";
-    if (m.type() != element_type::OBJECT) schema_error(field, "expected an object");
+  std::string joined;
+  array list = messages.get_array().value_unsafe();
+  for (element m : list) {
+    const Where where{"messages", k++};
+    if (m.type() != element_type::OBJECT) schema_error(where(), "expected an object");
     std::optional<Role> role;
-    std::optional<std::string> content;
+    std::optional<std::string_view> content;
     bool has_content = false, has_tool_calls = false, has_name = false, has_call_id = false;
     std::string_view name, call_id;
     std::string tool_calls;
     ExtraFields extra;
-    object range3 = m.get_object().value_unsafe();
-      for (auto [key, value] : range3) {
+    object fields = m.get_object().value_unsafe();
+    for (auto [key, value] : fields) {
       if (key == "role") {
-        std::string_view r = expect_string(value, field + ".role");
+        std::string_view r = expect_string(value, where, ".role");
         role = chat_role(r);
-        if (!role) schema_error(field + ".role", "unknown role '" + std::string(r) + "'");
+        if (!role) schema_error(where(".role"), "unknown role '" + std::string(r) + "'");
       } else if (key == "content") {
         has_content = true;
-        content = message_content(value, field + ".content");
+        content = message_content(value, where, joined);
       } else if (key == "name" && value.type() == element_type::STRING) {
         has_name = true;
         name = value.get_string().value_unsafe();
       } else if (key == "tool_calls" && value.type() != element_type::NULL_VALUE) {
-        if (value.type() != element_type::ARRAY) schema_error(field + ".tool_calls", "expected an array");
+        if (value.type() != element_type::ARRAY) schema_error(where(".tool_calls"), "expected an array");
         has_tool_calls = true;
         tool_calls = simdjson::minify(value);
       } else if (key == "tool_call_id" && value.type() == element_type::STRING) {
@@ -189,10 +206,11 @@ void parse_chat_messages(element messages, RecordBatch& b) {
         extra.add(key, value);
       }
     }
-    if (!role) schema_error(field + ".role", "missing");
+    if (!role) schema_error(where(".role"), "missing");
     if (!has_content && !has_tool_calls && extra.json.find("\"function_call\"") == std::string::npos)
-      schema_error(field + ".content", "missing");
-    if (!content && *role != Role::Assistant) schema_error(field + ".content", "null content is only allowed for assistant messages");
+      schema_error(where(".content"), "missing");
+    if (!content && *role != Role::Assistant)
+      schema_error(where(".content"), "null content is only allowed for assistant messages");
     b.role.push_back(static_cast<uint8_t>(*role));
     if (content) b.content.push_back(*content);
     else b.content.push_null();
@@ -212,22 +230,22 @@ void parse_sharegpt(element conversations, std::optional<std::string_view> syste
     schema_error("conversations", "expected an array, got " + std::string(type_name(conversations.type())));
   if (system && !system->empty()) push_message(b, Role::System, *system);
   size_t k = 0;
-  array range4 = conversations.get_array().value_unsafe();
-      for (element turn : range4) {
-    const std::string field = "conversations[" + std::to_string(k++) + "]";
-    if (turn.type() != element_type::OBJECT) schema_error(field, "expected an object");
+  array turns = conversations.get_array().value_unsafe();
+  for (element turn : turns) {
+    const Where where{"conversations", k++};
+    if (turn.type() != element_type::OBJECT) schema_error(where(), "expected an object");
     std::optional<std::string_view> from, value;
     ExtraFields extra;
-    object range5 = turn.get_object().value_unsafe();
-      for (auto [key, v] : range5) {
-      if (key == "from" || key == "role") from = expect_string(v, field + "." + std::string(key));
-      else if (key == "value" || key == "content") value = expect_string(v, field + "." + std::string(key));
+    object fields = turn.get_object().value_unsafe();
+    for (auto [key, v] : fields) {
+      if (key == "from" || key == "role") from = expect_string(v, where, key == "from" ? ".from" : ".role");
+      else if (key == "value" || key == "content") value = expect_string(v, where, key == "value" ? ".value" : ".content");
       else extra.add(key, v);
     }
-    if (!from) schema_error(field + ".from", "missing");
-    if (!value) schema_error(field + ".value", "missing");
+    if (!from) schema_error(where(".from"), "missing");
+    if (!value) schema_error(where(".value"), "missing");
     std::optional<Role> role = sharegpt_role(*from);
-    if (!role) schema_error(field + ".from", "unknown role '" + std::string(*from) + "'");
+    if (!role) schema_error(where(".from"), "unknown role '" + std::string(*from) + "'");
     // Keep a non-canonical speaker name so writing ShareGPT back restores it.
     static constexpr std::array<std::string_view, 5> kCanonical = {"system", "human", "gpt", "tool", "text"};
     if (*from != kCanonical[static_cast<size_t>(*role)]) extra.add_string("from", *from);

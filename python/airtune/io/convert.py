@@ -29,6 +29,16 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"value of type {type(obj).__name__} is not JSON serialisable")
 
 
+def _missing_to_none(row: dict) -> dict:
+    """pandas marks missing cells with NaN / NA / NaT; JSON has null."""
+    out = {}
+    for k, v in row.items():
+        if isinstance(v, float) and v != v or type(v).__name__ in ("NAType", "NaTType"):
+            v = None
+        out[k] = v
+    return out
+
+
 def _drop_nulls(d: dict) -> dict:
     return {k: v for k, v in d.items() if v is not None}
 
@@ -47,7 +57,8 @@ def _canonical_row(row: dict) -> dict:
     if row.get("label") is None:
         row.pop("label", None)
     messages = []
-    for m in row.get("messages") or []:
+    raw_messages = row.get("messages")
+    for m in [] if raw_messages is None else raw_messages:
         m = _drop_nulls(dict(m))
         if isinstance(m.get("tool_calls"), str):
             m["tool_calls"] = json.loads(m["tool_calls"])
@@ -79,6 +90,7 @@ def from_dicts(
     for i, row in enumerate(rows):
         if not isinstance(row, dict):
             raise TypeError(f"row {i}: expected a dict, got {type(row).__name__}")
+        row = _missing_to_none(row)
         if "messages" in row and ("format" in row or "metadata" in row):
             row = _canonical_row(row)
         texts.append(json.dumps(row, ensure_ascii=False, default=_json_default))

@@ -95,6 +95,7 @@ class JsonlStream:
         start = time.perf_counter()
         size = self._reader.file_size
         batch = _core.io.RecordBatch()
+        self._reader.reserve_for_file(batch)
         with _progress(
             total=size or None, desc=os.path.basename(self.path), enabled=self._progress, unit="B", unit_scale=True
         ) as bar:

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Every test: installs what is needed (idempotently), then runs the GoogleTest suite (CTest),
+# the C++ tests again under AddressSanitizer + UBSan, the stub and lint checks, and pytest
+# (parity tests against the peer libraries, notebooks included).
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+bash scripts/setup.sh --tests
+venv="${AIRTUNE_VENV:-$root/.venv}"
+export CCACHE_BASEDIR="$root" CCACHE_NOHASHDIR=1 PATH="$venv/bin:$PATH"
+
+printf '\n== C++ tests (CTest)\n'
+ctest --test-dir build/py --output-on-failure -j 2
+
+if [ "${AIRTUNE_SKIP_SANITIZE:-0}" != "1" ]; then
+  printf '\n== C++ tests under AddressSanitizer + UBSan\n'
+  cmake -S . -B build/asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAIRTUNE_SANITIZE=ON \
+    -DAIRTUNE_BUILD_TESTS=ON -DAIRTUNE_BUILD_PYTHON=OFF > build/asan.configure.log
+  cmake --build build/asan -j 2 > build/asan.build.log || { tail -50 build/asan.build.log; exit 1; }
+  ASAN_OPTIONS=detect_leaks=0 ctest --test-dir build/asan --output-on-failure -j 2
+fi
+
+printf '\n== lint (ruff)\n'
+ruff check python tests benchmarks
+
+printf '\n== pytest\n'
+python -m pytest tests/python -q -p no:cacheprovider "$@"
