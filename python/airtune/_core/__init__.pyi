@@ -1,0 +1,19 @@
+"""
+airtune's C++ core (no torch). Use the airtune package rather than this module.
+"""
+from __future__ import annotations
+from airtune import ParseError
+import typing
+from . import io
+__all__: list[str] = ['ParseError', 'build_info', 'get_num_threads', 'io', 'set_num_threads']
+def build_info() -> dict:
+    """
+    Versions of the libraries linked into _core and the BLAS in use.
+    """
+def get_num_threads() -> int:
+    ...
+def set_num_threads(n: typing.SupportsInt | typing.SupportsIndex) -> None:
+    """
+    Size of the oneTBB arena (and of OpenMP/OpenBLAS) used by all airtune work.
+    """
+__version__: str = '0.1.0'

@@ -1,0 +1,66 @@
+"""
+JSONL ingestion into canonical records (columnar).
+"""
+from __future__ import annotations
+import collections.abc
+import numpy
+import numpy.typing
+import typing
+__all__: list[str] = ['JsonlReader', 'RecordBatch', 'parse_lines', 'write_jsonl']
+class RecordBatch:
+    """
+    Canonical records in columns. Immutable once handed to Python.
+    """
+    @staticmethod
+    def concat(parts: collections.abc.Sequence[RecordBatch]) -> RecordBatch:
+        ...
+    def __init__(self) -> None:
+        ...
+    def __len__(self) -> int:
+        ...
+    def columns(self) -> dict:
+        """
+        Zero-copy numpy views of every column: string columns as (data, offsets, valid-or-None).
+        """
+    def instruct_mask(self) -> numpy.typing.NDArray[numpy.uint8]:
+        ...
+    def summary(self, top_k: typing.SupportsInt | typing.SupportsIndex = 5) -> dict:
+        ...
+    def take(self, rows: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex]) -> RecordBatch:
+        ...
+    def to_json(self, i: typing.SupportsInt | typing.SupportsIndex, format: str = 'auto') -> str:
+        ...
+    @property
+    def message_count(self) -> int:
+        ...
+class JsonlReader:
+    """
+    Streaming JSONL reader; see airtune.io.read_jsonl.
+    """
+    def __init__(self, path: str, format: str = 'auto', errors: str = 'raise', quarantine_path: str = '', block_bytes: typing.SupportsInt | typing.SupportsIndex = 16777216, max_line_bytes: typing.SupportsInt | typing.SupportsIndex = 67108864) -> None:
+        ...
+    def counts(self) -> dict:
+        ...
+    def finish(self) -> None:
+        ...
+    def read_block(self, out: RecordBatch) -> bool:
+        """
+        Appends the next block's records to `out`; False at the end.
+        """
+    def reserve_for_file(self, out: RecordBatch) -> None:
+        """
+        Reserve address space in `out` for the whole file (no reallocation while reading).
+        """
+    def take_errors(self) -> list:
+        """
+        Errors since the last call as (line, column, field, reason) tuples.
+        """
+    @property
+    def file_size(self) -> int:
+        ...
+def parse_lines(lines: collections.abc.Sequence, format: str = 'auto', id_prefix: str = 'row', first_number: typing.SupportsInt | typing.SupportsIndex = 0) -> tuple[RecordBatch, list, int]:
+    """
+    Parses JSON texts (one record each) in parallel: (batch, errors, blank_count).
+    """
+def write_jsonl(batch: RecordBatch, path: str, format: str = 'auto') -> int:
+    ...
