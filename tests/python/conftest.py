@@ -22,7 +22,7 @@ def make_record(rng: random.Random, i: int) -> dict:
     kind = i % 5
     if kind == 0:
         msgs = [{"role": "system", "content": _text(rng, 3)}] if rng.random() < 0.5 else []
-        for t in range(rng.randint(1, 3)):
+        for _ in range(rng.randint(1, 3)):
             msgs.append({"role": "user", "content": _text(rng, rng.randint(1, 8))})
             msgs.append({"role": "assistant", "content": _text(rng, rng.randint(1, 12))})
         return {"id": f"r{i}", "messages": msgs, "label": rng.choice(["a", "b", None])}

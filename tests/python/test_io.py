@@ -6,12 +6,11 @@ import gzip
 import json
 from pathlib import Path
 
+import airtune
 import numpy as np
 import pytest
-from conftest import SAMPLE, reference_messages
-
-import airtune
 from airtune import io
+from conftest import SAMPLE, reference_messages
 
 
 def as_pairs(record: io.Record) -> list[tuple[str, str | None]]:

@@ -7,9 +7,8 @@ import json
 import subprocess
 import sys
 
-import pytest
-
 import airtune
+import pytest
 
 
 def run_python(code: str) -> str:
@@ -55,7 +54,6 @@ def test_libtorch_module_round_trip():
     if importlib.util.find_spec("torch") is None:
         pytest.fail("torch is a test dependency and must be installed")
     import torch
-
     from airtune import _nn
 
     x = torch.arange(6, dtype=torch.float32).reshape(2, 3)

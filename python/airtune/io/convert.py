@@ -11,8 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import _core
-from .. import ParseError
+from .. import ParseError, _core
 from .records import Records
 from .report import IngestReport, LineError
 
