@@ -12,6 +12,7 @@ namespace {
 
 constexpr size_t kTopCandidates = 5;
 constexpr float kMinParagraph = 25.0f;
+constexpr float kMaxRemovedShare = 0.5f;
 
 // Class/id vocabulary (lower case, substring match), after Readability's regular expressions.
 constexpr std::string_view kUnlikely[] = {
@@ -114,13 +115,27 @@ std::vector<NodeVerdict> select_main_content(const Dom& dom) {
   const size_t n = dom.nodes.size();
   std::vector<NodeVerdict> verdict(n, NodeVerdict::kNone);
   if (n == 0) return verdict;
+  // Text of every subtree before any removal: a boilerplate rule never removes most of the page
+  // (misnested markup can leave the article inside an unclosed <header> or a "sidebar" wrapper).
+  std::vector<float> raw_text(n, 0);
+  for (const DomEvent& ev : dom.events) {
+    if (ev.kind != DomEvent::kText) continue;
+    const DomNode& node = dom.nodes[static_cast<size_t>(ev.node)];
+    if (node.flags & (kNodeSkipped | kNodeHidden)) continue;
+    int c = 0;
+    raw_text[static_cast<size_t>(ev.node)] += visible_chars(dom.event_text(ev), c);
+  }
+  for (size_t i = n - 1; i >= 1; --i) raw_text[static_cast<size_t>(dom.nodes[i].parent)] += raw_text[i];
+  const float page_text = raw_text[0];
+
   std::vector<uint8_t> removed(n, 0);
   std::vector<int32_t> owner(n, 0);
   for (size_t i = 1; i < n; ++i) {
     const DomNode& node = dom.nodes[i];
     const auto parent = static_cast<size_t>(node.parent);
     bool rem = removed[parent] != 0;
-    if (!rem && is_boilerplate(dom, node)) {
+    if (!rem && is_boilerplate(dom, node) &&
+        ((node.flags & kNodeHidden) || raw_text[i] < kMaxRemovedShare * page_text)) {
       rem = true;
       verdict[i] = NodeVerdict::kDrop;
     }
