@@ -217,6 +217,8 @@ std::vector<NodeVerdict> select_main_content(const Dom& dom) {
   float marked_text = 0;
   for (size_t i = 1; i < n; ++i) {
     if (removed[i] || !(dom.nodes[i].flags & kNodeArticleBody)) continue;
+    const auto tag = static_cast<Tag>(dom.nodes[i].tag);
+    if (tag == Tag::kBody || tag == Tag::kHtml) continue;
     if (!roots.empty() && inside(i, roots.back())) continue;
     if (text[i] < 100) continue;
     roots.push_back(i);
@@ -288,7 +290,8 @@ std::vector<NodeVerdict> select_main_content(const Dom& dom) {
     verdict[0] = NodeVerdict::kKeep;
     return verdict;
   }
-  for (size_t r : roots) verdict[r] = NodeVerdict::kKeep;
+  float kept_text = 0;
+  for (size_t r : roots) verdict[r] = NodeVerdict::kKeep, kept_text += text[r];
 
   // Prune link farms, galleries and forms inside the kept roots.
   std::vector<NodeVerdict> effective(n, NodeVerdict::kNone);
@@ -319,6 +322,7 @@ std::vector<NodeVerdict> select_main_content(const Dom& dom) {
              (!is_list && heading_density < 0.9f && text[i] < 25 && (img == 0 || img > 2) && ld > 0) ||
              (!is_list && weight < 25 && ld > 0.2f) || (weight >= 25 && ld > 0.5f) || (is_list && ld > 0.5f);
     }
+    if (drop && text[i] > kMaxRemovedShare * kept_text) drop = false;
     if (drop) {
       verdict[i] = NodeVerdict::kDrop;
       effective[i] = NodeVerdict::kDrop;
