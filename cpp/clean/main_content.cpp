@@ -20,14 +20,14 @@ constexpr std::string_view kUnlikely[] = {
     "disqus",   "extra",    "footer",    "gdpr",       "header",      "legends",  "menu",      "related",
     "remark",   "replies",  "rss",       "shoutbox",   "sidebar",     "skyscraper", "social",  "sponsor",
     "supplemental", "ad-break", "agegate", "pagination", "pager",     "popup",    "yom-remote", "masthead",
-    "navbar",   "subscribe", "signup",   "byline-share", "toolbar",   "skip-link", "skiplink", "widget"};
+    "navbar",   "subscribe", "signup",   "byline-share", "toolbar",   "skip-link", "skiplink"};
 constexpr std::string_view kMaybe[] = {"and", "article", "body", "column", "content", "main", "shadow"};
 // Removed even when a "maybe" word is present (e.g. "article-share").
 constexpr std::string_view kAlwaysBoiler[] = {"cookie", "consent", "share", "sharing", "newsletter", "outbrain",
                                               "taboola", "recommended", "more-stories", "read-more", "readmore",
                                               "modal", "paywall", "promo", "advert", "print-only", "sr-only",
-                                              "visually-hidden", "screen-reader", "hidden"};
-constexpr std::string_view kNegative[] = {"-ad-",    "hidden",  "banner",   "combx",   "comment",  "com-",
+                                              "visually-hidden", "screen-reader"};
+constexpr std::string_view kNegative[] = {"-ad-",    "banner",   "combx",   "comment",  "com-",
                                           "contact", "footer",  "gdpr",     "masthead", "media",   "meta",
                                           "outbrain", "promo",  "related",  "scroll",  "share",    "shoutbox",
                                           "sidebar", "skyscraper", "sponsor", "shopping", "tags",   "widget",
