@@ -70,6 +70,18 @@ std::string remove_blocks(std::string_view s, GarbageReport& r) {
   return out;
 }
 
+// Inline elements html_tags.h has no reason to list.
+bool is_inline_tag(std::string_view n) {
+  static constexpr std::string_view kInline[] = {
+      "abbr", "acronym", "b",    "bdi",   "bdo",    "big",  "blink",  "cite", "code",   "data",  "del",
+      "dfn",  "em",      "font", "i",     "ins",    "kbd",  "label",  "mark", "marquee", "meter", "nobr",
+      "output", "progress", "q", "rp",    "rt",     "ruby", "s",      "samp", "slot",   "small", "span",
+      "strike", "strong", "sub", "sup",   "time",   "tt",   "u",      "var"};
+  for (std::string_view t : kInline)
+    if (n == t) return true;
+  return false;
+}
+
 // 2. Tags of known elements.
 std::string remove_tags(std::string_view s, GarbageReport& r) {
   std::string out;
@@ -87,9 +99,10 @@ std::string remove_tags(std::string_view s, GarbageReport& r) {
     while (j < s.size() && (is_alpha(s[j]) || (is_digit(s[j]) && !name.empty())) && name.size() < 16)
       name.push_back(lower(s[j++]));
     const Tag tag = name.empty() ? Tag::kUnknown : lookup_tag(name);
+    const bool known = tag != Tag::kUnknown || is_inline_tag(name);
     const bool boundary = j < s.size() && (s[j] == '>' || is_space(s[j]) || s[j] == '/');
     size_t end = std::string_view::npos;
-    if (tag != Tag::kUnknown && boundary) {
+    if (known && boundary) {
       // The tag ends at the next '>' outside quotes, within 2,000 bytes and before another '<'.
       char quote = 0;
       for (size_t m = j; m < s.size() && m < j + 2000; ++m) {

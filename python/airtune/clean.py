@@ -79,3 +79,219 @@ def html_to_text(
         list_bullets=bool(list_bullets),
         keep_hidden=bool(keep_hidden),
     )
+
+
+def fix_text(
+    texts: Any,
+    *,
+    unescape_html: str | bool = "auto",
+    fix_encoding: bool = True,
+    fix_c1_controls: bool = True,
+    remove_control_chars: bool = True,
+    remove_zero_width: bool = True,
+    fix_line_breaks: bool = True,
+    fix_latin_ligatures: bool = True,
+    uncurl_quotes: bool = False,
+    normalize_whitespace: bool = True,
+    normalization: str | None = "NFC",
+    column: str | None = None,
+) -> list[str]:
+    """Repair the Unicode of each text.
+
+    Mojibake (UTF-8 read as windows-1252 or latin-1, also twice), leftover C1 controls, control and
+    zero-width characters, line breaks (CR LF, U+2028...), Latin ligatures, optionally curly quotes,
+    whitespace (exotic spaces, trailing spaces, runs of blank lines) and finally Unicode
+    normalisation (``normalization``: "NFC", "NFKC", "NFD", "NFKD" or None). ``unescape_html="auto"``
+    decodes character references only in texts without a ``<`` (ftfy's rule); True/False force it.
+    Bytes rows are read as UTF-8 with invalid sequences replaced.
+    """
+    if normalization not in (None, "NFC", "NFKC", "NFD", "NFKD"):
+        raise ValueError(f"normalization: expected NFC, NFKC, NFD, NFKD or None, got {normalization!r}")
+    mode = {True: "yes", False: "no"}.get(unescape_html, unescape_html)  # type: ignore[call-overload]
+    rows = as_str_list(texts, "texts", column)
+    out = _core.clean.fix_text(
+        rows,
+        unescape_html=mode,
+        fix_encoding=fix_encoding,
+        fix_c1_controls=fix_c1_controls,
+        remove_control_chars=remove_control_chars,
+        remove_zero_width=remove_zero_width,
+        fix_line_breaks=fix_line_breaks,
+        fix_latin_ligatures=fix_latin_ligatures,
+        uncurl_quotes=uncurl_quotes,
+        normalize_whitespace=normalize_whitespace,
+    )
+    if normalization is not None:
+        out = [s if s.isascii() or unicodedata.is_normalized(normalization, s)
+               else unicodedata.normalize(normalization, s) for s in out]
+    return out
+
+
+@dataclass
+class GarbageReport(ResultMixin):
+    """Result of :func:`strip_garbage`: the cleaned texts and, per row, what was removed.
+
+    ``counts`` maps each kind (script_blocks, tags, entities, js_lines, base64, tracking_params,
+    bytes_removed) to an int64 array with one entry per row.
+    """
+
+    texts: list[str]
+    counts: dict[str, np.ndarray]
+
+    KINDS = ("script_blocks", "tags", "entities", "js_lines", "base64", "tracking_params")
+
+    @property
+    def changed(self) -> np.ndarray:
+        """Rows where anything was removed or decoded."""
+        total = sum(self.counts[k] for k in self.KINDS)
+        return np.asarray(total > 0) if len(self.texts) else np.zeros(0, dtype=bool)
+
+    def totals(self) -> dict[str, int]:
+        """Sum of each count over all rows."""
+        return {k: int(v.sum()) for k, v in self.counts.items()}
+
+    def summary_line(self) -> str:
+        t = self.totals()
+        parts = ", ".join(f"{k}={t[k]}" for k in self.KINDS if t[k])
+        return f"strip_garbage: {int(self.changed.sum())} of {len(self.texts)} rows changed ({parts or 'nothing'})"
+
+    def to_pandas(self) -> Any:
+        import pandas as pd
+
+        frame = pd.DataFrame({"text": self.texts})
+        for k, v in self.counts.items():
+            frame[k] = v
+        return frame
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+
+def strip_garbage(
+    texts: Any,
+    *,
+    script_blocks: bool = True,
+    tags: bool = True,
+    entities: bool = True,
+    js_lines: bool = True,
+    base64: bool = True,
+    tracking_params: bool = True,
+    column: str | None = None,
+) -> GarbageReport:
+    """Remove garbage from plain-text fields and report what was removed, row by row.
+
+    Removes ``<script>``/``<style>`` blocks and HTML comments, tags of known HTML elements (block
+    tags leave a line break), decodes ``;``-terminated character references, drops lines that read as
+    JavaScript and ``javascript:`` URLs, data: URIs and long base64 runs, and tracking query
+    parameters (utm_*, fbclid, gclid, ...) of URLs. Text that merely looks like markup (``a < b``,
+    ``List<T>``) is kept.
+    """
+    rows = as_str_list(texts, "texts", column)
+    out, counts = _core.clean.strip_garbage(
+        rows,
+        script_blocks=script_blocks,
+        tags=tags,
+        entities=entities,
+        js_lines=js_lines,
+        base64=base64,
+        tracking_params=tracking_params,
+    )
+    return GarbageReport(texts=out, counts=dict(counts))
+
+
+_C4 = {"c4": True}
+_GOPHER = {"gopher_repetition": True, "gopher_quality": True}
+_FINEWEB = {"gopher_repetition": True, "gopher_quality": True, "c4": True, "fineweb": True,
+            "c4_filter_no_terminal_punct": False}
+_PRESETS: dict[str, dict[str, Any]] = {"c4": _C4, "gopher": _GOPHER, "fineweb": _FINEWEB}
+_SWITCHES = ("gopher_repetition", "gopher_quality", "c4", "fineweb")
+
+
+def quality_presets() -> dict[str, dict[str, Any]]:
+    """The presets and, for each, every parameter value it runs with (published thresholds)."""
+    out = {}
+    for name in _PRESETS:
+        params = _params(name, {})
+        out[name] = {k: getattr(params, k) for k in _param_names()}
+    return out
+
+
+def _param_names() -> list[str]:
+    return [k for k in dir(_core.clean.QualityParams) if not k.startswith("_")]
+
+
+def _params(preset: str, overrides: dict[str, Any]) -> Any:
+    if preset not in _PRESETS:
+        raise ValueError(f"preset: expected one of {sorted(_PRESETS)}, got {preset!r}")
+    params = _core.clean.QualityParams()
+    names = set(_param_names())
+    for key, value in {**_PRESETS[preset], **overrides}.items():
+        if key not in names:
+            raise ValueError(f"unknown quality_filter parameter {key!r}; valid: {sorted(names)}")
+        current = getattr(params, key)
+        setattr(params, key, type(current)(value))
+    return params
+
+
+@dataclass
+class QualityResult(ResultMixin):
+    """Result of :func:`quality_filter`.
+
+    ``keep`` is a boolean mask; ``reasons[i]`` is None for a kept row and ``"<filter>:<rule>"`` for a
+    dropped one; ``texts`` are the rows after line-level rules (C4 removes lines), for kept rows the
+    text to use downstream. Kept plus dropped always equals the number of rows.
+    """
+
+    keep: np.ndarray
+    reasons: list[str | None]
+    texts: list[str]
+    preset: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n_kept(self) -> int:
+        return int(self.keep.sum())
+
+    @property
+    def n_dropped(self) -> int:
+        return len(self.keep) - self.n_kept
+
+    def reason_counts(self) -> dict[str, int]:
+        """How many rows each rule dropped, most frequent first."""
+        counts: dict[str, int] = {}
+        for r in self.reasons:
+            if r is not None:
+                counts[r] = counts.get(r, 0) + 1
+        return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+    def summary_line(self) -> str:
+        return f"quality_filter[{self.preset}]: kept {self.n_kept} of {len(self.keep)}, dropped {self.n_dropped}"
+
+    def to_pandas(self) -> Any:
+        import pandas as pd
+
+        return pd.DataFrame({"keep": self.keep, "reason": self.reasons, "text": self.texts})
+
+    def __len__(self) -> int:
+        return len(self.keep)
+
+
+def quality_filter(texts: Any, preset: str = "c4", *, column: str | None = None, **overrides: Any) -> QualityResult:
+    """Apply heuristic quality filters with published thresholds.
+
+    Presets: ``"c4"`` (C4's line and document rules), ``"gopher"`` (Gopher repetition and quality
+    rules), ``"fineweb"`` (FineWeb's chain: Gopher repetition, Gopher quality, C4 without the
+    terminal-punctuation line rule, FineWeb quality). Any threshold can be overridden by name, e.g.
+    ``quality_filter(texts, "gopher", min_doc_words=20)``; :func:`quality_presets` lists them all.
+    A negative value turns a check off.
+    """
+    params = _params(preset, overrides)
+    rows = as_str_list(texts, "texts", column)
+    keep, reasons, cleaned = _core.clean.quality_filter(rows, params)
+    return QualityResult(
+        keep=keep.astype(bool),
+        reasons=list(reasons),
+        texts=list(cleaned),
+        preset=preset,
+        params={k: getattr(params, k) for k in _param_names()},
+    )
