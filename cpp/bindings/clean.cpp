@@ -3,6 +3,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <cmath>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -59,8 +60,8 @@ TextViews text_views(const py::sequence& seq, const char* what) {
     } else if (PyByteArray_Check(item)) {
       out.views.emplace_back(PyByteArray_AS_STRING(item), static_cast<size_t>(PyByteArray_GET_SIZE(item)));
       out.is_bytes[static_cast<size_t>(i)] = 1;
-    } else if (item == Py_None) {
-      out.views.emplace_back();
+    } else if (item == Py_None || (PyFloat_Check(item) && std::isnan(PyFloat_AS_DOUBLE(item)))) {
+      out.views.emplace_back();  // missing (None, or NaN from pandas string columns)
     } else {
       throw py::type_error(std::string(what) + ": row " + std::to_string(i) + ": expected str or bytes, got " +
                            Py_TYPE(item)->tp_name);
