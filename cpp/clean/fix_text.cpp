@@ -27,7 +27,7 @@ std::string to_utf8(const std::u32string& s) {
 }
 
 bool plausible_two_byte(char32_t cp) {
-  return (cp >= 0xA0 && cp <= 0x17F) || (cp >= 0x370 && cp <= 0x52F) || (cp >= 0x590 && cp <= 0x6FF);
+  return (cp >= 0x80 && cp <= 0x17F) || (cp >= 0x370 && cp <= 0x52F) || (cp >= 0x590 && cp <= 0x6FF);
 }
 
 // One pass of mojibake repair; returns true when something changed.

@@ -6,7 +6,7 @@
 //   2. fix_encoding: mojibake repair. Runs of non-ASCII characters that are all windows-1252 or
 //      latin-1 characters are re-encoded to bytes; every complete UTF-8 sequence found in those bytes
 //      is decoded ("cafÃ©" -> "café", "â€œ" -> "“"); repeated up to three times for text that was
-//      mis-decoded twice. Two-byte sequences are only taken when they decode to Latin, Greek,
+//      mis-decoded twice. Two-byte sequences are only taken when they decode to C1 controls, Latin, Greek,
 //      Cyrillic, Hebrew or Arabic letters, so real text such as "CAFÉ…" is left alone. Leftover C1
 //      controls (U+0080-U+009F) are read as the windows-1252 characters they stand for.
 //   3. remove_control_chars: C0 controls except tab, LF, FF and CR; DEL; U+206A-206F; U+FFF9-FFFC;
