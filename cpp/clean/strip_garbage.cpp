@@ -191,6 +191,8 @@ std::string remove_js(std::string_view s, GarbageReport& r) {
     std::string_view line = s.substr(start, end - start);
     if (js_signals(line) >= 3) {
       ++r.js_lines;
+      start = end + 1;
+      continue;  // the line and its line break go
     } else {
       size_t i = 0;
       while (i < line.size()) {
@@ -289,6 +291,10 @@ std::string remove_tracking(std::string_view s, GarbageReport& r) {
     while (e < s.size() && !is_space(s[e]) && s[e] != '"' && s[e] != '\'' && s[e] != '<' && s[e] != '>' &&
            s[e] != ')' && s[e] != ']')
       ++e;
+    // Sentence punctuation right after a URL is not part of it.
+    while (e > p && (s[e - 1] == '.' || s[e - 1] == ',' || s[e - 1] == ';' || s[e - 1] == ':' ||
+                     s[e - 1] == '!' || s[e - 1] == '?'))
+      --e;
     std::string_view url = s.substr(p, e - p);
     const size_t q = url.find('?');
     if (q == std::string_view::npos) {
