@@ -27,9 +27,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-import clean_scorer  # noqa: E402
-
 import airtune  # noqa: E402
+import clean_scorer  # noqa: E402
 from airtune import clean  # noqa: E402
 
 
@@ -59,9 +58,13 @@ def extractors(raw: list[bytes], decoded: list[str]) -> dict[str, tuple[Callable
         from resiliparse.extract.html2text import extract_plain_text
 
         tools["resiliparse main_content"] = (
-            lambda: [extract_plain_text(d, main_content=True) for d in decoded], "resiliparse")
+            lambda: [extract_plain_text(d, main_content=True) for d in decoded],
+            "resiliparse",
+        )
         tools["resiliparse full"] = (
-            lambda: [extract_plain_text(d, main_content=False) for d in decoded], "resiliparse")
+            lambda: [extract_plain_text(d, main_content=False) for d in decoded],
+            "resiliparse",
+        )
     except ImportError:
         pass
     try:
@@ -117,8 +120,10 @@ def extractors(raw: list[bytes], decoded: list[str]) -> dict[str, tuple[Callable
 
 
 def mojibake(s: str) -> str:
-    return "".join(chr(b) if b in (0x81, 0x8D, 0x8F, 0x90, 0x9D) else bytes([b]).decode("cp1252")
-                   for b in s.encode("utf-8"))
+    return "".join(
+        chr(b) if b in (0x81, 0x8D, 0x8F, 0x90, 0x9D) else bytes([b]).decode("cp1252")
+        for b in s.encode("utf-8")
+    )
 
 
 def main() -> None:
@@ -142,13 +147,24 @@ def main() -> None:
             slow = not name.startswith(("airtune", "resiliparse", "selectolax"))
             seconds, out = timed(fn, 1 if slow else repeats)
             s = clean_scorer.score(truth, dict(zip(keys, out)))
-            rows.append({
-                "tool": name, "package": pkg, "version": version(pkg) if pkg != "airtune" else airtune.__version__,
-                "seconds_1_thread": seconds, "pages_per_s_1_thread": len(raw) / seconds,
-                "mb_per_s_1_thread": mb / seconds, "precision": s.precision, "recall": s.recall, "f1": s.f1,
-            })
-            print(f"{name:28s} {len(raw) / seconds:9.1f} pages/s  F1 {s.f1:.4f}  P {s.precision:.4f}  "
-                  f"R {s.recall:.4f}", flush=True)
+            rows.append(
+                {
+                    "tool": name,
+                    "package": pkg,
+                    "version": version(pkg) if pkg != "airtune" else airtune.__version__,
+                    "seconds_1_thread": seconds,
+                    "pages_per_s_1_thread": len(raw) / seconds,
+                    "mb_per_s_1_thread": mb / seconds,
+                    "precision": s.precision,
+                    "recall": s.recall,
+                    "f1": s.f1,
+                }
+            )
+            print(
+                f"{name:28s} {len(raw) / seconds:9.1f} pages/s  F1 {s.f1:.4f}  P {s.precision:.4f}  "
+                f"R {s.recall:.4f}",
+                flush=True,
+            )
         airtune.set_num_threads(threads)
         for row in rows:
             if row["package"] == "airtune":
@@ -162,16 +178,29 @@ def main() -> None:
         airtune.set_num_threads(1)
         t_ours, fixed = timed(lambda: clean.fix_text(texts, normalize_whitespace=False), repeats)
         exact_ours = sum(f == truth[k] for f, k in zip(fixed, keys))
-        fix_rows.append({"tool": "airtune fix_text", "texts_per_s": len(texts) / t_ours,
-                         "exact_repairs": exact_ours, "texts": len(texts)})
+        fix_rows.append(
+            {
+                "tool": "airtune fix_text",
+                "texts_per_s": len(texts) / t_ours,
+                "exact_repairs": exact_ours,
+                "texts": len(texts),
+            }
+        )
         try:
             import ftfy
 
             cfg = ftfy.TextFixerConfig(uncurl_quotes=False, fix_character_width=False)
             t_ftfy, fixed_f = timed(lambda: [ftfy.fix_text(t, config=cfg) for t in texts], 1)
             exact_f = sum(f == truth[k] for f, k in zip(fixed_f, keys))
-            fix_rows.append({"tool": "ftfy fix_text", "version": version("ftfy"), "texts_per_s": len(texts) / t_ftfy,
-                             "exact_repairs": exact_f, "texts": len(texts)})
+            fix_rows.append(
+                {
+                    "tool": "ftfy fix_text",
+                    "version": version("ftfy"),
+                    "texts_per_s": len(texts) / t_ftfy,
+                    "exact_repairs": exact_f,
+                    "texts": len(texts),
+                }
+            )
         except ImportError:
             pass
     finally:
@@ -182,19 +211,32 @@ def main() -> None:
     for mode, peer in (("main_content", "resiliparse main_content"), ("full", "resiliparse full")):
         if peer in by:
             ratios[f"airtune {mode} / {peer} (1 thread)"] = (
-                by[f"airtune {mode}"]["pages_per_s_1_thread"] / by[peer]["pages_per_s_1_thread"])
+                by[f"airtune {mode}"]["pages_per_s_1_thread"] / by[peer]["pages_per_s_1_thread"]
+            )
     if "trafilatura" in by:
         ratios["airtune main_content / trafilatura (1 thread)"] = (
-            by["airtune main_content"]["pages_per_s_1_thread"] / by["trafilatura"]["pages_per_s_1_thread"])
-        ratios["airtune main_content F1 - trafilatura F1"] = by["airtune main_content"]["f1"] - by["trafilatura"]["f1"]
+            by["airtune main_content"]["pages_per_s_1_thread"] / by["trafilatura"]["pages_per_s_1_thread"]
+        )
+        ratios["airtune main_content F1 - trafilatura F1"] = (
+            by["airtune main_content"]["f1"] - by["trafilatura"]["f1"]
+        )
     if len(fix_rows) == 2:
         ratios["airtune fix_text / ftfy (1 thread)"] = fix_rows[0]["texts_per_s"] / fix_rows[1]["texts_per_s"]
 
     result = {
-        "benchmark": "clean", "pages": len(raw), "megabytes": mb,
-        "machine": {"platform": platform.platform(), "processor": platform.processor(), "cpus": threads,
-                    "python": platform.python_version()},
-        "repeats": repeats, "html_to_text": rows, "fix_text": fix_rows, "ratios": ratios,
+        "benchmark": "clean",
+        "pages": len(raw),
+        "megabytes": mb,
+        "machine": {
+            "platform": platform.platform(),
+            "processor": platform.processor(),
+            "cpus": threads,
+            "python": platform.python_version(),
+        },
+        "repeats": repeats,
+        "html_to_text": rows,
+        "fix_text": fix_rows,
+        "ratios": ratios,
         "scorer": "benchmarks/clean_scorer.py (ScrapingHub shingle P/R/F1, macro over pages)",
     }
     out_dir = HERE / "results"
@@ -208,10 +250,20 @@ def main() -> None:
         "|---|---|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
-        batch = f"{r['pages_per_s_batch']:.0f} ({r['batch_threads']} threads)" if "pages_per_s_batch" in r else "-"
-        lines.append(f"| {r['tool']} | {r['version']} | {r['pages_per_s_1_thread']:.1f} | {batch} | "
-                     f"{r['precision']:.3f} | {r['recall']:.3f} | {r['f1']:.3f} |")
-    lines += ["", "| fix_text on mojibaked article bodies | texts/s (1 thread) | exact repairs |", "|---|---:|---:|"]
+        batch = (
+            f"{r['pages_per_s_batch']:.0f} ({r['batch_threads']} threads)"
+            if "pages_per_s_batch" in r
+            else "-"
+        )
+        lines.append(
+            f"| {r['tool']} | {r['version']} | {r['pages_per_s_1_thread']:.1f} | {batch} | "
+            f"{r['precision']:.3f} | {r['recall']:.3f} | {r['f1']:.3f} |"
+        )
+    lines += [
+        "",
+        "| fix_text on mojibaked article bodies | texts/s (1 thread) | exact repairs |",
+        "|---|---:|---:|",
+    ]
     for r in fix_rows:
         lines.append(f"| {r['tool']} | {r['texts_per_s']:.0f} | {r['exact_repairs']}/{r['texts']} |")
     lines += ["", "| ratio | value |", "|---|---:|"]

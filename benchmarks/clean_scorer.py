@@ -22,8 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 TOKEN_RE = re.compile(r"\w+", re.UNICODE)
-DEFAULT_DATA = Path(os.environ.get("AIRTUNE_HTML_BENCH", Path(__file__).resolve().parents[1] / "shared" / "data"
-                                   / "html-extraction"))
+DEFAULT_DATA = Path(
+    os.environ.get(
+        "AIRTUNE_HTML_BENCH", Path(__file__).resolve().parents[1] / "shared" / "data" / "html-extraction"
+    )
+)
 FALLBACK_DATA = Path("/work/shared/data/html-extraction")
 
 

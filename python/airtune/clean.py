@@ -122,8 +122,12 @@ def fix_text(
         normalize_whitespace=normalize_whitespace,
     )
     if normalization is not None:
-        out = [s if s.isascii() or unicodedata.is_normalized(normalization, s)
-               else unicodedata.normalize(normalization, s) for s in out]
+        out = [
+            s
+            if s.isascii() or unicodedata.is_normalized(normalization, s)
+            else unicodedata.normalize(normalization, s)
+            for s in out
+        ]
     return out
 
 
@@ -201,8 +205,13 @@ def strip_garbage(
 
 _C4 = {"c4": True}
 _GOPHER = {"gopher_repetition": True, "gopher_quality": True}
-_FINEWEB = {"gopher_repetition": True, "gopher_quality": True, "c4": True, "fineweb": True,
-            "c4_filter_no_terminal_punct": False}
+_FINEWEB = {
+    "gopher_repetition": True,
+    "gopher_quality": True,
+    "c4": True,
+    "fineweb": True,
+    "c4_filter_no_terminal_punct": False,
+}
 _PRESETS: dict[str, dict[str, Any]] = {"c4": _C4, "gopher": _GOPHER, "fineweb": _FINEWEB}
 _SWITCHES = ("gopher_repetition", "gopher_quality", "c4", "fineweb")
 
@@ -265,7 +274,9 @@ class QualityResult(ResultMixin):
         return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
     def summary_line(self) -> str:
-        return f"quality_filter[{self.preset}]: kept {self.n_kept} of {len(self.keep)}, dropped {self.n_dropped}"
+        return (
+            f"quality_filter[{self.preset}]: kept {self.n_kept} of {len(self.keep)}, dropped {self.n_dropped}"
+        )
 
     def to_pandas(self) -> Any:
         import pandas as pd
@@ -276,7 +287,9 @@ class QualityResult(ResultMixin):
         return len(self.keep)
 
 
-def quality_filter(texts: Any, preset: str = "c4", *, column: str | None = None, **overrides: Any) -> QualityResult:
+def quality_filter(
+    texts: Any, preset: str = "c4", *, column: str | None = None, **overrides: Any
+) -> QualityResult:
     """Apply heuristic quality filters with published thresholds.
 
     Presets: ``"c4"`` (C4's line and document rules), ``"gopher"`` (Gopher repetition and quality

@@ -16,7 +16,6 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import clean_scorer  # noqa: E402
-
 from airtune import clean  # noqa: E402
 
 DATA = clean_scorer.data_dir()

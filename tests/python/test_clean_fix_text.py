@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from airtune import clean
 
 ftfy = pytest.importorskip("ftfy")
@@ -35,8 +34,10 @@ def mojibake(s: str, enc: str = "cp1252") -> str:
     """UTF-8 bytes decoded as cp1252 the way browsers do (its 5 unassigned bytes become C1 controls)."""
     if enc == "latin-1":
         return s.encode("utf-8").decode("latin-1")
-    return "".join(chr(b) if b in (0x81, 0x8D, 0x8F, 0x90, 0x9D) else bytes([b]).decode("cp1252")
-                   for b in s.encode("utf-8"))
+    return "".join(
+        chr(b) if b in (0x81, 0x8D, 0x8F, 0x90, 0x9D) else bytes([b]).decode("cp1252")
+        for b in s.encode("utf-8")
+    )
 
 
 def ftfy_same_config(text: str) -> str:
@@ -75,18 +76,25 @@ def test_double_mojibake() -> None:
 
 
 def test_clean_text_is_unchanged_like_ftfy() -> None:
-    texts = ORIGINALS + ["CAFÉ…", "ÉTÉ—HIVER", "Ça va? Très bien!", "a × b ÷ c ± d", "¿Qué? ¡Sí!", "Ångström ∞"]
+    texts = ORIGINALS + [
+        "CAFÉ…",
+        "ÉTÉ—HIVER",
+        "Ça va? Très bien!",
+        "a × b ÷ c ± d",
+        "¿Qué? ¡Sí!",
+        "Ångström ∞",
+    ]
     assert ours(texts) == [ftfy_same_config(t) for t in texts] == texts
 
 
 def test_other_fixes_match_ftfy() -> None:
     cases = [
-        "line one\r\nline two\rline three\u2028four",   # line breaks
-        "control\x00chars\x07here\x1b",                 # C0 controls (not tab/newline)
-        "ﬁnancial ﬂow ﬀ",                               # Latin ligatures
-        "caf&eacute; &amp; bar &#8217;",                # entities when there is no '<'
-        "<b>caf&eacute;</b>",                           # ... but not when the text has '<'
-        "C1 \x93quoted\x94 text",                       # C1 controls read as cp1252
+        "line one\r\nline two\rline three\u2028four",  # line breaks
+        "control\x00chars\x07here\x1b",  # C0 controls (not tab/newline)
+        "ﬁnancial ﬂow ﬀ",  # Latin ligatures
+        "caf&eacute; &amp; bar &#8217;",  # entities when there is no '<'
+        "<b>caf&eacute;</b>",  # ... but not when the text has '<'
+        "C1 \x93quoted\x94 text",  # C1 controls read as cp1252
     ]
     assert ours(cases) == [ftfy_same_config(c) for c in cases]
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 
 import numpy as np
-
 from airtune import clean
 
 
@@ -21,7 +20,9 @@ def test_leaked_tags_and_entities() -> None:
 
 
 def test_script_style_comment_blocks() -> None:
-    text, c = one("Before<script>var a = 1;\nfunction x(){}</script> after <style>.a{color:red}</style><!-- x -->end")
+    text, c = one(
+        "Before<script>var a = 1;\nfunction x(){}</script> after <style>.a{color:red}</style><!-- x -->end"
+    )
     assert text == "Before\nafter\nend"
     assert c["script_blocks"] == 3
 
@@ -46,7 +47,9 @@ def test_base64_and_data_uris() -> None:
 
 
 def test_tracking_parameters() -> None:
-    text, c = one("Read https://ex.com/a?utm_source=nl&utm_medium=email&id=7#top and https://ex.com/b?fbclid=XYZ.")
+    text, c = one(
+        "Read https://ex.com/a?utm_source=nl&utm_medium=email&id=7#top and https://ex.com/b?fbclid=XYZ."
+    )
     assert text == "Read https://ex.com/a?id=7#top and https://ex.com/b."
     assert c["tracking_params"] == 3
 

@@ -6,10 +6,9 @@ import re
 import sys
 from pathlib import Path
 
+import airtune
 import numpy as np
 import pytest
-
-import airtune
 from airtune import clean
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -130,7 +129,10 @@ def test_charset_handling() -> None:
     # UTF-8 with and without a BOM; UTF-16 with a BOM.
     assert full("<p>żółw</p>".encode()) == "żółw"
     assert full(b"\xef\xbb\xbf" + "<p>żółw</p>".encode()) == "żółw"
-    assert full("\ufeff<p>żółw</p>".encode("utf-16-le")[0:0] + b"\xff\xfe" + "<p>żółw</p>".encode("utf-16-le")) == "żółw"
+    assert (
+        full("\ufeff<p>żółw</p>".encode("utf-16-le")[0:0] + b"\xff\xfe" + "<p>żółw</p>".encode("utf-16-le"))
+        == "żółw"
+    )
     # A str is already decoded: its meta charset is ignored.
     assert full('<meta charset="iso-8859-1"><p>żółw</p>') == "żółw"
     # Lone surrogates in a str do not crash.

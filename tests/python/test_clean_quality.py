@@ -10,7 +10,6 @@ from collections import Counter
 
 import numpy as np
 import pytest
-
 from airtune import clean
 
 PROSE = (
@@ -35,20 +34,42 @@ def test_keeps_ordinary_prose_in_every_preset() -> None:
         ("Short text. With two sentences.", "c4", "c4:too_few_sentences", {}),
         ("word " * 30, "gopher", "gopher_quality:short_doc", {"gopher_repetition": False}),
         (PROSE + " #tag" * 40, "gopher", "gopher_quality:too_many_hashes", {"gopher_repetition": False}),
-        ("\n".join(f"- item number {i} of the list that the be to" for i in range(60)), "gopher",
-         "gopher_quality:too_many_bullets", {"gopher_repetition": False}),
-        ("12 34 56 78 " * 30 + " the and", "gopher", "gopher_quality:below_alpha_threshold",
-         {"min_avg_word_length": -1, "gopher_repetition": False}),
-        (" ".join(["lorem", "ipsum", "dolor", "amet", "sitter"] * 30), "gopher",
-         "gopher_quality:not_enough_stop_words", {"top_2_gram_frac": -1, "top_3_gram_frac": -1,
-                                                   "top_4_gram_frac": -1, "dup_5_gram_frac": -1,
-                                                   "dup_6_gram_frac": -1, "dup_7_gram_frac": -1,
-                                                   "dup_8_gram_frac": -1, "dup_9_gram_frac": -1,
-                                                   "dup_10_gram_frac": -1}),
+        (
+            "\n".join(f"- item number {i} of the list that the be to" for i in range(60)),
+            "gopher",
+            "gopher_quality:too_many_bullets",
+            {"gopher_repetition": False},
+        ),
+        (
+            "12 34 56 78 " * 30 + " the and",
+            "gopher",
+            "gopher_quality:below_alpha_threshold",
+            {"min_avg_word_length": -1, "gopher_repetition": False},
+        ),
+        (
+            " ".join(["lorem", "ipsum", "dolor", "amet", "sitter"] * 30),
+            "gopher",
+            "gopher_quality:not_enough_stop_words",
+            {
+                "top_2_gram_frac": -1,
+                "top_3_gram_frac": -1,
+                "top_4_gram_frac": -1,
+                "dup_5_gram_frac": -1,
+                "dup_6_gram_frac": -1,
+                "dup_7_gram_frac": -1,
+                "dup_8_gram_frac": -1,
+                "dup_9_gram_frac": -1,
+                "dup_10_gram_frac": -1,
+            },
+        ),
         ((PROSE + "\n") * 3, "gopher", "gopher_repetition:dup_line_frac", {}),
         ("Same paragraph here with words.\n\n" * 4 + PROSE, "gopher", "gopher_repetition:dup_para_frac", {}),
-        ("\n".join(["Menu", "Home", "About us", "Contact"] * 10) + "\n" + PROSE, "fineweb",
-         "gopher_repetition:dup_line_frac", {}),
+        (
+            "\n".join(["Menu", "Home", "About us", "Contact"] * 10) + "\n" + PROSE,
+            "fineweb",
+            "gopher_repetition:dup_line_frac",
+            {},
+        ),
     ],
 )
 def test_each_rule_fires(text: str, preset: str, reason: str, overrides: dict) -> None:
@@ -60,8 +81,9 @@ def test_each_rule_fires(text: str, preset: str, reason: str, overrides: dict) -
 def test_fineweb_rules() -> None:
     # Lines without terminal punctuation: 12% or fewer end in punctuation.
     lines = "\n".join(f"heading number {i} about the things to do with it" for i in range(20))
-    r = clean.quality_filter([lines + "\n" + PROSE], "fineweb", c4=False, gopher_quality=False,
-                             gopher_repetition=False)
+    r = clean.quality_filter(
+        [lines + "\n" + PROSE], "fineweb", c4=False, gopher_quality=False, gopher_repetition=False
+    )
     assert r.reasons == ["fineweb:line_punct_ratio"]
     short = "\n".join(f"Line {i} is short." for i in range(30))
     r = clean.quality_filter([short], "fineweb", c4=False, gopher_quality=False, gopher_repetition=False)
@@ -110,9 +132,17 @@ def _is_punct(c: str) -> bool:
     o = ord(c)
     if o < 0x80:
         return 0x21 <= o <= 0x2F or 0x3A <= o <= 0x40 or 0x5B <= o <= 0x60 or 0x7B <= o <= 0x7E
-    return (0xA1 <= o <= 0xBF and o not in (0xAA, 0xB5, 0xBA)) or o in (0xD7, 0xF7, 0xB7) or \
-        0x2010 <= o <= 0x2027 or 0x2030 <= o <= 0x205E or 0x3001 <= o <= 0x3003 or 0x3008 <= o <= 0x3011 or \
-        0xFF01 <= o <= 0xFF0F or 0xFF1A <= o <= 0xFF20 or 0x2190 <= o <= 0x27FF
+    return (
+        (0xA1 <= o <= 0xBF and o not in (0xAA, 0xB5, 0xBA))
+        or o in (0xD7, 0xF7, 0xB7)
+        or 0x2010 <= o <= 0x2027
+        or 0x2030 <= o <= 0x205E
+        or 0x3001 <= o <= 0x3003
+        or 0x3008 <= o <= 0x3011
+        or 0xFF01 <= o <= 0xFF0F
+        or 0xFF1A <= o <= 0xFF20
+        or 0x2190 <= o <= 0x27FF
+    )
 
 
 def _words(text: str) -> list[str]:
@@ -185,8 +215,10 @@ def _reference_fineweb(text: str) -> str | None:
     lines = [ln for ln in text.split("\n") if ln.strip() != ""]
     if not lines:
         return "empty"
-    stops = tuple(".!?\u2026\u0589\u061f\u06d4\u0964\u0965\u104b\u1362\u3002\uff01\uff1f\uff0e\uff61\ufe52\ufe56"
-                  "\ufe57\u203c\u203d\u2047\u2048\u2049")
+    stops = tuple(
+        ".!?\u2026\u0589\u061f\u06d4\u0964\u0965\u104b\u1362\u3002\uff01\uff1f\uff0e\uff61\ufe52\ufe56"
+        "\ufe57\u203c\u203d\u2047\u2048\u2049"
+    )
     ratio = sum(1 for ln in lines if ln.endswith(stops)) / len(lines)
     if ratio <= 0.12:
         return "line_punct_ratio"
