@@ -25,7 +25,7 @@ constexpr std::string_view kMaybe[] = {"and", "article", "body", "column", "cont
 // Removed even when a "maybe" word is present (e.g. "article-share").
 constexpr std::string_view kAlwaysBoiler[] = {"cookie", "consent", "share", "sharing", "newsletter", "outbrain",
                                               "taboola", "recommended", "more-stories", "read-more", "readmore",
-                                              "modal", "paywall", "promo", "advert", "print-only", "sr-only",
+                                              "modal", "promo", "advert", "print-only", "sr-only",
                                               "visually-hidden", "screen-reader"};
 constexpr std::string_view kNegative[] = {"-ad-",    "banner",   "combx",   "comment",  "com-",
                                           "contact", "footer",  "gdpr",     "masthead", "media",   "meta",
@@ -189,7 +189,12 @@ std::vector<NodeVerdict> select_main_content(const Dom& dom) {
     if (removed[b] || para_text[b] < kMinParagraph) continue;
     if (owner[b] != static_cast<int32_t>(b)) continue;
     const float s = 1.0f + static_cast<float>(para_commas[b]) + std::min(para_text[b] / 100.0f, 3.0f);
-    int32_t anc = dom.nodes[b].parent;
+    // Text directly inside a container (div, section, ...) is an implicit paragraph of it, as in
+    // Readability's wrapping of a div's loose text into <p>: the container itself takes the credit.
+    const auto btag = static_cast<Tag>(dom.nodes[b].tag);
+    const bool container = btag == Tag::kDiv || btag == Tag::kSection || btag == Tag::kArticle ||
+                           btag == Tag::kMain || btag == Tag::kCenter || btag == Tag::kForm;
+    int32_t anc = container ? static_cast<int32_t>(b) : dom.nodes[b].parent;
     for (int level = 0; anc > 0 && level < 5; ++level) {
       const auto a = static_cast<size_t>(anc);
       if (!scored[a]) {
