@@ -222,6 +222,7 @@ class Builder {
     if (flags & kTagSkip) node.flags |= kNodeSkipped;
     if (flags & kTagPre) node.flags |= kNodeInPre;
     if (tag == Tag::kOl) node.flags |= kNodeOrderedList;
+    if (id >= kFirstCustomTag && t.name.find('-') != std::string_view::npos) node.flags |= kNodeCustomElement;
     if (tag == Tag::kA) {
       node.flags |= kNodeInLink;
       const std::string_view href = t.attribute("href");

@@ -36,6 +36,7 @@ enum NodeFlag : uint32_t {
   kNodeRoleBoiler = 1u << 5,    ///< role = navigation, banner, contentinfo, complementary, dialog, menu...
   kNodeOrderedList = 1u << 6,   ///< <ol>
   kNodeJavascriptHref = 1u << 7,  ///< <a href="javascript:...">
+  kNodeCustomElement = 1u << 8,   ///< a custom element (its name has a '-', e.g. <share-bar>)
 };
 
 struct DomNode {

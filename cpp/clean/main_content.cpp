@@ -312,7 +312,7 @@ std::vector<NodeVerdict> select_main_content(const Dom& dom) {
     const auto tag = static_cast<Tag>(dom.nodes[i].tag);
     const bool is_list = tag == Tag::kUl || tag == Tag::kOl;
     if (!(tag == Tag::kDiv || tag == Tag::kSection || is_list || tag == Tag::kTable || tag == Tag::kForm ||
-          tag == Tag::kFieldset || dom.nodes[i].tag >= kFirstCustomTag))
+          tag == Tag::kFieldset || (dom.nodes[i].flags & kNodeCustomElement)))
       continue;
     const float weight = class_weight(dom.class_id(dom.nodes[i]));
     bool drop = weight + (scored[i] ? score[i] : 0.0f) < 0;
