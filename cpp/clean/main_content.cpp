@@ -20,7 +20,8 @@ constexpr std::string_view kUnlikely[] = {
     "disqus",   "extra",    "footer",    "gdpr",       "header",      "legends",  "menu",      "related",
     "remark",   "replies",  "rss",       "shoutbox",   "sidebar",     "skyscraper", "social",  "sponsor",
     "supplemental", "ad-break", "agegate", "pagination", "pager",     "popup",    "yom-remote", "masthead",
-    "navbar",   "subscribe", "signup",   "byline-share", "toolbar",   "skip-link", "skiplink"};
+    "navbar",   "subscribe", "signup",   "byline", "toolbar",   "skip-link", "skiplink", "dateline",
+    "timestamp", "post-meta", "entry-meta", "article-meta", "author-info", "author-bio", "tag-list", "tags-list"};
 constexpr std::string_view kMaybe[] = {"and", "article", "body", "column", "content", "main", "shadow"};
 // Removed even when a "maybe" word is present (e.g. "article-share").
 constexpr std::string_view kAlwaysBoiler[] = {"cookie", "consent", "share", "sharing", "newsletter", "outbrain",
@@ -90,7 +91,7 @@ bool is_boilerplate(const Dom& dom, const DomNode& node) {
   if (node.flags & (kNodeHidden | kNodeRoleBoiler)) return true;
   const auto tag = static_cast<Tag>(node.tag);
   if (tag_flags(node.tag) & (kTagBoilerplate | kTagFormControl)) return true;
-  if (tag == Tag::kHeader) return true;
+  if (tag == Tag::kHeader || tag == Tag::kFigcaption || tag == Tag::kH1) return true;
   const std::string_view ci = dom.class_id(node);
   if (ci.empty() || tag == Tag::kBody || tag == Tag::kA || tag == Tag::kArticle || tag == Tag::kMain) return false;
   if (has_any(ci, kAlwaysBoiler)) return true;

@@ -56,7 +56,8 @@ def html_to_text(
         docs: pages as str (already decoded) or bytes (raw; the charset is sniffed from the BOM or
             ``<meta charset>``, falling back to windows-1252 for undeclared non-UTF-8 bytes). Any
             column-like container is accepted; None rows give "".
-        mode: ``"main_content"`` (boilerplate removed) or ``"full"`` (all visible text).
+        mode: ``"main_content"`` (the article body: boilerplate, the ``<h1>`` title, captions and
+            bylines removed) or ``"full"`` (all visible text).
         links: write links as ``[text](url)`` (``javascript:`` URLs are never written).
         alt_texts: include the alt text of images.
         headings: ``"plain"`` or ``"markdown"`` (``## Heading``).
