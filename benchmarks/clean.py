@@ -128,7 +128,7 @@ def mojibake(s: str) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--repeats", type=int, default=3, help="repeats of the fast tools (median)")
+    ap.add_argument("--repeats", type=int, default=5, help="repeats of the fast tools (median)")
     ap.add_argument("--quick", action="store_true", help="one repeat of everything")
     args = ap.parse_args()
     repeats = 1 if args.quick else args.repeats
@@ -176,7 +176,9 @@ def main() -> None:
         texts = [mojibake(truth[k]) for k in keys]
         fix_rows = []
         airtune.set_num_threads(1)
-        t_ours, fixed = timed(lambda: clean.fix_text(texts, normalize_whitespace=False), repeats)
+        t_ours, fixed = timed(
+            lambda: clean.fix_text(texts, normalize_whitespace=False, remove_zero_width=False), repeats
+        )
         exact_ours = sum(f == truth[k] for f, k in zip(fixed, keys))
         fix_rows.append(
             {
