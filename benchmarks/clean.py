@@ -234,6 +234,7 @@ def main() -> None:
             "processor": platform.processor(),
             "cpus": threads,
             "python": platform.python_version(),
+            "load_average_1m": os.getloadavg()[0],
         },
         "repeats": repeats,
         "html_to_text": rows,
@@ -246,7 +247,8 @@ def main() -> None:
     (out_dir / "clean.json").write_text(json.dumps(result, indent=2) + "\n")
     lines = [
         f"HTML to text on the 181 ScrapingHub pages ({mb:.1f} MB, decompressed in memory), {platform.processor() or platform.machine()}, "
-        f"{threads} CPUs; median of {repeats} (slow peers: 1 run).",
+        f"{threads} CPUs, 1-minute load average {os.getloadavg()[0]:.1f} (a shared machine: batch figures are "
+        f"unreliable); median of {repeats} (slow peers: 1 run).",
         "",
         "| tool | version | pages/s (1 thread) | pages/s (batch) | precision | recall | F1 |",
         "|---|---|---:|---:|---:|---:|---:|",
