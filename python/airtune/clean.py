@@ -39,6 +39,19 @@ __all__ = [
 _MODES = ("main_content", "full")
 
 
+def _rows(obj: Any, name: str, column: str | None) -> list:
+    """as_str_list, plus Hugging Face datasets >= 4 whose ds[column] is a lazy Column object."""
+    if column is not None and type(obj).__module__.split(".")[0] == "datasets":
+        try:
+            obj = obj[column]
+        except KeyError as exc:
+            raise KeyError(f"{name}: no column {column!r}") from exc
+        if type(obj).__module__.split(".")[0] == "datasets":
+            obj = list(obj)
+        column = None
+    return as_str_list(obj, name, column)
+
+
 def html_to_text(
     docs: Any,
     mode: str = "main_content",
@@ -70,7 +83,7 @@ def html_to_text(
     """
     if mode not in _MODES:
         raise ValueError(f"mode: expected one of {_MODES}, got {mode!r}")
-    rows = as_str_list(docs, "docs", column)
+    rows = _rows(docs, "docs", column)
     return _core.clean.html_to_text(
         rows,
         mode=mode,
@@ -109,7 +122,7 @@ def fix_text(
     if normalization not in (None, "NFC", "NFKC", "NFD", "NFKD"):
         raise ValueError(f"normalization: expected NFC, NFKC, NFD, NFKD or None, got {normalization!r}")
     mode = {True: "yes", False: "no"}.get(unescape_html, unescape_html)  # type: ignore[call-overload]
-    rows = as_str_list(texts, "texts", column)
+    rows = _rows(texts, "texts", column)
     out = _core.clean.fix_text(
         rows,
         unescape_html=mode,
@@ -191,7 +204,7 @@ def strip_garbage(
     parameters (utm_*, fbclid, gclid, ...) of URLs. Text that merely looks like markup (``a < b``,
     ``List<T>``) is kept.
     """
-    rows = as_str_list(texts, "texts", column)
+    rows = _rows(texts, "texts", column)
     out, counts = _core.clean.strip_garbage(
         rows,
         script_blocks=script_blocks,
@@ -300,7 +313,7 @@ def quality_filter(
     A negative value turns a check off.
     """
     params = _params(preset, overrides)
-    rows = as_str_list(texts, "texts", column)
+    rows = _rows(texts, "texts", column)
     keep, reasons, cleaned = _core.clean.quality_filter(rows, params)
     return QualityResult(
         keep=keep.astype(bool),

@@ -208,3 +208,11 @@ def test_full_mode_agrees_with_resiliparse() -> None:
         b = set(re.findall(r"\w+", theirs.lower()))
         overlaps.append(len(a & b) / max(1, len(a | b)))
     assert np.median(overlaps) >= 0.85, sorted(overlaps)[:5]
+
+
+def test_inside_datasets_map_batched() -> None:
+    datasets = pytest.importorskip("datasets")
+    ds = datasets.Dataset.from_dict({"html": ["<p>one</p>", "<p>two &amp; three</p>"]})
+    out = ds.map(lambda b: {"text": clean.html_to_text(b["html"], mode="full")}, batched=True)
+    assert out["text"] == ["one", "two & three"]
+    assert clean.html_to_text(ds, mode="full", column="html") == ["one", "two & three"]
