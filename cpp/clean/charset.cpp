@@ -38,6 +38,32 @@ std::string find_charset_label(std::string_view head) {
   return {};
 }
 
+struct SingleByteCharset {
+  const char* name;
+  const char* labels[6];
+  char16_t high[128];  // code points of bytes 0x80-0xFF
+};
+
+constexpr SingleByteCharset kSingleByte[] = {
+#include "clean/charset_tables.inc"
+};
+
+const SingleByteCharset* find_single_byte(const std::string& label) {
+  for (const auto& cs : kSingleByte)
+    for (const char* l : cs.labels)
+      if (l && label == l) return &cs;
+  return nullptr;
+}
+
+void decode_single_byte(std::string_view raw, const SingleByteCharset& cs, std::string& out) {
+  out.reserve(raw.size() + raw.size() / 2);
+  for (char c : raw) {
+    const auto b = static_cast<uint8_t>(c);
+    if (b < 0x80) out.push_back(c);
+    else append_utf8(out, cs.high[b - 0x80]);
+  }
+}
+
 Charset label_to_charset(const std::string& label) {
   if (label == "utf-8" || label == "utf8" || label == "unicode-1-1-utf-8") return Charset::kUtf8;
   static const char* kWin1252[] = {"windows-1252", "cp1252",   "iso-8859-1", "iso8859-1", "latin1",
@@ -47,6 +73,7 @@ Charset label_to_charset(const std::string& label) {
     if (label == l) return Charset::kWindows1252;
   if (label == "utf-16le" || label == "utf-16") return Charset::kUtf16Le;
   if (label == "utf-16be") return Charset::kUtf16Be;
+  if (find_single_byte(label)) return Charset::kSingleByte;
   return Charset::kOther;
 }
 
@@ -108,6 +135,11 @@ std::string_view decode_to_utf8(std::string_view raw, std::string& storage) {
     case Charset::kUtf16Le:
     case Charset::kUtf16Be:
       decode_utf16(raw.substr(2), cs == Charset::kUtf16Le, storage);
+      return storage;
+    case Charset::kSingleByte:
+      if (core::is_valid_utf8(raw)) return raw;  // as for latin-1: valid UTF-8 wins over the label
+      decode_single_byte(raw, *find_single_byte(find_charset_label(raw.substr(0, std::min(raw.size(), kSniffBytes)))),
+                         storage);
       return storage;
     case Charset::kWindows1252:
       // Pages that declare latin-1 but send valid UTF-8 are common; such bytes are almost never

@@ -91,6 +91,14 @@ TEST(CleanCharset, SniffAndDecode) {
   EXPECT_EQ(decode_to_utf8("na\xEFve", storage), "na\xC3\xAFve");  // undeclared, invalid UTF-8
   EXPECT_EQ(decode_to_utf8("<meta charset=utf-8>a\xFF", storage), "<meta charset=utf-8>a\xEF\xBF\xBD");
   EXPECT_EQ(decode_to_utf8(std::string_view("\xFF\xFE" "a\0\xE9\0", 6), storage), "a\xC3\xA9");
+  // Single-byte legacy encodings: windows-1251 and koi8-r Cyrillic, iso-8859-2 Polish.
+  EXPECT_EQ(decode_to_utf8("<meta charset=windows-1251>\xCC\xEE\xF1\xEA\xE2\xE0", storage),
+            "<meta charset=windows-1251>\xD0\x9C\xD0\xBE\xD1\x81\xD0\xBA\xD0\xB2\xD0\xB0");  // Москва
+  EXPECT_EQ(decode_to_utf8("<meta charset=KOI8-R>\xED\xCF\xD3\xCB\xD7\xC1", storage),
+            "<meta charset=KOI8-R>\xD0\x9C\xD0\xBE\xD1\x81\xD0\xBA\xD0\xB2\xD0\xB0");
+  EXPECT_EQ(decode_to_utf8("<meta charset=iso-8859-2>\xB3\xF3" "d\xBC", storage),
+            "<meta charset=iso-8859-2>\xC5\x82\xC3\xB3" "d\xC5\xBA");  // łódź
+  EXPECT_EQ(sniff_charset("<meta charset=shift_jis>", declared), Charset::kOther);
   // Valid UTF-8 wins over a latin-1 declaration.
   EXPECT_EQ(decode_to_utf8("<meta charset=latin1>\xC3\xA9", storage), "<meta charset=latin1>\xC3\xA9");
 }

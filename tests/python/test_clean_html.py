@@ -216,3 +216,21 @@ def test_inside_datasets_map_batched() -> None:
     out = ds.map(lambda b: {"text": clean.html_to_text(b["html"], mode="full")}, batched=True)
     assert out["text"] == ["one", "two & three"]
     assert clean.html_to_text(ds, mode="full", column="html") == ["one", "two & three"]
+
+
+@pytest.mark.parametrize(
+    ("label", "codec", "sample"),
+    [
+        ("windows-1251", "cp1251", "Москва — столица России, «кавычки»"),
+        ("koi8-r", "koi8_r", "Съешь же ещё этих мягких французских булок"),
+        ("iso-8859-2", "iso8859_2", "Zażółć gęślą jaźń"),
+        ("windows-1250", "cp1250", "Příliš žluťoučký kůň úpěl ďábelské ódy"),
+        ("iso-8859-7", "iso8859_7", "Ελληνικά γράμματα"),
+        ("windows-1256", "cp1256", "مرحبا بالعالم"),
+        ("iso-8859-15", "iso8859_15", "Prix: 5 € œuvre"),
+        ("windows-1252", "cp1252", "“Smart” quotes – café"),
+    ],
+)
+def test_single_byte_charsets_match_python_codecs(label: str, codec: str, sample: str) -> None:
+    page = f'<html><head><meta charset="{label}"></head><body><p>{sample}</p></body></html>'
+    assert full(page.encode(codec)) == sample
