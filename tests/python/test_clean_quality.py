@@ -273,3 +273,20 @@ def test_fineweb_quality_agrees_with_reference() -> None:
     assert not mismatches, mismatches[:5]
     assert len(set(theirs)) >= 3
     assert np.mean([o is None for o in ours]) > 0.1
+
+
+def test_text_functions_deterministic_across_thread_counts() -> None:
+    import airtune
+
+    texts = _corpus()
+    before = airtune.get_num_threads()
+    results = []
+    try:
+        for n in (1, 2):
+            airtune.set_num_threads(n)
+            q = clean.quality_filter(texts, "fineweb")
+            g = clean.strip_garbage(texts)
+            results.append((q.keep.tolist(), q.reasons, q.texts, g.texts, clean.fix_text(texts)))
+    finally:
+        airtune.set_num_threads(before)
+    assert results[0] == results[1]
