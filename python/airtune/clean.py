@@ -24,7 +24,7 @@ import numpy as np
 
 from . import _core
 from ._inputs import as_str_list
-from ._results import ResultMixin
+from ._results import ResultMixin, progress
 
 __all__ = [
     "GarbageReport",
@@ -37,6 +37,26 @@ __all__ = [
 ]
 
 _MODES = ("main_content", "full")
+
+
+_CHUNK = 4096  # rows per C++ call when a progress bar is shown
+_PROGRESS_MIN_ROWS = 20_000  # below this a call is short: no bar
+
+
+def _chunked(fn: Any, rows: list, show: bool, desc: str) -> Any:
+    """fn(rows) in one call, or chunk by chunk with a progress bar for long inputs (same result)."""
+    if not show or len(rows) < _PROGRESS_MIN_ROWS:
+        return [fn(rows)]
+    out = []
+    bar = progress(total=len(rows), desc=desc)
+    try:
+        for start in range(0, len(rows), _CHUNK):
+            chunk = rows[start : start + _CHUNK]
+            out.append(fn(chunk))
+            bar.update(len(chunk))
+    finally:
+        bar.close()
+    return out
 
 
 def _rows(obj: Any, name: str, column: str | None) -> list:
@@ -62,6 +82,7 @@ def html_to_text(
     list_bullets: bool = True,
     keep_hidden: bool = False,
     column: str | None = None,
+    show_progress: bool = True,
 ) -> list[str]:
     """Text of each HTML page.
 
@@ -77,6 +98,7 @@ def html_to_text(
         list_bullets: prefix list items with ``•`` (or their number in ordered lists).
         keep_hidden: keep elements hidden with ``hidden``, ``aria-hidden`` or inline ``display:none``.
         column: the column to read when ``docs`` is a DataFrame, Arrow table or dataset.
+        show_progress: show a progress bar for long inputs (20,000 pages or more).
 
     Returns:
         One str per page: paragraphs separated by blank lines, valid UTF-8 whatever the input.
@@ -84,15 +106,20 @@ def html_to_text(
     if mode not in _MODES:
         raise ValueError(f"mode: expected one of {_MODES}, got {mode!r}")
     rows = _rows(docs, "docs", column)
-    return _core.clean.html_to_text(
-        rows,
-        mode=mode,
-        links=bool(links),
-        alt_texts=bool(alt_texts),
-        headings=headings,
-        list_bullets=bool(list_bullets),
-        keep_hidden=bool(keep_hidden),
-    )
+
+    def run(chunk: list) -> list[str]:
+        return _core.clean.html_to_text(
+            chunk,
+            mode=mode,
+            links=bool(links),
+            alt_texts=bool(alt_texts),
+            headings=headings,
+            list_bullets=bool(list_bullets),
+            keep_hidden=bool(keep_hidden),
+        )
+
+    parts = _chunked(run, rows, show_progress, "html_to_text")
+    return parts[0] if len(parts) == 1 else [t for part in parts for t in part]
 
 
 def fix_text(
@@ -109,6 +136,7 @@ def fix_text(
     normalize_whitespace: bool = True,
     normalization: str | None = "NFC",
     column: str | None = None,
+    show_progress: bool = True,
 ) -> list[str]:
     """Repair the Unicode of each text.
 
@@ -117,24 +145,29 @@ def fix_text(
     whitespace (exotic spaces, trailing spaces, runs of blank lines) and finally Unicode
     normalisation (``normalization``: "NFC", "NFKC", "NFD", "NFKD" or None). ``unescape_html="auto"``
     decodes character references only in texts without a ``<`` (ftfy's rule); True/False force it.
-    Bytes rows are read as UTF-8 with invalid sequences replaced.
+    Bytes rows are read as UTF-8 with invalid sequences replaced. ``show_progress`` shows a bar for
+    20,000 rows or more.
     """
     if normalization not in (None, "NFC", "NFKC", "NFD", "NFKD"):
         raise ValueError(f"normalization: expected NFC, NFKC, NFD, NFKD or None, got {normalization!r}")
     mode = {True: "yes", False: "no"}.get(unescape_html, unescape_html)  # type: ignore[call-overload]
     rows = _rows(texts, "texts", column)
-    out = _core.clean.fix_text(
-        rows,
-        unescape_html=mode,
-        fix_encoding=fix_encoding,
-        fix_c1_controls=fix_c1_controls,
-        remove_control_chars=remove_control_chars,
-        remove_zero_width=remove_zero_width,
-        fix_line_breaks=fix_line_breaks,
-        fix_latin_ligatures=fix_latin_ligatures,
-        uncurl_quotes=uncurl_quotes,
-        normalize_whitespace=normalize_whitespace,
-    )
+
+    def run(chunk: list) -> list[str]:
+        return _core.clean.fix_text(
+            chunk,
+            unescape_html=mode,
+            fix_encoding=fix_encoding,
+            fix_c1_controls=fix_c1_controls,
+            remove_control_chars=remove_control_chars,
+            remove_zero_width=remove_zero_width,
+            fix_line_breaks=fix_line_breaks,
+            fix_latin_ligatures=fix_latin_ligatures,
+            uncurl_quotes=uncurl_quotes,
+            normalize_whitespace=normalize_whitespace,
+        )
+
+    out = [t for part in _chunked(run, rows, show_progress, "fix_text") for t in part]
     if normalization is not None:
         out = [
             s
@@ -195,6 +228,7 @@ def strip_garbage(
     base64: bool = True,
     tracking_params: bool = True,
     column: str | None = None,
+    show_progress: bool = True,
 ) -> GarbageReport:
     """Remove garbage from plain-text fields and report what was removed, row by row.
 
@@ -205,16 +239,24 @@ def strip_garbage(
     ``List<T>``) is kept.
     """
     rows = _rows(texts, "texts", column)
-    out, counts = _core.clean.strip_garbage(
-        rows,
-        script_blocks=script_blocks,
-        tags=tags,
-        entities=entities,
-        js_lines=js_lines,
-        base64=base64,
-        tracking_params=tracking_params,
-    )
-    return GarbageReport(texts=out, counts=dict(counts))
+
+    def run(chunk: list) -> tuple[list[str], dict[str, np.ndarray]]:
+        return _core.clean.strip_garbage(
+            chunk,
+            script_blocks=script_blocks,
+            tags=tags,
+            entities=entities,
+            js_lines=js_lines,
+            base64=base64,
+            tracking_params=tracking_params,
+        )
+
+    parts = _chunked(run, rows, show_progress, "strip_garbage")
+    if len(parts) == 1:
+        return GarbageReport(texts=parts[0][0], counts=dict(parts[0][1]))
+    texts_out = [t for part in parts for t in part[0]]
+    counts = {k: np.concatenate([part[1][k] for part in parts]) for k in parts[0][1]}
+    return GarbageReport(texts=texts_out, counts=counts)
 
 
 _C4 = {"c4": True}
@@ -302,7 +344,7 @@ class QualityResult(ResultMixin):
 
 
 def quality_filter(
-    texts: Any, preset: str = "c4", *, column: str | None = None, **overrides: Any
+    texts: Any, preset: str = "c4", *, column: str | None = None, show_progress: bool = True, **overrides: Any
 ) -> QualityResult:
     """Apply heuristic quality filters with published thresholds.
 
@@ -314,11 +356,14 @@ def quality_filter(
     """
     params = _params(preset, overrides)
     rows = _rows(texts, "texts", column)
-    keep, reasons, cleaned = _core.clean.quality_filter(rows, params)
+    parts = _chunked(
+        lambda chunk: _core.clean.quality_filter(chunk, params), rows, show_progress, "quality_filter"
+    )
+    keep = np.concatenate([part[0] for part in parts]) if parts else np.zeros(0, dtype=np.uint8)
     return QualityResult(
         keep=keep.astype(bool),
-        reasons=list(reasons),
-        texts=list(cleaned),
+        reasons=[r for part in parts for r in part[1]],
+        texts=[t for part in parts for t in part[2]],
         preset=preset,
         params={k: getattr(params, k) for k in _param_names()},
     )

@@ -93,3 +93,31 @@ def test_any_bytes() -> None:
     r = clean.strip_garbage(blobs)
     for t in r.texts:
         t.encode("utf-8")
+
+
+def test_progress_chunking_gives_the_same_results(monkeypatch) -> None:
+    import airtune.clean as mod
+
+    texts = [f"<b>row {i}</b> &amp; https://x.y/?utm_source=a&k={i}" for i in range(50)] + [
+        "The cat sat. " * 40
+    ] * 10
+    pages = [f"<p>page {i}</p>" for i in range(60)]
+    expect = (
+        mod.strip_garbage(texts, show_progress=False),
+        mod.fix_text(texts, show_progress=False),
+        mod.quality_filter(texts, "c4", show_progress=False),
+        mod.html_to_text(pages, show_progress=False),
+    )
+    monkeypatch.setattr(mod, "_PROGRESS_MIN_ROWS", 10)
+    monkeypatch.setattr(mod, "_CHUNK", 7)
+    got = (
+        mod.strip_garbage(texts),
+        mod.fix_text(texts),
+        mod.quality_filter(texts, "c4"),
+        mod.html_to_text(pages),
+    )
+    assert got[0].texts == expect[0].texts
+    assert all((got[0].counts[k] == expect[0].counts[k]).all() for k in expect[0].counts)
+    assert got[1] == expect[1]
+    assert got[2].keep.tolist() == expect[2].keep.tolist() and got[2].reasons == expect[2].reasons
+    assert got[3] == expect[3]
