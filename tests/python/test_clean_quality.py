@@ -329,7 +329,11 @@ def test_c4_line_rules_agree_with_reference() -> None:
         t + "\nWe use cookies on this site, ok.\n[1] See javascript here now.\nWiki text[edit] ends."
         for t in texts[:20]
     ]
+    texts += [t + "\nThe config looks like {a: 1} in the file." for t in texts[20:30]]
+    texts += [t + "\nSome lorem ipsum text was left here." for t in texts[30:35]]
+    texts += [t + "\nA {brace} line without an end" for t in texts[35:40]]  # dropped line: no '{' rule
     r = clean.quality_filter(texts, "c4", c4_min_sentences=-1)
+    assert {"c4:curly_bracket", "c4:lorem_ipsum"} <= set(r.reasons)
     for text, keep, reason, cleaned in zip(texts, r.keep, r.reasons, r.texts, strict=True):
         ref_reason, ref_text = _reference_c4(text)
         if ref_reason in ("lorem_ipsum", "curly_bracket"):
