@@ -70,7 +70,7 @@ struct Dom {
 };
 
 /// Builds the tree of valid UTF-8 `html`. Never throws on any input (only std::bad_alloc).
-/// Inputs over 4 GiB are cut at 4 GiB (offsets are 32-bit).
+/// Inputs over 1 GiB are cut at 1 GiB (offsets are 32-bit and decoding can grow the text).
 Dom build_dom(std::string_view html);
 
 }  // namespace airtune::clean
