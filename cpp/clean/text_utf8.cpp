@@ -1,0 +1,92 @@
+#include "clean/text_utf8.h"
+
+namespace airtune::clean {
+
+namespace {
+constexpr char16_t kCp1252High[32] = {0x20AC, 0x0081, 0x201A, 0x0192, 0x201E, 0x2026, 0x2020, 0x2021,
+                                      0x02C6, 0x2030, 0x0160, 0x2039, 0x0152, 0x008D, 0x017D, 0x008F,
+                                      0x0090, 0x2018, 0x2019, 0x201C, 0x201D, 0x2022, 0x2013, 0x2014,
+                                      0x02DC, 0x2122, 0x0161, 0x203A, 0x0153, 0x009D, 0x017E, 0x0178};
+}  // namespace
+
+char32_t decode_utf8(std::string_view s, size_t i, size_t& len) noexcept {
+  const auto b0 = static_cast<uint8_t>(s[i]);
+  len = 1;
+  if (b0 < 0x80) return b0;
+  size_t need;
+  char32_t cp;
+  char32_t min;
+  if (b0 >= 0xC2 && b0 <= 0xDF) {
+    need = 1, cp = b0 & 0x1F, min = 0x80;
+  } else if (b0 >= 0xE0 && b0 <= 0xEF) {
+    need = 2, cp = b0 & 0x0F, min = 0x800;
+  } else if (b0 >= 0xF0 && b0 <= 0xF4) {
+    need = 3, cp = b0 & 0x07, min = 0x10000;
+  } else {
+    return kReplacementChar;
+  }
+  if (i + need >= s.size()) return kReplacementChar;
+  for (size_t k = 1; k <= need; ++k) {
+    const auto b = static_cast<uint8_t>(s[i + k]);
+    if ((b & 0xC0) != 0x80) return kReplacementChar;
+    cp = (cp << 6) | (b & 0x3F);
+  }
+  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return kReplacementChar;
+  len = need + 1;
+  return cp;
+}
+
+void append_utf8(std::string& out, char32_t cp) {
+  if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) cp = kReplacementChar;
+  if (cp < 0x80) {
+    out.push_back(static_cast<char>(cp));
+  } else if (cp < 0x800) {
+    out.push_back(static_cast<char>(0xC0 | (cp >> 6)));
+    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  } else if (cp < 0x10000) {
+    out.push_back(static_cast<char>(0xE0 | (cp >> 12)));
+    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  } else {
+    out.push_back(static_cast<char>(0xF0 | (cp >> 18)));
+    out.push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
+    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  }
+}
+
+void append_sanitized_utf8(std::string& out, std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    size_t run = i;
+    while (run < s.size() && static_cast<uint8_t>(s[run]) < 0x80) ++run;
+    out.append(s.data() + i, run - i);
+    i = run;
+    if (i >= s.size()) break;
+    size_t len = 0;
+    const char32_t cp = decode_utf8(s, i, len);
+    if (cp == kReplacementChar && len == 1) append_utf8(out, kReplacementChar);
+    else out.append(s.data() + i, len);
+    i += len;
+  }
+}
+
+int cp1252_byte(char32_t cp) noexcept {
+  if (cp < 0x100) return static_cast<int>(cp);
+  for (int k = 0; k < 32; ++k)
+    if (kCp1252High[k] == cp) return 0x80 + k;
+  return -1;
+}
+
+char32_t cp1252_char(uint8_t b) noexcept {
+  if (b >= 0x80 && b < 0xA0) return kCp1252High[b - 0x80];
+  return b;
+}
+
+bool is_unicode_space(char32_t cp) noexcept {
+  if (cp < 0x80) return cp == ' ' || (cp >= 0x09 && cp <= 0x0D);
+  return cp == 0x85 || cp == 0xA0 || cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200B) || cp == 0x2028 ||
+         cp == 0x2029 || cp == 0x202F || cp == 0x205F || cp == 0x3000;
+}
+
+}  // namespace airtune::clean
