@@ -49,6 +49,8 @@ py::list errors_to_list(std::vector<LineError>& errors) {
 
 }  // namespace
 
+namespace airtune::bindings {
+
 void bind_io(py::module_& m) {
   auto io = m.def_submodule("io", "JSONL ingestion into canonical records (columnar).");
 
@@ -207,3 +209,5 @@ void bind_io(py::module_& m) {
       py::arg("lines"), py::arg("format") = "auto", py::arg("id_prefix") = "row", py::arg("first_number") = 0,
       "Parses JSON texts (one record each) in parallel: (batch, errors, blank_count).");
 }
+
+}  // namespace airtune::bindings

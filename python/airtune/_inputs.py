@@ -38,7 +38,9 @@ def as_str_list(obj: Any, name: str = "texts", column: str | None = None) -> lis
     if module == "pyarrow":
         return obj.to_pylist()
     if module == "datasets":
-        raise TypeError(f"{name}: pass column=<name> to select a text column of the dataset")
+        if hasattr(obj, "column_names"):  # a whole Dataset
+            raise TypeError(f"{name}: pass column=<name> to select a text column of the dataset")
+        return list(obj)  # datasets >= 4 returns a lazy Column for ds[column]
     if isinstance(obj, Iterable):
         return list(obj)
     raise TypeError(f"{name}: expected a sequence of strings, got {type(obj).__name__}")

@@ -59,19 +59,6 @@ def _chunked(fn: Any, rows: list, show: bool, desc: str) -> Any:
     return out
 
 
-def _rows(obj: Any, name: str, column: str | None) -> list:
-    """as_str_list, plus Hugging Face datasets >= 4 whose ds[column] is a lazy Column object."""
-    if column is not None and type(obj).__module__.split(".")[0] == "datasets":
-        try:
-            obj = obj[column]
-        except KeyError as exc:
-            raise KeyError(f"{name}: no column {column!r}") from exc
-        if type(obj).__module__.split(".")[0] == "datasets":
-            obj = list(obj)
-        column = None
-    return as_str_list(obj, name, column)
-
-
 def html_to_text(
     docs: Any,
     mode: str = "main_content",
@@ -105,7 +92,7 @@ def html_to_text(
     """
     if mode not in _MODES:
         raise ValueError(f"mode: expected one of {_MODES}, got {mode!r}")
-    rows = _rows(docs, "docs", column)
+    rows = as_str_list(docs, "docs", column)
 
     def run(chunk: list) -> list[str]:
         return _core.clean.html_to_text(
@@ -151,7 +138,7 @@ def fix_text(
     if normalization not in (None, "NFC", "NFKC", "NFD", "NFKD"):
         raise ValueError(f"normalization: expected NFC, NFKC, NFD, NFKD or None, got {normalization!r}")
     mode = {True: "yes", False: "no"}.get(unescape_html, unescape_html)  # type: ignore[call-overload]
-    rows = _rows(texts, "texts", column)
+    rows = as_str_list(texts, "texts", column)
 
     def run(chunk: list) -> list[str]:
         return _core.clean.fix_text(
@@ -238,7 +225,7 @@ def strip_garbage(
     parameters (utm_*, fbclid, gclid, ...) of URLs. Text that merely looks like markup (``a < b``,
     ``List<T>``) is kept.
     """
-    rows = _rows(texts, "texts", column)
+    rows = as_str_list(texts, "texts", column)
 
     def run(chunk: list) -> tuple[list[str], dict[str, np.ndarray]]:
         return _core.clean.strip_garbage(
@@ -355,7 +342,7 @@ def quality_filter(
     A negative value turns a check off.
     """
     params = _params(preset, overrides)
-    rows = _rows(texts, "texts", column)
+    rows = as_str_list(texts, "texts", column)
     parts = _chunked(
         lambda chunk: _core.clean.quality_filter(chunk, params), rows, show_progress, "quality_filter"
     )

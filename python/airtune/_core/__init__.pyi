@@ -4,8 +4,9 @@ airtune's C++ core (no torch). Use the airtune package rather than this module.
 from __future__ import annotations
 from airtune import ParseError
 import typing
+from . import clean
 from . import io
-__all__: list[str] = ['ParseError', 'build_info', 'get_num_threads', 'io', 'set_num_threads']
+__all__: list[str] = ['ParseError', 'build_info', 'clean', 'get_num_threads', 'io', 'set_num_threads']
 def build_info() -> dict:
     """
     Versions of the libraries linked into _core and the BLAS in use.
