@@ -81,7 +81,17 @@ void append_json_string(std::string& out, std::string_view s) {
   out += '"';
 }
 
-int alignment_of(SafetensorsDtype d) { return std::max(1, dtype_bits(d) / 8); }
+// The order of the reference writer's Dtype enum (huggingface/safetensors): it writes tensors by
+// descending rank, then by name, so every tensor starts aligned to its element size.
+int writer_rank(SafetensorsDtype d) {
+  using D = SafetensorsDtype;
+  static constexpr D kOrder[] = {D::kBool, D::kF4, D::kF6E2M3, D::kF6E3M2, D::kU8, D::kI8, D::kF8E5M2,
+                                 D::kF8E4M3, D::kF8E8M0, D::kF8E4M3Fnuz, D::kF8E5M2Fnuz, D::kI16, D::kU16,
+                                 D::kF16, D::kBF16, D::kI32, D::kU32, D::kF32, D::kC64, D::kF64, D::kI64, D::kU64};
+  for (int i = 0; i < static_cast<int>(std::size(kOrder)); ++i)
+    if (kOrder[i] == d) return i;
+  return 0;
+}
 
 }  // namespace
 
@@ -247,8 +257,8 @@ SafetensorsHeader plan_safetensors_layout(const std::vector<SafetensorsEntry>& e
     header.tensors.push_back(std::move(info));
   }
   std::stable_sort(header.tensors.begin(), header.tensors.end(), [](const auto& a, const auto& b) {
-    int aa = alignment_of(a.dtype), ab = alignment_of(b.dtype);
-    return aa != ab ? aa > ab : a.name < b.name;
+    int ra = writer_rank(a.dtype), rb = writer_rank(b.dtype);
+    return ra != rb ? ra > rb : a.name < b.name;
   });
   uint64_t offset = 0;
   for (auto& t : header.tensors) {

@@ -79,7 +79,8 @@ struct SafetensorsEntry {
   std::vector<int64_t> shape;
 };
 
-/// Assigns offsets as the reference writer does: sorted by descending element alignment, then name,
+/// Assigns offsets as the reference writer does: sorted by its dtype order descending (64-bit types
+/// first, BOOL last, so each tensor is aligned to its element size), then name,
 /// packed contiguously. Throws InvalidArgument on duplicate or empty names, the reserved name
 /// "__metadata__", negative dims, or sub-byte tensors not ending on a byte boundary.
 SafetensorsHeader plan_safetensors_layout(const std::vector<SafetensorsEntry>& entries,

@@ -15,7 +15,11 @@ namespace {
 
 torch::Tensor load(const WeightStore& w, const std::string& name, std::vector<int64_t> shape, torch::Dtype dtype,
                    torch::Device device) {
-  return w.get(name, shape).to(device, dtype);
+  auto t = w.get(name, shape);
+  if (!t.is_floating_point())
+    throw FormatError(w.source() + ": tensor '" + name + "' has dtype " + std::string(c10::toString(t.scalar_type())) +
+                      "; a floating-point weight is expected");
+  return t.to(device, dtype);
 }
 
 torch::Tensor rotate_half(const torch::Tensor& x) {

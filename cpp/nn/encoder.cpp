@@ -22,7 +22,11 @@ Encoder::Encoder(const std::string& path, torch::Dtype dtype, torch::Device devi
   const auto& c = config_;
   const int64_t h = c.hidden_size, inter = c.intermediate_size;
   auto get = [&](const std::string& name, std::vector<int64_t> shape) {
-    return w.get(prefix + name, shape).to(device, dtype);
+    auto t = w.get(prefix + name, shape);
+    if (!t.is_floating_point())
+      throw FormatError(w.source() + ": tensor '" + prefix + name + "' has dtype " +
+                        std::string(c10::toString(t.scalar_type())) + "; a floating-point weight is expected");
+    return t.to(device, dtype);
   };
   word_ = get("embeddings.word_embeddings.weight", {c.vocab_size, h});
   pos_ = get("embeddings.position_embeddings.weight", {c.max_position_embeddings, h});
