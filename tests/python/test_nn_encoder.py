@@ -22,13 +22,41 @@ MODEL = str(gt.get_model_path())
 
 def _sentences(n: int = 240) -> list[str]:
     rng = random.Random(0)
-    subjects = ["The cat", "A data scientist", "Our API model", "Der Hund", "Le modèle", "東京の天気", "Каждый день",
-                "An émoji 🙂 fan", "The 3rd quarter revenue", "GPT-style models"]
-    verbs = ["quickly fine-tunes", "ignores", "compares", "writes about", "évalue", "retrieves", "can't explain",
-             "dedups", "summarises"]
-    objects = ["the LoRA adapter.", "12,345 rows of JSONL", "a <b>bold</b> claim!", "the weather in Zürich?",
-               "naïve Bayes vs. BERT", "\t tabs and  double  spaces ", "URLs like https://example.com/a?b=1",
-               "中文句子和标点。", "nothing at all", "e = mc^2 (approximately)"]
+    subjects = [
+        "The cat",
+        "A data scientist",
+        "Our API model",
+        "Der Hund",
+        "Le modèle",
+        "東京の天気",
+        "Каждый день",
+        "An émoji 🙂 fan",
+        "The 3rd quarter revenue",
+        "GPT-style models",
+    ]
+    verbs = [
+        "quickly fine-tunes",
+        "ignores",
+        "compares",
+        "writes about",
+        "évalue",
+        "retrieves",
+        "can't explain",
+        "dedups",
+        "summarises",
+    ]
+    objects = [
+        "the LoRA adapter.",
+        "12,345 rows of JSONL",
+        "a <b>bold</b> claim!",
+        "the weather in Zürich?",
+        "naïve Bayes vs. BERT",
+        "\t tabs and  double  spaces ",
+        "URLs like https://example.com/a?b=1",
+        "中文句子和标点。",
+        "nothing at all",
+        "e = mc^2 (approximately)",
+    ]
     out = [" ".join(t) for t in itertools.product(subjects, verbs, objects)]
     rng.shuffle(out)
     out = out[: n - 6]

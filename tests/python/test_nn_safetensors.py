@@ -36,7 +36,7 @@ def _tensors() -> dict:
 def test_ours_load_in_safetensors_and_theirs_in_ours(tmp_path):
     tensors = _tensors()
     ours = tmp_path / "ours.safetensors"
-    save_file(tensors, ours, metadata={"format": "pt", "note": "ünïcode \"quoted\""})
+    save_file(tensors, ours, metadata={"format": "pt", "note": 'ünïcode "quoted"'})
     back = st.load_file(str(ours))
     assert set(back) == set(tensors)
     for k, v in tensors.items():
@@ -44,7 +44,7 @@ def test_ours_load_in_safetensors_and_theirs_in_ours(tmp_path):
     from safetensors import safe_open
 
     with safe_open(str(ours), "pt") as f:
-        assert f.metadata() == {"format": "pt", "note": "ünïcode \"quoted\""}
+        assert f.metadata() == {"format": "pt", "note": 'ünïcode "quoted"'}
 
     theirs = tmp_path / "theirs.safetensors"
     st.save_file(tensors, str(theirs), metadata={"format": "pt"})
@@ -86,8 +86,10 @@ def _corrupt(path, header: dict, data: bytes) -> None:
         ({"w": {"dtype": "F32", "shape": [4], "data_offsets": [0, 12]}}, b"\0" * 12, "tensor 'w'"),
         ({"w": {"dtype": "X9", "shape": [4], "data_offsets": [0, 4]}}, b"\0" * 4, "unknown dtype"),
         (
-            {"a": {"dtype": "U8", "shape": [4], "data_offsets": [0, 4]},
-             "b": {"dtype": "U8", "shape": [4], "data_offsets": [2, 6]}},
+            {
+                "a": {"dtype": "U8", "shape": [4], "data_offsets": [0, 4]},
+                "b": {"dtype": "U8", "shape": [4], "data_offsets": [2, 6]},
+            },
             b"\0" * 6,
             "tensor 'b'",
         ),

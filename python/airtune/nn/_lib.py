@@ -11,7 +11,9 @@ def native() -> Any:
     try:
         torch = importlib.import_module("torch")
     except ImportError as exc:
-        raise ImportError("airtune.nn needs PyTorch: pip install 'airtune[nn]' (or pip install torch)") from exc
+        raise ImportError(
+            "airtune.nn needs PyTorch: pip install 'airtune[nn]' (or pip install torch)"
+        ) from exc
     del torch
     try:
         return importlib.import_module("airtune._nn")
@@ -38,7 +40,13 @@ def resolve_dtype(dtype: Any, device: str) -> str:
     if dtype is None or dtype == "auto":
         return "bfloat16" if device.startswith("cuda") else "float32"
     name = str(dtype).replace("torch.", "")
-    aliases = {"fp32": "float32", "float": "float32", "bf16": "bfloat16", "fp16": "float16", "half": "float16"}
+    aliases = {
+        "fp32": "float32",
+        "float": "float32",
+        "bf16": "bfloat16",
+        "fp16": "float16",
+        "half": "float16",
+    }
     name = aliases.get(name, name)
     if name not in {"float32", "bfloat16", "float16"}:
         raise ValueError(f"dtype {dtype!r} is not supported: use 'float32', 'bfloat16', 'float16' or 'auto'")

@@ -14,8 +14,13 @@ def _raise_exception(message: str) -> None:
     raise TemplateError(message)
 
 
-def _tojson(x: Any, ensure_ascii: bool = False, indent: int | None = None, separators: Any = None,
-            sort_keys: bool = False) -> str:
+def _tojson(
+    x: Any,
+    ensure_ascii: bool = False,
+    indent: int | None = None,
+    separators: Any = None,
+    sort_keys: bool = False,
+) -> str:
     return json.dumps(x, ensure_ascii=ensure_ascii, indent=indent, separators=separators, sort_keys=sort_keys)
 
 
@@ -50,4 +55,6 @@ def render_chat_template(
     """
     if not isinstance(messages, list) or not all(isinstance(m, dict) for m in messages):
         raise ValueError("messages must be a list of {'role': ..., 'content': ...} dicts")
-    return _compile(template).render(messages=messages, add_generation_prompt=add_generation_prompt, **variables)
+    return _compile(template).render(
+        messages=messages, add_generation_prompt=add_generation_prompt, **variables
+    )

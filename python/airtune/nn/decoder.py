@@ -126,7 +126,9 @@ class DecoderModel:
                 try:
                     out.append([int(x) for x in p])
                 except (TypeError, ValueError) as exc:
-                    raise ValueError(f"prompt {i} is neither text, a conversation nor a list of token ids") from exc
+                    raise ValueError(
+                        f"prompt {i} is neither text, a conversation nor a list of token ids"
+                    ) from exc
             if not out[-1]:
                 raise ValueError(f"prompt {i} has no tokens")
         return out
@@ -168,8 +170,8 @@ class DecoderModel:
         ids = t.full((len(rows), width), self.pad_token_id, dtype=t.int64)
         mask = t.zeros((len(rows), width), dtype=t.int64)
         for i, r in enumerate(rows):
-            ids[i, width - len(r):] = t.tensor(r, dtype=t.int64)
-            mask[i, width - len(r):] = 1
+            ids[i, width - len(r) :] = t.tensor(r, dtype=t.int64)
+            mask[i, width - len(r) :] = 1
 
         on_step = None
         generated: list[list[int]] = [[] for _ in rows]
@@ -183,14 +185,23 @@ class DecoderModel:
                     hit = False
                     if tid >= 0:
                         generated[r].append(tid)
-                        tail = tok.decode(generated[r][-(longest + 8):], skip_special_tokens=False)
+                        tail = tok.decode(generated[r][-(longest + 8) :], skip_special_tokens=False)
                         hit = any(s in tail for s in stops)
                     flags.append(hit)
                 return flags
 
         tokens, lengths, reasons = self._impl.generate(
-            ids, mask, int(max_new_tokens), bool(do_sample), float(temperature or 1.0), int(top_k),
-            float(top_p), int(seed), self.eos_token_ids, self.pad_token_id, on_step,
+            ids,
+            mask,
+            int(max_new_tokens),
+            bool(do_sample),
+            float(temperature or 1.0),
+            int(top_k),
+            float(top_p),
+            int(seed),
+            self.eos_token_ids,
+            self.pad_token_id,
+            on_step,
         )
         token_ids = [tokens[i, : lengths[i]].tolist() for i in range(len(rows))]
         texts = None

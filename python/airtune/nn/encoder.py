@@ -65,7 +65,9 @@ class Encoder:
         tokenizers = require("tokenizers", "nn")
         tok_file = self.path / "tokenizer.json"
         if not tok_file.is_file():
-            raise FileNotFoundError(f"{tok_file}: no tokenizer.json (airtune tokenizes with the tokenizers package)")
+            raise FileNotFoundError(
+                f"{tok_file}: no tokenizer.json (airtune tokenizes with the tokenizers package)"
+            )
         self._tok = tokenizers.Tokenizer.from_file(str(tok_file))
         self._tok.no_padding()
         self._tok.enable_truncation(max_length=self.max_seq_length)

@@ -17,7 +17,9 @@ def load_file(path: str | os.PathLike) -> dict[str, Any]:
     return dict(native().load_safetensors(os.fspath(path)))
 
 
-def save_file(tensors: dict[str, Any], path: str | os.PathLike, metadata: dict[str, str] | None = None) -> None:
+def save_file(
+    tensors: dict[str, Any], path: str | os.PathLike, metadata: dict[str, str] | None = None
+) -> None:
     """Write ``{name: torch.Tensor}`` to ``path`` (atomically), laid out as the reference writer does."""
     meta = {str(k): str(v) for k, v in (metadata or {}).items()}
     native().save_safetensors(os.fspath(path), dict(tensors), meta)

@@ -26,13 +26,17 @@ class Tokenizer:
         folder = Path(folder)
         path = folder / "tokenizer.json"
         if not path.is_file():
-            raise FileNotFoundError(f"{path}: no tokenizer.json (airtune tokenizes with the tokenizers package)")
+            raise FileNotFoundError(
+                f"{path}: no tokenizer.json (airtune tokenizes with the tokenizers package)"
+            )
         tokenizers = require("tokenizers", "nn")
         self._tok = tokenizers.Tokenizer.from_file(str(path))
         self._tok.no_padding()
         self._tok.no_truncation()
         cfg_path = folder / "tokenizer_config.json"
-        self.config: dict[str, Any] = json.loads(cfg_path.read_text(encoding="utf-8")) if cfg_path.is_file() else {}
+        self.config: dict[str, Any] = (
+            json.loads(cfg_path.read_text(encoding="utf-8")) if cfg_path.is_file() else {}
+        )
         special_map = folder / "special_tokens_map.json"
         specials = json.loads(special_map.read_text(encoding="utf-8")) if special_map.is_file() else {}
         self.bos_token = _token_text(self.config.get("bos_token", specials.get("bos_token")))
@@ -69,11 +73,18 @@ class Tokenizer:
     def decode(self, ids: list[int], skip_special_tokens: bool = True) -> str:
         return self._tok.decode(list(ids), skip_special_tokens=skip_special_tokens)
 
-    def apply_chat_template(self, messages: list[dict[str, Any]], add_generation_prompt: bool = True,
-                            **variables: Any) -> str:
+    def apply_chat_template(
+        self, messages: list[dict[str, Any]], add_generation_prompt: bool = True, **variables: Any
+    ) -> str:
         """Render a conversation with the folder's chat template (see ``render_chat_template``)."""
         if not self.chat_template:
-            raise ValueError("this tokenizer has no chat_template (tokenizer_config.json / chat_template.jinja)")
-        values = {"bos_token": self.bos_token or "", "eos_token": self.eos_token or "",
-                  "pad_token": self.pad_token or "", **variables}
+            raise ValueError(
+                "this tokenizer has no chat_template (tokenizer_config.json / chat_template.jinja)"
+            )
+        values = {
+            "bos_token": self.bos_token or "",
+            "eos_token": self.eos_token or "",
+            "pad_token": self.pad_token or "",
+            **variables,
+        }
         return render_chat_template(self.chat_template, messages, add_generation_prompt, **values)
