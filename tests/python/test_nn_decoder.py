@@ -140,14 +140,15 @@ def test_v4_config_keys(tmp_path):
     assert (got - ref)[mask.bool()].abs().max().item() <= FP32_TOL
 
 
-def test_bf16_close_to_fp32(tmp_path):
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+def test_half_precision_close_to_fp32(tmp_path, dtype):
     _, folder = _build(tmp_path, "mistral", sliding_window=6)
     ids, mask = _batch()
     f32 = ann.load_model(folder, dtype="float32", device="cpu").logits(ids, mask)
-    bf16 = ann.load_model(folder, dtype="bfloat16", device="cpu").logits(ids, mask)
-    assert bf16.dtype == torch.bfloat16
+    half = ann.load_model(folder, dtype=dtype, device="cpu").logits(ids, mask)
+    assert half.dtype == getattr(torch, dtype)
     real = mask.bool()
-    err = (bf16.float() - f32)[real].abs().max().item()
+    err = (half.float() - f32)[real].abs().max().item()
     assert err < 0.1 * f32[real].abs().max().item()
 
 

@@ -80,8 +80,8 @@ class Encoder:
     def encode(self, texts: Any, batch_size: int = 32, show_progress: bool = False) -> np.ndarray:
         """Embed ``texts`` (list, numpy, pandas, pyarrow, HF datasets column) -> float32 ``[n, dim]``.
 
-        Texts are sorted by length and batched (padding only to the longest of each batch), as
-        sentence-transformers does; the output is in input order. Empty input gives ``[0, dim]``.
+        Texts are tokenized at once, sorted by token count and batched (padding only to the longest
+        of each batch); the output is in input order. Empty input gives ``[0, dim]``.
         """
         t = torch()
         items = as_str_list(texts)
@@ -96,18 +96,23 @@ class Encoder:
             return out
         if self.do_lower_case:
             items = [x.lower() for x in items]
-        order = np.argsort([-len(x) for x in items], kind="stable")
+        # Tokenize everything in one call (Rust), then batch by token count: rows of a batch have
+        # near-equal lengths, so little compute goes to padding (sentence-transformers sorts by
+        # characters). The output is in input order.
+        encodings = self._tok.encode_batch(items, add_special_tokens=True)
+        lengths = np.fromiter((len(e.ids) for e in encodings), dtype=np.int64, count=n)
+        order = np.argsort(-lengths, kind="stable")
         bar = progress(total=n, desc="encode", enabled=show_progress)
         with t.inference_mode():
             for start in range(0, n, batch_size):
                 idx = order[start : start + batch_size]
-                enc = self._tok.encode_batch([items[i] for i in idx], add_special_tokens=True)
-                width = max(len(e.ids) for e in enc)
-                ids = np.zeros((len(enc), width), dtype=np.int64)
-                mask = np.zeros((len(enc), width), dtype=np.int64)
-                for r, e in enumerate(enc):
-                    ids[r, : len(e.ids)] = e.ids
-                    mask[r, : len(e.ids)] = 1
+                width = int(lengths[idx].max())
+                ids = np.zeros((len(idx), width), dtype=np.int64)
+                mask = np.zeros((len(idx), width), dtype=np.int64)
+                for r, i in enumerate(idx):
+                    row = encodings[i].ids
+                    ids[r, : len(row)] = row
+                    mask[r, : len(row)] = 1
                 emb = self._impl.embed(t.from_numpy(ids), t.from_numpy(mask), self.pooling, self.normalize)
                 out[idx] = emb.numpy()
                 bar.update(len(idx))
