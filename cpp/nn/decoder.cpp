@@ -160,11 +160,17 @@ torch::Tensor Decoder::forward(const torch::Tensor& ids, const torch::Tensor& po
   auto [cos, sin] = rope(position_ids);
   cos = cos.unsqueeze(1);
   sin = sin.unsqueeze(1);
-  // One mask per distinct window (full attention and, for Mistral, the sliding window).
+  // One mask per distinct window (full attention and, for Mistral, the sliding window). Without
+  // padding, full attention needs no mask: the kernel's causal mode for a prefill (it skips the
+  // masked blocks), nothing for a one-token step that sees every cached key.
   torch::Tensor mask_full, mask_window;
   int64_t window_value = 0;
+  const bool no_padding = key_valid.all().item<bool>();
+  const bool full_causal = no_padding && past == 0 && s > 1;
+  const bool full_unmasked = no_padding && s == 1;
   for (const auto& L : layers_) {
-    if (L.window == 0 && !mask_full.defined()) mask_full = attention_mask_for(key_valid, past, s, 0, dtype_);
+    if (L.window == 0 && !mask_full.defined() && !full_causal && !full_unmasked)
+      mask_full = attention_mask_for(key_valid, past, s, 0, dtype_);
     if (L.window > 0 && !mask_window.defined()) {
       window_value = L.window;
       mask_window = attention_mask_for(key_valid, past, s, L.window, dtype_);
@@ -190,8 +196,11 @@ torch::Tensor Decoder::forward(const torch::Tensor& ids, const torch::Tensor& po
       k = k.repeat_interleave(nh / nkv, 1);
       v = v.repeat_interleave(nh / nkv, 1);
     }
-    const auto& mask = (L.window > 0 && L.window == window_value) ? mask_window : mask_full;
-    auto attn = at::scaled_dot_product_attention(q, k, v, mask, 0.0, false, scale);
+    const bool windowed = L.window > 0 && L.window == window_value;
+    const auto& mask = windowed ? mask_window : mask_full;
+    auto attn = windowed || mask.defined()
+                    ? at::scaled_dot_product_attention(q, k, v, mask, 0.0, false, scale)
+                    : at::scaled_dot_product_attention(q, k, v, std::nullopt, 0.0, full_causal, scale);
     attn = attn.transpose(1, 2).reshape({b, s, nh * d});
     auto o = L.o_b.defined() ? at::linear(attn, L.o_w, L.o_b) : at::linear(attn, L.o_w);
     x = x + o;
