@@ -80,14 +80,17 @@ torch::Tensor Encoder::hidden_states(const torch::Tensor& input_ids, const torch
   auto zero = at::zeros({}, torch::TensorOptions().dtype(dtype_).device(device_));
   auto neg = at::full({}, dtype_ == torch::kFloat16 ? -65504.0 : (dtype_ == torch::kBFloat16 ? -3.3895313892515355e38 : -3.4028234663852886e38),
                       torch::TensorOptions().dtype(dtype_).device(device_));
-  auto mask = at::where(valid, zero, neg);
+  // Batches sorted by length are often unpadded: then attention needs no mask at all.
+  const bool no_padding = valid.all().item<bool>();
+  auto mask = no_padding ? torch::Tensor() : at::where(valid, zero, neg);
   const double scale = 1.0 / std::sqrt(static_cast<double>(d));
   for (const auto& L : layers_) {
     auto qkv = at::linear(x, L.qkv_w, L.qkv_b);
     auto q = qkv.narrow(-1, 0, h).view({b, s, nh, d}).transpose(1, 2);
     auto k = qkv.narrow(-1, h, h).view({b, s, nh, d}).transpose(1, 2);
     auto v = qkv.narrow(-1, 2 * h, h).view({b, s, nh, d}).transpose(1, 2);
-    auto a = at::scaled_dot_product_attention(q, k, v, mask, 0.0, false, scale);
+    auto a = no_padding ? at::scaled_dot_product_attention(q, k, v, std::nullopt, 0.0, false, scale)
+                        : at::scaled_dot_product_attention(q, k, v, mask, 0.0, false, scale);
     a = a.transpose(1, 2).reshape({b, s, h});
     x = at::layer_norm(at::linear(a, L.o_w, L.o_b) + x, {h}, L.ln1_w, L.ln1_b, c.layer_norm_eps);
     auto inter = at::linear(x, L.in_w, L.in_b);
