@@ -98,6 +98,10 @@ def test_batch_size_and_input_types_do_not_change_results(reference):
     c = enc.encode(pd.Series(texts[:24]), batch_size=16)
     np.testing.assert_allclose(a, c, atol=1e-5)
     assert enc.encode([]).shape == (0, 384)
+    np.testing.assert_allclose(enc(texts[:3]), a[:3], atol=1e-5)
+    pa = pytest.importorskip("pyarrow")
+    table = pa.table({"text": texts[:24]})
+    np.testing.assert_allclose(enc.encode(table, column="text"), a, atol=1e-5)
 
 
 def test_pooling_options_and_bf16(reference, st_model):
@@ -117,6 +121,8 @@ def test_bad_input(tmp_path):
     enc = ann.Encoder(MODEL, device="cpu")
     with pytest.raises(ValueError, match=r"texts\[1\]"):
         enc.encode(["ok", 3])
+    with pytest.raises(TypeError, match="single str"):
+        enc.encode("one string")
     with pytest.raises(ValueError, match="batch_size"):
         enc.encode(["ok"], batch_size=0)
     with pytest.raises(ValueError, match="pooling"):

@@ -77,14 +77,20 @@ class Encoder:
         """Embedding dimension."""
         return int(self._impl.hidden_size)
 
-    def encode(self, texts: Any, batch_size: int = 32, show_progress: bool = False) -> np.ndarray:
-        """Embed ``texts`` (list, numpy, pandas, pyarrow, HF datasets column) -> float32 ``[n, dim]``.
+    def __call__(self, texts: Any, batch_size: int = 32) -> np.ndarray:
+        """Same as :meth:`encode` (so an Encoder can be passed where a callable embedder is expected)."""
+        return self.encode(texts, batch_size=batch_size)
+
+    def encode(
+        self, texts: Any, batch_size: int = 32, show_progress: bool = False, column: str | None = None
+    ) -> np.ndarray:
+        """Embed ``texts`` (list, numpy, pandas, pyarrow, HF datasets with ``column``) -> float32 ``[n, dim]``.
 
         Texts are tokenized at once, sorted by token count and batched (padding only to the longest
         of each batch); the output is in input order. Empty input gives ``[0, dim]``.
         """
         t = torch()
-        items = as_str_list(texts)
+        items = as_str_list(texts, column=column)
         for i, x in enumerate(items):
             if not isinstance(x, str):
                 raise ValueError(f"texts[{i}] is {type(x).__name__}, not str")
