@@ -2,15 +2,58 @@
 airtune's libtorch module. Use airtune.nn / airtune.train rather than this module.
 """
 from __future__ import annotations
+import collections.abc
 import torch
-__all__: list[str] = ['build_info', 'cuda_available', 'roundtrip']
+import typing
+__all__: list[str] = ['Decoder', 'Encoder', 'build_info', 'cuda_available', 'load_safetensors', 'resolve_device', 'roundtrip', 'safetensors_metadata', 'save_safetensors']
+class Decoder:
+    def __init__(self, path: str, dtype: str = 'float32', device: str = 'cpu') -> None:
+        ...
+    def generate(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, max_new_tokens: typing.SupportsInt | typing.SupportsIndex, do_sample: bool, temperature: typing.SupportsFloat | typing.SupportsIndex, top_k: typing.SupportsInt | typing.SupportsIndex, top_p: typing.SupportsFloat | typing.SupportsIndex, seed: typing.SupportsInt | typing.SupportsIndex, eos_token_ids: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], pad_token_id: typing.SupportsInt | typing.SupportsIndex, on_step: typing.Any = None) -> tuple:
+        ...
+    def logits(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        ...
+    @property
+    def config(self) -> dict:
+        ...
+    @property
+    def device(self) -> str:
+        ...
+    @property
+    def dtype(self) -> str:
+        ...
+class Encoder:
+    def __init__(self, path: str, dtype: str = 'float32', device: str = 'cpu') -> None:
+        ...
+    def embed(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, pooling: str = 'mean', normalize: bool = True) -> torch.Tensor:
+        ...
+    def hidden_states(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        ...
+    @property
+    def hidden_size(self) -> int:
+        ...
+    @property
+    def max_position_embeddings(self) -> int:
+        ...
 def build_info() -> dict:
     ...
 def cuda_available() -> bool:
     """
     True when libtorch sees a CUDA device.
     """
+def load_safetensors(path: str) -> dict:
+    """
+    Maps a .safetensors file; returns {name: CPU tensor} (zero-copy where aligned).
+    """
+def resolve_device(name: str) -> str:
+    """
+    'auto' -> 'cuda:0' when available else 'cpu'; validates 'cpu', 'cuda', 'cuda:N'.
+    """
 def roundtrip(x: torch.Tensor) -> torch.Tensor:
     """
     Returns 2 * x computed by libtorch in C++.
     """
+def safetensors_metadata(path: str) -> dict[str, str]:
+    ...
+def save_safetensors(path: str, tensors: dict, metadata: collections.abc.Mapping[str, str] = {}) -> None:
+    ...

@@ -1,20 +1,35 @@
 // airtune._nn: the libtorch part of airtune. Compiled against torch's own pybind11 so that
-// torch.Tensor arguments and results cross the boundary without conversion.
+// torch.Tensor arguments and results cross the boundary without conversion. Thin: convert, release
+// the GIL, call cpp/nn.
 #include <torch/extension.h>
 #include <torch/version.h>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/errors.h"
+#include "nn/decoder.h"
+#include "nn/device.h"
+#include "nn/encoder.h"
+#include "nn/safetensors.h"
+
+namespace py = pybind11;
+using namespace airtune;
 
 namespace {
 
 // Proves the link: a tensor goes in, C++ computes on it, a tensor comes back (same dtype/device).
 torch::Tensor roundtrip(const torch::Tensor& x) {
-  pybind11::gil_scoped_release release;
+  py::gil_scoped_release release;
   return (x.contiguous() * 2).contiguous();
 }
 
 bool cuda_available() { return torch::cuda::is_available(); }
 
-pybind11::dict build_info() {
-  pybind11::dict info;
+py::dict build_info() {
+  py::dict info;
   info["torch_compiled"] = AIRTUNE_TORCH_VERSION;
   info["torch_runtime"] = TORCH_VERSION;
   info["cuda_available"] = torch::cuda::is_available();
@@ -22,11 +37,194 @@ pybind11::dict build_info() {
   return info;
 }
 
+torch::Dtype parse_dtype(const std::string& s) {
+  if (s == "float32" || s == "fp32") return torch::kFloat32;
+  if (s == "bfloat16" || s == "bf16") return torch::kBFloat16;
+  if (s == "float16" || s == "fp16") return torch::kFloat16;
+  throw InvalidArgument("dtype '" + s + "' is not supported: use float32, bfloat16 or float16");
+}
+
+std::string dtype_str(torch::Dtype d) {
+  if (d == torch::kFloat32) return "float32";
+  if (d == torch::kBFloat16) return "bfloat16";
+  return "float16";
+}
+
+py::dict load_safetensors(const std::string& path) {
+  std::vector<std::pair<std::string, torch::Tensor>> tensors;
+  {
+    py::gil_scoped_release release;
+    nn::SafetensorsFile f(path);
+    for (const auto& info : f.header().tensors) tensors.emplace_back(info.name, f.tensor(info.name));
+  }
+  py::dict out;
+  for (auto& [k, v] : tensors) out[py::str(k)] = v;
+  return out;
+}
+
+std::map<std::string, std::string> safetensors_metadata(const std::string& path) {
+  py::gil_scoped_release release;
+  nn::SafetensorsFile f(path);
+  return f.header().metadata;
+}
+
+void save_safetensors(const std::string& path, const py::dict& tensors,
+                      const std::map<std::string, std::string>& metadata) {
+  std::vector<std::pair<std::string, torch::Tensor>> items;
+  for (auto kv : tensors) {
+    if (!py::isinstance<py::str>(kv.first)) throw InvalidArgument("safetensors: tensor names must be str");
+    std::string name = kv.first.cast<std::string>();
+    try {
+      items.emplace_back(name, kv.second.cast<torch::Tensor>());
+    } catch (const py::cast_error&) {
+      throw InvalidArgument(path + ": value of '" + name + "' is not a torch.Tensor");
+    }
+  }
+  py::gil_scoped_release release;
+  nn::save_safetensors(path, items, metadata);
+}
+
+py::dict decoder_config(const nn::DecoderConfig& c) {
+  py::dict d;
+  d["model_type"] = c.model_type;
+  d["vocab_size"] = c.vocab_size;
+  d["hidden_size"] = c.hidden_size;
+  d["intermediate_size"] = c.intermediate_size;
+  d["num_hidden_layers"] = c.num_hidden_layers;
+  d["num_attention_heads"] = c.num_attention_heads;
+  d["num_key_value_heads"] = c.num_key_value_heads;
+  d["head_dim"] = c.head_dim;
+  d["max_position_embeddings"] = c.max_position_embeddings;
+  d["rms_norm_eps"] = c.rms_norm_eps;
+  d["rope_type"] = c.rope.type;
+  d["rope_theta"] = c.rope.theta;
+  d["attention_bias"] = c.attention_bias;
+  d["tie_word_embeddings"] = c.tie_word_embeddings;
+  d["layer_window"] = c.layer_window;
+  d["eos_token_ids"] = c.eos_token_ids;
+  d["bos_token_id"] = c.bos_token_id;
+  d["pad_token_id"] = c.pad_token_id;
+  return d;
+}
+
+py::tuple generate(const nn::Decoder& model, const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
+                   int64_t max_new_tokens, bool do_sample, double temperature, int64_t top_k, double top_p,
+                   uint64_t seed, std::vector<int64_t> eos_token_ids, int64_t pad_token_id,
+                   const py::object& on_step) {
+  nn::GenerateOptions o;
+  o.max_new_tokens = max_new_tokens;
+  o.do_sample = do_sample;
+  o.temperature = temperature;
+  o.top_k = top_k;
+  o.top_p = top_p;
+  o.seed = seed;
+  o.eos_token_ids = std::move(eos_token_ids);
+  o.pad_token_id = pad_token_id;
+  if (!on_step.is_none()) {
+    py::function fn = on_step;
+    o.on_step = [fn](const std::vector<int64_t>& tokens) {
+      py::gil_scoped_acquire acquire;
+      return fn(tokens).cast<std::vector<bool>>();
+    };
+  }
+  nn::GenerateOutput out;
+  {
+    py::gil_scoped_release release;
+    out = model.generate(input_ids, attention_mask, o);
+  }
+  return py::make_tuple(out.tokens, out.lengths, out.finish_reasons);
+}
+
+nn::Pooling parse_pooling(const std::string& s) {
+  if (s == "cls") return nn::Pooling::kCls;
+  if (s == "mean") return nn::Pooling::kMean;
+  if (s == "max") return nn::Pooling::kMax;
+  if (s == "mean_sqrt_len") return nn::Pooling::kMeanSqrtLen;
+  throw InvalidArgument("pooling '" + s + "' is not supported: use cls, mean, max or mean_sqrt_len");
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_nn, m) {
   m.doc() = "airtune's libtorch module. Use airtune.nn / airtune.train rather than this module.";
-  m.def("roundtrip", &roundtrip, pybind11::arg("x"), "Returns 2 * x computed by libtorch in C++.");
+
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const airtune::ParseError& e) {
+      PyErr_SetString(PyExc_ValueError, e.what());
+    } catch (const airtune::IoError& e) {
+      PyErr_SetString(PyExc_OSError, e.what());
+    } catch (const airtune::InvalidArgument& e) {
+      PyErr_SetString(PyExc_ValueError, e.what());
+    } catch (const airtune::FormatError& e) {
+      PyErr_SetString(PyExc_ValueError, e.what());
+    } catch (const airtune::Error& e) {
+      PyErr_SetString(PyExc_RuntimeError, e.what());
+    }
+  });
+
+  m.def("roundtrip", &roundtrip, py::arg("x"), "Returns 2 * x computed by libtorch in C++.");
   m.def("cuda_available", &cuda_available, "True when libtorch sees a CUDA device.");
   m.def("build_info", &build_info);
+  m.def("resolve_device", [](const std::string& name) { return nn::resolve_device(name).str(); }, py::arg("name"),
+        "'auto' -> 'cuda:0' when available else 'cpu'; validates 'cpu', 'cuda', 'cuda:N'.");
+
+  m.def("load_safetensors", &load_safetensors, py::arg("path"),
+        "Maps a .safetensors file; returns {name: CPU tensor} (zero-copy where aligned).");
+  m.def("safetensors_metadata", &safetensors_metadata, py::arg("path"));
+  m.def("save_safetensors", &save_safetensors, py::arg("path"), py::arg("tensors"),
+        py::arg("metadata") = std::map<std::string, std::string>{});
+
+  py::class_<nn::Decoder, std::shared_ptr<nn::Decoder>>(m, "Decoder")
+      .def(py::init([](const std::string& path, const std::string& dtype, const std::string& device) {
+             auto dt = parse_dtype(dtype);
+             auto dev = nn::resolve_device(device);
+             py::gil_scoped_release release;
+             return std::make_shared<nn::Decoder>(path, dt, dev);
+           }),
+           py::arg("path"), py::arg("dtype") = "float32", py::arg("device") = "cpu")
+      .def_property_readonly("config", [](const nn::Decoder& d) { return decoder_config(d.config()); })
+      .def_property_readonly("dtype", [](const nn::Decoder& d) { return dtype_str(d.dtype()); })
+      .def_property_readonly("device", [](const nn::Decoder& d) { return d.device().str(); })
+      .def(
+          "logits",
+          [](const nn::Decoder& d, const torch::Tensor& ids, const std::optional<torch::Tensor>& mask) {
+            py::gil_scoped_release release;
+            torch::NoGradGuard no_grad;
+            return d.logits(ids, mask);
+          },
+          py::arg("input_ids"), py::arg("attention_mask") = py::none())
+      .def("generate", &generate, py::arg("input_ids"), py::arg("attention_mask"), py::arg("max_new_tokens"),
+           py::arg("do_sample"), py::arg("temperature"), py::arg("top_k"), py::arg("top_p"), py::arg("seed"),
+           py::arg("eos_token_ids"), py::arg("pad_token_id"), py::arg("on_step") = py::none());
+
+  py::class_<nn::Encoder, std::shared_ptr<nn::Encoder>>(m, "Encoder")
+      .def(py::init([](const std::string& path, const std::string& dtype, const std::string& device) {
+             auto dt = parse_dtype(dtype);
+             auto dev = nn::resolve_device(device);
+             py::gil_scoped_release release;
+             return std::make_shared<nn::Encoder>(path, dt, dev);
+           }),
+           py::arg("path"), py::arg("dtype") = "float32", py::arg("device") = "cpu")
+      .def_property_readonly("hidden_size", [](const nn::Encoder& e) { return e.config().hidden_size; })
+      .def_property_readonly("max_position_embeddings",
+                             [](const nn::Encoder& e) { return e.config().max_position_embeddings; })
+      .def(
+          "embed",
+          [](const nn::Encoder& e, const torch::Tensor& ids, const torch::Tensor& mask, const std::string& pooling,
+             bool normalize) {
+            auto p = parse_pooling(pooling);
+            py::gil_scoped_release release;
+            return e.embed(ids, mask, p, normalize);
+          },
+          py::arg("input_ids"), py::arg("attention_mask"), py::arg("pooling") = "mean", py::arg("normalize") = true)
+      .def(
+          "hidden_states",
+          [](const nn::Encoder& e, const torch::Tensor& ids, const torch::Tensor& mask) {
+            py::gil_scoped_release release;
+            torch::NoGradGuard no_grad;
+            return e.hidden_states(ids, mask);
+          },
+          py::arg("input_ids"), py::arg("attention_mask"));
 }

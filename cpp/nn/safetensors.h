@@ -1,0 +1,81 @@
+// safetensors files as torch tensors: a memory-mapped reader (zero-copy where the dtype and
+// alignment allow), a writer, and sharded checkpoints (`model.safetensors.index.json`).
+// No pickle is ever read. Header validation lives in io/safetensors_header.h.
+//
+// Ownership: a tensor returned by SafetensorsFile::tensor() without a copy aliases the mapping and
+// keeps it alive (the deleter holds a shared_ptr to it); the mapping is private copy-on-write, so
+// writing to such a tensor never touches the file. Thread safety: a SafetensorsFile and a
+// WeightStore are immutable after construction and may be read from several threads.
+#pragma once
+
+#include <torch/types.h>
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "io/safetensors_header.h"
+
+namespace airtune::nn {
+
+class MappedFile;
+
+/// One safetensors file, memory-mapped and validated at open.
+class SafetensorsFile {
+ public:
+  /// Maps and validates `path`. Throws IoError if it cannot be opened, FormatError (naming the file
+  /// and tensor) if it is malformed.
+  explicit SafetensorsFile(const std::string& path);
+
+  const std::string& path() const { return path_; }
+  const io::SafetensorsHeader& header() const { return header_; }
+  std::vector<std::string> names() const;
+  bool contains(const std::string& name) const { return header_.find(name) >= 0; }
+
+  /// The tensor `name` on the CPU. Zero-copy when the element size divides the data's address,
+  /// else copied. Throws InvalidArgument for an unknown name, FormatError for a dtype torch lacks
+  /// (F4, F6_*).
+  torch::Tensor tensor(const std::string& name) const;
+
+ private:
+  std::string path_;
+  std::shared_ptr<MappedFile> map_;
+  io::SafetensorsHeader header_;
+};
+
+/// The torch dtype of a safetensors dtype; throws FormatError naming `what` when torch has none.
+torch::Dtype to_torch_dtype(io::SafetensorsDtype dtype, const std::string& what);
+/// The safetensors dtype of a torch dtype; throws InvalidArgument naming `what` when none exists.
+io::SafetensorsDtype from_torch_dtype(torch::Dtype dtype, const std::string& what);
+
+/// Writes `tensors` (any device; copied to CPU, made contiguous) to `path` atomically (a temporary
+/// file renamed into place). Layout as the reference writer: aligned, metadata first.
+void save_safetensors(const std::string& path, const std::vector<std::pair<std::string, torch::Tensor>>& tensors,
+                      const std::map<std::string, std::string>& metadata = {});
+
+/// All weights of a checkpoint: a single `.safetensors` file, or a folder with `model.safetensors`
+/// or a sharded `model.safetensors.index.json` (every shard mapped; a tensor listed in the index but
+/// absent from its shard, or a missing shard, is an error naming both).
+class WeightStore {
+ public:
+  explicit WeightStore(const std::string& path);
+
+  bool contains(const std::string& name) const { return where_.count(name) != 0; }
+  std::vector<std::string> names() const;
+  /// The tensor (zero-copy where possible). Throws FormatError naming the tensor and the checkpoint
+  /// when it is absent.
+  torch::Tensor get(const std::string& name) const;
+  /// Like get(), but also checks the shape; throws FormatError naming tensor, expected and found shapes.
+  torch::Tensor get(const std::string& name, const std::vector<int64_t>& shape) const;
+  const std::string& source() const { return source_; }
+
+ private:
+  std::string source_;
+  std::vector<std::unique_ptr<SafetensorsFile>> files_;
+  std::map<std::string, size_t> where_;
+};
+
+}  // namespace airtune::nn
