@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
+import sys
 from typing import Any
 
 from . import _core
@@ -35,10 +36,15 @@ def __dir__() -> list[str]:
 def set_num_threads(n: int) -> None:
     """Size the one thread pool (oneTBB arena) that all airtune work runs in.
 
-    FAISS's OpenMP and OpenBLAS are kept at the same count. Results never depend on it.
+    FAISS's OpenMP, OpenBLAS and (when torch is loaded) libtorch are kept at the same count.
+    Results never depend on it.
     The environment variable ``AIRTUNE_NUM_THREADS`` sets the size at import.
     """
     _core.set_num_threads(int(n))
+    # libtorch keeps its own pool; follow it when torch is already loaded (never import it here).
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(int(n))
 
 
 def get_num_threads() -> int:
