@@ -1,0 +1,295 @@
+#include "metrics/rouge.h"
+
+#include <algorithm>
+#include <unordered_map>
+
+#include "core/errors.h"
+#include "core/threading.h"
+#include "metrics/ngram.h"
+#include "metrics/porter_stemmer.h"
+#include "metrics/text.h"
+
+namespace airtune::metrics {
+
+RougeType parse_rouge_type(std::string_view name) {
+  if (name == "rougeL") return {RougeType::kL, 0};
+  if (name == "rougeLsum") return {RougeType::kLsum, 0};
+  if (name.size() == 6 && name.substr(0, 5) == "rouge" && name[5] >= '1' && name[5] <= '9') {
+    return {RougeType::kN, name[5] - '0'};
+  }
+  throw InvalidArgument("invalid rouge type '" + std::string(name) + "' (rouge1..rouge9, rougeL, rougeLsum)");
+}
+
+namespace {
+
+struct Score {
+  double p = 0, r = 0, f = 0;
+};
+
+inline double fmeasure(double p, double r) { return p + r > 0 ? 2 * p * r / (p + r) : 0.0; }
+
+// Memoised stems: Zipfian text repeats words, and the stemmer is the slow part.
+class StemCache {
+ public:
+  const std::string& stem(const std::string& w) {
+    auto it = cache_.find(w);
+    if (it != cache_.end()) return it->second;
+    if (cache_.size() > 200000) cache_.clear();
+    return cache_.emplace(w, porter_stem(w)).first->second;
+  }
+
+ private:
+  std::unordered_map<std::string, std::string> cache_;
+};
+
+// Tokens as [a-z0-9]+ runs of the lowercased text. Python's str.lower() maps only two non-ASCII
+// code points to ASCII letters: U+0130 -> "i" + U+0307 and U+212A (Kelvin) -> "k".
+void tokenize_into(std::string_view text, bool stem, StemCache* cache, std::vector<std::string>& out) {
+  out.clear();
+  std::string cur;
+  auto flush = [&]() {
+    if (cur.empty()) return;
+    if (stem && cur.size() > 3) {
+      const std::string& s = cache ? cache->stem(cur) : porter_stem(cur);
+      bool valid = !s.empty();
+      for (char c : s) valid = valid && ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'));
+      if (valid) out.push_back(s);
+    } else {
+      out.push_back(cur);
+    }
+    cur.clear();
+  };
+  for (size_t i = 0; i < text.size();) {
+    const auto b = static_cast<unsigned char>(text[i]);
+    if (b < 0x80) {
+      ++i;
+      if ((b >= 'a' && b <= 'z') || (b >= '0' && b <= '9')) {
+        cur.push_back(static_cast<char>(b));
+      } else if (b >= 'A' && b <= 'Z') {
+        cur.push_back(static_cast<char>(b - 'A' + 'a'));
+      } else {
+        flush();
+      }
+      continue;
+    }
+    const char32_t cp = next_code_point(text, i);
+    if (cp == 0x130) {
+      cur.push_back('i');
+      flush();  // followed by U+0307, not alphanumeric
+    } else if (cp == 0x212A) {
+      cur.push_back('k');
+    } else {
+      flush();
+    }
+  }
+  flush();
+}
+
+struct Tokenized {
+  std::vector<std::string> tokens;
+  std::vector<std::vector<std::string>> sents;  // for rougeLsum
+};
+
+void tokenize_side(std::string_view text, bool stem, bool need_tokens, bool need_sents, StemCache& cache,
+                   Tokenized& t) {
+  if (need_tokens) tokenize_into(text, stem, &cache, t.tokens);
+  t.sents.clear();
+  if (need_sents) {
+    size_t start = 0;
+    while (start <= text.size()) {
+      size_t nl = text.find('\n', start);
+      if (nl == std::string_view::npos) nl = text.size();
+      if (nl > start) {
+        t.sents.emplace_back();
+        tokenize_into(text.substr(start, nl - start), stem, &cache, t.sents.back());
+      }
+      start = nl + 1;
+    }
+  }
+}
+
+// Ids for tokens of both sides, compared by string.
+struct Interner {
+  std::unordered_map<std::string_view, uint32_t> map;
+  uint32_t id(std::string_view s) {
+    auto [it, inserted] = map.emplace(s, static_cast<uint32_t>(map.size()));
+    return it->second;
+  }
+};
+
+void to_ids(const std::vector<std::string>& toks, Interner& in, std::vector<uint32_t>& out) {
+  out.clear();
+  for (const auto& t : toks) out.push_back(in.id(t));
+}
+
+Score score_ngrams(const std::vector<uint32_t>& tgt, const std::vector<uint32_t>& pred, int n, int bits,
+                   std::vector<NgramKey>& keys, std::vector<NgramCount>& a, std::vector<NgramCount>& b) {
+  count_ngrams(tgt.data(), tgt.size(), n, bits, keys, a);
+  count_ngrams(pred.data(), pred.size(), n, bits, keys, b);
+  const double inter = static_cast<double>(clipped_matches(a, b));
+  const double tc = static_cast<double>(total_count(a)), pc = static_cast<double>(total_count(b));
+  Score s;
+  s.p = inter / std::max(pc, 1.0);
+  s.r = inter / std::max(tc, 1.0);
+  s.f = fmeasure(s.p, s.r);
+  return s;
+}
+
+// LCS DP table (rows+1) x (cols+1), row-major.
+void lcs_table(const std::vector<uint32_t>& ref, const std::vector<uint32_t>& can, std::vector<uint32_t>& t) {
+  const size_t rows = ref.size(), cols = can.size();
+  t.assign((rows + 1) * (cols + 1), 0);
+  for (size_t i = 1; i <= rows; ++i) {
+    uint32_t* cur = t.data() + i * (cols + 1);
+    const uint32_t* prev = cur - (cols + 1);
+    const uint32_t ri = ref[i - 1];
+    for (size_t j = 1; j <= cols; ++j) {
+      cur[j] = ri == can[j - 1] ? prev[j - 1] + 1 : std::max(prev[j], cur[j - 1]);
+    }
+  }
+}
+
+uint32_t lcs_length(const std::vector<uint32_t>& a, const std::vector<uint32_t>& b, std::vector<uint32_t>& row) {
+  // Two-row DP: same values as the full table's last cell.
+  const size_t cols = b.size();
+  row.assign(2 * (cols + 1), 0);
+  uint32_t* prev = row.data();
+  uint32_t* cur = row.data() + cols + 1;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = 0;
+    const uint32_t ai = a[i - 1];
+    for (size_t j = 1; j <= cols; ++j) cur[j] = ai == b[j - 1] ? prev[j - 1] + 1 : std::max(prev[j], cur[j - 1]);
+    std::swap(prev, cur);
+  }
+  return prev[cols];
+}
+
+Score score_lcs(const std::vector<uint32_t>& tgt, const std::vector<uint32_t>& pred, std::vector<uint32_t>& row) {
+  Score s;
+  if (tgt.empty() || pred.empty()) return s;
+  const double l = lcs_length(tgt, pred, row);
+  s.p = l / static_cast<double>(pred.size());
+  s.r = l / static_cast<double>(tgt.size());
+  s.f = fmeasure(s.p, s.r);
+  return s;
+}
+
+Score score_lsum(const std::vector<std::vector<uint32_t>>& ref_sents, const std::vector<std::vector<uint32_t>>& can_sents,
+                 uint32_t vocab, std::vector<uint32_t>& table) {
+  Score s;
+  if (ref_sents.empty() || can_sents.empty()) return s;
+  size_t m = 0, n = 0;
+  for (const auto& r : ref_sents) m += r.size();
+  for (const auto& c : can_sents) n += c.size();
+  if (m == 0 || n == 0) return s;
+  std::vector<int64_t> cnt_r(vocab, 0), cnt_c(vocab, 0);
+  for (const auto& r : ref_sents)
+    for (uint32_t t : r) ++cnt_r[t];
+  for (const auto& c : can_sents)
+    for (uint32_t t : c) ++cnt_c[t];
+  uint64_t hits = 0;
+  std::vector<uint8_t> in_union;
+  for (const auto& r : ref_sents) {
+    in_union.assign(r.size(), 0);
+    for (const auto& c : can_sents) {
+      lcs_table(r, c, table);
+      // rouge-score's _backtrack_norec, tie-breaking included.
+      size_t i = r.size(), j = c.size();
+      const size_t cols = c.size() + 1;
+      while (i > 0 && j > 0) {
+        if (r[i - 1] == c[j - 1]) {
+          in_union[i - 1] = 1;
+          --i;
+          --j;
+        } else if (table[i * cols + (j - 1)] > table[(i - 1) * cols + j]) {
+          --j;
+        } else {
+          --i;
+        }
+      }
+    }
+    for (size_t k = 0; k < r.size(); ++k) {
+      if (!in_union[k]) continue;
+      const uint32_t t = r[k];
+      if (cnt_c[t] > 0 && cnt_r[t] > 0) {
+        ++hits;
+        --cnt_c[t];
+        --cnt_r[t];
+      }
+    }
+  }
+  s.r = static_cast<double>(hits) / static_cast<double>(m);
+  s.p = static_cast<double>(hits) / static_cast<double>(n);
+  s.f = fmeasure(s.p, s.r);
+  return s;
+}
+
+}  // namespace
+
+std::vector<std::string> rouge_tokenize(std::string_view text, bool use_stemmer) {
+  std::vector<std::string> out;
+  tokenize_into(text, use_stemmer, nullptr, out);
+  return out;
+}
+
+std::vector<double> rouge_scores(const std::vector<std::string_view>& preds, const References& targets,
+                                 const RougeOptions& opt) {
+  if (opt.types.empty()) throw InvalidArgument("rouge: no rouge types given");
+  check_utf8(preds, "predictions");
+  check_references(targets, preds.size(), "references");
+  bool need_tokens = false, need_sents = false;
+  for (const auto& t : opt.types) {
+    if (t.kind == RougeType::kLsum) need_sents = true;
+    else need_tokens = true;
+  }
+  const size_t T = opt.types.size();
+  std::vector<double> out(preds.size() * 3 * T, 0.0);
+  core::parallel_for(preds.size(), 128, [&](size_t begin, size_t end) {
+    StemCache cache;
+    Tokenized pt, tt;
+    std::vector<uint32_t> pid, tid, table;
+    std::vector<std::vector<uint32_t>> psent, tsent;
+    std::vector<NgramKey> keys;
+    std::vector<NgramCount> ca, cb;
+    std::vector<Score> best(T), cur(T);
+    for (size_t i = begin; i < end; ++i) {
+      tokenize_side(preds[i], opt.use_stemmer, need_tokens, need_sents, cache, pt);
+      bool first = true;
+      for (size_t k = 0; k < targets.streams.size(); ++k) {
+        if (!targets.has(k, i)) continue;
+        tokenize_side(targets.streams[k][i], opt.use_stemmer, need_tokens, need_sents, cache, tt);
+        Interner in;
+        to_ids(tt.tokens, in, tid);
+        to_ids(pt.tokens, in, pid);
+        psent.resize(pt.sents.size());
+        tsent.resize(tt.sents.size());
+        for (size_t s = 0; s < tt.sents.size(); ++s) to_ids(tt.sents[s], in, tsent[s]);
+        for (size_t s = 0; s < pt.sents.size(); ++s) to_ids(pt.sents[s], in, psent[s]);
+        const auto vocab = static_cast<uint32_t>(in.map.size());
+        const int bits = bits_for(vocab);
+        for (size_t t = 0; t < T; ++t) {
+          const RougeType& ty = opt.types[t];
+          if (ty.kind == RougeType::kN) {
+            if (!fits_key(ty.n, bits)) throw InvalidArgument("rouge: row " + std::to_string(i) + " is too long");
+            cur[t] = score_ngrams(tid, pid, ty.n, bits, keys, ca, cb);
+          } else if (ty.kind == RougeType::kL) {
+            cur[t] = score_lcs(tid, pid, table);
+          } else {
+            cur[t] = score_lsum(tsent, psent, vocab, table);
+          }
+          if (first || cur[t].f > best[t].f) best[t] = cur[t];
+        }
+        first = false;
+      }
+      double* row = out.data() + i * 3 * T;
+      for (size_t t = 0; t < T; ++t) {
+        row[3 * t] = best[t].p;
+        row[3 * t + 1] = best[t].r;
+        row[3 * t + 2] = best[t].f;
+      }
+    }
+  });
+  return out;
+}
+
+}  // namespace airtune::metrics

@@ -1,0 +1,119 @@
+#include "metrics/text.h"
+
+#include <algorithm>
+#include <bit>
+#include <iterator>
+
+#include "metrics/unicode_tables.h"
+
+namespace airtune::metrics {
+
+namespace {
+
+template <size_t N>
+bool in_table(const unicode::CodeRange (&table)[N], char32_t cp) noexcept {
+  auto it = std::upper_bound(std::begin(table), std::end(table), cp,
+                             [](char32_t c, const unicode::CodeRange& r) { return c < r.first; });
+  if (it == std::begin(table)) return false;
+  --it;
+  return cp <= it->last;
+}
+
+}  // namespace
+
+void append_utf8(std::string& out, char32_t cp) {
+  if (cp < 0x80) {
+    out.push_back(static_cast<char>(cp));
+  } else if (cp < 0x800) {
+    out.push_back(static_cast<char>(0xC0 | (cp >> 6)));
+    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  } else if (cp < 0x10000) {
+    out.push_back(static_cast<char>(0xE0 | (cp >> 12)));
+    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  } else {
+    out.push_back(static_cast<char>(0xF0 | (cp >> 18)));
+    out.push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
+    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  }
+}
+
+bool is_py_space(char32_t cp) noexcept {
+  if (cp < 0x80) return (cp >= 9 && cp <= 13) || (cp >= 28 && cp <= 32);
+  return in_table(unicode::kPySpace, cp);
+}
+
+bool is_py_word(char32_t cp) noexcept {
+  if (cp < 0x80) {
+    return (cp >= 'a' && cp <= 'z') || (cp >= 'A' && cp <= 'Z') || (cp >= '0' && cp <= '9') || cp == '_';
+  }
+  return in_table(unicode::kPyWord, cp);
+}
+
+bool is_unicode_punct(char32_t cp) noexcept { return in_table(unicode::kPunct, cp); }
+bool is_unicode_symbol(char32_t cp) noexcept { return in_table(unicode::kSymbol, cp); }
+bool is_unicode_number(char32_t cp) noexcept { return in_table(unicode::kNumber, cp); }
+
+void py_split(std::string_view s, std::vector<std::string_view>& out) {
+  size_t i = 0, start = 0;
+  bool in_token = false;
+  while (i < s.size()) {
+    const size_t at = i;
+    const auto b = static_cast<unsigned char>(s[i]);
+    bool space;
+    if (b < 0x80) {
+      space = (b >= 9 && b <= 13) || (b >= 28 && b <= 32);
+      ++i;
+    } else {
+      space = is_py_space(next_code_point(s, i));
+    }
+    if (space) {
+      if (in_token) out.push_back(s.substr(start, at - start));
+      in_token = false;
+    } else if (!in_token) {
+      in_token = true;
+      start = at;
+    }
+  }
+  if (in_token) out.push_back(s.substr(start));
+}
+
+std::string_view py_rstrip(std::string_view s) noexcept {
+  size_t end = 0, i = 0;
+  while (i < s.size()) {
+    if (!is_py_space(next_code_point(s, i))) end = i;
+  }
+  return s.substr(0, end);
+}
+
+void remove_py_space(std::string_view s, std::string& out) {
+  out.clear();
+  size_t i = 0;
+  while (i < s.size()) {
+    const size_t at = i;
+    if (!is_py_space(next_code_point(s, i))) out.append(s.data() + at, i - at);
+  }
+}
+
+uint32_t intern_tokens(const std::vector<std::string_view>& tokens, std::vector<uint32_t>& ids,
+                       std::vector<uint32_t>& order) {
+  const size_t n = tokens.size();
+  ids.resize(n);
+  order.resize(n);
+  for (size_t i = 0; i < n; ++i) order[i] = static_cast<uint32_t>(i);
+  std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) { return tokens[a] < tokens[b]; });
+  uint32_t next = 0;
+  for (size_t k = 0; k < n; ++k) {
+    if (k > 0 && tokens[order[k]] != tokens[order[k - 1]]) ++next;
+    ids[order[k]] = next;
+  }
+  return n == 0 ? 0 : next + 1;
+}
+
+int bits_for(uint64_t count) noexcept {
+  const int b = static_cast<int>(std::bit_width(count > 0 ? count - 1 : 0));
+  return b < 1 ? 1 : b;
+}
+
+}  // namespace airtune::metrics
