@@ -480,7 +480,7 @@ def json_validity(outputs: Any, *, required: dict[str, str] | Sequence[str] | No
     status, reason, bad = r["status"], r["reason"], r["bad_key"]
     ok = ((status < 2) & (reason == 0)).astype(np.float64)
     problems = [
-        "" if reason[i] == 0 else _REASONS[int(reason[i])] + (f": {keys[bad[i]][0]!r}" if bad[i] >= 0 and keys else "")
+        "" if reason[i] == 0 else _REASONS[int(reason[i])] + (f": {keys[bad[i]][0]!r}" if reason[i] in (1, 2) else "")
         for i in range(len(texts))
     ]
     details = {
@@ -574,15 +574,15 @@ def paired_bootstrap(
 ) -> SignificanceResult:
     """Paired bootstrap (sacreBLEU / Koehn 2004): both systems on the same resamples.
 
-    p-value as sacreBLEU: (c + 1) / (N + 1) with c = #resamples whose centred |difference| exceeds
-    the observed one. The CI is the percentile interval of the resampled difference b - a.
+    p-value as sacreBLEU: (c + 1) / (N + 1) with c = #resamples whose centred |difference| reaches
+    the observed one (>=, so a system compared with itself gets p = 1; sacreBLEU counts only >). The CI is the percentile interval of the resampled difference b - a.
     """
     _pair(a, b)
     sc = _m.paired_bootstrap(a.stats, b.stats, a.aggregate, a.options, n_samples, seed)
     diffs = sc[1] - sc[0]
     real = b.score - a.score
     abs_d = np.abs(diffs)
-    c = int(np.sum((abs_d - abs_d.mean()) > abs(real)))
+    c = int(np.sum((abs_d - abs_d.mean()) >= abs(real)))
     lo, hi = np.quantile(diffs, [(1 - level) / 2, 1 - (1 - level) / 2])
     return SignificanceResult("paired_bootstrap", a.name, a.score, b.score, real, (c + 1) / (n_samples + 1),
                               (float(lo), float(hi)), n_samples, seed)
@@ -594,12 +594,13 @@ def approximate_randomization(
     """Paired two-sided approximate randomisation test (sacreBLEU's ``--paired-ar``).
 
     Each trial swaps each item's outputs between the systems with probability 1/2; p = (c + 1) /
-    (N + 1) with c = #trials whose |score difference| exceeds the observed one.
+    (N + 1) with c = #trials whose |score difference| reaches the observed one (>=, as MultEval
+    intends; sacreBLEU's > gives identical systems p = 1/(N+1)).
     """
     _pair(a, b)
     sc = _m.approximate_randomization(a.stats, b.stats, a.aggregate, a.options, n_trials, seed)
     real = b.score - a.score
-    c = int(np.sum(np.abs(sc[0] - sc[1]) > abs(real)))
+    c = int(np.sum(np.abs(sc[0] - sc[1]) >= abs(real)))
     return SignificanceResult("approximate_randomization", a.name, a.score, b.score, real,
                               (c + 1) / (n_trials + 1), (float("nan"), float("nan")), n_trials, seed)
 
