@@ -608,7 +608,8 @@ def approximate_randomization(
 @dataclass
 class NonInferiorityResult(ResultMixin):
     """Can the candidate replace the baseline? True when the lower confidence bound of
-    (candidate - baseline) is above -margin (one-sided test at ``alpha``)."""
+    (candidate - baseline) is at least -margin (one-sided test at ``alpha``; identical systems pass
+    with margin 0)."""
 
     metric: str
     baseline: float
@@ -642,7 +643,7 @@ def non_inferiority(
     seed: int = DEFAULT_SEED,
 ) -> NonInferiorityResult:
     """Non-inferiority by paired bootstrap: the one-sided (1 - alpha) lower bound of candidate -
-    baseline must exceed -margin. ``superior`` when that bound is above 0."""
+    baseline must be at least -margin. ``superior`` when that bound is above 0."""
     if margin < 0 or not math.isfinite(margin):
         raise ValueError("margin must be a finite number >= 0")
     _pair(baseline, candidate)
@@ -651,7 +652,7 @@ def non_inferiority(
     lower = float(np.quantile(diffs, alpha))
     diff = candidate.score - baseline.score
     return NonInferiorityResult(candidate.name, baseline.score, candidate.score, diff, lower, margin, alpha,
-                                lower > -margin, lower > 0, len(candidate.per_item))
+                                lower >= -margin, lower > 0, len(candidate.per_item))
 
 
 def wilcoxon(

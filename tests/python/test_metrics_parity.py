@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import random
 
+import airtune
 import numpy as np
 import pytest
-
-import airtune
 from airtune import metrics as M
 
 sacrebleu = pytest.importorskip("sacrebleu")

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import json
 
+import airtune
 import numpy as np
 import pytest
-
-import airtune
 from airtune import metrics as M
 
 sacrebleu = pytest.importorskip("sacrebleu")
