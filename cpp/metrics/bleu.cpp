@@ -6,6 +6,7 @@
 #include "core/errors.h"
 #include "core/threading.h"
 #include "metrics/ngram.h"
+#include "metrics/ngram_table.h"
 #include "metrics/text.h"
 
 namespace airtune::metrics {
@@ -25,9 +26,9 @@ struct Scratch {
   std::vector<std::string> ref_bufs;
   std::vector<std::string_view> tokens, all;
   std::vector<size_t> bounds;  // token ranges: [hyp | ref0 | ref1 ...]
-  std::vector<uint32_t> ids, order;
-  std::vector<NgramKey> keys;
-  std::vector<NgramCount> hyp_counts, ref_counts, ref_max, tmp;
+  std::vector<uint32_t> ids;
+  TokenInterner interner;
+  NgramTable table;
 };
 
 void item_statistics(std::string_view hyp, const References& refs, size_t i, const BleuOptions& opt,
@@ -48,8 +49,10 @@ void item_statistics(std::string_view hyp, const References& refs, size_t i, con
     s.all.insert(s.all.end(), s.tokens.begin(), s.tokens.end());
     s.bounds.push_back(s.all.size());
   }
-  const uint32_t vocab = intern_tokens(s.all, s.ids, s.order);
-  const int bits = bits_for(vocab);
+  s.interner.reset(s.all.size());
+  s.ids.resize(s.all.size());
+  for (size_t t = 0; t < s.all.size(); ++t) s.ids[t] = s.interner.id(s.all[t]);
+  const int bits = bits_for(s.interner.size());
   if (!fits_key(N, bits)) {
     throw InvalidArgument("bleu: row " + std::to_string(i) + " has too many distinct tokens for max_order " +
                           std::to_string(N));
@@ -70,18 +73,14 @@ void item_statistics(std::string_view hyp, const References& refs, size_t i, con
   row[0] = static_cast<int64_t>(hyp_len);
   row[1] = best_len;
   for (int n = 1; n <= N; ++n) {
-    count_ngrams(s.ids.data(), hyp_len, n, bits, s.keys, s.hyp_counts);
-    s.ref_max.clear();
+    table_count(s.table, s.ids.data(), hyp_len, n, bits);
     for (size_t r = 1; r + 1 < s.bounds.size(); ++r) {
-      count_ngrams(s.ids.data() + s.bounds[r], s.bounds[r + 1] - s.bounds[r], n, bits, s.keys, s.ref_counts);
-      if (r == 1) {
-        s.ref_max.swap(s.ref_counts);
-      } else {
-        max_merge(s.ref_max, s.ref_counts, s.tmp);
-      }
+      table_probe(s.table, s.ids.data() + s.bounds[r], s.bounds[r + 1] - s.bounds[r], n, bits);
+      s.table.clip_tmp_and_fold();
     }
-    row[2 + (n - 1)] = static_cast<int64_t>(clipped_matches(s.hyp_counts, s.ref_max));
-    row[2 + N + (n - 1)] = static_cast<int64_t>(total_count(s.hyp_counts));
+    const auto order = static_cast<size_t>(n);
+    row[2 + (n - 1)] = static_cast<int64_t>(s.table.clip_r());
+    row[2 + N + (n - 1)] = static_cast<int64_t>(hyp_len >= order ? hyp_len - order + 1 : 0);
   }
 }
 

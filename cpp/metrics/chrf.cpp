@@ -6,6 +6,7 @@
 #include "core/errors.h"
 #include "core/threading.h"
 #include "metrics/ngram.h"
+#include "metrics/ngram_table.h"
 #include "metrics/text.h"
 
 namespace airtune::metrics {
@@ -41,40 +42,41 @@ void chrf_words(std::string_view s, std::vector<std::string_view>& split, std::v
   }
 }
 
-struct Side {
-  std::vector<std::vector<NgramCount>> counts;  // one per order (chars then words)
-};
-
 struct Scratch {
-  std::string nospace;
-  std::vector<uint32_t> cps;
   std::vector<std::string_view> split, words, all_words;
-  std::vector<uint32_t> word_ids, order;
-  std::vector<NgramKey> keys;
-  Side hyp, ref;
-  std::vector<int64_t> stats, best;
+  std::vector<uint32_t> word_ids;
+  std::vector<uint32_t> cps;          // hyp chars then each reference's chars
+  std::vector<size_t> char_bounds, word_bounds;
+  TokenInterner interner;
+  NgramTable table;
+  std::vector<std::vector<int64_t>> per_ref;
 };
 
-void char_ids(std::string_view s, bool whitespace, Scratch& sc, std::vector<uint32_t>& out) {
-  out.clear();
+void append_chars(std::string_view s, bool whitespace, std::vector<uint32_t>& out, uint32_t& max_cp) {
   for (size_t i = 0; i < s.size();) {
     const char32_t cp = next_code_point(s, i);
-    if (whitespace || !is_py_space(cp)) out.push_back(static_cast<uint32_t>(cp));
+    if (whitespace || !is_py_space(cp)) {
+      out.push_back(static_cast<uint32_t>(cp));
+      if (cp > max_cp) max_cp = static_cast<uint32_t>(cp);
+    }
   }
-  (void)sc;
 }
 
-void side_counts(std::string_view text, const ChrfOptions& opt, int char_bits, const uint32_t* word_ids,
-                 size_t n_words, int word_bits, Scratch& sc, Side& side) {
-  const size_t orders = static_cast<size_t>(opt.char_order + opt.word_order);
-  side.counts.resize(orders);
-  char_ids(text, opt.whitespace, sc, sc.cps);
-  for (int n = 1; n <= opt.char_order; ++n) {
-    count_ngrams(sc.cps.data(), sc.cps.size(), n, char_bits, sc.keys, side.counts[static_cast<size_t>(n - 1)]);
-  }
-  for (int n = 1; n <= opt.word_order; ++n) {
-    count_ngrams(word_ids, n_words, n, word_bits, sc.keys,
-                 side.counts[static_cast<size_t>(opt.char_order + n - 1)]);
+// [hyp, ref, match] of one order for hypothesis ids[h0..h1) against each reference range.
+void order_stats(Scratch& sc, const uint32_t* ids, const std::vector<size_t>& bounds, int n, int bits, size_t slot) {
+  const auto order = static_cast<size_t>(n);
+  const size_t hyp_len = bounds[1] - bounds[0];
+  table_count(sc.table, ids + bounds[0], hyp_len, n, bits);
+  const int64_t hyp_count = hyp_len >= order ? static_cast<int64_t>(hyp_len - order + 1) : 0;
+  for (size_t r = 1; r + 1 < bounds.size(); ++r) {
+    const size_t len = bounds[r + 1] - bounds[r];
+    table_probe(sc.table, ids + bounds[r], len, n, bits);
+    const auto match = static_cast<int64_t>(sc.table.clip_tmp_and_fold());
+    const int64_t ref_count = len >= order ? static_cast<int64_t>(len - order + 1) : 0;
+    int64_t* st = sc.per_ref[r - 1].data() + 3 * slot;
+    st[0] = ref_count > 0 ? hyp_count : 0;
+    st[1] = ref_count;
+    st[2] = match;
   }
 }
 
@@ -122,73 +124,71 @@ std::vector<int64_t> chrf_statistics(const std::vector<std::string_view>& hyps, 
   check_utf8(hyps, "hypotheses");
   check_references(refs, hyps.size(), "references");
   const size_t width = static_cast<size_t>(chrf_stats_width(opt));
-  const size_t orders = width / 3;
   std::vector<int64_t> out(hyps.size() * width, 0);
   core::parallel_for(hyps.size(), 256, [&](size_t begin, size_t end) {
     Scratch sc;
-    sc.stats.resize(width);
+    std::vector<double> as_double(width);
     for (size_t i = begin; i < end; ++i) {
-      // Bits for character keys: the largest code point of the item (exact packing).
+      // Characters: raw code points, packed with as many bits as the item's largest one needs.
       uint32_t max_cp = 0;
-      auto scan = [&](std::string_view t) {
-        for (size_t j = 0; j < t.size();) max_cp = std::max<uint32_t>(max_cp, next_code_point(t, j));
-      };
-      scan(hyps[i]);
+      sc.cps.clear();
+      sc.char_bounds.assign(1, 0);
+      append_chars(hyps[i], opt.whitespace, sc.cps, max_cp);
+      sc.char_bounds.push_back(sc.cps.size());
+      size_t n_refs = 0;
       for (size_t k = 0; k < refs.streams.size(); ++k) {
-        if (refs.has(k, i)) scan(refs.streams[k][i]);
+        if (!refs.has(k, i)) continue;
+        append_chars(refs.streams[k][i], opt.whitespace, sc.cps, max_cp);
+        sc.char_bounds.push_back(sc.cps.size());
+        ++n_refs;
       }
       const int char_bits = bits_for(static_cast<uint64_t>(max_cp) + 1);
       if (!fits_key(opt.char_order, char_bits)) {
         throw InvalidArgument("chrf: char_order " + std::to_string(opt.char_order) + " is too large (row " +
                               std::to_string(i) + ")");
       }
-      // Word ids are shared across the hypothesis and references of the item.
-      sc.all_words.clear();
-      std::vector<size_t> bounds{0};
+      if (sc.per_ref.size() < n_refs) sc.per_ref.resize(n_refs);
+      for (size_t r = 0; r < n_refs; ++r) sc.per_ref[r].assign(width, 0);
+      for (int n = 1; n <= opt.char_order; ++n) {
+        order_stats(sc, sc.cps.data(), sc.char_bounds, n, char_bits, static_cast<size_t>(n - 1));
+      }
       if (opt.word_order > 0) {
+        sc.all_words.clear();
+        sc.word_bounds.assign(1, 0);
         chrf_words(hyps[i], sc.split, sc.words);
         sc.all_words.insert(sc.all_words.end(), sc.words.begin(), sc.words.end());
-        bounds.push_back(sc.all_words.size());
+        sc.word_bounds.push_back(sc.all_words.size());
         for (size_t k = 0; k < refs.streams.size(); ++k) {
           if (!refs.has(k, i)) continue;
           chrf_words(refs.streams[k][i], sc.split, sc.words);
           sc.all_words.insert(sc.all_words.end(), sc.words.begin(), sc.words.end());
-          bounds.push_back(sc.all_words.size());
+          sc.word_bounds.push_back(sc.all_words.size());
         }
-      } else {
-        bounds.push_back(0);
-        for (size_t k = 0; k < refs.streams.size(); ++k) {
-          if (refs.has(k, i)) bounds.push_back(0);
+        sc.interner.reset(sc.all_words.size());
+        sc.word_ids.resize(sc.all_words.size());
+        for (size_t t = 0; t < sc.all_words.size(); ++t) sc.word_ids[t] = sc.interner.id(sc.all_words[t]);
+        const int word_bits = bits_for(sc.interner.size());
+        if (!fits_key(opt.word_order, word_bits)) {
+          throw InvalidArgument("chrf: word_order too large for row " + std::to_string(i));
+        }
+        for (int n = 1; n <= opt.word_order; ++n) {
+          order_stats(sc, sc.word_ids.data(), sc.word_bounds, n, word_bits,
+                      static_cast<size_t>(opt.char_order + n - 1));
         }
       }
-      const uint32_t vocab = intern_tokens(sc.all_words, sc.word_ids, sc.order);
-      const int word_bits = bits_for(vocab);
-      if (opt.word_order > 0 && !fits_key(opt.word_order, word_bits)) {
-        throw InvalidArgument("chrf: word_order too large for row " + std::to_string(i));
-      }
-      side_counts(hyps[i], opt, char_bits, sc.word_ids.data(), bounds[1], word_bits, sc, sc.hyp);
+      // The reference with the best sentence score (first on a tie), as sacreBLEU.
       double best_f = -1.0;
-      size_t r = 1;
-      for (size_t k = 0; k < refs.streams.size(); ++k) {
-        if (!refs.has(k, i)) continue;
-        side_counts(refs.streams[k][i], opt, char_bits, sc.word_ids.data() + bounds[r], bounds[r + 1] - bounds[r],
-                    word_bits, sc, sc.ref);
-        ++r;
-        for (size_t o = 0; o < orders; ++o) {
-          const auto& h = sc.hyp.counts[o];
-          const auto& rf = sc.ref.counts[o];
-          sc.stats[3 * o] = rf.empty() ? 0 : static_cast<int64_t>(total_count(h));
-          sc.stats[3 * o + 1] = static_cast<int64_t>(total_count(rf));
-          sc.stats[3 * o + 2] = static_cast<int64_t>(clipped_matches(h, rf));
-        }
-        std::vector<double> as_double(sc.stats.begin(), sc.stats.end());
+      size_t best = 0;
+      for (size_t r = 0; r < n_refs; ++r) {
+        for (size_t c = 0; c < width; ++c) as_double[c] = static_cast<double>(sc.per_ref[r][c]);
         const double f = chrf_from_stats(as_double.data(), opt);
         if (f > best_f) {
           best_f = f;
-          sc.best = sc.stats;
+          best = r;
         }
       }
-      std::copy(sc.best.begin(), sc.best.end(), out.begin() + static_cast<std::ptrdiff_t>(i * width));
+      std::copy(sc.per_ref[best].begin(), sc.per_ref[best].end(),
+                out.begin() + static_cast<std::ptrdiff_t>(i * width));
     }
   });
   return out;

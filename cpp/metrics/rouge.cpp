@@ -6,6 +6,7 @@
 #include "core/errors.h"
 #include "core/threading.h"
 #include "metrics/ngram.h"
+#include "metrics/ngram_table.h"
 #include "metrics/porter_stemmer.h"
 #include "metrics/text.h"
 
@@ -108,26 +109,19 @@ void tokenize_side(std::string_view text, bool stem, bool need_tokens, bool need
   }
 }
 
-// Ids for tokens of both sides, compared by string.
-struct Interner {
-  std::unordered_map<std::string_view, uint32_t> map;
-  uint32_t id(std::string_view s) {
-    auto [it, inserted] = map.emplace(s, static_cast<uint32_t>(map.size()));
-    return it->second;
-  }
-};
-
-void to_ids(const std::vector<std::string>& toks, Interner& in, std::vector<uint32_t>& out) {
+void to_ids(const std::vector<std::string>& toks, TokenInterner& in, std::vector<uint32_t>& out) {
   out.clear();
   for (const auto& t : toks) out.push_back(in.id(t));
 }
 
 Score score_ngrams(const std::vector<uint32_t>& tgt, const std::vector<uint32_t>& pred, int n, int bits,
-                   std::vector<NgramKey>& keys, std::vector<NgramCount>& a, std::vector<NgramCount>& b) {
-  count_ngrams(tgt.data(), tgt.size(), n, bits, keys, a);
-  count_ngrams(pred.data(), pred.size(), n, bits, keys, b);
-  const double inter = static_cast<double>(clipped_matches(a, b));
-  const double tc = static_cast<double>(total_count(a)), pc = static_cast<double>(total_count(b));
+                   NgramTable& table) {
+  const auto order = static_cast<size_t>(n);
+  table_count(table, pred.data(), pred.size(), n, bits);
+  table_probe(table, tgt.data(), tgt.size(), n, bits);
+  const double inter = static_cast<double>(table.clip_tmp_and_fold());
+  const double tc = tgt.size() >= order ? static_cast<double>(tgt.size() - order + 1) : 0.0;
+  const double pc = pred.size() >= order ? static_cast<double>(pred.size() - order + 1) : 0.0;
   Score s;
   s.p = inter / std::max(pc, 1.0);
   s.r = inter / std::max(tc, 1.0);
@@ -249,8 +243,8 @@ std::vector<double> rouge_scores(const std::vector<std::string_view>& preds, con
     Tokenized pt, tt;
     std::vector<uint32_t> pid, tid, table;
     std::vector<std::vector<uint32_t>> psent, tsent;
-    std::vector<NgramKey> keys;
-    std::vector<NgramCount> ca, cb;
+    TokenInterner in;
+    NgramTable ngrams;
     std::vector<Score> best(T), cur(T);
     for (size_t i = begin; i < end; ++i) {
       tokenize_side(preds[i], opt.use_stemmer, need_tokens, need_sents, cache, pt);
@@ -258,20 +252,23 @@ std::vector<double> rouge_scores(const std::vector<std::string_view>& preds, con
       for (size_t k = 0; k < targets.streams.size(); ++k) {
         if (!targets.has(k, i)) continue;
         tokenize_side(targets.streams[k][i], opt.use_stemmer, need_tokens, need_sents, cache, tt);
-        Interner in;
+        size_t expect = tt.tokens.size() + pt.tokens.size();
+        for (const auto& x : tt.sents) expect += x.size();
+        for (const auto& x : pt.sents) expect += x.size();
+        in.reset(expect);
         to_ids(tt.tokens, in, tid);
         to_ids(pt.tokens, in, pid);
         psent.resize(pt.sents.size());
         tsent.resize(tt.sents.size());
         for (size_t s = 0; s < tt.sents.size(); ++s) to_ids(tt.sents[s], in, tsent[s]);
         for (size_t s = 0; s < pt.sents.size(); ++s) to_ids(pt.sents[s], in, psent[s]);
-        const auto vocab = static_cast<uint32_t>(in.map.size());
+        const uint32_t vocab = in.size();
         const int bits = bits_for(vocab);
         for (size_t t = 0; t < T; ++t) {
           const RougeType& ty = opt.types[t];
           if (ty.kind == RougeType::kN) {
             if (!fits_key(ty.n, bits)) throw InvalidArgument("rouge: row " + std::to_string(i) + " is too long");
-            cur[t] = score_ngrams(tid, pid, ty.n, bits, keys, ca, cb);
+            cur[t] = score_ngrams(tid, pid, ty.n, bits, ngrams);
           } else if (ty.kind == RougeType::kL) {
             cur[t] = score_lcs(tid, pid, table);
           } else {
