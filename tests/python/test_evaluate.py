@@ -96,7 +96,7 @@ def test_evaluate_report_with_cache_judge_and_verdicts(tmp_path: Path) -> None:
     db = tmp_path / "cache.sqlite"
     models = {"api": _noisy(refs, 0.5, 1), "tuned": tuned}
     rep = E.evaluate(recs, models, metrics=["bleu", "rougeL", "chrf"], judge=judge, cache=db,
-                     margin={"rougeL": 0.05, "judge": 0.2}, progress=False, n_samples=300, ar_trials=300)
+                     margin={"rougeL": 0.05, "judge": 0.2}, progress=False, n_samples=200, ar_trials=200)
     t = rep.table.set_index(["model", "metric"])
     assert t.loc[("tuned", "bleu"), "score"] == pytest.approx(100.0)
     assert t.loc[("api", "bleu"), "score"] == pytest.approx(M.bleu(models["api"], refs).score)

@@ -53,7 +53,7 @@ def _corpus(n: int, seed: int) -> tuple[list[str], list[str], list[str]]:
     return hyps, refs, refs2
 
 
-HYPS, REFS, REFS2 = _corpus(2200, 7)
+HYPS, REFS, REFS2 = _corpus(2000, 7)
 
 
 @pytest.mark.parametrize("tok", ["13a", "intl", "char", "none"])
@@ -77,8 +77,8 @@ def test_published_13a_vectors() -> None:
     assert t("U.S.A. end.") == "U . S . A . end ."
 
 
-@pytest.mark.parametrize("tok", ["13a", "intl", "char", "none"])
-@pytest.mark.parametrize("smooth", ["exp", "floor", "add-k", "none"])
+@pytest.mark.parametrize(("tok", "smooth"), [("13a", "exp"), ("intl", "exp"), ("char", "exp"), ("none", "exp"),
+                                             ("13a", "floor"), ("13a", "add-k"), ("13a", "none")])
 def test_corpus_bleu_matches(tok: str, smooth: str) -> None:
     for refs in ([REFS], [REFS, REFS2]):
         ours = M.bleu(HYPS, refs, tokenize=tok, smooth_method=smooth, streams=True)
@@ -95,7 +95,7 @@ def test_corpus_bleu_matches(tok: str, smooth: str) -> None:
 @pytest.mark.parametrize("smooth", ["exp", "floor", "add-k"])
 def test_sentence_bleu_matches(tok: str, smooth: str) -> None:
     ours = M.bleu(HYPS, list(zip(REFS, REFS2)), tokenize=tok, smooth_method=smooth)
-    for i in range(0, len(HYPS), 3):
+    for i in range(0, len(HYPS), 5):
         want = sacrebleu.sentence_bleu(HYPS[i], [REFS[i], REFS2[i]], tokenize=tok, smooth_method=smooth).score
         assert ours.per_item[i] == pytest.approx(want, abs=1e-9), i
 
@@ -134,7 +134,7 @@ def test_chrf_matches(word_order: int, eps: bool) -> None:
         theirs = sacrebleu.CHRF(word_order=word_order, eps_smoothing=eps)
         assert ours.score == pytest.approx(theirs.corpus_score(HYPS, refs).score, abs=1e-9)
         assert ours.signature == str(theirs.get_signature())
-    for i in range(0, len(HYPS), 4):
+    for i in range(0, len(HYPS), 8):
         want = sacrebleu.sentence_chrf(HYPS[i], [REFS[i], REFS2[i]], word_order=word_order,
                                        eps_smoothing=eps).score
         got = M.chrf([HYPS[i]], [[REFS[i], REFS2[i]]], word_order=word_order, eps_smoothing=eps).score
