@@ -1,6 +1,7 @@
 #include "metrics/rouge.h"
 
 #include <algorithm>
+#include <bit>
 #include <unordered_map>
 
 #include "core/errors.h"
@@ -158,10 +159,26 @@ uint32_t lcs_length(const std::vector<uint32_t>& a, const std::vector<uint32_t>&
   return prev[cols];
 }
 
-Score score_lcs(const std::vector<uint32_t>& tgt, const std::vector<uint32_t>& pred, std::vector<uint32_t>& row) {
+// LCS length by bit-parallel dynamic programming (Hyyro 2004) when the candidate fits one word:
+// V starts all ones; per reference token with match mask M: U = V & M, V = (V + U) | (V - U);
+// the LCS length is the number of zero bits. Same value as the full DP table.
+uint32_t lcs_length_bits(const std::vector<uint32_t>& a, const std::vector<uint32_t>& b, std::vector<uint64_t>& masks) {
+  for (size_t j = 0; j < b.size(); ++j) masks[b[j]] |= uint64_t{1} << j;
+  const uint64_t all = b.size() == 64 ? ~uint64_t{0} : ((uint64_t{1} << b.size()) - 1);
+  uint64_t v = ~uint64_t{0};
+  for (uint32_t t : a) {
+    const uint64_t u = v & masks[t];
+    v = (v + u) | (v - u);
+  }
+  for (uint32_t t : b) masks[t] = 0;
+  return static_cast<uint32_t>(std::popcount(~v & all));
+}
+
+Score score_lcs(const std::vector<uint32_t>& tgt, const std::vector<uint32_t>& pred, std::vector<uint32_t>& row,
+                std::vector<uint64_t>& masks) {
   Score s;
   if (tgt.empty() || pred.empty()) return s;
-  const double l = lcs_length(tgt, pred, row);
+  const double l = pred.size() <= 64 ? lcs_length_bits(tgt, pred, masks) : lcs_length(tgt, pred, row);
   s.p = l / static_cast<double>(pred.size());
   s.r = l / static_cast<double>(tgt.size());
   s.f = fmeasure(s.p, s.r);
@@ -245,6 +262,7 @@ std::vector<double> rouge_scores(const std::vector<std::string_view>& preds, con
     std::vector<std::vector<uint32_t>> psent, tsent;
     TokenInterner in;
     NgramTable ngrams;
+    std::vector<uint64_t> masks;
     std::vector<Score> best(T), cur(T);
     for (size_t i = begin; i < end; ++i) {
       tokenize_side(preds[i], opt.use_stemmer, need_tokens, need_sents, cache, pt);
@@ -270,7 +288,8 @@ std::vector<double> rouge_scores(const std::vector<std::string_view>& preds, con
             if (!fits_key(ty.n, bits)) throw InvalidArgument("rouge: row " + std::to_string(i) + " is too long");
             cur[t] = score_ngrams(tid, pid, ty.n, bits, ngrams);
           } else if (ty.kind == RougeType::kL) {
-            cur[t] = score_lcs(tid, pid, table);
+            if (masks.size() < vocab) masks.assign(vocab, 0);
+            cur[t] = score_lcs(tid, pid, table, masks);
           } else {
             cur[t] = score_lsum(tsent, psent, vocab, table);
           }

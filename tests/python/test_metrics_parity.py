@@ -163,6 +163,20 @@ def test_rouge_matches(stem: bool) -> None:
             assert ours.columns[f"{t}_recall"][i] == pytest.approx(want[t].recall, abs=1e-12)
 
 
+def test_rouge_long_texts_match() -> None:
+    # Candidates longer than 64 tokens take the full DP instead of the bit-parallel LCS.
+    types = ["rougeL", "rougeLsum"]
+    scorer = rouge_scorer.RougeScorer(types)
+    hyps = ["\n".join(HYPS[i : i + 6]) for i in range(0, 600, 6)]
+    refs = ["\n".join(REFS[i : i + 6]) for i in range(0, 600, 6)]
+    ours = M.rouge(hyps, refs, rouge_types=types)
+    assert max(len(h.split()) for h in hyps) > 100
+    for i in range(len(hyps)):
+        want = scorer.score(refs[i], hyps[i])
+        for t in types:
+            assert ours.columns[t][i] == pytest.approx(want[t].fmeasure, abs=1e-12), (i, t)
+
+
 def test_rouge_multi_reference_and_vectors() -> None:
     types = ["rouge1", "rougeL"]
     scorer = rouge_scorer.RougeScorer(types)
