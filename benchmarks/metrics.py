@@ -19,9 +19,8 @@ import statistics
 import time
 from pathlib import Path
 
-import numpy as np
-
 import airtune
+import numpy as np
 from airtune import metrics as M
 
 
