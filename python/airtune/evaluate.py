@@ -329,12 +329,12 @@ class EvalReport(ResultMixin):
         for r in self.table.itertuples():
             lines.append(f"| {r.model} | {r.metric} | {r.score:.4f} | [{r.ci_low:.4f}, {r.ci_high:.4f}] | {r.n} |")
         if len(self.comparisons):
-            lines += ["", "| model | metric | diff vs baseline | p (bootstrap) | p (AR) | p (Wilcoxon) |",
-                      "|---|---|---:|---:|---:|---:|"]
+            lines += ["", "| model | against | metric | difference | p (bootstrap) | p (AR) | p (Wilcoxon) |",
+                      "|---|---|---|---:|---:|---:|---:|"]
             for r in self.comparisons.itertuples():
                 w = "" if r.p_wilcoxon is None or (isinstance(r.p_wilcoxon, float) and math.isnan(r.p_wilcoxon)) \
                     else f"{r.p_wilcoxon:.4g}"
-                lines.append(f"| {r.model} | {r.metric} | {r.difference:+.4f} | {r.p_bootstrap:.4g} | "
+                lines.append(f"| {r.model} | {r.baseline} | {r.metric} | {r.difference:+.4f} | {r.p_bootstrap:.4g} | "
                              f"{r.p_ar:.4g} | {w} |")
         if len(self.verdicts):
             lines += ["", "| model | metric | margin | lower bound | can replace baseline |", "|---|---|---:|---:|---|"]
@@ -387,7 +387,7 @@ class EvalReport(ResultMixin):
                 for model in self.models:
                     vals = np.asarray(self.results[model][metric].per_item, dtype=float)
                     vals = vals[~np.isnan(vals)]
-                    if metric == "judge":
+                    if metric.startswith("judge"):
                         bins = np.arange(0.5, 6.5, 1.0)
                     else:
                         bins = 20
@@ -438,8 +438,10 @@ def evaluate(
     and a progress bar; outputs are cached in SQLite at ``cache`` by (model, input hash,
     ``params``). ``metrics``: names from ``airtune.metrics.REGISTRY`` or callables (hyps, refs) ->
     MetricResult. ``judge``: callable(input, output, reference) -> judge text or number, parsed to
-    Likert 1-5 (unparsed outputs counted) and reported as metric "judge". ``margin`` enables the
-    non-inferiority verdict (one float for all metrics or one per metric).
+    Likert 1-5 (unparsed outputs counted) and reported as metric "judge"; a judge that returns a
+    dict criterion -> text gives one metric "judge:<criterion>" per criterion. ``comparisons``
+    covers every pair of models (the baseline first). ``margin`` enables the non-inferiority
+    verdict against the baseline (one float for all metrics or one per metric).
     """
     pd = require("pandas", "evaluate")
     recs = _as_records(records)
@@ -486,12 +488,24 @@ def evaluate(
     judge_info: dict[str, dict] = {}
     metric_names = [mn for mn, _ in metric_fns]
     if judge is not None:
-        metric_names.append("judge")
+        criteria: list[str] = []
         for name in names:
             raw = [judge(inp, out, ref) for inp, out, ref in zip(inputs, predictions[name], refs)]
-            scores = M.parse_judge_scores(raw)
-            judge_info[name] = M.likert_summary(scores, n_samples=n_samples, seed=seed)
-            results[name]["judge"] = _judge_result(scores)
+            per_criterion = _split_criteria(raw, name)
+            for crit, values in per_criterion.items():
+                mname = "judge" if crit is None else f"judge:{crit}"
+                if mname not in criteria:
+                    criteria.append(mname)
+                scores = M.parse_judge_scores(values)
+                judge_info.setdefault(name, {})[mname] = M.likert_summary(scores, n_samples=n_samples, seed=seed)
+                results[name][mname] = _judge_result(scores)
+        for name in names:
+            missing = [c for c in criteria if c not in results[name]]
+            if missing:
+                raise ValueError(f"judge returned no {missing} for model {name!r}")
+        if len(criteria) == 1 and criteria[0] == "judge":
+            judge_info = {name: info["judge"] for name, info in judge_info.items()}
+        metric_names += criteria
     rows, item_cols = [], {"item": np.arange(len(recs))}
     for name in names:
         for mname in metric_names:
@@ -502,26 +516,28 @@ def evaluate(
                          "n": int(len(res.per_item))})
             item_cols[f"{name}:{mname}"] = res.per_item
     comps, verdicts = [], []
-    for name in names:
-        if name == base:
-            continue
+    others = [n for n in names if n != base]
+    pairs = [(base, n) for n in others] + [(a, b) for i, a in enumerate(others) for b in others[i + 1 :]]
+    for first, second in pairs:
         for mname in metric_names:
-            a, b = results[base][mname], results[name][mname]
+            a, b = results[first][mname], results[second][mname]
             pb = M.paired_bootstrap(a, b, n_samples=n_samples, seed=seed)
             ar = M.approximate_randomization(a, b, n_trials=ar_trials, seed=seed)
             p_w = float("nan")
-            if mname == "judge":
+            if mname.startswith("judge"):
                 both = ~np.isnan(a.per_item) & ~np.isnan(b.per_item)
                 if (a.per_item[both] != b.per_item[both]).any():
                     p_w = M.wilcoxon(b.per_item[both], a.per_item[both])["p_value"]
-            comps.append({"model": name, "metric": mname, "baseline": base, "difference": pb.difference,
+            comps.append({"model": second, "metric": mname, "baseline": first, "difference": pb.difference,
                           "ci_low": pb.ci[0], "ci_high": pb.ci[1], "p_bootstrap": pb.p_value, "p_ar": ar.p_value,
                           "p_wilcoxon": p_w})
+            if first != base:
+                continue
             mg = margin.get(mname) if isinstance(margin, Mapping) else margin
             if mg is not None:
                 ni = M.non_inferiority(b, a, margin=float(mg), alpha=alpha, n_samples=max(n_samples, 1000),
                                        seed=seed)
-                verdicts.append({"model": name, "metric": mname, "baseline": base, "margin": float(mg),
+                verdicts.append({"model": second, "metric": mname, "baseline": first, "margin": float(mg),
                                  "difference": ni.difference, "lower_bound": ni.lower_bound,
                                  "non_inferior": ni.non_inferior, "superior": ni.superior})
     settings = {"n_samples": n_samples, "ar_trials": ar_trials, "seed": seed, "alpha": alpha,
@@ -530,6 +546,19 @@ def evaluate(
         store.close()
     return EvalReport(names, metric_names, base, results, pd.DataFrame(rows), pd.DataFrame(item_cols),
                       pd.DataFrame(comps), pd.DataFrame(verdicts), predictions, judge_info, settings)
+
+
+def _split_criteria(raw: list, model: str) -> dict:
+    """Judge outputs per criterion: a judge may return one text/number, or a dict criterion -> text."""
+    if raw and all(isinstance(x, Mapping) for x in raw):
+        keys = list(raw[0])
+        for i, x in enumerate(raw):
+            if list(x) != keys:
+                raise ValueError(f"judge for model {model!r}: row {i} has criteria {list(x)}, expected {keys}")
+        return {k: [x[k] for x in raw] for k in keys}
+    if any(isinstance(x, Mapping) for x in raw):
+        raise ValueError(f"judge for model {model!r} returned a dict for some rows only")
+    return {None: raw}
 
 
 def _judge_result(scores: np.ndarray) -> M.MetricResult:

@@ -118,6 +118,24 @@ def test_evaluate_report_with_cache_judge_and_verdicts(tmp_path: Path) -> None:
     assert calls["tuned"] == before and rep2.settings["cache_hits"]["tuned"] == 300
 
 
+def test_judge_criteria_and_pairwise_comparisons() -> None:
+    recs = _records(120)
+    refs = [r["reference"] for r in recs]
+
+    def judge(inp: str, out: str, ref: str) -> dict:
+        exact = out == ref
+        return {"relevance": f"[[{5 if exact else 2}]]", "formatting": "Score: 4" if exact else "unsure"}
+
+    models = {"a": _noisy(refs, 0.5, 1), "b": _noisy(refs, 0.2, 2), "c": refs}
+    rep = E.evaluate(recs, models, metrics=["rougeL"], judge=judge, progress=False, n_samples=100, ar_trials=100)
+    assert rep.metrics == ["rougeL", "judge:relevance", "judge:formatting"]
+    assert rep.judge["c"]["judge:formatting"]["histogram"]["unparsed"] == 0
+    assert rep.judge["a"]["judge:formatting"]["histogram"]["unparsed"] == sum(p != r for p, r in zip(models["a"], refs))
+    pairs = set(zip(rep.comparisons.baseline, rep.comparisons.model))
+    assert pairs == {("a", "b"), ("a", "c"), ("b", "c")}
+    assert "| c | b | rougeL |" in rep.to_markdown()
+
+
 def test_evaluate_bad_input() -> None:
     recs = _records(5)
     with pytest.raises(ValueError, match="has 2 predictions for 5 records"):
