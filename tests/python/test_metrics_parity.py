@@ -334,3 +334,21 @@ def test_krippendorff_published_vectors() -> None:
              [1, 2, 3, 3, 2, 4, 4, 1, 2, 5, 1, nan]]
     assert M.krippendorff_alpha(data4, level="ordinal") == pytest.approx(0.815, abs=1e-3)
     assert M.krippendorff_alpha(data4, level="ratio") == pytest.approx(0.797, abs=1e-3)
+
+
+# sacreBLEU test/test_sentence_bleu.py: the Romanian pair of issue #98 and the zero-BLEU pair of #141.
+RO_REF = "producţia de zahăr brut se exprimă în zahăr alb;"
+RO_SYS = "Producția de zahăr primă va fi exprimată în ceea ce privește zahărul alb;"
+
+
+@pytest.mark.parametrize(("smooth", "value", "lower", "tok", "expected"), [
+    ("exp", None, False, "13a", 8.493), ("none", None, False, "13a", 0.0), ("floor", None, False, "13a", 4.51688),
+    ("floor", 0.5, False, "13a", 10.10), ("add-k", None, False, "13a", 14.882), ("add-k", 2, False, "13a", 21.389),
+    ("exp", None, False, "none", 7.347), ("exp", None, False, "intl", 8.493), ("exp", None, False, "char", 40.8759),
+    ("exp", None, True, "char", 42.0267)])
+def test_published_sentence_bleu_vectors(smooth: str, value: float | None, lower: bool, tok: str,
+                                         expected: float) -> None:
+    got = M.bleu([RO_SYS], [RO_REF], smooth_method=smooth, smooth_value=value, lowercase=lower, tokenize=tok,
+                 effective_order=True).score
+    assert abs(got - expected) < 1e-3
+    assert M.bleu(["this is a cat"], ["okay thanks"], smooth_method=smooth, effective_order=True).score == 0.0
