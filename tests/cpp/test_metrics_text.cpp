@@ -176,3 +176,59 @@ TEST(MetricsResampling, DeterministicAcrossThreadCounts) {
   ResampleStream rng(1, 2);
   for (int i = 0; i < 1000; ++i) EXPECT_LT(rng.below(7), 7u);
 }
+
+TEST(MetricsStress, RandomTextsAreDeterministicAcrossThreadCounts) {
+  // Random valid UTF-8 with punctuation, digits, entities, newlines and multi-byte characters,
+  // through every metric; long items exercise the DP fallback of rougeL and table growth.
+  const std::vector<std::string> pieces{"a",  "the", "Cat", "3.14", "1,000", "e-mail", "&amp;", "<skipped>", "-\n",
+                                        "\n", " ",   "  ",  "\t",   ".",     ",",      "(",     ")",         "\"",
+                                        "é",  "—",   "東京", "İ",   "\u212a", "\u00a0", "running", "agreed", "{\"k\": 1}"};
+  uint64_t state = 12345;
+  auto next = [&]() {
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    return state >> 33;
+  };
+  std::vector<std::string> hyps_s, refs_s;
+  for (int i = 0; i < 400; ++i) {
+    std::string h, r;
+    const size_t len = (i % 50 == 0) ? 400 : next() % 40;
+    for (size_t k = 0; k < len; ++k) {
+      h += pieces[next() % pieces.size()] + " ";
+      r += pieces[next() % pieces.size()] + (next() % 3 ? " " : "");
+    }
+    hyps_s.push_back(h);
+    refs_s.push_back(r);
+  }
+  std::vector<std::string_view> hyps(hyps_s.begin(), hyps_s.end()), refs_v(refs_s.begin(), refs_s.end());
+  References refs{{refs_v, hyps}, {}};
+  auto run_all = [&]() {
+    std::vector<double> out;
+    for (auto tok : {BleuTokenizer::k13a, BleuTokenizer::kIntl, BleuTokenizer::kChar, BleuTokenizer::kNone}) {
+      BleuOptions o;
+      o.tokenizer = tok;
+      for (auto v : bleu_statistics(hyps, refs, o)) out.push_back(static_cast<double>(v));
+    }
+    for (int w : {0, 2}) {
+      ChrfOptions o;
+      o.word_order = w;
+      for (auto v : chrf_statistics(hyps, refs, o)) out.push_back(static_cast<double>(v));
+    }
+    RougeOptions ro;
+    ro.use_stemmer = true;
+    for (const char* t : {"rouge1", "rouge2", "rougeL", "rougeLsum"}) ro.types.push_back(parse_rouge_type(t));
+    for (auto v : rouge_scores(hyps, refs, ro)) out.push_back(v);
+    for (auto v : squad_scores(hyps, refs, true)) out.push_back(v);
+    for (auto it : json_validity(hyps, {{"k", JsonType::kInteger}})) out.push_back(it.status);
+    std::vector<std::string> gold_s;
+    for (auto r : refs_v) gold_s.push_back("Root > " + std::string(r));
+    std::vector<std::string_view> gold(gold_s.begin(), gold_s.end());
+    for (auto it : taxonomy_items(gold, hyps, {}, " > ")) out.push_back(it.common);
+    return out;
+  };
+  airtune::core::set_num_threads(1);
+  auto one = run_all();
+  airtune::core::set_num_threads(2);
+  auto two = run_all();
+  EXPECT_EQ(one, two);
+  for (double v : one) EXPECT_TRUE(std::isfinite(v));
+}
