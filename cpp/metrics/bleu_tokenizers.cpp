@@ -35,68 +35,105 @@ inline bool rule1_class(char c) noexcept {
 // The four regular expressions of sacreBLEU's TokenizerRegexp, each as one left-to-right scan with
 // re.sub's leftmost non-overlapping semantics. Working on bytes is exact: every class is ASCII
 // and `[^0-9]` on a multi-byte character can only match (or fail) as its last byte would.
+// Two shortcuts keep the result identical: a space (in rule 1's class) is emitted once instead of
+// padded, since no rule can match a pair of spaces and the final split collapses runs; and rules
+// 2-4 copy the stretches between candidate characters ('.', ',', '-') in bulk.
 void tokenize_13a(std::string_view raw, std::string& a, std::string& b) {
   a.assign(raw);
-  replace_all(a, "<skipped>", "", b);
-  replace_all(a, "-\n", "", b);
-  replace_all(a, "\n", " ", b);
+  if (a.find('<') != std::string::npos) replace_all(a, "<skipped>", "", b);
+  if (a.find('\n') != std::string::npos) {
+    replace_all(a, "-\n", "", b);
+    replace_all(a, "\n", " ", b);
+  }
   if (a.find('&') != std::string::npos) {
     replace_all(a, "&quot;", "\"", b);
     replace_all(a, "&amp;", "&", b);
     replace_all(a, "&lt;", "<", b);
     replace_all(a, "&gt;", ">", b);
   }
-  b.clear();
-  b.reserve(a.size() * 2 + 2);
-  b.push_back(' ');
+  b.resize(a.size() * 3 + 2);
+  char* out = b.data();
+  *out++ = ' ';
+  bool has_dot = false, has_dash = false;
   for (char c : a) {
-    if (rule1_class(c)) {
-      b.push_back(' ');
-      b.push_back(c);
-      b.push_back(' ');
+    if (c == ' ') {
+      *out++ = ' ';
+    } else if (rule1_class(c)) {
+      *out++ = ' ';
+      *out++ = c;
+      *out++ = ' ';
     } else {
-      b.push_back(c);
+      has_dot = has_dot || c == '.' || c == ',';
+      has_dash = has_dash || c == '-';
+      *out++ = c;
     }
   }
-  b.push_back(' ');
-  // ([^0-9])([\.,]) -> \1 \2 (space after)
-  a.clear();
-  for (size_t i = 0; i < b.size();) {
-    if (i + 1 < b.size() && !is_digit(b[i]) && (b[i + 1] == '.' || b[i + 1] == ',')) {
-      a.push_back(b[i]);
-      a.push_back(' ');
-      a.push_back(b[i + 1]);
-      a.push_back(' ');
-      i += 2;
-    } else {
-      a.push_back(b[i++]);
+  *out++ = ' ';
+  b.resize(static_cast<size_t>(out - b.data()));
+  if (has_dot) {
+    // ([^0-9])([\.,]) -> \1 \2 (space after); a match can only end on '.' or ','.
+    a.clear();
+    a.reserve(b.size() * 2);
+    size_t i = 0;
+    const size_t n = b.size();
+    while (i < n) {
+      size_t p = i + 1;
+      while (p < n && b[p] != '.' && b[p] != ',') ++p;
+      if (p >= n) {
+        a.append(b, i, n - i);
+        break;
+      }
+      a.append(b, i, p - 1 - i);  // positions i .. p-2 cannot start a match
+      if (!is_digit(b[p - 1])) {
+        a.push_back(b[p - 1]);
+        a.push_back(' ');
+        a.push_back(b[p]);
+        a.push_back(' ');
+        i = p + 1;
+      } else {
+        a.push_back(b[p - 1]);
+        i = p;
+      }
+    }
+    // ([\.,])([^0-9]) -> ' \1 \2'; a match can only start on '.' or ','.
+    b.clear();
+    b.reserve(a.size() * 2);
+    i = 0;
+    const size_t m = a.size();
+    while (i < m) {
+      size_t p = i;
+      while (p < m && a[p] != '.' && a[p] != ',') ++p;
+      b.append(a, i, p - i);
+      if (p >= m) break;
+      if (p + 1 < m && !is_digit(a[p + 1])) {
+        b.push_back(' ');
+        b.push_back(a[p]);
+        b.push_back(' ');
+        b.push_back(a[p + 1]);
+        i = p + 2;
+      } else {
+        b.push_back(a[p]);
+        i = p + 1;
+      }
     }
   }
-  // ([\.,])([^0-9]) -> ' \1 \2'
-  b.clear();
-  for (size_t i = 0; i < a.size();) {
-    if (i + 1 < a.size() && (a[i] == '.' || a[i] == ',') && !is_digit(a[i + 1])) {
-      b.push_back(' ');
-      b.push_back(a[i]);
-      b.push_back(' ');
-      b.push_back(a[i + 1]);
-      i += 2;
-    } else {
-      b.push_back(a[i++]);
+  if (has_dash) {
+    // ([0-9])(-) -> \1 \2 (space after)
+    a.clear();
+    a.reserve(b.size() * 2);
+    for (size_t i = 0; i < b.size();) {
+      if (i + 1 < b.size() && is_digit(b[i]) && b[i + 1] == '-') {
+        a.push_back(b[i]);
+        a.push_back(' ');
+        a.push_back('-');
+        a.push_back(' ');
+        i += 2;
+      } else {
+        a.push_back(b[i++]);
+      }
     }
-  }
-  // ([0-9])(-) -> \1 \2 (space after)
-  a.clear();
-  for (size_t i = 0; i < b.size();) {
-    if (i + 1 < b.size() && is_digit(b[i]) && b[i + 1] == '-') {
-      a.push_back(b[i]);
-      a.push_back(' ');
-      a.push_back('-');
-      a.push_back(' ');
-      i += 2;
-    } else {
-      a.push_back(b[i++]);
-    }
+  } else {
+    a.swap(b);
   }
 }
 
