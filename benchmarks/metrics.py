@@ -119,15 +119,29 @@ def main() -> None:
     }
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "metrics.json").write_text(json.dumps(info, indent=1) + "\n")
-    lines = [f"Metrics, {args.n:,} synthetic sentence pairs, {info['machine']['processor']}, {cores} cores "
-             f"(median of {args.repeats} for airtune, {args.peer_repeats} for the peer).", "",
-             "| operation | peer | peer s | airtune 1 thread s | speedup | airtune all cores s | speedup |",
-             "|---|---|---:|---:|---:|---:|---:|"]
-    for r in rows:
-        lines.append(f"| {r['operation']} | {r['peer']} | {r['peer_s']:.2f} | {r['airtune_1t_s']:.3f} | "
-                     f"{r['speedup_1t']:.1f}x | {r['airtune_all_s']:.3f} | {r['speedup_all']:.1f}x |")
-    (out / "metrics.md").write_text("\n".join(lines) + "\n")
+    # Runs of different sizes accumulate in one file (the default run and a --n 100000 run).
+    path = out / "metrics.json"
+    runs = {}
+    if path.exists():
+        try:
+            runs = json.loads(path.read_text()).get("runs", {})
+        except (ValueError, AttributeError):
+            runs = {}
+    runs[str(args.n)] = info
+    path.write_text(json.dumps({"runs": runs}, indent=1) + "\n")
+    lines = []
+    for n_key in sorted(runs, key=int):
+        run = runs[n_key]
+        lines += [f"Metrics, {int(n_key):,} synthetic sentence pairs, {run['machine']['processor']}, "
+                  f"{run['machine']['cores']} cores (median of {run['repeats']} for airtune, "
+                  f"{run['peer_repeats']} for the peer; sacreBLEU {run['versions']['sacrebleu']}).", "",
+                  "| operation | peer | peer s | airtune 1 thread s | speedup | airtune all cores s | speedup |",
+                  "|---|---|---:|---:|---:|---:|---:|"]
+        for r in run["rows"]:
+            lines.append(f"| {r['operation']} | {r['peer']} | {r['peer_s']:.2f} | {r['airtune_1t_s']:.3f} | "
+                         f"{r['speedup_1t']:.1f}x | {r['airtune_all_s']:.3f} | {r['speedup_all']:.1f}x |")
+        lines.append("")
+    (out / "metrics.md").write_text("\n".join(lines))
     print("\n".join(lines))
 
 

@@ -173,3 +173,14 @@ def test_bad_input_names_the_row() -> None:
     with pytest.raises(TypeError, match="single str"):
         M.bleu("abc", ["abc"])
     assert M.bleu([], []).score == 0.0
+
+
+def test_accepts_pandas_numpy_pyarrow_and_reports_missing_rows() -> None:
+    pd = pytest.importorskip("pandas")
+    pa = pytest.importorskip("pyarrow")
+    want = M.bleu(HYP_A[:50], REFS[:50]).score
+    assert M.bleu(pd.Series(HYP_A[:50]), np.array(REFS[:50], dtype=object)).score == want
+    assert M.bleu(pa.array(HYP_A[:50]), pd.Series(REFS[:50])).score == want
+    assert M.rouge(np.array(HYP_A[:50]), REFS[:50]).score == M.rouge(HYP_A[:50], REFS[:50]).score
+    with pytest.raises(ValueError, match="hyps: row 2 is NaN"):
+        M.chrf(pd.Series(["a", "b", float("nan")]), ["a", "b", "c"])
