@@ -30,89 +30,106 @@ struct Score {
 
 inline double fmeasure(double p, double r) { return p + r > 0 ? 2 * p * r / (p + r) : 0.0; }
 
-// Memoised stems: Zipfian text repeats words, and the stemmer is the slow part.
+// Memoised stems: Zipfian text repeats words, and the stemmer is the slow part. One cache per
+// thread, kept across calls; it is only cleared between items, so views into it stay valid for
+// the item being scored (unordered_map never moves its elements on rehash).
 class StemCache {
  public:
   const std::string& stem(const std::string& w) {
     auto it = cache_.find(w);
     if (it != cache_.end()) return it->second;
-    if (cache_.size() > 200000) cache_.clear();
     return cache_.emplace(w, porter_stem(w)).first->second;
+  }
+  void trim() {
+    if (cache_.size() > 500000) cache_.clear();
   }
 
  private:
   std::unordered_map<std::string, std::string> cache_;
 };
 
-// Tokens as [a-z0-9]+ runs of the lowercased text. Python's str.lower() maps only two non-ASCII
-// code points to ASCII letters: U+0130 -> "i" + U+0307 and U+212A (Kelvin) -> "k".
-void tokenize_into(std::string_view text, bool stem, StemCache* cache, std::vector<std::string>& out) {
-  out.clear();
+// rouge-score's tokens of one text: [a-z0-9]+ runs of the lowercased text, stemmed when longer
+// than 3 characters. Python's str.lower() maps only two non-ASCII code points to ASCII letters:
+// U+0130 -> "i" + U+0307 and U+212A (Kelvin) -> "k". Tokens never span a newline, so the tokens
+// of the whole text are the concatenation of the tokens of its lines (rougeLsum's sentences).
+struct TokenList {
+  std::string buf;
+  std::vector<std::string_view> tokens;
+  std::vector<std::pair<uint32_t, uint32_t>> sents;  // token ranges of the non-empty lines
+
+  struct Span {
+    uint32_t off, len;
+    const std::string* stem;
+  };
+  std::vector<Span> spans;
   std::string cur;
+};
+
+void tokenize_text(std::string_view text, bool stem, StemCache* cache, TokenList& t) {
+  t.buf.clear();
+  t.spans.clear();
+  t.sents.clear();
+  t.cur.clear();
   auto flush = [&]() {
-    if (cur.empty()) return;
-    if (stem && cur.size() > 3) {
-      const std::string& s = cache ? cache->stem(cur) : porter_stem(cur);
+    if (t.cur.empty()) return;
+    if (stem && t.cur.size() > 3) {
+      std::string local;
+      const std::string& s = cache ? cache->stem(t.cur) : (local = porter_stem(t.cur));
       bool valid = !s.empty();
       for (char c : s) valid = valid && ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'));
-      if (valid) out.push_back(s);
+      if (valid && cache) {
+        t.spans.push_back({0, 0, &s});
+      } else if (valid) {
+        t.spans.push_back({static_cast<uint32_t>(t.buf.size()), static_cast<uint32_t>(s.size()), nullptr});
+        t.buf += s;
+      }
     } else {
-      out.push_back(cur);
+      t.spans.push_back({static_cast<uint32_t>(t.buf.size()), static_cast<uint32_t>(t.cur.size()), nullptr});
+      t.buf += t.cur;
     }
-    cur.clear();
+    t.cur.clear();
   };
+  size_t line_start = 0;
+  uint32_t line_first_token = 0;
   for (size_t i = 0; i < text.size();) {
     const auto b = static_cast<unsigned char>(text[i]);
     if (b < 0x80) {
       ++i;
       if ((b >= 'a' && b <= 'z') || (b >= '0' && b <= '9')) {
-        cur.push_back(static_cast<char>(b));
+        t.cur.push_back(static_cast<char>(b));
       } else if (b >= 'A' && b <= 'Z') {
-        cur.push_back(static_cast<char>(b - 'A' + 'a'));
+        t.cur.push_back(static_cast<char>(b - 'A' + 'a'));
       } else {
         flush();
+        if (b == '\n') {
+          if (i - 1 > line_start) t.sents.emplace_back(line_first_token, static_cast<uint32_t>(t.spans.size()));
+          line_start = i;
+          line_first_token = static_cast<uint32_t>(t.spans.size());
+        }
       }
       continue;
     }
     const char32_t cp = next_code_point(text, i);
     if (cp == 0x130) {
-      cur.push_back('i');
+      t.cur.push_back('i');
       flush();  // followed by U+0307, not alphanumeric
     } else if (cp == 0x212A) {
-      cur.push_back('k');
+      t.cur.push_back('k');
     } else {
       flush();
     }
   }
   flush();
-}
-
-struct Tokenized {
-  std::vector<std::string> tokens;
-  std::vector<std::vector<std::string>> sents;  // for rougeLsum
-};
-
-void tokenize_side(std::string_view text, bool stem, bool need_tokens, bool need_sents, StemCache& cache,
-                   Tokenized& t) {
-  if (need_tokens) tokenize_into(text, stem, &cache, t.tokens);
-  t.sents.clear();
-  if (need_sents) {
-    size_t start = 0;
-    while (start <= text.size()) {
-      size_t nl = text.find('\n', start);
-      if (nl == std::string_view::npos) nl = text.size();
-      if (nl > start) {
-        t.sents.emplace_back();
-        tokenize_into(text.substr(start, nl - start), stem, &cache, t.sents.back());
-      }
-      start = nl + 1;
-    }
+  if (text.size() > line_start) t.sents.emplace_back(line_first_token, static_cast<uint32_t>(t.spans.size()));
+  t.tokens.clear();
+  for (const auto& sp : t.spans) {
+    t.tokens.push_back(sp.stem ? std::string_view(*sp.stem) : std::string_view(t.buf).substr(sp.off, sp.len));
   }
 }
 
-void to_ids(const std::vector<std::string>& toks, TokenInterner& in, std::vector<uint32_t>& out) {
+void to_ids(const std::vector<std::string_view>& toks, TokenInterner& in, std::vector<uint32_t>& out) {
   out.clear();
-  for (const auto& t : toks) out.push_back(in.id(t));
+  for (auto t : toks) out.push_back(in.id(t));
 }
 
 Score score_ngrams(const std::vector<uint32_t>& tgt, const std::vector<uint32_t>& pred, int n, int bits,
@@ -238,9 +255,9 @@ Score score_lsum(const std::vector<std::vector<uint32_t>>& ref_sents, const std:
 }  // namespace
 
 std::vector<std::string> rouge_tokenize(std::string_view text, bool use_stemmer) {
-  std::vector<std::string> out;
-  tokenize_into(text, use_stemmer, nullptr, out);
-  return out;
+  TokenList t;
+  tokenize_text(text, use_stemmer, nullptr, t);
+  return std::vector<std::string>(t.tokens.begin(), t.tokens.end());
 }
 
 std::vector<double> rouge_scores(const std::vector<std::string_view>& preds, const References& targets,
@@ -248,38 +265,37 @@ std::vector<double> rouge_scores(const std::vector<std::string_view>& preds, con
   if (opt.types.empty()) throw InvalidArgument("rouge: no rouge types given");
   check_utf8(preds, "predictions");
   check_references(targets, preds.size(), "references");
-  bool need_tokens = false, need_sents = false;
-  for (const auto& t : opt.types) {
-    if (t.kind == RougeType::kLsum) need_sents = true;
-    else need_tokens = true;
-  }
+  bool need_sents = false;
+  for (const auto& t : opt.types) need_sents = need_sents || t.kind == RougeType::kLsum;
   const size_t T = opt.types.size();
   std::vector<double> out(preds.size() * 3 * T, 0.0);
-  core::parallel_for(preds.size(), 128, [&](size_t begin, size_t end) {
-    StemCache cache;
-    Tokenized pt, tt;
+  core::parallel_for(preds.size(), 256, [&](size_t begin, size_t end) {
+    thread_local StemCache cache;
+    TokenList pt, tt;
     std::vector<uint32_t> pid, tid, table;
     std::vector<std::vector<uint32_t>> psent, tsent;
     TokenInterner in;
     NgramTable ngrams;
     std::vector<uint64_t> masks;
     std::vector<Score> best(T), cur(T);
+    auto sentences = [](const TokenList& t, const std::vector<uint32_t>& ids, std::vector<std::vector<uint32_t>>& out) {
+      out.resize(t.sents.size());
+      for (size_t s = 0; s < t.sents.size(); ++s) out[s].assign(ids.begin() + t.sents[s].first, ids.begin() + t.sents[s].second);
+    };
     for (size_t i = begin; i < end; ++i) {
-      tokenize_side(preds[i], opt.use_stemmer, need_tokens, need_sents, cache, pt);
+      cache.trim();
+      tokenize_text(preds[i], opt.use_stemmer, &cache, pt);
       bool first = true;
       for (size_t k = 0; k < targets.streams.size(); ++k) {
         if (!targets.has(k, i)) continue;
-        tokenize_side(targets.streams[k][i], opt.use_stemmer, need_tokens, need_sents, cache, tt);
-        size_t expect = tt.tokens.size() + pt.tokens.size();
-        for (const auto& x : tt.sents) expect += x.size();
-        for (const auto& x : pt.sents) expect += x.size();
-        in.reset(expect);
+        tokenize_text(targets.streams[k][i], opt.use_stemmer, &cache, tt);
+        in.reset(tt.tokens.size() + pt.tokens.size());
         to_ids(tt.tokens, in, tid);
         to_ids(pt.tokens, in, pid);
-        psent.resize(pt.sents.size());
-        tsent.resize(tt.sents.size());
-        for (size_t s = 0; s < tt.sents.size(); ++s) to_ids(tt.sents[s], in, tsent[s]);
-        for (size_t s = 0; s < pt.sents.size(); ++s) to_ids(pt.sents[s], in, psent[s]);
+        if (need_sents) {
+          sentences(tt, tid, tsent);
+          sentences(pt, pid, psent);
+        }
         const uint32_t vocab = in.size();
         const int bits = bits_for(vocab);
         for (size_t t = 0; t < T; ++t) {
