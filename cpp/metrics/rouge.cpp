@@ -41,7 +41,7 @@ class StemCache {
     return cache_.emplace(w, porter_stem(w)).first->second;
   }
   void trim() {
-    if (cache_.size() > 500000) cache_.clear();
+    if (cache_.size() > 100000) cache_.clear();
   }
 
  private:
