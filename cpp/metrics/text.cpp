@@ -114,30 +114,6 @@ std::string_view py_rstrip(std::string_view s) noexcept {
   return s.substr(0, end);
 }
 
-void remove_py_space(std::string_view s, std::string& out) {
-  out.clear();
-  size_t i = 0;
-  while (i < s.size()) {
-    const size_t at = i;
-    if (!is_py_space(next_code_point(s, i))) out.append(s.data() + at, i - at);
-  }
-}
-
-uint32_t intern_tokens(const std::vector<std::string_view>& tokens, std::vector<uint32_t>& ids,
-                       std::vector<uint32_t>& order) {
-  const size_t n = tokens.size();
-  ids.resize(n);
-  order.resize(n);
-  for (size_t i = 0; i < n; ++i) order[i] = static_cast<uint32_t>(i);
-  std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) { return tokens[a] < tokens[b]; });
-  uint32_t next = 0;
-  for (size_t k = 0; k < n; ++k) {
-    if (k > 0 && tokens[order[k]] != tokens[order[k - 1]]) ++next;
-    ids[order[k]] = next;
-  }
-  return n == 0 ? 0 : next + 1;
-}
-
 int bits_for(uint64_t count) noexcept {
   const int b = static_cast<int>(std::bit_width(count > 0 ? count - 1 : 0));
   return b < 1 ? 1 : b;

@@ -56,14 +56,6 @@ void py_split(std::string_view s, std::vector<std::string_view>& out);
 /// Python's s.rstrip() with no argument.
 std::string_view py_rstrip(std::string_view s) noexcept;
 
-/// Python's ''.join(s.split()): s with every whitespace code point removed, into out.
-void remove_py_space(std::string_view s, std::string& out);
-
-/// Assigns dense ids to tokens: equal strings get equal ids, ids are < the returned count.
-/// `ids` gets one id per token (same order). Reuses `order` as scratch.
-uint32_t intern_tokens(const std::vector<std::string_view>& tokens, std::vector<uint32_t>& ids,
-                       std::vector<uint32_t>& order);
-
 /// Bits needed to store ids < count (at least 1).
 int bits_for(uint64_t count) noexcept;
 

@@ -443,7 +443,7 @@ def evaluate(
     covers every pair of models (the baseline first). ``margin`` enables the non-inferiority
     verdict against the baseline (one float for all metrics or one per metric).
     """
-    pd = require("pandas", "evaluate")
+    pd = require("pandas", "data")
     recs = _as_records(records)
     if not recs:
         raise ValueError("records: nothing to evaluate")
@@ -572,7 +572,7 @@ def _judge_result(scores: np.ndarray) -> M.MetricResult:
 
 def playground(models: Mapping[str, Callable[[Any], Any]], inputs: Sequence[Any], *, max_workers: int = 4) -> Any:
     """Several models on a few sample inputs, side by side (a DataFrame that renders in notebooks)."""
-    pd = require("pandas", "evaluate")
+    pd = require("pandas", "data")
     table: dict[str, list] = {"input": list(inputs)}
     for name, fn in models.items():
         table[name], _ = _run_model(name, fn, list(inputs), None, "", max_workers, 0, False)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import math
 import re
-import string
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -876,5 +875,3 @@ REGISTRY: dict[str, MetricFn] = {
     "accuracy": lambda h, r, **kw: classification(list(r), list(h), **kw),
     "taxonomy": lambda h, r, **kw: taxonomy_accuracy(r, h, **kw),
 }
-
-_PUNCT = set(string.punctuation)
