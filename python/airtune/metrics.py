@@ -16,9 +16,10 @@ and classification 0-1.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -152,6 +153,25 @@ def _ref_streams(refs: Any, n: int, streams: bool) -> list[list]:
     return out
 
 
+@contextlib.contextmanager
+def _named_rows(**columns: list) -> Iterator[None]:
+    """Turns a UnicodeEncodeError from the C++ call (a str with lone surrogates) into a ValueError
+    naming the column and row; the scan runs only on that failure path."""
+    try:
+        yield
+    except UnicodeEncodeError:
+        for name, col in columns.items():
+            streams = col if col and isinstance(col[0], list) else [col]
+            for stream in streams:
+                for i, t in enumerate(stream):
+                    if isinstance(t, str):
+                        try:
+                            t.encode("utf-8")
+                        except UnicodeEncodeError as exc:
+                            raise ValueError(f"{name}: row {i} is not valid Unicode ({exc.reason})") from None
+        raise
+
+
 def _lower(texts: list) -> list:
     return [t.lower() if isinstance(t, str) else t for t in texts]
 
@@ -191,7 +211,8 @@ def bleu(
     if lowercase:
         h, s = _lower(h), _lower_streams(s)
     sv = -1.0 if smooth_value is None else float(smooth_value)
-    stats = _m.bleu_statistics(h, s, tokenize, max_ngram_order)
+    with _named_rows(hyps=h, references=s):
+        stats = _m.bleu_statistics(h, s, tokenize, max_ngram_order)
     sums = stats.sum(axis=0).astype(np.float64)
     score, bp, precisions = _m.bleu_score(sums, max_ngram_order, smooth_method, sv, effective_order)
     per_item = _m.bleu_sentence_scores(stats, max_ngram_order, smooth_method, sv, True)
@@ -236,7 +257,8 @@ def chrf(
     s = _ref_streams(refs, len(h), streams)
     if lowercase:
         h, s = _lower(h), _lower_streams(s)
-    stats = _m.chrf_statistics(h, s, char_order, word_order, float(beta), whitespace, eps_smoothing)
+    with _named_rows(hyps=h, references=s):
+        stats = _m.chrf_statistics(h, s, char_order, word_order, float(beta), whitespace, eps_smoothing)
     fstats = stats.astype(np.float64)
     score = float(_m.chrf_scores(fstats.sum(axis=0, keepdims=True), char_order, word_order, float(beta),
                                  eps_smoothing)[0])
@@ -271,7 +293,8 @@ def rouge(
     p = _texts(predictions, "predictions")
     s = _ref_streams(references, len(p), streams)
     types = list(rouge_types)
-    out = _m.rouge_scores(p, s, types, use_stemmer)
+    with _named_rows(predictions=p, references=s):
+        out = _m.rouge_scores(p, s, types, use_stemmer)
     columns: dict[str, np.ndarray] = {}
     details: dict[str, dict] = {}
     for t, name in enumerate(types):
@@ -326,7 +349,8 @@ def exact_match(
     if regexes_to_ignore or ignore_case:
         p = [prep(t) for t in p]
         s = [[prep(t) for t in stream] for stream in s]
-    per = _m.exact_match(p, s, ignore_punctuation, ignore_numbers, strip)
+    with _named_rows(predictions=p, references=s):
+        per = _m.exact_match(p, s, ignore_punctuation, ignore_numbers, strip)
     return MetricResult("exact_match", float(per.mean()) if len(per) else 0.0, per, per.reshape(-1, 1), "mean",
                         {"column": 0})
 
@@ -339,7 +363,8 @@ def token_f1(predictions: Any, references: Any, *, squad_v2: bool = False, strea
     """
     p = _lower(_texts(predictions, "predictions"))
     s = _lower_streams(_ref_streams(references, len(p), streams))
-    out = _m.squad_scores(p, s, squad_v2) * 100.0
+    with _named_rows(predictions=p, references=s):
+        out = _m.squad_scores(p, s, squad_v2) * 100.0
     f1 = out[:, 1]
     res = MetricResult("f1", float(f1.mean()) if len(p) else 0.0, f1, np.ascontiguousarray(out[:, [1]]), "mean",
                        {"column": 0})
@@ -436,7 +461,8 @@ def taxonomy_accuracy(
     v = list(valid_paths or [])
     if not case_sensitive:
         g, p, v = _lower(g), _lower(p), _lower(v)
-    r = _m.taxonomy_items(g, p, v, sep)
+    with _named_rows(gold=g, predictions=p, valid_paths=v):
+        r = _m.taxonomy_items(g, p, v, sep)
     gd, pd_, common, valid = r["gold_depth"], r["pred_depth"], r["common"], r["valid"].astype(bool)
     exact = ((common == gd) & (pd_ == gd) & valid).astype(np.float64)
     levels = []
@@ -475,7 +501,8 @@ def json_validity(outputs: Any, *, required: dict[str, str] | Sequence[str] | No
         keys = [(k, v) for k, v in required.items()]
     else:
         keys = [(k, "any") for k in required]
-    r = _m.json_validity(texts, keys)
+    with _named_rows(outputs=texts):
+        r = _m.json_validity(texts, keys)
     status, reason, bad = r["status"], r["reason"], r["bad_key"]
     ok = ((status < 2) & (reason == 0)).astype(np.float64)
     problems = [
@@ -497,7 +524,8 @@ def json_validity(outputs: Any, *, required: dict[str, str] | Sequence[str] | No
 def length_stats(texts: Any) -> MetricResult:
     """Per-item bytes, characters (code points) and words; score = mean words; details: summaries."""
     t = [("" if x is None else x) for x in as_str_list(texts, "texts")]
-    s = _m.length_stats(t)
+    with _named_rows(texts=t):
+        s = _m.length_stats(t)
     words = s[:, 2].astype(np.float64)
     details = {}
     for j, name in enumerate(("bytes", "chars", "words")):

@@ -164,6 +164,8 @@ def test_bad_input_names_the_row() -> None:
         M.chrf([b"\xff\xfe"], ["a"])
     with pytest.raises(ValueError, match="references: row 1 has no reference"):
         M.bleu(["a", "b"], [["a"], [None]])
+    with pytest.raises(ValueError, match="references: row 1 is not valid Unicode"):
+        M.rouge(["a", "b"], ["a", "b\udc80"])
     with pytest.raises(ValueError, match="unknown tokenizer"):
         M.bleu(["a"], ["a"], tokenize="zh")
     with pytest.raises(ValueError, match="invalid rouge type"):
