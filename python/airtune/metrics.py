@@ -41,6 +41,7 @@ __all__ = [
     "cohen_kappa",
     "exact_match",
     "json_validity",
+    "judge_agreement",
     "krippendorff_alpha",
     "length_stats",
     "likert_summary",
@@ -886,6 +887,33 @@ def krippendorff_alpha(data: Any, *, level: str = "interval") -> float:
     d_o = (o * d).sum()
     d_e = (np.outer(n_c, n_c) * d).sum() / (n - 1)
     return float(1 - d_o / d_e) if d_e > 0 else float("nan")
+
+
+def judge_agreement(a: Any, b: Any) -> dict:
+    """Agreement of two judges (or a judge and humans) on the same items' Likert scores.
+
+    Items where either score is missing (NaN, e.g. unparsed) are left out and counted. Returns
+    n, missing, exact (share of equal scores), within_1 (|a - b| <= 1), quadratic- and
+    linear-weighted Cohen's kappa, and Krippendorff's alpha (ordinal and interval; alpha uses
+    every item, missing ratings included).
+    """
+    x = np.asarray(a, dtype=np.float64)
+    y = np.asarray(b, dtype=np.float64)
+    if x.shape != y.shape:
+        raise ValueError(f"the two judges scored different numbers of items: {len(x)} vs {len(y)}")
+    both = ~np.isnan(x) & ~np.isnan(y)
+    xs, ys = x[both], y[both]
+    out = {"n": int(both.sum()), "missing": int((~both).sum())}
+    if not both.any():
+        raise ValueError("no item was scored by both judges")
+    out["exact"] = float((xs == ys).mean())
+    out["within_1"] = float((np.abs(xs - ys) <= 1).mean())
+    labels = sorted(set(xs.tolist()) | set(ys.tolist()))
+    out["kappa_quadratic"] = cohen_kappa(xs.tolist(), ys.tolist(), weights="quadratic", labels=labels)
+    out["kappa_linear"] = cohen_kappa(xs.tolist(), ys.tolist(), weights="linear", labels=labels)
+    out["alpha_ordinal"] = krippendorff_alpha(np.vstack([x, y]), level="ordinal")
+    out["alpha_interval"] = krippendorff_alpha(np.vstack([x, y]), level="interval")
+    return out
 
 
 MetricFn = Callable[..., MetricResult]

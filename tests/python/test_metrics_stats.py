@@ -112,6 +112,22 @@ def test_judge_parsing_and_likert_summary() -> None:
     assert summary["unparsed_rate"] == 3 / 8
 
 
+def test_judge_agreement_matches_sklearn() -> None:
+    sk = pytest.importorskip("sklearn.metrics")
+    rng = np.random.default_rng(2)
+    a = rng.integers(1, 6, 200).astype(float)
+    b = np.clip(a + rng.integers(-1, 2, 200), 1, 5)
+    b[:5] = np.nan
+    r = M.judge_agreement(a, b)
+    assert r["n"] == 195 and r["missing"] == 5
+    assert r["exact"] == pytest.approx(float((a[5:] == b[5:]).mean()))
+    assert r["within_1"] == 1.0
+    assert r["kappa_quadratic"] == pytest.approx(sk.cohen_kappa_score(a[5:], b[5:], weights="quadratic"))
+    assert -1 <= r["alpha_ordinal"] <= 1 and r["alpha_interval"] > 0.5
+    with pytest.raises(ValueError, match="different numbers"):
+        M.judge_agreement([1, 2], [1])
+
+
 def test_taxonomy_levels_and_hierarchical_f() -> None:
     gold = ["A > B > C", "A > B > D", "E > F", "A > B"]
     pred = ["A > B > C", "A > X > D", "E", "Nope > Path"]
