@@ -112,6 +112,8 @@ class MetricResult(ResultMixin):
 
 def _texts(obj: Any, name: str) -> list:
     texts = as_str_list(obj, name)
+    if set(map(type, texts)) <= {str}:  # the common case, checked at C speed
+        return texts
     for i, t in enumerate(texts):
         if t is None:
             raise ValueError(f"{name}: row {i} is None")
@@ -128,7 +130,7 @@ def _ref_streams(refs: Any, n: int, streams: bool) -> list[list]:
         raise TypeError("references: expected a sequence, got a single string")
     if not streams:
         items = refs if isinstance(refs, list) else as_str_list(refs, "references")
-        if all(isinstance(r, (str, bytes)) or r is None for r in items):
+        if set(map(type, items)) <= {str, bytes, type(None)}:
             if len(items) != n:
                 raise ValueError(f"inputs differ in length: hypotheses={n}, references={len(items)}")
             for i, r in enumerate(items):
@@ -182,6 +184,8 @@ def _lower_streams(streams: list[list]) -> list[list]:
 
 
 def _nrefs(streams: list[list]) -> str:
+    if not any(None in s for s in streams):
+        return str(len(streams))
     counts = {sum(s[i] is not None for s in streams) for i in range(len(streams[0]))} if streams[0] else {1}
     return str(counts.pop()) if len(counts) == 1 else "var"
 
