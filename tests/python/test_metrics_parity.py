@@ -115,6 +115,20 @@ def test_bleu_variable_references() -> None:
     assert "nrefs:var" in ours.signature
 
 
+def test_chrf_and_rouge_variable_references() -> None:
+    refs2 = [r if i % 3 else None for i, r in enumerate(REFS2)]
+    for wo in (0, 2):
+        ours = M.chrf(HYPS, [REFS, refs2], word_order=wo, streams=True)
+        assert ours.score == pytest.approx(sacrebleu.corpus_chrf(HYPS, [REFS, refs2], word_order=wo).score,
+                                           abs=1e-9)
+    scorer = rouge_scorer.RougeScorer(["rouge2"])
+    per_item = [[a] if b is None else [a, b] for a, b in zip(REFS[:300], refs2[:300])]
+    ours = M.rouge(HYPS[:300], per_item, rouge_types=["rouge2"])
+    for i in range(300):
+        assert ours.per_item[i] == pytest.approx(scorer.score_multi(per_item[i], HYPS[i])["rouge2"].fmeasure,
+                                                 abs=1e-12)
+
+
 def test_bleu_published_vectors() -> None:
     hyps = ["The dog bit the man.", "It wasn't surprising.", "The man had just bitten him."]
     refs = [["The dog bit the man.", "It was not unexpected.", "The man bit him first."],
