@@ -202,3 +202,15 @@ def test_accepts_pandas_numpy_pyarrow_and_reports_missing_rows() -> None:
     assert M.rouge(np.array(HYP_A[:50]), REFS[:50]).score == M.rouge(HYP_A[:50], REFS[:50]).score
     with pytest.raises(ValueError, match="hyps: row 2 is NaN"):
         M.chrf(pd.Series(["a", "b", float("nan")]), ["a", "b", "c"])
+
+
+def test_json_strict_conformance_cases() -> None:
+    # In the spirit of nst/JSONTestSuite: y_ documents must parse, n_ documents must not.
+    must_accept = ["[]", "{}", '"\\u00e9"', "1e5", "-0", "[1.5e-3]", " [1] ", '{"a":[{"b":null}]}', "true",
+                   '["\\ud83d\\ude00"]', '{"":0}', "[-1E+2]"]
+    must_reject = ["[1,]", '{"a":1,}', "01", "[.5]", '["\t"]', "[1 2]", "'a'", '["a\\x"]', "tru", "{}}",
+                   "[NaN]", "[Infinity]", '{"a" 1}', "[1.]", "", "   ", "[", '{"a":}']
+    acc = M.json_validity(must_accept).columns["status"]
+    rej = M.json_validity(must_reject).columns["status"]
+    assert list(acc) == ["strict"] * len(must_accept)
+    assert all(s != "strict" for s in rej), list(zip(must_reject, rej))
