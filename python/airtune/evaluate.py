@@ -297,7 +297,9 @@ class EvalReport(ResultMixin):
     ``table``: one row per (model, metric) with score, CI and n. ``per_item``: one row per item with
     every model's per-item score for each metric. ``comparisons``: each model against the baseline
     per metric (paired bootstrap, approximate randomisation, Wilcoxon for judge scores).
-    ``verdicts``: non-inferiority per (model, metric) when margins were given. ``results`` keeps the
+    ``verdicts``: non-inferiority per (model, metric) when margins were given. ``groups``: scores per
+    group when ``evaluate(by=...)``. ``judge``: Likert histograms (with an "unparsed" bucket),
+    means with CIs and medians per model. ``results`` keeps the
     :class:`~airtune.metrics.MetricResult` objects (``results[model][metric]``).
     """
 
@@ -312,6 +314,7 @@ class EvalReport(ResultMixin):
     predictions: dict[str, list[str]]
     judge: dict[str, dict] = field(default_factory=dict)
     settings: dict = field(default_factory=dict)
+    groups: Any = None
 
     def summary_line(self) -> str:
         return f"evaluation of {len(self.models)} models on {len(self.per_item)} items; baseline {self.baseline!r}"
@@ -341,6 +344,20 @@ class EvalReport(ResultMixin):
             for r in self.verdicts.itertuples():
                 lines.append(f"| {r.model} | {r.metric} | {r.margin} | {r.lower_bound:+.4f} | "
                              f"{'yes' if r.non_inferior else 'no'} |")
+        if self.judge:
+            lines += ["", "| model | judge | 1 | 2 | 3 | 4 | 5 | unparsed | mean | median |",
+                      "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+            for model, info in self.judge.items():
+                per = info if "histogram" not in info else {"judge": info}
+                for crit, summary in per.items():
+                    h = summary["histogram"]
+                    lines.append(f"| {model} | {crit} | " + " | ".join(str(h.get(k, 0)) for k in range(1, 6))
+                                 + f" | {h['unparsed']} | {summary['mean']:.3f} | {summary['median']:.1f} |")
+        sigs = {k: v for k, v in self.settings.get("signatures", {}).items() if v}
+        if sigs:
+            lines += [""] + [f"- `{k}`: `{v}`" for k, v in sigs.items()]
+        lines.append(f"- resampling: {self.settings.get('n_samples')} bootstrap samples, "
+                     f"{self.settings.get('ar_trials')} AR trials, seed {self.settings.get('seed')}")
         return "\n".join(lines) + "\n"
 
     def to_html(self, path: str | Path | None = None, *, full: bool = True) -> str:
@@ -350,6 +367,8 @@ class EvalReport(ResultMixin):
             parts += ["<h4>Against the baseline</h4>", self.comparisons.to_html(index=False, float_format="%.4g")]
         if len(self.verdicts):
             parts += ["<h4>Non-inferiority</h4>", self.verdicts.to_html(index=False, float_format="%.4f")]
+        if self.groups is not None and len(self.groups):
+            parts += ["<h4>By group</h4>", self.groups.to_html(index=False, float_format="%.4f")]
         if full:
             try:
                 import base64
@@ -428,6 +447,7 @@ def evaluate(
     n_samples: int = 1000,
     ar_trials: int = 2000,
     seed: int = M.DEFAULT_SEED,
+    by: str | None = None,
     progress: bool = True,
 ) -> EvalReport:
     """Evaluate several models on the same records and compare each with the baseline.
@@ -441,7 +461,9 @@ def evaluate(
     Likert 1-5 (unparsed outputs counted) and reported as metric "judge"; a judge that returns a
     dict criterion -> text gives one metric "judge:<criterion>" per criterion. ``comparisons``
     covers every pair of models (the baseline first). ``margin`` enables the non-inferiority
-    verdict against the baseline (one float for all metrics or one per metric).
+    verdict against the baseline (one float for all metrics or one per metric). ``by``: a record
+    field (e.g. the top-level category); ``report.groups`` then has score, CI and n per group,
+    model and metric (a 10% holdout of a small group gives a wide interval: look at n).
     """
     pd = require("pandas", "data")
     recs = _as_records(records)
@@ -540,12 +562,29 @@ def evaluate(
                 verdicts.append({"model": second, "metric": mname, "baseline": first, "margin": float(mg),
                                  "difference": ni.difference, "lower_bound": ni.lower_bound,
                                  "non_inferior": ni.non_inferior, "superior": ni.superior})
+    group_rows = []
+    if by is not None:
+        labels = []
+        for i, r in enumerate(recs):
+            if by not in r:
+                raise ValueError(f"records: row {i} has no field {by!r} to group by")
+            labels.append(r[by])
+        for label in sorted(set(labels), key=str):
+            idx = [i for i, x in enumerate(labels) if x == label]
+            for name in names:
+                for mname, fn in metric_fns:
+                    sub = fn([predictions[name][i] for i in idx], [refs[i] for i in idx])
+                    lo, hi = M.bootstrap_ci(sub, n_samples=n_samples, seed=seed) if len(idx) > 1 else (
+                        sub.score, sub.score)
+                    group_rows.append({by: label, "model": name, "metric": mname, "score": sub.score,
+                                       "ci_low": lo, "ci_high": hi, "n": len(idx)})
     settings = {"n_samples": n_samples, "ar_trials": ar_trials, "seed": seed, "alpha": alpha,
                 "cache_hits": cache_hits, "signatures": {m: results[names[0]][m].signature for m in metric_names}}
     if store is not None and not isinstance(cache, PredictionCache):
         store.close()
     return EvalReport(names, metric_names, base, results, pd.DataFrame(rows), pd.DataFrame(item_cols),
-                      pd.DataFrame(comps), pd.DataFrame(verdicts), predictions, judge_info, settings)
+                      pd.DataFrame(comps), pd.DataFrame(verdicts), predictions, judge_info, settings,
+                      pd.DataFrame(group_rows))
 
 
 def _split_criteria(raw: list, model: str) -> dict:

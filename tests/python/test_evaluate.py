@@ -110,6 +110,7 @@ def test_evaluate_report_with_cache_judge_and_verdicts(tmp_path: Path) -> None:
     assert len(rep.per_item) == 300 and "tuned:bleu" in rep.per_item
     md = rep.to_markdown()
     assert "| tuned | rougeL |" in md and "can replace baseline" in md
+    assert "| api | judge |" in md and "tok:13a" in md
     html = rep.to_html(tmp_path / "r.html")
     assert "<table" in html and (tmp_path / "r.html").exists()
     # rerun: every prediction comes from the cache
@@ -134,6 +135,21 @@ def test_judge_criteria_and_pairwise_comparisons() -> None:
     pairs = set(zip(rep.comparisons.baseline, rep.comparisons.model))
     assert pairs == {("a", "b"), ("a", "c"), ("b", "c")}
     assert "| c | b | rougeL |" in rep.to_markdown()
+
+
+def test_scores_by_group() -> None:
+    recs = _records(200)
+    refs = [r["reference"] for r in recs]
+    preds = _noisy(refs, 0.4, 5)
+    rep = E.evaluate(recs, {"m": preds}, metrics=["rougeL", "bleu"], by="category", progress=False,
+                     n_samples=100, ar_trials=50)
+    g = rep.groups
+    assert set(g.category) == {r["category"] for r in recs}
+    assert g.groupby("metric").n.sum().tolist() == [200, 200]
+    first = g[(g.metric == "bleu")].iloc[0]
+    idx = [i for i, r in enumerate(recs) if r["category"] == first.category]
+    assert first.score == pytest.approx(M.bleu([preds[i] for i in idx], [refs[i] for i in idx]).score)
+    assert "By group" in rep.to_html(full=False)
 
 
 def test_evaluate_bad_input() -> None:
