@@ -100,6 +100,15 @@ def test_sentence_bleu_matches(tok: str, smooth: str) -> None:
         assert ours.per_item[i] == pytest.approx(want, abs=1e-9), i
 
 
+def test_sentence_level_on_every_pair() -> None:
+    bleu_items = M.bleu(HYPS, REFS).per_item
+    chrf_items = M.chrf(HYPS, REFS, word_order=2).per_item
+    for i in range(len(HYPS)):
+        assert bleu_items[i] == pytest.approx(sacrebleu.sentence_bleu(HYPS[i], [REFS[i]]).score, abs=1e-9), i
+        want = sacrebleu.sentence_chrf(HYPS[i], [REFS[i]], word_order=2).score
+        assert chrf_items[i] == pytest.approx(want, abs=1e-9), i
+
+
 def test_bleu_options_and_lowercase() -> None:
     ours = M.bleu(HYPS, REFS, lowercase=True, effective_order=True, max_ngram_order=3)
     theirs = sacrebleu.BLEU(lowercase=True, effective_order=True, max_ngram_order=3)
