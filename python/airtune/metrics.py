@@ -408,8 +408,8 @@ def classification(y_true: Any, y_pred: Any, *, labels: Sequence | None = None) 
     counts as wrong, lands in the confusion matrix's extra "invalid" column and in
     ``details["invalid"]``. Score: accuracy; ``per_item`` 1.0 where correct.
     """
-    yt, yp = list(as_str_list(y_true, "y_true")) if not isinstance(y_true, list) else y_true, y_pred
-    yp = list(yp) if not isinstance(yp, list) else yp
+    yt = y_true if isinstance(y_true, list) else list(as_str_list(y_true, "y_true"))
+    yp = y_pred if isinstance(y_pred, list) else list(as_str_list(y_pred, "y_pred"))
     labs, t, p = _codes(yt, yp, labels)
     k = len(labs)
     conf = _m.confusion_matrix(t, p, k)
