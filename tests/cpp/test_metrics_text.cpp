@@ -13,6 +13,8 @@
 #include "metrics/chrf.h"
 #include "metrics/classification.h"
 #include "metrics/json_validity.h"
+#include "metrics/ngram_table.h"
+#include "metrics/text.h"
 #include "metrics/porter_stemmer.h"
 #include "metrics/resampling.h"
 #include "metrics/rouge.h"
@@ -231,4 +233,29 @@ TEST(MetricsStress, RandomTextsAreDeterministicAcrossThreadCounts) {
   auto two = run_all();
   EXPECT_EQ(one, two);
   for (double v : one) EXPECT_TRUE(std::isfinite(v));
+}
+
+TEST(MetricsTables, InternerGrowsAndNgramTableCountsExactly) {
+  TokenInterner in;
+  in.reset(1);
+  std::vector<std::string> words;
+  for (int i = 0; i < 5000; ++i) words.push_back("w" + std::to_string(i % 1234));
+  std::vector<uint32_t> ids;
+  for (const auto& w : words) ids.push_back(in.id(w));
+  EXPECT_EQ(in.size(), 1234u);
+  for (size_t i = 0; i < words.size(); ++i) EXPECT_EQ(ids[i], ids[i % 1234]);
+  in.reset(4);
+  EXPECT_EQ(in.id("again"), 0u);
+  EXPECT_EQ(in.size(), 1u);
+
+  // hyp "a b a b a", ref "b a b": bigrams hyp {ab:2, ba:2}, ref {ba:1, ab:1} -> clipped 2.
+  std::vector<uint32_t> hyp{0, 1, 0, 1, 0}, ref{1, 0, 1};
+  NgramTable t;
+  table_count(t, hyp.data(), hyp.size(), 2, bits_for(2));
+  table_probe(t, ref.data(), ref.size(), 2, bits_for(2));
+  EXPECT_EQ(t.clip_tmp_and_fold(), 2u);
+  EXPECT_EQ(t.clip_r(), 2u);
+  EXPECT_EQ(bits_for(1), 1);
+  EXPECT_EQ(bits_for(256), 8);
+  EXPECT_EQ(bits_for(257), 9);
 }
