@@ -28,7 +28,7 @@ struct Scratch {
   std::vector<size_t> bounds;  // token ranges: [hyp | ref0 | ref1 ...]
   std::vector<uint32_t> ids;
   TokenInterner interner;
-  NgramTable table;
+  NgramTables tables;
 };
 
 void item_statistics(std::string_view hyp, const References& refs, size_t i, const BleuOptions& opt,
@@ -72,15 +72,22 @@ void item_statistics(std::string_view hyp, const References& refs, size_t i, con
   }
   row[0] = static_cast<int64_t>(hyp_len);
   row[1] = best_len;
-  for (int n = 1; n <= N; ++n) {
-    table_count(s.table, s.ids.data(), hyp_len, n, bits);
-    for (size_t r = 1; r + 1 < s.bounds.size(); ++r) {
-      table_probe(s.table, s.ids.data() + s.bounds[r], s.bounds[r + 1] - s.bounds[r], n, bits);
-      s.table.clip_tmp_and_fold();
+  auto count_orders = [&](auto& table) {
+    for (int n = 1; n <= N; ++n) {
+      table_count(table, s.ids.data(), hyp_len, n, bits);
+      for (size_t r = 1; r + 1 < s.bounds.size(); ++r) {
+        table_probe(table, s.ids.data() + s.bounds[r], s.bounds[r + 1] - s.bounds[r], n, bits);
+        table.clip_tmp_and_fold();
+      }
+      const auto order = static_cast<size_t>(n);
+      row[2 + (n - 1)] = static_cast<int64_t>(table.clip_r());
+      row[2 + N + (n - 1)] = static_cast<int64_t>(hyp_len >= order ? hyp_len - order + 1 : 0);
     }
-    const auto order = static_cast<size_t>(n);
-    row[2 + (n - 1)] = static_cast<int64_t>(s.table.clip_r());
-    row[2 + N + (n - 1)] = static_cast<int64_t>(hyp_len >= order ? hyp_len - order + 1 : 0);
+  };
+  if (N * bits <= 64) {
+    count_orders(s.tables.narrow);
+  } else {
+    count_orders(s.tables.wide);
   }
 }
 

@@ -48,7 +48,7 @@ struct Scratch {
   std::vector<uint32_t> cps;          // hyp chars then each reference's chars
   std::vector<size_t> char_bounds, word_bounds;
   TokenInterner interner;
-  NgramTable table;
+  NgramTables tables;
   std::vector<std::vector<int64_t>> per_ref;
 };
 
@@ -63,20 +63,30 @@ void append_chars(std::string_view s, bool whitespace, std::vector<uint32_t>& ou
 }
 
 // [hyp, ref, match] of one order for hypothesis ids[h0..h1) against each reference range.
-void order_stats(Scratch& sc, const uint32_t* ids, const std::vector<size_t>& bounds, int n, int bits, size_t slot) {
+template <typename Table>
+void order_stats_in(Scratch& sc, Table& table, const uint32_t* ids, const std::vector<size_t>& bounds, int n,
+                    int bits, size_t slot) {
   const auto order = static_cast<size_t>(n);
   const size_t hyp_len = bounds[1] - bounds[0];
-  table_count(sc.table, ids + bounds[0], hyp_len, n, bits);
+  table_count(table, ids + bounds[0], hyp_len, n, bits);
   const int64_t hyp_count = hyp_len >= order ? static_cast<int64_t>(hyp_len - order + 1) : 0;
   for (size_t r = 1; r + 1 < bounds.size(); ++r) {
     const size_t len = bounds[r + 1] - bounds[r];
-    table_probe(sc.table, ids + bounds[r], len, n, bits);
-    const auto match = static_cast<int64_t>(sc.table.clip_tmp_and_fold());
+    table_probe(table, ids + bounds[r], len, n, bits);
+    const auto match = static_cast<int64_t>(table.clip_tmp_and_fold());
     const int64_t ref_count = len >= order ? static_cast<int64_t>(len - order + 1) : 0;
     int64_t* st = sc.per_ref[r - 1].data() + 3 * slot;
     st[0] = ref_count > 0 ? hyp_count : 0;
     st[1] = ref_count;
     st[2] = match;
+  }
+}
+
+void order_stats(Scratch& sc, const uint32_t* ids, const std::vector<size_t>& bounds, int n, int bits, size_t slot) {
+  if (n * bits <= 64) {
+    order_stats_in(sc, sc.tables.narrow, ids, bounds, n, bits, slot);
+  } else {
+    order_stats_in(sc, sc.tables.wide, ids, bounds, n, bits, slot);
   }
 }
 

@@ -35,6 +35,11 @@ inline uint64_t hash_key(NgramKey k) noexcept {
   return h ^ (h >> 32);
 }
 
+inline uint64_t hash_key(uint64_t k) noexcept {
+  uint64_t h = k * 0xBF58476D1CE4E5B9ull;
+  return h ^ (h >> 32);
+}
+
 inline size_t capacity_for(size_t expected) noexcept {
   size_t cap = 16;
   while (cap < 2 * expected + 2) cap <<= 1;
@@ -101,11 +106,12 @@ class TokenInterner {
 };
 
 /// Counts of n-grams of one side (h), with a second counter (tmp) and a running max (r) for the
-/// other side, on exact 128-bit keys.
-class NgramTable {
+/// other side, on exact packed keys (uint64_t when n * bits <= 64, else 128 bits).
+template <typename Key>
+class NgramTableT {
  public:
   struct Entry {
-    NgramKey key;
+    Key key;
     uint32_t h;
     uint32_t r;
     uint32_t tmp;
@@ -125,7 +131,7 @@ class NgramTable {
 
   /// Adds one occurrence of `k` to h (inserting it). Capacity is fixed by reset(expected): callers
   /// insert at most `expected` distinct keys.
-  void add(NgramKey k) {
+  void add(Key k) {
     size_t i = hash_key(k) & mask_;
     while (slots_[i].used) {
       if (slots_[i].key == k) {
@@ -139,7 +145,7 @@ class NgramTable {
   }
 
   /// The entry of `k`, or nullptr.
-  Entry* find(NgramKey k) {
+  Entry* find(Key k) {
     size_t i = hash_key(k) & mask_;
     while (slots_[i].used) {
       if (slots_[i].key == k) return &slots_[i];
@@ -173,25 +179,37 @@ class NgramTable {
   size_t mask_ = 0;
 };
 
+using NgramTable = NgramTableT<NgramKey>;
+using NgramTable64 = NgramTableT<uint64_t>;
+
+/// Both widths, so that callers pick the narrow one when n * bits <= 64.
+struct NgramTables {
+  NgramTable64 narrow;
+  NgramTable wide;
+};
+
 /// Packs the n ids starting at ids[i] (each < 2^bits).
-inline NgramKey pack_ngram(const uint32_t* ids, size_t i, int n, int bits) noexcept {
-  NgramKey k = 0;
+template <typename Key>
+inline Key pack_ngram(const uint32_t* ids, size_t i, int n, int bits) noexcept {
+  Key k = 0;
   for (int j = 0; j < n; ++j) k = (k << bits) | ids[i + static_cast<size_t>(j)];
   return k;
 }
 
 /// Counts the n-grams of ids[0..len) into `t` (h counts).
-inline void table_count(NgramTable& t, const uint32_t* ids, size_t len, int n, int bits) {
+template <typename Key>
+inline void table_count(NgramTableT<Key>& t, const uint32_t* ids, size_t len, int n, int bits) {
   const size_t order = static_cast<size_t>(n);
   t.reset(len >= order ? len - order + 1 : 0);
-  for (size_t i = 0; i + order <= len; ++i) t.add(pack_ngram(ids, i, n, bits));
+  for (size_t i = 0; i + order <= len; ++i) t.add(pack_ngram<Key>(ids, i, n, bits));
 }
 
 /// Counts the n-grams of ids[0..len) found in `t` into their tmp counters.
-inline void table_probe(NgramTable& t, const uint32_t* ids, size_t len, int n, int bits) {
+template <typename Key>
+inline void table_probe(NgramTableT<Key>& t, const uint32_t* ids, size_t len, int n, int bits) {
   const size_t order = static_cast<size_t>(n);
   for (size_t i = 0; i + order <= len; ++i) {
-    if (auto* e = t.find(pack_ngram(ids, i, n, bits))) ++e->tmp;
+    if (auto* e = t.find(pack_ngram<Key>(ids, i, n, bits))) ++e->tmp;
   }
 }
 

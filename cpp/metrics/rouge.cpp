@@ -132,8 +132,9 @@ void to_ids(const std::vector<std::string_view>& toks, TokenInterner& in, std::v
   for (auto t : toks) out.push_back(in.id(t));
 }
 
+template <typename Table>
 Score score_ngrams(const std::vector<uint32_t>& tgt, const std::vector<uint32_t>& pred, int n, int bits,
-                   NgramTable& table) {
+                   Table& table) {
   const auto order = static_cast<size_t>(n);
   table_count(table, pred.data(), pred.size(), n, bits);
   table_probe(table, tgt.data(), tgt.size(), n, bits);
@@ -275,7 +276,7 @@ std::vector<double> rouge_scores(const std::vector<std::string_view>& preds, con
     std::vector<uint32_t> pid, tid, table;
     std::vector<std::vector<uint32_t>> psent, tsent;
     TokenInterner in;
-    NgramTable ngrams;
+    NgramTables ngrams;
     std::vector<uint64_t> masks;
     std::vector<Score> best(T), cur(T);
     auto sentences = [](const TokenList& t, const std::vector<uint32_t>& ids, std::vector<std::vector<uint32_t>>& out) {
@@ -302,7 +303,8 @@ std::vector<double> rouge_scores(const std::vector<std::string_view>& preds, con
           const RougeType& ty = opt.types[t];
           if (ty.kind == RougeType::kN) {
             if (!fits_key(ty.n, bits)) throw InvalidArgument("rouge: row " + std::to_string(i) + " is too long");
-            cur[t] = score_ngrams(tid, pid, ty.n, bits, ngrams);
+            cur[t] = ty.n * bits <= 64 ? score_ngrams(tid, pid, ty.n, bits, ngrams.narrow)
+                                         : score_ngrams(tid, pid, ty.n, bits, ngrams.wide);
           } else if (ty.kind == RougeType::kL) {
             if (masks.size() < vocab) masks.assign(vocab, 0);
             cur[t] = score_lcs(tid, pid, table, masks);
