@@ -200,6 +200,19 @@ def test_rouge_long_texts_match() -> None:
             assert ours.columns[t][i] == pytest.approx(want[t].fmeasure, abs=1e-12), (i, t)
 
 
+def test_wide_ngram_keys_match() -> None:
+    # Long items with many distinct tokens and high orders need 128-bit n-gram keys.
+    extra = " ".join(f"t{k}" for k in range(150))
+    hyps = [" ".join(HYPS[i : i + 12]) + " " + extra for i in range(0, 480, 12)]
+    refs = [extra + " " + " ".join(REFS[i : i + 12]) for i in range(0, 480, 12)]
+    ours = M.bleu(hyps, refs, max_ngram_order=9)
+    assert ours.score == pytest.approx(sacrebleu.BLEU(max_ngram_order=9).corpus_score(hyps, [refs]).score, abs=1e-9)
+    scorer = rouge_scorer.RougeScorer(["rouge9"])
+    r9 = M.rouge(hyps, refs, rouge_types=["rouge9"])
+    for i in range(len(hyps)):
+        assert r9.per_item[i] == pytest.approx(scorer.score(refs[i], hyps[i])["rouge9"].fmeasure, abs=1e-12)
+
+
 def test_rouge_multi_reference_and_vectors() -> None:
     types = ["rouge1", "rougeL"]
     scorer = rouge_scorer.RougeScorer(types)
