@@ -11,6 +11,7 @@ venv="${AIRTUNE_VENV:-$root/.venv}"
 [ -x "$venv/bin/python" ] || venv="/work/main/.venv"
 build_dir="${BUILD_DIR:-build/dev}"
 export CCACHE_BASEDIR="$root"
+mkdir -p "$(dirname "$build_dir")"
 cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE="${BUILD_TYPE:-Release}" \
   -DPython_EXECUTABLE="$venv/bin/python" -DAIRTUNE_BUILD_PYTHON=ON -DAIRTUNE_BUILD_TESTS=ON \
   -DAIRTUNE_INPLACE=ON -DAIRTUNE_WITH_TORCH="${AIRTUNE_WITH_TORCH:-AUTO}" \

@@ -6,7 +6,8 @@ from airtune import ParseError
 import typing
 from . import clean
 from . import io
-__all__: list[str] = ['ParseError', 'build_info', 'clean', 'get_num_threads', 'io', 'set_num_threads']
+from . import metrics
+__all__: list[str] = ['ParseError', 'build_info', 'clean', 'get_num_threads', 'io', 'metrics', 'set_num_threads']
 def build_info() -> dict:
     """
     Versions of the libraries linked into _core and the BLAS in use.

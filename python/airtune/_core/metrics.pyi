@@ -1,0 +1,69 @@
+"""
+Exact batch metrics and resampling statistics (C++).
+"""
+from __future__ import annotations
+import collections.abc
+import numpy
+import numpy.typing
+import typing
+__all__: list[str] = ['approximate_randomization', 'bleu_score', 'bleu_sentence_scores', 'bleu_statistics', 'bootstrap', 'chrf_scores', 'chrf_statistics', 'classification_report', 'cohen_kappa', 'confusion_matrix', 'exact_match', 'json_lenient_span', 'json_validity', 'length_stats', 'paired_bootstrap', 'porter_stem', 'rouge_scores', 'rouge_tokenize', 'squad_normalize', 'squad_scores', 'taxonomy_items', 'tokenize_bleu']
+def approximate_randomization(a: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], b: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], aggregate: str, options: dict, n_trials: typing.SupportsInt | typing.SupportsIndex, seed: typing.SupportsInt | typing.SupportsIndex, swaps: typing.Any = None) -> numpy.typing.NDArray[numpy.float64]:
+    ...
+def bleu_score(sums: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], max_order: typing.SupportsInt | typing.SupportsIndex = 4, smooth: str = 'exp', smooth_value: typing.SupportsFloat | typing.SupportsIndex = -1.0, effective_order: bool = False) -> tuple[float, float, list[float]]:
+    """
+    BLEU (score, bp, precisions) from summed statistics.
+    """
+def bleu_sentence_scores(stats: typing.Annotated[numpy.typing.ArrayLike, numpy.int64], max_order: typing.SupportsInt | typing.SupportsIndex = 4, smooth: str = 'exp', smooth_value: typing.SupportsFloat | typing.SupportsIndex = -1.0, effective_order: bool = True) -> numpy.typing.NDArray[numpy.float64]:
+    ...
+def bleu_statistics(hyps: collections.abc.Sequence, refs: collections.abc.Sequence, tokenize: str = '13a', max_order: typing.SupportsInt | typing.SupportsIndex = 4) -> numpy.typing.NDArray[numpy.int64]:
+    """
+    Per-item BLEU statistics [hyp_len, ref_len, correct_1..N, total_1..N] (n x (2 + 2N) int64).
+    """
+def bootstrap(stats: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], aggregate: str, options: dict, n_samples: typing.SupportsInt | typing.SupportsIndex, seed: typing.SupportsInt | typing.SupportsIndex, indices: typing.Any = None) -> numpy.typing.NDArray[numpy.float64]:
+    ...
+def chrf_scores(stats: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], char_order: typing.SupportsInt | typing.SupportsIndex = 6, word_order: typing.SupportsInt | typing.SupportsIndex = 0, beta: typing.SupportsFloat | typing.SupportsIndex = 2.0, eps_smoothing: bool = False) -> numpy.typing.NDArray[numpy.float64]:
+    """
+    chrF of each row of (summed) statistics.
+    """
+def chrf_statistics(hyps: collections.abc.Sequence, refs: collections.abc.Sequence, char_order: typing.SupportsInt | typing.SupportsIndex = 6, word_order: typing.SupportsInt | typing.SupportsIndex = 0, beta: typing.SupportsFloat | typing.SupportsIndex = 2.0, whitespace: bool = False, eps_smoothing: bool = False) -> numpy.typing.NDArray[numpy.int64]:
+    ...
+def classification_report(confusion: typing.Annotated[numpy.typing.ArrayLike, numpy.int64], n_classes: typing.SupportsInt | typing.SupportsIndex) -> dict:
+    ...
+def cohen_kappa(confusion: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], weights: str = 'none') -> float:
+    ...
+def confusion_matrix(y_true: typing.Annotated[numpy.typing.ArrayLike, numpy.int32], y_pred: typing.Annotated[numpy.typing.ArrayLike, numpy.int32], n_classes: typing.SupportsInt | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.int64]:
+    """
+    K x (K + 1) counts (rows true, columns predicted, last column invalid predictions).
+    """
+def exact_match(predictions: collections.abc.Sequence, refs: collections.abc.Sequence, ignore_punctuation: bool = False, ignore_numbers: bool = False, strip: bool = False) -> numpy.typing.NDArray[numpy.float64]:
+    ...
+def json_lenient_span(arg0: str) -> str:
+    ...
+def json_validity(texts: collections.abc.Sequence, keys: collections.abc.Sequence[tuple[str, str]] = []) -> dict:
+    ...
+def length_stats(texts: collections.abc.Sequence) -> numpy.typing.NDArray[numpy.int64]:
+    """
+    Per item [bytes, code points, words] (n x 3 int64).
+    """
+def paired_bootstrap(a: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], b: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], aggregate: str, options: dict, n_samples: typing.SupportsInt | typing.SupportsIndex, seed: typing.SupportsInt | typing.SupportsIndex, indices: typing.Any = None) -> numpy.typing.NDArray[numpy.float64]:
+    ...
+def porter_stem(word: str) -> str:
+    ...
+def rouge_scores(predictions: collections.abc.Sequence, refs: collections.abc.Sequence, types: collections.abc.Sequence[str], use_stemmer: bool = False) -> numpy.typing.NDArray[numpy.float64]:
+    """
+    Per-item (P, R, F) for each rouge type, n x 3T.
+    """
+def rouge_tokenize(text: str, use_stemmer: bool = False) -> list[str]:
+    ...
+def squad_normalize(text: str) -> str:
+    ...
+def squad_scores(predictions: collections.abc.Sequence, refs: collections.abc.Sequence, v2: bool = False) -> numpy.typing.NDArray[numpy.float64]:
+    """
+    Per-item SQuAD (EM, F1), n x 2.
+    """
+def taxonomy_items(gold: collections.abc.Sequence, pred: collections.abc.Sequence, valid_paths: collections.abc.Sequence, sep: str = ' > ') -> dict:
+    ...
+def tokenize_bleu(line: str, tokenize: str = '13a') -> str:
+    """
+    The line as sacreBLEU's tokenizer returns it.
+    """
