@@ -4,6 +4,8 @@
 // byte as U+FFFD with length 1, so a scan over any bytes makes progress and stays in bounds.
 #pragma once
 
+#include "core/utf8.h"
+
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -18,7 +20,7 @@ constexpr char32_t kReplacementChar = 0xFFFD;
 char32_t decode_utf8(std::string_view s, size_t i, size_t& len) noexcept;
 
 /// Appends the UTF-8 form of `cp` to `out`; surrogates and values > U+10FFFF become U+FFFD.
-void append_utf8(std::string& out, char32_t cp);
+using core::append_utf8;  // UTF-8 encoding of one code point (cpp/core/utf8.h)
 
 /// Appends `s` to `out` with every invalid UTF-8 sequence replaced by U+FFFD.
 void append_sanitized_utf8(std::string& out, std::string_view s);

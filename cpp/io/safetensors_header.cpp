@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "core/errors.h"
+#include "io/json_text.h"
 
 namespace airtune::io {
 
@@ -57,28 +58,6 @@ bool checked_byte_size(const std::vector<int64_t>& shape, int bits, uint64_t* ou
   if (n > UINT64_MAX) return false;
   *out = static_cast<uint64_t>(n);
   return true;
-}
-
-void append_json_string(std::string& out, std::string_view s) {
-  out += '"';
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  out += '"';
 }
 
 // The order of the reference writer's Dtype enum (huggingface/safetensors): it writes tensors by

@@ -6,6 +6,8 @@
 // Thread safety: pure functions, safe from any thread.
 #pragma once
 
+#include "core/utf8.h"
+
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -39,7 +41,7 @@ inline char32_t next_code_point(std::string_view s, size_t& i) noexcept {
 }
 
 /// Appends the UTF-8 encoding of cp to out.
-void append_utf8(std::string& out, char32_t cp);
+using core::append_utf8;  // UTF-8 encoding of one code point (cpp/core/utf8.h)
 
 /// Python's str.isspace(): the separators of str.split() and str.rstrip().
 bool is_py_space(char32_t cp) noexcept;

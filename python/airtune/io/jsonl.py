@@ -63,7 +63,9 @@ class JsonlStream:
         self._progress = progress
         self._done = False
 
-    def __iter__(self) -> Iterator[Records]:
+    def _blocks(self, into: Any = None) -> Iterator[Any]:
+        """Read block after block (into a new batch each, or all into `into`), keeping the
+        report and the progress bar current; yields the batch that received each block."""
         start = time.perf_counter()
         size = self._reader.file_size
         bar = _progress(
@@ -71,17 +73,22 @@ class JsonlStream:
         )
         try:
             while True:
-                batch = _core.io.RecordBatch()
+                batch = into if into is not None else _core.io.RecordBatch()
                 if not self._reader.read_block(batch):
                     break
                 self._update(time.perf_counter() - start)
-                bar.update(max(0, min(size, self.report.bytes) - bar.n) if size else 0)
-                yield Records(batch)
+                if size:
+                    bar.update(max(0, min(size, self.report.bytes) - bar.n))
+                yield batch
             self._reader.finish()
             self._done = True
             self._update(time.perf_counter() - start)
         finally:
             bar.close()
+
+    def __iter__(self) -> Iterator[Records]:
+        for batch in self._blocks():
+            yield Records(batch)
 
     def _update(self, seconds: float) -> None:
         counts = self._reader.counts()
@@ -92,20 +99,10 @@ class JsonlStream:
 
     def read_all(self) -> Records:
         """Read the whole file into one Records (with this stream's report)."""
-        start = time.perf_counter()
-        size = self._reader.file_size
         batch = _core.io.RecordBatch()
         self._reader.reserve_for_file(batch)
-        with _progress(
-            total=size or None, desc=os.path.basename(self.path), enabled=self._progress, unit="B", unit_scale=True
-        ) as bar:
-            while self._reader.read_block(batch):
-                self._update(time.perf_counter() - start)
-                if size:
-                    bar.update(max(0, min(size, self.report.bytes) - bar.n))
-        self._reader.finish()
-        self._done = True
-        self._update(time.perf_counter() - start)
+        for _ in self._blocks(into=batch):
+            pass
         return Records(batch, report=self.report)
 
     def __enter__(self) -> JsonlStream:
