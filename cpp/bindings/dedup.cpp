@@ -124,6 +124,8 @@ py::dict outlier_dict(OutlierScores&& s) {
 
 }  // namespace
 
+namespace airtune::bindings {
+
 void bind_dedup(py::module_& m) {
   auto d = m.def_submodule("dedup", "Deduplication core (exact, MinHash-LSH, FAISS kNN, SemDeDup, outliers).");
 
@@ -206,11 +208,14 @@ void bind_dedup(py::module_& m) {
 
   d.def("choose_bands_rows",
         [](double threshold, int num_perm, double fp_weight, double fn_weight) {
-          const auto br = choose_bands_rows(threshold, num_perm, fp_weight, fn_weight);
+          BandsRows br;
+          {
+            py::gil_scoped_release release;
+            br = choose_bands_rows(threshold, num_perm, fp_weight, fn_weight);
+          }
           return py::make_tuple(br.bands, br.rows);
         },
-        py::arg("threshold"), py::arg("num_perm"), py::arg("fp_weight") = 0.5, py::arg("fn_weight") = 0.5,
-        py::call_guard<py::gil_scoped_release>());
+        py::arg("threshold"), py::arg("num_perm"), py::arg("fp_weight") = 0.5, py::arg("fn_weight") = 0.5);
   d.def("candidate_probability", &candidate_probability, py::arg("s"), py::arg("bands"), py::arg("rows"));
 
   py::class_<MinHashIndex>(d, "MinHashIndex")
@@ -390,3 +395,5 @@ void bind_dedup(py::module_& m) {
   d.def("iqr_fence", [](std::vector<double> v, double factor) { return iqr_fence(v, factor); }, py::arg("values"),
         py::arg("factor"));
 }
+
+}  // namespace airtune::bindings

@@ -7,6 +7,8 @@
 
 namespace py = pybind11;
 
+namespace airtune::bindings {
+
 void bind_embed(py::module_& m) {
   auto e = m.def_submodule("embed", "Model-free text embedders.");
   e.def(
@@ -27,3 +29,5 @@ void bind_embed(py::module_& m) {
       py::arg("word_weight") = 1.0f, py::arg("seed") = 0,
       "Rows x dim float32 L2-normalised hashed n-gram embeddings (see cpp/embed/hashed_ngram.h).");
 }
+
+}  // namespace airtune::bindings

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <limits>
 #include <sstream>
+#include <tuple>
 
 #include "core/errors.h"
 #include "core/hash.h"
@@ -141,28 +142,37 @@ PairSet MinHashIndex::self_pairs(double threshold, bool verify, int64_t max_buck
   if (max_bucket < 2) throw InvalidArgument("max_bucket: expected >= 2");
   const size_t n = size();
   const int np = sig_.num_perm;
-  // 1. Collapse identical signatures onto their first row.
+  // 1. Collapse rows with identical signatures (and, when verifying, identical shingle sets) onto
+  //    the group's first row; only first rows enter the band buckets.
   std::vector<std::pair<uint64_t, int64_t>> whole(n);
   core::parallel_for(n, 1024, [&](size_t b, size_t e) {
-    for (size_t i = b; i < e; ++i) whole[i] = {core::xxh64_bytes(sig_.row(i), sizeof(uint64_t) * np, 0x5157), static_cast<int64_t>(i)};
+    for (size_t i = b; i < e; ++i)
+      whole[i] = {core::xxh64_bytes(sig_.row(i), sizeof(uint64_t) * np, 0x5157), static_cast<int64_t>(i)};
   });
   std::sort(whole.begin(), whole.end());
   std::vector<uint8_t> is_rep(n, 1);
-  std::vector<uint64_t> packed;
+  std::vector<std::vector<int64_t>> groups;  // first row, then its copies (ascending)
   for (size_t s = 0; s < n;) {
     size_t e = s + 1;
     while (e < n && whole[e].first == whole[s].first) ++e;
     const int64_t first = whole[s].second;
-    if (!is_empty_signature(sig_.row(first), np)) {
+    if (e - s > 1 && !is_empty_signature(sig_.row(first), np)) {
+      std::vector<int64_t> g{first};
       for (size_t k = s + 1; k < e; ++k) {
         const int64_t r = whole[k].second;
         if (std::memcmp(sig_.row(first), sig_.row(r), sizeof(uint64_t) * np) != 0) continue;  // hash collision
+        if (verify && keep_shingles_) {
+          const auto a = sig_.shingle_set(first), b = sig_.shingle_set(r);
+          if (a.size() != b.size() || !std::equal(a.begin(), a.end(), b.begin())) continue;
+        }
         is_rep[r] = 0;
-        packed.push_back(pack(first, r));
+        g.push_back(r);
       }
+      if (g.size() > 1) groups.push_back(std::move(g));
     }
     s = e;
   }
+  std::vector<uint64_t> packed;
   // 2. Band buckets over representatives, one candidate list per band.
   std::vector<std::vector<uint64_t>> per_band(bands_);
   std::vector<int64_t> capped(bands_, 0);
@@ -199,6 +209,47 @@ PairSet MinHashIndex::self_pairs(double threshold, bool verify, int64_t max_buck
   }
   sort_unique(packed);
   PairSet out = finish(packed, sig_, sig_, threshold, verify);
+  // 3. Expand copy groups: pairs inside a group (similarity 1) and each copy against every row its
+  //    first row matched. Groups larger than max_bucket are reported as a star around the first row
+  //    only (counted in capped_buckets) so that memory stays linear.
+  if (!groups.empty() && threshold <= 1.0) {
+    std::vector<int64_t> group_of(n, -1);
+    for (size_t gi = 0; gi < groups.size(); ++gi) group_of[groups[gi][0]] = static_cast<int64_t>(gi);
+    std::vector<std::tuple<int64_t, int64_t, double>> extra;
+    for (size_t k = 0; k < out.a.size(); ++k) {
+      for (int side = 0; side < 2; ++side) {
+        const int64_t f = side ? out.b[k] : out.a[k], x = side ? out.a[k] : out.b[k];
+        const int64_t gi = group_of[f];
+        if (gi < 0 || static_cast<int64_t>(groups[gi].size()) > max_bucket) continue;
+        for (size_t c = 1; c < groups[gi].size(); ++c) {
+          const int64_t copy = groups[gi][c];
+          extra.emplace_back(std::min(copy, x), std::max(copy, x), out.similarity[k]);
+        }
+      }
+    }
+    for (const auto& g : groups) {
+      if (static_cast<int64_t>(g.size()) > max_bucket) {
+        ++capped_total;
+        for (size_t c = 1; c < g.size(); ++c) extra.emplace_back(g[0], g[c], 1.0);
+        continue;
+      }
+      for (size_t x = 0; x < g.size(); ++x)
+        for (size_t y = x + 1; y < g.size(); ++y) extra.emplace_back(std::min(g[x], g[y]), std::max(g[x], g[y]), 1.0);
+    }
+    out.candidates += static_cast<int64_t>(extra.size());
+    for (size_t k = 0; k < out.a.size(); ++k) extra.emplace_back(out.a[k], out.b[k], out.similarity[k]);
+    std::sort(extra.begin(), extra.end());
+    out.a.clear();
+    out.b.clear();
+    out.similarity.clear();
+    for (size_t k = 0; k < extra.size(); ++k) {
+      if (k && std::get<0>(extra[k]) == std::get<0>(extra[k - 1]) && std::get<1>(extra[k]) == std::get<1>(extra[k - 1]))
+        continue;
+      out.a.push_back(std::get<0>(extra[k]));
+      out.b.push_back(std::get<1>(extra[k]));
+      out.similarity.push_back(std::get<2>(extra[k]));
+    }
+  }
   out.capped_buckets = capped_total;
   return out;
 }

@@ -3,10 +3,13 @@
 //
 // Candidates: rows whose signatures agree on every row of at least one band. Band keys are
 // XXH64 of the band's `rows` signature values (seeded with the band number). Rows with identical
-// whole signatures are first collapsed onto their first row (so a million copies cost a million
-// pairs, not 10^12); a bucket larger than `max_bucket` is linked as a star around its first
-// member plus a chain through its members, which keeps memory linear and is counted in
-// PairSet::capped_buckets. Candidates are verified by exact Jaccard of the shingle sets (on by
+// whole signatures (and identical shingle sets when verifying) are first collapsed onto their
+// first row, and only first rows enter the buckets; afterwards each copy group is expanded again
+// (all pairs inside it, and each copy against every row its first row matched), unless the group
+// has more than `max_bucket` rows: then it is reported as a star around its first row (so a
+// million copies cost a million pairs, not 10^12). Likewise a bucket larger than `max_bucket` is
+// linked as a star around its first member plus a chain through its members. Both cases keep
+// memory linear and are counted in PairSet::capped_buckets; clusters are unaffected. Candidates are verified by exact Jaccard of the shingle sets (on by
 // default); unverified mode reports the signature estimate instead.
 //
 // Memory: per row num_perm * 8 bytes of signature + 8 bytes per distinct shingle (kept only when
