@@ -6,8 +6,10 @@
 // shingles and never becomes a near-duplicate. Each shingle is hashed to 64 bits with XXH64
 // (seed 0), so the shingle set of a text is a sorted, unique vector<uint64_t>.
 //
-// Signature: for permutation p, sig[p] = min over shingles x of mix64(x ^ key[p]) where
-// key[p] = mix64(seed + p + 1) and mix64 is the SplitMix64 finaliser (a bijection). The fraction
+// Signature: for permutation p, sig[p] = min over shingles x of (a[p] * y + b[p]) mod 2^32 where
+// y = lo32(m) ^ hi32(m), m = mix64(x), with odd a[p] and b[p] drawn from SplitMix64 of the seed (each a
+// bijection on 32-bit values; the loop is vectorised with AVX2 when the CPU has it). Values are
+// stored zero-extended in uint64 (UINT64_MAX = empty set). The fraction
 // of equal positions of two signatures estimates the Jaccard similarity of the shingle sets
 // (standard error sqrt(J(1-J)/num_perm)).
 //

@@ -30,50 +30,81 @@ size_t decode(std::string_view s, size_t i, uint32_t& cp) {
   return len;
 }
 
-bool is_space(uint32_t c) {
+constexpr bool is_space(uint32_t c) {
   return c == ' ' || (c >= 0x09 && c <= 0x0D) || c == 0xA0 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 ||
          c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000 || c == 0x85;
 }
 
-bool is_punct(uint32_t c) {
+constexpr bool is_punct(uint32_t c) {
   if (c < 0x80) return (c >= 0x21 && c <= 0x2F) || (c >= 0x3A && c <= 0x40) || (c >= 0x5B && c <= 0x60) ||
                        (c >= 0x7B && c <= 0x7E);
   return (c >= 0xA1 && c <= 0xBF) || (c >= 0x2010 && c <= 0x205E) || (c >= 0x3001 && c <= 0x303F);
 }
 
+// ASCII byte classes: 0 other, 1 whitespace, 2 punctuation, 3 upper-case letter, 4 digit.
+struct AsciiTable {
+  uint8_t cls[128];
+  constexpr AsciiTable() : cls{} {
+    for (uint32_t c = 0; c < 128; ++c)
+      cls[c] = is_space(c) ? 1 : is_punct(c) ? 2 : (c >= 'A' && c <= 'Z') ? 3 : (c >= '0' && c <= '9') ? 4 : 0;
+  }
+};
+constexpr AsciiTable kAscii;
+
 }  // namespace
 
 void normalize_into(std::string_view text, const NormalizeOptions& o, std::string& out) {
-  out.clear();
-  out.reserve(text.size());
+  // The output is never longer than the input (each code point maps to itself or one space), so
+  // write through a pointer into a buffer of the input's size and trim at the end.
+  out.resize(text.size());
+  char* const begin = out.data();
+  char* w = begin;
   bool pending_space = false;
+  auto put = [&](char c) {
+    if (pending_space) {
+      *w++ = ' ';
+      pending_space = false;
+    }
+    *w++ = c;
+  };
   for (size_t i = 0; i < text.size();) {
+    const auto byte = static_cast<unsigned char>(text[i]);
+    if (byte < 0x80) {  // fast path: ASCII by table
+      const uint8_t k = kAscii.cls[byte];
+      const bool space = k == 1 || (k == 2 && o.strip_punctuation);
+      ++i;
+      if (space && o.collapse_whitespace) {
+        pending_space = w != begin;
+        continue;
+      }
+      char c = static_cast<char>(byte);
+      if (space) c = k == 1 ? c : ' ';
+      else if (k == 3 && o.lowercase) c = static_cast<char>(c - 'A' + 'a');
+      else if (k == 4 && o.digits_to_zero) c = '0';
+      put(c);
+      continue;
+    }
     uint32_t cp = 0;
     const size_t len = decode(text, i, cp);
     bool space = is_space(cp);
     if (!space && o.strip_punctuation && is_punct(cp)) space = true;
     if (space && o.collapse_whitespace) {
-      pending_space = !out.empty();
+      pending_space = w != begin;
       i += len;
       continue;
     }
-    if (pending_space) {
-      out.push_back(' ');
-      pending_space = false;
-    }
     if (space) {
-      // Not collapsing: keep ASCII whitespace as is, turn everything else (punctuation) into ' '.
-      out.push_back(cp < 0x80 && !is_punct(cp) ? static_cast<char>(cp) : ' ');
-    } else if (cp < 0x80) {
-      char c = static_cast<char>(cp);
-      if (o.lowercase && c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-      if (o.digits_to_zero && c >= '0' && c <= '9') c = '0';
-      out.push_back(c);
+      put(' ');  // non-ASCII whitespace or punctuation, not collapsing
     } else {
-      out.append(text.data() + i, len);
+      if (pending_space) {
+        *w++ = ' ';
+        pending_space = false;
+      }
+      for (size_t k = 0; k < len; ++k) *w++ = text[i + k];
     }
     i += len;
   }
+  out.resize(static_cast<size_t>(w - begin));
 }
 
 std::string normalize(std::string_view text, const NormalizeOptions& options) {
