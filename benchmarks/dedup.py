@@ -34,9 +34,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 import airtune
+import numpy as np
 from airtune import dedup
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -58,7 +57,7 @@ def measure(fn, repeats: int = 3) -> tuple[float, float, Any]:
         peak = [base]
         stop = threading.Event()
 
-        def sample() -> None:
+        def sample(stop: threading.Event = stop, peak: list[float] = peak) -> None:
             while not stop.is_set():
                 peak[0] = max(peak[0], rss_mib())
                 time.sleep(0.005)

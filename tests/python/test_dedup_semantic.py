@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import os
 
+import airtune
 import numpy as np
 import pytest
-
-import airtune
 from airtune import dedup
 from airtune.embed import HashedNgramEmbedder, SentenceTransformerEmbedder, embed
 

@@ -8,10 +8,9 @@ import os
 import random
 import re
 
+import airtune
 import numpy as np
 import pytest
-
-import airtune
 from airtune import dedup
 
 # ---------------------------------------------------------------------------------------------
