@@ -538,18 +538,18 @@ def _resolve_device(device: str) -> str:
     return "cuda"
 
 
-def _torch_knn_self(x: np.ndarray, k: int, block: int = 4096) -> tuple[np.ndarray, np.ndarray]:
-    """Exact cosine kNN (self excluded) on the GPU with torch, in row blocks."""
+def _torch_knn_self(x: np.ndarray, k: int, block: int = 4096, device: str = "cuda") -> tuple[np.ndarray, np.ndarray]:
+    """Exact cosine kNN (self excluded) with torch on ``device``, in row blocks of ``block`` x n."""
     import torch
 
-    xt = torch.from_numpy(x).to("cuda")
+    xt = torch.from_numpy(x).to(device)
     xt = torch.nn.functional.normalize(xt, dim=1)
     n = xt.shape[0]
     sims = np.empty((n, k), dtype=np.float32)
     ids = np.empty((n, k), dtype=np.int64)
     for s in range(0, n, block):
         g = xt[s:s + block] @ xt.T
-        r = torch.arange(s, min(s + block, n), device="cuda")
+        r = torch.arange(s, min(s + block, n), device=device)
         g[r - s, r] = -float("inf")
         v, i = torch.topk(g, k, dim=1)
         sims[s:s + block] = v.cpu().numpy()

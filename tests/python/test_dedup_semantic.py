@@ -258,3 +258,40 @@ def test_sentence_transformers_minilm_offline():
     leak = dedup.leakage(["A man eats a meal."], ["A man is eating food."], near_threshold=None,
                          semantic_threshold=0.85, embedder=emb)
     assert leak.kind == ["semantic"]
+
+
+def test_cleanlab_near_duplicate_and_outlier_sets_agree():
+    datalab = pytest.importorskip("cleanlab").Datalab
+    rng = np.random.default_rng(6)
+    centers = rng.standard_normal((8, 16))
+    x = (centers[rng.integers(0, 8, 600)] + 0.4 * rng.standard_normal((600, 16))).astype(np.float32)
+    x[:5] = rng.standard_normal((5, 16)) * 3
+    x[100:120] = x[200:220] + 0.01 * rng.standard_normal((20, 16)).astype(np.float32)
+    lab = datalab(data={"id": list(range(600))}, verbosity=0)
+    lab.find_issues(features=x, issue_types={"near_duplicate": {}, "outlier": {}})
+    # outliers: cleanlab's rule is mean cosine distance to k=10 neighbours > Q3 + 1.7 IQR, as ours
+    ours = dedup.outliers(x, "knn", k=10)
+    cl_out = lab.get_issues("outlier")["is_outlier_issue"].to_numpy()
+    assert cl_out.sum() >= 5
+    np.testing.assert_array_equal(ours.flag, cl_out)
+    # near duplicates: cleanlab's threshold is relative (0.13 x median 1-NN cosine distance);
+    # the same absolute cosine gives the same set
+    xu = unit(x.astype(np.float64))
+    s = xu @ xu.T
+    np.fill_diagonal(s, -np.inf)
+    cosine = 1 - 0.13 * np.median(1 - s.max(1))
+    r = dedup.semantic_duplicates(x, cosine, k=10)
+    cl_nd = lab.get_issues("near_duplicate")["is_near_duplicate_issue"].to_numpy()
+    assert cl_nd.sum() == 40
+    np.testing.assert_array_equal(r.cluster_size > 1, cl_nd)
+
+
+def test_torch_exact_search_path_matches_faiss_flat():
+    """The device="cuda" search (torch, blocked matmul + top-k), run here on the CPU."""
+    pytest.importorskip("torch")
+    x = planted(300, 16, seed=8)
+    sims, ids = dedup._torch_knn_self(x, 5, block=64, device="cpu")
+    ref = dedup.semantic_duplicates(x, 0.9, k=5, index="flat")
+    np.testing.assert_allclose(sims, ref.knn_sim, atol=1e-5)
+    xu = unit(x.astype(np.float64))
+    np.testing.assert_allclose(np.take_along_axis(xu @ xu.T, ids, axis=1), ref.knn_sim, atol=1e-5)
