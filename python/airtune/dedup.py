@@ -226,7 +226,7 @@ def exact_duplicates(
     return ExactResult(keep=r["keep"].astype(bool), cluster=r["cluster"], cluster_size=r["size"],
                        hashes=r["hashes"], n_clusters=int(r["n_clusters"]),
                        hash_collisions=int(r["hash_collisions"]),
-                       survivor_rule=keep if priority is None else "priority")
+                       survivor_rule=rule if priority is None else "priority")
 
 
 # --------------------------------------------------------------------------------------------
@@ -501,7 +501,7 @@ def near_duplicates(
         pairs_similarity=p["similarity"], threshold=float(threshold), num_perm=int(num_perm), bands=index.bands,
         rows=index.rows, verified=bool(verify), candidates=int(p["candidates"]),
         capped_buckets=int(p["capped_buckets"]), n_clusters=int(c["n_clusters"]),
-        survivor_rule=keep if priority is None else "priority", candidate_probability=probs)
+        survivor_rule=rule if priority is None else "priority", candidate_probability=probs)
 
 
 # --------------------------------------------------------------------------------------------
