@@ -658,8 +658,10 @@ def semantic_duplicates(
     ``embeddings``: (rows x dims) float32 (zero-copy when C-contiguous float32; rows that are not
     unit length are normalised into a copy). Zero rows and NaN/inf raise ValueError naming the row.
 
-    ``mode="knn"``: a k-nearest-neighbour graph (FAISS: exact ``IndexFlatIP`` up to
-    ``flat_max_rows`` rows, else IVF; ``index="flat"|"ivf"|"hnsw"`` overrides), edges with cosine
+    ``mode="knn"``: a k-nearest-neighbour graph: exact FAISS ``IndexFlatIP`` up to ``flat_max_rows``
+    rows, else ``"ivf-gemm"`` (FAISS spherical k-means into sqrt(n) lists, each query probes
+    ``nprobe`` = max(8, nlist/20) lists, scanned with BLAS); ``index="flat"|"ivf"|"ivf-gemm"|"hnsw"``
+    overrides ("ivf" = FAISS IndexIVFFlat, "hnsw" = FAISS IndexHNSWFlat). Edges with cosine
     >= threshold joined by union-find; ``keep`` as in :func:`exact_duplicates`. A row with more
     than ``k`` duplicates still joins its cluster through its neighbours; ``capped_rows`` counts
     rows whose k-th neighbour is above the threshold (raise ``k`` to see every pair).

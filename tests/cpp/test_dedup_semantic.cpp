@@ -53,7 +53,7 @@ TEST(DedupKnn, ApproximateIndexesFindPlantedDuplicates) {
   auto x = random_rows(n, d, 2);
   for (int64_t i = 0; i < 300; ++i)  // row 2i+1 is a slightly perturbed copy of row 2i
     for (int64_t j = 0; j < d; ++j) x[(2 * i + 1) * d + j] = x[2 * i * d + j] + 0.01f * float((i + j) % 3);
-  for (auto kind : {SearchIndex::kIvf, SearchIndex::kHnsw}) {
+  for (auto kind : {SearchIndex::kIvf, SearchIndex::kHnsw, SearchIndex::kIvfGemm}) {
     SearchOptions o;
     o.index = kind;
     auto g = knn_self_cosine(x.data(), n, d, 3, o);
@@ -109,4 +109,18 @@ TEST(DedupOutliers, LofAndFences) {
   EXPECT_GT(lof.score[0], 3.0);
   std::vector<double> v = {1, 2, 3, 4, 5, 6, 7, 8, 9};  // numpy: q1 = 3, q3 = 7
   EXPECT_DOUBLE_EQ(iqr_fence(v, 1.5), 13.0);
+}
+
+TEST(DedupKnn, IvfGemmCrossSearchFindsExactMatches) {
+  const int64_t nb = 2000, nq = 100, d = 16;
+  auto base = random_rows(nb, d, 12);
+  std::vector<float> q(base.begin(), base.begin() + nq * d);  // queries are base rows 0..99
+  SearchOptions o;
+  o.index = SearchIndex::kIvfGemm;
+  auto g = knn_cross_cosine(base.data(), nb, q.data(), nq, d, 3, o);
+  EXPECT_EQ(g.index.rfind("ivf-gemm", 0), 0u);
+  for (int64_t i = 0; i < nq; ++i) {
+    EXPECT_EQ(g.ids[i * 3], i);
+    EXPECT_NEAR(g.score[i * 3], 1.0, 1e-5);
+  }
 }

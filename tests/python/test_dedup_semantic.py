@@ -97,13 +97,13 @@ def test_approximate_indexes_recall():
     centers = rng.standard_normal((40, 32))
     x = (centers[rng.integers(0, 40, 4000)] + 0.35 * rng.standard_normal((4000, 32))).astype(np.float32)
     exact = dedup.semantic_duplicates(x, 0.99, k=10, index="flat")
-    for index in ("ivf", "hnsw"):
+    for index in ("ivf", "hnsw", "ivf-gemm"):
         approx = dedup.semantic_duplicates(x, 0.99, k=10, index=index)
         assert approx.index.startswith(index)
         hits = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(approx.knn_ids, exact.knn_ids)])
         assert hits >= 0.9, (index, hits)
     auto = dedup.semantic_duplicates(x, 0.99, k=5, flat_max_rows=1000)
-    assert auto.index.startswith("ivf")
+    assert auto.index.startswith("ivf-gemm")
 
 
 def test_semdedup_matches_numpy_reference():
