@@ -49,10 +49,24 @@ def rss_mib() -> float:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
+def release_memory() -> None:
+    """Return freed heap to the OS so that the next RSS baseline is honest."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except OSError:
+        pass
+
+
 def measure(fn, repeats: int = 3) -> tuple[float, float, Any]:
     """(median seconds, peak extra RSS MiB of the first call, last result)."""
     times, peak_extra, result = [], 0.0, None
     for rep in range(repeats):
+        if rep == 0:
+            release_memory()
         base = rss_mib()
         peak = [base]
         stop = threading.Event()
@@ -330,16 +344,23 @@ def main() -> None:
             versions[mod] = __import__(mod).__version__
         except ImportError:
             versions[mod] = None
+    load_before = os.getloadavg()
     near = bench_near(n_docs, args.repeats)
     print(json.dumps(near, indent=1))
     sem = bench_semantic(n_rows, args.repeats)
     print(json.dumps(sem, indent=1))
-    payload = {"area": "dedup", "machine": machine(), "versions": versions, "near_duplicates": near,
+    load_after = os.getloadavg()
+    payload = {"area": "dedup", "machine": {**machine(), "loadavg_before": [round(v, 2) for v in load_before],
+                                            "loadavg_after": [round(v, 2) for v in load_after]},
+               "versions": versions, "near_duplicates": near,
                "semantic": sem,
                "notes": ["GPU: not measured; this machine has no GPU and Debian's FAISS 1.7.3 is CPU only.",
                          "datasketch returns unverified LSH candidates; airtune verifies every candidate "
                          "by exact Jaccard (precision 1 by construction).",
-                         "Peak memory = max RSS during the first call minus RSS before it (MiB)."]}
+                         "Peak memory = max RSS (sampled every 5 ms) during the first call minus RSS before "
+                         "it, after gc + malloc_trim (MiB); memory reused from earlier calls is not seen.",
+                         "The 2-core machine was shared with other work (loadavg in machine): ratios are "
+                         "indicative; OpenMP/BLAS threads suffer most from the contention."]}
     md = [
         "| benchmark | airtune | peer | ratio | quality |",
         "|---|---|---|---|---|",

@@ -19,9 +19,36 @@ void code_point_starts(std::string_view s, std::vector<size_t>& starts) {
   starts.push_back(s.size());
 }
 
+// Per-thread work buffers (passed down instead of thread_local: TLS lookups in a shared library
+// showed up in profiles).
+struct Scratch {
+  std::string norm;
+  std::string joined;
+  std::vector<size_t> starts;
+  std::vector<size_t> ends;
+  std::vector<uint64_t> words;
+  std::vector<uint32_t> folded;
+  std::vector<uint32_t> mins;
+};
+
+// Splits normalised text into words (separated by one or more ' '): [starts[k], ends[k]).
+void split_words(std::string_view norm, std::vector<size_t>& ws, std::vector<size_t>& we) {
+  ws.clear();
+  we.clear();
+  size_t i = 0;
+  while (i < norm.size()) {
+    while (i < norm.size() && norm[i] == ' ') ++i;
+    if (i >= norm.size()) break;
+    ws.push_back(i);
+    while (i < norm.size() && norm[i] != ' ') ++i;
+    we.push_back(i);
+  }
+}
+
 // Calls fn(shingle string_view) for every shingle of the normalised text `norm`.
 template <typename Fn>
-void for_each_shingle(std::string_view norm, const MinHashOptions& o, std::vector<size_t>& starts, Fn&& fn) {
+void for_each_shingle(std::string_view norm, const MinHashOptions& o, Scratch& sc, Fn&& fn) {
+  std::vector<size_t>& starts = sc.starts;
   if (norm.empty()) return;
   const auto n = static_cast<size_t>(o.ngram);
   if (o.char_ngrams) {
@@ -34,23 +61,13 @@ void for_each_shingle(std::string_view norm, const MinHashOptions& o, std::vecto
     for (size_t i = 0; i + n <= cps; ++i) fn(norm.substr(starts[i], starts[i + n] - starts[i]));
     return;
   }
-  // Word starts and ends; words are separated by one or more ' '.
-  starts.clear();
   std::vector<size_t>& ws = starts;
-  thread_local std::vector<size_t> we;
-  we.clear();
-  size_t i = 0;
-  while (i < norm.size()) {
-    while (i < norm.size() && norm[i] == ' ') ++i;
-    if (i >= norm.size()) break;
-    ws.push_back(i);
-    while (i < norm.size() && norm[i] != ' ') ++i;
-    we.push_back(i);
-  }
+  std::vector<size_t>& we = sc.ends;
+  split_words(norm, ws, we);
   const size_t words = ws.size();
   if (words == 0) return;
   const bool single_spaced = o.normalize.collapse_whitespace;
-  thread_local std::string joined;
+  std::string& joined = sc.joined;
   auto emit = [&](size_t a, size_t b) {  // words [a, b)
     if (single_spaced) {
       fn(norm.substr(ws[a], we[b - 1] - ws[a]));
@@ -106,13 +123,14 @@ __attribute__((target_clones("avx2", "default"))) void min_hash_32(const uint32_
 // depend on every bit of y. The inputs are XXH64 values, so this multiply-add family behaves like
 // random permutations; estimates are checked against datasketch and exact Jaccard in the tests.
 // Signature values are stored as uint64 (zero-extended), UINT64_MAX marking the empty set.
-void signature_with_keys(std::span<const uint64_t> set, const PermKeys& keys, uint64_t* out) {
+void signature_with_keys(std::span<const uint64_t> set, const PermKeys& keys, uint64_t* out, Scratch& sc) {
   const size_t np = keys.size();
   if (set.empty()) {
     std::fill(out, out + np, std::numeric_limits<uint64_t>::max());
     return;
   }
-  thread_local std::vector<uint32_t> folded, mins;
+  std::vector<uint32_t>& folded = sc.folded;
+  std::vector<uint32_t>& mins = sc.mins;
   folded.resize(set.size());
   for (size_t i = 0; i < set.size(); ++i) {
     const uint64_t m = core::mix64(set[i]);  // robust to structured inputs, once per shingle
@@ -123,11 +141,37 @@ void signature_with_keys(std::span<const uint64_t> set, const PermKeys& keys, ui
   for (size_t p = 0; p < np; ++p) out[p] = mins[p];
 }
 
-void shingle_hashes_into(std::string_view text, const MinHashOptions& o, std::string& norm,
-                         std::vector<size_t>& starts, std::vector<uint64_t>& out) {
-  normalize_into(text, o.normalize, norm);
+constexpr uint64_t kRollBase = 0x9E3779B97F4A7C15ULL;  // odd: multiplication is invertible mod 2^64
+
+// Word shingles: h = mix64(sum_t XXH64(word[s+t]) * B^(m-1-t) mod 2^64), a polynomial over the
+// words' hashes updated in O(1) per shingle (each word is hashed once, not n times).
+// Character shingles: XXH64 of their UTF-8 bytes.
+void shingle_hashes_into(std::string_view text, const MinHashOptions& o, Scratch& sc, std::vector<uint64_t>& out) {
+  normalize_into(text, o.normalize, sc.norm);
   out.clear();
-  for_each_shingle(norm, o, starts, [&](std::string_view sh) { out.push_back(core::xxh64(sh)); });
+  const std::string_view norm(sc.norm);
+  if (o.char_ngrams) {
+    for_each_shingle(norm, o, sc, [&](std::string_view sh) { out.push_back(core::xxh64(sh)); });
+  } else {
+    split_words(norm, sc.starts, sc.ends);
+    const size_t words = sc.starts.size();
+    if (words > 0) {
+      sc.words.resize(words);
+      for (size_t k = 0; k < words; ++k)
+        sc.words[k] = core::xxh64(norm.substr(sc.starts[k], sc.ends[k] - sc.starts[k]));
+      const size_t m = std::min(words, static_cast<size_t>(o.ngram));
+      uint64_t top = 1;  // B^(m-1)
+      for (size_t t = 1; t < m; ++t) top *= kRollBase;
+      uint64_t h = 0;
+      for (size_t t = 0; t < m; ++t) h = h * kRollBase + sc.words[t];
+      out.reserve(words - m + 1);
+      out.push_back(core::mix64(h ^ m));
+      for (size_t s = 1; s + m <= words; ++s) {
+        h = (h - sc.words[s - 1] * top) * kRollBase + sc.words[s + m - 1];
+        out.push_back(core::mix64(h ^ m));
+      }
+    }
+  }
   std::sort(out.begin(), out.end());
   out.erase(std::unique(out.begin(), out.end()), out.end());
 }
@@ -142,24 +186,24 @@ void validate(const MinHashOptions& o) {
 
 std::vector<uint64_t> shingle_hashes(std::string_view text, const MinHashOptions& o) {
   validate(o);
-  std::string norm;
-  std::vector<size_t> starts;
+  Scratch sc;
   std::vector<uint64_t> out;
-  shingle_hashes_into(text, o, norm, starts, out);
+  shingle_hashes_into(text, o, sc, out);
   return out;
 }
 
 std::vector<std::string> shingles(std::string_view text, const MinHashOptions& o) {
   validate(o);
   const std::string norm = normalize(text, o.normalize);
-  std::vector<size_t> starts;
+  Scratch sc;
   std::vector<std::string> out;
-  for_each_shingle(std::string_view(norm), o, starts, [&](std::string_view sh) { out.emplace_back(sh); });
+  for_each_shingle(std::string_view(norm), o, sc, [&](std::string_view sh) { out.emplace_back(sh); });
   return out;
 }
 
 void signature_of(std::span<const uint64_t> set, const MinHashOptions& o, uint64_t* out) {
-  signature_with_keys(set, perm_keys(o), out);
+  Scratch sc;
+  signature_with_keys(set, perm_keys(o), out, sc);
 }
 
 Signatures signatures(std::span<const std::string_view> texts, const MinHashOptions& o, bool keep_shingles) {
@@ -171,13 +215,12 @@ Signatures signatures(std::span<const std::string_view> texts, const MinHashOpti
   sig.values.resize(n * static_cast<size_t>(o.num_perm));
   std::vector<std::vector<uint64_t>> sets(keep_shingles ? n : 0);
   core::parallel_for(n, 64, [&](size_t b, size_t e) {
-    std::string norm;
-    std::vector<size_t> starts;
+    Scratch sc;
     std::vector<uint64_t> set;
     for (size_t i = b; i < e; ++i) {
-      shingle_hashes_into(texts[i], o, norm, starts, set);
-      signature_with_keys(set, keys, sig.values.data() + i * keys.size());
-      if (keep_shingles) sets[i] = set;
+      shingle_hashes_into(texts[i], o, sc, set);
+      signature_with_keys(set, keys, sig.values.data() + i * keys.size(), sc);
+      if (keep_shingles) sets[i].assign(set.begin(), set.end());
     }
   });
   sig.shingle_offsets.assign(n + 1, 0);

@@ -3,8 +3,10 @@
 // Shingles: the text is normalised (normalize.h); word shingles are n consecutive words (split on
 // ' ' after normalisation) joined by one space, character shingles are n consecutive code points.
 // A text with fewer than n words (code points) has one shingle: all of it. An empty text has no
-// shingles and never becomes a near-duplicate. Each shingle is hashed to 64 bits with XXH64
-// (seed 0), so the shingle set of a text is a sorted, unique vector<uint64_t>.
+// shingles and never becomes a near-duplicate. Each shingle is hashed to 64 bits: a character
+// shingle by XXH64 (seed 0) of its bytes, a word shingle by mix64(sum_t XXH64(word_t) *
+// B^(m-1-t) mod 2^64) over its m words (a rolling polynomial, so each word is hashed once). The
+// shingle set of a text is a sorted, unique vector<uint64_t>.
 //
 // Signature: for permutation p, sig[p] = min over shingles x of (a[p] * y + b[p]) mod 2^32 where
 // y = lo32(m) ^ hi32(m), m = mix64(x), with odd a[p] and b[p] drawn from SplitMix64 of the seed (each a

@@ -997,9 +997,32 @@ class Deduplicator:
         return DeduplicatorResult(keep=keep, reason=reason, matched_row=matched, similarity=sim)
 
     def save(self, path: str | os.PathLike) -> None:
+        """Write the fitted state: the MinHash index at ``path`` and the exact hashes at
+        ``path + ".exact.npy"`` (both written to a temporary name first, then renamed)."""
         if self._index is None:
             raise RuntimeError("Deduplicator: call fit(reference) first")
+        path = os.fspath(path)
         self._index.save(path)
+        table = np.array(sorted(self._hashes.items()), dtype=np.uint64).reshape(-1, 2)
+        tmp = path + ".exact.tmp.npy"
+        np.save(tmp, table)
+        os.replace(tmp, path + ".exact.npy")
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, threshold: float = 0.8, *, exact: bool = True, near: bool = True,
+             within: bool = True, nfkc: bool = True) -> Deduplicator:
+        """Read a state written by :meth:`save` (ngram and num_perm come from the index file)."""
+        path = os.fspath(path)
+        index = MinHashIndex.load(path, threshold=threshold, nfkc=nfkc)
+        opts = index.options
+        d = cls(threshold, opts["ngram"], num_perm=opts["num_perm"], exact=exact, near=near, within=within,
+                nfkc=nfkc)
+        d._index = index
+        table = np.load(path + ".exact.npy")
+        if table.ndim != 2 or table.shape[1] != 2:
+            raise ValueError(f"{path}.exact.npy: expected an (n, 2) table of hashes and rows")
+        d._hashes = {int(h): int(r) for h, r in table.tolist()}
+        return d
 
 
 _EXACT_FLAGS = _norm_flags(True, True, False, False)

@@ -279,7 +279,7 @@ def test_near_duplicates_deterministic_across_threads():
     assert e1.hashes.tolist() == e2.hashes.tolist()
 
 
-def test_deduplicator_fit_transform_and_leakage():
+def test_deduplicator_fit_transform_save_load_and_leakage(tmp_path):
     ref = ["the cat sat on the mat all day long", "a completely different reference row here"]
     new = ["The cat sat on the mat all day long!",            # exact (after punctuation? no) -> near ref
            "the cat sat on the mat all day long",             # exact ref
@@ -291,6 +291,9 @@ def test_deduplicator_fit_transform_and_leakage():
     assert r.reason == ["near-reference", "exact-reference", "", "exact", ""]
     assert r.matched_row.tolist()[:4] == [0, 0, -1, 2]
     assert r.keep.sum() + sum(r.counts.values()) == len(new)
+    d.save(tmp_path / "ref.mhx")
+    again = dedup.Deduplicator.load(tmp_path / "ref.mhx", threshold=0.7).transform(new)
+    assert again.reason == r.reason and again.matched_row.tolist() == r.matched_row.tolist()
     leak = dedup.leakage(new, ref, ngram=2, near_threshold=0.7)
     assert leak.kind == ["near", "exact", "", "", ""]
     assert leak.remove.tolist() == [True, True, False, False, False]
