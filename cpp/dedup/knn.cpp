@@ -1,6 +1,5 @@
 #include "dedup/knn.h"
 
-#include <faiss/Clustering.h>
 #include <faiss/IndexFlat.h>
 #include <faiss/IndexHNSW.h>
 #include <faiss/IndexIVFFlat.h>
@@ -13,6 +12,7 @@
 
 #include "core/errors.h"
 #include "core/threading.h"
+#include "dedup/kmeans.h"
 
 extern "C" int sgemm_(const char* transa, const char* transb, const int* m, const int* n, const int* k,
                       const float* alpha, const float* a, const int* lda, const float* b, const int* ldb,
@@ -23,7 +23,7 @@ namespace {
 
 using idx_t = faiss::Index::idx_t;
 
-// IVF with the scan done by BLAS: spherical k-means (FAISS) partitions the base rows, each query
+// IVF with the scan done by BLAS: spherical k-means (kmeans.h) partitions the base rows, each query
 // probes its `nprobe` nearest lists, and every (list, block of up to 1024 probing queries) pair is
 // one sgemm; a per-query top-k is updated from each product. Same arithmetic as IndexIVFFlat, but
 // the distance kernel is the BLAS one (much faster than a generic FAISS build's SIMD scan).
@@ -33,24 +33,14 @@ void ivf_gemm(const float* base, int64_t nb, const float* query, int64_t nq, int
   nlist = static_cast<int>(std::clamp<int64_t>(nlist, 1, std::max<int64_t>(1, nb / 8)));
   int nprobe = o.nprobe > 0 ? o.nprobe : std::max(8, nlist / 20);
   nprobe = std::min(nprobe, nlist);
-  std::vector<float> centroids;
-  if (nlist == 1) {
-    centroids.assign(d, 0.f);
-  } else {
-    faiss::ClusteringParameters cp;
-    cp.niter = 10;
-    cp.seed = static_cast<int>(o.seed & 0x7FFFFFFF);
-    cp.spherical = true;
-    faiss::Clustering clus(static_cast<int>(d), nlist, cp);
-    faiss::IndexFlatIP quant(d);
-    clus.train(nb, base, quant);
-    centroids = clus.centroids;
-  }
+  KMeansResult km = spherical_kmeans(base, nb, d, nlist, 10, o.seed);
+  nlist = km.k;
+  nprobe = std::min(nprobe, nlist);
+  const std::vector<float>& centroids = km.centroids;
   faiss::IndexFlatIP cq(d);
   cq.add(nlist, centroids.data());
-  std::vector<float> dummy(static_cast<size_t>(std::max(nb, nq)) * nprobe);
-  std::vector<idx_t> assign(static_cast<size_t>(nb));
-  cq.search(nb, base, 1, dummy.data(), assign.data());
+  std::vector<float> dummy(static_cast<size_t>(nq) * nprobe);
+  const std::vector<int32_t>& assign = km.assign;
   std::vector<idx_t> probes(static_cast<size_t>(nq) * nprobe);
   cq.search(nq, query, nprobe, dummy.data(), probes.data());
   std::vector<std::vector<int64_t>> members(nlist), askers(nlist);

@@ -5,7 +5,7 @@
 // inner product. A zero row or a NaN/inf value throws InvalidArgument naming the row.
 //
 // Index choice (SearchOptions::index = kAuto): exact IndexFlatIP (BLAS) up to `flat_max_rows` base
-// rows, else kIvfGemm. kIvfGemm ("ivf-gemm"): FAISS spherical k-means into nlist = sqrt(n) lists,
+// rows, else kIvfGemm. kIvfGemm ("ivf-gemm"): spherical k-means (kmeans.h) into nlist = sqrt(n) lists,
 // each query probes its nprobe = max(8, nlist / 20) nearest lists, and each (list, query block)
 // product is one BLAS sgemm with a per-query top-k: IVF arithmetic with the BLAS kernel, which on
 // Debian's generic FAISS build is several times faster than IndexIVFFlat's scan. kIvf: FAISS

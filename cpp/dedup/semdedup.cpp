@@ -1,7 +1,5 @@
 #include "dedup/semdedup.h"
 
-#include <faiss/Clustering.h>
-#include <faiss/IndexFlat.h>
 #include <omp.h>
 
 #include <algorithm>
@@ -11,6 +9,7 @@
 #include "core/errors.h"
 #include "core/hash.h"
 #include "core/threading.h"
+#include "dedup/kmeans.h"
 #include "dedup/knn.h"
 
 extern "C" int sgemm_(const char* transa, const char* transb, const int* m, const int* n, const int* k,
@@ -43,35 +42,11 @@ SemDedupResult semdedup(const float* x, int64_t n, int64_t d, const SemDedupOpti
   k = static_cast<int>(std::min<int64_t>(k, n));
   r.n_clusters = k;
   omp_set_num_threads(core::num_threads());
-  std::vector<float> centroids;
-  if (k == 1) {
-    centroids.assign(d, 0.f);
-    for (int64_t i = 0; i < n; ++i)
-      for (int64_t j = 0; j < d; ++j) centroids[j] += xn[i * d + j];
-    double s = 0;
-    for (float v : centroids) s += double(v) * v;
-    if (s > 0)
-      for (float& v : centroids) v = static_cast<float>(v / std::sqrt(s));
-  } else {
-    faiss::ClusteringParameters cp;
-    cp.niter = o.niter;
-    cp.seed = static_cast<int>(o.seed & 0x7FFFFFFF);
-    cp.spherical = true;
-    cp.verbose = false;
-    faiss::Clustering clus(static_cast<int>(d), k, cp);
-    faiss::IndexFlatIP quant(d);
-    clus.train(n, xn.data(), quant);
-    centroids = clus.centroids;
-  }
   {
-    faiss::IndexFlatIP index(d);
-    index.add(k, centroids.data());
-    std::vector<float> sim(n);
-    std::vector<faiss::Index::idx_t> lab(n);
-    index.search(n, xn.data(), 1, sim.data(), lab.data());
+    KMeansResult km = spherical_kmeans(xn.data(), n, d, k, o.niter, o.seed);
     for (int64_t i = 0; i < n; ++i) {
-      r.cluster[i] = static_cast<int32_t>(lab[i] < 0 ? 0 : lab[i]);
-      r.centroid_distance[i] = 1.f - sim[i];
+      r.cluster[i] = km.assign[i];
+      r.centroid_distance[i] = 1.f - km.similarity[i];
     }
   }
   std::vector<std::vector<int64_t>> members(k);

@@ -1,4 +1,5 @@
-// SemDeDup (Abbas et al. 2023, as in Meta's code and NeMo Curator): spherical k-means over
+// SemDeDup (Abbas et al. 2023, as in Meta's code and NeMo Curator): spherical k-means (kmeans.h)
+// over
 // L2-normalised embeddings, then inside each cluster the rows are ordered (hard: farthest from the
 // centroid first; easy: nearest first; random: a seeded shuffle; score: highest score first; ties
 // by row index) and row j gets max_sim[j] = the largest cosine to any row before it in that order.
@@ -8,9 +9,9 @@
 // Pairwise similarities are computed in blocks of 256 x 4096 with BLAS sgemm: memory O(d * m +
 // 1M floats) for a cluster of m rows, never m x m.
 //
-// Threads: k-means and sgemm run on the calling thread with OpenMP/BLAS threads; call from outside
-// oneTBB tasks. k-means is FAISS's (seeded), so the partition is deterministic for a given seed
-// and thread count; the within-cluster step is exact.
+// Threads: k-means and sgemm run on the calling thread with BLAS threads; call from outside
+// oneTBB tasks. k-means is seeded, so the partition is deterministic for a given seed; the
+// within-cluster step is exact.
 #pragma once
 
 #include <cstdint>
