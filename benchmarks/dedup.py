@@ -16,7 +16,8 @@ numpy pairwise max inside clusters), same n_clusters; agreement of the removed s
 
 Peak memory: RSS sampled every 5 ms during one call, minus the RSS before it (MiB).
 
-    python benchmarks/dedup.py            # default: 20k docs, 30k x 384 embeddings (~3 min)
+    python benchmarks/dedup.py            # default: 20k docs, 30k x 384 embeddings, 1 thread (~3 min)
+    python benchmarks/dedup.py --threads 2
     python benchmarks/dedup.py --full     # 100k docs, 200k x 384 (the issue's sizes)
 """
 
@@ -29,14 +30,32 @@ import platform
 import random
 import re
 import statistics
+import sys
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
-import airtune
-import numpy as np
-from airtune import dedup
+
+def _threads_from_argv(default: int = 1) -> int:
+    for i, a in enumerate(sys.argv):
+        if a == "--threads" and i + 1 < len(sys.argv):
+            return int(sys.argv[i + 1])
+        if a.startswith("--threads="):
+            return int(a.split("=", 1)[1])
+    return default
+
+
+# Thread counts of every library are fixed before numpy/faiss load their BLAS/OpenMP runtimes.
+THREADS = _threads_from_argv()
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = str(THREADS)
+
+import airtune  # noqa: E402
+import numpy as np  # noqa: E402
+from airtune import dedup  # noqa: E402
+
+airtune.set_num_threads(THREADS)
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -257,6 +276,7 @@ def numpy_knn(x: np.ndarray, k: int, block: int = 2048) -> np.ndarray:
 def faiss_knn(x: np.ndarray, k: int) -> np.ndarray:
     import faiss
 
+    faiss.omp_set_num_threads(THREADS)
     ix = faiss.IndexFlatIP(x.shape[1])
     ix.add(x)
     _, i = ix.search(x, k + 1)
@@ -271,6 +291,7 @@ def reference_semdedup(x: np.ndarray, n_clusters: int, threshold: float, seed: i
     """SemDeDup as in Meta's / NeMo's code: spherical k-means (faiss), hard order, column max."""
     import faiss
 
+    faiss.omp_set_num_threads(THREADS)
     km = faiss.Kmeans(x.shape[1], n_clusters, niter=20, seed=seed, spherical=True, verbose=False)
     km.train(x)
     sim, lab = km.index.search(x, 1)
@@ -348,6 +369,8 @@ def main() -> None:
     ap.add_argument("--docs", type=int, default=None)
     ap.add_argument("--rows", type=int, default=None)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=1,
+                    help="threads for every library (default 1: stable ratios on a shared machine)")
     args = ap.parse_args()
     n_docs = args.docs or (100_000 if args.full else 20_000)
     n_rows = args.rows or (200_000 if args.full else 30_000)
@@ -373,7 +396,8 @@ def main() -> None:
                          "Peak memory = max RSS (sampled every 5 ms) during the first call minus RSS before "
                          "it, after gc + malloc_trim (MiB); memory reused from earlier calls is not seen.",
                          "The 2-core machine was shared with other work (loadavg in machine): ratios are "
-                         "indicative; OpenMP/BLAS threads suffer most from the contention."]}
+                         "indicative; OpenMP/BLAS threads suffer most from the contention, hence the "
+                         f"default of one thread for every library (this run: {THREADS})."]}
     md = [
         "| benchmark | airtune | peer | ratio | quality |",
         "|---|---|---|---|---|",

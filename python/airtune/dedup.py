@@ -659,7 +659,7 @@ def semantic_duplicates(
     unit length are normalised into a copy). Zero rows and NaN/inf raise ValueError naming the row.
 
     ``mode="knn"``: a k-nearest-neighbour graph: exact FAISS ``IndexFlatIP`` up to ``flat_max_rows``
-    rows, else ``"ivf-gemm"`` (FAISS spherical k-means into sqrt(n) lists, each query probes
+    rows, else ``"ivf-gemm"`` (spherical k-means into sqrt(n) lists, each query probes
     ``nprobe`` = max(8, nlist/20) lists, scanned with BLAS); ``index="flat"|"ivf"|"ivf-gemm"|"hnsw"``
     overrides ("ivf" = FAISS IndexIVFFlat, "hnsw" = FAISS IndexHNSWFlat). Edges with cosine
     >= threshold joined by union-find; ``keep`` as in :func:`exact_duplicates`. A row with more

@@ -180,6 +180,22 @@ def test_semantic_deterministic_across_threads():
     np.testing.assert_array_equal(a.cluster, b.cluster)
 
 
+def test_ivf_gemm_and_semdedup_deterministic_across_threads():
+    x = planted(3000, 24, seed=9)
+    before = airtune.get_num_threads()
+    out = []
+    try:
+        for threads in (1, 2):
+            airtune.set_num_threads(threads)
+            g = dedup.semantic_duplicates(x, 0.9, k=5, index="ivf-gemm")
+            s = dedup.semantic_duplicates(x, 0.9, mode="semdedup", n_clusters=12)
+            out.append((g.knn_ids, s.semdedup_cluster, s.keep))
+    finally:
+        airtune.set_num_threads(before)
+    for a, b in zip(*out):
+        np.testing.assert_array_equal(a, b)
+
+
 # ---------------------------------------------------------------------------------------------
 # outliers
 
