@@ -91,8 +91,13 @@ KMeansResult spherical_kmeans(const float* x, int64_t n, int64_t d, int k, int n
   std::vector<float> s(nt);
   std::vector<double> sum(static_cast<size_t>(kk) * d);
   std::vector<int64_t> count(kk);
+  double previous = -std::numeric_limits<double>::infinity();
   for (int it = 0; it < niter && kk > 1; ++it) {
     assign_to_centroids(xt, nt, d, res.centroids.data(), kk, a.data(), s.data());
+    double objective = 0;
+    for (int64_t i = 0; i < nt; ++i) objective += s[i];
+    if (objective - previous <= 1e-4 * std::abs(objective)) break;  // converged
+    previous = objective;
     std::fill(sum.begin(), sum.end(), 0.0);
     std::fill(count.begin(), count.end(), 0);
     for (int64_t i = 0; i < nt; ++i) {

@@ -4,7 +4,9 @@
 // Each of `niter` rounds assigns every training row to the centroid of largest inner product
 // (sgemm in blocks of 4096 rows, ties to the lower centroid), then sets each centroid to the
 // normalised mean of its rows; a centroid left empty is re-seeded with the training row farthest
-// from its own centroid (the lowest such row), so k clusters stay non-empty. Training uses at most
+// from its own centroid (the lowest such row), so k clusters stay non-empty. Iteration stops early
+// when the objective (sum of row-centroid inner products) improves by <= 1e-4 relative. Training
+// uses at most
 // `max_points_per_centroid * k` rows (a seeded sample, as FAISS does); every row is assigned at the
 // end.
 //
