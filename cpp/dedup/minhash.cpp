@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 
 #include "core/errors.h"
@@ -143,7 +144,18 @@ void signature_with_keys(std::span<const uint64_t> set, const PermKeys& keys, ui
 
 constexpr uint64_t kRollBase = 0x9E3779B97F4A7C15ULL;  // odd: multiplication is invertible mod 2^64
 
-// Word shingles: h = mix64(sum_t XXH64(word[s+t]) * B^(m-1-t) mod 2^64), a polynomial over the
+// 64-bit hash of one word: words of up to 8 bytes are packed into an integer (with their length)
+// and mixed, longer words go through XXH64.
+inline uint64_t word_hash(const char* p, size_t len) {
+  if (len <= 8) {
+    uint64_t v = 0;
+    std::memcpy(&v, p, len);
+    return core::mix64(v + len * 0xD6E8FEB86659FD93ULL);
+  }
+  return core::xxh64_bytes(p, len, 0);
+}
+
+// Word shingles: h = mix64(sum_t H(word[s+t]) * B^(m-1-t) mod 2^64), a polynomial over the
 // words' hashes updated in O(1) per shingle (each word is hashed once, not n times).
 // Character shingles: XXH64 of their UTF-8 bytes.
 void shingle_hashes_into(std::string_view text, const MinHashOptions& o, Scratch& sc, std::vector<uint64_t>& out) {
@@ -157,8 +169,7 @@ void shingle_hashes_into(std::string_view text, const MinHashOptions& o, Scratch
     const size_t words = sc.starts.size();
     if (words > 0) {
       sc.words.resize(words);
-      for (size_t k = 0; k < words; ++k)
-        sc.words[k] = core::xxh64(norm.substr(sc.starts[k], sc.ends[k] - sc.starts[k]));
+      for (size_t k = 0; k < words; ++k) sc.words[k] = word_hash(norm.data() + sc.starts[k], sc.ends[k] - sc.starts[k]);
       const size_t m = std::min(words, static_cast<size_t>(o.ngram));
       uint64_t top = 1;  // B^(m-1)
       for (size_t t = 1; t < m; ++t) top *= kRollBase;

@@ -42,14 +42,26 @@ constexpr bool is_punct(uint32_t c) {
 }
 
 // ASCII byte classes: 0 other, 1 whitespace, 2 punctuation, 3 upper-case letter, 4 digit.
-struct AsciiTable {
-  uint8_t cls[128];
-  constexpr AsciiTable() : cls{} {
-    for (uint32_t c = 0; c < 128; ++c)
-      cls[c] = is_space(c) ? 1 : is_punct(c) ? 2 : (c >= 'A' && c <= 'Z') ? 3 : (c >= '0' && c <= '9') ? 4 : 0;
+// One ASCII map per combination of the four options: the output byte of each ASCII input byte,
+// or kSeparator for a byte that becomes a collapsible space.
+constexpr uint8_t kSeparator = 0x80;
+struct AsciiMaps {
+  uint8_t map[16][128];
+  constexpr AsciiMaps() : map{} {
+    for (int f = 0; f < 16; ++f) {
+      const bool lower = f & 1, collapse = f & 2, punct = f & 4, digits = f & 8;
+      for (uint32_t c = 0; c < 128; ++c) {
+        const bool space = is_space(c) || (punct && is_punct(c));
+        uint8_t out = static_cast<uint8_t>(c);
+        if (space) out = collapse ? kSeparator : (is_space(c) ? static_cast<uint8_t>(c) : ' ');
+        else if (lower && c >= 'A' && c <= 'Z') out = static_cast<uint8_t>(c - 'A' + 'a');
+        else if (digits && c >= '0' && c <= '9') out = '0';
+        map[f][c] = out;
+      }
+    }
   }
 };
-constexpr AsciiTable kAscii;
+constexpr AsciiMaps kMaps;
 
 }  // namespace
 
@@ -67,21 +79,19 @@ void normalize_into(std::string_view text, const NormalizeOptions& o, std::strin
     }
     *w++ = c;
   };
-  for (size_t i = 0; i < text.size();) {
+  const uint8_t* map = kMaps.map[(o.lowercase ? 1 : 0) | (o.collapse_whitespace ? 2 : 0) |
+                                 (o.strip_punctuation ? 4 : 0) | (o.digits_to_zero ? 8 : 0)];
+  const size_t size = text.size();
+  for (size_t i = 0; i < size;) {
     const auto byte = static_cast<unsigned char>(text[i]);
     if (byte < 0x80) {  // fast path: ASCII by table
-      const uint8_t k = kAscii.cls[byte];
-      const bool space = k == 1 || (k == 2 && o.strip_punctuation);
+      const uint8_t c = map[byte];
       ++i;
-      if (space && o.collapse_whitespace) {
+      if (c == kSeparator) {
         pending_space = w != begin;
         continue;
       }
-      char c = static_cast<char>(byte);
-      if (space) c = k == 1 ? c : ' ';
-      else if (k == 3 && o.lowercase) c = static_cast<char>(c - 'A' + 'a');
-      else if (k == 4 && o.digits_to_zero) c = '0';
-      put(c);
+      put(static_cast<char>(c));
       continue;
     }
     uint32_t cp = 0;
