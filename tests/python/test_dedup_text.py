@@ -297,3 +297,18 @@ def test_deduplicator_fit_transform_save_load_and_leakage(tmp_path):
     leak = dedup.leakage(new, ref, ngram=2, near_threshold=0.7)
     assert leak.kind == ["near", "exact", "", "", ""]
     assert leak.remove.tolist() == [True, True, False, False, False]
+
+
+def test_results_display_and_plots():
+    corpus = make_corpus(10, 30, [0.05], seed=2)
+    r = dedup.near_duplicates(corpus, 0.5, 2)
+    html = r._repr_html_()
+    assert "NearDuplicateResult" in html and "<table" in html
+    frame = r.to_pandas()
+    assert list(frame.columns) == ["keep", "cluster", "cluster_size", "reason"]
+    assert (frame["reason"] != "").sum() == r.n_removed
+    assert r.pairs().shape[0] == r.pairs_a.shape[0]
+    mpl = pytest.importorskip("matplotlib")
+    mpl.use("Agg")
+    assert r.plot() is not None
+    assert dedup.exact_duplicates(corpus).plot() is not None
