@@ -148,6 +148,11 @@ def test_bad_embeddings_are_named():
     assert empty.n_rows == 0
     same = dedup.semantic_duplicates(np.ones((50, 4), dtype=np.float32), k=5)
     assert same.n_kept == 1
+    with pytest.raises(ValueError, match="dimensions differ"):
+        dedup.outliers(x, reference=np.ones((5, 3), dtype=np.float32))
+    with pytest.raises(ValueError, match="dimensions differ"):
+        dedup.leakage(["a"], ["b"], near_threshold=None, semantic_threshold=0.9,
+                      train_embeddings=np.ones((1, 4)), test_embeddings=np.ones((1, 3)))
 
 
 def test_cuda_request_without_gpu_is_clear():
