@@ -91,6 +91,11 @@ uint64_t MinHashIndex::band_key(const uint64_t* sig, int band) const {
 void MinHashIndex::add(std::span<const std::string_view> texts) {
   if (size() + texts.size() > kMaxRows) throw InvalidArgument("MinHashIndex holds at most 2^32 - 1 rows");
   Signatures more = dedup::signatures(texts, options_, keep_shingles_);
+  if (size() == 0) {  // the common single add: take the buffers instead of copying them
+    sig_ = std::move(more);
+    rebuild_tables();
+    return;
+  }
   const int64_t base = sig_.shingle_offsets.back();
   sig_.values.insert(sig_.values.end(), more.values.begin(), more.values.end());
   sig_.shingle_data.insert(sig_.shingle_data.end(), more.shingle_data.begin(), more.shingle_data.end());
