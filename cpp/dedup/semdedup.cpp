@@ -37,13 +37,19 @@ SemDedupResult semdedup(const float* x, int64_t n, int64_t d, const SemDedupOpti
   r.max_similarity.assign(n, -1.f);
   r.max_id.assign(n, -1);
   if (n == 0) return r;
-  std::vector<float> xn = l2_normalized(x, n, d);
+  // Unit rows are used in place; others are normalised into a copy (which also rejects zero/NaN rows).
+  std::vector<float> copy;
+  const float* xn = x;
+  if (!rows_are_unit(x, n, d)) {
+    copy = l2_normalized(x, n, d);
+    xn = copy.data();
+  }
   int k = o.n_clusters > 0 ? o.n_clusters : std::max(1, static_cast<int>(std::lround(std::sqrt(double(n)))));
   k = static_cast<int>(std::min<int64_t>(k, n));
   r.n_clusters = k;
   omp_set_num_threads(core::num_threads());
   {
-    KMeansResult km = spherical_kmeans(xn.data(), n, d, k, o.niter, o.seed);
+    KMeansResult km = spherical_kmeans(xn, n, d, k, o.niter, o.seed);
     for (int64_t i = 0; i < n; ++i) {
       r.cluster[i] = km.assign[i];
       r.centroid_distance[i] = 1.f - km.similarity[i];
@@ -72,7 +78,7 @@ SemDedupResult semdedup(const float* x, int64_t n, int64_t d, const SemDedupOpti
     const int64_t sz = static_cast<int64_t>(m.size());
     if (sz < 2) continue;
     mat.resize(static_cast<size_t>(sz * d));
-    for (int64_t t = 0; t < sz; ++t) std::copy_n(xn.data() + m[t] * d, d, mat.data() + t * d);
+    for (int64_t t = 0; t < sz; ++t) std::copy_n(xn + m[t] * d, d, mat.data() + t * d);
     for (int64_t r0 = 1; r0 < sz; r0 += kRowBlock) {
       const int rows = static_cast<int>(std::min<int64_t>(kRowBlock, sz - r0));
       std::vector<float> best(rows, -2.f);

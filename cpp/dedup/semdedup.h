@@ -41,7 +41,8 @@ struct SemDedupResult {
   int n_clusters = 0;
 };
 
-/// Runs SemDeDup on n x d float32 rows (normalised internally; zero/NaN rows rejected).
+/// Runs SemDeDup on n x d float32 rows (used in place when every row has unit length, else
+/// normalised into a copy; zero/NaN rows rejected).
 /// `scores` (n entries) is read only for SemDedupKeep::kScore.
 SemDedupResult semdedup(const float* x, int64_t n, int64_t d, const SemDedupOptions& options,
                         std::span<const double> scores);
