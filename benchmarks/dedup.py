@@ -425,7 +425,7 @@ def main() -> None:
     sem = bench_semantic(n_rows, args.repeats)
     print(json.dumps(sem, indent=1))
     load_after = os.getloadavg()
-    payload = {"area": "dedup", "machine": {**machine(), "loadavg_before": [round(v, 2) for v in load_before],
+    payload = {"area": "dedup", "command": " ".join(["benchmarks/dedup.py", *sys.argv[1:]]), "machine": {**machine(), "loadavg_before": [round(v, 2) for v in load_before],
                                             "loadavg_after": [round(v, 2) for v in load_after]},
                "versions": versions, "near_duplicates": near,
                "semantic": sem,
