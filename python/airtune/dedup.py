@@ -708,6 +708,8 @@ def semantic_duplicates(
             n_clusters=int(((size > 1) & ~removed).sum()), semdedup_cluster=r["cluster"], max_similarity=ms)
     if mode != "knn":
         raise ValueError(f"mode: expected 'knn' or 'semdedup', got {mode!r}")
+    if keep == "longest":
+        raise ValueError("keep='longest' needs texts: pass scores= (e.g. the text lengths) instead")
     rule, sc = _survivor_args(keep, scores, priority, n)
     if dev == "cuda":
         kk = max(0, min(int(k), n - 1))

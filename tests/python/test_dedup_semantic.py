@@ -142,6 +142,10 @@ def test_bad_embeddings_are_named():
         dedup.semantic_duplicates(np.ones(5, dtype=np.float32))
     with pytest.raises(ValueError, match="device"):
         dedup.semantic_duplicates(x, device="tpu")
+    with pytest.raises(ValueError, match="needs texts"):
+        dedup.semantic_duplicates(x, keep="longest")
+    scored = dedup.semantic_duplicates(planted(), 0.95, scores=np.arange(400.0))
+    assert scored.cluster[200] == 204  # highest score survives
     one = dedup.semantic_duplicates(x[:1])
     assert one.keep.tolist() == [True]
     empty = dedup.semantic_duplicates(np.zeros((0, 4), dtype=np.float32))
