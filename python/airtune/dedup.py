@@ -20,6 +20,7 @@ by the survivor rule, ties to the smallest row index, for any thread count.
 
 from __future__ import annotations
 
+import json
 import os
 import unicodedata
 from collections.abc import Sequence
@@ -96,6 +97,37 @@ def normalize(text: str, *, lowercase: bool = True, whitespace: bool = True, pun
     """The normalised form of ``text`` used for hashing (see :func:`exact_duplicates`)."""
     (prepped,) = _unicode_prep([text], nfkc, lowercase)
     return _c.normalize(prepped, _norm_flags(lowercase, whitespace, punctuation, digits))
+
+
+def _conversation_text(row: Any) -> str:
+    """One string for a structured row: a chat (list of {role, content} / ShareGPT {from, value}
+    messages, or a dict holding one under "messages" / "conversations") becomes "role: content"
+    lines; any other dict or list becomes canonical JSON (sorted keys)."""
+    messages = row
+    if isinstance(row, dict):
+        for key in ("messages", "conversations", "conversation"):
+            if isinstance(row.get(key), list):
+                messages = row[key]
+                break
+    if isinstance(messages, list) and messages and all(isinstance(m, dict) for m in messages):
+        lines = []
+        for m in messages:
+            role = m.get("role", m.get("from", ""))
+            content = m.get("content", m.get("value", ""))
+            if not isinstance(content, str):
+                content = json.dumps(content, ensure_ascii=False, sort_keys=True)
+            lines.append(f"{role}: {content}")
+        return "\n".join(lines)
+    return json.dumps(row, ensure_ascii=False, sort_keys=True, default=str)
+
+
+def _texts(obj: Any, column: str | None, name: str = "texts") -> list:
+    """as_str_list, plus whole conversations / structured rows (dict, list) turned into one string
+    each; other non-text values are left for the C++ layer to reject (TypeError naming the row)."""
+    rows = as_str_list(obj, name=name, column=column)
+    if any(isinstance(r, (dict, list, tuple)) for r in rows):
+        rows = [_conversation_text(r) if isinstance(r, (dict, list, tuple)) else r for r in rows]
+    return rows
 
 
 def _scores_array(scores: Any, n: int, name: str) -> np.ndarray:
@@ -213,13 +245,16 @@ def exact_duplicates(
 ) -> ExactResult:
     """Find rows whose normalised text is identical and keep one per group.
 
-    ``texts``: list/numpy/pandas/pyarrow/HF column (``column=`` selects one from a table).
+    ``texts``: list/numpy/pandas/pyarrow/HF column (``column=`` selects one from a table). Rows
+    that are whole conversations (lists of ``{role, content}`` or ShareGPT ``{from, value}``
+    messages, or dicts with ``messages``) are compared as "role: content" lines; other structured
+    rows as canonical JSON.
     Normalisation: NFKC, lower-casing, whitespace collapsing, optional punctuation removal and
     digit folding (``digits=True`` maps every digit to 0). Survivor: ``keep="first"`` (smallest
     row), ``"longest"`` (most UTF-8 bytes), ``"score"`` (highest ``scores``), or ``priority=``
     (lowest value wins); ties go to the smallest row. Hash collisions are checked byte for byte.
     """
-    rows = as_str_list(texts, column=column)
+    rows = _texts(texts, column)
     rule, sc = _survivor_args(keep, scores, priority, len(rows))
     prepped = _unicode_prep(rows, nfkc, lowercase)
     r = _c.exact_duplicates(prepped, _norm_flags(lowercase, whitespace, punctuation, digits), rule, sc)
@@ -349,7 +384,7 @@ class MinHashIndex:
         return len(self._ix)
 
     def _prep(self, texts: Any, column: str | None) -> list:
-        rows = as_str_list(texts, column=column)
+        rows = _texts(texts, column)
         return _unicode_prep(rows, self.nfkc, self.options["normalize"]["lowercase"])
 
     def add(self, texts: Any, column: str | None = None) -> range:
@@ -485,7 +520,7 @@ def near_duplicates(
     ``keep`` ("first", "longest", "score" with ``scores``, or ``priority=``, lower wins).
     Empty texts have no shingles and are never near duplicates (use exact_duplicates for them).
     """
-    rows_ = as_str_list(texts, column=column)
+    rows_ = _texts(texts, column)
     rule, sc = _survivor_args(keep, scores, priority, len(rows_))
     index = MinHashIndex(threshold, ngram, num_perm=num_perm, char_ngrams=char_ngrams, bands=bands, rows=rows,
                          weights=weights, seed=seed, lowercase=lowercase, whitespace=whitespace,
@@ -856,8 +891,8 @@ def leakage(train: Any, test: Any, *, column: str | None = None, near_threshold:
     Jaccard >= ``near_threshold``; None turns it off) and semantic (cosine >= ``semantic_threshold``
     on embeddings given or computed with ``embedder``; off unless a threshold is given).
     The first kind that matches is reported (exact, then near, then semantic)."""
-    tr = as_str_list(train, name="train", column=column)
-    te = as_str_list(test, name="test", column=column)
+    tr = _texts(train, column, "train")
+    te = _texts(test, column, "test")
     n = len(tr)
     kind = [""] * n
     test_row = np.full(n, -1, dtype=np.int64)
@@ -954,7 +989,7 @@ class Deduplicator:
         self._index: MinHashIndex | None = None
 
     def fit(self, reference: Any, column: str | None = None) -> Deduplicator:
-        rows = as_str_list(reference, name="reference", column=column)
+        rows = _texts(reference, column, "reference")
         self._index = MinHashIndex(self.threshold, self.ngram, num_perm=self.num_perm, nfkc=self.nfkc)
         self._index.add(rows)
         self._hashes = {}
@@ -965,7 +1000,7 @@ class Deduplicator:
     def transform(self, texts: Any, column: str | None = None) -> DeduplicatorResult:
         if self._index is None:
             raise RuntimeError("Deduplicator: call fit(reference) first")
-        rows = as_str_list(texts, column=column)
+        rows = _texts(texts, column)
         n = len(rows)
         reason = [""] * n
         matched = np.full(n, -1, dtype=np.int64)

@@ -312,3 +312,14 @@ def test_results_display_and_plots():
     mpl.use("Agg")
     assert r.plot() is not None
     assert dedup.exact_duplicates(corpus).plot() is not None
+
+
+def test_whole_conversations_are_compared():
+    chat_a = [{"role": "user", "content": "Hi there"}, {"role": "assistant", "content": "Hello!"}]
+    chat_b = [{"role": "user", "content": "hi  THERE"}, {"role": "assistant", "content": "Hello!"}]
+    chat_c = [{"role": "user", "content": "Hi there"}, {"role": "assistant", "content": "Bye"}]
+    share = {"conversations": [{"from": "user", "value": "Hi there"}, {"from": "assistant", "value": "Hello!"}]}
+    r = dedup.exact_duplicates([chat_a, chat_b, chat_c, share, "plain text"])
+    assert r.cluster.tolist() == [0, 0, 2, 0, 4]
+    assert dedup._conversation_text(chat_a) == "user: Hi there\nassistant: Hello!"
+    assert dedup._conversation_text({"b": 1, "a": [2]}) == '{"a": [2], "b": 1}'
