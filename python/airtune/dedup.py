@@ -822,6 +822,9 @@ def outliers(embeddings: Any, method: str = "knn", *, k: int = 10, reference: An
     * ``"centroid"``: cosine distance to the mean direction; IQR fence.
     * ``reference=`` (any method): cosine distance to the nearest reference row; flagged above the
       IQR fence of the reference rows' own nearest-neighbour distances.
+
+    ``index`` is the kNN search of the "knn" method (see :func:`semantic_duplicates`); above 20k
+    rows "auto" is approximate, so pass ``index="flat"`` for exact scores on weakly clustered data.
     """
     x = as_float32_matrix(embeddings)
     n = x.shape[0]
