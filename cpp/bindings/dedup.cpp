@@ -260,6 +260,7 @@ void bind_dedup(py::module_& m) {
       .def_property_readonly("bands", &MinHashIndex::bands)
       .def_property_readonly("rows", &MinHashIndex::rows)
       .def_property_readonly("has_shingles", &MinHashIndex::has_shingles)
+      .def_property("threshold", &MinHashIndex::threshold, &MinHashIndex::set_threshold)
       .def_property_readonly("options",
                              [](const MinHashIndex& self) {
                                const auto& o = self.options();

@@ -84,6 +84,11 @@ MinHashIndex::MinHashIndex(const MinHashOptions& options, int bands, int rows, b
   tables_.resize(bands_);
 }
 
+void MinHashIndex::set_threshold(double t) {
+  if (!(t >= 0.0 && t <= 1.0)) throw InvalidArgument("threshold: expected a value in [0, 1]");
+  threshold_ = t;
+}
+
 uint64_t MinHashIndex::band_key(const uint64_t* sig, int band) const {
   return core::xxh64_bytes(sig + static_cast<size_t>(band) * rows_, sizeof(uint64_t) * rows_, static_cast<uint64_t>(band));
 }
@@ -303,9 +308,8 @@ void MinHashIndex::save(const std::string& path) const {
                   (nz.digits_to_zero ? 8u : 0u));
   w.put<int32_t>(bands_);
   w.put<int32_t>(rows_);
-  w.put<int32_t>(0);  // reserved
-  w.put<int32_t>(0);  // reserved
-  w.put<int32_t>(0);  // reserved
+  w.put<double>(threshold_);  // 0 = not set
+  w.put<int32_t>(0);          // reserved
   w.put<uint64_t>(size());
   w.put<uint64_t>(sig_.shingle_data.size());
   w.put_array(sig_.values);
@@ -356,7 +360,9 @@ MinHashIndex MinHashIndex::load(const std::string& path) {
   o.normalize = {(flags & 1u) != 0, (flags & 2u) != 0, (flags & 4u) != 0, (flags & 8u) != 0};
   const int bands = r.get<int32_t>("bands");
   const int rows = r.get<int32_t>("rows");
-  r.pos += 12;  // reserved
+  const auto threshold = r.get<double>("threshold");
+  r.pos += 4;  // reserved
+  if (!(threshold >= 0.0 && threshold <= 1.0)) r.fail("threshold outside [0, 1]");
   try {
     validate(o);
   } catch (const InvalidArgument& e) {
@@ -364,6 +370,7 @@ MinHashIndex MinHashIndex::load(const std::string& path) {
   }
   if (bands < 1 || rows < 1 || static_cast<int64_t>(bands) * rows > o.num_perm) r.fail("bad bands/rows");
   MinHashIndex idx(o, bands, rows, keep);
+  idx.threshold_ = threshold;
   const auto n = r.get<uint64_t>("row count");
   const auto ns = r.get<uint64_t>("shingle count");
   if (n > kMaxRows) r.fail("row count too large");

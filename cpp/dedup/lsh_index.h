@@ -17,7 +17,7 @@
 //
 // File format (little-endian), written to "<path>.tmp" then renamed (atomic on POSIX):
 //   magic "AIRTMHX1" | u32 version (1) | u32 header bytes | header fields (num_perm, ngram,
-//   char_ngrams, seed, 4 normalisation flags, bands, rows, has_shingles) | u64 rows |
+//   char_ngrams, seed, 4 normalisation flags, bands, rows, has_shingles, f64 threshold) | u64 rows |
 //   u64 shingle count | signatures | shingle offsets (rows + 1, i64) | shingle hashes |
 //   u64 XXH64 of everything before it.
 // load() checks magic, version, sizes against the file length and the checksum and throws
@@ -55,6 +55,9 @@ class MinHashIndex {
   int bands() const { return bands_; }
   int rows() const { return rows_; }
   bool has_shingles() const { return keep_shingles_; }
+  /// The similarity threshold the index was built for (0 = not set); stored in the file.
+  double threshold() const { return threshold_; }
+  void set_threshold(double t);
   size_t size() const { return sig_.size(); }
   const Signatures& signatures() const { return sig_; }
 
@@ -85,6 +88,7 @@ class MinHashIndex {
   int bands_;
   int rows_;
   bool keep_shingles_;
+  double threshold_ = 0.0;
   Signatures sig_;
   std::vector<std::vector<BandEntry>> tables_;  // per band, sorted
 };

@@ -365,6 +365,8 @@ class MinHashIndex:
             self._ix = _c.MinHashIndex(int(num_perm), int(ngram), bool(char_ngrams), int(seed),
                                        _norm_flags(lowercase, whitespace, punctuation, digits), int(bands),
                                        int(rows), bool(keep_shingles))
+            if 0.0 <= self.threshold <= 1.0:
+                self._ix.threshold = self.threshold
         self.nfkc = nfkc
 
     # -- properties
@@ -417,9 +419,12 @@ class MinHashIndex:
         self._ix.save(os.fspath(path))
 
     @classmethod
-    def load(cls, path: str | os.PathLike, threshold: float = 0.8, nfkc: bool = True) -> MinHashIndex:
-        """Read an index written by :meth:`save` (OSError if unreadable, ValueError if invalid)."""
+    def load(cls, path: str | os.PathLike, threshold: float | None = None, nfkc: bool = True) -> MinHashIndex:
+        """Read an index written by :meth:`save` (OSError if unreadable, ValueError if invalid).
+        ``threshold`` defaults to the one stored in the file."""
         native = _c.MinHashIndex.load(os.fspath(path))
+        if threshold is None:
+            threshold = float(native.threshold) or 0.8
         return cls(threshold, _native=native, nfkc=nfkc)
 
     def __repr__(self) -> str:
@@ -1049,13 +1054,13 @@ class Deduplicator:
         os.replace(tmp, path + ".exact.npy")
 
     @classmethod
-    def load(cls, path: str | os.PathLike, threshold: float = 0.8, *, exact: bool = True, near: bool = True,
-             within: bool = True, nfkc: bool = True) -> Deduplicator:
-        """Read a state written by :meth:`save` (ngram and num_perm come from the index file)."""
+    def load(cls, path: str | os.PathLike, threshold: float | None = None, *, exact: bool = True,
+             near: bool = True, within: bool = True, nfkc: bool = True) -> Deduplicator:
+        """Read a state written by :meth:`save` (threshold, ngram and num_perm come from the file)."""
         path = os.fspath(path)
         index = MinHashIndex.load(path, threshold=threshold, nfkc=nfkc)
         opts = index.options
-        d = cls(threshold, opts["ngram"], num_perm=opts["num_perm"], exact=exact, near=near, within=within,
+        d = cls(index.threshold, opts["ngram"], num_perm=opts["num_perm"], exact=exact, near=near, within=within,
                 nfkc=nfkc)
         d._index = index
         table = np.load(path + ".exact.npy")

@@ -127,9 +127,12 @@ TEST(DedupMinhash, SaveLoadRoundTripAndQuery) {
   MinHashIndex idx(o, 32, 4);
   idx.add(std::span(v).subspan(0, 44));
   const std::string path = testing::TempDir() + "/airtune_mh.idx";
+  idx.set_threshold(0.3);
   idx.save(path);
   auto back = MinHashIndex::load(path);
   EXPECT_EQ(back.size(), 44u);
+  EXPECT_DOUBLE_EQ(back.threshold(), 0.3);
+  EXPECT_THROW(idx.set_threshold(1.5), airtune::InvalidArgument);
   EXPECT_EQ(back.signatures().values, idx.signatures().values);
   auto q1 = idx.query(std::span(v).subspan(44), 0.3, true);
   auto q2 = back.query(std::span(v).subspan(44), 0.3, true);

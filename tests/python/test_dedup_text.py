@@ -240,8 +240,9 @@ def test_index_save_load_query(tmp_path):
     path = tmp_path / "corpus.mhx"
     ix.save(path)
     assert not os.path.exists(str(path) + ".tmp")
-    back = dedup.MinHashIndex.load(path, threshold=0.7)
+    back = dedup.MinHashIndex.load(path)
     assert len(back) == 40 and back.bands == ix.bands and back.rows == ix.rows
+    assert back.threshold == pytest.approx(0.7)
     q1 = ix.query(corpus[40:])
     q2 = back.query(corpus[40:])
     assert q1.query_row.tolist() == q2.query_row.tolist() and q1.index_row.tolist() == q2.index_row.tolist()
@@ -292,7 +293,7 @@ def test_deduplicator_fit_transform_save_load_and_leakage(tmp_path):
     assert r.matched_row.tolist()[:4] == [0, 0, -1, 2]
     assert r.keep.sum() + sum(r.counts.values()) == len(new)
     d.save(tmp_path / "ref.mhx")
-    again = dedup.Deduplicator.load(tmp_path / "ref.mhx", threshold=0.7).transform(new)
+    again = dedup.Deduplicator.load(tmp_path / "ref.mhx").transform(new)
     assert again.reason == r.reason and again.matched_row.tolist() == r.matched_row.tolist()
     leak = dedup.leakage(new, ref, ngram=2, near_threshold=0.7)
     assert leak.kind == ["near", "exact", "", "", ""]
