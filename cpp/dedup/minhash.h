@@ -10,8 +10,8 @@
 // shingle set of a text is a sorted, unique vector<uint64_t>.
 //
 // Signature: for permutation p, sig[p] = min over shingles x of (a[p] * y + b[p]) mod 2^32 where
-// y = lo32(m) ^ hi32(m), m = mix64(x), with odd a[p] and b[p] drawn from SplitMix64 of the seed (each a
-// bijection on 32-bit values; the loop is vectorised with AVX2 when the CPU has it). Values are
+// y = lo32(m) ^ hi32(m), m = mix64(x), with a[p] (odd) and b[p] drawn from SplitMix64 of the seed
+// (each permutation a bijection on 32-bit values; the loop is vectorised with AVX2 when the CPU has it). Values are
 // stored zero-extended in uint64 (UINT64_MAX = empty set). The fraction
 // of equal positions of two signatures estimates the Jaccard similarity of the shingle sets
 // (standard error sqrt(J(1-J)/num_perm)).
