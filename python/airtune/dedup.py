@@ -604,7 +604,9 @@ class SemanticResult(_RowsMixin):
     ``pairs_*``: pairs with cosine >= threshold (kNN mode: edges of the kNN graph, a < b; SemDeDup
     mode: each removed row with its most similar earlier row). ``threshold_table``: rows each
     threshold in :data:`DEFAULT_THRESHOLDS` (plus ``threshold``) would remove. ``knn_sim``/``knn_ids``:
-    the kNN graph (kNN mode). ``index``: the FAISS index used; ``device``: where search ran.
+    the kNN graph (kNN mode). ``semdedup_cluster``, ``centroid_distance`` (1 - cosine to the
+    k-means centroid) and ``max_similarity`` (to an earlier row of the cluster): SemDeDup mode.
+    ``index``: the search used; ``device``: where search ran.
     """
 
     keep: np.ndarray
@@ -622,6 +624,7 @@ class SemanticResult(_RowsMixin):
     knn_sim: np.ndarray | None = None
     knn_ids: np.ndarray | None = None
     semdedup_cluster: np.ndarray | None = None
+    centroid_distance: np.ndarray | None = None
     max_similarity: np.ndarray | None = None
     capped_rows: int = 0
     reason_label = "semantic duplicate"
@@ -745,7 +748,8 @@ def semantic_duplicates(
             keep=~removed, cluster=cluster, cluster_size=size, pairs_a=a, pairs_b=b,
             pairs_similarity=ms[removed].astype(np.float64), threshold=float(threshold), threshold_table=table,
             mode="semdedup", index=f"kmeans(k={r['n_clusters']})", device="cpu",
-            n_clusters=int(((size > 1) & ~removed).sum()), semdedup_cluster=r["cluster"], max_similarity=ms)
+            n_clusters=int(((size > 1) & ~removed).sum()), semdedup_cluster=r["cluster"],
+            centroid_distance=r["centroid_distance"], max_similarity=ms)
     if mode != "knn":
         raise ValueError(f"mode: expected 'knn' or 'semdedup', got {mode!r}")
     if keep == "longest":

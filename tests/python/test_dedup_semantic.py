@@ -320,3 +320,29 @@ def test_torch_exact_search_path_matches_faiss_flat():
     np.testing.assert_allclose(sims, ref.knn_sim, atol=1e-5)
     xu = unit(x.astype(np.float64))
     np.testing.assert_allclose(np.take_along_axis(xu @ xu.T, ids, axis=1), ref.knn_sim, atol=1e-5)
+
+
+def test_semdedup_keep_orders():
+    x = planted(300, 16, seed=2)
+    scores = np.random.default_rng(0).random(300)
+    by_score = dedup.semantic_duplicates(x, 0.9, mode="semdedup", n_clusters=5, keep="score", scores=scores)
+    # within each removed pair, the earlier (kept-first) row has the higher score
+    for a, b in zip(by_score.pairs_a.tolist(), by_score.pairs_b.tolist()):
+        assert scores[a] >= scores[b]
+    easy = dedup.semantic_duplicates(x, 0.9, mode="semdedup", n_clusters=5, keep="easy")
+    hard = dedup.semantic_duplicates(x, 0.9, mode="semdedup", n_clusters=5, keep="hard")
+    cen = hard.semdedup_cluster
+    # hard keeps the row farther from its centroid, easy the nearer one (same k-means partition)
+    np.testing.assert_array_equal(cen, easy.semdedup_cluster)
+    dist = hard.centroid_distance
+    np.testing.assert_array_equal(dist, easy.centroid_distance)
+    assert len(hard.pairs_a) > 10
+    for a, b in zip(hard.pairs_a.tolist(), hard.pairs_b.tolist()):
+        assert dist[a] >= dist[b]
+    for a, b in zip(easy.pairs_a.tolist(), easy.pairs_b.tolist()):
+        assert dist[a] <= dist[b]
+    rnd1 = dedup.semantic_duplicates(x, 0.9, mode="semdedup", n_clusters=5, keep="random", seed=3)
+    rnd2 = dedup.semantic_duplicates(x, 0.9, mode="semdedup", n_clusters=5, keep="random", seed=3)
+    assert rnd1.keep.tolist() == rnd2.keep.tolist()
+    with pytest.raises(ValueError, match="scores"):
+        dedup.semantic_duplicates(x, 0.9, mode="semdedup", keep="score")
