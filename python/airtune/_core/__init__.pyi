@@ -5,9 +5,11 @@ from __future__ import annotations
 from airtune import ParseError
 import typing
 from . import clean
+from . import dedup
+from . import embed
 from . import io
 from . import metrics
-__all__: list[str] = ['ParseError', 'build_info', 'clean', 'get_num_threads', 'io', 'metrics', 'set_num_threads']
+__all__: list[str] = ['ParseError', 'build_info', 'clean', 'dedup', 'embed', 'get_num_threads', 'io', 'metrics', 'set_num_threads']
 def build_info() -> dict:
     """
     Versions of the libraries linked into _core and the BLAS in use.
