@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 from collections import Counter
+from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
@@ -212,8 +213,13 @@ def test_pytest_plugin_end_to_end(tmp_path: Path) -> None:
     python_dir = str(Path(E.__file__).resolve().parents[1])
     env = {"PYTHONPATH": python_dir, "PATH": "/usr/bin:/bin"}
 
+    # Installed, the plugin is registered through its pytest11 entry point; in a source tree it
+    # is named explicitly (naming it twice is an error).
+    registered = any(ep.value == "airtune.pytest_plugin" for ep in entry_points(group="pytest11"))
+    plugin_args = [] if registered else ["-p", "airtune.pytest_plugin"]
+
     def run(*args: str, drop: str = "0") -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "pytest", "-p", "airtune.pytest_plugin", "-q",
+        return subprocess.run([sys.executable, "-m", "pytest", *plugin_args, "-q",
                                "-p", "no:cacheprovider", str(test_file), *args],
                               capture_output=True, text=True, env=env | {"DROP": drop}, cwd=tmp_path)
 
