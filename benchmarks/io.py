@@ -74,10 +74,12 @@ def orjson_loop(path: Path) -> int:
 
 def streaming_peak_rss_mb(path: Path) -> tuple[float, int]:
     code = (
-        "import airtune.io as io, resource, sys\n"
+        "import airtune.io as io\n"
         f"s = io.iter_jsonl({str(path)!r}, batch_bytes=16 << 20)\n"
         "n = sum(len(b) for b in s)\n"
-        "print(n, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+        # VmHWM is this process's own peak; ru_maxrss would include the parent's (fork).
+        "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1]\n"
+        "print(n, hwm)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout.split()
     return int(out[1]) / 1024, int(out[0])

@@ -39,7 +39,6 @@ struct StringColumn {
     const int64_t base = static_cast<int64_t>(data.size());
     const size_t before = size();
     data += other.data;
-    offsets.reserve(offsets.size() + other.size());
     for (size_t i = 1; i < other.offsets.size(); ++i) offsets.push_back(base + other.offsets[i]);
     if (!valid.empty() || !other.valid.empty()) {
       if (valid.empty()) valid.assign(before, 1);

@@ -84,8 +84,10 @@ void RecordBatch::append_all(const std::vector<const RecordBatch*>& parts) {
   grow(line, records);
   grow(message_offsets, records + 1);
   grow(metadata, meta_bytes, records);
+  grow(label, 0, records);
   grow(role, messages);
   grow(content, content_bytes, messages);
+  for (core::StringColumn* c : {&name, &tool_calls, &tool_call_id, &extra}) grow(*c, 0, messages);
   for (const RecordBatch* p : parts) append(*p);
 }
 
