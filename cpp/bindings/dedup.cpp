@@ -1,0 +1,399 @@
+// airtune._core.dedup: exact, MinHash-LSH and FAISS-based deduplication, outliers.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cstring>
+#include <optional>
+#include <span>
+
+#include "common.h"
+#include "core/errors.h"
+#include "dedup/exact.h"
+#include "dedup/knn.h"
+#include "dedup/lsh_index.h"
+#include "dedup/minhash.h"
+#include "dedup/normalize.h"
+#include "dedup/outliers.h"
+#include "dedup/semdedup.h"
+#include "dedup/survivors.h"
+
+namespace py = pybind11;
+using namespace airtune;
+using namespace airtune::dedup;
+using airtune::bindings::to_numpy;
+using airtune::bindings::utf8_views;
+
+namespace {
+
+using F32 = py::array_t<float, py::array::c_style>;
+using F64 = py::array_t<double, py::array::c_style | py::array::forcecast>;
+using I64 = py::array_t<int64_t, py::array::c_style | py::array::forcecast>;
+
+NormalizeOptions norm_from(const py::dict& d) {
+  NormalizeOptions o;
+  for (auto [k, v] : d) {
+    const auto key = k.cast<std::string>();
+    const bool b = v.cast<bool>();
+    if (key == "lowercase") o.lowercase = b;
+    else if (key == "collapse_whitespace") o.collapse_whitespace = b;
+    else if (key == "strip_punctuation") o.strip_punctuation = b;
+    else if (key == "digits_to_zero") o.digits_to_zero = b;
+    else throw InvalidArgument("normalize: unknown option '" + key + "'");
+  }
+  return o;
+}
+
+py::dict norm_to(const NormalizeOptions& o) {
+  py::dict d;
+  d["lowercase"] = o.lowercase;
+  d["collapse_whitespace"] = o.collapse_whitespace;
+  d["strip_punctuation"] = o.strip_punctuation;
+  d["digits_to_zero"] = o.digits_to_zero;
+  return d;
+}
+
+MinHashOptions minhash_from(int num_perm, int ngram, bool char_ngrams, uint64_t seed, const py::dict& norm) {
+  MinHashOptions o;
+  o.num_perm = num_perm;
+  o.ngram = ngram;
+  o.char_ngrams = char_ngrams;
+  o.seed = seed;
+  o.normalize = norm_from(norm);
+  validate(o);
+  return o;
+}
+
+std::vector<double> doubles(const std::optional<F64>& a) {
+  if (!a) return {};
+  auto r = a->unchecked<1>();
+  return std::vector<double>(r.data(0), r.data(0) + r.shape(0));
+}
+
+void check_matrix(const F32& x, const char* name) {
+  if (x.ndim() != 2) throw InvalidArgument(std::string(name) + ": expected a 2-D array");
+}
+
+py::dict clusters_dict(Clusters&& c) {
+  py::dict d;
+  d["n_clusters"] = c.n_clusters;
+  d["n_removed"] = c.n_removed;
+  d["cluster"] = to_numpy(std::move(c.cluster));
+  d["size"] = to_numpy(std::move(c.size));
+  d["keep"] = to_numpy(std::move(c.keep));
+  return d;
+}
+
+py::dict pairs_dict(PairSet&& p) {
+  py::dict d;
+  d["candidates"] = p.candidates;
+  d["capped_buckets"] = p.capped_buckets;
+  d["a"] = to_numpy(std::move(p.a));
+  d["b"] = to_numpy(std::move(p.b));
+  d["similarity"] = to_numpy(std::move(p.similarity));
+  return d;
+}
+
+SearchOptions search_from(const std::string& index, int64_t flat_max_rows, int nlist, int nprobe, int hnsw_m,
+                          int ef_search, uint64_t seed) {
+  SearchOptions o;
+  o.index = parse_search_index(index);
+  o.flat_max_rows = flat_max_rows;
+  o.nlist = nlist;
+  o.nprobe = nprobe;
+  o.hnsw_m = hnsw_m;
+  o.ef_search = ef_search;
+  o.seed = seed;
+  return o;
+}
+
+py::tuple graph_tuple(KnnGraph&& g) {
+  const int64_t rows = g.rows, k = g.k;
+  auto s = to_numpy(std::move(g.score));
+  auto i = to_numpy(std::move(g.ids));
+  return py::make_tuple(s.reshape({rows, k}), i.reshape({rows, k}), g.index);
+}
+
+py::dict outlier_dict(OutlierScores&& s) {
+  py::dict d;
+  d["fence"] = s.fence;
+  d["score"] = to_numpy(std::move(s.score));
+  d["flag"] = to_numpy(std::move(s.flag));
+  return d;
+}
+
+}  // namespace
+
+namespace airtune::bindings {
+
+void bind_dedup(py::module_& m) {
+  auto d = m.def_submodule("dedup", "Deduplication core (exact, MinHash-LSH, FAISS kNN, SemDeDup, outliers).");
+
+  d.def("normalize", [](const std::string& text, const py::dict& norm) { return normalize(text, norm_from(norm)); },
+        py::arg("text"), py::arg("normalize"));
+
+  d.def(
+      "exact_hashes",
+      [](const py::sequence& texts, const py::dict& norm) {
+        auto views = utf8_views(texts);
+        const auto o = norm_from(norm);
+        std::vector<uint64_t> h;
+        {
+          py::gil_scoped_release release;
+          h = exact_hashes(views, o);
+        }
+        return to_numpy(std::move(h));
+      },
+      py::arg("texts"), py::arg("normalize"));
+
+  d.def(
+      "exact_duplicates",
+      [](const py::sequence& texts, const py::dict& norm, const std::string& keep, std::optional<F64> scores) {
+        auto views = utf8_views(texts);
+        const auto o = norm_from(norm);
+        const auto rule = parse_survivor_rule(keep);
+        const auto sc = doubles(scores);
+        ExactResult r;
+        {
+          py::gil_scoped_release release;
+          r = exact_duplicates(views, o, rule, sc);
+        }
+        py::dict out = clusters_dict(std::move(r.clusters));
+        out["hashes"] = to_numpy(std::move(r.hashes));
+        out["hash_collisions"] = r.hash_collisions;
+        return out;
+      },
+      py::arg("texts"), py::arg("normalize"), py::arg("keep") = "first", py::arg("scores") = py::none());
+
+  d.def(
+      "resolve_clusters",
+      [](int64_t n, I64 a, I64 b, const std::string& keep, std::optional<I64> lengths, std::optional<F64> scores) {
+        if (a.size() != b.size()) throw InvalidArgument("pairs: a and b differ in length");
+        const auto rule = parse_survivor_rule(keep);
+        std::vector<int64_t> len;
+        if (lengths) len.assign(lengths->data(), lengths->data() + lengths->size());
+        const auto sc = doubles(scores);
+        const int64_t* pa = a.data();
+        const int64_t* pb = b.data();
+        const auto np = static_cast<size_t>(a.size());
+        Clusters c;
+        {
+          py::gil_scoped_release release;
+          UnionFind uf(static_cast<size_t>(n));
+          for (size_t i = 0; i < np; ++i) {
+            if (pa[i] < 0 || pa[i] >= n || pb[i] < 0 || pb[i] >= n)
+              throw InvalidArgument("pairs: pair " + std::to_string(i) + " names a row outside [0, " + std::to_string(n) + ")");
+            uf.unite(pa[i], pb[i]);
+          }
+          c = resolve_clusters(uf, rule, len, sc);
+        }
+        return clusters_dict(std::move(c));
+      },
+      py::arg("n"), py::arg("a"), py::arg("b"), py::arg("keep") = "first", py::arg("lengths") = py::none(),
+      py::arg("scores") = py::none());
+
+  d.def(
+      "shingles",
+      [](const std::string& text, int ngram, bool char_ngrams, const py::dict& norm) {
+        return shingles(text, minhash_from(1, ngram, char_ngrams, 1, norm));
+      },
+      py::arg("text"), py::arg("ngram"), py::arg("char_ngrams"), py::arg("normalize"));
+
+  d.def(
+      "shingle_hashes",
+      [](const std::string& text, int ngram, bool char_ngrams, const py::dict& norm) {
+        return to_numpy(shingle_hashes(text, minhash_from(1, ngram, char_ngrams, 1, norm)));
+      },
+      py::arg("text"), py::arg("ngram"), py::arg("char_ngrams"), py::arg("normalize"));
+
+  d.def("choose_bands_rows",
+        [](double threshold, int num_perm, double fp_weight, double fn_weight) {
+          BandsRows br;
+          {
+            py::gil_scoped_release release;
+            br = choose_bands_rows(threshold, num_perm, fp_weight, fn_weight);
+          }
+          return py::make_tuple(br.bands, br.rows);
+        },
+        py::arg("threshold"), py::arg("num_perm"), py::arg("fp_weight") = 0.5, py::arg("fn_weight") = 0.5);
+  d.def("candidate_probability", &candidate_probability, py::arg("s"), py::arg("bands"), py::arg("rows"));
+
+  py::class_<MinHashIndex>(d, "MinHashIndex")
+      .def(py::init([](int num_perm, int ngram, bool char_ngrams, uint64_t seed, const py::dict& norm, int bands,
+                       int rows, bool keep_shingles) {
+             return MinHashIndex(minhash_from(num_perm, ngram, char_ngrams, seed, norm), bands, rows, keep_shingles);
+           }),
+           py::arg("num_perm"), py::arg("ngram"), py::arg("char_ngrams"), py::arg("seed"), py::arg("normalize"),
+           py::arg("bands"), py::arg("rows"), py::arg("keep_shingles") = true)
+      .def("add",
+           [](MinHashIndex& self, const py::sequence& texts) {
+             auto views = utf8_views(texts);
+             py::gil_scoped_release release;
+             self.add(views);
+           })
+      .def(
+          "self_pairs",
+          [](const MinHashIndex& self, double threshold, bool verify, int64_t max_bucket) {
+            PairSet p;
+            {
+              py::gil_scoped_release release;
+              p = self.self_pairs(threshold, verify, max_bucket);
+            }
+            return pairs_dict(std::move(p));
+          },
+          py::arg("threshold"), py::arg("verify") = true, py::arg("max_bucket") = 256)
+      .def(
+          "query",
+          [](const MinHashIndex& self, const py::sequence& texts, double threshold, bool verify) {
+            auto views = utf8_views(texts);
+            PairSet p;
+            {
+              py::gil_scoped_release release;
+              p = self.query(views, threshold, verify);
+            }
+            return pairs_dict(std::move(p));
+          },
+          py::arg("texts"), py::arg("threshold"), py::arg("verify") = true)
+      .def("save", &MinHashIndex::save, py::arg("path"), py::call_guard<py::gil_scoped_release>())
+      .def_static("load", &MinHashIndex::load, py::arg("path"), py::call_guard<py::gil_scoped_release>())
+      .def("__len__", &MinHashIndex::size)
+      .def_property_readonly("bands", &MinHashIndex::bands)
+      .def_property_readonly("rows", &MinHashIndex::rows)
+      .def_property_readonly("has_shingles", &MinHashIndex::has_shingles)
+      .def_property_readonly("options",
+                             [](const MinHashIndex& self) {
+                               const auto& o = self.options();
+                               py::dict dd;
+                               dd["num_perm"] = o.num_perm;
+                               dd["ngram"] = o.ngram;
+                               dd["char_ngrams"] = o.char_ngrams;
+                               dd["seed"] = o.seed;
+                               dd["normalize"] = norm_to(o.normalize);
+                               return dd;
+                             })
+      .def("signatures", [](const MinHashIndex& self) {
+        const auto& s = self.signatures();
+        py::array_t<uint64_t> out({static_cast<py::ssize_t>(s.size()), static_cast<py::ssize_t>(s.num_perm)});
+        std::memcpy(out.mutable_data(), s.values.data(), s.values.size() * sizeof(uint64_t));
+        return out;
+      });
+
+  d.def(
+      "knn_self_cosine",
+      [](F32 x, int64_t k, const std::string& index, int64_t flat_max_rows, int nlist, int nprobe, int hnsw_m,
+         int ef_search, uint64_t seed) {
+        check_matrix(x, "embeddings");
+        const auto o = search_from(index, flat_max_rows, nlist, nprobe, hnsw_m, ef_search, seed);
+        KnnGraph g;
+        {
+          py::gil_scoped_release release;
+          g = knn_self_cosine(x.data(), x.shape(0), x.shape(1), k, o);
+        }
+        return graph_tuple(std::move(g));
+      },
+      py::arg("x"), py::arg("k"), py::arg("index") = "auto", py::arg("flat_max_rows") = 20000, py::arg("nlist") = 0,
+      py::arg("nprobe") = 0, py::arg("hnsw_m") = 32, py::arg("ef_search") = 0, py::arg("seed") = 1234);
+
+  d.def(
+      "knn_cross_cosine",
+      [](F32 base, F32 query, int64_t k, const std::string& index, int64_t flat_max_rows, int nlist, int nprobe,
+         int hnsw_m, int ef_search, uint64_t seed) {
+        check_matrix(base, "base embeddings");
+        check_matrix(query, "query embeddings");
+        if (base.shape(1) != query.shape(1))
+          throw InvalidArgument("embeddings: dimensions differ (" + std::to_string(base.shape(1)) + " vs " +
+                                std::to_string(query.shape(1)) + ")");
+        const auto o = search_from(index, flat_max_rows, nlist, nprobe, hnsw_m, ef_search, seed);
+        KnnGraph g;
+        {
+          py::gil_scoped_release release;
+          g = knn_cross_cosine(base.data(), base.shape(0), query.data(), query.shape(0), base.shape(1), k, o);
+        }
+        return graph_tuple(std::move(g));
+      },
+      py::arg("base"), py::arg("query"), py::arg("k"), py::arg("index") = "auto", py::arg("flat_max_rows") = 20000,
+      py::arg("nlist") = 0, py::arg("nprobe") = 0, py::arg("hnsw_m") = 32, py::arg("ef_search") = 0,
+      py::arg("seed") = 1234);
+
+  d.def(
+      "semdedup",
+      [](F32 x, int n_clusters, int niter, uint64_t seed, const std::string& keep, std::optional<F64> scores) {
+        check_matrix(x, "embeddings");
+        SemDedupOptions o;
+        o.n_clusters = n_clusters;
+        o.niter = niter;
+        o.seed = seed;
+        o.keep = parse_semdedup_keep(keep);
+        const auto sc = doubles(scores);
+        SemDedupResult r;
+        {
+          py::gil_scoped_release release;
+          r = semdedup(x.data(), x.shape(0), x.shape(1), o, sc);
+        }
+        py::dict out;
+        out["n_clusters"] = r.n_clusters;
+        out["cluster"] = to_numpy(std::move(r.cluster));
+        out["centroid_distance"] = to_numpy(std::move(r.centroid_distance));
+        out["max_similarity"] = to_numpy(std::move(r.max_similarity));
+        out["max_id"] = to_numpy(std::move(r.max_id));
+        return out;
+      },
+      py::arg("x"), py::arg("n_clusters") = 0, py::arg("niter") = 20, py::arg("seed") = 1234, py::arg("keep") = "hard",
+      py::arg("scores") = py::none());
+
+  d.def(
+      "knn_outliers",
+      [](F32 sim, I64 ids, double factor) {
+        if (sim.ndim() != 2 || ids.ndim() != 2 || sim.shape(0) != ids.shape(0) || sim.shape(1) != ids.shape(1))
+          throw InvalidArgument("knn graph: scores and ids must be 2-D arrays of one shape");
+        KnnGraph g;
+        g.rows = sim.shape(0);
+        g.k = sim.shape(1);
+        g.score.assign(sim.data(), sim.data() + sim.size());
+        g.ids.assign(ids.data(), ids.data() + ids.size());
+        return outlier_dict(knn_distance_outliers(g, factor));
+      },
+      py::arg("sim"), py::arg("ids"), py::arg("factor"));
+  d.def(
+      "lof_outliers",
+      [](F32 x, int64_t k, double threshold) {
+        check_matrix(x, "embeddings");
+        OutlierScores s;
+        {
+          py::gil_scoped_release release;
+          s = lof_outliers(x.data(), x.shape(0), x.shape(1), k, threshold);
+        }
+        return outlier_dict(std::move(s));
+      },
+      py::arg("x"), py::arg("k"), py::arg("threshold"));
+  d.def(
+      "centroid_outliers",
+      [](F32 x, double factor) {
+        check_matrix(x, "embeddings");
+        OutlierScores s;
+        {
+          py::gil_scoped_release release;
+          s = centroid_outliers(x.data(), x.shape(0), x.shape(1), factor);
+        }
+        return outlier_dict(std::move(s));
+      },
+      py::arg("x"), py::arg("factor"));
+  d.def(
+      "reference_outliers",
+      [](F32 x, F32 ref, double factor) {
+        check_matrix(x, "embeddings");
+        check_matrix(ref, "reference");
+        if (x.shape(1) != ref.shape(1)) throw InvalidArgument("reference: dimensions differ from embeddings");
+        OutlierScores s;
+        {
+          py::gil_scoped_release release;
+          s = reference_outliers(x.data(), x.shape(0), ref.data(), ref.shape(0), x.shape(1), factor, SearchOptions{});
+        }
+        return outlier_dict(std::move(s));
+      },
+      py::arg("x"), py::arg("reference"), py::arg("factor"));
+  d.def("iqr_fence", [](std::vector<double> v, double factor) { return iqr_fence(v, factor); }, py::arg("values"),
+        py::arg("factor"));
+}
+
+}  // namespace airtune::bindings

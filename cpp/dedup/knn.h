@@ -1,0 +1,72 @@
+// Nearest-neighbour graphs over float32 embeddings with FAISS (CPU).
+//
+// Cosine: rows are L2-normalised (a normalised copy is made unless every row already has unit
+// length, in which case the caller's buffer is searched directly, without a copy) and searched by
+// inner product. A zero row or a NaN/inf value throws InvalidArgument naming the row.
+//
+// Index choice (SearchOptions::index = kAuto): exact IndexFlatIP (BLAS) up to `flat_max_rows` base
+// rows, else kIvfGemm. kIvfGemm ("ivf-gemm"): FAISS spherical k-means into nlist = sqrt(n) lists,
+// each query probes its nprobe = max(8, nlist / 20) nearest lists, and each (list, query block)
+// product is one BLAS sgemm with a per-query top-k: IVF arithmetic with the BLAS kernel, which on
+// Debian's generic FAISS build is several times faster than IndexIVFFlat's scan. kIvf: FAISS
+// IndexIVFFlat (nlist = clamp(4 sqrt(n), 16, 65536), nprobe = max(16, nlist / 16)). kHnsw: FAISS
+// IndexHNSWFlat (M = hnsw_m, efConstruction 80, efSearch = max(ef_search or 64, 2k)).
+// Approximate indexes can miss neighbours: KnnGraph::index says which one ran and with what.
+//
+// Threads: FAISS runs on the calling thread with OpenMP; omp_set_num_threads(core::num_threads())
+// is called before every search. Never call these functions from inside a oneTBB task. Results of
+// the exact index do not depend on the thread count.
+//
+// Memory: rows x k x 12 bytes for the graph, plus the normalised copy when one is needed, plus the
+// index (a copy of the vectors for IVF/HNSW; HNSW adds ~M * 8 bytes per row).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace airtune::dedup {
+
+enum class SearchIndex { kAuto, kFlat, kIvf, kHnsw, kIvfGemm };
+
+/// "auto" | "flat" | "ivf" | "ivf-gemm" | "hnsw"; InvalidArgument otherwise.
+SearchIndex parse_search_index(const std::string& name);
+
+struct SearchOptions {
+  SearchIndex index = SearchIndex::kAuto;
+  int64_t flat_max_rows = 20000;  ///< kAuto: exact search up to this many base rows
+  int nlist = 0;                  ///< IVF lists; 0 = automatic
+  int nprobe = 0;                 ///< IVF lists probed; 0 = automatic
+  int hnsw_m = 32;
+  int ef_search = 0;              ///< HNSW; 0 = max(64, 2k)
+  uint64_t seed = 1234;           ///< k-means seed of IVF training
+};
+
+/// k nearest neighbours of each query row. Row i's neighbours are ids[i*k .. i*k+k), best first;
+/// missing neighbours (fewer than k candidates) have id -1 and score -inf.
+struct KnnGraph {
+  int64_t rows = 0;
+  int64_t k = 0;
+  std::vector<float> score;  ///< cosine similarity (cosine graphs) or Euclidean distance (L2 graphs)
+  std::vector<int64_t> ids;
+  std::string index;         ///< "flat", "ivf(nlist=..,nprobe=..)", "hnsw(M=..,ef=..)"
+};
+
+/// Unit-length copy of `x` (n x d); InvalidArgument naming the first zero or non-finite row.
+std::vector<float> l2_normalized(const float* x, int64_t n, int64_t d);
+
+/// True when every row has norm within 1e-4 of 1 (and all values are finite).
+bool rows_are_unit(const float* x, int64_t n, int64_t d);
+
+/// Cosine kNN of every row against the others (itself excluded). k is clamped to n - 1.
+KnnGraph knn_self_cosine(const float* x, int64_t n, int64_t d, int64_t k, const SearchOptions& options);
+
+/// Cosine kNN of `query` rows against `base` rows. k is clamped to nb.
+KnnGraph knn_cross_cosine(const float* base, int64_t nb, const float* query, int64_t nq, int64_t d, int64_t k,
+                          const SearchOptions& options);
+
+/// Exact Euclidean kNN of every row against the others (itself excluded), raw (unnormalised)
+/// vectors; score holds distances, ascending.
+KnnGraph knn_self_l2(const float* x, int64_t n, int64_t d, int64_t k);
+
+}  // namespace airtune::dedup

@@ -1,0 +1,379 @@
+#include "dedup/lsh_index.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <limits>
+#include <sstream>
+#include <tuple>
+
+#include "core/errors.h"
+#include "core/hash.h"
+#include "core/threading.h"
+
+namespace airtune::dedup {
+namespace {
+
+constexpr char kMagic[8] = {'A', 'I', 'R', 'T', 'M', 'H', 'X', '1'};
+constexpr uint32_t kVersion = 1;
+constexpr uint64_t kMaxRows = (1ULL << 32) - 1;
+
+inline uint64_t pack(int64_t a, int64_t b) { return (static_cast<uint64_t>(a) << 32) | static_cast<uint64_t>(b); }
+
+bool is_empty_signature(const uint64_t* s, int np) {
+  for (int p = 0; p < np; ++p)
+    if (s[p] != std::numeric_limits<uint64_t>::max()) return false;
+  return true;
+}
+
+void sort_unique(std::vector<uint64_t>& v) {
+  std::sort(v.begin(), v.end());
+  v.erase(std::unique(v.begin(), v.end()), v.end());
+}
+
+// Binary writer / reader over a byte string.
+struct Writer {
+  std::string buf;
+  template <typename T>
+  void put(const T& v) {
+    buf.append(reinterpret_cast<const char*>(&v), sizeof(T));
+  }
+  template <typename T>
+  void put_array(const std::vector<T>& v) {
+    buf.append(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(T));
+  }
+};
+
+struct Reader {
+  const std::string& buf;
+  size_t pos;
+  size_t end;
+  const std::string& path;
+  template <typename T>
+  T get(const char* what) {
+    need(sizeof(T), what);
+    T v;
+    std::memcpy(&v, buf.data() + pos, sizeof(T));
+    pos += sizeof(T);
+    return v;
+  }
+  template <typename T>
+  void get_array(std::vector<T>& v, uint64_t count, const char* what) {
+    if (count > (end - pos) / sizeof(T)) fail(std::string(what) + " runs past the end of the file");
+    v.resize(count);
+    std::memcpy(v.data(), buf.data() + pos, count * sizeof(T));
+    pos += count * sizeof(T);
+  }
+  void need(size_t n, const char* what) {
+    if (end - pos < n) fail(std::string("truncated while reading ") + what);
+  }
+  [[noreturn]] void fail(const std::string& why) { throw FormatError(path + ": not a valid airtune MinHash index: " + why); }
+};
+
+}  // namespace
+
+MinHashIndex::MinHashIndex(const MinHashOptions& options, int bands, int rows, bool keep_shingles)
+    : options_(options), bands_(bands), rows_(rows), keep_shingles_(keep_shingles) {
+  validate(options_);
+  if (bands < 1 || rows < 1 || static_cast<int64_t>(bands) * rows > options_.num_perm)
+    throw InvalidArgument("bands * rows must be between 1 and num_perm (" + std::to_string(options_.num_perm) +
+                          "), got bands=" + std::to_string(bands) + " rows=" + std::to_string(rows));
+  sig_.num_perm = options_.num_perm;
+  sig_.shingle_offsets.assign(1, 0);
+  tables_.resize(bands_);
+}
+
+uint64_t MinHashIndex::band_key(const uint64_t* sig, int band) const {
+  return core::xxh64_bytes(sig + static_cast<size_t>(band) * rows_, sizeof(uint64_t) * rows_, static_cast<uint64_t>(band));
+}
+
+void MinHashIndex::add(std::span<const std::string_view> texts) {
+  if (size() + texts.size() > kMaxRows) throw InvalidArgument("MinHashIndex holds at most 2^32 - 1 rows");
+  Signatures more = dedup::signatures(texts, options_, keep_shingles_);
+  const int64_t base = sig_.shingle_offsets.back();
+  sig_.values.insert(sig_.values.end(), more.values.begin(), more.values.end());
+  sig_.shingle_data.insert(sig_.shingle_data.end(), more.shingle_data.begin(), more.shingle_data.end());
+  for (size_t i = 1; i < more.shingle_offsets.size(); ++i) sig_.shingle_offsets.push_back(base + more.shingle_offsets[i]);
+  rebuild_tables();
+}
+
+void MinHashIndex::rebuild_tables() {
+  const size_t n = size();
+  tables_.assign(bands_, {});
+  core::parallel_for(static_cast<size_t>(bands_), 1, [&](size_t b0, size_t b1) {
+    for (size_t band = b0; band < b1; ++band) {
+      auto& t = tables_[band];
+      t.reserve(n);
+      for (size_t i = 0; i < n; ++i) {
+        const uint64_t* s = sig_.row(i);
+        if (is_empty_signature(s, sig_.num_perm)) continue;
+        t.push_back({band_key(s, static_cast<int>(band)), static_cast<int64_t>(i)});
+      }
+      std::sort(t.begin(), t.end());
+    }
+  });
+}
+
+PairSet MinHashIndex::finish(std::vector<uint64_t>& packed, const Signatures& left, const Signatures& right,
+                             double threshold, bool verify) const {
+  if (verify && !keep_shingles_) throw InvalidArgument("verify=True needs an index built with its shingle sets");
+  PairSet out;
+  out.candidates = static_cast<int64_t>(packed.size());
+  std::vector<double> sim(packed.size());
+  core::parallel_for(packed.size(), 1024, [&](size_t b, size_t e) {
+    for (size_t k = b; k < e; ++k) {
+      const auto a = static_cast<size_t>(packed[k] >> 32), c = static_cast<size_t>(packed[k] & 0xFFFFFFFFu);
+      sim[k] = verify ? jaccard(left.shingle_set(a), right.shingle_set(c))
+                      : estimated_jaccard(left.row(a), right.row(c), left.num_perm);
+    }
+  });
+  for (size_t k = 0; k < packed.size(); ++k) {
+    if (sim[k] + 1e-12 < threshold) continue;
+    out.a.push_back(static_cast<int64_t>(packed[k] >> 32));
+    out.b.push_back(static_cast<int64_t>(packed[k] & 0xFFFFFFFFu));
+    out.similarity.push_back(sim[k]);
+  }
+  return out;
+}
+
+PairSet MinHashIndex::self_pairs(double threshold, bool verify, int64_t max_bucket) const {
+  if (!(threshold >= 0.0 && threshold <= 1.0)) throw InvalidArgument("threshold: expected a value in [0, 1]");
+  if (max_bucket < 2) throw InvalidArgument("max_bucket: expected >= 2");
+  const size_t n = size();
+  const int np = sig_.num_perm;
+  // 1. Collapse rows with identical signatures (and, when verifying, identical shingle sets) onto
+  //    the group's first row; only first rows enter the band buckets.
+  std::vector<std::pair<uint64_t, int64_t>> whole(n);
+  core::parallel_for(n, 1024, [&](size_t b, size_t e) {
+    for (size_t i = b; i < e; ++i)
+      whole[i] = {core::xxh64_bytes(sig_.row(i), sizeof(uint64_t) * np, 0x5157), static_cast<int64_t>(i)};
+  });
+  std::sort(whole.begin(), whole.end());
+  std::vector<uint8_t> is_rep(n, 1);
+  std::vector<std::vector<int64_t>> groups;  // first row, then its copies (ascending)
+  for (size_t s = 0; s < n;) {
+    size_t e = s + 1;
+    while (e < n && whole[e].first == whole[s].first) ++e;
+    const int64_t first = whole[s].second;
+    if (e - s > 1 && !is_empty_signature(sig_.row(first), np)) {
+      std::vector<int64_t> g{first};
+      for (size_t k = s + 1; k < e; ++k) {
+        const int64_t r = whole[k].second;
+        if (std::memcmp(sig_.row(first), sig_.row(r), sizeof(uint64_t) * np) != 0) continue;  // hash collision
+        if (verify && keep_shingles_) {
+          const auto a = sig_.shingle_set(first), b = sig_.shingle_set(r);
+          if (a.size() != b.size() || !std::equal(a.begin(), a.end(), b.begin())) continue;
+        }
+        is_rep[r] = 0;
+        g.push_back(r);
+      }
+      if (g.size() > 1) groups.push_back(std::move(g));
+    }
+    s = e;
+  }
+  std::vector<uint64_t> packed;
+  // 2. Band buckets over representatives, one candidate list per band.
+  std::vector<std::vector<uint64_t>> per_band(bands_);
+  std::vector<int64_t> capped(bands_, 0);
+  core::parallel_for(static_cast<size_t>(bands_), 1, [&](size_t b0, size_t b1) {
+    std::vector<int64_t> members;
+    for (size_t band = b0; band < b1; ++band) {
+      const auto& t = tables_[band];
+      auto& out = per_band[band];
+      for (size_t s = 0; s < t.size();) {
+        size_t e = s + 1;
+        while (e < t.size() && t[e].key == t[s].key) ++e;
+        members.clear();
+        for (size_t k = s; k < e; ++k)
+          if (is_rep[t[k].row]) members.push_back(t[k].row);
+        const size_t m = members.size();
+        if (m > static_cast<size_t>(max_bucket)) {
+          ++capped[band];
+          for (size_t k = 1; k < m; ++k) out.push_back(pack(members[0], members[k]));
+          for (size_t k = 2; k < m; ++k) out.push_back(pack(members[k - 1], members[k]));
+        } else {
+          for (size_t x = 0; x < m; ++x)
+            for (size_t y = x + 1; y < m; ++y) out.push_back(pack(members[x], members[y]));
+        }
+        s = e;
+      }
+      sort_unique(out);
+    }
+  });
+  int64_t capped_total = 0;
+  for (int band = 0; band < bands_; ++band) {
+    packed.insert(packed.end(), per_band[band].begin(), per_band[band].end());
+    std::vector<uint64_t>().swap(per_band[band]);
+    capped_total += capped[band];
+  }
+  sort_unique(packed);
+  PairSet out = finish(packed, sig_, sig_, threshold, verify);
+  // 3. Expand copy groups: pairs inside a group (similarity 1) and each copy against every row its
+  //    first row matched. Groups larger than max_bucket are reported as a star around the first row
+  //    only (counted in capped_buckets) so that memory stays linear.
+  if (!groups.empty() && threshold <= 1.0) {
+    std::vector<int64_t> group_of(n, -1);
+    for (size_t gi = 0; gi < groups.size(); ++gi) group_of[groups[gi][0]] = static_cast<int64_t>(gi);
+    std::vector<std::tuple<int64_t, int64_t, double>> extra;
+    for (size_t k = 0; k < out.a.size(); ++k) {
+      for (int side = 0; side < 2; ++side) {
+        const int64_t f = side ? out.b[k] : out.a[k], x = side ? out.a[k] : out.b[k];
+        const int64_t gi = group_of[f];
+        if (gi < 0 || static_cast<int64_t>(groups[gi].size()) > max_bucket) continue;
+        for (size_t c = 1; c < groups[gi].size(); ++c) {
+          const int64_t copy = groups[gi][c];
+          extra.emplace_back(std::min(copy, x), std::max(copy, x), out.similarity[k]);
+        }
+      }
+    }
+    for (const auto& g : groups) {
+      if (static_cast<int64_t>(g.size()) > max_bucket) {
+        ++capped_total;
+        for (size_t c = 1; c < g.size(); ++c) extra.emplace_back(g[0], g[c], 1.0);
+        continue;
+      }
+      for (size_t x = 0; x < g.size(); ++x)
+        for (size_t y = x + 1; y < g.size(); ++y) extra.emplace_back(std::min(g[x], g[y]), std::max(g[x], g[y]), 1.0);
+    }
+    out.candidates += static_cast<int64_t>(extra.size());
+    for (size_t k = 0; k < out.a.size(); ++k) extra.emplace_back(out.a[k], out.b[k], out.similarity[k]);
+    std::sort(extra.begin(), extra.end());
+    out.a.clear();
+    out.b.clear();
+    out.similarity.clear();
+    for (size_t k = 0; k < extra.size(); ++k) {
+      if (k && std::get<0>(extra[k]) == std::get<0>(extra[k - 1]) && std::get<1>(extra[k]) == std::get<1>(extra[k - 1]))
+        continue;
+      out.a.push_back(std::get<0>(extra[k]));
+      out.b.push_back(std::get<1>(extra[k]));
+      out.similarity.push_back(std::get<2>(extra[k]));
+    }
+  }
+  out.capped_buckets = capped_total;
+  return out;
+}
+
+PairSet MinHashIndex::query(std::span<const std::string_view> texts, double threshold, bool verify) const {
+  if (!(threshold >= 0.0 && threshold <= 1.0)) throw InvalidArgument("threshold: expected a value in [0, 1]");
+  if (texts.size() > kMaxRows) throw InvalidArgument("query: at most 2^32 - 1 rows");
+  if (verify && !keep_shingles_) throw InvalidArgument("verify=True needs an index built with its shingle sets");
+  Signatures q = dedup::signatures(texts, options_, verify);
+  const int np = options_.num_perm;
+  std::vector<std::vector<uint64_t>> per_row(texts.size());
+  core::parallel_for(texts.size(), 64, [&](size_t b, size_t e) {
+    for (size_t i = b; i < e; ++i) {
+      const uint64_t* s = q.row(i);
+      if (is_empty_signature(s, np)) continue;
+      auto& out = per_row[i];
+      for (int band = 0; band < bands_; ++band) {
+        const auto& t = tables_[band];
+        const uint64_t key = band_key(s, band);
+        auto it = std::lower_bound(t.begin(), t.end(), BandEntry{key, -1});
+        for (; it != t.end() && it->key == key; ++it) out.push_back(pack(static_cast<int64_t>(i), it->row));
+      }
+      sort_unique(out);
+    }
+  });
+  std::vector<uint64_t> packed;
+  for (auto& v : per_row) {
+    packed.insert(packed.end(), v.begin(), v.end());
+    std::vector<uint64_t>().swap(v);
+  }
+  return finish(packed, q, sig_, threshold, verify);
+}
+
+void MinHashIndex::save(const std::string& path) const {
+  Writer w;
+  w.buf.append(kMagic, 8);
+  w.put<uint32_t>(kVersion);
+  w.put<uint32_t>(4 * 4 + 8 + 4 + 4 * 4 + 4);  // header bytes that follow
+  w.put<int32_t>(options_.num_perm);
+  w.put<int32_t>(options_.ngram);
+  w.put<int32_t>(options_.char_ngrams ? 1 : 0);
+  w.put<int32_t>(keep_shingles_ ? 1 : 0);
+  w.put<uint64_t>(options_.seed);
+  const auto& nz = options_.normalize;
+  w.put<uint32_t>((nz.lowercase ? 1u : 0u) | (nz.collapse_whitespace ? 2u : 0u) | (nz.strip_punctuation ? 4u : 0u) |
+                  (nz.digits_to_zero ? 8u : 0u));
+  w.put<int32_t>(bands_);
+  w.put<int32_t>(rows_);
+  w.put<int32_t>(0);  // reserved
+  w.put<int32_t>(0);  // reserved
+  w.put<int32_t>(0);  // reserved
+  w.put<uint64_t>(size());
+  w.put<uint64_t>(sig_.shingle_data.size());
+  w.put_array(sig_.values);
+  w.put_array(sig_.shingle_offsets);
+  w.put_array(sig_.shingle_data);
+  w.put<uint64_t>(core::xxh64_bytes(w.buf.data(), w.buf.size(), 0));
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+    if (!f) throw IoError(tmp + ": cannot open for writing");
+    f.write(w.buf.data(), static_cast<std::streamsize>(w.buf.size()));
+    f.flush();
+    if (!f) {
+      std::remove(tmp.c_str());
+      throw IoError(tmp + ": write failed");
+    }
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::remove(tmp.c_str());
+    throw IoError(path + ": cannot rename " + tmp + " into place");
+  }
+}
+
+MinHashIndex MinHashIndex::load(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw IoError(path + ": cannot open for reading");
+  std::ostringstream ss;
+  ss << f.rdbuf();
+  const std::string buf = ss.str();
+  Reader r{buf, 0, buf.size(), path};
+  if (buf.size() < 8 + 8 || std::memcmp(buf.data(), kMagic, 8) != 0) r.fail("bad magic (expected AIRTMHX1)");
+  uint64_t stored;
+  std::memcpy(&stored, buf.data() + buf.size() - 8, 8);
+  if (stored != core::xxh64_bytes(buf.data(), buf.size() - 8, 0)) r.fail("checksum mismatch (file corrupt or truncated)");
+  r.end = buf.size() - 8;
+  r.pos = 8;
+  const auto version = r.get<uint32_t>("version");
+  if (version != kVersion) r.fail("unsupported version " + std::to_string(version));
+  const auto header = r.get<uint32_t>("header size");
+  r.need(header, "header");
+  MinHashOptions o;
+  o.num_perm = r.get<int32_t>("num_perm");
+  o.ngram = r.get<int32_t>("ngram");
+  o.char_ngrams = r.get<int32_t>("char_ngrams") != 0;
+  const bool keep = r.get<int32_t>("has_shingles") != 0;
+  o.seed = r.get<uint64_t>("seed");
+  const auto flags = r.get<uint32_t>("normalisation flags");
+  o.normalize = {(flags & 1u) != 0, (flags & 2u) != 0, (flags & 4u) != 0, (flags & 8u) != 0};
+  const int bands = r.get<int32_t>("bands");
+  const int rows = r.get<int32_t>("rows");
+  r.pos += 12;  // reserved
+  try {
+    validate(o);
+  } catch (const InvalidArgument& e) {
+    r.fail(e.what());
+  }
+  if (bands < 1 || rows < 1 || static_cast<int64_t>(bands) * rows > o.num_perm) r.fail("bad bands/rows");
+  MinHashIndex idx(o, bands, rows, keep);
+  const auto n = r.get<uint64_t>("row count");
+  const auto ns = r.get<uint64_t>("shingle count");
+  if (n > kMaxRows) r.fail("row count too large");
+  if (n > (r.end - r.pos) / (8ULL * o.num_perm)) r.fail("signatures run past the end of the file");
+  r.get_array(idx.sig_.values, n * static_cast<uint64_t>(o.num_perm), "signatures");
+  r.get_array(idx.sig_.shingle_offsets, n + 1, "shingle offsets");
+  r.get_array(idx.sig_.shingle_data, ns, "shingle hashes");
+  if (r.pos != r.end) r.fail("trailing bytes after the shingle hashes");
+  const auto& off = idx.sig_.shingle_offsets;
+  if (off[0] != 0 || static_cast<uint64_t>(off[n]) != ns) r.fail("shingle offsets do not match the shingle count");
+  for (size_t i = 0; i < n; ++i)
+    if (off[i + 1] < off[i]) r.fail("shingle offsets decrease at row " + std::to_string(i));
+  if (!keep && ns != 0) r.fail("shingles present in an index saved without them");
+  idx.rebuild_tables();
+  return idx;
+}
+
+}  // namespace airtune::dedup

@@ -1,0 +1,92 @@
+// MinHashIndex: MinHash-LSH over a growing corpus, with exact-Jaccard verification and a file
+// format, so new data can be checked against an existing corpus without re-hashing it.
+//
+// Candidates: rows whose signatures agree on every row of at least one band. Band keys are
+// XXH64 of the band's `rows` signature values (seeded with the band number). Rows with identical
+// whole signatures (and identical shingle sets when verifying) are first collapsed onto their
+// first row, and only first rows enter the buckets; afterwards each copy group is expanded again
+// (all pairs inside it, and each copy against every row its first row matched), unless the group
+// has more than `max_bucket` rows: then it is reported as a star around its first row (so a
+// million copies cost a million pairs, not 10^12). Likewise a bucket larger than `max_bucket` is
+// linked as a star around its first member plus a chain through its members. Both cases keep
+// memory linear and are counted in PairSet::capped_buckets; clusters are unaffected. Candidates are verified by exact Jaccard of the shingle sets (on by
+// default); unverified mode reports the signature estimate instead.
+//
+// Memory: per row num_perm * 8 bytes of signature + 8 bytes per distinct shingle (kept only when
+// verification is possible) + bands * 16 bytes of band table.
+//
+// File format (little-endian), written to "<path>.tmp" then renamed (atomic on POSIX):
+//   magic "AIRTMHX1" | u32 version (1) | u32 header bytes | header fields (num_perm, ngram,
+//   char_ngrams, seed, 4 normalisation flags, bands, rows, has_shingles) | u64 rows |
+//   u64 shingle count | signatures | shingle offsets (rows + 1, i64) | shingle hashes |
+//   u64 XXH64 of everything before it.
+// load() checks magic, version, sizes against the file length and the checksum and throws
+// FormatError naming the problem (IoError when the file cannot be read).
+//
+// Thread safety: const methods may run concurrently; add() must not run concurrently with others.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "dedup/minhash.h"
+
+namespace airtune::dedup {
+
+/// Verified (or estimated) similar pairs. For self pairs a < b; for query pairs a is the query
+/// row and b the index row. Sorted by (a, b).
+struct PairSet {
+  std::vector<int64_t> a;
+  std::vector<int64_t> b;
+  std::vector<double> similarity;  ///< exact Jaccard when verified, else the signature estimate
+  int64_t candidates = 0;          ///< distinct candidate pairs examined
+  int64_t capped_buckets = 0;      ///< buckets larger than max_bucket (linked as star + chain)
+};
+
+class MinHashIndex {
+ public:
+  /// `bands * rows` must be <= options.num_perm.
+  MinHashIndex(const MinHashOptions& options, int bands, int rows, bool keep_shingles = true);
+
+  const MinHashOptions& options() const { return options_; }
+  int bands() const { return bands_; }
+  int rows() const { return rows_; }
+  bool has_shingles() const { return keep_shingles_; }
+  size_t size() const { return sig_.size(); }
+  const Signatures& signatures() const { return sig_; }
+
+  /// Hashes `texts` and appends them as rows size()..size()+n-1.
+  void add(std::span<const std::string_view> texts);
+
+  /// Similar pairs among the indexed rows with similarity >= threshold.
+  PairSet self_pairs(double threshold, bool verify, int64_t max_bucket = 256) const;
+
+  /// Pairs (query row, index row) with similarity >= threshold. Query rows are not added.
+  PairSet query(std::span<const std::string_view> texts, double threshold, bool verify) const;
+
+  void save(const std::string& path) const;
+  static MinHashIndex load(const std::string& path);
+
+ private:
+  struct BandEntry {
+    uint64_t key;
+    int64_t row;
+    bool operator<(const BandEntry& o) const { return key < o.key || (key == o.key && row < o.row); }
+  };
+  void rebuild_tables();
+  uint64_t band_key(const uint64_t* sig, int band) const;
+  PairSet finish(std::vector<uint64_t>& packed, const Signatures& left, const Signatures& right, double threshold,
+                 bool verify) const;
+
+  MinHashOptions options_;
+  int bands_;
+  int rows_;
+  bool keep_shingles_;
+  Signatures sig_;
+  std::vector<std::vector<BandEntry>> tables_;  // per band, sorted
+};
+
+}  // namespace airtune::dedup

@@ -1,0 +1,256 @@
+#include "dedup/minhash.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "core/errors.h"
+#include "core/hash.h"
+#include "core/threading.h"
+
+namespace airtune::dedup {
+namespace {
+
+// Byte offsets where each code point of valid-or-not UTF-8 `s` starts (plus s.size()).
+void code_point_starts(std::string_view s, std::vector<size_t>& starts) {
+  starts.clear();
+  for (size_t i = 0; i < s.size(); ++i)
+    if ((static_cast<unsigned char>(s[i]) & 0xC0) != 0x80) starts.push_back(i);
+  starts.push_back(s.size());
+}
+
+// Calls fn(shingle string_view) for every shingle of the normalised text `norm`.
+template <typename Fn>
+void for_each_shingle(std::string_view norm, const MinHashOptions& o, std::vector<size_t>& starts, Fn&& fn) {
+  if (norm.empty()) return;
+  const auto n = static_cast<size_t>(o.ngram);
+  if (o.char_ngrams) {
+    code_point_starts(norm, starts);
+    const size_t cps = starts.size() - 1;
+    if (cps <= n) {
+      fn(norm);
+      return;
+    }
+    for (size_t i = 0; i + n <= cps; ++i) fn(norm.substr(starts[i], starts[i + n] - starts[i]));
+    return;
+  }
+  // Word starts and ends; words are separated by one or more ' '.
+  starts.clear();
+  std::vector<size_t>& ws = starts;
+  thread_local std::vector<size_t> we;
+  we.clear();
+  size_t i = 0;
+  while (i < norm.size()) {
+    while (i < norm.size() && norm[i] == ' ') ++i;
+    if (i >= norm.size()) break;
+    ws.push_back(i);
+    while (i < norm.size() && norm[i] != ' ') ++i;
+    we.push_back(i);
+  }
+  const size_t words = ws.size();
+  if (words == 0) return;
+  const bool single_spaced = o.normalize.collapse_whitespace;
+  thread_local std::string joined;
+  auto emit = [&](size_t a, size_t b) {  // words [a, b)
+    if (single_spaced) {
+      fn(norm.substr(ws[a], we[b - 1] - ws[a]));
+      return;
+    }
+    joined.clear();
+    for (size_t k = a; k < b; ++k) {
+      if (k > a) joined.push_back(' ');
+      joined.append(norm.substr(ws[k], we[k] - ws[k]));
+    }
+    fn(std::string_view(joined));
+  };
+  if (words <= n) {
+    emit(0, words);
+    return;
+  }
+  for (size_t k = 0; k + n <= words; ++k) emit(k, k + n);
+}
+
+struct PermKeys {
+  std::vector<uint32_t> a;  // odd multipliers
+  std::vector<uint32_t> b;
+  size_t size() const { return a.size(); }
+};
+
+PermKeys perm_keys(const MinHashOptions& o) {
+  PermKeys k;
+  k.a.resize(o.num_perm);
+  k.b.resize(o.num_perm);
+  for (int p = 0; p < o.num_perm; ++p) {
+    const uint64_t r = core::mix64(o.seed * 0x9E3779B97F4A7C15ULL + static_cast<uint64_t>(p) + 1);
+    k.a[p] = static_cast<uint32_t>(r) | 1u;
+    k.b[p] = static_cast<uint32_t>(r >> 32);
+  }
+  return k;
+}
+
+// The inner loop: 32-bit lanes so that it vectorises (8 lanes with AVX2, chosen at run time).
+__attribute__((target_clones("avx2", "default"))) void min_hash_32(const uint32_t* set, size_t n, const uint32_t* a,
+                                                                 const uint32_t* b, uint32_t* out, size_t np) {
+  for (size_t p = 0; p < np; ++p) out[p] = 0xFFFFFFFFu;
+  for (size_t i = 0; i < n; ++i) {
+    const uint32_t y = set[i];
+    for (size_t p = 0; p < np; ++p) {
+      const uint32_t h = a[p] * y + b[p];
+      out[p] = h < out[p] ? h : out[p];
+    }
+  }
+}
+
+// Permutation p maps a shingle's 32-bit fold y = lo32(m) ^ hi32(m), m = mix64(x), of its XXH64 x to
+// a[p] * y + b[p] (mod 2^32), a bijection (a[p] odd) whose high bits, which decide the minimum,
+// depend on every bit of y. The inputs are XXH64 values, so this multiply-add family behaves like
+// random permutations; estimates are checked against datasketch and exact Jaccard in the tests.
+// Signature values are stored as uint64 (zero-extended), UINT64_MAX marking the empty set.
+void signature_with_keys(std::span<const uint64_t> set, const PermKeys& keys, uint64_t* out) {
+  const size_t np = keys.size();
+  if (set.empty()) {
+    std::fill(out, out + np, std::numeric_limits<uint64_t>::max());
+    return;
+  }
+  thread_local std::vector<uint32_t> folded, mins;
+  folded.resize(set.size());
+  for (size_t i = 0; i < set.size(); ++i) {
+    const uint64_t m = core::mix64(set[i]);  // robust to structured inputs, once per shingle
+    folded[i] = static_cast<uint32_t>(m ^ (m >> 32));
+  }
+  mins.resize(np);
+  min_hash_32(folded.data(), folded.size(), keys.a.data(), keys.b.data(), mins.data(), np);
+  for (size_t p = 0; p < np; ++p) out[p] = mins[p];
+}
+
+void shingle_hashes_into(std::string_view text, const MinHashOptions& o, std::string& norm,
+                         std::vector<size_t>& starts, std::vector<uint64_t>& out) {
+  normalize_into(text, o.normalize, norm);
+  out.clear();
+  for_each_shingle(norm, o, starts, [&](std::string_view sh) { out.push_back(core::xxh64(sh)); });
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+}
+
+}  // namespace
+
+void validate(const MinHashOptions& o) {
+  if (o.num_perm < 1 || o.num_perm > 4096)
+    throw InvalidArgument("num_perm: expected 1..4096, got " + std::to_string(o.num_perm));
+  if (o.ngram < 1 || o.ngram > 1000) throw InvalidArgument("ngram: expected 1..1000, got " + std::to_string(o.ngram));
+}
+
+std::vector<uint64_t> shingle_hashes(std::string_view text, const MinHashOptions& o) {
+  validate(o);
+  std::string norm;
+  std::vector<size_t> starts;
+  std::vector<uint64_t> out;
+  shingle_hashes_into(text, o, norm, starts, out);
+  return out;
+}
+
+std::vector<std::string> shingles(std::string_view text, const MinHashOptions& o) {
+  validate(o);
+  const std::string norm = normalize(text, o.normalize);
+  std::vector<size_t> starts;
+  std::vector<std::string> out;
+  for_each_shingle(std::string_view(norm), o, starts, [&](std::string_view sh) { out.emplace_back(sh); });
+  return out;
+}
+
+void signature_of(std::span<const uint64_t> set, const MinHashOptions& o, uint64_t* out) {
+  signature_with_keys(set, perm_keys(o), out);
+}
+
+Signatures signatures(std::span<const std::string_view> texts, const MinHashOptions& o, bool keep_shingles) {
+  validate(o);
+  const size_t n = texts.size();
+  const auto keys = perm_keys(o);
+  Signatures sig;
+  sig.num_perm = o.num_perm;
+  sig.values.resize(n * static_cast<size_t>(o.num_perm));
+  std::vector<std::vector<uint64_t>> sets(keep_shingles ? n : 0);
+  core::parallel_for(n, 64, [&](size_t b, size_t e) {
+    std::string norm;
+    std::vector<size_t> starts;
+    std::vector<uint64_t> set;
+    for (size_t i = b; i < e; ++i) {
+      shingle_hashes_into(texts[i], o, norm, starts, set);
+      signature_with_keys(set, keys, sig.values.data() + i * keys.size());
+      if (keep_shingles) sets[i] = set;
+    }
+  });
+  sig.shingle_offsets.assign(n + 1, 0);
+  for (size_t i = 0; i < n; ++i)
+    sig.shingle_offsets[i + 1] = sig.shingle_offsets[i] + static_cast<int64_t>(keep_shingles ? sets[i].size() : 0);
+  if (keep_shingles) {
+    sig.shingle_data.resize(static_cast<size_t>(sig.shingle_offsets[n]));
+    for (size_t i = 0; i < n; ++i) {
+      std::copy(sets[i].begin(), sets[i].end(), sig.shingle_data.begin() + sig.shingle_offsets[i]);
+      std::vector<uint64_t>().swap(sets[i]);
+    }
+  }
+  return sig;
+}
+
+double jaccard(std::span<const uint64_t> a, std::span<const uint64_t> b) {
+  if (a.empty() && b.empty()) return 0.0;
+  size_t i = 0, j = 0, inter = 0;
+  while (i < a.size() && j < b.size()) {
+    if (a[i] < b[j]) ++i;
+    else if (b[j] < a[i]) ++j;
+    else {
+      ++inter;
+      ++i;
+      ++j;
+    }
+  }
+  return static_cast<double>(inter) / static_cast<double>(a.size() + b.size() - inter);
+}
+
+double estimated_jaccard(const uint64_t* a, const uint64_t* b, int num_perm) {
+  int eq = 0;
+  for (int p = 0; p < num_perm; ++p) eq += a[p] == b[p];
+  return static_cast<double>(eq) / num_perm;
+}
+
+double candidate_probability(double s, int bands, int rows) {
+  return 1.0 - std::pow(1.0 - std::pow(s, rows), bands);
+}
+
+namespace {
+// Composite Simpson on [lo, hi] with 512 intervals; the integrands are smooth polynomials.
+template <typename F>
+double integrate(F f, double lo, double hi) {
+  constexpr int kSteps = 512;
+  const double h = (hi - lo) / kSteps;
+  double acc = f(lo) + f(hi);
+  for (int i = 1; i < kSteps; ++i) acc += f(lo + i * h) * (i % 2 ? 4.0 : 2.0);
+  return acc * h / 3.0;
+}
+}  // namespace
+
+BandsRows choose_bands_rows(double threshold, int num_perm, double fp_weight, double fn_weight) {
+  if (!(threshold > 0.0 && threshold < 1.0))
+    throw InvalidArgument("threshold: expected a value in (0, 1), got " + std::to_string(threshold));
+  if (num_perm < 1 || num_perm > 4096)
+    throw InvalidArgument("num_perm: expected 1..4096, got " + std::to_string(num_perm));
+  if (!(fp_weight >= 0 && fn_weight >= 0 && fp_weight + fn_weight > 0))
+    throw InvalidArgument("weights: expected two non-negative numbers, not both 0");
+  BandsRows best;
+  double best_err = std::numeric_limits<double>::infinity();
+  for (int b = 1; b <= num_perm; ++b) {
+    for (int r = 1; r <= num_perm / b; ++r) {
+      const double fp = integrate([&](double s) { return candidate_probability(s, b, r); }, 0.0, threshold);
+      const double fn = integrate([&](double s) { return 1.0 - candidate_probability(s, b, r); }, threshold, 1.0);
+      const double err = fp * fp_weight + fn * fn_weight;
+      if (err < best_err) {
+        best_err = err;
+        best = {b, r};
+      }
+    }
+  }
+  return best;
+}
+
+}  // namespace airtune::dedup

@@ -1,0 +1,174 @@
+// MinHash shingles, estimates, bands/rows (datasketch's choices), LSH pairs vs brute force,
+// index save/load and corrupt files, determinism across thread counts.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "core/errors.h"
+#include "core/threading.h"
+#include "dedup/lsh_index.h"
+#include "dedup/minhash.h"
+
+using namespace airtune::dedup;
+
+namespace {
+
+std::vector<std::string> corpus(int docs, int words, double edit, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_int_distribution<int> vocab(0, 5000);
+  std::uniform_real_distribution<double> u(0, 1);
+  std::vector<std::string> out;
+  for (int d = 0; d < docs; ++d) {
+    std::vector<int> w(words);
+    for (auto& x : w) x = vocab(rng);
+    for (int v = 0; v < 3; ++v) {
+      std::string s;
+      for (int x : w) s += "w" + std::to_string(u(rng) < edit * v ? vocab(rng) : x) + " ";
+      out.push_back(s);
+    }
+  }
+  return out;
+}
+
+std::vector<std::string_view> views(const std::vector<std::string>& v) { return {v.begin(), v.end()}; }
+
+}  // namespace
+
+TEST(DedupMinhash, WordAndCharShingles) {
+  MinHashOptions o;
+  o.ngram = 2;
+  EXPECT_EQ(shingles("The cat, the hat!", o), (std::vector<std::string>{"the cat", "cat the", "the hat"}));
+  EXPECT_EQ(shingles("one", o), (std::vector<std::string>{"one"}));
+  EXPECT_TRUE(shingles("", o).empty());
+  o.char_ngrams = true;
+  o.ngram = 3;
+  EXPECT_EQ(shingles("h\xC3\xA9llo", o), (std::vector<std::string>{"h\xC3\xA9l", "\xC3\xA9ll", "llo"}));
+  EXPECT_EQ(shingle_hashes("abc abc", o).size(), 4u);  // "abc","bc ","c a"," ab" ("abc" twice)
+}
+
+TEST(DedupMinhash, JaccardAndEstimate) {
+  std::vector<uint64_t> a = {1, 2, 3, 4}, b = {3, 4, 5, 6};
+  EXPECT_DOUBLE_EQ(jaccard(a, b), 2.0 / 6.0);
+  EXPECT_DOUBLE_EQ(jaccard({}, {}), 0.0);
+  MinHashOptions o;
+  o.num_perm = 1024;
+  std::vector<uint64_t> x, y;
+  for (uint64_t i = 0; i < 600; ++i) x.push_back(i * 7919);
+  for (uint64_t i = 200; i < 800; ++i) y.push_back(i * 7919);
+  std::vector<uint64_t> sx(1024), sy(1024);
+  signature_of(x, o, sx.data());
+  signature_of(y, o, sy.data());
+  const double truth = 400.0 / 800.0;
+  const double se = std::sqrt(truth * (1 - truth) / 1024);
+  EXPECT_NEAR(estimated_jaccard(sx.data(), sy.data(), 1024), truth, 4 * se);
+}
+
+TEST(DedupMinhash, BandsRowsMatchDatasketch) {
+  // datasketch.lsh._optimal_param(threshold, num_perm, 0.5, 0.5) / (0.1, 0.9), datasketch 1.9.x.
+  EXPECT_EQ(choose_bands_rows(0.5, 128).bands, 25);
+  EXPECT_EQ(choose_bands_rows(0.8, 128).bands, 9);
+  EXPECT_EQ(choose_bands_rows(0.8, 128).rows, 13);
+  EXPECT_EQ(choose_bands_rows(0.9, 128).rows, 25);
+  EXPECT_EQ(choose_bands_rows(0.7, 256).bands, 25);
+  EXPECT_EQ(choose_bands_rows(0.8, 128, 0.1, 0.9).bands, 14);
+  EXPECT_EQ(choose_bands_rows(0.85, 64, 0.1, 0.9).rows, 9);
+  EXPECT_NEAR(candidate_probability(0.8, 9, 13), 1 - std::pow(1 - std::pow(0.8, 13), 9), 1e-15);
+  EXPECT_THROW(choose_bands_rows(1.0, 128), airtune::InvalidArgument);
+}
+
+TEST(DedupMinhash, LshPairsAreVerifiedAndMatchBruteForce) {
+  auto docs = corpus(60, 80, 0.08, 7);
+  auto v = views(docs);
+  MinHashOptions o;
+  o.ngram = 3;
+  const auto br = choose_bands_rows(0.5, o.num_perm, 0.1, 0.9);
+  MinHashIndex idx(o, br.bands, br.rows);
+  idx.add(v);
+  auto p = idx.self_pairs(0.5, true);
+  std::set<std::pair<int64_t, int64_t>> got;
+  for (size_t i = 0; i < p.a.size(); ++i) {
+    EXPECT_LT(p.a[i], p.b[i]);
+    EXPECT_DOUBLE_EQ(p.similarity[i], jaccard(idx.signatures().shingle_set(p.a[i]), idx.signatures().shingle_set(p.b[i])));
+    got.insert({p.a[i], p.b[i]});
+  }
+  // Brute force truth: every pair with exact Jaccard >= 0.5.
+  size_t truth = 0, found = 0;
+  for (size_t i = 0; i < v.size(); ++i)
+    for (size_t j = i + 1; j < v.size(); ++j)
+      if (jaccard(idx.signatures().shingle_set(i), idx.signatures().shingle_set(j)) >= 0.5) {
+        ++truth;
+        found += got.count({int64_t(i), int64_t(j)});
+      }
+  EXPECT_EQ(got.size(), found);  // precision 1
+  EXPECT_GE(double(found), 0.9 * double(truth));
+  EXPECT_GT(truth, 60u);
+}
+
+TEST(DedupMinhash, IdenticalCopiesCollapseLinearly) {
+  std::vector<std::string_view> v(5000, "the same document over and over again here");
+  MinHashIndex idx(MinHashOptions{}, 16, 8);
+  idx.add(v);
+  auto p = idx.self_pairs(0.8, true);
+  EXPECT_EQ(p.a.size(), 4999u);  // star around row 0, not 12.5 M pairs
+  EXPECT_EQ(p.candidates, 4999);
+}
+
+TEST(DedupMinhash, SaveLoadRoundTripAndQuery) {
+  auto docs = corpus(30, 60, 0.05, 11);
+  auto v = views(docs);
+  MinHashOptions o;
+  o.ngram = 3;
+  MinHashIndex idx(o, 32, 4);
+  idx.add(std::span(v).subspan(0, 44));
+  const std::string path = testing::TempDir() + "/airtune_mh.idx";
+  idx.save(path);
+  auto back = MinHashIndex::load(path);
+  EXPECT_EQ(back.size(), 44u);
+  EXPECT_EQ(back.signatures().values, idx.signatures().values);
+  auto q1 = idx.query(std::span(v).subspan(44), 0.3, true);
+  auto q2 = back.query(std::span(v).subspan(44), 0.3, true);
+  EXPECT_EQ(q1.a, q2.a);
+  EXPECT_EQ(q1.b, q2.b);
+  EXPECT_GT(q1.a.size(), 0u);
+  // Corruptions: flipped byte, truncation, wrong magic.
+  std::string bytes;
+  {
+    std::ifstream f(path, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(f), {});
+  }
+  auto write = [&](const std::string& b) {
+    std::ofstream f(path, std::ios::binary | std::ios::trunc);
+    f.write(b.data(), std::streamsize(b.size()));
+  };
+  std::string flipped = bytes;
+  flipped[100] ^= 1;
+  write(flipped);
+  EXPECT_THROW(MinHashIndex::load(path), airtune::FormatError);
+  write(bytes.substr(0, bytes.size() / 2));
+  EXPECT_THROW(MinHashIndex::load(path), airtune::FormatError);
+  write("not an index at all");
+  EXPECT_THROW(MinHashIndex::load(path), airtune::FormatError);
+  EXPECT_THROW(MinHashIndex::load(path + ".missing"), airtune::IoError);
+  std::remove(path.c_str());
+}
+
+TEST(DedupMinhash, DeterministicAcrossThreadCounts) {
+  auto docs = corpus(80, 50, 0.1, 3);
+  auto v = views(docs);
+  auto run = [&](int threads) {
+    airtune::core::set_num_threads(threads);
+    MinHashIndex idx(MinHashOptions{}, 20, 6);
+    idx.add(v);
+    auto p = idx.self_pairs(0.3, true);
+    return std::make_pair(idx.signatures().values, p.b);
+  };
+  auto one = run(1);
+  auto two = run(2);
+  EXPECT_EQ(one, two);
+}
