@@ -184,13 +184,13 @@ void bind_prompts(py::module_& m) {
 
   p.def(
       "kmeans",
-      [](py::array_t<float, py::array::c_style> x, int64_t k, int niter, uint64_t seed) {
+      [](py::array_t<float, py::array::c_style> x, int64_t k, int niter, uint64_t seed, int nredo) {
         if (x.ndim() != 2) throw InvalidArgument("kmeans: expected a 2-D array");
         const int64_t n = x.shape(0), d = x.shape(1);
         KMeansResult r;
         {
           py::gil_scoped_release nogil;
-          r = kmeans(x.data(), n, d, k, niter, seed);
+          r = kmeans(x.data(), n, d, k, niter, seed, nredo);
         }
         py::dict out;
         auto c = to_numpy(std::move(r.centroids));
@@ -200,7 +200,7 @@ void bind_prompts(py::module_& m) {
         out["inertia"] = r.inertia;
         return out;
       },
-      py::arg("x"), py::arg("k"), py::arg("niter"), py::arg("seed"));
+      py::arg("x"), py::arg("k"), py::arg("niter"), py::arg("seed"), py::arg("nredo") = 1);
 }
 
 }  // namespace airtune::bindings

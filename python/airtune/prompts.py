@@ -886,8 +886,8 @@ class GapReport(ResultMixin):
         return ax
 
 
-def _kmeans(x: np.ndarray, k: int, niter: int, seed: int) -> dict[str, Any]:
-    return _P.kmeans(np.ascontiguousarray(x, dtype=np.float32), int(k), int(niter), int(seed))
+def _kmeans(x: np.ndarray, k: int, niter: int, seed: int, nredo: int) -> dict[str, Any]:
+    return _P.kmeans(np.ascontiguousarray(x, dtype=np.float32), int(k), int(niter), int(seed), int(nredo))
 
 
 def gaps(
@@ -904,6 +904,7 @@ def gaps(
     min_ratio: float = 0.5,
     examples: int = 3,
     niter: int = 20,
+    nredo: int = 3,
     seed: int = 0,
 ) -> GapReport:
     """Under-represented clusters or labels of the training data against a reference distribution.
@@ -912,7 +913,7 @@ def gaps(
     ``reference_labels``, a ``target_mix`` ({label: share}) or, by default, a uniform mix.
     Otherwise the texts (user prompts of records, or the strings given) are embedded
     (``embeddings`` / ``reference_embeddings``, or ``embedder``, default ``HashedNgramEmbedder``)
-    and clustered with FAISS k-means (``k`` default ~ sqrt(n/2), 2..50) over training and reference
+    and clustered with FAISS k-means (``k`` default ~ sqrt(n/2), 2..50; the best of ``nredo`` runs) over training and reference
     together, so regions that only the reference reaches form their own clusters; the reference
     share per cluster comes from the reference rows (uniform without a reference). A category is
     under-represented when its training share / reference share < ``min_ratio``. Coverage:
@@ -971,7 +972,7 @@ def gaps(
         if k is None:
             k = int(min(50, max(2, round(math.sqrt(len(allx) / 2)))))
         k = int(min(k, len(allx)))
-        km = _kmeans(allx, k, niter, seed)
+        km = _kmeans(allx, k, niter, seed, nredo)
         assign_all = np.asarray(km["assign"])
         dist_all = np.asarray(km["distance"])
         assign = assign_all[:n]
