@@ -72,11 +72,13 @@ void bind_prompts(py::module_& m) {
   py::class_<Variator>(p, "Variator")
       .def(py::init([](std::vector<std::vector<std::string>> synonyms,
                        std::vector<std::pair<std::string, std::string>> contractions,
-                       std::vector<std::string> imperative_verbs, std::vector<std::string> anaphora) {
+                       std::vector<std::string> imperative_verbs, std::vector<std::string> anaphora,
+                       std::vector<std::string> polite_prefixes) {
              return Variator(Lexicon{std::move(synonyms), std::move(contractions), std::move(imperative_verbs),
-                                     std::move(anaphora)});
+                                     std::move(anaphora), std::move(polite_prefixes)});
            }),
-           py::arg("synonyms"), py::arg("contractions"), py::arg("imperative_verbs"), py::arg("anaphora"))
+           py::arg("synonyms"), py::arg("contractions"), py::arg("imperative_verbs"), py::arg("anaphora"),
+           py::arg("polite_prefixes") = std::vector<std::string>{})
       .def(
           "generate",
           [](const Variator& v, std::string_view prompt, int n, uint64_t seed, double min_distance, int max_attempts,

@@ -17,7 +17,7 @@ const std::vector<std::string>& transform_names() {
   static const std::vector<std::string> names = {"reorder_sentences", "reorder_items", "list_style",
                                                  "heading_style",     "whitespace",    "wording",
                                                  "contractions",      "politeness",    "optional",
-                                                 "slots"};
+                                                 "slots",             "clause_order"};
   return names;
 }
 
@@ -79,6 +79,7 @@ struct Seg {
   std::vector<Match> matches;
   bool has_token = false;
   bool optional = false;
+  size_t clause_comma = 0;  // "If A, B.": position of the comma, 0 when the sentence has no such shape
 };
 
 enum class Kind { kHeading, kList, kLine, kRaw };
@@ -117,11 +118,17 @@ Variator::Variator(Lexicon lexicon) : lex_(std::move(lexicon)) {
   for (size_t g = 0; g < lex_.synonyms.size(); ++g) {
     if (lex_.synonyms[g].size() < 2)
       throw InvalidArgument("lexicon: synonym group " + std::to_string(g) + " needs at least two phrasings");
-    for (const auto& p : lex_.synonyms[g]) {
+    for (auto& p : lex_.synonyms[g]) {
+      const bool initial = !p.empty() && p[0] == '^';
+      if (initial) p.erase(0, 1);
       check(p, "synonyms");
-      phrases_.push_back({lower_str(p), p, static_cast<int>(g), 0});
+      Phrase ph{lower_str(p), p, static_cast<int>(g), 0};
+      ph.initial = initial;
+      phrases_.push_back(std::move(ph));
     }
   }
+  if (lex_.polite_prefixes.empty()) lex_.polite_prefixes = {"Please"};
+  for (const auto& p : lex_.polite_prefixes) check(p, "polite_prefixes");
   for (size_t g = 0; g < lex_.contractions.size(); ++g) {
     check(lex_.contractions[g].first, "contractions");
     check(lex_.contractions[g].second, "contractions");
@@ -171,6 +178,7 @@ std::vector<Match> find_matches(const Compiled& c, const std::string& t, char se
     if (it != c.by_first.end()) {
       for (int id : it->second) {
         const auto& p = phrase_at(c, id);
+        if (p.initial && i != 0) continue;
         const size_t L = p.lower.size();
         if (t.size() - i < L) continue;
         bool eq = true;
@@ -272,6 +280,19 @@ Seg make_seg(const Compiled& c, std::string text, char sentinel) {
   s.text = std::move(text);
   s.has_token = s.text.find(sentinel) != std::string::npos;
   s.matches = find_matches(c, s.text, sentinel);
+  // A leading subordinate clause: one ", " only, no other punctuation that would make the swap
+  // ambiguous, and a final period.
+  static const std::unordered_set<std::string> kOpeners = {"if", "when", "whenever", "unless", "before", "after", "once"};
+  const std::string w = first_word_lower(s.text);
+  const size_t comma = s.text.find(", ");
+  if (kOpeners.count(w) && comma != std::string::npos && s.text.find(", ", comma + 2) == std::string::npos &&
+      s.text.size() > comma + 4 && s.text.back() == '.' && s.text.find_first_of(";:?!\"") == std::string::npos &&
+      std::count(s.text.begin(), s.text.end(), '.') == 1 && s.text[0] >= 'A' && s.text[0] <= 'Z') {
+    // Do not swap when the clause holds a lexicon match that crosses the comma.
+    bool crosses = false;
+    for (const auto& m : s.matches) crosses = crosses || (m.begin < comma && m.end > comma);
+    if (!crosses) s.clause_comma = comma;
+  }
   return s;
 }
 
@@ -392,6 +413,7 @@ Doc parse(const Compiled& c, const std::string& masked, char sentinel) {
 }
 
 struct Plan {
+  bool clause_order = false;
   bool reorder = false;
   int list_style = -1;     // -1 keep, 0 '-', 1 '*', 2 '1.', 3 '1)', 4 prose
   int heading_style = -1;  // -1 keep, 0..3
@@ -439,6 +461,7 @@ std::string render_seg(const Compiled& c, const Lexicon& lex, const Seg& s, cons
   std::string out;
   out.reserve(s.text.size() + 16);
   size_t pos = 0;
+  const bool swap = plan.clause_order && s.clause_comma > 0 && rng.chance(0.7);
   for (const auto& m : s.matches) {
     out.append(s.text, pos, m.begin - pos);
     const std::string_view orig(s.text.data() + m.begin, m.end - m.begin);
@@ -474,19 +497,46 @@ std::string render_seg(const Compiled& c, const Lexicon& lex, const Seg& s, cons
     pos = m.end;
   }
   out.append(s.text, pos, std::string::npos);
-  if (plan.politeness == 2 && out.size() > 7 && lower_str(out.substr(0, 7)) == "please ") {
-    size_t k = 7;
-    while (k < out.size() && out[k] == ' ') ++k;
-    if (k < out.size() && c.imperative.count(first_word_lower(std::string_view(out).substr(k)))) {
-      out.erase(0, k);
-      out[0] = upper(out[0]);
-      applied |= kPoliteness;
+  if (swap) {
+    // "If A, B." -> "B if A." on the rendered text: find the first ", " after the opener again.
+    const size_t comma = out.find(", ");
+    if (comma != std::string::npos && comma > 0 && out.find(", ", comma + 2) == std::string::npos &&
+        out.size() > comma + 3 && out.back() == '.') {
+      std::string sub = out.substr(0, comma);
+      std::string main = out.substr(comma + 2, out.size() - comma - 3);
+      if (!sub.empty() && !main.empty()) {
+        sub[0] = lower(sub[0]);
+        main[0] = upper(main[0]);
+        out = main + " " + sub + ".";
+        applied |= kClauseOrder;
+      }
     }
-  } else if (plan.politeness == 1 && c.imperative.count(first_word_lower(out)) && (out[0] >= 'A' && out[0] <= 'Z') &&
-             rng.chance(0.5)) {
-    out[0] = lower(out[0]);
-    out.insert(0, "Please ");
-    applied |= kPoliteness;
+  }
+  if (plan.politeness == 2) {
+    for (const auto& pre : lex.polite_prefixes) {
+      const size_t L = pre.size();
+      if (out.size() > L + 1 && lower_str(out.substr(0, L)) == lower_str(pre) && out[L] == ' ') {
+        size_t k = L;
+        while (k < out.size() && out[k] == ' ') ++k;
+        if (k < out.size() && c.imperative.count(first_word_lower(std::string_view(out).substr(k)))) {
+          out.erase(0, k);
+          out[0] = upper(out[0]);
+          applied |= kPoliteness;
+        }
+        break;
+      }
+    }
+  } else if (plan.politeness == 1 && (out[0] >= 'A' && out[0] <= 'Z') && rng.chance(0.5)) {
+    const std::string w = first_word_lower(out);
+    if (c.imperative.count(w)) {
+      const bool neg = w == "do" || w == "don't" || w == "please";
+      if (w != "please") {
+        const std::string& pre = neg ? lex.polite_prefixes[0] : lex.polite_prefixes[rng.below(lex.polite_prefixes.size())];
+        out[0] = lower(out[0]);
+        out.insert(0, pre + " ");
+        applied |= kPoliteness;
+      }
+    }
   }
   return out;
 }
@@ -703,13 +753,17 @@ VariationResult Variator::generate(std::string_view prompt, const VariationOptio
     ++res.attempts;
     Rng rng{core::mix64(o.seed ^ core::mix64(static_cast<uint64_t>(a) + 0x51ED2701ull))};
     Plan plan;
+    plan.clause_order = (t & kClauseOrder) && rng.chance(0.5);
     plan.reorder = (t & (kReorderSentences | kReorderItems)) && rng.chance(0.6);
     if ((t & kListStyle) && rng.chance(0.5)) plan.list_style = static_cast<int>(rng.below(5));
     if ((t & kHeadingStyle) && rng.chance(0.5)) plan.heading_style = static_cast<int>(rng.below(4));
     if ((t & kWhitespace) && rng.chance(0.4)) plan.gaps = static_cast<int>(rng.below(2));
-    if ((t & kWording) && rng.chance(0.85)) plan.p_word = 0.3 + 0.7 * rng.unit();
+    if ((t & kWording) && rng.chance(0.9)) plan.p_word = 0.5 + 0.5 * rng.unit();
     if ((t & kContractions) && rng.chance(0.5)) plan.contractions = 1 + static_cast<int>(rng.below(2));
-    if ((t & kPoliteness) && rng.chance(0.4)) plan.politeness = 1 + static_cast<int>(rng.below(2));
+    if (t & kPoliteness) {
+      const double u = rng.unit();
+      plan.politeness = u < 0.5 ? 1 : (u < 0.65 ? 2 : 0);
+    }
     plan.drop_optional = (t & kOptional) && rng.chance(0.5);
     for (const auto& alts : slot_values)
       plan.slot_choice.push_back((t & kSlots) && !alts.empty() ? rng.below(alts.size() + 1) : 0);

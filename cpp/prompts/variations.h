@@ -8,9 +8,12 @@
 //     with an anaphoric opener such as "This" or follows one ending in ':' moves with its
 //     predecessor; the first sentence and numbered lists keep their order),
 //   - list style (-, *, 1., 1), prose), heading style (# Title, Title:, **Title**), blank lines,
-//   - wording from the lexicon (each match replaced with probability p), contractions in one
-//     direction, politeness ("Please" added to or removed from imperative sentences),
-//   - dropping caller-listed optional sentences, choosing caller-given template slot values.
+//   - wording from the lexicon (each match replaced with probability p; a phrase written "^..."
+//     matches only at the start of a sentence or list item), contractions in one direction,
+//     politeness (a prefix such as "Please" or "Make sure to" added to or removed from imperative
+//     sentences; sentences starting with "do"/"don't" only take the first prefix),
+//   - dropping caller-listed optional sentences, choosing caller-given template slot values,
+//   - clause order: "If A, B." <-> "B if A." (also When, Whenever, Unless, Before, After, Once).
 // Candidate i is drawn from its own RNG stream seeded by (seed, i), and candidates are accepted in
 // index order when their character-4-gram Jaccard distance to the original and to every accepted
 // variant is >= min_distance: the result depends only on (prompt, options), never on threads.
@@ -42,11 +45,13 @@ enum Transform : uint32_t {
   kPoliteness = 1u << 7,
   kOptional = 1u << 8,
   kSlots = 1u << 9,
-  kAllTransforms = (1u << 10) - 1,
+  kClauseOrder = 1u << 10,
+  kAllTransforms = (1u << 11) - 1,
 };
 
 /// Names of the transform bits, in bit order ("reorder_sentences", "reorder_items", "list_style",
-/// "heading_style", "whitespace", "wording", "contractions", "politeness", "optional", "slots").
+/// "heading_style", "whitespace", "wording", "contractions", "politeness", "optional", "slots",
+/// "clause_order").
 const std::vector<std::string>& transform_names();
 
 struct Lexicon {
@@ -54,6 +59,7 @@ struct Lexicon {
   std::vector<std::pair<std::string, std::string>> contractions;  ///< (expanded, contracted)
   std::vector<std::string> imperative_verbs;  ///< lower-case verbs that may take "Please"
   std::vector<std::string> anaphora;          ///< lower-case openers that bind a sentence to the previous
+  std::vector<std::string> polite_prefixes;   ///< e.g. "Please", "Make sure to"; empty means {"Please"}
 };
 
 struct VariationOptions {
@@ -97,6 +103,7 @@ class Variator {
     std::string text;
     int group = -1;      // synonym group, or contraction pair index
     int kind = 0;        // 0 synonym, 1 expanded form, 2 contracted form, 3 slot
+    bool initial = false;  // "^phrase": only at the start of a sentence or item
   };
 
  private:

@@ -283,7 +283,7 @@ def load_lexicon(path: str | None = None) -> dict[str, Any]:
         with open(path, encoding="utf-8") as f:
             text = f.read()
     lex = json.loads(text)
-    for key in ("synonyms", "contractions", "imperative_verbs", "anaphora"):
+    for key in ("synonyms", "contractions", "imperative_verbs", "anaphora", "polite_prefixes"):
         lex.setdefault(key, [])
     return lex
 
@@ -292,14 +292,14 @@ def load_lexicon(path: str | None = None) -> dict[str, Any]:
 def _variator_for(lexicon_json: str) -> Any:
     lex = json.loads(lexicon_json)
     return _P.Variator([list(g) for g in lex["synonyms"]], [tuple(p) for p in lex["contractions"]],
-                       list(lex["imperative_verbs"]), list(lex["anaphora"]))
+                       list(lex["imperative_verbs"]), list(lex["anaphora"]), list(lex["polite_prefixes"]))
 
 
 def _variator(lexicon: dict | str | None) -> Any:
     lex = lexicon if isinstance(lexicon, dict) else load_lexicon(lexicon)
-    for key in ("synonyms", "contractions", "imperative_verbs", "anaphora"):
+    for key in ("synonyms", "contractions", "imperative_verbs", "anaphora", "polite_prefixes"):
         lex.setdefault(key, [])
-    blob = json.dumps({k: lex[k] for k in ("synonyms", "contractions", "imperative_verbs", "anaphora")},
+    blob = json.dumps({k: lex[k] for k in ("synonyms", "contractions", "imperative_verbs", "anaphora", "polite_prefixes")},
                       sort_keys=True)
     return _variator_for(blob)
 
