@@ -9,10 +9,9 @@ import random
 import re
 from importlib import resources
 
+import airtune
 import numpy as np
 import pytest
-
-import airtune
 from airtune import prompts as ap
 
 EXAMPLES = json.loads(resources.files("airtune").joinpath("data/prompts_examples.json").read_text("utf-8"))
@@ -68,7 +67,7 @@ def test_protected_spans_byte_identical_in_every_variant_property():
     rng = random.Random(7)
     prompts = EXAMPLES + [random_prompt(rng) for _ in range(120)]
     total = 0
-    for i, p in enumerate(prompts):
+    for p in prompts:
         for seed in (0, 1, 2):
             vs = ap.variations(p, n=6, seed=seed, min_distance=0.02)
             total += len(vs)
