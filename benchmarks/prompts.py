@@ -275,6 +275,7 @@ def main() -> None:
     print(md)
     write_results("prompts", {
         "versions": {"nlpaug": nlpaug.__version__, "fidelity_embedder": emb_name},
+        "load_average": os.getloadavg(),
         "n_prompts": len(PROMPTS), "n_variants": N_VARIANTS, "repeats": repeats, "quality": rows,
         "speed": speed, "report": report,
         "closest_nlpaug_at_equal_or_better_fidelity": best_nl["method"] if best_nl else None,

@@ -477,9 +477,10 @@ std::string render_seg(const Compiled& c, const Lexicon& lex, const Seg& s, cons
       }
     } else if (p.kind == 0) {
       if (plan.p_word > 0 && rng.chance(plan.p_word)) {
+        // Uniform over the whole group, the original included: two variants then differ at this
+        // phrase with probability 1 - 1/|group|, the most a group of that size allows.
         const auto& group = lex.synonyms[static_cast<size_t>(p.group)];
-        size_t k = rng.below(group.size() - 1);
-        if (lower_str(group[k]) == p.lower) k = group.size() - 1;
+        const size_t k = rng.below(group.size());
         if (lower_str(group[k]) != p.lower) {
           rep = capitalize_like(group[k], orig);
           changed = true;
@@ -758,7 +759,7 @@ VariationResult Variator::generate(std::string_view prompt, const VariationOptio
     if ((t & kListStyle) && rng.chance(0.5)) plan.list_style = static_cast<int>(rng.below(5));
     if ((t & kHeadingStyle) && rng.chance(0.5)) plan.heading_style = static_cast<int>(rng.below(4));
     if ((t & kWhitespace) && rng.chance(0.4)) plan.gaps = static_cast<int>(rng.below(2));
-    if ((t & kWording) && rng.chance(0.9)) plan.p_word = 0.5 + 0.5 * rng.unit();
+    if ((t & kWording) && rng.chance(0.9)) plan.p_word = 0.7 + 0.3 * rng.unit();
     if ((t & kContractions) && rng.chance(0.5)) plan.contractions = 1 + static_cast<int>(rng.below(2));
     if (t & kPoliteness) {
       const double u = rng.unit();
