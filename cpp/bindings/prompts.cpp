@@ -114,9 +114,15 @@ void bind_prompts(py::module_& m) {
 
   p.def(
       "group_prompts",
-      [](const py::sequence& prompts, std::vector<uint8_t> present, double threshold, int shingle,
-         int64_t max_distinct) {
+      [](const py::sequence& prompts, double threshold, int shingle, int64_t max_distinct) {
         auto views = utf8_views(prompts);
+        // None marks a row without a prompt.
+        std::vector<uint8_t> present(views.size(), 1);
+        {
+          py::object fast = py::reinterpret_steal<py::object>(PySequence_Fast(prompts.ptr(), "expected a sequence"));
+          PyObject** items = PySequence_Fast_ITEMS(fast.ptr());
+          for (size_t i = 0; i < views.size(); ++i) present[i] = items[i] != Py_None;
+        }
         PromptGroups g;
         {
           py::gil_scoped_release nogil;
@@ -131,7 +137,8 @@ void bind_prompts(py::module_& m) {
         d["near_of_distinct"] = to_numpy(std::move(g.near_of_distinct));
         return d;
       },
-      py::arg("prompts"), py::arg("present"), py::arg("threshold"), py::arg("shingle"), py::arg("max_distinct"));
+      py::arg("prompts"), py::arg("threshold"), py::arg("shingle"), py::arg("max_distinct"),
+      "Exact and near-duplicate groups of prompts; None entries are rows without a prompt.");
   p.def("shingle_jaccard", &shingle_jaccard, py::arg("a"), py::arg("b"), py::arg("shingle") = 5);
   p.def("shingle_distance", &shingle_distance, py::arg("a"), py::arg("b"));
 

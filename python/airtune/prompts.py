@@ -27,7 +27,7 @@ import numpy as np
 
 from . import _core
 from ._inputs import as_float32_matrix, as_str_list
-from ._results import ResultMixin, require
+from ._results import ResultMixin, progress, require
 
 __all__ = [
     "TRANSFORMS",
@@ -88,7 +88,8 @@ def _first_of_role(records: Any, role: str) -> list[str | None]:
 
 def _looks_like_texts(obj: Any) -> bool:
     if isinstance(obj, (list, tuple)):
-        return all(x is None or isinstance(x, str) for x in obj)
+        first = next((x for x in obj if x is not None), None)
+        return not isinstance(first, dict)
     mod = type(obj).__module__
     return (mod.startswith("numpy") and getattr(obj, "ndim", 0) == 1) or type(obj).__name__ in (
         "Series", "Array", "ChunkedArray", "Column")
@@ -97,8 +98,7 @@ def _looks_like_texts(obj: Any) -> bool:
 def _prompts_and_users(data: Any) -> tuple[list[str | None], list[str | None], bool]:
     """(system prompts per row, user prompts per row, whether input was records)."""
     if _looks_like_texts(data):
-        texts = as_str_list(list(data) if isinstance(data, tuple) else data, "system prompts")
-        return [None if t is None else str(t) for t in texts], [], False
+        return as_str_list(data, "system prompts"), [], False
     records = _to_records(data)
     return _first_of_role(records, "system"), _first_of_role(records, "user"), True
 
@@ -226,13 +226,11 @@ def system_prompt_report(
     """
     system, users, _ = _prompts_and_users(records)
     n = len(system)
-    present = [s is not None for s in system]
-    g = _P.group_prompts([s or "" for s in system], [1 if p else 0 for p in present], float(near_threshold),
-                         int(shingle), int(max_distinct))
+    g = _P.group_prompts(system, float(near_threshold), int(shingle), int(max_distinct))
     counts = np.asarray(g["count"], dtype=np.int64)
     first_row = np.asarray(g["first_row"])
     near_of = np.asarray(g["near_of_distinct"])
-    n_sys = int(sum(present))
+    n_sys = int(counts.sum())
     order = np.argsort(-counts, kind="stable")
     groups = [PromptGroup(system[int(first_row[i])], int(counts[i]), float(counts[i] / n_sys), int(near_of[i]),
                           int(first_row[i])) for i in order]
@@ -761,6 +759,7 @@ def robustness(
     n_variants: int = 5,
     metric: Callable[[str, str], float] | None = None,
     seed: int = 0,
+    show_progress: bool = True,
     **variation_kwargs: Any,
 ) -> RobustnessReport:
     """Run ``model_fn(messages) -> str`` under the original system prompt and K variants of it.
@@ -768,8 +767,10 @@ def robustness(
     Each row's messages up to its last assistant turn go to the model, with the system prompt
     replaced by variant k of that prompt (the same k for every row); the reply is scored against
     the row's last assistant message by ``metric(prediction, reference)`` (default: exact match
-    after whitespace and case normalisation). Rows without an assistant turn are skipped. A small
-    spread shows the model no longer depends on one exact prompt.
+    after whitespace and case normalisation). Rows without an assistant turn are skipped. When a
+    prompt has fewer than K variants, they are reused in turn. A small spread shows the model no
+    longer depends on one exact prompt. A progress bar counts model calls (``show_progress=False``
+    turns it off).
     """
     recs = _to_records(records)
     metric_fn = metric or _exact_match
@@ -787,6 +788,7 @@ def robustness(
             continue
         rows.append((i, msgs[:last], msgs[last]["content"] or ""))
     scores, labels = [], []
+    bar = progress(total=(n_variants + 1) * len(rows), desc="robustness", enabled=show_progress)
     for k in range(n_variants + 1):
         vals = []
         for i, ctx, ref in rows:
@@ -801,8 +803,10 @@ def robustness(
                         m["content"] = pool[(k - 1) % len(pool)]
                         break
             vals.append(float(metric_fn(model_fn(msgs), ref)))
+            bar.update(1)
         scores.append(float(np.mean(vals)) if vals else float("nan"))
         labels.append("original" if k == 0 else f"variant {k}")
+    bar.close()
     return RobustnessReport(scores=scores, labels=labels, metric=name, n_rows=len(rows))
 
 

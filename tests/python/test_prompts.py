@@ -290,7 +290,7 @@ def test_robustness_spread():
     def robust(messages):
         return f"a{messages[-1]['content'][1:]}"
 
-    r = ap.robustness(brittle, rows, n_variants=3)
+    r = ap.robustness(brittle, rows, n_variants=3, show_progress=False)
     assert r.scores[0] == 1.0 and all(s == 0.0 for s in r.scores[1:])
     assert r.spread == 1.0 and r.n_rows == 5 and len(r.labels) == 4
     r2 = ap.robustness(robust, rows, n_variants=3)
@@ -376,3 +376,19 @@ def test_fill_gaps_validates():
     reasons = [r["reason"] for r in f.rejected]
     assert any(r.startswith("duplicate") for r in reasons)
     assert reasons.count("empty or not a string") == 2
+
+
+def test_report_inputs_and_thread_independence():
+    pd = pytest.importorskip("pandas")
+    rng = random.Random(0)
+    prompts = [rng.choice(EXAMPLES[:12]) + rng.choice(["", " Thanks.", "  "]) for _ in range(400)]
+    airtune.set_num_threads(1)
+    a = ap.system_prompt_report(prompts)
+    airtune.set_num_threads(2)
+    b = ap.system_prompt_report(pd.Series(prompts))
+    c = ap.system_prompt_report(np.array(prompts, dtype=object))
+    for other in (b, c):
+        assert [(g.text, g.rows, g.near_group) for g in other.groups] == [(g.text, g.rows, g.near_group) for g in a.groups]
+    assert a.distinct == len(set(prompts)) and a.near_groups == 12
+    with pytest.raises(ValueError):
+        ap.system_prompt_report(["ok", "bad \ud800"])
