@@ -188,3 +188,47 @@ TEST(PromptsVariations, LargePromptStaysCorrect) {
     EXPECT_EQ(count, r.protected_spans.size());
   }
 }
+
+TEST(PromptsVariations, ClauseOrderAndPolitePrefixesHandComputed) {
+  Lexicon l = small_lexicon();
+  l.polite_prefixes = {"Please", "Remember to"};
+  l.imperative_verbs.push_back("do");
+  Variator v(l);
+  VariationOptions o;
+  o.n = 10;
+  o.min_distance = 0.0;
+  o.transforms = kClauseOrder;
+  auto r = v.generate("If you are unsure, ask the user.", o);
+  ASSERT_EQ(r.variants.size(), 1u);
+  EXPECT_EQ(r.variants[0].text, "Ask the user if you are unsure.");
+  EXPECT_EQ(r.variants[0].transforms, static_cast<uint32_t>(kClauseOrder));
+  // Two commas: ambiguous, never swapped.
+  EXPECT_TRUE(v.generate("If a, b, c.", o).variants.empty());
+  o.transforms = kPoliteness;
+  r = v.generate("Keep it short.", o);
+  std::vector<std::string> got;
+  for (const auto& var : r.variants) got.push_back(var.text);
+  std::sort(got.begin(), got.end());
+  EXPECT_EQ(got, (std::vector<std::string>{"Please keep it short.", "Remember to keep it short."}));
+  // "Do not" only takes the first prefix; removal works on both.
+  r = v.generate("Do not guess.", o);
+  ASSERT_EQ(r.variants.size(), 1u);
+  EXPECT_EQ(r.variants[0].text, "Please do not guess.");
+  r = v.generate("Remember to keep it short.", o);
+  got.clear();
+  for (const auto& var : r.variants) got.push_back(var.text);
+  EXPECT_NE(std::find(got.begin(), got.end(), "Keep it short."), got.end());
+}
+
+TEST(PromptsVariations, SentenceInitialPhrasesOnlyAtTheStart) {
+  Lexicon l;
+  l.synonyms = {{"^you are a", "^act as a"}};
+  Variator v(l);
+  VariationOptions o;
+  o.n = 5;
+  o.min_distance = 0.0;
+  o.transforms = kWording;
+  const auto r = v.generate("You are a tutor. Say when you are a beginner too.", o);
+  ASSERT_EQ(r.variants.size(), 1u);
+  EXPECT_EQ(r.variants[0].text, "Act as a tutor. Say when you are a beginner too.");
+}

@@ -392,3 +392,20 @@ def test_report_inputs_and_thread_independence():
     assert a.distinct == len(set(prompts)) and a.near_groups == 12
     with pytest.raises(ValueError):
         ap.system_prompt_report(["ok", "bad \ud800"])
+
+
+def test_plots_draw():
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    r = ap.system_prompt_report([A] * 5 + [B] * 2)
+    assert r.plot() is not None
+    g = ap.gaps(["a b", "c d", "e f"], labels=["x", "y", "x"])
+    assert g.plot() is not None
+    rows = [chat(A, user="q", assistant="a")]
+    rb = ap.robustness(lambda m: "a", rows, n_variants=2, show_progress=False)
+    assert rb.plot() is not None
+    plt.close("all")
