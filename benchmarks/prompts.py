@@ -64,10 +64,10 @@ def pairwise_bleu(texts):
 
 
 def spans_kept(prompt, variants):
-    spans = [s[3] for s in ap.protected_spans(prompt)]
+    times = Counter(s[3] for s in ap.protected_spans(prompt))
     if not variants:
         return float("nan")
-    return float(np.mean([all(v.count(t) >= prompt.count(t) for t in spans) for v in variants]))
+    return float(np.mean([all(v.count(t) >= k for t, k in times.items()) for v in variants]))
 
 
 def quality(name, gen, emb):
