@@ -262,13 +262,13 @@ def main() -> None:
     for r in rows:
         table.append(f"| {r['method']} | {r['variants_per_prompt']:.2f} | {r['pairwise_bleu']:.3f} | "
                      f"{r['self_bleu']:.3f} | {r['distinct_2']:.3f} | {r['fidelity']:.3f} | {r['spans_kept']:.3f} |")
-    table += ["", "| speed | variants/s | airtune ratio |", "|---|---|---|",
+    table += ["", "| speed | variants/s | airtune speed-up over it |", "|---|---|---|",
               f"| airtune (C++, {airtune.get_num_threads()} threads) | {speed['airtune_variants_per_s']:.0f} | 1.0 |",
               f"| python baseline (written for this benchmark) | {speed['python_baseline_variants_per_s']:.0f} | "
               f"{speed['ratio_vs_python_baseline']:.1f} |",
               f"| nlpaug RandomWordAug swap | {speed['nlpaug_swap_variants_per_s']:.0f} | "
               f"{speed['ratio_vs_nlpaug_swap']:.1f} |",
-              "", "| system_prompt_report | rows | seconds | ratio |", "|---|---|---|---|",
+              "", "| system_prompt_report | rows | seconds (median) | airtune speed-up |", "|---|---|---|---|",
               f"| airtune | {n_rows} | {t_rep:.3f} | {report['ratio']:.1f} |",
               f"| python baseline | {n_rows} | {t_pyrep:.3f} | 1.0 |"]
     md = "\n".join(table) + "\n"
@@ -278,7 +278,7 @@ def main() -> None:
         "load_average": os.getloadavg(),
         "n_prompts": len(PROMPTS), "n_variants": N_VARIANTS, "repeats": repeats, "quality": rows,
         "speed": speed, "report": report,
-        "closest_nlpaug_at_equal_or_better_fidelity": best_nl["method"] if best_nl else None,
+        "most_diverse_nlpaug_at_equal_or_better_fidelity": best_nl["method"] if best_nl else None,
     }, md)
 
 
