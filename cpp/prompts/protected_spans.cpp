@@ -15,6 +15,8 @@ const char* span_kind_name(SpanKind kind) noexcept {
     case SpanKind::kTag: return "tag";
     case SpanKind::kJson: return "json";
     case SpanKind::kCaller: return "caller";
+    case SpanKind::kIdentifier: return "identifier";
+    case SpanKind::kEmail: return "email";
   }
   return "?";
 }
@@ -220,6 +222,34 @@ std::vector<Span> find_protected_spans(std::string_view t, const std::vector<std
         i = e;
         continue;
       }
+    }
+    if ((is_ident_start(c) || (c >= '0' && c <= '9')) && (i == 0 || !(is_ident(t[i - 1]) || t[i - 1] == '@'))) {
+      // A word: snake_case identifier (has an inner '_') or an e-mail address (word@domain.tld).
+      size_t k = i;
+      bool underscore = false;
+      while (k < t.size() && (is_ident(t[k]) || t[k] == '+')) {
+        underscore = underscore || (t[k] == '_' && k > i && k + 1 < t.size() && is_ident(t[k + 1]) && t[k + 1] != '_');
+        ++k;
+      }
+      if (k < t.size() && t[k] == '@' && k + 1 < t.size() && is_ident_start(t[k + 1])) {
+        size_t m = k + 1;
+        while (m < t.size() && is_ident(t[m])) ++m;
+        while (m > k + 1 && (t[m - 1] == '.' || t[m - 1] == '-')) --m;
+        if (t.substr(k + 1, m - k - 1).find('.') != std::string_view::npos) {
+          spans.push_back({i, m, SpanKind::kEmail});
+          i = m;
+          continue;
+        }
+      }
+      size_t e = k;
+      while (e > i && (t[e - 1] == '.' || t[e - 1] == '-')) --e;
+      if (underscore && e > i) {
+        spans.push_back({i, e, SpanKind::kIdentifier});
+        i = e;
+        continue;
+      }
+      i = e > i ? e : i + 1;
+      continue;
     }
     if (c == '<' && i + 1 < t.size() && (is_ident_start(t[i + 1]) || t[i + 1] == '/' || t[i + 1] == '!')) {
       size_t k = i + 1;

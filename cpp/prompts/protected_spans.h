@@ -2,7 +2,8 @@
 //
 // find_protected_spans() locates fenced code blocks (``` or ~~~), inline code (`...`), URLs
 // (http://, https://, www.), placeholders ({name}, {{var}}, ${var}), XML-like tags (<context>,
-// </context>), JSON values (objects starting with `{"` or `{}`, arrays starting with `[{`, `["` or
+// </context>), snake_case identifiers (label and field names such as talk_to_agent), e-mail
+// addresses, JSON values (objects starting with `{"` or `{}`, arrays starting with `[{`, `["` or
 // `[[`, balanced with string awareness; JSON schemas included; an unbalanced one runs to the end of
 // the text, the conservative choice) and caller-given byte ranges, and merges overlapping ones.
 //
@@ -18,9 +19,10 @@
 
 namespace airtune::prompts {
 
-enum class SpanKind : uint8_t { kFencedCode, kInlineCode, kUrl, kPlaceholder, kTag, kJson, kCaller };
+enum class SpanKind : uint8_t { kFencedCode, kInlineCode, kUrl, kPlaceholder, kTag, kJson, kCaller, kIdentifier, kEmail };
 
-/// The name of a kind ("fenced_code", "inline_code", "url", "placeholder", "tag", "json", "caller").
+/// The name of a kind ("fenced_code", "inline_code", "url", "placeholder", "tag", "json", "caller",
+/// "identifier", "email").
 const char* span_kind_name(SpanKind kind) noexcept;
 
 struct Span {

@@ -77,3 +77,13 @@ TEST(PromptsSpans, NoFalsePositivesInProse) {
   const std::string t = "Be kind {and brief}. Use a < b comparisons. email me at 3 pm.";
   EXPECT_TRUE(find_protected_spans(t).empty());
 }
+
+TEST(PromptsSpans, IdentifiersAndEmails) {
+  const std::string t =
+      "Answer talk_to_agent or check_balance. Mail payroll@contoso.example, not support. Keep __init__ too.";
+  const auto spans = find_protected_spans(t);
+  const std::vector<std::string> want = {"talk_to_agent", "check_balance", "payroll@contoso.example", "__init__"};
+  EXPECT_EQ(texts(t, spans), want);
+  EXPECT_EQ(spans[0].kind, SpanKind::kIdentifier);
+  EXPECT_EQ(spans[2].kind, SpanKind::kEmail);
+}
