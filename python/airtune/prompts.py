@@ -9,7 +9,8 @@ reference distribution that the training data under-covers (:func:`gaps`, :func:
 
 Text transforms, grouping, scaffolds, BLEU and k-means run in C++ (``airtune._core.prompts``).
 Protected spans (fenced and inline code, JSON, URLs, ``{name}`` / ``{{var}}`` placeholders, XML-like
-tags, caller-marked spans) are copied byte for byte into every variant.
+tags, snake_case identifiers, e-mail addresses, caller-marked spans) are copied byte for byte into
+every variant.
 """
 
 from __future__ import annotations
@@ -352,7 +353,8 @@ def _byte_spans_to_chars(prompt: str, spans: list) -> list[tuple[int, int, str, 
 def protected_spans(prompt: str, protect: Any = None) -> list[tuple[int, int, str, str]]:
     """The protected spans of a prompt as (start, end, kind, text), character offsets.
 
-    Kinds: fenced_code, inline_code, url, placeholder, tag, json, caller. ``protect`` adds caller
+    Kinds: fenced_code, inline_code, url, placeholder, tag, json, identifier (snake_case names such as
+    ``talk_to_agent``), email, caller. ``protect`` adds caller
     spans: substrings (every occurrence), compiled regexes, or (start, end) character ranges.
     """
     _check_prompt(prompt)
