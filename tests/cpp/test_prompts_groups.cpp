@@ -1,0 +1,101 @@
+// Prompt grouping, scaffolds, diversity measures, k-means: hand-computed cases.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/errors.h"
+#include "prompts/diversity.h"
+#include "prompts/kmeans.h"
+#include "prompts/prompt_groups.h"
+#include "prompts/scaffolds.h"
+
+using namespace airtune::prompts;
+
+TEST(PromptsGroups, ExactAndNearGroups) {
+  const std::vector<std::string_view> p = {"You are a helpful assistant.", "You are a helpful assistant!",
+                                           "You are a helpful assistant.", "Translate to French.", "",
+                                           "You are a helpful assistant."};
+  const std::vector<uint8_t> present = {1, 1, 1, 1, 0, 1};
+  const auto g = group_prompts(p, present, 0.8, 5, 1000);
+  EXPECT_EQ(g.exact_of_row, (std::vector<int64_t>{0, 1, 0, 2, -1, 0}));
+  EXPECT_EQ(g.count, (std::vector<int64_t>{3, 1, 1}));
+  EXPECT_EQ(g.first_row, (std::vector<int64_t>{0, 1, 3}));
+  EXPECT_EQ(g.near_of_distinct, (std::vector<int64_t>{0, 0, 1}));
+  EXPECT_EQ(g.n_near, 2);
+  // Hand count: 5-shingles of "you are a helpful assistant." (28 chars) = 24; the "!" variant shares 23.
+  EXPECT_NEAR(shingle_jaccard("You are a helpful assistant.", "You are a helpful assistant!", 5), 23.0 / 25.0, 1e-12);
+  EXPECT_THROW(group_prompts(p, {1, 0}, 0.8, 5, 10), airtune::InvalidArgument);
+  EXPECT_THROW(group_prompts(p, present, 0.0, 5, 10), airtune::InvalidArgument);
+}
+
+TEST(PromptsGroups, TruncatedPairwisePassKeepsRestSingletons) {
+  const std::vector<std::string_view> p = {"aaaa bbbb cccc", "aaaa bbbb cccc", "aaaa bbbb cccd", "zzzz"};
+  const auto g = group_prompts(p, {}, 0.5, 3, 1);
+  EXPECT_TRUE(g.near_truncated);
+  EXPECT_EQ(g.n_near, 3);
+}
+
+TEST(PromptsScaffolds, PrefixAndSuffixTemplates) {
+  const std::vector<std::string_view> t = {
+      "Classify the sentiment of this review: great phone", "Summarize: a long text",
+      "Classify the sentiment of this review: awful battery", "Classify the sentiment of this review: ok",
+      "Summarize: another text", "Question: what is 2+2? Answer in one word.",
+      "Question: capital of France? Answer in one word."};
+  const auto pre = find_scaffolds(t, false, 15, 2);
+  ASSERT_GE(pre.size(), 1u);
+  EXPECT_EQ(pre[0].text, "Classify the sentiment of this review: ");
+  EXPECT_EQ(pre[0].rows, 3);
+  EXPECT_EQ(pre[0].members, (std::vector<int64_t>{0, 2, 3}));
+  const auto suf = find_scaffolds(t, true, 15, 2);
+  ASSERT_EQ(suf.size(), 1u);
+  EXPECT_EQ(suf[0].text, "? Answer in one word.");
+  EXPECT_EQ(suf[0].members, (std::vector<int64_t>{5, 6}));
+  // Identical texts are duplicates, not scaffolds.
+  EXPECT_TRUE(find_scaffolds({"same text here!!", "same text here!!", "same text here!!"}, false, 5, 2).empty());
+}
+
+TEST(PromptsDiversity, Tokenizer13a) {
+  EXPECT_EQ(tokenize_13a("Hello, world! It's 3.5-4 (ok)."),
+            (std::vector<std::string>{"Hello", ",", "world", "!", "It's", "3.5", "-", "4", "(", "ok", ")", "."}));
+}
+
+TEST(PromptsDiversity, BleuHandComputed) {
+  EXPECT_NEAR(sentence_bleu("the cat sat on the mat", {"the cat sat on the mat"}), 1.0, 1e-12);
+  // hyp "the cat sat", ref "the cat sat down": p1=3/3, p2=2/2, p3=1/1, no 4-grams (effective order
+  // 3), BP = exp(1 - 4/3).
+  EXPECT_NEAR(sentence_bleu("the cat sat", {"the cat sat down"}), std::exp(1.0 - 4.0 / 3.0), 1e-12);
+  EXPECT_EQ(sentence_bleu("a b", {"c d"}), 0.0);
+  EXPECT_NEAR(self_bleu({"x y z w", "x y z w"}), 1.0, 1e-12);
+  EXPECT_EQ(self_bleu({"only one"}), 0.0);
+}
+
+TEST(PromptsDiversity, DistinctN) {
+  // tokens: [a b a] [a b]: unigrams a,b,a,a,b -> 2/5; bigrams ab, ba, ab -> 2/3
+  EXPECT_NEAR(distinct_n({"a b a", "A b"}, 1), 2.0 / 5.0, 1e-12);
+  EXPECT_NEAR(distinct_n({"a b a", "A b"}, 2), 2.0 / 3.0, 1e-12);
+  EXPECT_EQ(distinct_n({"a"}, 2), 0.0);
+  EXPECT_THROW(distinct_n({"a"}, 0), airtune::InvalidArgument);
+}
+
+TEST(PromptsKMeans, SeparatedBlobs) {
+  std::vector<float> x;
+  const float centers[3][2] = {{0, 0}, {10, 0}, {0, 10}};
+  for (int c = 0; c < 3; ++c)
+    for (int i = 0; i < 20; ++i) {
+      x.push_back(centers[c][0] + 0.01f * static_cast<float>(i % 5));
+      x.push_back(centers[c][1] + 0.01f * static_cast<float>(i / 5));
+    }
+  const auto r = kmeans(x.data(), 60, 2, 3, 20, 1);
+  for (int c = 0; c < 3; ++c)
+    for (int i = 1; i < 20; ++i) EXPECT_EQ(r.assign[c * 20 + i], r.assign[c * 20]);
+  EXPECT_NE(r.assign[0], r.assign[20]);
+  EXPECT_NE(r.assign[0], r.assign[40]);
+  EXPECT_NE(r.assign[20], r.assign[40]);
+  EXPECT_LT(r.inertia, 0.1);
+  EXPECT_THROW(kmeans(x.data(), 60, 2, 61, 20, 1), airtune::InvalidArgument);
+  x[5] = std::nanf("");
+  EXPECT_THROW(kmeans(x.data(), 60, 2, 3, 20, 1), airtune::InvalidArgument);
+}
