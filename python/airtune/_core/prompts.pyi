@@ -1,0 +1,42 @@
+"""
+Prompt variations, system-prompt statistics, gap analysis
+"""
+from __future__ import annotations
+import collections.abc
+import numpy
+import numpy.typing
+import typing
+__all__: list[str] = ['Variator', 'distinct_n', 'find_protected_spans', 'find_scaffolds', 'group_prompts', 'kmeans', 'self_bleu', 'sentence_bleu', 'shingle_distance', 'shingle_jaccard', 'tokenize_13a', 'transform_names']
+class Variator:
+    def __init__(self, synonyms: collections.abc.Sequence[collections.abc.Sequence[str]], contractions: collections.abc.Sequence[tuple[str, str]], imperative_verbs: collections.abc.Sequence[str], anaphora: collections.abc.Sequence[str], polite_prefixes: collections.abc.Sequence[str] = []) -> None:
+        ...
+    def generate(self, prompt: str, n: typing.SupportsInt | typing.SupportsIndex, seed: typing.SupportsInt | typing.SupportsIndex, min_distance: typing.SupportsFloat | typing.SupportsIndex, max_attempts: typing.SupportsInt | typing.SupportsIndex, transforms: typing.SupportsInt | typing.SupportsIndex, protect: collections.abc.Sequence[tuple[typing.SupportsInt | typing.SupportsIndex, typing.SupportsInt | typing.SupportsIndex]], optional: collections.abc.Sequence[str], slots: collections.abc.Sequence[tuple[str, collections.abc.Sequence[str]]]) -> tuple:
+        ...
+    def generate_many(self, prompts: collections.abc.Sequence, n: typing.SupportsInt | typing.SupportsIndex, seed: typing.SupportsInt | typing.SupportsIndex, min_distance: typing.SupportsFloat | typing.SupportsIndex, max_attempts: typing.SupportsInt | typing.SupportsIndex, transforms: typing.SupportsInt | typing.SupportsIndex, optional: collections.abc.Sequence[str], slots: collections.abc.Sequence[tuple[str, collections.abc.Sequence[str]]]) -> list:
+        ...
+def distinct_n(texts: collections.abc.Sequence, n: typing.SupportsInt | typing.SupportsIndex) -> float:
+    ...
+def find_protected_spans(text: str, caller: collections.abc.Sequence[tuple[typing.SupportsInt | typing.SupportsIndex, typing.SupportsInt | typing.SupportsIndex]] = []) -> list:
+    """
+    Protected [begin, end, kind] byte spans of a UTF-8 text.
+    """
+def find_scaffolds(texts: collections.abc.Sequence, suffix: bool, min_chars: typing.SupportsInt | typing.SupportsIndex, min_rows: typing.SupportsInt | typing.SupportsIndex) -> list:
+    ...
+def group_prompts(prompts: collections.abc.Sequence, threshold: typing.SupportsFloat | typing.SupportsIndex, shingle: typing.SupportsInt | typing.SupportsIndex, max_distinct: typing.SupportsInt | typing.SupportsIndex) -> dict:
+    """
+    Exact and near-duplicate groups of prompts; None entries are rows without a prompt.
+    """
+def kmeans(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], k: typing.SupportsInt | typing.SupportsIndex, niter: typing.SupportsInt | typing.SupportsIndex, seed: typing.SupportsInt | typing.SupportsIndex, nredo: typing.SupportsInt | typing.SupportsIndex = 1) -> dict:
+    ...
+def self_bleu(texts: collections.abc.Sequence) -> float:
+    ...
+def sentence_bleu(hypothesis: str, references: collections.abc.Sequence) -> float:
+    ...
+def shingle_distance(a: str, b: str) -> float:
+    ...
+def shingle_jaccard(a: str, b: str, shingle: typing.SupportsInt | typing.SupportsIndex = 5) -> float:
+    ...
+def tokenize_13a(text: str) -> list[str]:
+    ...
+def transform_names() -> list[str]:
+    ...
