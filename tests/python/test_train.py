@@ -623,3 +623,23 @@ def test_same_seed_same_adapter(base, tmp_path):
     b = load_adapter(base, tmp_path / "b").state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert any(torch.count_nonzero(v) > 0 for k, v in a.items() if "lora_B" in k)
+
+
+def test_input_kinds_give_the_same_examples(base):
+    import airtune.io as aio
+
+    rows = _rows(6, seed=3, chat=True) + [{"instruction": "hello", "input": "world", "output": "the dog"}]
+    tokenization = Tokenization(_tok(base), "chat", 128, "truncate", "")
+    want = build_examples(rows, tokenization, "t")[:2]
+    records = aio.from_dicts(rows)
+    assert build_examples(records, tokenization, "t")[:2] == want
+    assert build_examples(records.to_pandas(), tokenization, "t")[:2] == want
+    assert build_examples(records.to_hf(), tokenization, "t")[:2] == want
+
+
+def test_import_does_not_import_torch():
+    import subprocess
+    import sys
+
+    code = "import sys, airtune.train; assert 'torch' not in sys.modules, 'torch imported'"
+    subprocess.run([sys.executable, "-c", code], check=True)
