@@ -88,7 +88,7 @@ def _child(engine: str, folder: str, cfg: dict, steps: int, warmup: int, threads
     torch.set_num_threads(threads)
     n = steps + warmup
     rows = _data(cfg, n * cfg["batch"])
-    if engine == "airtune":
+    if engine.startswith("airtune"):
         from airtune.nn._lib import native
 
         model = native().LoraModel(folder, R, ALPHA, 0.0, False, [], "", True, 0, "float32", "cpu")
@@ -113,6 +113,7 @@ def _child(engine: str, folder: str, cfg: dict, steps: int, warmup: int, threads
             early_stopping_patience=0,
             early_stopping_threshold=0.0,
             save_steps=0,
+            gradient_checkpointing=engine == "airtune-ckpt",
             checkpoint_dir="",
             resume_from="",
             base_model_name_or_path=folder,
@@ -152,6 +153,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=6)
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--child", nargs=2, metavar=("ENGINE", "FOLDER"))
     ap.add_argument("--config", default="default")
     args = ap.parse_args()
@@ -166,27 +168,35 @@ def main() -> None:
     import transformers
     from _common import write_results
 
-    results = {}
+    results: dict[str, dict] = {}
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         n_params = _build(Path(tmp), cfg)
-        for engine in ("airtune", "peft"):
-            cmd = [
-                sys.executable,
-                str(Path(__file__).resolve()),
-                "--child",
-                engine,
-                tmp,
-                "--config",
-                name,
-                "--steps",
-                str(args.steps),
-                "--warmup",
-                str(args.warmup),
-                "--threads",
-                str(args.threads),
-            ]
-            proc = subprocess.run(cmd, capture_output=True, text=True, check=True, env=os.environ.copy())
-            results[engine] = json.loads(proc.stdout.strip().splitlines()[-1])
+        # engines alternate (airtune, peft, airtune, peft) so a busy machine hits both alike
+        for _ in range(args.rounds):
+            for engine in ("airtune", "peft", "airtune-ckpt"):
+                cmd = [
+                    sys.executable,
+                    str(Path(__file__).resolve()),
+                    "--child",
+                    engine,
+                    tmp,
+                    "--config",
+                    name,
+                    "--steps",
+                    str(args.steps),
+                    "--warmup",
+                    str(args.warmup),
+                    "--threads",
+                    str(args.threads),
+                ]
+                proc = subprocess.run(cmd, capture_output=True, text=True, check=True, env=os.environ.copy())
+                r = json.loads(proc.stdout.strip().splitlines()[-1])
+                acc = results.setdefault(
+                    engine, {"step_times": [], "losses": r["losses"], "peak_rss_mb": 0.0}
+                )
+                acc["step_times"] += r["step_times"]
+                acc["peak_rss_mb"] = max(acc["peak_rss_mb"], r["peak_rss_mb"])
     tokens = cfg["batch"] * cfg["seq"]
     rows = {}
     for engine, r in results.items():
@@ -197,8 +207,13 @@ def main() -> None:
             "peak_rss_mb": r["peak_rss_mb"],
             "first_losses": [round(x, 5) for x in r["losses"][:3]],
         }
-    speed = rows["airtune"]["tokens_per_s"] / rows["peft"]["tokens_per_s"]
-    mem = rows["airtune"]["peak_rss_mb"] / rows["peft"]["peak_rss_mb"]
+    ratios = {
+        e: {
+            "tokens_per_s": round(rows[e]["tokens_per_s"] / rows["peft"]["tokens_per_s"], 3),
+            "peak_rss": round(rows[e]["peak_rss_mb"] / rows["peft"]["peak_rss_mb"], 3),
+        }
+        for e in ("airtune", "airtune-ckpt")
+    }
     payload = {
         "config": {
             **cfg,
@@ -209,25 +224,37 @@ def main() -> None:
             "threads": args.threads,
             "steps": args.steps,
             "warmup": args.warmup,
+            "rounds": args.rounds,
             "dtype": "float32",
         },
+        "load_average_before": round(load_before, 2),
+        "load_average_after": round(os.getloadavg()[0], 2),
         "versions": {
             "torch": torch.__version__,
             "transformers": transformers.__version__,
             "peft": peft.__version__,
         },
         "rows": rows,
-        "ratios": {"tokens_per_s": round(speed, 3), "peak_rss": round(mem, 3)},
+        "ratios_vs_peft": ratios,
     }
-    md = (
-        f"| task | airtune tokens/s | PEFT tokens/s | speed ratio | peak RSS MB (airtune / PEFT) | note |\n"
-        f"|---|---|---|---|---|---|\n"
-        f"| LoRA training step, Llama {n_params / 1e6:.1f}M params, seq {cfg['seq']}, batch {cfg['batch']}, "
-        f"r={R} all-linear, CPU {args.threads} thread(s) | {rows['airtune']['tokens_per_s']} | "
-        f"{rows['peft']['tokens_per_s']} | {speed:.2f}x | {rows['airtune']['peak_rss_mb']} / "
-        f"{rows['peft']['peak_rss_mb']} ({mem:.2f}x) | median of {args.steps} steps after {args.warmup} warm-up; "
-        f"fresh process per engine |\n"
+    task = (
+        f"LoRA training step, Llama {n_params / 1e6:.1f}M params, seq {cfg['seq']}, batch {cfg['batch']}, "
+        f"r={R} all-linear, fp32, CPU {args.threads} thread(s)"
     )
+    note = (
+        f"median of {args.rounds} x {args.steps} steps (after {args.warmup} warm-up), engines alternating, "
+        "fresh process per run"
+    )
+    md = (
+        "| task | airtune tokens/s | PEFT tokens/s | speed ratio | peak RSS MB (airtune / PEFT) | note |\n"
+        "|---|---|---|---|---|---|\n"
+    )
+    for e, label in (("airtune", ""), ("airtune-ckpt", " (airtune with gradient checkpointing)")):
+        md += (
+            f"| {task}{label} | {rows[e]['tokens_per_s']} | {rows['peft']['tokens_per_s']} | "
+            f"{ratios[e]['tokens_per_s']:.2f}x | {rows[e]['peak_rss_mb']} / {rows['peft']['peak_rss_mb']} "
+            f"({ratios[e]['peak_rss']:.2f}x) | {note} |\n"
+        )
     write_results("train", payload, md)
 
 

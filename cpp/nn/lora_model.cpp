@@ -1,10 +1,13 @@
 #include "nn/lora_model.h"
 
 #include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <torch/autograd.h>
 
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <regex>
 #include <set>
 
@@ -167,9 +170,130 @@ torch::Tensor LoraModel::delta(int layer, Proj p, const torch::Tensor& x) const 
   return (at::linear(at::linear(xf, ad.a), ad.b) * ad.scaling).to(x.scalar_type());
 }
 
-torch::Tensor LoraModel::hidden(const torch::Tensor& input_ids, const torch::Tensor& attention_mask) const {
+torch::Tensor LoraModel::layer_forward(int i, const torch::Tensor& x_in, const LayerInputs& in) const {
   const auto& base = *base_;
   const auto& c = base.config();
+  const auto& L = base.layers()[static_cast<size_t>(i)];
+  const int64_t b = x_in.size(0), s = x_in.size(1);
+  const int64_t nh = c.num_attention_heads, nkv = c.num_key_value_heads, d = c.head_dim;
+  const int64_t qd = nh * d, kvd = nkv * d, inter = c.intermediate_size;
+  const double scale = 1.0 / std::sqrt(static_cast<double>(d));
+  auto rotate_half = [](const torch::Tensor& t) {
+    const int64_t half = t.size(-1) / 2;
+    return at::cat({-t.narrow(-1, half, half), t.narrow(-1, 0, half)}, -1);
+  };
+  auto add = [](torch::Tensor y, const torch::Tensor& dl) { return dl.defined() ? y + dl : y; };
+  auto x = x_in;
+  auto hn = base.rms_norm(x, L.ln1);
+  auto qkv = L.qkv_b.defined() ? at::linear(hn, L.qkv_w, L.qkv_b) : at::linear(hn, L.qkv_w);
+  auto q = add(qkv.narrow(-1, 0, qd), delta(i, kQ, hn));
+  auto k = add(qkv.narrow(-1, qd, kvd), delta(i, kK, hn));
+  auto v = add(qkv.narrow(-1, qd + kvd, kvd), delta(i, kV, hn));
+  q = q.view({b, s, nh, d}).transpose(1, 2);
+  k = k.view({b, s, nkv, d}).transpose(1, 2);
+  v = v.view({b, s, nkv, d}).transpose(1, 2);
+  q = q * in.cos + rotate_half(q) * in.sin;
+  k = k * in.cos + rotate_half(k) * in.sin;
+  if (nkv != nh) {
+    k = k.repeat_interleave(nh / nkv, 1);
+    v = v.repeat_interleave(nh / nkv, 1);
+  }
+  const auto& mask = in.masks[static_cast<size_t>(i)];
+  auto attn = mask.defined() ? at::scaled_dot_product_attention(q, k, v, mask, 0.0, false, scale)
+                             : at::scaled_dot_product_attention(q, k, v, std::nullopt, 0.0, true, scale);
+  attn = attn.transpose(1, 2).reshape({b, s, qd});
+  auto o = add(L.o_b.defined() ? at::linear(attn, L.o_w, L.o_b) : at::linear(attn, L.o_w), delta(i, kO, attn));
+  x = x + o;
+  auto h2 = base.rms_norm(x, L.ln2);
+  auto gu = L.gate_up_b.defined() ? at::linear(h2, L.gate_up_w, L.gate_up_b) : at::linear(h2, L.gate_up_w);
+  auto gate = add(gu.narrow(-1, 0, inter), delta(i, kGate, h2));
+  auto up = add(gu.narrow(-1, inter, inter), delta(i, kUp, h2));
+  auto act = at::silu(gate) * up;
+  auto mlp = add(L.down_b.defined() ? at::linear(act, L.down_w, L.down_b) : at::linear(act, L.down_w),
+                 delta(i, kDown, act));
+  return x + mlp;
+}
+
+std::vector<torch::Tensor> LoraModel::layer_parameters(int i) const {
+  std::vector<torch::Tensor> out;
+  for (int p = 0; p < kNumProj; ++p) {
+    const int idx = index_[static_cast<size_t>(i)][p];
+    if (idx < 0) continue;
+    out.push_back(adapters_[static_cast<size_t>(idx)].a);
+    out.push_back(adapters_[static_cast<size_t>(idx)].b);
+  }
+  return out;
+}
+
+namespace {
+
+// Gradient checkpointing: the forward keeps only the layer input; the backward re-runs the layer
+// with grad enabled (same dropout draws: the CPU generator state is saved and replayed) and
+// differentiates it with respect to the input and the layer's adapter tensors.
+struct CheckpointedLayer : public torch::autograd::Function<CheckpointedLayer> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, torch::Tensor x, at::TensorList params,
+                               const LoraModel* model, int64_t layer, const LoraModel::LayerInputs* in) {
+    ctx->save_for_backward({x});
+    ctx->saved_data["layer"] = layer;
+    ctx->saved_data["model"] = reinterpret_cast<int64_t>(model);
+    ctx->saved_data["cos"] = in->cos;
+    ctx->saved_data["sin"] = in->sin;
+    ctx->saved_data["mask"] = in->masks[static_cast<size_t>(layer)];
+    ctx->saved_data["n_params"] = static_cast<int64_t>(params.size());
+    const bool replay = model->training() && model->options().dropout > 0.0;
+    ctx->saved_data["replay"] = replay;
+    if (replay) {
+      at::Generator gen = at::detail::getDefaultCPUGenerator();
+      std::lock_guard<std::mutex> lock(gen.mutex());
+      ctx->saved_data["rng"] = gen.get_state();
+    }
+    return model->layer_forward(static_cast<int>(layer), x, *in);
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grad_out) {
+    const auto* model = reinterpret_cast<const LoraModel*>(ctx->saved_data["model"].toInt());
+    const int layer = static_cast<int>(ctx->saved_data["layer"].toInt());
+    LoraModel::LayerInputs in;
+    in.cos = ctx->saved_data["cos"].toTensor();
+    in.sin = ctx->saved_data["sin"].toTensor();
+    in.masks.assign(static_cast<size_t>(layer) + 1, torch::Tensor());
+    auto m = ctx->saved_data["mask"];
+    if (m.isTensor()) in.masks[static_cast<size_t>(layer)] = m.toTensor();
+    auto x = ctx->get_saved_variables()[0].detach().requires_grad_(true);
+    torch::Tensor rng_now;
+    const bool replay = ctx->saved_data["replay"].toBool();
+    at::Generator gen = at::detail::getDefaultCPUGenerator();
+    if (replay) {
+      std::lock_guard<std::mutex> lock(gen.mutex());
+      rng_now = gen.get_state();
+      gen.set_state(ctx->saved_data["rng"].toTensor());
+    }
+    torch::Tensor y;
+    {
+      torch::AutoGradMode enable(true);
+      y = model->layer_forward(layer, x, in);
+    }
+    if (replay) {
+      std::lock_guard<std::mutex> lock(gen.mutex());
+      gen.set_state(rng_now);
+    }
+    auto params = model->layer_parameters(layer);
+    std::vector<torch::Tensor> inputs = {x};
+    inputs.insert(inputs.end(), params.begin(), params.end());
+    auto grads = torch::autograd::grad({y}, inputs, {grad_out[0]}, false, false, true);
+    torch::autograd::variable_list out = grads;
+    out.emplace_back();  // model
+    out.emplace_back();  // layer
+    out.emplace_back();  // inputs
+    return out;
+  }
+};
+
+}  // namespace
+
+torch::Tensor LoraModel::hidden(const torch::Tensor& input_ids, const torch::Tensor& attention_mask) const {
+  const auto& base = *base_;
   const auto device = base.device();
   const auto dtype = base.dtype();
   if (input_ids.dim() != 2 || attention_mask.sizes() != input_ids.sizes())
@@ -178,63 +302,41 @@ torch::Tensor LoraModel::hidden(const torch::Tensor& input_ids, const torch::Ten
   auto valid = attention_mask.to(device).ne(0);
   auto pos = valid.to(torch::kInt64).cumsum(-1) - 1;
   pos = pos.masked_fill(pos < 0, 0).masked_fill(valid.logical_not(), 0);
-  const int64_t b = ids.size(0), s = ids.size(1);
-  const int64_t nh = c.num_attention_heads, nkv = c.num_key_value_heads, d = c.head_dim;
-  const int64_t qd = nh * d, kvd = nkv * d, inter = c.intermediate_size;
+  const int64_t s = ids.size(1);
   auto x = at::embedding(base.embed(), ids);
-  auto [cos, sin] = base.rope(pos);
-  cos = cos.unsqueeze(1);
-  sin = sin.unsqueeze(1);
+  LayerInputs in;
+  {
+    auto [cos, sin] = base.rope(pos);
+    in.cos = cos.unsqueeze(1);
+    in.sin = sin.unsqueeze(1);
+  }
+  // Per layer: an additive mask, or none for the kernel's causal mode (no padding, no window).
   const bool no_padding = valid.all().item<bool>();
   torch::Tensor mask_full;
   std::map<int64_t, torch::Tensor> window_masks;
-  const double scale = 1.0 / std::sqrt(static_cast<double>(d));
-  auto rotate_half = [](const torch::Tensor& t) {
-    const int64_t half = t.size(-1) / 2;
-    return at::cat({-t.narrow(-1, half, half), t.narrow(-1, 0, half)}, -1);
-  };
-  auto add = [](torch::Tensor y, const torch::Tensor& dl) { return dl.defined() ? y + dl : y; };
   const auto& layers = base.layers();
-  for (size_t li = 0; li < layers.size(); ++li) {
-    const auto& L = layers[li];
-    const int i = static_cast<int>(li);
-    auto hn = base.rms_norm(x, L.ln1);
-    auto qkv = L.qkv_b.defined() ? at::linear(hn, L.qkv_w, L.qkv_b) : at::linear(hn, L.qkv_w);
-    auto q = add(qkv.narrow(-1, 0, qd), delta(i, kQ, hn));
-    auto k = add(qkv.narrow(-1, qd, kvd), delta(i, kK, hn));
-    auto v = add(qkv.narrow(-1, qd + kvd, kvd), delta(i, kV, hn));
-    q = q.view({b, s, nh, d}).transpose(1, 2);
-    k = k.view({b, s, nkv, d}).transpose(1, 2);
-    v = v.view({b, s, nkv, d}).transpose(1, 2);
-    q = q * cos + rotate_half(q) * sin;
-    k = k * cos + rotate_half(k) * sin;
-    if (nkv != nh) {
-      k = k.repeat_interleave(nh / nkv, 1);
-      v = v.repeat_interleave(nh / nkv, 1);
-    }
-    torch::Tensor attn;
+  for (const auto& L : layers) {
     if (L.window > 0 && L.window < s) {
       auto it = window_masks.find(L.window);
       if (it == window_masks.end())
         it = window_masks.emplace(L.window, attention_mask_for(valid, 0, s, L.window, dtype)).first;
-      attn = at::scaled_dot_product_attention(q, k, v, it->second, 0.0, false, scale);
+      in.masks.push_back(it->second);
     } else if (no_padding) {
-      attn = at::scaled_dot_product_attention(q, k, v, std::nullopt, 0.0, true, scale);
+      in.masks.emplace_back();
     } else {
       if (!mask_full.defined()) mask_full = attention_mask_for(valid, 0, s, 0, dtype);
-      attn = at::scaled_dot_product_attention(q, k, v, mask_full, 0.0, false, scale);
+      in.masks.push_back(mask_full);
     }
-    attn = attn.transpose(1, 2).reshape({b, s, qd});
-    auto o = add(L.o_b.defined() ? at::linear(attn, L.o_w, L.o_b) : at::linear(attn, L.o_w), delta(i, kO, attn));
-    x = x + o;
-    auto h2 = base.rms_norm(x, L.ln2);
-    auto gu = L.gate_up_b.defined() ? at::linear(h2, L.gate_up_w, L.gate_up_b) : at::linear(h2, L.gate_up_w);
-    auto gate = add(gu.narrow(-1, 0, inter), delta(i, kGate, h2));
-    auto up = add(gu.narrow(-1, inter, inter), delta(i, kUp, h2));
-    auto act = at::silu(gate) * up;
-    auto mlp = add(L.down_b.defined() ? at::linear(act, L.down_w, L.down_b) : at::linear(act, L.down_w),
-                   delta(i, kDown, act));
-    x = x + mlp;
+  }
+  const bool checkpoint = checkpointing_ && torch::GradMode::is_enabled();
+  for (size_t li = 0; li < layers.size(); ++li) {
+    const int i = static_cast<int>(li);
+    if (checkpoint) {
+      auto params = layer_parameters(i);
+      x = CheckpointedLayer::apply(x, at::TensorList(params), this, static_cast<int64_t>(i), &in);
+    } else {
+      x = layer_forward(i, x, in);
+    }
   }
   return base.rms_norm(x, base.final_norm());
 }
@@ -283,6 +385,15 @@ void LoraModel::save_adapter(const std::string& dir, const std::string& base_mod
   } else {
     std::set<std::string> leaves;
     for (const auto& ad : adapters_) leaves.insert(ad.module.substr(ad.module.rfind('.') + 1));
+    // Leaf names only when they select exactly the adapted modules (PEFT matches them in every
+    // layer); otherwise the full module names.
+    size_t selected = 0;
+    for (size_t i = 0; i < index_.size(); ++i)
+      for (int p = 0; p < kNumProj; ++p) selected += leaves.count(kProjNames[p]);
+    if (selected != adapters_.size()) {
+      leaves.clear();
+      for (const auto& ad : adapters_) leaves.insert(ad.module);
+    }
     targets = "[";
     bool first = true;
     for (const auto& l : leaves) {

@@ -72,6 +72,22 @@ class LoraModel {
 
   /// Dropout on (training) or off (evaluation).
   void set_training(bool on) { training_ = on; }
+  bool training() const { return training_; }
+  /// Gradient checkpointing: when on (and grad mode is enabled) each decoder layer keeps only its
+  /// input and is recomputed in the backward pass (a custom autograd function); less activation
+  /// memory for about one more forward per step. Same gradients.
+  void set_gradient_checkpointing(bool on) { checkpointing_ = on; }
+
+  /// Per-forward inputs shared by the layers: cos/sin [B, 1, S, d]; masks[i] additive or undefined
+  /// (the kernel's causal mode).
+  struct LayerInputs {
+    torch::Tensor cos, sin;
+    std::vector<torch::Tensor> masks;
+  };
+  /// One decoder layer with its adapters: [B, S, H] -> [B, S, H].
+  torch::Tensor layer_forward(int layer, const torch::Tensor& x, const LayerInputs& in) const;
+  /// The adapter tensors of one layer (A, B of each adapted projection, in projection order).
+  std::vector<torch::Tensor> layer_parameters(int layer) const;
 
   /// Final hidden states [B, S, H] (model dtype) with the adapters applied.
   torch::Tensor hidden(const torch::Tensor& input_ids, const torch::Tensor& attention_mask) const;
@@ -106,6 +122,7 @@ class LoraModel {
   std::vector<LoraAdapter> adapters_;
   std::vector<std::array<int, kNumProj>> index_;
   bool training_ = false;
+  bool checkpointing_ = false;
 };
 
 /// Projection names in PEFT / HF order and their module paths.

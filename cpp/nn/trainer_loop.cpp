@@ -278,6 +278,7 @@ TrainOutcome train_lora(LoraModel& model, const std::vector<TrainExample>& train
   const int64_t warmup = o.warmup_steps;
   const auto device = model.base().device();
 
+  model.set_gradient_checkpointing(o.gradient_checkpointing);
   auto params = model.parameters();
   torch::optim::AdamW opt(params, torch::optim::AdamWOptions(o.learning_rate)
                                       .betas({o.beta1, o.beta2})

@@ -39,6 +39,7 @@ struct TrainOptions {
   int64_t warmup_steps = 0;
   uint64_t seed = 0;
   bool group_by_length = true;
+  bool gradient_checkpointing = false;
   int64_t pad_token_id = 0;
   int64_t eval_every = 0;          // 0: evaluate only at the end (when eval data is given)
   int64_t eval_batch_size = 8;

@@ -643,3 +643,40 @@ def test_import_does_not_import_torch():
 
     code = "import sys, airtune.train; assert 'torch' not in sys.modules, 'torch imported'"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_gradient_checkpointing_gives_the_same_training(base, tmp_path):
+    common = dict(
+        target_modules="all-linear",
+        lora_dropout=0.1,
+        max_steps=4,
+        batch_size=3,
+        mode="instruct",
+        learning_rate=1e-2,
+        seed=2,
+    )
+    a = train_lora(
+        base, _rows(9), config=LoraConfig(**common), output_dir=tmp_path / "a", show_progress=False
+    )
+    b = train_lora(
+        base,
+        _rows(9),
+        config=LoraConfig(gradient_checkpointing=True, **common),
+        output_dir=tmp_path / "b",
+        show_progress=False,
+    )
+    assert a.train_loss == pytest.approx(b.train_loss, abs=1e-6)
+    sa, sb = load_adapter(base, tmp_path / "a").state_dict(), load_adapter(base, tmp_path / "b").state_dict()
+    for k in sa:
+        assert torch.allclose(sa[k], sb[k], atol=1e-5), k
+
+
+@pytest.mark.parametrize("targets", [["model.layers.0.self_attn.q_proj", "down_proj"], ["o_proj"]])
+def test_saved_target_modules_select_the_same_modules_in_peft(base, tmp_path, targets):
+    from airtune.train import AdapterModel
+
+    ours = AdapterModel(base, LoraConfig(target_modules=targets), "float32", "cpu")
+    ours.save_adapter(tmp_path / "a")
+    ref = _peft_load(base, tmp_path / "a")  # fails on a missing / unexpected key
+    names = {n[: -len(".lora_A")] for n, _ in ref.base_model.model.named_modules() if n.endswith(".lora_A")}
+    assert names == set(ours.modules)

@@ -55,6 +55,8 @@ class LoraConfig:
     turns) or ``"auto"`` (chat when the tokenizer has a template). ``truncation``: rows longer than
     ``max_length`` are ``"truncate"``-d (kept, counted) or ``"drop"``-ped (counted).
     ``warmup_ratio`` is used when ``warmup_steps`` is 0. ``eval_steps`` 0: evaluate at the end only.
+    ``gradient_checkpointing`` recomputes each decoder layer in the backward pass (less memory, same
+    gradients).
     """
 
     r: int = 8
@@ -80,6 +82,7 @@ class LoraConfig:
     adam_epsilon: float = 1e-8
     max_grad_norm: float = 1.0
     group_by_length: bool = True
+    gradient_checkpointing: bool = False
     eval_steps: int = 0
     eval_batch_size: int = 8
     early_stopping_patience: int = 0
