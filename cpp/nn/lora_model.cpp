@@ -167,7 +167,8 @@ torch::Tensor LoraModel::delta(int layer, Proj p, const torch::Tensor& x) const 
   const auto& ad = adapters_[static_cast<size_t>(idx)];
   auto xf = x.to(torch::kFloat32);
   if (options_.dropout > 0.0 && training_) xf = at::dropout(xf, options_.dropout, true);
-  return (at::linear(at::linear(xf, ad.a), ad.b) * ad.scaling).to(x.scalar_type());
+  // (x A^T)(s B)^T: the scaling is applied to the small [out, r] matrix, not to the [tokens, out] output.
+  return at::linear(at::linear(xf, ad.a), ad.b * ad.scaling).to(x.scalar_type());
 }
 
 torch::Tensor LoraModel::layer_forward(int i, const torch::Tensor& x_in, const LayerInputs& in) const {
@@ -194,13 +195,17 @@ torch::Tensor LoraModel::layer_forward(int i, const torch::Tensor& x_in, const L
   v = v.view({b, s, nkv, d}).transpose(1, 2);
   q = q * in.cos + rotate_half(q) * in.sin;
   k = k * in.cos + rotate_half(k) * in.sin;
-  if (nkv != nh) {
-    k = k.repeat_interleave(nh / nkv, 1);
-    v = v.repeat_interleave(nh / nkv, 1);
-  }
   const auto& mask = in.masks[static_cast<size_t>(i)];
-  auto attn = mask.defined() ? at::scaled_dot_product_attention(q, k, v, mask, 0.0, false, scale)
-                             : at::scaled_dot_product_attention(q, k, v, std::nullopt, 0.0, true, scale);
+  torch::Tensor attn;
+  if (mask.defined()) {
+    if (nkv != nh) {
+      k = k.repeat_interleave(nh / nkv, 1);
+      v = v.repeat_interleave(nh / nkv, 1);
+    }
+    attn = at::scaled_dot_product_attention(q, k, v, mask, 0.0, false, scale);
+  } else {  // as transformers' sdpa path without a mask: the kernel handles GQA (no k/v copies)
+    attn = at::scaled_dot_product_attention(q, k, v, std::nullopt, 0.0, true, scale, nkv != nh);
+  }
   attn = attn.transpose(1, 2).reshape({b, s, qd});
   auto o = add(L.o_b.defined() ? at::linear(attn, L.o_w, L.o_b) : at::linear(attn, L.o_w), delta(i, kO, attn));
   x = x + o;
@@ -359,8 +364,9 @@ LossSum LoraModel::loss_sum(const torch::Tensor& input_ids, const torch::Tensor&
     out.sum = (h.sum() * 0).to(torch::kFloat32);
     return out;
   }
-  auto logits = at::linear(hs.index_select(0, keep), base_->lm_head()).to(torch::kFloat32);
-  out.sum = at::cross_entropy_loss(logits, target.index_select(0, keep), {}, at::Reduction::Sum);
+  const bool all = out.tokens == target.numel();  // no gather (and no scatter in the backward)
+  auto logits = at::linear(all ? hs : hs.index_select(0, keep), base_->lm_head()).to(torch::kFloat32);
+  out.sum = at::cross_entropy_loss(logits, all ? target : target.index_select(0, keep), {}, at::Reduction::Sum);
   return out;
 }
 
