@@ -2,7 +2,9 @@
 in a plain PyTorch loop, on the CPU with the same thread count, model, data and hyperparameters.
 
 Workload: a random Llama config built here with transformers, LoRA r=16 alpha=32 on all linear layers,
-AdamW, batches of full-length random token rows (every token labelled), fp32. Each engine runs
+AdamW, batches of full-length random token rows, fp32; two label layouts: every token labelled
+("all"), and the first half of each row an unlabelled prompt ("prompt", the usual SFT case: airtune
+runs the lm_head only on labelled positions, transformers' loss computes every position's logits). Each engine runs
 `warmup` steps, then `steps` timed steps; the figure is the median step time over the timed steps,
 tokens/s = batch * seq_len / median. Each engine runs in a fresh child process (so peak RSS is its own);
 the child reports its step times and VmHWM.
@@ -52,6 +54,8 @@ CONFIGS = {
     ),
 }
 R, ALPHA, LR = 16, 32.0, 1e-4
+ENGINES = ("airtune", "peft", "airtune-ckpt")
+WORKLOADS = ("all", "prompt")
 
 
 def _build(folder: Path, cfg: dict) -> int:
@@ -82,12 +86,15 @@ def _vm_hwm_mb() -> float:
     return float("nan")
 
 
-def _child(engine: str, folder: str, cfg: dict, steps: int, warmup: int, threads: int) -> dict:
+def _child(engine: str, folder: str, cfg: dict, steps: int, warmup: int, threads: int, prompt: bool) -> dict:
     import torch
 
     torch.set_num_threads(threads)
     n = steps + warmup
     rows = _data(cfg, n * cfg["batch"])
+    # "prompt" workload: the first half of every row is a prompt without loss (labels -100), as in SFT
+    half = cfg["seq"] // 2 if prompt else 0
+    labels = [[-100] * half + r[half:] for r in rows]
     if engine.startswith("airtune"):
         from airtune.nn._lib import native
 
@@ -118,7 +125,7 @@ def _child(engine: str, folder: str, cfg: dict, steps: int, warmup: int, threads
             resume_from="",
             base_model_name_or_path=folder,
         )
-        out = model.train(rows, rows, [], [], opts, None)
+        out = model.train(rows, labels, [], [], opts, None)
         times = [h["seconds"] for h in out["history"]][warmup:]
         losses = [h["loss"] for h in out["history"]]
     else:
@@ -135,8 +142,9 @@ def _child(engine: str, folder: str, cfg: dict, steps: int, warmup: int, threads
         times, losses = [], []
         for s in range(n):
             batch = torch.tensor(rows[s * cfg["batch"] : (s + 1) * cfg["batch"]])
+            batch_labels = torch.tensor(labels[s * cfg["batch"] : (s + 1) * cfg["batch"]])
             t0 = time.perf_counter()
-            out = model(input_ids=batch, labels=batch)
+            out = model(input_ids=batch, labels=batch_labels)
             out.loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             opt.step()
@@ -155,12 +163,17 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--child", nargs=2, metavar=("ENGINE", "FOLDER"))
+    ap.add_argument("--prompt", action="store_true", help="child: half of each row is an unlabelled prompt")
     ap.add_argument("--config", default="default")
     args = ap.parse_args()
     name = "full" if args.full else args.config
     cfg = CONFIGS[name]
     if args.child:
-        print(json.dumps(_child(args.child[0], args.child[1], cfg, args.steps, args.warmup, args.threads)))
+        print(
+            json.dumps(
+                _child(args.child[0], args.child[1], cfg, args.steps, args.warmup, args.threads, args.prompt)
+            )
+        )
         return
 
     import peft
@@ -172,48 +185,56 @@ def main() -> None:
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         n_params = _build(Path(tmp), cfg)
-        # engines alternate (airtune, peft, airtune, peft) so a busy machine hits both alike
+        # engines alternate (airtune, peft, airtune-ckpt, airtune, ...) so a busy machine hits all alike
         for _ in range(args.rounds):
-            for engine in ("airtune", "peft", "airtune-ckpt"):
-                cmd = [
-                    sys.executable,
-                    str(Path(__file__).resolve()),
-                    "--child",
-                    engine,
-                    tmp,
-                    "--config",
-                    name,
-                    "--steps",
-                    str(args.steps),
-                    "--warmup",
-                    str(args.warmup),
-                    "--threads",
-                    str(args.threads),
-                ]
-                proc = subprocess.run(cmd, capture_output=True, text=True, check=True, env=os.environ.copy())
-                r = json.loads(proc.stdout.strip().splitlines()[-1])
-                acc = results.setdefault(
-                    engine, {"step_times": [], "losses": r["losses"], "peak_rss_mb": 0.0}
-                )
-                acc["step_times"] += r["step_times"]
-                acc["peak_rss_mb"] = max(acc["peak_rss_mb"], r["peak_rss_mb"])
+            for workload in WORKLOADS:
+                for engine in ENGINES:
+                    cmd = [
+                        sys.executable,
+                        str(Path(__file__).resolve()),
+                        "--child",
+                        engine,
+                        tmp,
+                        "--config",
+                        name,
+                    ]
+                    cmd += [
+                        "--steps",
+                        str(args.steps),
+                        "--warmup",
+                        str(args.warmup),
+                        "--threads",
+                        str(args.threads),
+                    ]
+                    if workload == "prompt":
+                        cmd.append("--prompt")
+                    proc = subprocess.run(
+                        cmd, capture_output=True, text=True, check=True, env=os.environ.copy()
+                    )
+                    r = json.loads(proc.stdout.strip().splitlines()[-1])
+                    acc = results.setdefault(
+                        f"{engine}/{workload}", {"step_times": [], "losses": r["losses"], "peak_rss_mb": 0.0}
+                    )
+                    acc["step_times"] += r["step_times"]
+                    acc["peak_rss_mb"] = max(acc["peak_rss_mb"], r["peak_rss_mb"])
     tokens = cfg["batch"] * cfg["seq"]
     rows = {}
-    for engine, r in results.items():
+    for key, r in results.items():
         med = statistics.median(r["step_times"])
-        rows[engine] = {
+        rows[key] = {
             "median_step_s": round(med, 4),
             "tokens_per_s": round(tokens / med, 1),
             "peak_rss_mb": r["peak_rss_mb"],
             "first_losses": [round(x, 5) for x in r["losses"][:3]],
         }
-    ratios = {
-        e: {
-            "tokens_per_s": round(rows[e]["tokens_per_s"] / rows["peft"]["tokens_per_s"], 3),
-            "peak_rss": round(rows[e]["peak_rss_mb"] / rows["peft"]["peak_rss_mb"], 3),
-        }
-        for e in ("airtune", "airtune-ckpt")
-    }
+    ratios = {}
+    for w in WORKLOADS:
+        for e in ("airtune", "airtune-ckpt"):
+            ours, peer = rows[f"{e}/{w}"], rows[f"peft/{w}"]
+            ratios[f"{e}/{w}"] = {
+                "tokens_per_s": round(ours["tokens_per_s"] / peer["tokens_per_s"], 3),
+                "peak_rss": round(ours["peak_rss_mb"] / peer["peak_rss_mb"], 3),
+            }
     payload = {
         "config": {
             **cfg,
@@ -226,6 +247,10 @@ def main() -> None:
             "warmup": args.warmup,
             "rounds": args.rounds,
             "dtype": "float32",
+            "workloads": {
+                "all": "every token labelled",
+                "prompt": "first half of each row unlabelled (-100)",
+            },
         },
         "load_average_before": round(load_before, 2),
         "load_average_after": round(os.getloadavg()[0], 2),
@@ -249,12 +274,14 @@ def main() -> None:
         "| task | airtune tokens/s | PEFT tokens/s | speed ratio | peak RSS MB (airtune / PEFT) | note |\n"
         "|---|---|---|---|---|---|\n"
     )
-    for e, label in (("airtune", ""), ("airtune-ckpt", " (airtune with gradient checkpointing)")):
-        md += (
-            f"| {task}{label} | {rows[e]['tokens_per_s']} | {rows['peft']['tokens_per_s']} | "
-            f"{ratios[e]['tokens_per_s']:.2f}x | {rows[e]['peak_rss_mb']} / {rows['peft']['peak_rss_mb']} "
-            f"({ratios[e]['peak_rss']:.2f}x) | {note} |\n"
-        )
+    for w, wl in (("all", "every token labelled"), ("prompt", "half of each row an unlabelled prompt")):
+        for e, label in (("airtune", ""), ("airtune-ckpt", ", airtune with gradient checkpointing")):
+            ours, peer, ra = rows[f"{e}/{w}"], rows[f"peft/{w}"], ratios[f"{e}/{w}"]
+            md += (
+                f"| {task}, {wl}{label} | {ours['tokens_per_s']} | {peer['tokens_per_s']} | "
+                f"{ra['tokens_per_s']:.2f}x | {ours['peak_rss_mb']} / {peer['peak_rss_mb']} "
+                f"({ra['peak_rss']:.2f}x) | {note} |\n"
+            )
     write_results("train", payload, md)
 
 
