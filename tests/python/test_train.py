@@ -68,8 +68,13 @@ def _tokenizer(folder, pad_token: str = "<pad>", template: str | None = TEMPLATE
     (folder / "tokenizer_config.json").write_text(json.dumps(cfg))
 
 
-def _make_base(folder, seed: int = 0, **overrides):
-    cfg = transformers.LlamaConfig(
+def _make_base(folder, seed: int = 0, kind: str = "llama", **overrides):
+    cls = {
+        "llama": transformers.LlamaConfig,
+        "mistral": transformers.MistralConfig,
+        "qwen2": transformers.Qwen2Config,
+    }
+    cfg = cls[kind](
         vocab_size=VOCAB,
         hidden_size=32,
         intermediate_size=48,
@@ -680,3 +685,43 @@ def test_saved_target_modules_select_the_same_modules_in_peft(base, tmp_path, ta
     ref = _peft_load(base, tmp_path / "a")  # fails on a missing / unexpected key
     names = {n[: -len(".lora_A")] for n, _ in ref.base_model.model.named_modules() if n.endswith(".lora_A")}
     assert names == set(ours.modules)
+
+
+@pytest.mark.parametrize(
+    "kind,overrides",
+    [
+        ("qwen2", {"tie_word_embeddings": True}),
+        ("mistral", {"sliding_window": 4}),
+        ("llama", {"mlp_bias": True}),
+    ],
+)
+def test_other_architectures_match_peft(tmp_path, kind, overrides):
+    """Qwen2 (q/k/v biases, tied embeddings), Mistral (sliding window, padded batch), Llama MLP biases."""
+    _make_base(tmp_path / "base", kind=kind, **overrides)
+    ref = peft.get_peft_model(
+        _hf(tmp_path / "base"),
+        peft.LoraConfig(
+            r=4, lora_alpha=8, target_modules="all-linear", init_lora_weights=False, task_type="CAUSAL_LM"
+        ),
+    ).eval()
+    ref.save_pretrained(tmp_path / "peft")
+    ours = load_adapter(tmp_path / "base", tmp_path / "peft")
+    ids, mask = _batch()
+    with torch.no_grad():
+        want = ref(input_ids=ids, attention_mask=mask).logits
+    assert _masked_max_diff(ours.logits(ids, mask), want, mask) < TOL
+    ours.save_merged(tmp_path / "merged")
+    with torch.no_grad():
+        merged = _hf(tmp_path / "merged")(input_ids=ids, attention_mask=mask).logits
+    assert _masked_max_diff(merged, want, mask) < TOL
+
+
+def test_bfloat16_base_trains_with_float32_adapters(base, tmp_path):
+    cfg = LoraConfig(
+        dtype="bfloat16", device="cpu", max_steps=4, learning_rate=1e-2, mode="instruct", batch_size=4
+    )
+    res = train_lora(base, _rows(16), config=cfg, output_dir=tmp_path / "o", show_progress=False)
+    assert all(math.isfinite(x) for x in res.train_loss)
+    sd = load_adapter(base, tmp_path / "o").state_dict()
+    assert all(v.dtype == torch.float32 for v in sd.values())
+    assert any(torch.count_nonzero(v) > 0 for k, v in sd.items() if "lora_B" in k)
