@@ -304,10 +304,24 @@ torch::Tensor LoraModel::hidden(const torch::Tensor& input_ids, const torch::Ten
   if (input_ids.dim() != 2 || attention_mask.sizes() != input_ids.sizes())
     throw InvalidArgument("input_ids and attention_mask must both be [batch, seq]");
   auto ids = input_ids.to(device, torch::kInt64);
-  auto valid = attention_mask.to(device).ne(0);
-  auto pos = valid.to(torch::kInt64).cumsum(-1) - 1;
-  pos = pos.masked_fill(pos < 0, 0).masked_fill(valid.logical_not(), 0);
-  const int64_t s = ids.size(1);
+  auto seg = attention_mask.to(device, torch::kInt64);
+  auto valid = seg.ne(0);
+  const int64_t s = ids.size(1), b = ids.size(0);
+  // Packed rows: attention_mask holds 1, 2, 3, ... per sequence (0 = padding). Positions restart at
+  // each sequence and attention stays inside it (block-causal mask).
+  const bool packed = seg.numel() > 0 && seg.max().item<int64_t>() > 1;
+  torch::Tensor pos, packed_allowed;
+  if (packed) {
+    auto j = at::arange(s, torch::TensorOptions().dtype(torch::kInt64).device(device)).expand({b, s});
+    auto prev = at::cat({at::full({b, 1}, -1, seg.options()), seg.narrow(1, 0, s - 1)}, 1);
+    auto starts = std::get<0>(at::cummax(at::where(seg.ne(prev), j, at::zeros_like(j)), 1));
+    pos = (j - starts).masked_fill(valid.logical_not(), 0);
+    auto q = j.unsqueeze(2), k = j.unsqueeze(1);
+    packed_allowed = (k <= q) & seg.unsqueeze(2).eq(seg.unsqueeze(1)) & valid.unsqueeze(1);  // [B, S, S]
+  } else {
+    pos = valid.to(torch::kInt64).cumsum(-1) - 1;
+    pos = pos.masked_fill(pos < 0, 0).masked_fill(valid.logical_not(), 0);
+  }
   auto x = at::embedding(base.embed(), ids);
   LayerInputs in;
   {
@@ -316,11 +330,33 @@ torch::Tensor LoraModel::hidden(const torch::Tensor& input_ids, const torch::Ten
     in.sin = sin.unsqueeze(1);
   }
   // Per layer: an additive mask, or none for the kernel's causal mode (no padding, no window).
-  const bool no_padding = valid.all().item<bool>();
+  const bool no_padding = !packed && valid.all().item<bool>();
   torch::Tensor mask_full;
   std::map<int64_t, torch::Tensor> window_masks;
   const auto& layers = base.layers();
+  auto additive = [&](const torch::Tensor& allowed) {
+    auto zero = at::zeros({}, torch::TensorOptions().dtype(dtype).device(device));
+    auto neg = at::full({}, dtype == torch::kFloat16 ? -65504.0 : (dtype == torch::kBFloat16 ? -3.3895313892515355e38
+                                                                                                 : -3.4028234663852886e38),
+                        torch::TensorOptions().dtype(dtype).device(device));
+    return at::where(allowed, zero, neg).unsqueeze(1);
+  };
   for (const auto& L : layers) {
+    if (packed) {
+      if (L.window > 0 && L.window < s) {
+        auto it = window_masks.find(L.window);
+        if (it == window_masks.end()) {
+          auto j = at::arange(s, torch::TensorOptions().dtype(torch::kInt64).device(device));
+          auto near = (j.view({s, 1}) - j.view({1, s})) < L.window;
+          it = window_masks.emplace(L.window, additive(packed_allowed & near.unsqueeze(0))).first;
+        }
+        in.masks.push_back(it->second);
+      } else {
+        if (!mask_full.defined()) mask_full = additive(packed_allowed);
+        in.masks.push_back(mask_full);
+      }
+      continue;
+    }
     if (L.window > 0 && L.window < s) {
       auto it = window_masks.find(L.window);
       if (it == window_masks.end())

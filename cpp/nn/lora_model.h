@@ -13,7 +13,8 @@
 // "all-linear" (every linear layer but lm_head). Candidates: q_proj k_proj v_proj o_proj gate_proj
 // up_proj down_proj of every layer.
 //
-// Shapes: input_ids, labels [B, S] int64; attention_mask [B, S] (1 = token). Labels use -100 for
+// Shapes: input_ids, labels [B, S] int64; attention_mask [B, S] (1 = token; for packed rows 1, 2, 3,
+// ... numbers the sequences of a row: positions restart and attention stays inside each sequence). Labels use -100 for
 // positions without loss and are aligned with input_ids (the model shifts, as transformers does).
 // Thread safety: forward/loss are not reentrant with set_training/load; use from one thread.
 #pragma once

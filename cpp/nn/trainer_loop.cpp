@@ -74,6 +74,56 @@ int64_t label_count(const TrainExample& e) {
   return n;
 }
 
+// Packs the examples `rows` into rows of at most `width` tokens (first-fit, longest first). The
+// mask numbers the sequences of a row 1, 2, ...; the first label of each sequence is -100 (it would
+// be predicted from the previous sequence).
+Batch make_packed_batch(const std::vector<TrainExample>& data, const std::vector<int64_t>& rows, int64_t pad,
+                        int64_t width, torch::Device device) {
+  std::vector<int64_t> order(rows);
+  std::stable_sort(order.begin(), order.end(),
+                   [&](int64_t a, int64_t b) { return data[a].ids.size() > data[b].ids.size(); });
+  std::vector<std::vector<int64_t>> bins;
+  std::vector<int64_t> used;
+  for (auto r : order) {
+    const int64_t n = static_cast<int64_t>(data[static_cast<size_t>(r)].ids.size());
+    size_t k = 0;
+    while (k < bins.size() && used[k] + n > std::max(width, n)) ++k;
+    if (k == bins.size()) {
+      bins.emplace_back();
+      used.push_back(0);
+    }
+    bins[k].push_back(r);
+    used[k] += n;
+  }
+  const int64_t w = *std::max_element(used.begin(), used.end());
+  const int64_t nb = static_cast<int64_t>(bins.size());
+  auto ids = at::full({nb, w}, pad, torch::kInt64);
+  auto mask = at::zeros({nb, w}, torch::kInt64);
+  auto labels = at::full({nb, w}, -100, torch::kInt64);
+  auto pi = ids.accessor<int64_t, 2>();
+  auto pm = mask.accessor<int64_t, 2>();
+  auto pl = labels.accessor<int64_t, 2>();
+  Batch out;
+  for (int64_t i = 0; i < nb; ++i) {
+    int64_t at_col = 0, segment = 0;
+    for (auto r : bins[static_cast<size_t>(i)]) {
+      const auto& e = data[static_cast<size_t>(r)];
+      ++segment;
+      for (size_t j = 0; j < e.ids.size(); ++j, ++at_col) {
+        pi[i][at_col] = e.ids[j];
+        pm[i][at_col] = segment;
+        pl[i][at_col] = j == 0 ? -100 : e.labels[j];
+      }
+      out.label_tokens += label_count(e);
+      out.tokens += static_cast<int64_t>(e.ids.size());
+    }
+  }
+  out.ids = ids.to(device);
+  out.mask = mask.to(device);
+  out.labels = labels.to(device);
+  return out;
+}
+
 Batch make_batch(const std::vector<TrainExample>& data, const std::vector<int64_t>& rows, int64_t pad,
                  torch::Device device) {
   size_t width = 0;
@@ -317,7 +367,8 @@ TrainOutcome train_lora(LoraModel& model, const std::vector<TrainExample>& train
     info.epoch = g0 / micro_per_epoch;
     std::vector<Batch> batches;
     for (int64_t g = g0; g < g1; ++g) {
-      batches.push_back(make_batch(train, micro_rows(g), o.pad_token_id, device));
+      batches.push_back(o.pack_length > 0 ? make_packed_batch(train, micro_rows(g), o.pad_token_id, o.pack_length, device)
+                                          : make_batch(train, micro_rows(g), o.pad_token_id, device));
       info.tokens += batches.back().label_tokens;
       info.seq_tokens += batches.back().tokens;
     }

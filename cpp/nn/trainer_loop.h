@@ -40,6 +40,9 @@ struct TrainOptions {
   uint64_t seed = 0;
   bool group_by_length = true;
   bool gradient_checkpointing = false;
+  /// > 0: the examples of each micro-batch are packed (first-fit decreasing) into rows of this many
+  /// tokens; positions restart and attention stays inside each example. 0: one example per row.
+  int64_t pack_length = 0;
   int64_t pad_token_id = 0;
   int64_t eval_every = 0;          // 0: evaluate only at the end (when eval data is given)
   int64_t eval_batch_size = 8;

@@ -194,6 +194,7 @@ py::dict run_training(nn::LoraModel& model, const std::vector<std::vector<int64_
   o.seed = get("seed").cast<uint64_t>();
   o.group_by_length = get("group_by_length").cast<bool>();
   o.gradient_checkpointing = opts.contains("gradient_checkpointing") && get("gradient_checkpointing").cast<bool>();
+  o.pack_length = opts.contains("pack_length") ? get("pack_length").cast<int64_t>() : 0;
   o.pad_token_id = get("pad_token_id").cast<int64_t>();
   o.eval_every = get("eval_steps").cast<int64_t>();
   o.eval_batch_size = get("eval_batch_size").cast<int64_t>();

@@ -56,7 +56,8 @@ class LoraConfig:
     ``max_length`` are ``"truncate"``-d (kept, counted) or ``"drop"``-ped (counted).
     ``warmup_ratio`` is used when ``warmup_steps`` is 0. ``eval_steps`` 0: evaluate at the end only.
     ``gradient_checkpointing`` recomputes each decoder layer in the backward pass (less memory, same
-    gradients).
+    gradients). ``packing`` packs the examples of each micro-batch into rows of ``max_length`` tokens
+    (positions restart and attention stays inside each example: same loss as unpacked, less padding).
     """
 
     r: int = 8
@@ -83,6 +84,7 @@ class LoraConfig:
     max_grad_norm: float = 1.0
     group_by_length: bool = True
     gradient_checkpointing: bool = False
+    packing: bool = False
     eval_steps: int = 0
     eval_batch_size: int = 8
     early_stopping_patience: int = 0
@@ -306,6 +308,7 @@ def _options(
         warmup_steps=int(warmup),
         pad_token_id=int(pad_id),
         checkpoint_dir=str(output_dir / "checkpoints") if config.save_steps > 0 else "",
+        pack_length=int(config.max_length) if config.packing else 0,
         resume_from=str(resume_from or ""),
         base_model_name_or_path=base,
     )
