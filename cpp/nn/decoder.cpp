@@ -27,6 +27,8 @@ torch::Tensor rotate_half(const torch::Tensor& x) {
   return at::cat({-x.narrow(-1, half, half), x.narrow(-1, 0, half)}, -1);
 }
 
+}  // namespace
+
 // Additive attention mask [B, 1, S, T]: 0 where query i (cache position past + i) may see key j.
 torch::Tensor attention_mask_for(const torch::Tensor& key_valid, int64_t past, int64_t s, int64_t window,
                                  torch::Dtype dtype) {
@@ -47,8 +49,6 @@ torch::Tensor attention_mask_for(const torch::Tensor& key_valid, int64_t past, i
   }
   return at::where(allowed, zero, neg).unsqueeze(1);
 }
-
-}  // namespace
 
 Decoder::Decoder(const std::string& path, torch::Dtype dtype, torch::Device device)
     : config_(DecoderConfig::from_file(path)), dtype_(dtype), device_(device) {

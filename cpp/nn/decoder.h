@@ -79,20 +79,33 @@ class Decoder {
   GenerateOutput generate(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
                           const GenerateOptions& options) const;
 
- private:
+  /// Frozen weights of one layer (read by the LoRA trainer, cpp/nn/lora_model.h). q/k/v rows are
+  /// stacked in qkv_w ([q | k | v]), gate/up rows in gate_up_w ([gate | up]).
   struct Layer {
     torch::Tensor qkv_w, qkv_b, o_w, o_b, gate_up_w, gate_up_b, down_w, down_b, ln1, ln2;
     int64_t window = 0;
   };
+  const std::vector<Layer>& layers() const { return layers_; }
+  const torch::Tensor& embed() const { return embed_; }
+  const torch::Tensor& final_norm() const { return norm_; }
+  const torch::Tensor& lm_head() const { return lm_head_; }
+  /// RMSNorm as transformers (fp32 statistics, cast, then weight).
   torch::Tensor rms_norm(const torch::Tensor& x, const torch::Tensor& w) const;
+  /// position_ids [B, S] -> (cos, sin) [B, S, head_dim] in the model dtype.
   std::pair<torch::Tensor, torch::Tensor> rope(const torch::Tensor& position_ids) const;
 
+ private:
   DecoderConfig config_;
   torch::Dtype dtype_;
   torch::Device device_;
   torch::Tensor embed_, norm_, lm_head_, inv_freq_;
   std::vector<Layer> layers_;
 };
+
+/// Additive attention mask [B, 1, S, T] (0 = visible, dtype minimum = hidden) for queries at cache
+/// positions past..past+S-1 over keys 0..T-1; key_valid [B, T] bool; window 0 = full causal.
+torch::Tensor attention_mask_for(const torch::Tensor& key_valid, int64_t past, int64_t s, int64_t window,
+                                 torch::Dtype dtype);
 
 /// Sampling helpers (exposed for tests). logits [B, V] float32 -> next tokens [B] int64.
 torch::Tensor sample_next(const torch::Tensor& logits, const GenerateOptions& options, torch::Generator& gen);

@@ -13,6 +13,8 @@
 #include "nn/decoder.h"
 #include "nn/device.h"
 #include "nn/encoder.h"
+#include "nn/lora_model.h"
+#include "nn/trainer_loop.h"
 #include "nn/safetensors.h"
 
 namespace py = pybind11;
@@ -143,6 +145,97 @@ nn::Pooling parse_pooling(const std::string& s) {
   throw InvalidArgument("pooling '" + s + "' is not supported: use cls, mean, max or mean_sqrt_len");
 }
 
+
+std::vector<nn::TrainExample> to_examples(const std::vector<std::vector<int64_t>>& ids,
+                                          const std::vector<std::vector<int64_t>>& labels, const char* what) {
+  if (ids.size() != labels.size()) throw InvalidArgument(std::string(what) + ": ids and labels differ in count");
+  std::vector<nn::TrainExample> out(ids.size());
+  for (size_t i = 0; i < ids.size(); ++i) {
+    out[i].ids = ids[i];
+    out[i].labels = labels[i];
+  }
+  return out;
+}
+
+py::dict step_dict(const nn::StepInfo& s) {
+  py::dict d;
+  d["step"] = s.step;
+  d["total_steps"] = s.total_steps;
+  d["epoch"] = s.epoch;
+  d["loss"] = s.loss;
+  d["lr"] = s.lr;
+  d["grad_norm"] = s.grad_norm;
+  d["tokens"] = s.tokens;
+  d["seq_tokens"] = s.seq_tokens;
+  d["seconds"] = s.seconds;
+  d["eval_loss"] = s.eval_loss >= 0 ? py::object(py::float_(s.eval_loss)) : py::object(py::none());
+  return d;
+}
+
+py::dict run_training(nn::LoraModel& model, const std::vector<std::vector<int64_t>>& train_ids,
+                      const std::vector<std::vector<int64_t>>& train_labels,
+                      const std::vector<std::vector<int64_t>>& eval_ids,
+                      const std::vector<std::vector<int64_t>>& eval_labels, const py::dict& opts,
+                      const py::object& on_step) {
+  nn::TrainOptions o;
+  auto get = [&](const char* k) { return opts[k]; };
+  o.epochs = get("epochs").cast<int64_t>();
+  o.max_steps = get("max_steps").cast<int64_t>();
+  o.batch_size = get("batch_size").cast<int64_t>();
+  o.grad_accum = get("gradient_accumulation_steps").cast<int64_t>();
+  o.learning_rate = get("learning_rate").cast<double>();
+  o.weight_decay = get("weight_decay").cast<double>();
+  o.beta1 = get("adam_beta1").cast<double>();
+  o.beta2 = get("adam_beta2").cast<double>();
+  o.eps = get("adam_epsilon").cast<double>();
+  o.max_grad_norm = get("max_grad_norm").cast<double>();
+  o.schedule = get("lr_scheduler").cast<std::string>();
+  o.warmup_steps = get("warmup_steps").cast<int64_t>();
+  o.seed = get("seed").cast<uint64_t>();
+  o.group_by_length = get("group_by_length").cast<bool>();
+  o.gradient_checkpointing = opts.contains("gradient_checkpointing") && get("gradient_checkpointing").cast<bool>();
+  o.pack_length = opts.contains("pack_length") ? get("pack_length").cast<int64_t>() : 0;
+  o.pad_token_id = get("pad_token_id").cast<int64_t>();
+  o.eval_every = get("eval_steps").cast<int64_t>();
+  o.eval_batch_size = get("eval_batch_size").cast<int64_t>();
+  o.early_stopping_patience = get("early_stopping_patience").cast<int64_t>();
+  o.early_stopping_threshold = get("early_stopping_threshold").cast<double>();
+  o.save_every = get("save_steps").cast<int64_t>();
+  o.checkpoint_dir = get("checkpoint_dir").cast<std::string>();
+  o.resume_from = get("resume_from").cast<std::string>();
+  o.base_model_name_or_path = get("base_model_name_or_path").cast<std::string>();
+  auto train = to_examples(train_ids, train_labels, "train");
+  auto eval = to_examples(eval_ids, eval_labels, "eval");
+  nn::StepCallback cb;
+  if (!on_step.is_none()) {
+    py::function fn = on_step;
+    cb = [fn](const nn::StepInfo& s) {
+      py::gil_scoped_acquire acquire;
+      py::object r = fn(step_dict(s));
+      return r.is_none() ? true : r.cast<bool>();
+    };
+  }
+  nn::TrainOutcome out;
+  {
+    py::gil_scoped_release release;
+    out = nn::train_lora(model, train, eval, o, cb);
+  }
+  py::dict d;
+  py::list hist;
+  for (const auto& s : out.history) hist.append(step_dict(s));
+  d["history"] = hist;
+  d["eval_loss"] = out.eval_loss;
+  d["steps_done"] = out.steps_done;
+  d["total_steps"] = out.total_steps;
+  d["stop_reason"] = out.stop_reason;
+  d["message"] = out.message;
+  d["last_checkpoint"] = out.last_checkpoint;
+  d["train_seconds"] = out.train_seconds;
+  d["train_tokens"] = out.train_tokens;
+  d["seq_tokens"] = out.seq_tokens;
+  return d;
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_nn, m) {
@@ -227,4 +320,87 @@ PYBIND11_MODULE(_nn, m) {
             return e.hidden_states(ids, mask);
           },
           py::arg("input_ids"), py::arg("attention_mask"));
+  py::class_<nn::LoraModel, std::shared_ptr<nn::LoraModel>>(m, "LoraModel")
+      .def(py::init([](const std::string& path, int64_t r, double alpha, double dropout, bool use_rslora,
+                       std::vector<std::string> targets, const std::string& regex, bool all_linear, uint64_t seed,
+                       const std::string& dtype, const std::string& device) {
+             nn::LoraOptions o;
+             o.r = r;
+             o.alpha = alpha;
+             o.dropout = dropout;
+             o.use_rslora = use_rslora;
+             o.target_modules = std::move(targets);
+             o.target_regex = regex;
+             o.all_linear = all_linear;
+             o.seed = seed;
+             auto dt = parse_dtype(dtype);
+             auto dev = nn::resolve_device(device);
+             py::gil_scoped_release release;
+             return std::make_shared<nn::LoraModel>(path, o, dt, dev);
+           }),
+           py::arg("path"), py::arg("r"), py::arg("alpha"), py::arg("dropout"), py::arg("use_rslora"),
+           py::arg("target_modules"), py::arg("target_regex"), py::arg("all_linear"), py::arg("seed"),
+           py::arg("dtype") = "float32", py::arg("device") = "cpu")
+      .def_property_readonly("config", [](const nn::LoraModel& l) { return decoder_config(l.base().config()); })
+      .def_property_readonly("num_trainable", &nn::LoraModel::num_trainable)
+      .def_property_readonly("modules",
+                             [](const nn::LoraModel& l) {
+                               std::vector<std::string> out;
+                               for (const auto& a : l.adapters()) out.push_back(a.module);
+                               return out;
+                             })
+      .def("state_dict",
+           [](const nn::LoraModel& l) {
+             py::dict d;
+             for (auto& [k, v] : l.peft_state_dict()) d[py::str(k)] = v;
+             return d;
+           })
+      .def(
+          "logits",
+          [](const nn::LoraModel& l, const torch::Tensor& ids, const torch::Tensor& mask) {
+            py::gil_scoped_release release;
+            torch::NoGradGuard no_grad;
+            return l.logits(ids, mask);
+          },
+          py::arg("input_ids"), py::arg("attention_mask"))
+      .def(
+          "loss",
+          [](nn::LoraModel& l, const torch::Tensor& ids, const torch::Tensor& mask, const torch::Tensor& labels) {
+            double sum = 0;
+            int64_t tokens = 0;
+            {
+              py::gil_scoped_release release;
+              torch::NoGradGuard no_grad;
+              l.set_training(false);
+              auto ls = l.loss_sum(ids, mask, labels);
+              sum = ls.sum.item<double>();
+              tokens = ls.tokens;
+            }
+            return py::make_tuple(sum, tokens);
+          },
+          py::arg("input_ids"), py::arg("attention_mask"), py::arg("labels"))
+      .def(
+          "save_adapter",
+          [](const nn::LoraModel& l, const std::string& dir, const std::string& base) {
+            py::gil_scoped_release release;
+            l.save_adapter(dir, base);
+          },
+          py::arg("dir"), py::arg("base_model_name_or_path"))
+      .def(
+          "load_adapter",
+          [](nn::LoraModel& l, const std::string& path) {
+            py::gil_scoped_release release;
+            l.load_adapter(path);
+          },
+          py::arg("path"))
+      .def(
+          "save_merged",
+          [](const nn::LoraModel& l, const std::string& dir) {
+            py::gil_scoped_release release;
+            l.save_merged(dir);
+          },
+          py::arg("dir"))
+      .def("train", &run_training, py::arg("train_ids"), py::arg("train_labels"), py::arg("eval_ids"),
+           py::arg("eval_labels"), py::arg("options"), py::arg("on_step") = py::none());
+  m.def("lr_lambda", &nn::lr_lambda, py::arg("schedule"), py::arg("step"), py::arg("warmup"), py::arg("total"));
 }

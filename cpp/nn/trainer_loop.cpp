@@ -1,0 +1,452 @@
+#include "nn/trainer_loop.h"
+
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <torch/nn/utils/clip_grad.h>
+#include <torch/optim/adamw.h>
+#include <torch/serialize.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <random>
+
+#include "core/errors.h"
+#include "nn/safetensors.h"
+
+namespace airtune::nn {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Fisher-Yates with our own draws so the order does not depend on the standard library.
+void shuffle(std::vector<int64_t>& v, std::mt19937_64& rng) {
+  for (size_t i = v.size(); i > 1; --i) {
+    const size_t j = static_cast<size_t>(rng() % i);
+    std::swap(v[i - 1], v[j]);
+  }
+}
+
+// Batches (lists of example indices) of one epoch.
+std::vector<std::vector<int64_t>> epoch_plan(const std::vector<TrainExample>& data, const TrainOptions& o,
+                                             int64_t epoch) {
+  std::mt19937_64 rng(o.seed * 1000003ULL + static_cast<uint64_t>(epoch) * 7919ULL + 17ULL);
+  std::vector<int64_t> idx(data.size());
+  for (size_t i = 0; i < idx.size(); ++i) idx[i] = static_cast<int64_t>(i);
+  shuffle(idx, rng);
+  const int64_t bs = o.batch_size;
+  if (o.group_by_length) {
+    const size_t mega = static_cast<size_t>(bs * 64);
+    for (size_t start = 0; start < idx.size(); start += mega) {
+      const size_t end = std::min(idx.size(), start + mega);
+      std::stable_sort(idx.begin() + static_cast<std::ptrdiff_t>(start), idx.begin() + static_cast<std::ptrdiff_t>(end),
+                       [&](int64_t a, int64_t b) { return data[a].ids.size() > data[b].ids.size(); });
+    }
+  }
+  std::vector<std::vector<int64_t>> batches;
+  for (size_t start = 0; start < idx.size(); start += static_cast<size_t>(bs))
+    batches.emplace_back(idx.begin() + static_cast<std::ptrdiff_t>(start),
+                         idx.begin() + static_cast<std::ptrdiff_t>(std::min(idx.size(), start + static_cast<size_t>(bs))));
+  if (o.group_by_length) {
+    std::vector<int64_t> order(batches.size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int64_t>(i);
+    shuffle(order, rng);
+    std::vector<std::vector<int64_t>> out;
+    out.reserve(batches.size());
+    for (auto i : order) out.push_back(std::move(batches[static_cast<size_t>(i)]));
+    return out;
+  }
+  return batches;
+}
+
+struct Batch {
+  torch::Tensor ids, mask, labels;
+  int64_t label_tokens = 0, tokens = 0;
+};
+
+int64_t label_count(const TrainExample& e) {
+  int64_t n = 0;
+  for (size_t i = 1; i < e.labels.size(); ++i) n += e.labels[i] != -100;
+  return n;
+}
+
+// Packs the examples `rows` into rows of at most `width` tokens (first-fit, longest first). The
+// mask numbers the sequences of a row 1, 2, ...; the first label of each sequence is -100 (it would
+// be predicted from the previous sequence).
+Batch make_packed_batch(const std::vector<TrainExample>& data, const std::vector<int64_t>& rows, int64_t pad,
+                        int64_t width, torch::Device device) {
+  std::vector<int64_t> order(rows);
+  std::stable_sort(order.begin(), order.end(),
+                   [&](int64_t a, int64_t b) { return data[a].ids.size() > data[b].ids.size(); });
+  std::vector<std::vector<int64_t>> bins;
+  std::vector<int64_t> used;
+  for (auto r : order) {
+    const int64_t n = static_cast<int64_t>(data[static_cast<size_t>(r)].ids.size());
+    size_t k = 0;
+    while (k < bins.size() && used[k] + n > std::max(width, n)) ++k;
+    if (k == bins.size()) {
+      bins.emplace_back();
+      used.push_back(0);
+    }
+    bins[k].push_back(r);
+    used[k] += n;
+  }
+  const int64_t w = *std::max_element(used.begin(), used.end());
+  const int64_t nb = static_cast<int64_t>(bins.size());
+  auto ids = at::full({nb, w}, pad, torch::kInt64);
+  auto mask = at::zeros({nb, w}, torch::kInt64);
+  auto labels = at::full({nb, w}, -100, torch::kInt64);
+  auto pi = ids.accessor<int64_t, 2>();
+  auto pm = mask.accessor<int64_t, 2>();
+  auto pl = labels.accessor<int64_t, 2>();
+  Batch out;
+  for (int64_t i = 0; i < nb; ++i) {
+    int64_t at_col = 0, segment = 0;
+    for (auto r : bins[static_cast<size_t>(i)]) {
+      const auto& e = data[static_cast<size_t>(r)];
+      ++segment;
+      for (size_t j = 0; j < e.ids.size(); ++j, ++at_col) {
+        pi[i][at_col] = e.ids[j];
+        pm[i][at_col] = segment;
+        pl[i][at_col] = j == 0 ? -100 : e.labels[j];
+      }
+      out.label_tokens += label_count(e);
+      out.tokens += static_cast<int64_t>(e.ids.size());
+    }
+  }
+  out.ids = ids.to(device);
+  out.mask = mask.to(device);
+  out.labels = labels.to(device);
+  return out;
+}
+
+Batch make_batch(const std::vector<TrainExample>& data, const std::vector<int64_t>& rows, int64_t pad,
+                 torch::Device device) {
+  size_t width = 0;
+  for (auto r : rows) width = std::max(width, data[static_cast<size_t>(r)].ids.size());
+  const int64_t b = static_cast<int64_t>(rows.size()), w = static_cast<int64_t>(width);
+  auto ids = at::full({b, w}, pad, torch::kInt64);
+  auto mask = at::zeros({b, w}, torch::kInt64);
+  auto labels = at::full({b, w}, -100, torch::kInt64);
+  auto pi = ids.accessor<int64_t, 2>();
+  auto pm = mask.accessor<int64_t, 2>();
+  auto pl = labels.accessor<int64_t, 2>();
+  Batch out;
+  for (int64_t i = 0; i < b; ++i) {
+    const auto& e = data[static_cast<size_t>(rows[static_cast<size_t>(i)])];
+    for (size_t j = 0; j < e.ids.size(); ++j) {
+      pi[i][static_cast<int64_t>(j)] = e.ids[j];
+      pm[i][static_cast<int64_t>(j)] = 1;
+      pl[i][static_cast<int64_t>(j)] = e.labels[j];
+    }
+    out.label_tokens += label_count(e);
+    out.tokens += static_cast<int64_t>(e.ids.size());
+  }
+  out.ids = ids.to(device);
+  out.mask = mask.to(device);
+  out.labels = labels.to(device);
+  return out;
+}
+
+void validate(const std::vector<TrainExample>& data, const char* what, int64_t vocab) {
+  for (size_t i = 0; i < data.size(); ++i) {
+    const auto& e = data[i];
+    if (e.ids.size() != e.labels.size())
+      throw InvalidArgument(std::string(what) + " example " + std::to_string(i) + ": ids and labels differ in length");
+    if (e.ids.size() < 2)
+      throw InvalidArgument(std::string(what) + " example " + std::to_string(i) + " has fewer than 2 tokens");
+    for (auto t : e.ids)
+      if (t < 0 || t >= vocab)
+        throw InvalidArgument(std::string(what) + " example " + std::to_string(i) + " holds token id " +
+                              std::to_string(t) + " outside the vocabulary");
+    if (label_count(e) == 0)
+      throw InvalidArgument(std::string(what) + " example " + std::to_string(i) + " has no labelled token");
+  }
+}
+
+std::string fmt(double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.17g", v);
+  return buf;
+}
+
+torch::optim::AdamWOptions& group_options(torch::optim::AdamW& opt) {
+  return static_cast<torch::optim::AdamWOptions&>(opt.param_groups()[0].options());
+}
+
+struct LoopState {
+  int64_t step = 0;
+  double best_eval = INFINITY;
+  int64_t bad_evals = 0;
+  std::vector<StepInfo> history;
+  std::vector<std::pair<int64_t, double>> evals;
+};
+
+std::map<std::string, std::string> fingerprint(const TrainOptions& o, size_t n_train, int64_t total_steps) {
+  return {{"seed", std::to_string(o.seed)},           {"batch_size", std::to_string(o.batch_size)},
+          {"grad_accum", std::to_string(o.grad_accum)}, {"n_train", std::to_string(n_train)},
+          {"total_steps", std::to_string(total_steps)}, {"group_by_length", o.group_by_length ? "1" : "0"}};
+}
+
+void save_checkpoint(const std::string& dir, const LoraModel& model, torch::optim::AdamW& opt, const LoopState& st,
+                     const TrainOptions& o, size_t n_train, int64_t total_steps) {
+  namespace fs = std::filesystem;
+  const std::string tmp = dir + ".tmp";
+  fs::remove_all(tmp);
+  model.save_adapter(tmp, o.base_model_name_or_path);
+  torch::save(opt, (fs::path(tmp) / "optimizer.pt").string());
+  auto meta = fingerprint(o, n_train, total_steps);
+  meta["step"] = std::to_string(st.step);
+  meta["best_eval"] = fmt(st.best_eval);
+  meta["bad_evals"] = std::to_string(st.bad_evals);
+  const int64_t nh = static_cast<int64_t>(st.history.size());
+  auto hist = at::zeros({std::max<int64_t>(nh, 1), 10}, torch::kFloat64);
+  auto ph = hist.accessor<double, 2>();
+  for (int64_t i = 0; i < nh; ++i) {
+    const auto& s = st.history[static_cast<size_t>(i)];
+    double row[10] = {double(s.step), double(s.total_steps), double(s.epoch), s.loss, s.lr, s.grad_norm,
+                      double(s.tokens), double(s.seq_tokens), s.seconds, s.eval_loss};
+    for (int k = 0; k < 10; ++k) ph[i][k] = row[k];
+  }
+  const int64_t ne = static_cast<int64_t>(st.evals.size());
+  auto ev = at::zeros({std::max<int64_t>(ne, 1), 2}, torch::kFloat64);
+  for (int64_t i = 0; i < ne; ++i) {
+    ev[i][0] = static_cast<double>(st.evals[static_cast<size_t>(i)].first);
+    ev[i][1] = st.evals[static_cast<size_t>(i)].second;
+  }
+  meta["n_history"] = std::to_string(nh);
+  meta["n_evals"] = std::to_string(ne);
+  at::Generator gen = at::detail::getDefaultCPUGenerator();
+  torch::Tensor rng;
+  {
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    rng = gen.get_state();
+  }
+  save_safetensors((fs::path(tmp) / "trainer_state.safetensors").string(),
+                   {{"history", hist}, {"evals", ev}, {"cpu_rng_state", rng}}, meta);
+  fs::remove_all(dir);
+  fs::rename(tmp, dir);
+}
+
+void load_checkpoint(const std::string& dir, LoraModel& model, torch::optim::AdamW& opt, LoopState& st,
+                     const TrainOptions& o, size_t n_train, int64_t total_steps) {
+  namespace fs = std::filesystem;
+  const auto state_path = (fs::path(dir) / "trainer_state.safetensors").string();
+  if (!fs::is_regular_file(state_path))
+    throw IoError("resume_from: " + dir + " is not a checkpoint (no trainer_state.safetensors)");
+  SafetensorsFile f(state_path);
+  const auto& meta = f.header().metadata;
+  for (const auto& [k, v] : fingerprint(o, n_train, total_steps)) {
+    auto it = meta.find(k);
+    if (it == meta.end() || it->second != v)
+      throw InvalidArgument("resume_from: checkpoint " + dir + " was written with " + k + " = " +
+                            (it == meta.end() ? "?" : it->second) + " but this run has " + v +
+                            " (resume needs the same data and batch settings)");
+  }
+  model.load_adapter(dir);
+  torch::load(opt, (fs::path(dir) / "optimizer.pt").string());
+  st.step = std::stoll(meta.at("step"));
+  st.best_eval = std::stod(meta.at("best_eval"));
+  st.bad_evals = std::stoll(meta.at("bad_evals"));
+  const int64_t nh = std::stoll(meta.at("n_history")), ne = std::stoll(meta.at("n_evals"));
+  auto hist = f.tensor("history").contiguous();
+  auto ph = hist.accessor<double, 2>();
+  for (int64_t i = 0; i < nh; ++i) {
+    StepInfo s;
+    s.step = static_cast<int64_t>(ph[i][0]);
+    s.total_steps = static_cast<int64_t>(ph[i][1]);
+    s.epoch = static_cast<int64_t>(ph[i][2]);
+    s.loss = ph[i][3];
+    s.lr = ph[i][4];
+    s.grad_norm = ph[i][5];
+    s.tokens = static_cast<int64_t>(ph[i][6]);
+    s.seq_tokens = static_cast<int64_t>(ph[i][7]);
+    s.seconds = ph[i][8];
+    s.eval_loss = ph[i][9];
+    st.history.push_back(s);
+  }
+  auto ev = f.tensor("evals").contiguous();
+  auto pe = ev.accessor<double, 2>();
+  for (int64_t i = 0; i < ne; ++i) st.evals.emplace_back(static_cast<int64_t>(pe[i][0]), pe[i][1]);
+  at::Generator gen = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  gen.set_state(f.tensor("cpu_rng_state").clone());
+}
+
+}  // namespace
+
+double lr_lambda(const std::string& schedule, int64_t step, int64_t warmup, int64_t total) {
+  if (step < warmup) return static_cast<double>(step) / static_cast<double>(std::max<int64_t>(1, warmup));
+  if (schedule == "constant") return 1.0;
+  const double progress =
+      static_cast<double>(step - warmup) / static_cast<double>(std::max<int64_t>(1, total - warmup));
+  if (schedule == "linear")
+    return std::max(0.0, static_cast<double>(total - step) / static_cast<double>(std::max<int64_t>(1, total - warmup)));
+  if (schedule == "cosine") return std::max(0.0, 0.5 * (1.0 + std::cos(M_PI * progress)));
+  throw InvalidArgument("lr schedule '" + schedule + "' is not supported: use linear, cosine or constant");
+}
+
+double evaluate_loss(LoraModel& model, const std::vector<TrainExample>& data, int64_t batch_size,
+                     int64_t pad_token_id) {
+  torch::NoGradGuard no_grad;
+  model.set_training(false);
+  std::vector<int64_t> order(data.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int64_t>(i);
+  std::stable_sort(order.begin(), order.end(),
+                   [&](int64_t a, int64_t b) { return data[a].ids.size() > data[b].ids.size(); });
+  double sum = 0.0;
+  int64_t n = 0;
+  for (size_t start = 0; start < order.size(); start += static_cast<size_t>(batch_size)) {
+    std::vector<int64_t> rows(order.begin() + static_cast<std::ptrdiff_t>(start),
+                              order.begin() + static_cast<std::ptrdiff_t>(std::min(order.size(), start + static_cast<size_t>(batch_size))));
+    auto b = make_batch(data, rows, pad_token_id, model.base().device());
+    auto ls = model.loss_sum(b.ids, b.mask, b.labels);
+    sum += ls.sum.item<double>();
+    n += ls.tokens;
+  }
+  return n > 0 ? sum / static_cast<double>(n) : NAN;
+}
+
+TrainOutcome train_lora(LoraModel& model, const std::vector<TrainExample>& train, const std::vector<TrainExample>& eval,
+                        const TrainOptions& o, const StepCallback& on_step) {
+  if (train.empty()) throw InvalidArgument("no training examples");
+  if (o.batch_size <= 0 || o.grad_accum <= 0) throw InvalidArgument("batch_size and grad_accum must be > 0");
+  if (o.epochs <= 0 && o.max_steps <= 0) throw InvalidArgument("epochs or max_steps must be > 0");
+  if (!(o.learning_rate >= 0)) throw InvalidArgument("learning_rate must be >= 0");
+  if (o.save_every > 0 && o.checkpoint_dir.empty()) throw InvalidArgument("save_every needs a checkpoint_dir");
+  lr_lambda(o.schedule, 0, 0, 1);  // validates the name
+  const int64_t vocab = model.base().config().vocab_size;
+  validate(train, "train", vocab);
+  validate(eval, "eval", vocab);
+  const int64_t micro_per_epoch = (static_cast<int64_t>(train.size()) + o.batch_size - 1) / o.batch_size;
+  const int64_t total_micro = o.max_steps > 0 ? o.max_steps * o.grad_accum : o.epochs * micro_per_epoch;
+  const int64_t total_steps = o.max_steps > 0 ? o.max_steps : (total_micro + o.grad_accum - 1) / o.grad_accum;
+  const int64_t warmup = o.warmup_steps;
+  const auto device = model.base().device();
+
+  model.set_gradient_checkpointing(o.gradient_checkpointing);
+  auto params = model.parameters();
+  torch::optim::AdamW opt(params, torch::optim::AdamWOptions(o.learning_rate)
+                                      .betas({o.beta1, o.beta2})
+                                      .eps(o.eps)
+                                      .weight_decay(o.weight_decay));
+  LoopState st;
+  if (!o.resume_from.empty()) {
+    load_checkpoint(o.resume_from, model, opt, st, o, train.size(), total_steps);
+  } else {
+    at::Generator gen = at::detail::getDefaultCPUGenerator();
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    gen.set_current_seed(o.seed);
+  }
+
+  TrainOutcome out;
+  out.total_steps = total_steps;
+  out.stop_reason = "completed";
+  std::map<int64_t, std::vector<std::vector<int64_t>>> plans;  // epoch -> batches (small cache)
+  auto micro_rows = [&](int64_t g) -> const std::vector<int64_t>& {
+    const int64_t epoch = g / micro_per_epoch;
+    auto it = plans.find(epoch);
+    if (it == plans.end()) {
+      if (plans.size() > 2) plans.erase(plans.begin());
+      it = plans.emplace(epoch, epoch_plan(train, o, epoch)).first;
+    }
+    return it->second[static_cast<size_t>(g % micro_per_epoch)];
+  };
+  const auto t_run = Clock::now();
+  while (st.step < total_steps) {
+    const auto t0 = Clock::now();
+    const int64_t g0 = st.step * o.grad_accum;
+    const int64_t g1 = std::min(total_micro, g0 + o.grad_accum);
+    StepInfo info;
+    info.step = st.step + 1;
+    info.total_steps = total_steps;
+    info.epoch = g0 / micro_per_epoch;
+    std::vector<Batch> batches;
+    for (int64_t g = g0; g < g1; ++g) {
+      batches.push_back(o.pack_length > 0 ? make_packed_batch(train, micro_rows(g), o.pad_token_id, o.pack_length, device)
+                                          : make_batch(train, micro_rows(g), o.pad_token_id, device));
+      info.tokens += batches.back().label_tokens;
+      info.seq_tokens += batches.back().tokens;
+    }
+    model.set_training(true);
+    opt.zero_grad();
+    double loss_sum = 0.0;
+    const double denom = static_cast<double>(info.tokens);
+    for (auto& b : batches) {
+      auto ls = model.loss_sum(b.ids, b.mask, b.labels);
+      (ls.sum / denom).backward();
+      loss_sum += ls.sum.item<double>();
+    }
+    batches.clear();
+    info.loss = loss_sum / denom;
+    if (o.max_grad_norm > 0) {
+      info.grad_norm = torch::nn::utils::clip_grad_norm_(params, o.max_grad_norm);
+    } else {
+      double sq = 0;
+      for (auto& p : params)
+        if (p.grad().defined()) sq += p.grad().to(torch::kFloat64).pow(2).sum().item<double>();
+      info.grad_norm = std::sqrt(sq);
+    }
+    if (!std::isfinite(info.loss) || !std::isfinite(info.grad_norm)) {
+      opt.zero_grad();
+      out.stop_reason = "nan_loss";
+      out.message = "loss became " + fmt(info.loss) + " (gradient norm " + fmt(info.grad_norm) + ") at step " +
+                    std::to_string(info.step) + "; training stopped without applying this step" +
+                    (out.last_checkpoint.empty() && o.resume_from.empty()
+                         ? std::string("; no checkpoint was written yet")
+                         : "; the last good checkpoint is " +
+                               (out.last_checkpoint.empty() ? o.resume_from : out.last_checkpoint)) +
+                    ". Lower the learning rate or check the data.";
+      break;
+    }
+    info.lr = o.learning_rate * lr_lambda(o.schedule, st.step, warmup, total_steps);
+    group_options(opt).lr(info.lr);
+    opt.step();
+    opt.zero_grad();
+    st.step += 1;
+    out.train_tokens += info.tokens;
+    out.seq_tokens += info.seq_tokens;
+    bool stop_early = false;
+    if (!eval.empty() && ((o.eval_every > 0 && st.step % o.eval_every == 0) || st.step == total_steps)) {
+      info.eval_loss = evaluate_loss(model, eval, o.eval_batch_size, o.pad_token_id);
+      st.evals.emplace_back(st.step, info.eval_loss);
+      if (info.eval_loss < st.best_eval - o.early_stopping_threshold) {
+        st.best_eval = info.eval_loss;
+        st.bad_evals = 0;
+      } else {
+        st.bad_evals += 1;
+        if (o.early_stopping_patience > 0 && st.bad_evals >= o.early_stopping_patience) stop_early = true;
+      }
+    }
+    info.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    st.history.push_back(info);
+    if (o.save_every > 0 && (st.step % o.save_every == 0 || st.step == total_steps || stop_early)) {
+      const std::string dir =
+          (std::filesystem::path(o.checkpoint_dir) / ("checkpoint-" + std::to_string(st.step))).string();
+      save_checkpoint(dir, model, opt, st, o, train.size(), total_steps);
+      out.last_checkpoint = dir;
+    }
+    bool keep_going = true;
+    if (on_step) keep_going = on_step(info);
+    if (stop_early) {
+      out.stop_reason = "early_stopping";
+      break;
+    }
+    if (!keep_going) {
+      out.stop_reason = "callback";
+      break;
+    }
+  }
+  model.set_training(false);
+  out.train_seconds = std::chrono::duration<double>(Clock::now() - t_run).count();
+  out.history = std::move(st.history);
+  out.eval_loss = std::move(st.evals);
+  out.steps_done = st.step;
+  return out;
+}
+
+}  // namespace airtune::nn

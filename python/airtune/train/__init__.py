@@ -1,0 +1,444 @@
+"""airtune.train: LoRA fine-tuning of Llama-family models in C++ on libtorch, PEFT-compatible output.
+
+- :class:`LoraConfig`: adapter shape (PEFT's semantics) plus the training hyperparameters.
+- :func:`train_lora` ``(base_model_path, train, eval=None, config=..., output_dir=...)`` ->
+  :class:`TrainResult` (loss curves with ``plot()``, adapter path, throughput, row accounting).
+- :func:`load_adapter` -> :class:`AdapterModel` (logits with an adapter, merged export).
+
+Importing this module does not import torch; training does.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .._results import ResultMixin, progress
+from ..nn._lib import native, resolve_device, resolve_dtype, torch
+from .data import DataReport, Tokenization, build_examples
+
+__all__ = [
+    "AdapterModel",
+    "DataReport",
+    "LoraConfig",
+    "TrainResult",
+    "TrainingDivergedError",
+    "load_adapter",
+    "train_lora",
+]
+
+SUPPORTED_MODEL_TYPES = ("llama", "mistral", "qwen2")
+
+
+class TrainingDivergedError(FloatingPointError):
+    """The loss became NaN/inf; ``result`` holds the curves so far and the last good checkpoint."""
+
+    def __init__(self, message: str, result: TrainResult) -> None:
+        super().__init__(message)
+        self.result = result
+
+
+@dataclass
+class LoraConfig:
+    """LoRA adapter and training settings (defaults follow PEFT and transformers' Trainer).
+
+    ``target_modules``: a list of module names matched exactly or as a ``.suffix`` (PEFT), a str
+    regex full-matched against names such as ``model.layers.0.self_attn.q_proj``, or ``"all-linear"``.
+    ``mode``: ``"instruct"`` (loss on the response), ``"chat"`` (chat template, loss on assistant
+    turns) or ``"auto"`` (chat when the tokenizer has a template). ``truncation``: rows longer than
+    ``max_length`` are ``"truncate"``-d (kept, counted) or ``"drop"``-ped (counted).
+    ``warmup_ratio`` is used when ``warmup_steps`` is 0. ``eval_steps`` 0: evaluate at the end only.
+    ``gradient_checkpointing`` recomputes each decoder layer in the backward pass (less memory, same
+    gradients). ``packing`` packs the examples of each micro-batch into rows of ``max_length`` tokens
+    (positions restart and attention stays inside each example: same loss as unpacked, less padding).
+    """
+
+    r: int = 8
+    lora_alpha: float = 16.0
+    lora_dropout: float = 0.0
+    target_modules: Sequence[str] | str = ("q_proj", "v_proj")
+    use_rslora: bool = False
+    mode: str = "auto"
+    max_length: int = 1024
+    truncation: str = "truncate"
+    instruct_template: str = "{prompt}\n"
+    learning_rate: float = 2e-4
+    epochs: int = 1
+    max_steps: int = -1
+    batch_size: int = 4
+    gradient_accumulation_steps: int = 1
+    lr_scheduler: str = "linear"
+    warmup_steps: int = 0
+    warmup_ratio: float = 0.0
+    weight_decay: float = 0.0
+    adam_beta1: float = 0.9
+    adam_beta2: float = 0.999
+    adam_epsilon: float = 1e-8
+    max_grad_norm: float = 1.0
+    group_by_length: bool = True
+    gradient_checkpointing: bool = False
+    packing: bool = False
+    eval_steps: int = 0
+    eval_batch_size: int = 8
+    early_stopping_patience: int = 0
+    early_stopping_threshold: float = 0.0
+    save_steps: int = 0
+    seed: int = 0
+    dtype: str = "auto"
+    device: str = "auto"
+    save_merged: bool = False
+
+    def validate(self) -> None:
+        """Raises ValueError naming the first bad field."""
+        if self.r <= 0:
+            raise ValueError(f"r must be > 0, got {self.r}")
+        if not 0.0 <= self.lora_dropout < 1.0:
+            raise ValueError(f"lora_dropout must be in [0, 1), got {self.lora_dropout}")
+        if self.mode not in ("auto", "instruct", "chat"):
+            raise ValueError(f"mode must be 'auto', 'instruct' or 'chat', got {self.mode!r}")
+        if self.truncation not in ("truncate", "drop"):
+            raise ValueError(f"truncation must be 'truncate' or 'drop', got {self.truncation!r}")
+        if self.lr_scheduler not in ("linear", "cosine", "constant"):
+            raise ValueError(f"lr_scheduler must be linear, cosine or constant, got {self.lr_scheduler!r}")
+        if self.max_length < 2:
+            raise ValueError("max_length must be >= 2")
+        if self.batch_size <= 0 or self.gradient_accumulation_steps <= 0:
+            raise ValueError("batch_size and gradient_accumulation_steps must be > 0")
+        if self.epochs <= 0 and self.max_steps <= 0:
+            raise ValueError("epochs or max_steps must be > 0")
+
+    def _targets(self) -> tuple[list[str], str, bool]:
+        t = self.target_modules
+        if isinstance(t, str):
+            if t == "all-linear":
+                return [], "", True
+            return [], t, False
+        names = [str(x) for x in t]
+        if not names:
+            raise ValueError("target_modules is empty")
+        return names, "", False
+
+
+@dataclass
+class TrainResult(ResultMixin):
+    """Outcome of :func:`train_lora`."""
+
+    adapter_path: str
+    history: list[dict[str, Any]]
+    eval_history: list[tuple[int, float]]
+    steps: int
+    total_steps: int
+    stop_reason: str
+    train_seconds: float
+    tokens_per_second: float  # all (unpadded) tokens processed per second of training
+    label_tokens_per_second: float
+    num_trainable: int
+    train_report: DataReport
+    eval_report: DataReport | None = None
+    merged_path: str | None = None
+    last_checkpoint: str | None = None
+    message: str = ""
+    config: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def train_loss(self) -> list[float]:
+        return [h["loss"] for h in self.history]
+
+    @property
+    def final_loss(self) -> float | None:
+        return self.history[-1]["loss"] if self.history else None
+
+    def summary_line(self) -> str:
+        ev = f", eval loss {self.eval_history[-1][1]:.4f}" if self.eval_history else ""
+        fl = f"{self.final_loss:.4f}" if self.final_loss is not None else "n/a"
+        return (
+            f"TrainResult: {self.steps}/{self.total_steps} steps ({self.stop_reason}), final loss {fl}{ev}, "
+            f"{self.tokens_per_second:.0f} tokens/s, adapter {self.adapter_path}"
+        )
+
+    def to_pandas(self) -> Any:
+        import pandas as pd
+
+        return pd.DataFrame(self.history)
+
+    def plot(self, ax: Any = None) -> Any:
+        """Training loss per step (and eval loss) with matplotlib; returns the axes."""
+        import matplotlib.pyplot as plt
+
+        if ax is None:
+            _, ax = plt.subplots(figsize=(6, 3.5))
+        ax.plot([h["step"] for h in self.history], self.train_loss, label="train")
+        if self.eval_history:
+            ax.plot([s for s, _ in self.eval_history], [v for _, v in self.eval_history], "o-", label="eval")
+        ax.set_xlabel("step")
+        ax.set_ylabel("loss")
+        ax.legend()
+        return ax
+
+
+def _check_architecture(path: Path) -> dict[str, Any]:
+    cfg_path = path / "config.json"
+    if not cfg_path.is_file():
+        raise FileNotFoundError(
+            f"{cfg_path}: no config.json (base_model_path must be a Hugging Face model folder)"
+        )
+    cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
+    mt = cfg.get("model_type")
+    if mt not in SUPPORTED_MODEL_TYPES:
+        raise ValueError(
+            f"{cfg_path}: model_type {mt!r} is not supported for LoRA training "
+            f"(supported: {', '.join(SUPPORTED_MODEL_TYPES)})"
+        )
+    return cfg
+
+
+class AdapterModel:
+    """A base model with LoRA adapters (fresh or loaded from a PEFT folder)."""
+
+    def __init__(
+        self, base_model_path: str | os.PathLike, config: LoraConfig, dtype: str, device: str
+    ) -> None:
+        self.base_model_path = Path(base_model_path)
+        _check_architecture(self.base_model_path)
+        names, regex, all_linear = config._targets()
+        self.config = config
+        self._impl = native().LoraModel(
+            str(self.base_model_path),
+            int(config.r),
+            float(config.lora_alpha),
+            float(config.lora_dropout),
+            bool(config.use_rslora),
+            names,
+            regex,
+            all_linear,
+            int(config.seed),
+            dtype,
+            device,
+        )
+
+    @property
+    def modules(self) -> list[str]:
+        """Full names of the adapted modules."""
+        return list(self._impl.modules)
+
+    @property
+    def num_trainable(self) -> int:
+        return int(self._impl.num_trainable)
+
+    def state_dict(self) -> dict[str, Any]:
+        """PEFT-named adapter tensors (float32, CPU)."""
+        return dict(self._impl.state_dict())
+
+    def logits(self, input_ids: Any, attention_mask: Any = None) -> Any:
+        """Logits ``[B, S, V]`` with the adapters applied (no dropout)."""
+        t = torch()
+        ids = t.as_tensor(input_ids).to(t.int64)
+        if ids.dim() == 1:
+            ids = ids.unsqueeze(0)
+        mask = t.ones_like(ids) if attention_mask is None else t.as_tensor(attention_mask).reshape(ids.shape)
+        return self._impl.logits(ids, mask)
+
+    def save_adapter(self, out_dir: str | os.PathLike) -> str:
+        """PEFT adapter folder: adapter_model.safetensors + adapter_config.json."""
+        self._impl.save_adapter(str(out_dir), str(self.base_model_path))
+        return str(out_dir)
+
+    def save_merged(self, out_dir: str | os.PathLike) -> str:
+        """Full weights with the adapters merged (HF layout), config and tokenizer files copied."""
+        out = Path(out_dir)
+        self._impl.save_merged(str(out))
+        for name in (
+            "config.json",
+            "generation_config.json",
+            "tokenizer.json",
+            "tokenizer_config.json",
+            "special_tokens_map.json",
+            "chat_template.jinja",
+        ):
+            src = self.base_model_path / name
+            if src.is_file():
+                shutil.copyfile(src, out / name)
+        return str(out)
+
+
+def load_adapter(
+    base_model_path: str | os.PathLike,
+    adapter_path: str | os.PathLike,
+    dtype: str = "float32",
+    device: str = "cpu",
+) -> AdapterModel:
+    """Base model plus a PEFT LoRA adapter folder (ours or PEFT's). Raises ValueError on any key mismatch."""
+    adapter_path = Path(adapter_path)
+    cfg = json.loads((adapter_path / "adapter_config.json").read_text(encoding="utf-8"))
+    if cfg.get("peft_type") != "LORA":
+        raise ValueError(f"{adapter_path}: peft_type {cfg.get('peft_type')!r} is not LORA")
+    for key in ("rank_pattern", "alpha_pattern"):
+        if cfg.get(key):
+            raise ValueError(f"{adapter_path}: {key} is not supported")
+    targets = cfg.get("target_modules")
+    if isinstance(targets, list):
+        targets = sorted(targets)
+    config = LoraConfig(
+        r=int(cfg["r"]),
+        lora_alpha=float(cfg.get("lora_alpha", 8)),
+        target_modules=targets,
+        use_rslora=bool(cfg.get("use_rslora", False)),
+    )
+    dev = resolve_device(device)
+    model = AdapterModel(base_model_path, config, resolve_dtype(dtype, dev), dev)
+    model._impl.load_adapter(str(adapter_path))
+    return model
+
+
+def _options(
+    config: LoraConfig, total_steps: int, pad_id: int, base: str, output_dir: Path, resume_from: str | None
+) -> dict[str, Any]:
+    warmup = config.warmup_steps or (
+        math.ceil(config.warmup_ratio * total_steps) if config.warmup_ratio else 0
+    )
+    d = asdict(config)
+    d.update(
+        warmup_steps=int(warmup),
+        pad_token_id=int(pad_id),
+        checkpoint_dir=str(output_dir / "checkpoints") if config.save_steps > 0 else "",
+        pack_length=int(config.max_length) if config.packing else 0,
+        resume_from=str(resume_from or ""),
+        base_model_name_or_path=base,
+    )
+    return d
+
+
+def train_lora(
+    base_model_path: str | os.PathLike,
+    train: Any,
+    eval: Any = None,  # noqa: A002 - the issue's public name
+    config: LoraConfig | None = None,
+    output_dir: str | os.PathLike = "lora-adapter",
+    callbacks: Sequence[Callable[[dict[str, Any]], Any]] = (),
+    resume_from_checkpoint: str | os.PathLike | None = None,
+    show_progress: bool = True,
+) -> TrainResult:
+    """Fine-tune LoRA adapters on ``train`` and write a PEFT adapter folder to ``output_dir``.
+
+    ``train`` / ``eval``: ``airtune.io.Records``, a list of dicts (``messages``, or ``prompt`` +
+    ``completion`` / ``response``, or ``instruction`` + ``input`` + ``output``), a pandas DataFrame or a
+    datasets ``Dataset``. Rows that cannot be used are dropped and counted by reason in
+    ``result.train_report`` (never silently). ``callbacks`` are called after every optimizer step
+    with a dict (step, loss, lr, grad_norm, tokens, eval_loss, ...); returning ``False`` stops.
+    ``resume_from_checkpoint``: a ``checkpoint-N`` folder written with ``save_steps``; the resumed
+    run ends with the same adapter as an uninterrupted one. Raises :class:`TrainingDivergedError`
+    when the loss becomes NaN/inf (the last good checkpoint is kept and named in the message).
+    """
+    config = config or LoraConfig()
+    config.validate()
+    base = Path(base_model_path)
+    _check_architecture(base)
+    from ..nn.tokenizer import Tokenizer
+
+    tokenizer = Tokenizer(base)
+    mode = config.mode
+    if mode == "auto":
+        mode = "chat" if tokenizer.chat_template else "instruct"
+    tokenization = Tokenization(
+        tokenizer, mode, config.max_length, config.truncation, config.instruct_template
+    )
+    train_ids, train_labels, train_report = build_examples(train, tokenization, "train")
+    if not train_ids:
+        raise ValueError(
+            f"no usable training rows: {train_report.summary_line()}; {train_report.examples[:3]}"
+        )
+    eval_ids: list[list[int]] = []
+    eval_labels: list[list[int]] = []
+    eval_report = None
+    if eval is not None:
+        eval_ids, eval_labels, eval_report = build_examples(eval, tokenization, "eval")
+    dev = resolve_device(config.device)
+    model = AdapterModel(base, config, resolve_dtype(config.dtype, dev), dev)
+    pad = tokenizer.pad_token_id
+    if pad is None:
+        pad = tokenizer.eos_token_id
+    micro = math.ceil(len(train_ids) / config.batch_size)
+    total_steps = (
+        config.max_steps
+        if config.max_steps > 0
+        else math.ceil(config.epochs * micro / config.gradient_accumulation_steps)
+    )
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    opts = _options(
+        config,
+        total_steps,
+        int(pad),
+        str(base),
+        out,
+        None if resume_from_checkpoint is None else str(resume_from_checkpoint),
+    )
+
+    bar = progress(total=total_steps, desc="train_lora", enabled=show_progress, unit="step")
+    t_start = time.perf_counter()
+    seen_tokens = [0]
+
+    def on_step(info: dict[str, Any]) -> bool:
+        seen_tokens[0] += int(info["seq_tokens"])
+        if bar.n == 0 and info["step"] > 1:  # resumed run
+            bar.update(int(info["step"]) - 1)
+        elapsed = max(time.perf_counter() - t_start, 1e-9)
+        post = {"loss": f"{info['loss']:.4f}", "tok/s": f"{seen_tokens[0] / elapsed:.0f}"}
+        if info.get("eval_loss") is not None:
+            post["eval"] = f"{info['eval_loss']:.4f}"
+        bar.set_postfix(post, refresh=False)
+        bar.update(1)
+        keep = True
+        for cb in callbacks:
+            if cb(info) is False:
+                keep = False
+        return keep
+
+    try:
+        raw = model._impl.train(train_ids, train_labels, eval_ids, eval_labels, opts, on_step)
+    finally:
+        bar.close()
+    secs = float(raw["train_seconds"])
+    result = TrainResult(
+        adapter_path=str(out),
+        history=list(raw["history"]),
+        eval_history=[(int(s), float(v)) for s, v in raw["eval_loss"]],
+        steps=int(raw["steps_done"]),
+        total_steps=int(raw["total_steps"]),
+        stop_reason=str(raw["stop_reason"]),
+        train_seconds=secs,
+        tokens_per_second=float(raw["seq_tokens"]) / secs if secs > 0 else 0.0,
+        label_tokens_per_second=float(raw["train_tokens"]) / secs if secs > 0 else 0.0,
+        num_trainable=model.num_trainable,
+        train_report=train_report,
+        eval_report=eval_report,
+        last_checkpoint=raw["last_checkpoint"] or None,
+        message=str(raw["message"]),
+        config=asdict(config) | {"mode": mode},
+    )
+    if result.stop_reason == "nan_loss":
+        raise TrainingDivergedError(result.message, result)
+    model.save_adapter(out)
+    (out / "training_log.json").write_text(
+        json.dumps(
+            {
+                "history": result.history,
+                "eval_history": result.eval_history,
+                "stop_reason": result.stop_reason,
+                "train_report": asdict(train_report),
+                "config": result.config,
+            },
+            indent=1,
+        ),
+        encoding="utf-8",
+    )
+    if config.save_merged:
+        result.merged_path = model.save_merged(out / "merged")
+    return result
