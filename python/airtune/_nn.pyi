@@ -5,7 +5,7 @@ from __future__ import annotations
 import collections.abc
 import torch
 import typing
-__all__: list[str] = ['Decoder', 'Encoder', 'build_info', 'cuda_available', 'load_safetensors', 'resolve_device', 'roundtrip', 'safetensors_metadata', 'save_safetensors']
+__all__: list[str] = ['Decoder', 'Encoder', 'LoraModel', 'build_info', 'cuda_available', 'load_safetensors', 'lr_lambda', 'resolve_device', 'roundtrip', 'safetensors_metadata', 'save_safetensors']
 class Decoder:
     def __init__(self, path: str, dtype: str = 'float32', device: str = 'cpu') -> None:
         ...
@@ -35,6 +35,32 @@ class Encoder:
     @property
     def max_position_embeddings(self) -> int:
         ...
+class LoraModel:
+    def __init__(self, path: str, r: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex, dropout: typing.SupportsFloat | typing.SupportsIndex, use_rslora: bool, target_modules: collections.abc.Sequence[str], target_regex: str, all_linear: bool, seed: typing.SupportsInt | typing.SupportsIndex, dtype: str = 'float32', device: str = 'cpu') -> None:
+        ...
+    def load_adapter(self, path: str) -> None:
+        ...
+    def logits(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        ...
+    def loss(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor) -> tuple[float, int]:
+        ...
+    def save_adapter(self, dir: str, base_model_name_or_path: str) -> None:
+        ...
+    def save_merged(self, dir: str) -> None:
+        ...
+    def state_dict(self) -> dict:
+        ...
+    def train(self, train_ids: collections.abc.Sequence[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex]], train_labels: collections.abc.Sequence[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex]], eval_ids: collections.abc.Sequence[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex]], eval_labels: collections.abc.Sequence[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex]], options: dict, on_step: typing.Any = None) -> dict:
+        ...
+    @property
+    def config(self) -> dict:
+        ...
+    @property
+    def modules(self) -> list[str]:
+        ...
+    @property
+    def num_trainable(self) -> int:
+        ...
 def build_info() -> dict:
     ...
 def cuda_available() -> bool:
@@ -45,6 +71,8 @@ def load_safetensors(path: str) -> dict:
     """
     Maps a .safetensors file; returns {name: CPU tensor} (zero-copy where aligned).
     """
+def lr_lambda(schedule: str, step: typing.SupportsInt | typing.SupportsIndex, warmup: typing.SupportsInt | typing.SupportsIndex, total: typing.SupportsInt | typing.SupportsIndex) -> float:
+    ...
 def resolve_device(name: str) -> str:
     """
     'auto' -> 'cuda:0' when available else 'cpu'; validates 'cpu', 'cuda', 'cuda:N'.
