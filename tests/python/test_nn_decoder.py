@@ -12,17 +12,10 @@ transformers = pytest.importorskip("transformers")
 pytest.importorskip("airtune._nn")
 
 import airtune.nn as ann  # noqa: E402
+from tiny_models import VOCAB, write_tokenizer  # noqa: E402
 
 FP32_TOL = 1e-4  # max |our logits - transformers'| in fp32 (observed ~1e-6)
-VOCAB = 320
 
-TEMPLATE = (
-    "{{ bos_token }}{% for message in messages %}"
-    "{% if message['role'] not in ['system', 'user', 'assistant'] %}"
-    "{{ raise_exception('unknown role ' + message['role']) }}{% endif %}"
-    "<|{{ message['role'] }}|>\n{{ message['content'] | trim }}</s>\n"
-    "{% endfor %}{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
-)
 
 
 def _randomize(model, seed: int) -> None:
@@ -230,44 +223,9 @@ def test_sampling_seeded_and_warpers(tmp_path):
         assert r.token_ids[0][0] in allowed
 
 
-def _tokenizer_folder(folder) -> None:
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
-
-    corpus = [
-        "the quick brown fox jumps over the lazy dog",
-        "hello world, how are you today?",
-        "<|user|> <|assistant|> <|system|> stop here please",
-        "numbers 123 456 and more text",
-    ] * 20
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=VOCAB,
-        special_tokens=["<pad>", "<s>", "</s>"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-    )
-    tok.train_from_iterator(corpus, trainer)
-    tok.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", 1)])
-    assert tok.get_vocab_size() <= VOCAB
-    tok.save(str(folder / "tokenizer.json"))
-    (folder / "tokenizer_config.json").write_text(
-        json.dumps(
-            {
-                "bos_token": "<s>",
-                "eos_token": "</s>",
-                "pad_token": "<pad>",
-                "chat_template": TEMPLATE,
-                "tokenizer_class": "PreTrainedTokenizerFast",
-                "model_max_length": 128,
-            }
-        )
-    )
-
-
 def test_chat_template_and_text_prompts(tmp_path):
     ref_model, folder = _build(tmp_path, "llama", seed=7)
-    _tokenizer_folder(folder)
+    write_tokenizer(folder)
     hf_tok = transformers.AutoTokenizer.from_pretrained(folder)
     messages = [
         {"role": "system", "content": "  be brief  "},
@@ -307,7 +265,7 @@ def test_chat_template_and_text_prompts(tmp_path):
 
 def test_stop_strings(tmp_path):
     _, folder = _build(tmp_path, "llama", seed=7)
-    _tokenizer_folder(folder)
+    write_tokenizer(folder)
     model = ann.load_model(folder, device="cpu")
     free = model.generate(["hello world"], max_new_tokens=12)
     text = model.tokenizer.decode(free.token_ids[0], skip_special_tokens=False)

@@ -21,51 +21,12 @@ from airtune.train import (  # noqa: E402
     train_lora,
 )
 from airtune.train.data import IGNORE, Tokenization, build_examples  # noqa: E402
+from tiny_models import VOCAB, write_tokenizer  # noqa: E402
 
-VOCAB = 320
 TOL = 1e-4
 
-TEMPLATE = (
-    "{{ bos_token }}{% for message in messages %}"
-    "{% if message['role'] not in ['system', 'user', 'assistant'] %}"
-    "{{ raise_exception('unknown role ' + message['role']) }}{% endif %}"
-    "<|{{ message['role'] }}|>\n{{ message['content'] | trim }}</s>\n"
-    "{% endfor %}{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
-)
 
 WORDS = "the quick brown fox jumps over the lazy dog hello world how are you today numbers 123 456".split()
-
-
-def _tokenizer(folder, pad_token: str = "<pad>", template: str | None = TEMPLATE) -> None:
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
-
-    corpus = [
-        "the quick brown fox jumps over the lazy dog",
-        "hello world, how are you today?",
-        "<|user|> <|assistant|> <|system|> stop here please",
-        "numbers 123 456 and more text",
-    ] * 20
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=VOCAB,
-        special_tokens=["<pad>", "<s>", "</s>"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-    )
-    tok.train_from_iterator(corpus, trainer)
-    tok.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", 1)])
-    tok.save(str(folder / "tokenizer.json"))
-    cfg = {
-        "bos_token": "<s>",
-        "eos_token": "</s>",
-        "pad_token": pad_token,
-        "tokenizer_class": "PreTrainedTokenizerFast",
-        "model_max_length": 128,
-    }
-    if template:
-        cfg["chat_template"] = template
-    (folder / "tokenizer_config.json").write_text(json.dumps(cfg))
 
 
 def _make_base(folder, seed: int = 0, kind: str = "llama", **overrides):
@@ -97,7 +58,7 @@ def _make_base(folder, seed: int = 0, kind: str = "llama", **overrides):
             else:
                 p.copy_(0.1 * torch.randn(p.shape, generator=g))
     model.save_pretrained(folder, safe_serialization=True)
-    _tokenizer(folder)
+    write_tokenizer(folder)
     return model
 
 
@@ -283,7 +244,7 @@ def _tok(folder):
 
 def test_chat_masks_with_pad_equal_eos(tmp_path):
     _make_base(tmp_path)
-    _tokenizer(tmp_path, pad_token="</s>")  # pad == eos
+    write_tokenizer(tmp_path, pad_token="</s>")  # pad == eos
     tok = _tok(tmp_path)
     assert tok.pad_token_id == tok.eos_token_id == 2
     conv = [
@@ -311,7 +272,7 @@ def test_chat_masks_with_pad_equal_eos(tmp_path):
 
 def test_padding_with_eos_id_does_not_change_loss(tmp_path):
     _make_base(tmp_path)
-    _tokenizer(tmp_path, pad_token="</s>")
+    write_tokenizer(tmp_path, pad_token="</s>")
     from airtune.train import AdapterModel
 
     m = AdapterModel(tmp_path, LoraConfig(), "float32", "cpu")
@@ -378,7 +339,7 @@ def test_configuration_errors(tmp_path, base):
     folder = tmp_path / "notemplate"
     folder.mkdir()
     _make_base(folder)
-    _tokenizer(folder, template=None)
+    write_tokenizer(folder, template=None)
     with pytest.raises(ValueError, match="chat template"):
         train_lora(
             folder, _rows(4), config=LoraConfig(mode="chat"), output_dir=tmp_path / "o", show_progress=False

@@ -1,0 +1,50 @@
+"""Tiny tokenizers for the neural tests (runtime and trainer): a byte-level BPE trained here on a
+few sentences, with a chat template, saved in the Hugging Face folder layout. No downloads."""
+
+from __future__ import annotations
+
+import json
+
+VOCAB = 320
+
+TEMPLATE = (
+    "{{ bos_token }}{% for message in messages %}"
+    "{% if message['role'] not in ['system', 'user', 'assistant'] %}"
+    "{{ raise_exception('unknown role ' + message['role']) }}{% endif %}"
+    "<|{{ message['role'] }}|>\n{{ message['content'] | trim }}</s>\n"
+    "{% endfor %}{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
+)
+
+
+def write_tokenizer(folder, pad_token: str = "<pad>", template: str | None = TEMPLATE) -> None:
+    """tokenizer.json + tokenizer_config.json in `folder` (vocabulary of at most VOCAB ids)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+
+    corpus = [
+        "the quick brown fox jumps over the lazy dog",
+        "hello world, how are you today?",
+        "<|user|> <|assistant|> <|system|> stop here please",
+        "numbers 123 456 and more text",
+    ] * 20
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=VOCAB,
+        special_tokens=["<pad>", "<s>", "</s>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
+    tok.train_from_iterator(corpus, trainer)
+    tok.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", 1)])
+    assert tok.get_vocab_size() <= VOCAB
+    tok.save(str(folder / "tokenizer.json"))
+    cfg = {
+        "bos_token": "<s>",
+        "eos_token": "</s>",
+        "pad_token": pad_token,
+        "tokenizer_class": "PreTrainedTokenizerFast",
+        "model_max_length": 128,
+    }
+    if template:
+        cfg["chat_template"] = template
+    (folder / "tokenizer_config.json").write_text(json.dumps(cfg))
