@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "airtune_registry.h"
+#include "error_translation.h"
 #include "core/errors.h"
 #include "core/threading.h"
 
@@ -27,27 +28,7 @@ namespace {
 // Created once and deliberately never freed: exception types live as long as the interpreter.
 PyObject* g_parse_error = nullptr;
 
-void translate(std::exception_ptr p) {
-  try {
-    if (p) std::rethrow_exception(p);
-  } catch (const airtune::ParseError& e) {
-    py::object type = py::reinterpret_borrow<py::object>(g_parse_error);
-    py::object inst = type(e.what());
-    inst.attr("source") = e.source();
-    inst.attr("line") = e.line();
-    inst.attr("column") = e.column();
-    inst.attr("reason") = e.reason();
-    PyErr_SetObject(g_parse_error, inst.ptr());
-  } catch (const airtune::IoError& e) {
-    PyErr_SetString(PyExc_OSError, e.what());
-  } catch (const airtune::InvalidArgument& e) {
-    PyErr_SetString(PyExc_ValueError, e.what());
-  } catch (const airtune::FormatError& e) {
-    PyErr_SetString(PyExc_ValueError, e.what());
-  } catch (const airtune::Error& e) {
-    PyErr_SetString(PyExc_RuntimeError, e.what());
-  }
-}
+void translate(std::exception_ptr p) { airtune::bindings::translate_airtune_errors(p, g_parse_error); }
 
 void* linked_symbol(const char* name);
 

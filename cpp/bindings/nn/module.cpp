@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "bindings/error_translation.h"
 #include "core/errors.h"
 #include "nn/decoder.h"
 #include "nn/device.h"
@@ -241,21 +242,20 @@ py::dict run_training(nn::LoraModel& model, const std::vector<std::vector<int64_
 PYBIND11_MODULE(_nn, m) {
   m.doc() = "airtune's libtorch module. Use airtune.nn / airtune.train rather than this module.";
 
-  py::register_exception_translator([](std::exception_ptr p) {
-    try {
-      if (p) std::rethrow_exception(p);
-    } catch (const airtune::ParseError& e) {
-      PyErr_SetString(PyExc_ValueError, e.what());
-    } catch (const airtune::IoError& e) {
-      PyErr_SetString(PyExc_OSError, e.what());
-    } catch (const airtune::InvalidArgument& e) {
-      PyErr_SetString(PyExc_ValueError, e.what());
-    } catch (const airtune::FormatError& e) {
-      PyErr_SetString(PyExc_ValueError, e.what());
-    } catch (const airtune::Error& e) {
-      PyErr_SetString(PyExc_RuntimeError, e.what());
+  // The same airtune.ParseError class as _core's (imported, not redefined), so callers catch one type.
+  static PyObject* parse_error = [] {
+    PyObject* core = PyImport_ImportModule("airtune._core");
+    PyObject* type = core ? PyObject_GetAttrString(core, "ParseError") : nullptr;
+    Py_XDECREF(core);
+    if (!type) {
+      PyErr_Clear();
+      type = PyExc_ValueError;
+      Py_INCREF(type);
     }
-  });
+    return type;  // kept for the interpreter's lifetime
+  }();
+  py::register_exception_translator(
+      [](std::exception_ptr p) { airtune::bindings::translate_airtune_errors(p, parse_error); });
 
   m.def("roundtrip", &roundtrip, py::arg("x"), "Returns 2 * x computed by libtorch in C++.");
   m.def("cuda_available", &cuda_available, "True when libtorch sees a CUDA device.");
