@@ -27,12 +27,15 @@ DEFAULT_DATA = Path(
         "AIRTUNE_HTML_BENCH", Path(__file__).resolve().parents[1] / "shared" / "data" / "html-extraction"
     )
 )
+# shared/ lies beside the checkout (CI and sessions); /work/shared is where sessions find it.
+BESIDE_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "html-extraction"
 FALLBACK_DATA = Path("/work/shared/data/html-extraction")
 
 
 def data_dir() -> Path | None:
-    """The benchmark folder (``AIRTUNE_HTML_BENCH``, ``<repo>/shared/data/...`` or ``/work/shared/...``)."""
-    for cand in (DEFAULT_DATA, FALLBACK_DATA):
+    """The benchmark folder (``AIRTUNE_HTML_BENCH``, ``<repo>/shared/...``, ``<repo>/../shared/...``
+    or ``/work/shared/...``)."""
+    for cand in (DEFAULT_DATA, BESIDE_DATA, FALLBACK_DATA):
         if (cand / "ground-truth.json").exists():
             return cand
     return None
