@@ -137,6 +137,21 @@ void require_positive(const std::string& source, const char* key, int64_t v) {
   if (v <= 0) throw FormatError(source + ": key '" + key + "' must be a positive integer (got " + std::to_string(v) + ")");
 }
 
+// The sizes every transformer config has (decoder and encoder): required and positive.
+template <typename Config>
+void read_dimensions(const Json& j, const std::string& source, Config& c) {
+  c.vocab_size = j.integer("vocab_size", 0, true);
+  c.hidden_size = j.integer("hidden_size", 0, true);
+  c.intermediate_size = j.integer("intermediate_size", 0, true);
+  c.num_hidden_layers = j.integer("num_hidden_layers", 0, true);
+  c.num_attention_heads = j.integer("num_attention_heads", 0, true);
+  require_positive(source, "vocab_size", c.vocab_size);
+  require_positive(source, "hidden_size", c.hidden_size);
+  require_positive(source, "intermediate_size", c.intermediate_size);
+  require_positive(source, "num_hidden_layers", c.num_hidden_layers);
+  require_positive(source, "num_attention_heads", c.num_attention_heads);
+}
+
 }  // namespace
 
 DecoderConfig DecoderConfig::from_file(const std::string& path) {
@@ -159,16 +174,7 @@ DecoderConfig DecoderConfig::from_json(const std::string& text, const std::strin
     throw FormatError(source + ": key 'model_type' is '" + c.model_type +
                       "': unsupported architecture (supported decoders: llama, mistral, qwen2)");
   }
-  c.vocab_size = j.integer("vocab_size", 0, true);
-  c.hidden_size = j.integer("hidden_size", 0, true);
-  c.intermediate_size = j.integer("intermediate_size", 0, true);
-  c.num_hidden_layers = j.integer("num_hidden_layers", 0, true);
-  c.num_attention_heads = j.integer("num_attention_heads", 0, true);
-  require_positive(source, "vocab_size", c.vocab_size);
-  require_positive(source, "hidden_size", c.hidden_size);
-  require_positive(source, "intermediate_size", c.intermediate_size);
-  require_positive(source, "num_hidden_layers", c.num_hidden_layers);
-  require_positive(source, "num_attention_heads", c.num_attention_heads);
+  read_dimensions(j, source, c);
   c.num_key_value_heads = j.integer("num_key_value_heads", c.num_attention_heads);
   require_positive(source, "num_key_value_heads", c.num_key_value_heads);
   if (c.num_attention_heads % c.num_key_value_heads != 0)
@@ -275,16 +281,7 @@ EncoderConfig EncoderConfig::from_json(const std::string& text, const std::strin
   if (c.model_type != "bert")
     throw FormatError(source + ": key 'model_type' is '" + c.model_type +
                       "': unsupported architecture (supported encoders: bert)");
-  c.vocab_size = j.integer("vocab_size", 0, true);
-  c.hidden_size = j.integer("hidden_size", 0, true);
-  c.intermediate_size = j.integer("intermediate_size", 0, true);
-  c.num_hidden_layers = j.integer("num_hidden_layers", 0, true);
-  c.num_attention_heads = j.integer("num_attention_heads", 0, true);
-  require_positive(source, "vocab_size", c.vocab_size);
-  require_positive(source, "hidden_size", c.hidden_size);
-  require_positive(source, "intermediate_size", c.intermediate_size);
-  require_positive(source, "num_hidden_layers", c.num_hidden_layers);
-  require_positive(source, "num_attention_heads", c.num_attention_heads);
+  read_dimensions(j, source, c);
   if (c.hidden_size % c.num_attention_heads != 0)
     throw FormatError(source + ": hidden_size must be a multiple of num_attention_heads");
   c.max_position_embeddings = j.integer("max_position_embeddings", 512);

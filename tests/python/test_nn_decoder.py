@@ -12,48 +12,15 @@ transformers = pytest.importorskip("transformers")
 pytest.importorskip("airtune._nn")
 
 import airtune.nn as ann  # noqa: E402
-from tiny_models import VOCAB, write_tokenizer  # noqa: E402
+from tiny_models import VOCAB, tiny_causal_lm, write_tokenizer  # noqa: E402
 
 FP32_TOL = 1e-4  # max |our logits - transformers'| in fp32 (observed ~1e-6)
 
 
 
-def _randomize(model, seed: int) -> None:
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if "norm" in name:
-                p.copy_(1.0 + 0.2 * torch.randn(p.shape, generator=g))
-            else:
-                p.copy_(0.25 * torch.randn(p.shape, generator=g))
-
-
 def _build(tmp_path, kind: str, seed: int = 0, **overrides):
-    common = dict(
-        vocab_size=VOCAB,
-        hidden_size=32,
-        intermediate_size=48,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=128,
-        bos_token_id=1,
-        eos_token_id=2,
-        pad_token_id=0,
-    )
-    common.update(overrides)
-    cls = {
-        "llama": transformers.LlamaConfig,
-        "mistral": transformers.MistralConfig,
-        "qwen2": transformers.Qwen2Config,
-    }[kind]
-    cfg = cls(**common)
-    torch.manual_seed(seed)
-    model = transformers.AutoModelForCausalLM.from_config(cfg).eval()
-    _randomize(model, seed)
     folder = tmp_path / f"{kind}-{seed}"
-    model.save_pretrained(folder, safe_serialization=True)
-    return model, folder
+    return tiny_causal_lm(folder, kind, seed, **overrides), folder
 
 
 CASES = {

@@ -21,7 +21,7 @@ from airtune.train import (  # noqa: E402
     train_lora,
 )
 from airtune.train.data import IGNORE, Tokenization, build_examples  # noqa: E402
-from tiny_models import VOCAB, write_tokenizer  # noqa: E402
+from tiny_models import VOCAB, tiny_causal_lm, write_tokenizer  # noqa: E402
 
 TOL = 1e-4
 
@@ -30,34 +30,7 @@ WORDS = "the quick brown fox jumps over the lazy dog hello world how are you tod
 
 
 def _make_base(folder, seed: int = 0, kind: str = "llama", **overrides):
-    cls = {
-        "llama": transformers.LlamaConfig,
-        "mistral": transformers.MistralConfig,
-        "qwen2": transformers.Qwen2Config,
-    }
-    cfg = cls[kind](
-        vocab_size=VOCAB,
-        hidden_size=32,
-        intermediate_size=48,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=128,
-        bos_token_id=1,
-        eos_token_id=2,
-        pad_token_id=0,
-        **overrides,
-    )
-    torch.manual_seed(seed)
-    model = transformers.AutoModelForCausalLM.from_config(cfg).eval()
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if "norm" in name:
-                p.copy_(1.0 + 0.1 * torch.randn(p.shape, generator=g))
-            else:
-                p.copy_(0.1 * torch.randn(p.shape, generator=g))
-    model.save_pretrained(folder, safe_serialization=True)
+    model = tiny_causal_lm(folder, kind, seed, weight_scale=0.1, norm_scale=0.1, **overrides)
     write_tokenizer(folder)
     return model
 

@@ -48,3 +48,44 @@ def write_tokenizer(folder, pad_token: str = "<pad>", template: str | None = TEM
     if template:
         cfg["chat_template"] = template
     (folder / "tokenizer_config.json").write_text(json.dumps(cfg))
+
+
+def tiny_causal_lm(folder, kind: str = "llama", seed: int = 0, weight_scale: float = 0.25,
+                   norm_scale: float = 0.2, **overrides):
+    """A tiny random Llama / Mistral / Qwen2 (transformers) saved to `folder` as safetensors.
+
+    Weights are N(0, weight_scale), norms 1 + N(0, norm_scale), drawn from a generator seeded with
+    `seed`, so a seed always gives the same model. Returns the model (eval mode).
+    """
+    import torch
+    import transformers
+
+    common = dict(
+        vocab_size=VOCAB,
+        hidden_size=32,
+        intermediate_size=48,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=128,
+        bos_token_id=1,
+        eos_token_id=2,
+        pad_token_id=0,
+    )
+    common.update(overrides)
+    cls = {
+        "llama": transformers.LlamaConfig,
+        "mistral": transformers.MistralConfig,
+        "qwen2": transformers.Qwen2Config,
+    }[kind]
+    torch.manual_seed(seed)
+    model = transformers.AutoModelForCausalLM.from_config(cls(**common)).eval()
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "norm" in name:
+                p.copy_(1.0 + norm_scale * torch.randn(p.shape, generator=g))
+            else:
+                p.copy_(weight_scale * torch.randn(p.shape, generator=g))
+    model.save_pretrained(folder, safe_serialization=True)
+    return model

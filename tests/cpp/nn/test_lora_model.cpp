@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "tiny_llama.h"
 #include "core/errors.h"
 #include "nn/decoder.h"
 #include "nn/lora_model.h"
@@ -30,21 +31,10 @@ fs::path make_model() {
   fs::create_directories(dir);
   std::ofstream(dir / "config.json") << kConfig;
   torch::manual_seed(3);
-  std::vector<std::pair<std::string, torch::Tensor>> w = {{"model.embed_tokens.weight", torch::randn({40, 16})},
+  airtune::test::NamedTensors w = {{"model.embed_tokens.weight", torch::randn({40, 16})},
                                                           {"model.norm.weight", torch::rand({16}) + 0.5},
                                                           {"lm_head.weight", torch::randn({40, 16}) * 0.3}};
-  for (int i = 0; i < 2; ++i) {
-    std::string p = "model.layers." + std::to_string(i) + ".";
-    w.push_back({p + "self_attn.q_proj.weight", torch::randn({16, 16}) * 0.3});
-    w.push_back({p + "self_attn.k_proj.weight", torch::randn({8, 16}) * 0.3});
-    w.push_back({p + "self_attn.v_proj.weight", torch::randn({8, 16}) * 0.3});
-    w.push_back({p + "self_attn.o_proj.weight", torch::randn({16, 16}) * 0.3});
-    w.push_back({p + "mlp.gate_proj.weight", torch::randn({24, 16}) * 0.3});
-    w.push_back({p + "mlp.up_proj.weight", torch::randn({24, 16}) * 0.3});
-    w.push_back({p + "mlp.down_proj.weight", torch::randn({16, 24}) * 0.3});
-    w.push_back({p + "input_layernorm.weight", torch::rand({16}) + 0.5});
-    w.push_back({p + "post_attention_layernorm.weight", torch::rand({16}) + 0.5});
-  }
+  for (int i = 0; i < 2; ++i) airtune::test::append_llama_layer(w, i);
   airtune::nn::save_safetensors((dir / "model.safetensors").string(), w, {{"format", "pt"}});
   return dir;
 }
