@@ -123,10 +123,17 @@ def machine() -> dict[str, Any]:
             cpu = line.split(":", 1)[1].strip()
             break
     info = airtune.build_info()
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
-            "airtune": airtune.__version__, "airtune_threads": airtune.get_num_threads(),
-            "blas": info["blas"]["name"], "faiss": info["faiss"], "faiss_gpu": info["faiss_gpu"],
-            "date": time.strftime("%Y-%m-%d")}
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "airtune": airtune.__version__,
+        "airtune_threads": airtune.get_num_threads(),
+        "blas": info["blas"]["name"],
+        "faiss": info["faiss"],
+        "faiss_gpu": info["faiss_gpu"],
+        "date": time.strftime("%Y-%m-%d"),
+    }
 
 
 # ------------------------------------------------------------------------------------- text data
@@ -142,7 +149,7 @@ def py_shingles(text: str, n: int) -> set[str]:
     words = py_normalize(text).split(" ")
     if len(words) <= n:
         return {" ".join(words)}
-    return {" ".join(words[i:i + n]) for i in range(len(words) - n + 1)}
+    return {" ".join(words[i : i + n]) for i in range(len(words) - n + 1)}
 
 
 def text_corpus(n_docs: int, seed: int = 0) -> tuple[list[str], list[int]]:
@@ -213,13 +220,15 @@ def bench_near(n_docs: int, repeats: int) -> dict[str, Any]:
     docs, family = text_corpus(n_docs)
     truth = truth_pairs(docs, family, threshold, ngram)
     log("near: airtune")
-    t_ours, m_ours, r = measure(lambda: dedup.near_duplicates(docs, threshold, ngram, num_perm=num_perm), repeats,
-                                "near_airtune")
+    t_ours, m_ours, r = measure(
+        lambda: dedup.near_duplicates(docs, threshold, ngram, num_perm=num_perm), repeats, "near_airtune"
+    )
     ours = set(zip(r.pairs_a.tolist(), r.pairs_b.tolist()))
     ds_repeats = 1
     log("near: datasketch")
-    t_ds, m_ds, ds = measure(lambda: run_datasketch(docs, num_perm, r.bands, r.rows, ngram), ds_repeats,
-                               "near_datasketch")
+    t_ds, m_ds, ds = measure(
+        lambda: run_datasketch(docs, num_perm, r.bands, r.rows, ngram), ds_repeats, "near_datasketch"
+    )
 
     def jac(a: int, b: int) -> float:
         sa, sb = py_shingles(docs[a], ngram), py_shingles(docs[b], ngram)
@@ -228,19 +237,34 @@ def bench_near(n_docs: int, repeats: int) -> dict[str, Any]:
     ours_true = sum(1 for p in ours if p in truth or jac(*p) >= threshold)
     ds_true = sum(1 for p in ds if p in truth or (family[p[0]] == family[p[1]] and jac(*p) >= threshold))
     return {
-        "docs": n_docs, "mean_doc_bytes": round(float(np.mean([len(d) for d in docs])), 1),
-        "threshold": threshold, "ngram": ngram, "num_perm": num_perm, "bands": r.bands, "rows": r.rows,
+        "docs": n_docs,
+        "mean_doc_bytes": round(float(np.mean([len(d) for d in docs])), 1),
+        "threshold": threshold,
+        "ngram": ngram,
+        "num_perm": num_perm,
+        "bands": r.bands,
+        "rows": r.rows,
         "p_candidate_at_threshold": round(r.candidate_probability[threshold], 4),
         "truth_pairs": len(truth),
-        "airtune": {"seconds": round(t_ours, 3), "cpu_seconds": round(CPU_SECONDS["near_airtune"], 3),
-                    "peak_extra_mib": round(m_ours, 1), "pairs": len(ours),
-                    "recall": round(len(ours & truth) / max(1, len(truth)), 4),
-                    "precision": round(ours_true / max(1, len(ours)), 4), "removed": r.n_removed,
-                    "repeats": repeats},
-        "datasketch": {"seconds": round(t_ds, 3), "cpu_seconds": round(CPU_SECONDS["near_datasketch"], 3),
-                       "peak_extra_mib": round(m_ds, 1), "candidates": len(ds),
-                       "recall": round(len(ds & truth) / max(1, len(truth)), 4),
-                       "precision": round(ds_true / max(1, len(ds)), 4), "repeats": ds_repeats},
+        "airtune": {
+            "seconds": round(t_ours, 3),
+            "cpu_seconds": round(CPU_SECONDS["near_airtune"], 3),
+            "peak_extra_mib": round(m_ours, 1),
+            "pairs": len(ours),
+            "recall": round(len(ours & truth) / max(1, len(truth)), 4),
+            "precision": round(ours_true / max(1, len(ours)), 4),
+            "removed": r.n_removed,
+            "repeats": repeats,
+        },
+        "datasketch": {
+            "seconds": round(t_ds, 3),
+            "cpu_seconds": round(CPU_SECONDS["near_datasketch"], 3),
+            "peak_extra_mib": round(m_ds, 1),
+            "candidates": len(ds),
+            "recall": round(len(ds & truth) / max(1, len(truth)), 4),
+            "precision": round(ds_true / max(1, len(ds)), 4),
+            "repeats": ds_repeats,
+        },
         "speedup": round(t_ds / t_ours, 2),
         "cpu_ratio": round(CPU_SECONDS["near_datasketch"] / CPU_SECONDS["near_airtune"], 2),
     }
@@ -265,11 +289,11 @@ def numpy_knn(x: np.ndarray, k: int, block: int = 2048) -> np.ndarray:
     n = x.shape[0]
     ids = np.empty((n, k), dtype=np.int64)
     for s in range(0, n, block):
-        g = x[s:s + block] @ x.T
+        g = x[s : s + block] @ x.T
         g[np.arange(g.shape[0]), np.arange(s, s + g.shape[0])] = -np.inf
         part = np.argpartition(-g, k, axis=1)[:, :k]
         order = np.argsort(-np.take_along_axis(g, part, axis=1), axis=1)
-        ids[s:s + block] = np.take_along_axis(part, order, axis=1)
+        ids[s : s + block] = np.take_along_axis(part, order, axis=1)
     return ids
 
 
@@ -323,10 +347,10 @@ def reference_semdedup(x: np.ndarray, n_clusters: int, threshold: float, seed: i
         m = m[np.lexsort((m, -dist[m]))]
         e = x[m]
         for s in range(0, m.size, 1024):
-            g = e[s:s + 1024] @ e[:s + 1024].T
+            g = e[s : s + 1024] @ e[: s + 1024].T
             rows = np.arange(g.shape[0])[:, None] + s
             g[np.arange(g.shape[1])[None, :] >= rows] = -2
-            max_sim[m[s:s + 1024]] = g.max(axis=1)
+            max_sim[m[s : s + 1024]] = g.max(axis=1)
     return max_sim >= threshold
 
 
@@ -362,37 +386,56 @@ def bench_semantic(n: int, repeats: int) -> dict[str, Any]:
 
             log("semantic: faiss-python exact kNN of 2000 sampled rows")
             t_f, m_faiss, _ = measure(lambda: faiss_knn_rows(x, rows, k), 1)
-            out["faiss_python_flat"] = {"seconds": round(t_f * n / rows.size, 3), "peak_extra_mib": round(m_faiss, 1),
-                                        "extrapolated_from_rows": int(rows.size)}
+            out["faiss_python_flat"] = {
+                "seconds": round(t_f * n / rows.size, 3),
+                "peak_extra_mib": round(m_faiss, 1),
+                "extrapolated_from_rows": int(rows.size),
+            }
         except ImportError:
             pass
     recall = float(np.mean([len(set(a) & set(b)) / k for a, b in zip(r.knn_ids[rows], exact)]))
-    out["airtune_knn_auto"] = {"seconds": round(t_ours, 3), "peak_extra_mib": round(m_ours, 1), "index": r.index,
-                               "recall_at_10": round(recall, 4), "recall_rows": int(rows.size),
-                               "removed_at_0.95": r.n_removed,
-                               "threshold_table": {str(t): v for t, v in r.threshold_table.items()},
-                               "repeats": repeats}
-    out["numpy_knn"] = {"seconds": round(t_np, 3), "peak_extra_mib": round(m_np, 1),
-                        "extrapolated": bool(n > 50_000)}
+    out["airtune_knn_auto"] = {
+        "seconds": round(t_ours, 3),
+        "peak_extra_mib": round(m_ours, 1),
+        "index": r.index,
+        "recall_at_10": round(recall, 4),
+        "recall_rows": int(rows.size),
+        "removed_at_0.95": r.n_removed,
+        "threshold_table": {str(t): v for t, v in r.threshold_table.items()},
+        "repeats": repeats,
+    }
+    out["numpy_knn"] = {
+        "seconds": round(t_np, 3),
+        "peak_extra_mib": round(m_np, 1),
+        "extrapolated": bool(n > 50_000),
+    }
     out["knn_speedup_vs_numpy"] = round(t_np / t_ours, 2)
     if "faiss_python_flat" in out:
         out["knn_speedup_vs_faiss_flat"] = round(out["faiss_python_flat"]["seconds"] / t_ours, 2)
     n_clusters = max(10, int(round(np.sqrt(n))))
     log("semantic: airtune SemDeDup")
-    t_sem, m_sem, s = measure(lambda: dedup.semantic_duplicates(x, 0.95, mode="semdedup", n_clusters=n_clusters),
-                              repeats)
-    out["airtune_semdedup"] = {"seconds": round(t_sem, 3), "peak_extra_mib": round(m_sem, 1),
-                               "n_clusters": n_clusters, "removed_at_0.95": s.n_removed,
-                               "threshold_table": {str(t): v for t, v in s.threshold_table.items()}}
+    t_sem, m_sem, s = measure(
+        lambda: dedup.semantic_duplicates(x, 0.95, mode="semdedup", n_clusters=n_clusters), repeats
+    )
+    out["airtune_semdedup"] = {
+        "seconds": round(t_sem, 3),
+        "peak_extra_mib": round(m_sem, 1),
+        "n_clusters": n_clusters,
+        "removed_at_0.95": s.n_removed,
+        "threshold_table": {str(t): v for t, v in s.threshold_table.items()},
+    }
     try:
         log("semantic: reference SemDeDup (faiss-python + numpy)")
         t_ref, m_ref, ref_removed = measure(lambda: reference_semdedup(x, n_clusters, 0.95), 1)
         ours_removed = ~s.keep
         inter = int((ours_removed & ref_removed).sum())
         union = int((ours_removed | ref_removed).sum())
-        out["reference_semdedup_faiss_numpy"] = {"seconds": round(t_ref, 3), "peak_extra_mib": round(m_ref, 1),
-                                                 "removed_at_0.95": int(ref_removed.sum()),
-                                                 "removed_set_jaccard_vs_airtune": round(inter / max(1, union), 4)}
+        out["reference_semdedup_faiss_numpy"] = {
+            "seconds": round(t_ref, 3),
+            "peak_extra_mib": round(m_ref, 1),
+            "removed_at_0.95": int(ref_removed.sum()),
+            "removed_set_jaccard_vs_airtune": round(inter / max(1, union), 4),
+        }
         out["semdedup_speedup"] = round(t_ref / t_sem, 2)
     except ImportError:
         pass
@@ -408,8 +451,12 @@ def main() -> None:
     ap.add_argument("--docs", type=int, default=None)
     ap.add_argument("--rows", type=int, default=None)
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--threads", type=int, default=1,
-                    help="threads for every library (default 1: stable ratios on a shared machine)")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="threads for every library (default 1: stable ratios on a shared machine)",
+    )
     args = ap.parse_args()
     n_docs = args.docs or (100_000 if args.full else 20_000)
     n_rows = args.rows or (200_000 if args.full else 30_000)
@@ -425,18 +472,28 @@ def main() -> None:
     sem = bench_semantic(n_rows, args.repeats)
     print(json.dumps(sem, indent=1))
     load_after = os.getloadavg()
-    payload = {"area": "dedup", "command": " ".join(["benchmarks/dedup.py", *sys.argv[1:]]), "machine": {**machine(), "loadavg_before": [round(v, 2) for v in load_before],
-                                            "loadavg_after": [round(v, 2) for v in load_after]},
-               "versions": versions, "near_duplicates": near,
-               "semantic": sem,
-               "notes": ["GPU: not measured; this machine has no GPU and Debian's FAISS 1.7.3 is CPU only.",
-                         "datasketch returns unverified LSH candidates; airtune verifies every candidate "
-                         "by exact Jaccard (precision 1 by construction).",
-                         "Peak memory = max RSS (sampled every 5 ms) during the first call minus RSS before "
-                         "it, after gc + malloc_trim (MiB); memory reused from earlier calls is not seen.",
-                         "The 2-core machine was shared with other work (loadavg in machine): ratios are "
-                         "indicative; OpenMP/BLAS threads suffer most from the contention, hence the "
-                         f"default of one thread for every library (this run: {THREADS})."]}
+    payload = {
+        "area": "dedup",
+        "command": " ".join(["benchmarks/dedup.py", *sys.argv[1:]]),
+        "machine": {
+            **machine(),
+            "loadavg_before": [round(v, 2) for v in load_before],
+            "loadavg_after": [round(v, 2) for v in load_after],
+        },
+        "versions": versions,
+        "near_duplicates": near,
+        "semantic": sem,
+        "notes": [
+            "GPU: not measured; this machine has no GPU and Debian's FAISS 1.7.3 is CPU only.",
+            "datasketch returns unverified LSH candidates; airtune verifies every candidate "
+            "by exact Jaccard (precision 1 by construction).",
+            "Peak memory = max RSS (sampled every 5 ms) during the first call minus RSS before "
+            "it, after gc + malloc_trim (MiB); memory reused from earlier calls is not seen.",
+            "The 2-core machine was shared with other work (loadavg in machine): ratios are "
+            "indicative; OpenMP/BLAS threads suffer most from the contention, hence the "
+            f"default of one thread for every library (this run: {THREADS}).",
+        ],
+    }
     md = [
         "| benchmark | airtune | peer | ratio | quality |",
         "|---|---|---|---|---|",
@@ -455,12 +512,14 @@ def main() -> None:
             f"faiss-python flat {sem['faiss_python_flat']['seconds']:.2f} s"
             f"{' (extrapolated)' if sem['numpy_knn']['extrapolated'] else ''}, "
             f"{sem['faiss_python_flat']['peak_extra_mib']:.0f} MiB | {sem['knn_speedup_vs_faiss_flat']:.1f}x | "
-            f"recall@10 {sem['airtune_knn_auto']['recall_at_10']:.3f} vs exact |")
+            f"recall@10 {sem['airtune_knn_auto']['recall_at_10']:.3f} vs exact |"
+        )
         md.append(
             f"| kNN graph k=10, {sem['rows']} x {sem['dims']} | (same) | numpy blocked matmul "
             f"{sem['numpy_knn']['seconds']:.2f} s{' (extrapolated)' if sem['numpy_knn']['extrapolated'] else ''}, "
             f"{sem['numpy_knn']['peak_extra_mib']:.0f} MiB | "
-            f"{sem['knn_speedup_vs_numpy']:.1f}x | numpy is exact |")
+            f"{sem['knn_speedup_vs_numpy']:.1f}x | numpy is exact |"
+        )
     if "reference_semdedup_faiss_numpy" in sem:
         ref = sem["reference_semdedup_faiss_numpy"]
         md.append(
@@ -468,7 +527,8 @@ def main() -> None:
             f"cos>=0.95 | {sem['airtune_semdedup']['seconds']:.2f} s, "
             f"{sem['airtune_semdedup']['peak_extra_mib']:.0f} MiB | faiss-python+numpy {ref['seconds']:.2f} s, "
             f"{ref['peak_extra_mib']:.0f} MiB | {sem['semdedup_speedup']:.1f}x | removed {sem['airtune_semdedup']['removed_at_0.95']} "
-            f"vs {ref['removed_at_0.95']}, set Jaccard {ref['removed_set_jaccard_vs_airtune']:.3f} |")
+            f"vs {ref['removed_at_0.95']}, set Jaccard {ref['removed_set_jaccard_vs_airtune']:.3f} |"
+        )
     table = "\n".join(md)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "dedup.json").write_text(json.dumps(payload, indent=2) + "\n")

@@ -25,17 +25,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import median_time, write_results  # noqa: E402
 
 DATA = Path(__file__).resolve().parent / "data"
-WORDS = ("the deploy failed because a migration locked the users table for eleven minutes; we rolled back "
-         "and added a timeout. Invoices, regions, API keys, two-factor authentication, café, naïve, 数据, "
-         "émoji 😀 and \"quoted\" text with \\ backslashes\n and new lines.").split(" ")
+WORDS = (
+    "the deploy failed because a migration locked the users table for eleven minutes; we rolled back "
+    "and added a timeout. Invoices, regions, API keys, two-factor authentication, café, naïve, 数据, "
+    'émoji 😀 and "quoted" text with \\ backslashes\n and new lines.'
+).split(" ")
 
 
 def generate(path: Path, size_mb: int, seed: int = 0) -> None:
     rng = random.Random(seed)
     target = size_mb << 20
     written = 0
-    systems = ["You are a support assistant for Acme Cloud. Answer briefly and cite the docs.",
-               "You are a careful assistant. Use markdown.", "Classify the ticket."]
+    systems = [
+        "You are a support assistant for Acme Cloud. Answer briefly and cite the docs.",
+        "You are a careful assistant. Use markdown.",
+        "Classify the ticket.",
+    ]
     tmp = path.with_suffix(".tmp")
     with open(tmp, "w", encoding="utf-8") as f:
         i = 0
@@ -43,9 +48,16 @@ def generate(path: Path, size_mb: int, seed: int = 0) -> None:
             msgs = [{"role": "system", "content": rng.choice(systems)}]
             for _ in range(rng.randint(1, 3)):
                 msgs.append({"role": "user", "content": " ".join(rng.choices(WORDS, k=rng.randint(8, 60)))})
-                msgs.append({"role": "assistant", "content": " ".join(rng.choices(WORDS, k=rng.randint(20, 200)))})
-            line = json.dumps({"id": f"t{i}", "messages": msgs, "label": rng.choice(["billing", "tech", "sales"])},
-                              ensure_ascii=False) + "\n"
+                msgs.append(
+                    {"role": "assistant", "content": " ".join(rng.choices(WORDS, k=rng.randint(20, 200)))}
+                )
+            line = (
+                json.dumps(
+                    {"id": f"t{i}", "messages": msgs, "label": rng.choice(["billing", "tech", "sales"])},
+                    ensure_ascii=False,
+                )
+                + "\n"
+            )
             f.write(line)
             written += len(line.encode("utf-8"))
             i += 1
@@ -81,7 +93,9 @@ def streaming_peak_rss_mb(path: Path) -> tuple[float, int]:
         "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1]\n"
         "print(n, hwm)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True
+    ).stdout.split()
     return int(out[1]) / 1024, int(out[0])
 
 
@@ -144,17 +158,35 @@ def main() -> None:
     for name, secs, reps, size_mb in rows:
         mbps = size_mb / secs
         table.append(f"| {name} | {size_mb:.0f} MB | {secs:.2f} | {mbps:.0f} | {mbps / orjson_mbps:.1f}x |")
-        results.append({"reader": name, "input_mb": round(size_mb, 1), "median_s": round(secs, 4),
-                        "repeats": reps, "mb_per_s": round(mbps, 1), "ratio_vs_orjson": round(mbps / orjson_mbps, 2)})
+        results.append(
+            {
+                "reader": name,
+                "input_mb": round(size_mb, 1),
+                "median_s": round(secs, 4),
+                "repeats": reps,
+                "mb_per_s": round(mbps, 1),
+                "ratio_vs_orjson": round(mbps / orjson_mbps, 2),
+            }
+        )
     pandas_ratio = (pmb / t_air_prefix) / (rows[4][3] / rows[4][1])
     table.append("")
-    table.append(f"{n} records, {mb:.0f} MB; airtune vs pandas on the same {pmb:.0f} MB prefix: "
-                 f"{pandas_ratio:.1f}x. Streaming (iter_jsonl, 16 MB batches) peak RSS of a fresh "
-                 f"process over the whole file: {peak_mb:.0f} MB.")
-    write_results("io", {"file_mb": round(mb, 1), "records": n, "rows": results,
-                         "airtune_vs_pandas_same_prefix": round(pandas_ratio, 2),
-                         "streaming_peak_rss_mb": round(peak_mb, 1),
-                         "generated_at": time.strftime("%H:%M:%S")}, "\n".join(table))
+    table.append(
+        f"{n} records, {mb:.0f} MB; airtune vs pandas on the same {pmb:.0f} MB prefix: "
+        f"{pandas_ratio:.1f}x. Streaming (iter_jsonl, 16 MB batches) peak RSS of a fresh "
+        f"process over the whole file: {peak_mb:.0f} MB."
+    )
+    write_results(
+        "io",
+        {
+            "file_mb": round(mb, 1),
+            "records": n,
+            "rows": results,
+            "airtune_vs_pandas_same_prefix": round(pandas_ratio, 2),
+            "streaming_peak_rss_mb": round(peak_mb, 1),
+            "generated_at": time.strftime("%H:%M:%S"),
+        },
+        "\n".join(table),
+    )
 
 
 if __name__ == "__main__":

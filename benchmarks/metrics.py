@@ -26,9 +26,28 @@ from airtune import metrics as M
 
 def corpus(n: int, seed: int = 0) -> tuple[list[str], list[str]]:
     rng = np.random.default_rng(seed)
-    vocab = np.array([f"w{i}" for i in range(5000)] + ["the", "a", "of", "and", "to", "in", "is", "was",
-                                                        "running", "generalization", "relational", "3.14",
-                                                        "1,000", "e-mail", "(ok)", "don't", "U.S.A."])
+    vocab = np.array(
+        [f"w{i}" for i in range(5000)]
+        + [
+            "the",
+            "a",
+            "of",
+            "and",
+            "to",
+            "in",
+            "is",
+            "was",
+            "running",
+            "generalization",
+            "relational",
+            "3.14",
+            "1,000",
+            "e-mail",
+            "(ok)",
+            "don't",
+            "U.S.A.",
+        ]
+    )
     p = 1.0 / np.arange(1, len(vocab) + 1) ** 1.1
     p /= p.sum()
     hyps, refs = [], []
@@ -82,17 +101,27 @@ def main() -> None:
 
     bleu_res = M.bleu(hyps, refs)
     ops = {
-        "BLEU corpus (13a)": (lambda: sacrebleu.corpus_bleu(hyps, [refs]).score, lambda: M.bleu(hyps, refs).score),
+        "BLEU corpus (13a)": (
+            lambda: sacrebleu.corpus_bleu(hyps, [refs]).score,
+            lambda: M.bleu(hyps, refs).score,
+        ),
         "chrF": (lambda: sacrebleu.corpus_chrf(hyps, [refs]).score, lambda: M.chrf(hyps, refs).score),
-        "chrF++": (lambda: sacrebleu.corpus_chrf(hyps, [refs], word_order=2).score,
-                   lambda: M.chrf(hyps, refs, word_order=2).score),
-        "ROUGE-1/2/L": (lambda: rouge_peer(False),
-                        lambda: M.rouge(hyps, refs, rouge_types=["rougeL", "rouge1", "rouge2"]).score),
-        "ROUGE-1/2/L + Porter stemmer": (lambda: rouge_peer(True),
-                                         lambda: M.rouge(hyps, refs, rouge_types=["rougeL", "rouge1", "rouge2"],
-                                                         use_stemmer=True).score),
+        "chrF++": (
+            lambda: sacrebleu.corpus_chrf(hyps, [refs], word_order=2).score,
+            lambda: M.chrf(hyps, refs, word_order=2).score,
+        ),
+        "ROUGE-1/2/L": (
+            lambda: rouge_peer(False),
+            lambda: M.rouge(hyps, refs, rouge_types=["rougeL", "rouge1", "rouge2"]).score,
+        ),
+        "ROUGE-1/2/L + Porter stemmer": (
+            lambda: rouge_peer(True),
+            lambda: M.rouge(hyps, refs, rouge_types=["rougeL", "rouge1", "rouge2"], use_stemmer=True).score,
+        ),
         "BLEU bootstrap, 1000 resamples (stats + resampling)": (
-            boot_peer, lambda: float(np.mean(M.bootstrap_ci(M.bleu(hyps, refs), n_samples=1000)))),
+            boot_peer,
+            lambda: float(np.mean(M.bootstrap_ci(M.bleu(hyps, refs), n_samples=1000))),
+        ),
     }
     rows = []
     for name, (peer, ours) in ops.items():
@@ -104,18 +133,42 @@ def main() -> None:
         if "bootstrap" not in name:
             assert abs(v_peer - v_1) < 1e-9 and v_1 == v_n, (name, v_peer, v_1, v_n)
         peer_name = "rouge-score" if "ROUGE" in name else "sacreBLEU"
-        rows.append({"operation": name, "peer": peer_name, "items": args.n, "peer_s": t_peer,
-                     "airtune_1t_s": t_1, "airtune_all_s": t_n, "speedup_1t": t_peer / t_1,
-                     "speedup_all": t_peer / t_n, "score": v_1})
-        print(f"{name:55s} {peer_name:12s} {t_peer:8.3f}s  1t {t_1:7.3f}s ({t_peer / t_1:6.1f}x)  "
-              f"{cores}t {t_n:7.3f}s ({t_peer / t_n:6.1f}x)", flush=True)
+        rows.append(
+            {
+                "operation": name,
+                "peer": peer_name,
+                "items": args.n,
+                "peer_s": t_peer,
+                "airtune_1t_s": t_1,
+                "airtune_all_s": t_n,
+                "speedup_1t": t_peer / t_1,
+                "speedup_all": t_peer / t_n,
+                "score": v_1,
+            }
+        )
+        print(
+            f"{name:55s} {peer_name:12s} {t_peer:8.3f}s  1t {t_1:7.3f}s ({t_peer / t_1:6.1f}x)  "
+            f"{cores}t {t_n:7.3f}s ({t_peer / t_n:6.1f}x)",
+            flush=True,
+        )
     del bleu_res
     info = {
-        "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-                    "cores": cores, "python": platform.python_version()},
-        "versions": {"airtune": airtune.__version__, "sacrebleu": sacrebleu.__version__,
-                     "rouge_score": getattr(rouge_score, "__version__", "0.1.2"), "numpy": np.__version__},
-        "n_pairs": args.n, "repeats": args.repeats, "peer_repeats": args.peer_repeats, "rows": rows,
+        "machine": {
+            "platform": platform.platform(),
+            "processor": platform.processor() or platform.machine(),
+            "cores": cores,
+            "python": platform.python_version(),
+        },
+        "versions": {
+            "airtune": airtune.__version__,
+            "sacrebleu": sacrebleu.__version__,
+            "rouge_score": getattr(rouge_score, "__version__", "0.1.2"),
+            "numpy": np.__version__,
+        },
+        "n_pairs": args.n,
+        "repeats": args.repeats,
+        "peer_repeats": args.peer_repeats,
+        "rows": rows,
     }
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -132,14 +185,19 @@ def main() -> None:
     lines = []
     for n_key in sorted(runs, key=int):
         run = runs[n_key]
-        lines += [f"Metrics, {int(n_key):,} synthetic sentence pairs, {run['machine']['processor']}, "
-                  f"{run['machine']['cores']} cores (median of {run['repeats']} for airtune, "
-                  f"{run['peer_repeats']} for the peer; sacreBLEU {run['versions']['sacrebleu']}).", "",
-                  "| operation | peer | peer s | airtune 1 thread s | speedup | airtune all cores s | speedup |",
-                  "|---|---|---:|---:|---:|---:|---:|"]
+        lines += [
+            f"Metrics, {int(n_key):,} synthetic sentence pairs, {run['machine']['processor']}, "
+            f"{run['machine']['cores']} cores (median of {run['repeats']} for airtune, "
+            f"{run['peer_repeats']} for the peer; sacreBLEU {run['versions']['sacrebleu']}).",
+            "",
+            "| operation | peer | peer s | airtune 1 thread s | speedup | airtune all cores s | speedup |",
+            "|---|---|---:|---:|---:|---:|---:|",
+        ]
         for r in run["rows"]:
-            lines.append(f"| {r['operation']} | {r['peer']} | {r['peer_s']:.2f} | {r['airtune_1t_s']:.3f} | "
-                         f"{r['speedup_1t']:.1f}x | {r['airtune_all_s']:.3f} | {r['speedup_all']:.1f}x |")
+            lines.append(
+                f"| {r['operation']} | {r['peer']} | {r['peer_s']:.2f} | {r['airtune_1t_s']:.3f} | "
+                f"{r['speedup_1t']:.1f}x | {r['airtune_all_s']:.3f} | {r['speedup_all']:.1f}x |"
+            )
         lines.append("")
     (out / "metrics.md").write_text("\n".join(lines))
     print("\n".join(lines))

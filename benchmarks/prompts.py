@@ -85,7 +85,7 @@ def quality(name, gen, emb):
     pos = 0
     for p, vs in zip(PROMPTS, per_prompt):
         ep = e[pos]
-        ev = e[pos + 1: pos + 1 + len(vs)]
+        ev = e[pos + 1 : pos + 1 + len(vs)]
         pos += 1 + len(vs)
         if len(vs) >= 2:
             pw.append(pairwise_bleu(vs))
@@ -95,8 +95,12 @@ def quality(name, gen, emb):
             fid.append(float((ev @ ep).mean()))
             kept.append(spans_kept(p, vs))
     return {
-        "method": name, "variants_per_prompt": float(np.mean(counts)), "pairwise_bleu": float(np.mean(pw)),
-        "self_bleu": float(np.mean(sb)), "distinct_2": float(np.mean(d2)), "fidelity": float(np.mean(fid)),
+        "method": name,
+        "variants_per_prompt": float(np.mean(counts)),
+        "pairwise_bleu": float(np.mean(pw)),
+        "self_bleu": float(np.mean(sb)),
+        "distinct_2": float(np.mean(d2)),
+        "fidelity": float(np.mean(fid)),
         "spans_kept": float(np.mean(kept)),
     }
 
@@ -108,7 +112,9 @@ class PythonBaseline:
     def __init__(self):
         lex = ap.load_lexicon()
         self.groups = [[p.lstrip("^") for p in g] for g in lex["synonyms"]]
-        phrases = sorted({(p.lower(), gi) for gi, g in enumerate(self.groups) for p in g}, key=lambda x: -len(x[0]))
+        phrases = sorted(
+            {(p.lower(), gi) for gi, g in enumerate(self.groups) for p in g}, key=lambda x: -len(x[0])
+        )
         self.pattern = re.compile(r"\b(" + "|".join(re.escape(p) for p, _ in phrases) + r")\b", re.IGNORECASE)
         self.group_of = {p: gi for p, gi in phrases}
 
@@ -144,7 +150,7 @@ class PythonBaseline:
 
     @staticmethod
     def _sh(t):
-        return {t[i:i + 4] for i in range(len(t) - 3)}
+        return {t[i : i + 4] for i in range(len(t) - 3)}
 
 
 def py_report(prompts, threshold=0.8):
@@ -154,7 +160,7 @@ def py_report(prompts, threshold=0.8):
 
     def sh(t):
         t = " ".join(t.lower().split())
-        return {t[i:i + 5] for i in range(len(t) - 4)}
+        return {t[i : i + 5] for i in range(len(t) - 4)}
 
     sets = [sh(p) for p in distinct]
     parent = list(range(len(distinct)))
@@ -204,17 +210,23 @@ def main() -> None:
         "nlpaug RandomWordAug swap p=0.3": nl(naw.RandomWordAug(action="swap", aug_p=0.3)),
         "nlpaug RandomWordAug delete p=0.1": nl(naw.RandomWordAug(action="delete", aug_p=0.1)),
         "nlpaug SplitAug p=0.1": nl(naw.SplitAug(aug_p=0.1)),
-        "nlpaug RandomSentAug (shuffle)": nl(nas.RandomSentAug(tokenizer=lambda t: re.split(r"(?<=[.!?])\s+", t))),
+        "nlpaug RandomSentAug (shuffle)": nl(
+            nas.RandomSentAug(tokenizer=lambda t: re.split(r"(?<=[.!?])\s+", t))
+        ),
     }
     rows = [quality("airtune variations (rules)", ours, emb)]
     baseline = PythonBaseline()
-    rows.append(quality("python baseline (lexicon + shuffle)", lambda p: baseline.variants(p, N_VARIANTS, 0), emb))
+    rows.append(
+        quality("python baseline (lexicon + shuffle)", lambda p: baseline.variants(p, N_VARIANTS, 0), emb)
+    )
     for name, gen in peers.items():
         rows.append(quality(name, gen, emb))
     for r in rows:
-        print(f"  {r['method']:<38} n={r['variants_per_prompt']:5.2f} pairwiseBLEU={r['pairwise_bleu']:.3f} "
-              f"selfBLEU={r['self_bleu']:.3f} distinct2={r['distinct_2']:.3f} fidelity={r['fidelity']:.3f} "
-              f"spans_kept={r['spans_kept']:.3f}")
+        print(
+            f"  {r['method']:<38} n={r['variants_per_prompt']:5.2f} pairwiseBLEU={r['pairwise_bleu']:.3f} "
+            f"selfBLEU={r['self_bleu']:.3f} distinct2={r['distinct_2']:.3f} fidelity={r['fidelity']:.3f} "
+            f"spans_kept={r['spans_kept']:.3f}"
+        )
 
     # ---- speed -------------------------------------------------------------------------------
     reps = 10 if args.quick else 30
@@ -232,54 +244,95 @@ def main() -> None:
     swap = naw.RandomWordAug(action="swap", aug_p=0.1)
     t_nl, n_nl = median_time(lambda: sum(len(swap.augment(p, n=N_VARIANTS)) for p in sub), repeats)
     speed = {
-        "airtune_variants_per_s": n_ours / t_ours, "python_baseline_variants_per_s": n_py / t_py,
+        "airtune_variants_per_s": n_ours / t_ours,
+        "python_baseline_variants_per_s": n_py / t_py,
         "nlpaug_swap_variants_per_s": n_nl / t_nl,
     }
-    speed["ratio_vs_python_baseline"] = speed["airtune_variants_per_s"] / speed["python_baseline_variants_per_s"]
+    speed["ratio_vs_python_baseline"] = (
+        speed["airtune_variants_per_s"] / speed["python_baseline_variants_per_s"]
+    )
     speed["ratio_vs_nlpaug_swap"] = speed["airtune_variants_per_s"] / speed["nlpaug_swap_variants_per_s"]
-    print(f"speed: airtune {speed['airtune_variants_per_s']:.0f} variants/s, python baseline "
-          f"{speed['python_baseline_variants_per_s']:.0f}/s, nlpaug swap {speed['nlpaug_swap_variants_per_s']:.0f}/s")
+    print(
+        f"speed: airtune {speed['airtune_variants_per_s']:.0f} variants/s, python baseline "
+        f"{speed['python_baseline_variants_per_s']:.0f}/s, nlpaug swap {speed['nlpaug_swap_variants_per_s']:.0f}/s"
+    )
 
     # ---- system-prompt report ------------------------------------------------------------------
     n_rows = 20_000 if args.quick else 100_000
     rng = random.Random(0)
-    pool = PROMPTS + [p + " Thank you." for p in PROMPTS[:10]] + [p.replace("You are", "You're") for p in PROMPTS[:10]]
+    pool = (
+        PROMPTS
+        + [p + " Thank you." for p in PROMPTS[:10]]
+        + [p.replace("You are", "You're") for p in PROMPTS[:10]]
+    )
     weights = [50] + [1] * (len(pool) - 1)
     data = rng.choices(pool, weights=weights, k=n_rows)
     t_rep, rep = median_time(lambda: ap.system_prompt_report(data), repeats)
     t_pyrep, pyrep = median_time(lambda: py_report(data), repeats)
-    assert rep.distinct == pyrep[0] and abs(rep.entropy_bits - pyrep[1]) < 1e-9 and rep.near_groups == pyrep[2]
-    report = {"rows": n_rows, "airtune_s": t_rep, "python_baseline_s": t_pyrep, "ratio": t_pyrep / t_rep,
-              "distinct": rep.distinct, "near_groups": rep.near_groups, "risk": rep.risk}
-    print(f"report: {n_rows} rows airtune {t_rep * 1000:.1f} ms, python baseline {t_pyrep * 1000:.1f} ms "
-          f"(x{report['ratio']:.1f}); risk {rep.risk}")
+    assert (
+        rep.distinct == pyrep[0] and abs(rep.entropy_bits - pyrep[1]) < 1e-9 and rep.near_groups == pyrep[2]
+    )
+    report = {
+        "rows": n_rows,
+        "airtune_s": t_rep,
+        "python_baseline_s": t_pyrep,
+        "ratio": t_pyrep / t_rep,
+        "distinct": rep.distinct,
+        "near_groups": rep.near_groups,
+        "risk": rep.risk,
+    }
+    print(
+        f"report: {n_rows} rows airtune {t_rep * 1000:.1f} ms, python baseline {t_pyrep * 1000:.1f} ms "
+        f"(x{report['ratio']:.1f}); risk {rep.risk}"
+    )
 
     ours_q = rows[0]
-    best_nl = max((r for r in rows[2:] if r["fidelity"] >= ours_q["fidelity"] - 1e-9),
-                  key=lambda r: -r["pairwise_bleu"], default=None)
-    table = ["| method | variants/prompt | pairwise BLEU | self-BLEU | distinct-2 | fidelity | spans kept |",
-             "|---|---|---|---|---|---|---|"]
+    best_nl = max(
+        (r for r in rows[2:] if r["fidelity"] >= ours_q["fidelity"] - 1e-9),
+        key=lambda r: -r["pairwise_bleu"],
+        default=None,
+    )
+    table = [
+        "| method | variants/prompt | pairwise BLEU | self-BLEU | distinct-2 | fidelity | spans kept |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
-        table.append(f"| {r['method']} | {r['variants_per_prompt']:.2f} | {r['pairwise_bleu']:.3f} | "
-                     f"{r['self_bleu']:.3f} | {r['distinct_2']:.3f} | {r['fidelity']:.3f} | {r['spans_kept']:.3f} |")
-    table += ["", "| speed | variants/s | airtune speed-up over it |", "|---|---|---|",
-              f"| airtune (C++, {airtune.get_num_threads()} threads) | {speed['airtune_variants_per_s']:.0f} | 1.0 |",
-              f"| python baseline (written for this benchmark) | {speed['python_baseline_variants_per_s']:.0f} | "
-              f"{speed['ratio_vs_python_baseline']:.1f} |",
-              f"| nlpaug RandomWordAug swap | {speed['nlpaug_swap_variants_per_s']:.0f} | "
-              f"{speed['ratio_vs_nlpaug_swap']:.1f} |",
-              "", "| system_prompt_report | rows | seconds (median) | airtune speed-up |", "|---|---|---|---|",
-              f"| airtune | {n_rows} | {t_rep:.3f} | {report['ratio']:.1f} |",
-              f"| python baseline | {n_rows} | {t_pyrep:.3f} | 1.0 |"]
+        table.append(
+            f"| {r['method']} | {r['variants_per_prompt']:.2f} | {r['pairwise_bleu']:.3f} | "
+            f"{r['self_bleu']:.3f} | {r['distinct_2']:.3f} | {r['fidelity']:.3f} | {r['spans_kept']:.3f} |"
+        )
+    table += [
+        "",
+        "| speed | variants/s | airtune speed-up over it |",
+        "|---|---|---|",
+        f"| airtune (C++, {airtune.get_num_threads()} threads) | {speed['airtune_variants_per_s']:.0f} | 1.0 |",
+        f"| python baseline (written for this benchmark) | {speed['python_baseline_variants_per_s']:.0f} | "
+        f"{speed['ratio_vs_python_baseline']:.1f} |",
+        f"| nlpaug RandomWordAug swap | {speed['nlpaug_swap_variants_per_s']:.0f} | "
+        f"{speed['ratio_vs_nlpaug_swap']:.1f} |",
+        "",
+        "| system_prompt_report | rows | seconds (median) | airtune speed-up |",
+        "|---|---|---|---|",
+        f"| airtune | {n_rows} | {t_rep:.3f} | {report['ratio']:.1f} |",
+        f"| python baseline | {n_rows} | {t_pyrep:.3f} | 1.0 |",
+    ]
     md = "\n".join(table) + "\n"
     print(md)
-    write_results("prompts", {
-        "versions": {"nlpaug": nlpaug.__version__, "fidelity_embedder": emb_name},
-        "load_average": os.getloadavg(),
-        "n_prompts": len(PROMPTS), "n_variants": N_VARIANTS, "repeats": repeats, "quality": rows,
-        "speed": speed, "report": report,
-        "most_diverse_nlpaug_at_equal_or_better_fidelity": best_nl["method"] if best_nl else None,
-    }, md)
+    write_results(
+        "prompts",
+        {
+            "versions": {"nlpaug": nlpaug.__version__, "fidelity_embedder": emb_name},
+            "load_average": os.getloadavg(),
+            "n_prompts": len(PROMPTS),
+            "n_variants": N_VARIANTS,
+            "repeats": repeats,
+            "quality": rows,
+            "speed": speed,
+            "report": report,
+            "most_diverse_nlpaug_at_equal_or_better_fidelity": best_nl["method"] if best_nl else None,
+        },
+        md,
+    )
 
 
 if __name__ == "__main__":

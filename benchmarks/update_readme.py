@@ -15,7 +15,11 @@ def main() -> None:
         area = md.stem
         meta = HERE / "results" / f"{area}.json"
         machine = json.loads(meta.read_text()).get("machine", {}) if meta.exists() else {}
-        where = f"; {machine['cores']} cores, {machine.get('cpu', '')}, {machine.get('date', '')}" if "cores" in machine else ""
+        where = (
+            f"; {machine['cores']} cores, {machine.get('cpu', '')}, {machine.get('date', '')}"
+            if "cores" in machine
+            else ""
+        )
         parts.append(f"### {area} (`benchmarks/{area}.py`{where})\n\n{md.read_text().strip()}\n")
     readme = HERE / "README.md"
     text = readme.read_text()

@@ -1,7 +1,7 @@
 """Generate the .pyi stubs of the compiled modules (pybind11-stubgen), or check they are current.
 
-    python scripts/gen_stubs.py          # rewrite python/airtune/_core/*.pyi and _nn.pyi
-    python scripts/gen_stubs.py --check  # exit 1 and show a diff when the committed stubs are stale
+python scripts/gen_stubs.py          # rewrite python/airtune/_core/*.pyi and _nn.pyi
+python scripts/gen_stubs.py --check  # exit 1 and show a diff when the committed stubs are stale
 """
 
 from __future__ import annotations
@@ -22,16 +22,29 @@ def generate(out: Path) -> dict[str, str]:
     for module in MODULES:
         if importlib.util.find_spec(module) is None:
             continue
-        subprocess.run([sys.executable, "-m", "pybind11_stubgen", module, "-o", str(out), "--numpy-array-wrap-with-annotated"],
-                       check=True, capture_output=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pybind11_stubgen",
+                module,
+                "-o",
+                str(out),
+                "--numpy-array-wrap-with-annotated",
+            ],
+            check=True,
+            capture_output=True,
+        )
     for path in sorted((out / "airtune").rglob("*.pyi")):
         files[str(path.relative_to(out / "airtune"))] = path.read_text()
     return files
 
 
 def committed() -> dict[str, str]:
-    return {str(p.relative_to(PACKAGE)): p.read_text()
-            for p in sorted([*PACKAGE.glob("_core/*.pyi"), *PACKAGE.glob("_nn.pyi"), *PACKAGE.glob("_nn/*.pyi")])}
+    return {
+        str(p.relative_to(PACKAGE)): p.read_text()
+        for p in sorted([*PACKAGE.glob("_core/*.pyi"), *PACKAGE.glob("_nn.pyi"), *PACKAGE.glob("_nn/*.pyi")])
+    }
 
 
 def main() -> int:
@@ -42,9 +55,14 @@ def main() -> int:
             old = committed()
             stale = [name for name in sorted(set(fresh) | set(old)) if fresh.get(name) != old.get(name)]
             for name in stale:
-                sys.stdout.writelines(difflib.unified_diff(
-                    old.get(name, "").splitlines(True), fresh.get(name, "").splitlines(True),
-                    f"committed/{name}", f"generated/{name}"))
+                sys.stdout.writelines(
+                    difflib.unified_diff(
+                        old.get(name, "").splitlines(True),
+                        fresh.get(name, "").splitlines(True),
+                        f"committed/{name}",
+                        f"generated/{name}",
+                    )
+                )
             if stale:
                 print(f"\nstale stubs: {stale}; run python scripts/gen_stubs.py")
                 return 1

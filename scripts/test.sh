@@ -20,8 +20,11 @@ if [ "${AIRTUNE_SKIP_SANITIZE:-0}" != "1" ]; then
   ASAN_OPTIONS=detect_leaks=0 ctest --test-dir build/asan --output-on-failure -j 2
 fi
 
-printf '\n== lint (ruff)\n'
-ruff check python tests benchmarks
+printf '\n== lint and format (ruff, clang-format)\n'
+ruff check python tests benchmarks scripts
+ruff format --check python tests benchmarks scripts
+git ls-files 'cpp/*.cpp' 'cpp/*.h' 'tests/*.cpp' 'tests/*.h' | grep -v 'unicode_tables.h$' \
+  | xargs clang-format-14 --dry-run -Werror
 
 printf '\n== pytest\n'
 python -m pytest tests/python -q -p no:cacheprovider "$@"

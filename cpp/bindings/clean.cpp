@@ -83,12 +83,18 @@ py::list to_str_list(const std::vector<std::string>& strings) {
 py::list html_to_text(const py::sequence& docs, const std::string& mode, bool links, bool alt_texts,
                       const std::string& headings, bool list_bullets, bool keep_hidden) {
   HtmlToTextOptions opt;
-  if (mode == "main_content") opt.mode = ExtractMode::kMainContent;
-  else if (mode == "full") opt.mode = ExtractMode::kFull;
-  else throw airtune::InvalidArgument("mode: expected 'main_content' or 'full', got '" + mode + "'");
-  if (headings == "plain") opt.headings = HeadingStyle::kPlain;
-  else if (headings == "markdown") opt.headings = HeadingStyle::kMarkdown;
-  else throw airtune::InvalidArgument("headings: expected 'plain' or 'markdown', got '" + headings + "'");
+  if (mode == "main_content")
+    opt.mode = ExtractMode::kMainContent;
+  else if (mode == "full")
+    opt.mode = ExtractMode::kFull;
+  else
+    throw airtune::InvalidArgument("mode: expected 'main_content' or 'full', got '" + mode + "'");
+  if (headings == "plain")
+    opt.headings = HeadingStyle::kPlain;
+  else if (headings == "markdown")
+    opt.headings = HeadingStyle::kMarkdown;
+  else
+    throw airtune::InvalidArgument("headings: expected 'plain' or 'markdown', got '" + headings + "'");
   opt.links = links;
   opt.alt_texts = alt_texts;
   opt.list_bullets = list_bullets;
@@ -102,14 +108,18 @@ py::list html_to_text(const py::sequence& docs, const std::string& mode, bool li
   return to_str_list(out);
 }
 
-py::list fix_text(const py::sequence& texts, const std::string& unescape_html, bool fix_encoding,
-                  bool fix_c1_controls, bool remove_control_chars, bool remove_zero_width, bool fix_line_breaks,
-                  bool fix_latin_ligatures, bool uncurl_quotes, bool normalize_whitespace) {
+py::list fix_text(const py::sequence& texts, const std::string& unescape_html, bool fix_encoding, bool fix_c1_controls,
+                  bool remove_control_chars, bool remove_zero_width, bool fix_line_breaks, bool fix_latin_ligatures,
+                  bool uncurl_quotes, bool normalize_whitespace) {
   airtune::clean::FixTextOptions opt;
-  if (unescape_html == "auto") opt.unescape_html = airtune::clean::UnescapeHtml::kAuto;
-  else if (unescape_html == "yes") opt.unescape_html = airtune::clean::UnescapeHtml::kYes;
-  else if (unescape_html == "no") opt.unescape_html = airtune::clean::UnescapeHtml::kNo;
-  else throw airtune::InvalidArgument("unescape_html: expected 'auto', 'yes' or 'no', got '" + unescape_html + "'");
+  if (unescape_html == "auto")
+    opt.unescape_html = airtune::clean::UnescapeHtml::kAuto;
+  else if (unescape_html == "yes")
+    opt.unescape_html = airtune::clean::UnescapeHtml::kYes;
+  else if (unescape_html == "no")
+    opt.unescape_html = airtune::clean::UnescapeHtml::kNo;
+  else
+    throw airtune::InvalidArgument("unescape_html: expected 'auto', 'yes' or 'no', got '" + unescape_html + "'");
   opt.fix_encoding = fix_encoding;
   opt.fix_c1_controls = fix_c1_controls;
   opt.remove_control_chars = remove_control_chars;
@@ -193,9 +203,8 @@ void bind_clean(py::module_& m) {
         py::arg("keep_hidden") = false,
         "Text of each HTML page (str or bytes); runs in parallel with the GIL released.");
   c.def("fix_text", &fix_text, py::arg("texts"), py::arg("unescape_html") = "auto", py::arg("fix_encoding") = true,
-        py::arg("fix_c1_controls") = true, py::arg("remove_control_chars") = true,
-        py::arg("remove_zero_width") = true, py::arg("fix_line_breaks") = true,
-        py::arg("fix_latin_ligatures") = true, py::arg("uncurl_quotes") = false,
+        py::arg("fix_c1_controls") = true, py::arg("remove_control_chars") = true, py::arg("remove_zero_width") = true,
+        py::arg("fix_line_breaks") = true, py::arg("fix_latin_ligatures") = true, py::arg("uncurl_quotes") = false,
         py::arg("normalize_whitespace") = true, "Unicode repair of each text (NFC is applied in Python).");
   c.def("strip_garbage", &strip_garbage, py::arg("texts"), py::arg("script_blocks") = true, py::arg("tags") = true,
         py::arg("entities") = true, py::arg("js_lines") = true, py::arg("base64") = true,

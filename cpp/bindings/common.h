@@ -51,8 +51,8 @@ template <typename T, typename Owner>
 py::array_t<T> view_of(const std::vector<T>& vec, const std::shared_ptr<Owner>& owner) {
   auto* keep = new std::shared_ptr<Owner>(owner);
   py::capsule base(keep, [](void* p) { delete static_cast<std::shared_ptr<Owner>*>(p); });
-  return py::array_t<T>({static_cast<py::ssize_t>(vec.size())}, {static_cast<py::ssize_t>(sizeof(T))},
-                        vec.data(), base);
+  return py::array_t<T>({static_cast<py::ssize_t>(vec.size())}, {static_cast<py::ssize_t>(sizeof(T))}, vec.data(),
+                        base);
 }
 
 /// A vector moved into a numpy array that owns it (no copy of the elements).

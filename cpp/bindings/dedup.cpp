@@ -35,11 +35,16 @@ NormalizeOptions norm_from(const py::dict& d) {
   for (auto [k, v] : d) {
     const auto key = k.cast<std::string>();
     const bool b = v.cast<bool>();
-    if (key == "lowercase") o.lowercase = b;
-    else if (key == "collapse_whitespace") o.collapse_whitespace = b;
-    else if (key == "strip_punctuation") o.strip_punctuation = b;
-    else if (key == "digits_to_zero") o.digits_to_zero = b;
-    else throw InvalidArgument("normalize: unknown option '" + key + "'");
+    if (key == "lowercase")
+      o.lowercase = b;
+    else if (key == "collapse_whitespace")
+      o.collapse_whitespace = b;
+    else if (key == "strip_punctuation")
+      o.strip_punctuation = b;
+    else if (key == "digits_to_zero")
+      o.digits_to_zero = b;
+    else
+      throw InvalidArgument("normalize: unknown option '" + key + "'");
   }
   return o;
 }
@@ -129,8 +134,9 @@ namespace airtune::bindings {
 void bind_dedup(py::module_& m) {
   auto d = m.def_submodule("dedup", "Deduplication core (exact, MinHash-LSH, FAISS kNN, SemDeDup, outliers).");
 
-  d.def("normalize", [](const std::string& text, const py::dict& norm) { return normalize(text, norm_from(norm)); },
-        py::arg("text"), py::arg("normalize"));
+  d.def(
+      "normalize", [](const std::string& text, const py::dict& norm) { return normalize(text, norm_from(norm)); },
+      py::arg("text"), py::arg("normalize"));
 
   d.def(
       "exact_hashes",
@@ -182,7 +188,8 @@ void bind_dedup(py::module_& m) {
           UnionFind uf(static_cast<size_t>(n));
           for (size_t i = 0; i < np; ++i) {
             if (pa[i] < 0 || pa[i] >= n || pb[i] < 0 || pb[i] >= n)
-              throw InvalidArgument("pairs: pair " + std::to_string(i) + " names a row outside [0, " + std::to_string(n) + ")");
+              throw InvalidArgument("pairs: pair " + std::to_string(i) + " names a row outside [0, " +
+                                    std::to_string(n) + ")");
             uf.unite(pa[i], pb[i]);
           }
           c = resolve_clusters(uf, rule, len, sc);
@@ -206,16 +213,17 @@ void bind_dedup(py::module_& m) {
       },
       py::arg("text"), py::arg("ngram"), py::arg("char_ngrams"), py::arg("normalize"));
 
-  d.def("choose_bands_rows",
-        [](double threshold, int num_perm, double fp_weight, double fn_weight) {
-          BandsRows br;
-          {
-            py::gil_scoped_release release;
-            br = choose_bands_rows(threshold, num_perm, fp_weight, fn_weight);
-          }
-          return py::make_tuple(br.bands, br.rows);
-        },
-        py::arg("threshold"), py::arg("num_perm"), py::arg("fp_weight") = 0.5, py::arg("fn_weight") = 0.5);
+  d.def(
+      "choose_bands_rows",
+      [](double threshold, int num_perm, double fp_weight, double fn_weight) {
+        BandsRows br;
+        {
+          py::gil_scoped_release release;
+          br = choose_bands_rows(threshold, num_perm, fp_weight, fn_weight);
+        }
+        return py::make_tuple(br.bands, br.rows);
+      },
+      py::arg("threshold"), py::arg("num_perm"), py::arg("fp_weight") = 0.5, py::arg("fn_weight") = 0.5);
   d.def("candidate_probability", &candidate_probability, py::arg("s"), py::arg("bands"), py::arg("rows"));
 
   py::class_<MinHashIndex>(d, "MinHashIndex")
@@ -393,8 +401,9 @@ void bind_dedup(py::module_& m) {
         return outlier_dict(std::move(s));
       },
       py::arg("x"), py::arg("reference"), py::arg("factor"));
-  d.def("iqr_fence", [](std::vector<double> v, double factor) { return iqr_fence(v, factor); }, py::arg("values"),
-        py::arg("factor"));
+  d.def(
+      "iqr_fence", [](std::vector<double> v, double factor) { return iqr_fence(v, factor); }, py::arg("values"),
+      py::arg("factor"));
 }
 
 }  // namespace airtune::bindings

@@ -17,7 +17,8 @@ namespace {
 
 Format format_arg(const std::string& name) {
   auto f = parse_format(name);
-  if (!f) throw InvalidArgument("unknown format '" + name + "': use auto, chat, sharegpt, alpaca, prompt_completion or text");
+  if (!f)
+    throw InvalidArgument("unknown format '" + name + "': use auto, chat, sharegpt, alpaca, prompt_completion or text");
   return *f;
 }
 
@@ -36,7 +37,8 @@ py::tuple string_buffers(const airtune::core::StringColumn& col, const BatchPtr&
   py::capsule base(keep, [](void* p) { delete static_cast<BatchPtr*>(p); });
   py::array_t<uint8_t> data({static_cast<py::ssize_t>(col.data.size())}, {1},
                             reinterpret_cast<const uint8_t*>(col.data.data()), base);
-  py::object valid = col.valid.empty() ? py::object(py::none()) : py::object(airtune::bindings::view_of(col.valid, owner));
+  py::object valid =
+      col.valid.empty() ? py::object(py::none()) : py::object(airtune::bindings::view_of(col.valid, owner));
   return py::make_tuple(data, airtune::bindings::view_of(col.offsets, owner), valid);
 }
 
@@ -54,8 +56,7 @@ namespace airtune::bindings {
 void bind_io(py::module_& m) {
   auto io = m.def_submodule("io", "JSONL ingestion into canonical records (columnar).");
 
-  py::class_<RecordBatch, BatchPtr>(io, "RecordBatch",
-                                    "Canonical records in columns. Immutable once handed to Python.")
+  py::class_<RecordBatch, BatchPtr>(io, "RecordBatch", "Canonical records in columns. Immutable once handed to Python.")
       .def(py::init<>())
       .def("__len__", &RecordBatch::size)
       .def_property_readonly("message_count", &RecordBatch::message_count)
@@ -119,8 +120,10 @@ void bind_io(py::module_& m) {
             d["rows"] = s.rows;
             d["messages"] = s.messages;
             py::dict formats, roles;
-            for (int f = 0; f < kFormatCount; ++f) formats[py::str(std::string(format_name(static_cast<Format>(f))))] = s.formats[f];
-            for (int r = 0; r < kRoleCount; ++r) roles[py::str(std::string(role_name(static_cast<Role>(r))))] = s.roles[r];
+            for (int f = 0; f < kFormatCount; ++f)
+              formats[py::str(std::string(format_name(static_cast<Format>(f))))] = s.formats[f];
+            for (int r = 0; r < kRoleCount; ++r)
+              roles[py::str(std::string(role_name(static_cast<Role>(r))))] = s.roles[r];
             d["formats"] = formats;
             d["roles"] = roles;
             d["instruct_rows"] = s.instruct_rows;
@@ -168,8 +171,9 @@ void bind_io(py::module_& m) {
              d["bytes"] = c.bytes;
              return d;
            })
-      .def("take_errors", [](JsonlReader& self) { return errors_to_list(self.errors()); },
-           "Errors since the last call as (line, column, field, reason) tuples.")
+      .def(
+          "take_errors", [](JsonlReader& self) { return errors_to_list(self.errors()); },
+          "Errors since the last call as (line, column, field, reason) tuples.")
       .def_property_readonly("file_size", &JsonlReader::file_size);
 
   io.def(

@@ -80,17 +80,15 @@ metrics::ChrfOptions chrf_options(int char_order, int word_order, double beta, b
 
 metrics::Aggregator aggregator(const std::string& kind, const py::dict& opt) {
   metrics::Aggregator a;
-  auto get = [&](const char* key, auto def) {
-    return opt.contains(key) ? opt[key].cast<decltype(def)>() : def;
-  };
+  auto get = [&](const char* key, auto def) { return opt.contains(key) ? opt[key].cast<decltype(def)>() : def; };
   if (kind == "bleu") {
     a.kind = metrics::Aggregator::kBleu;
     a.bleu = bleu_options("13a", get("max_order", 4), get("smooth", std::string("exp")), get("smooth_value", -1.0),
                           get("effective_order", false));
   } else if (kind == "chrf") {
     a.kind = metrics::Aggregator::kChrf;
-    a.chrf = chrf_options(get("char_order", 6), get("word_order", 0), get("beta", 2.0), false,
-                          get("eps_smoothing", false));
+    a.chrf =
+        chrf_options(get("char_order", 6), get("word_order", 0), get("beta", 2.0), false, get("eps_smoothing", false));
   } else if (kind == "mean") {
     a.kind = metrics::Aggregator::kMean;
     a.column = get("column", 0);
@@ -179,7 +177,8 @@ void bind_metrics(py::module_& m) {
       py::arg("effective_order") = true);
 
   sm.def(
-      "tokenize_bleu", [](const std::string& line, const std::string& tokenize) {
+      "tokenize_bleu",
+      [](const std::string& line, const std::string& tokenize) {
         return metrics::bleu_tokenized_line(line, metrics::parse_bleu_tokenizer(tokenize));
       },
       py::arg("line"), py::arg("tokenize") = "13a", "The line as sacreBLEU's tokenizer returns it.");
@@ -219,8 +218,7 @@ void bind_metrics(py::module_& m) {
 
   sm.def(
       "rouge_scores",
-      [](const py::sequence& preds, const py::sequence& refs, const std::vector<std::string>& types,
-         bool use_stemmer) {
+      [](const py::sequence& preds, const py::sequence& refs, const std::vector<std::string>& types, bool use_stemmer) {
         auto p = utf8_views(preds);
         auto r = to_refs(refs);
         metrics::RougeOptions opt;
@@ -254,8 +252,8 @@ void bind_metrics(py::module_& m) {
         }
         return to_numpy(std::move(s));
       },
-      py::arg("predictions"), py::arg("refs"), py::arg("ignore_punctuation") = false,
-      py::arg("ignore_numbers") = false, py::arg("strip") = false);
+      py::arg("predictions"), py::arg("refs"), py::arg("ignore_punctuation") = false, py::arg("ignore_numbers") = false,
+      py::arg("strip") = false);
 
   sm.def(
       "squad_scores",

@@ -1,12 +1,11 @@
 // airtune._core: exception translation, build information, threads; then every area's bindings.
 #include <dlfcn.h>
-#include <omp.h>
-#include <pybind11/pybind11.h>
-#include <simdjson.h>
-
 #include <faiss/Index.h>
 #include <faiss/IndexFlat.h>
+#include <omp.h>
 #include <oneapi/tbb/version.h>
+#include <pybind11/pybind11.h>
+#include <simdjson.h>
 
 #include <climits>
 #include <cstdlib>
@@ -14,9 +13,9 @@
 #include <vector>
 
 #include "airtune_registry.h"
-#include "error_translation.h"
 #include "core/errors.h"
 #include "core/threading.h"
+#include "error_translation.h"
 
 namespace py = pybind11;
 
@@ -80,9 +79,12 @@ py::dict blas_info() {
   auto config = reinterpret_cast<openblas_config_fn>(linked_symbol("openblas_get_config"));
   auto threads = reinterpret_cast<openblas_get_fn>(linked_symbol("openblas_get_num_threads"));
   std::string name = "unknown";
-  if (config) name = "openblas";
-  else if (path.find("mkl") != std::string::npos) name = "mkl";
-  else if (path.find("/blas/") != std::string::npos) name = "reference";
+  if (config)
+    name = "openblas";
+  else if (path.find("mkl") != std::string::npos)
+    name = "mkl";
+  else if (path.find("/blas/") != std::string::npos)
+    name = "reference";
   info["name"] = name;
   info["library"] = path;
   info["config"] = config ? std::string(config()) : std::string();
@@ -118,8 +120,8 @@ PYBIND11_MODULE(_core, m) {
 
   g_parse_error = PyErr_NewExceptionWithDoc(
       "airtune.ParseError",
-      "Malformed input. Attributes: source (file), line and column (1-based; 0 if unknown), reason.",
-      PyExc_ValueError, nullptr);
+      "Malformed input. Attributes: source (file), line and column (1-based; 0 if unknown), reason.", PyExc_ValueError,
+      nullptr);
   m.attr("ParseError") = py::handle(g_parse_error);
   py::register_exception_translator(&translate);
 

@@ -99,7 +99,8 @@ void bind_prompts(py::module_& m) {
           [](const Variator& v, const py::sequence& prompts, int n, uint64_t seed, double min_distance,
              int max_attempts, uint32_t transforms, std::vector<std::string> optional, Slots slots) {
             auto views = utf8_views(prompts);
-            auto o = options(n, seed, min_distance, max_attempts, transforms, {}, std::move(optional), std::move(slots));
+            auto o =
+                options(n, seed, min_distance, max_attempts, transforms, {}, std::move(optional), std::move(slots));
             std::vector<VariationResult> rs;
             {
               py::gil_scoped_release nogil;

@@ -28,8 +28,8 @@ std::string find_charset_label(std::string_view head) {
       ++j;
       while (j < low.size() && (low[j] == ' ' || low[j] == '"' || low[j] == '\'')) ++j;
       size_t k = j;
-      while (k < low.size() && (std::isalnum(static_cast<unsigned char>(low[k])) || low[k] == '-' ||
-                                low[k] == '_' || low[k] == ':' || low[k] == '.'))
+      while (k < low.size() && (std::isalnum(static_cast<unsigned char>(low[k])) || low[k] == '-' || low[k] == '_' ||
+                                low[k] == ':' || low[k] == '.'))
         ++k;
       if (k > j) return low.substr(j, k - j);
     }
@@ -59,16 +59,18 @@ void decode_single_byte(std::string_view raw, const SingleByteCharset& cs, std::
   out.reserve(raw.size() + raw.size() / 2);
   for (char c : raw) {
     const auto b = static_cast<uint8_t>(c);
-    if (b < 0x80) out.push_back(c);
-    else append_utf8(out, cs.high[b - 0x80]);
+    if (b < 0x80)
+      out.push_back(c);
+    else
+      append_utf8(out, cs.high[b - 0x80]);
   }
 }
 
 Charset label_to_charset(const std::string& label) {
   if (label == "utf-8" || label == "utf8" || label == "unicode-1-1-utf-8") return Charset::kUtf8;
-  static const char* kWin1252[] = {"windows-1252", "cp1252",   "iso-8859-1", "iso8859-1", "latin1",
-                                   "latin-1",      "l1",       "ascii",      "us-ascii",  "iso_8859-1",
-                                   "x-cp1252",     "cp819",    "ibm819",     "iso-ir-100", "csisolatin1"};
+  static const char* kWin1252[] = {"windows-1252", "cp1252", "iso-8859-1", "iso8859-1",  "latin1",
+                                   "latin-1",      "l1",     "ascii",      "us-ascii",   "iso_8859-1",
+                                   "x-cp1252",     "cp819",  "ibm819",     "iso-ir-100", "csisolatin1"};
   for (const char* l : kWin1252)
     if (label == l) return Charset::kWindows1252;
   if (label == "utf-16le" || label == "utf-16") return Charset::kUtf16Le;
@@ -104,8 +106,10 @@ void decode_cp1252(std::string_view raw, std::string& out) {
   out.reserve(raw.size() + raw.size() / 8);
   for (char c : raw) {
     const auto b = static_cast<uint8_t>(c);
-    if (b < 0x80) out.push_back(c);
-    else append_utf8(out, cp1252_char(b));
+    if (b < 0x80)
+      out.push_back(c);
+    else
+      append_utf8(out, cp1252_char(b));
   }
 }
 

@@ -42,10 +42,14 @@ size_t decode_numeric(std::string_view s, size_t i, std::string& out) {
   while (j < s.size()) {
     const char c = s[j];
     int d;
-    if (c >= '0' && c <= '9') d = c - '0';
-    else if (hex && c >= 'a' && c <= 'f') d = c - 'a' + 10;
-    else if (hex && c >= 'A' && c <= 'F') d = c - 'A' + 10;
-    else break;
+    if (c >= '0' && c <= '9')
+      d = c - '0';
+    else if (hex && c >= 'a' && c <= 'f')
+      d = c - 'a' + 10;
+    else if (hex && c >= 'A' && c <= 'F')
+      d = c - 'A' + 10;
+    else
+      break;
     value = value * (hex ? 16 : 10) + static_cast<uint32_t>(d);
     if (value > 0x10FFFF) overflow = true, value = 0x110000;
     ++j;
@@ -53,8 +57,10 @@ size_t decode_numeric(std::string_view s, size_t i, std::string& out) {
   if (j == digits_start) return 0;
   if (j < s.size() && s[j] == ';') ++j;
   char32_t cp = overflow ? kReplacementChar : value;
-  if (cp == 0 || (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF) cp = kReplacementChar;
-  else if (cp >= 0x80 && cp < 0xA0) cp = cp1252_char(static_cast<uint8_t>(cp));
+  if (cp == 0 || (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF)
+    cp = kReplacementChar;
+  else if (cp >= 0x80 && cp < 0xA0)
+    cp = cp1252_char(static_cast<uint8_t>(cp));
   append_utf8(out, cp);
   return j - i;
 }

@@ -77,29 +77,52 @@ bool is_control(char32_t c) {
 
 const char32_t* ligature(char32_t c) {
   switch (c) {
-    case 0x0132: return U"IJ";
-    case 0x0133: return U"ij";
-    case 0x0149: return U"\u02BCn";
-    case 0x01C4: return U"D\u017D";
-    case 0x01C5: return U"D\u017E";
-    case 0x01C6: return U"d\u017E";
-    case 0x01C7: return U"LJ";
-    case 0x01C8: return U"Lj";
-    case 0x01C9: return U"lj";
-    case 0x01CA: return U"NJ";
-    case 0x01CB: return U"Nj";
-    case 0x01CC: return U"nj";
-    case 0x01F1: return U"DZ";
-    case 0x01F2: return U"Dz";
-    case 0x01F3: return U"dz";
-    case 0xFB00: return U"ff";
-    case 0xFB01: return U"fi";
-    case 0xFB02: return U"fl";
-    case 0xFB03: return U"ffi";
-    case 0xFB04: return U"ffl";
-    case 0xFB05: return U"\u017Ft";
-    case 0xFB06: return U"st";
-    default: return nullptr;
+    case 0x0132:
+      return U"IJ";
+    case 0x0133:
+      return U"ij";
+    case 0x0149:
+      return U"\u02BCn";
+    case 0x01C4:
+      return U"D\u017D";
+    case 0x01C5:
+      return U"D\u017E";
+    case 0x01C6:
+      return U"d\u017E";
+    case 0x01C7:
+      return U"LJ";
+    case 0x01C8:
+      return U"Lj";
+    case 0x01C9:
+      return U"lj";
+    case 0x01CA:
+      return U"NJ";
+    case 0x01CB:
+      return U"Nj";
+    case 0x01CC:
+      return U"nj";
+    case 0x01F1:
+      return U"DZ";
+    case 0x01F2:
+      return U"Dz";
+    case 0x01F3:
+      return U"dz";
+    case 0xFB00:
+      return U"ff";
+    case 0xFB01:
+      return U"fi";
+    case 0xFB02:
+      return U"fl";
+    case 0xFB03:
+      return U"ffi";
+    case 0xFB04:
+      return U"ffl";
+    case 0xFB05:
+      return U"\u017Ft";
+    case 0xFB06:
+      return U"st";
+    default:
+      return nullptr;
   }
 }
 
@@ -164,8 +187,10 @@ std::string fix_text(std::string_view text, const FixTextOptions& opt) {
       }
     }
     if (opt.uncurl_quotes) {
-      if (c == 0x2018 || c == 0x2019 || c == 0x201A || c == 0x201B) c = U'\'';
-      else if (c == 0x201C || c == 0x201D || c == 0x201E || c == 0x201F) c = U'"';
+      if (c == 0x2018 || c == 0x2019 || c == 0x201A || c == 0x201B)
+        c = U'\'';
+      else if (c == 0x201C || c == 0x201D || c == 0x201E || c == 0x201F)
+        c = U'"';
     }
     out.push_back(c);
   }

@@ -44,9 +44,10 @@ std::string squeeze_lower(std::string_view s) {
 }
 
 constexpr std::string_view kArticleBodyMarks[] = {
-    "articlebody",  "article-body",  "article_body",  "article__body", "article-content", "article__content",
-    "articlecontent", "post-content", "post-body", "postbody", "entry-content", "story-body", "storybody",
-    "story-content", "article-text", "articletext", "body-text", "post_content", "entry_content",
+    "articlebody",      "article-body",   "article_body", "article__body", "article-content",
+    "article__content", "articlecontent", "post-content", "post-body",     "postbody",
+    "entry-content",    "story-body",     "storybody",    "story-content", "article-text",
+    "articletext",      "body-text",      "post_content", "entry_content",
 };
 
 constexpr std::string_view kBoilerRoles[] = {"navigation", "banner",  "contentinfo", "complementary", "dialog",
@@ -68,10 +69,17 @@ class Builder {
     HtmlToken token;
     while (tokenizer.next(token)) {
       switch (token.kind) {
-        case TokenKind::kText: on_text(token); break;
-        case TokenKind::kStartTag: on_start(token); break;
-        case TokenKind::kEndTag: on_end(token); break;
-        default: break;
+        case TokenKind::kText:
+          on_text(token);
+          break;
+        case TokenKind::kStartTag:
+          on_start(token);
+          break;
+        case TokenKind::kEndTag:
+          on_end(token);
+          break;
+        default:
+          break;
       }
     }
     while (stack_.size() > 1) pop();
@@ -167,8 +175,10 @@ class Builder {
 
   void add_text_event(DomEvent::Kind kind, std::string_view raw, bool decode) {
     const auto off = static_cast<uint32_t>(dom_.text.size());
-    if (decode) append_unescaped(dom_.text, raw);
-    else dom_.text.append(raw);
+    if (decode)
+      append_unescaped(dom_.text, raw);
+    else
+      dom_.text.append(raw);
     const auto len = static_cast<uint32_t>(dom_.text.size() - off);
     if (len == 0) return;
     dom_.events.push_back({kind, stack_.back(), off, len});

@@ -28,13 +28,13 @@ namespace airtune::clean {
 
 /// Per-node bit flags computed while building.
 enum NodeFlag : uint32_t {
-  kNodeHidden = 1u << 0,        ///< hidden attribute, aria-hidden=true, display:none, visibility:hidden
-  kNodeSkipped = 1u << 1,       ///< inside an element whose content is never text
-  kNodeInPre = 1u << 2,         ///< inside <pre> (whitespace kept)
-  kNodeInLink = 1u << 3,        ///< inside <a>
-  kNodeArticleBody = 1u << 4,   ///< itemprop=articleBody or a well-known article-body class/id
-  kNodeRoleBoiler = 1u << 5,    ///< role = navigation, banner, contentinfo, complementary, dialog, menu...
-  kNodeOrderedList = 1u << 6,   ///< <ol>
+  kNodeHidden = 1u << 0,          ///< hidden attribute, aria-hidden=true, display:none, visibility:hidden
+  kNodeSkipped = 1u << 1,         ///< inside an element whose content is never text
+  kNodeInPre = 1u << 2,           ///< inside <pre> (whitespace kept)
+  kNodeInLink = 1u << 3,          ///< inside <a>
+  kNodeArticleBody = 1u << 4,     ///< itemprop=articleBody or a well-known article-body class/id
+  kNodeRoleBoiler = 1u << 5,      ///< role = navigation, banner, contentinfo, complementary, dialog, menu...
+  kNodeOrderedList = 1u << 6,     ///< <ol>
   kNodeJavascriptHref = 1u << 7,  ///< <a href="javascript:...">
   kNodeCustomElement = 1u << 8,   ///< a custom element (its name has a '-', e.g. <share-bar>)
 };

@@ -45,13 +45,20 @@ int heading_level(uint32_t id) noexcept {
   const auto t = static_cast<Tag>(id);
   if (id >= kFirstCustomTag) return 0;
   switch (t) {
-    case Tag::kH1: return 1;
-    case Tag::kH2: return 2;
-    case Tag::kH3: return 3;
-    case Tag::kH4: return 4;
-    case Tag::kH5: return 5;
-    case Tag::kH6: return 6;
-    default: return 0;
+    case Tag::kH1:
+      return 1;
+    case Tag::kH2:
+      return 2;
+    case Tag::kH3:
+      return 3;
+    case Tag::kH4:
+      return 4;
+    case Tag::kH5:
+      return 5;
+    case Tag::kH6:
+      return 6;
+    default:
+      return 0;
   }
 }
 

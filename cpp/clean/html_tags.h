@@ -10,19 +10,19 @@ namespace airtune::clean {
 
 /// Properties of an element (bit flags).
 enum TagFlag : uint32_t {
-  kTagVoid = 1u << 0,        ///< no content, no end tag (br, img, ...)
-  kTagSkip = 1u << 1,        ///< content is never text (script, style, svg, template, head, ...)
-  kTagBlock = 1u << 2,       ///< starts and ends a line
-  kTagParagraph = 1u << 3,   ///< starts and ends a paragraph (blank line)
-  kTagHeading = 1u << 4,     ///< h1-h6
-  kTagListItem = 1u << 5,    ///< li
-  kTagList = 1u << 6,        ///< ul, ol, menu, dir
-  kTagCell = 1u << 7,        ///< td, th
-  kTagRow = 1u << 8,         ///< tr
-  kTagPre = 1u << 9,         ///< whitespace kept (pre, listing, plaintext)
-  kTagLink = 1u << 10,       ///< a
+  kTagVoid = 1u << 0,          ///< no content, no end tag (br, img, ...)
+  kTagSkip = 1u << 1,          ///< content is never text (script, style, svg, template, head, ...)
+  kTagBlock = 1u << 2,         ///< starts and ends a line
+  kTagParagraph = 1u << 3,     ///< starts and ends a paragraph (blank line)
+  kTagHeading = 1u << 4,       ///< h1-h6
+  kTagListItem = 1u << 5,      ///< li
+  kTagList = 1u << 6,          ///< ul, ol, menu, dir
+  kTagCell = 1u << 7,          ///< td, th
+  kTagRow = 1u << 8,           ///< tr
+  kTagPre = 1u << 9,           ///< whitespace kept (pre, listing, plaintext)
+  kTagLink = 1u << 10,         ///< a
   kTagBoilerplate = 1u << 11,  ///< nav, aside, footer, form controls: removed in main_content mode
-  kTagHeadOnly = 1u << 12,   ///< may appear in <head> without closing it
+  kTagHeadOnly = 1u << 12,     ///< may appear in <head> without closing it
   kTagFormControl = 1u << 13,  ///< input, select, textarea, button, option
 };
 

@@ -151,20 +151,25 @@ std::string render(const Dom& dom, const std::vector<NodeVerdict>* verdicts, con
         }
         if (v == NodeVerdict::kKeep) ++keep_depth;
         const uint32_t f = tag_flags(node.tag);
-        if (f & kTagParagraph) w.line_break(2);
-        else if (f & kTagBlock) w.line_break(1);
+        if (f & kTagParagraph)
+          w.line_break(2);
+        else if (f & kTagBlock)
+          w.line_break(1);
         if (keep_depth <= 0) break;
         if (f & kTagList) ol_counters.push_back((node.flags & kNodeOrderedList) ? 1 : 0);
         if ((f & kTagListItem) && opt.list_bullets) {
-          if (!ol_counters.empty() && ol_counters.back() > 0) w.set_prefix(std::to_string(ol_counters.back()++) + ". ");
-          else w.set_prefix("\xE2\x80\xA2 ");
+          if (!ol_counters.empty() && ol_counters.back() > 0)
+            w.set_prefix(std::to_string(ol_counters.back()++) + ". ");
+          else
+            w.set_prefix("\xE2\x80\xA2 ");
         }
         if (f & kTagRow) row_cells.push_back(0);
         if (f & kTagCell) {
           if (!row_cells.empty() && row_cells.back()++ > 0) w.set_separator("\t");
         }
         if (opt.headings == HeadingStyle::kMarkdown) {
-          if (const int level = heading_level(node.tag)) w.set_prefix(std::string(static_cast<size_t>(level), '#') + " ");
+          if (const int level = heading_level(node.tag))
+            w.set_prefix(std::string(static_cast<size_t>(level), '#') + " ");
         }
         if ((f & kTagLink) && opt.links && !(node.flags & kNodeJavascriptHref) && usable_href(dom.href(node)))
           w.open_link();
@@ -178,15 +183,19 @@ std::string render(const Dom& dom, const std::vector<NodeVerdict>* verdicts, con
           if (f & kTagRow && !row_cells.empty()) row_cells.pop_back();
           if ((f & kTagLink) && opt.links) w.close_link(dom.href(node));
         }
-        if (f & kTagParagraph) w.line_break(2);
-        else if (f & (kTagBlock | kTagHeading)) w.line_break(1);
+        if (f & kTagParagraph)
+          w.line_break(2);
+        else if (f & (kTagBlock | kTagHeading))
+          w.line_break(1);
         if (v == NodeVerdict::kKeep) --keep_depth;
         break;
       }
       case DomEvent::kText:
         if (keep_depth <= 0) break;
-        if (node.flags & kNodeInPre) w.pre(dom.event_text(ev));
-        else w.text(dom.event_text(ev));
+        if (node.flags & kNodeInPre)
+          w.pre(dom.event_text(ev));
+        else
+          w.text(dom.event_text(ev));
         break;
       case DomEvent::kLineBreak:
         if (keep_depth > 0) w.line_break(1);
@@ -233,8 +242,7 @@ std::string html_to_text(std::string_view html, const HtmlToTextOptions& options
 }
 
 std::vector<std::string> html_to_text_batch(const std::vector<std::string_view>& pages,
-                                            const std::vector<uint8_t>& is_bytes,
-                                            const HtmlToTextOptions& options) {
+                                            const std::vector<uint8_t>& is_bytes, const HtmlToTextOptions& options) {
   std::vector<std::string> out(pages.size());
   core::parallel_for(pages.size(), 1, [&](size_t begin, size_t end) {
     for (size_t i = begin; i < end; ++i)

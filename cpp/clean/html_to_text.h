@@ -27,11 +27,11 @@ enum class HeadingStyle { kPlain, kMarkdown };
 
 struct HtmlToTextOptions {
   ExtractMode mode = ExtractMode::kMainContent;
-  bool links = false;          ///< write links as [text](url) (never javascript: URLs)
-  bool alt_texts = false;      ///< write the alt text of images
+  bool links = false;                            ///< write links as [text](url) (never javascript: URLs)
+  bool alt_texts = false;                        ///< write the alt text of images
   HeadingStyle headings = HeadingStyle::kPlain;  ///< kMarkdown prefixes headings with '#' x level
-  bool list_bullets = true;    ///< prefix list items with "• " (ul) or "N. " (ol)
-  bool keep_hidden = false;    ///< keep elements hidden by attributes or inline display:none
+  bool list_bullets = true;                      ///< prefix list items with "• " (ul) or "N. " (ol)
+  bool keep_hidden = false;                      ///< keep elements hidden by attributes or inline display:none
 };
 
 /// Text of one page. `is_bytes` = the input is raw page bytes whose charset must be sniffed;
@@ -40,7 +40,6 @@ std::string html_to_text(std::string_view html, const HtmlToTextOptions& options
 
 /// Text of many pages, in parallel. `is_bytes` is empty (all text) or one flag per page.
 std::vector<std::string> html_to_text_batch(const std::vector<std::string_view>& pages,
-                                            const std::vector<uint8_t>& is_bytes,
-                                            const HtmlToTextOptions& options);
+                                            const std::vector<uint8_t>& is_bytes, const HtmlToTextOptions& options);
 
 }  // namespace airtune::clean

@@ -130,8 +130,10 @@ bool HtmlTokenizer::lex_markup_declaration(HtmlToken& token, size_t start) {
     body_start = start + 4;
     size_t k = find(html_, "-->", body_start);
     // "<!-->" and "<!--->" are (empty) comments too.
-    if (start + 4 < n && html_[start + 4] == '>') k = start + 2;
-    else if (start + 5 < n && html_.substr(start + 4, 2) == "->") k = start + 3;
+    if (start + 4 < n && html_[start + 4] == '>')
+      k = start + 2;
+    else if (start + 5 < n && html_.substr(start + 4, 2) == "->")
+      k = start + 3;
     body_end = std::max(k, body_start);
     end = k >= n ? n : k + 3;
     token.kind = TokenKind::kComment;
@@ -226,8 +228,10 @@ bool HtmlTokenizer::lex_tag(HtmlToken& token, size_t start) {
     token.attributes.reserve(spans.size());
     for (const auto& s : spans)
       token.attributes.push_back({std::string_view(names).substr(s.name_off, s.name_len), s.value});
-    if (token.name == "plaintext") plaintext_ = true;
-    else if (is_raw_text_tag(token.name)) raw_end_.assign(token.name);
+    if (token.name == "plaintext")
+      plaintext_ = true;
+    else if (is_raw_text_tag(token.name))
+      raw_end_.assign(token.name);
   }
   return true;
 }

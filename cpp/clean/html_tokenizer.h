@@ -32,8 +32,8 @@ struct HtmlAttribute {
 
 struct HtmlToken {
   TokenKind kind = TokenKind::kText;
-  std::string_view text;  ///< kText: the raw text (entities not decoded); kComment: its body
-  std::string_view name;  ///< tags: lower-cased tag name
+  std::string_view text;                  ///< kText: the raw text (entities not decoded); kComment: its body
+  std::string_view name;                  ///< tags: lower-cased tag name
   std::vector<HtmlAttribute> attributes;  ///< start tags only
   bool self_closing = false;              ///< start tag ended with "/>"
   bool raw_text = false;                  ///< kText from inside a raw-text element (script, style, ...)

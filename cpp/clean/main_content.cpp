@@ -16,25 +16,24 @@ constexpr float kMaxRemovedShare = 0.5f;
 
 // Class/id vocabulary (lower case, substring match), after Readability's regular expressions.
 constexpr std::string_view kUnlikely[] = {
-    "-ad-",     "ai2html",  "banner",    "breadcrumb", "combx",       "comment",  "community", "cover-wrap",
-    "disqus",   "extra",    "footer",    "gdpr",       "header",      "legends",  "menu",      "related",
-    "remark",   "replies",  "rss",       "shoutbox",   "sidebar",     "skyscraper", "social",  "sponsor",
-    "supplemental", "ad-break", "agegate", "pagination", "pager",     "popup",    "yom-remote", "masthead",
-    "navbar",   "subscribe", "signup",   "byline", "toolbar",   "skip-link", "skiplink", "dateline",
-    "timestamp", "post-meta", "entry-meta", "article-meta", "author-info", "author-bio", "tag-list", "tags-list"};
+    "-ad-",         "ai2html",   "banner",     "breadcrumb",   "combx",       "comment",    "community",  "cover-wrap",
+    "disqus",       "extra",     "footer",     "gdpr",         "header",      "legends",    "menu",       "related",
+    "remark",       "replies",   "rss",        "shoutbox",     "sidebar",     "skyscraper", "social",     "sponsor",
+    "supplemental", "ad-break",  "agegate",    "pagination",   "pager",       "popup",      "yom-remote", "masthead",
+    "navbar",       "subscribe", "signup",     "byline",       "toolbar",     "skip-link",  "skiplink",   "dateline",
+    "timestamp",    "post-meta", "entry-meta", "article-meta", "author-info", "author-bio", "tag-list",   "tags-list"};
 constexpr std::string_view kMaybe[] = {"and", "article", "body", "column", "content", "main", "shadow"};
 // Removed even when a "maybe" word is present (e.g. "article-share").
-constexpr std::string_view kAlwaysBoiler[] = {"cookie", "consent", "share", "sharing", "newsletter", "outbrain",
-                                              "taboola", "recommended", "more-stories", "read-more", "readmore",
-                                              "modal", "promo", "advert", "print-only", "sr-only",
-                                              "visually-hidden", "screen-reader"};
-constexpr std::string_view kNegative[] = {"-ad-",    "banner",   "combx",   "comment",  "com-",
-                                          "contact", "footer",  "gdpr",     "masthead", "media",   "meta",
-                                          "outbrain", "promo",  "related",  "scroll",  "share",    "shoutbox",
-                                          "sidebar", "skyscraper", "sponsor", "shopping", "tags",   "widget",
-                                          "caption", "credit",  "byline",   "author",  "date"};
-constexpr std::string_view kPositive[] = {"article", "body", "content", "entry", "hentry", "h-entry", "main",
-                                          "page",    "post", "text",    "blog",  "story"};
+constexpr std::string_view kAlwaysBoiler[] = {
+    "cookie",  "consent",     "share",        "sharing",   "newsletter",      "outbrain",
+    "taboola", "recommended", "more-stories", "read-more", "readmore",        "modal",
+    "promo",   "advert",      "print-only",   "sr-only",   "visually-hidden", "screen-reader"};
+constexpr std::string_view kNegative[] = {
+    "-ad-",     "banner",   "combx",  "comment", "com-",   "contact", "footer",   "gdpr",    "masthead",   "media",
+    "meta",     "outbrain", "promo",  "related", "scroll", "share",   "shoutbox", "sidebar", "skyscraper", "sponsor",
+    "shopping", "tags",     "widget", "caption", "credit", "byline",  "author",   "date"};
+constexpr std::string_view kPositive[] = {"article", "body", "content", "entry", "hentry", "h-entry",
+                                          "main",    "page", "post",    "text",  "blog",   "story"};
 
 template <size_t N>
 bool has_any(std::string_view s, const std::string_view (&words)[N]) {
@@ -63,10 +62,12 @@ bool is_blockish(uint32_t tag) {
 
 float tag_base_score(uint32_t id) {
   switch (static_cast<Tag>(id)) {
-    case Tag::kDiv: return 5;
+    case Tag::kDiv:
+      return 5;
     case Tag::kPre:
     case Tag::kTd:
-    case Tag::kBlockquote: return 3;
+    case Tag::kBlockquote:
+      return 3;
     case Tag::kAddress:
     case Tag::kOl:
     case Tag::kUl:
@@ -74,15 +75,18 @@ float tag_base_score(uint32_t id) {
     case Tag::kDd:
     case Tag::kDt:
     case Tag::kLi:
-    case Tag::kForm: return -3;
+    case Tag::kForm:
+      return -3;
     case Tag::kH1:
     case Tag::kH2:
     case Tag::kH3:
     case Tag::kH4:
     case Tag::kH5:
     case Tag::kH6:
-    case Tag::kTh: return -5;
-    default: return 0;
+    case Tag::kTh:
+      return -5;
+    default:
+      return 0;
   }
 }
 
@@ -193,8 +197,8 @@ std::vector<NodeVerdict> select_main_content(const Dom& dom) {
     // Text directly inside a container (div, section, ...) is an implicit paragraph of it, as in
     // Readability's wrapping of a div's loose text into <p>: the container itself takes the credit.
     const auto btag = static_cast<Tag>(dom.nodes[b].tag);
-    const bool container = btag == Tag::kDiv || btag == Tag::kSection || btag == Tag::kArticle ||
-                           btag == Tag::kMain || btag == Tag::kCenter || btag == Tag::kForm;
+    const bool container = btag == Tag::kDiv || btag == Tag::kSection || btag == Tag::kArticle || btag == Tag::kMain ||
+                           btag == Tag::kCenter || btag == Tag::kForm;
     int32_t anc = container ? static_cast<int32_t>(b) : dom.nodes[b].parent;
     for (int level = 0; anc > 0 && level < 5; ++level) {
       const auto a = static_cast<size_t>(anc);
@@ -214,9 +218,7 @@ std::vector<NodeVerdict> select_main_content(const Dom& dom) {
     candidates.push_back(i);
   }
 
-  auto inside = [&](size_t node, size_t anc) {
-    return node >= anc && node < static_cast<size_t>(dom.nodes[anc].end);
-  };
+  auto inside = [&](size_t node, size_t anc) { return node >= anc && node < static_cast<size_t>(dom.nodes[anc].end); };
 
   // Elements the page itself marks as the article body win when they hold enough text.
   std::vector<size_t> roots;
@@ -323,8 +325,7 @@ std::vector<NodeVerdict> select_main_content(const Dom& dom) {
       const int img = images[i];
       const int li = items[i] - 100;
       const float heading_density = text[i] > 0 ? heading[i] / text[i] : 0.0f;
-      drop = (img > 1 && static_cast<float>(p_count) / static_cast<float>(img) < 0.5f) ||
-             (!is_list && li > p_count) ||
+      drop = (img > 1 && static_cast<float>(p_count) / static_cast<float>(img) < 0.5f) || (!is_list && li > p_count) ||
              (!is_list && heading_density < 0.9f && text[i] < 25 && (img == 0 || img > 2) && ld > 0) ||
              (!is_list && weight < 25 && ld > 0.2f) || (weight >= 25 && ld > 0.5f) || (is_list && ld > 0.5f);
     }

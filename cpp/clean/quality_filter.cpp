@@ -35,8 +35,8 @@ std::string to_utf8(U32View s) {
 bool is_space(char32_t c) { return is_unicode_space(c) || c == 0x1C || c == 0x1D || c == 0x1E || c == 0x1F; }
 
 bool is_punct(char32_t c) {
-  if (c < 0x80) return (c >= 0x21 && c <= 0x2F) || (c >= 0x3A && c <= 0x40) || (c >= 0x5B && c <= 0x60) ||
-                       (c >= 0x7B && c <= 0x7E);
+  if (c < 0x80)
+    return (c >= 0x21 && c <= 0x2F) || (c >= 0x3A && c <= 0x40) || (c >= 0x5B && c <= 0x60) || (c >= 0x7B && c <= 0x7E);
   return (c >= 0xA1 && c <= 0xBF && c != 0xAA && c != 0xB5 && c != 0xBA) || c == 0xD7 || c == 0xF7 ||
          (c >= 0x2010 && c <= 0x2027) || (c >= 0x2030 && c <= 0x205E) || (c >= 0x3001 && c <= 0x3003) ||
          (c >= 0x3008 && c <= 0x3011) || (c >= 0xFF01 && c <= 0xFF0F) || (c >= 0xFF1A && c <= 0xFF20) ||
@@ -88,7 +88,9 @@ U32View strip(U32View s) {
   return s;
 }
 
-bool ends_with(U32View s, U32View suffix) { return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix; }
+bool ends_with(U32View s, U32View suffix) {
+  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
+}
 bool starts_with(U32View s, U32View prefix) { return s.substr(0, prefix.size()) == prefix; }
 
 size_t count_sub(U32View s, U32View needle) {
@@ -126,7 +128,10 @@ uint64_t hash_gram(const std::vector<uint64_t>& wh, size_t i, size_t n) {
   return h;
 }
 
-const char32_t kTerminal[] = U".!?\u2026\u0589\u061F\u06D4\u0964\u0965\u104B\u1362\u3002\uFF01\uFF1F\uFF0E\uFF61\uFE52\uFE56\uFE57\u203C\u203D\u2047\u2048\u2049";
+const char32_t kTerminal[] =
+    U".!?"
+    U"\u2026\u0589\u061F\u06D4\u0964\u0965\u104B\u1362\u3002\uFF01\uFF1F\uFF0E\uFF61\uFE52\uFE56\uFE57\u203C\u203D"
+    U"\u2047\u2048\u2049";
 
 bool ends_with_terminal(U32View line) {
   if (line.empty()) return false;
@@ -212,9 +217,9 @@ bool run_c4(U32& text, const QualityParams& p, std::string& reason) {
     if (!raw_line.empty() && raw_line.back() == U'\r') raw_line.remove_suffix(1);
     U32View stripped = strip(raw_line);
     const auto words = split_ws(stripped);
-    if (p.c4_max_word_length >= 0 &&
-        std::any_of(words.begin(), words.end(),
-                    [&](U32View w) { return w.size() > static_cast<size_t>(p.c4_max_word_length); }))
+    if (p.c4_max_word_length >= 0 && std::any_of(words.begin(), words.end(), [&](U32View w) {
+          return w.size() > static_cast<size_t>(p.c4_max_word_length);
+        }))
       continue;
     U32 line = p.c4_remove_citations ? remove_citations(stripped) : U32(stripped);
     if (p.c4_filter_no_terminal_punct) {

@@ -48,8 +48,10 @@ std::string remove_blocks(std::string_view s, GarbageReport& r) {
       continue;
     }
     std::string_view name;
-    if (istarts(s, k, "<script")) name = "script";
-    else if (istarts(s, k, "<style")) name = "style";
+    if (istarts(s, k, "<script"))
+      name = "script";
+    else if (istarts(s, k, "<style"))
+      name = "style";
     const size_t after = k + 1 + name.size();
     if (!name.empty() && after < s.size() && (s[after] == '>' || is_space(s[after]) || s[after] == '/')) {
       const std::string close = "</" + std::string(name);
@@ -73,10 +75,10 @@ std::string remove_blocks(std::string_view s, GarbageReport& r) {
 // Inline elements html_tags.h has no reason to list.
 bool is_inline_tag(std::string_view n) {
   static constexpr std::string_view kInline[] = {
-      "abbr", "acronym", "b",    "bdi",   "bdo",    "big",  "blink",  "cite", "code",   "data",  "del",
-      "dfn",  "em",      "font", "i",     "ins",    "kbd",  "label",  "mark", "marquee", "meter", "nobr",
-      "output", "progress", "q", "rp",    "rt",     "ruby", "s",      "samp", "slot",   "small", "span",
-      "strike", "strong", "sub", "sup",   "time",   "tt",   "u",      "var"};
+      "abbr",   "acronym",  "b",    "bdi", "bdo",  "big",  "blink", "cite", "code",    "data",  "del",
+      "dfn",    "em",       "font", "i",   "ins",  "kbd",  "label", "mark", "marquee", "meter", "nobr",
+      "output", "progress", "q",    "rp",  "rt",   "ruby", "s",     "samp", "slot",    "small", "span",
+      "strike", "strong",   "sub",  "sup", "time", "tt",   "u",     "var"};
   for (std::string_view t : kInline)
     if (n == t) return true;
   return false;
@@ -112,7 +114,8 @@ std::string remove_tags(std::string_view s, GarbageReport& r) {
           if (c == quote) quote = 0;
           continue;
         }
-        if (c == '"' || c == '\'') quote = c;
+        if (c == '"' || c == '\'')
+          quote = c;
         else if (c == '>') {
           end = m;
           break;
@@ -262,9 +265,9 @@ bool tracking_key(std::string_view key) {
   std::string k;
   for (char c : key) k.push_back(lower(c));
   if (k.rfind("utm_", 0) == 0) return true;
-  static const char* kKeys[] = {"fbclid", "gclid",  "dclid", "msclkid", "mc_cid", "mc_eid", "_ga", "_gl",
-                                "yclid",  "igshid", "wbraid", "gbraid", "_hsenc", "_hsmi", "mkt_tok", "ref_src",
-                                "oly_enc_id", "oly_anon_id", "vero_id", "s_cid", "icid"};
+  static const char* kKeys[] = {"fbclid",  "gclid",   "dclid",      "msclkid",     "mc_cid",  "mc_eid", "_ga",
+                                "_gl",     "yclid",   "igshid",     "wbraid",      "gbraid",  "_hsenc", "_hsmi",
+                                "mkt_tok", "ref_src", "oly_enc_id", "oly_anon_id", "vero_id", "s_cid",  "icid"};
   for (const char* t : kKeys)
     if (k == t) return true;
   return false;
@@ -292,8 +295,8 @@ std::string remove_tracking(std::string_view s, GarbageReport& r) {
            s[e] != ')' && s[e] != ']')
       ++e;
     // Sentence punctuation right after a URL is not part of it.
-    while (e > p && (s[e - 1] == '.' || s[e - 1] == ',' || s[e - 1] == ';' || s[e - 1] == ':' ||
-                     s[e - 1] == '!' || s[e - 1] == '?'))
+    while (e > p && (s[e - 1] == '.' || s[e - 1] == ',' || s[e - 1] == ';' || s[e - 1] == ':' || s[e - 1] == '!' ||
+                     s[e - 1] == '?'))
       --e;
     std::string_view url = s.substr(p, e - p);
     const size_t q = url.find('?');
@@ -362,8 +365,10 @@ std::string tidy_whitespace(std::string_view s) {
 GarbageResult strip_garbage(std::string_view text, const GarbageOptions& opt) {
   GarbageResult res;
   std::string s;
-  if (core::is_valid_utf8(text)) s.assign(text);
-  else append_sanitized_utf8(s, text);
+  if (core::is_valid_utf8(text))
+    s.assign(text);
+  else
+    append_sanitized_utf8(s, text);
   GarbageReport& r = res.report;
   if (opt.script_blocks) s = remove_blocks(s, r);
   if (opt.tags) s = remove_tags(s, r);

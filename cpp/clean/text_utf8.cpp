@@ -36,7 +36,6 @@ char32_t decode_utf8(std::string_view s, size_t i, size_t& len) noexcept {
   return cp;
 }
 
-
 void append_sanitized_utf8(std::string& out, std::string_view s) {
   size_t i = 0;
   while (i < s.size()) {
@@ -47,8 +46,10 @@ void append_sanitized_utf8(std::string& out, std::string_view s) {
     if (i >= s.size()) break;
     size_t len = 0;
     const char32_t cp = decode_utf8(s, i, len);
-    if (cp == kReplacementChar && len == 1) append_utf8(out, kReplacementChar);
-    else out.append(s.data() + i, len);
+    if (cp == kReplacementChar && len == 1)
+      append_utf8(out, kReplacementChar);
+    else
+      out.append(s.data() + i, len);
     i += len;
   }
 }
@@ -67,8 +68,8 @@ char32_t cp1252_char(uint8_t b) noexcept {
 
 bool is_unicode_space(char32_t cp) noexcept {
   if (cp < 0x80) return cp == ' ' || (cp >= 0x09 && cp <= 0x0D);
-  return cp == 0x85 || cp == 0xA0 || cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200B) || cp == 0x2028 ||
-         cp == 0x2029 || cp == 0x202F || cp == 0x205F || cp == 0x3000;
+  return cp == 0x85 || cp == 0xA0 || cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200B) || cp == 0x2028 || cp == 0x2029 ||
+         cp == 0x202F || cp == 0x205F || cp == 0x3000;
 }
 
 }  // namespace airtune::clean

@@ -4,12 +4,12 @@
 // byte as U+FFFD with length 1, so a scan over any bytes makes progress and stays in bounds.
 #pragma once
 
-#include "core/utf8.h"
-
 #include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
+
+#include "core/utf8.h"
 
 namespace airtune::clean {
 

@@ -14,9 +14,9 @@
 namespace airtune::core {
 
 struct StringColumn {
-  std::string data;                    ///< UTF-8 bytes of all strings, back to back
-  std::vector<int64_t> offsets{0};     ///< size() + 1 entries
-  std::vector<uint8_t> valid;          ///< empty (all valid) or one 0/1 flag per string
+  std::string data;                 ///< UTF-8 bytes of all strings, back to back
+  std::vector<int64_t> offsets{0};  ///< size() + 1 entries
+  std::vector<uint8_t> valid;       ///< empty (all valid) or one 0/1 flag per string
 
   size_t size() const noexcept { return offsets.size() - 1; }
   std::string_view operator[](size_t i) const noexcept {
@@ -42,8 +42,10 @@ struct StringColumn {
     for (size_t i = 1; i < other.offsets.size(); ++i) offsets.push_back(base + other.offsets[i]);
     if (!valid.empty() || !other.valid.empty()) {
       if (valid.empty()) valid.assign(before, 1);
-      if (other.valid.empty()) valid.insert(valid.end(), other.size(), 1);
-      else valid.insert(valid.end(), other.valid.begin(), other.valid.end());
+      if (other.valid.empty())
+        valid.insert(valid.end(), other.size(), 1);
+      else
+        valid.insert(valid.end(), other.valid.begin(), other.valid.end());
     }
   }
   void clear() {

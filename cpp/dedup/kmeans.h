@@ -25,9 +25,9 @@ namespace airtune::dedup {
 
 struct KMeansResult {
   int k = 0;
-  std::vector<float> centroids;  ///< k x d, unit rows (a zero row only if its cluster's mean is 0)
-  std::vector<int32_t> assign;   ///< per row: its centroid
-  std::vector<float> similarity; ///< per row: inner product with its centroid
+  std::vector<float> centroids;   ///< k x d, unit rows (a zero row only if its cluster's mean is 0)
+  std::vector<int32_t> assign;    ///< per row: its centroid
+  std::vector<float> similarity;  ///< per row: inner product with its centroid
 };
 
 /// Clusters n x d unit rows `x` into k = min(k, n) clusters (k >= 1).

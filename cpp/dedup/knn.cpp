@@ -177,10 +177,12 @@ std::vector<float> l2_normalized(const float* x, int64_t n, int64_t d) {
     double s = 0;
     for (int64_t j = 0; j < d; ++j) {
       const float v = x[i * d + j];
-      if (!std::isfinite(v)) throw InvalidArgument("embeddings: row " + std::to_string(i) + " has a NaN or infinite value");
+      if (!std::isfinite(v))
+        throw InvalidArgument("embeddings: row " + std::to_string(i) + " has a NaN or infinite value");
       s += double(v) * v;
     }
-    if (s <= 0.0) throw InvalidArgument("embeddings: row " + std::to_string(i) + " is a zero vector (cosine undefined)");
+    if (s <= 0.0)
+      throw InvalidArgument("embeddings: row " + std::to_string(i) + " is a zero vector (cosine undefined)");
     const double inv = 1.0 / std::sqrt(s);
     for (int64_t j = 0; j < d; ++j) out[i * d + j] = static_cast<float>(x[i * d + j] * inv);
   }
@@ -260,7 +262,8 @@ KnnGraph knn_cross_cosine(const float* base, int64_t nb, const float* query, int
 KnnGraph knn_self_l2(const float* x, int64_t n, int64_t d, int64_t k) {
   check_shape(n, d, "embeddings");
   for (int64_t i = 0; i < n * d; ++i)
-    if (!std::isfinite(x[i])) throw InvalidArgument("embeddings: row " + std::to_string(i / d) + " has a NaN or infinite value");
+    if (!std::isfinite(x[i]))
+      throw InvalidArgument("embeddings: row " + std::to_string(i / d) + " has a NaN or infinite value");
   KnnGraph g;
   g.rows = n;
   g.k = std::max<int64_t>(0, std::min(k, n - 1));

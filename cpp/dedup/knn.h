@@ -38,8 +38,8 @@ struct SearchOptions {
   int nlist = 0;                  ///< IVF lists; 0 = automatic
   int nprobe = 0;                 ///< IVF lists probed; 0 = automatic
   int hnsw_m = 32;
-  int ef_search = 0;              ///< HNSW; 0 = max(64, 2k)
-  uint64_t seed = 1234;           ///< k-means seed of IVF training
+  int ef_search = 0;     ///< HNSW; 0 = max(64, 2k)
+  uint64_t seed = 1234;  ///< k-means seed of IVF training
 };
 
 /// k nearest neighbours of each query row. Row i's neighbours are ids[i*k .. i*k+k), best first;
@@ -49,7 +49,7 @@ struct KnnGraph {
   int64_t k = 0;
   std::vector<float> score;  ///< cosine similarity (cosine graphs) or Euclidean distance (L2 graphs)
   std::vector<int64_t> ids;
-  std::string index;         ///< "flat", "ivf(nlist=..,nprobe=..)", "hnsw(M=..,ef=..)"
+  std::string index;  ///< "flat", "ivf(nlist=..,nprobe=..)", "hnsw(M=..,ef=..)"
 };
 
 /// Unit-length copy of `x` (n x d); InvalidArgument naming the first zero or non-finite row.

@@ -68,7 +68,9 @@ struct Reader {
   void need(size_t n, const char* what) {
     if (end - pos < n) fail(std::string("truncated while reading ") + what);
   }
-  [[noreturn]] void fail(const std::string& why) { throw FormatError(path + ": not a valid airtune MinHash index: " + why); }
+  [[noreturn]] void fail(const std::string& why) {
+    throw FormatError(path + ": not a valid airtune MinHash index: " + why);
+  }
 };
 
 }  // namespace
@@ -90,7 +92,8 @@ void MinHashIndex::set_threshold(double t) {
 }
 
 uint64_t MinHashIndex::band_key(const uint64_t* sig, int band) const {
-  return core::xxh64_bytes(sig + static_cast<size_t>(band) * rows_, sizeof(uint64_t) * rows_, static_cast<uint64_t>(band));
+  return core::xxh64_bytes(sig + static_cast<size_t>(band) * rows_, sizeof(uint64_t) * rows_,
+                           static_cast<uint64_t>(band));
 }
 
 void MinHashIndex::add(std::span<const std::string_view> texts) {
@@ -104,7 +107,8 @@ void MinHashIndex::add(std::span<const std::string_view> texts) {
   const int64_t base = sig_.shingle_offsets.back();
   sig_.values.insert(sig_.values.end(), more.values.begin(), more.values.end());
   sig_.shingle_data.insert(sig_.shingle_data.end(), more.shingle_data.begin(), more.shingle_data.end());
-  for (size_t i = 1; i < more.shingle_offsets.size(); ++i) sig_.shingle_offsets.push_back(base + more.shingle_offsets[i]);
+  for (size_t i = 1; i < more.shingle_offsets.size(); ++i)
+    sig_.shingle_offsets.push_back(base + more.shingle_offsets[i]);
   rebuild_tables();
 }
 
@@ -343,7 +347,8 @@ MinHashIndex MinHashIndex::load(const std::string& path) {
   if (buf.size() < 8 + 8 || std::memcmp(buf.data(), kMagic, 8) != 0) r.fail("bad magic (expected AIRTMHX1)");
   uint64_t stored;
   std::memcpy(&stored, buf.data() + buf.size() - 8, 8);
-  if (stored != core::xxh64_bytes(buf.data(), buf.size() - 8, 0)) r.fail("checksum mismatch (file corrupt or truncated)");
+  if (stored != core::xxh64_bytes(buf.data(), buf.size() - 8, 0))
+    r.fail("checksum mismatch (file corrupt or truncated)");
   r.end = buf.size() - 8;
   r.pos = 8;
   const auto version = r.get<uint32_t>("version");

@@ -9,8 +9,8 @@
 // has more than `max_bucket` rows: then it is reported as a star around its first row (so a
 // million copies cost a million pairs, not 10^12). Likewise a bucket larger than `max_bucket` is
 // linked as a star around its first member plus a chain through its members. Both cases keep
-// memory linear and are counted in PairSet::capped_buckets; clusters are unaffected. Candidates are verified by exact Jaccard of the shingle sets (on by
-// default); unverified mode reports the signature estimate instead.
+// memory linear and are counted in PairSet::capped_buckets; clusters are unaffected. Candidates are verified by exact
+// Jaccard of the shingle sets (on by default); unverified mode reports the signature estimate instead.
 //
 // Memory: per row num_perm * 8 bytes of signature + 8 bytes per distinct shingle (kept only when
 // verification is possible) + bands * 16 bytes of band table.

@@ -108,7 +108,7 @@ PermKeys perm_keys(const MinHashOptions& o) {
 
 // The inner loop: 32-bit lanes so that it vectorises (8 lanes with AVX2, chosen at run time).
 __attribute__((target_clones("avx2", "default"))) void min_hash_32(const uint32_t* set, size_t n, const uint32_t* a,
-                                                                 const uint32_t* b, uint32_t* out, size_t np) {
+                                                                   const uint32_t* b, uint32_t* out, size_t np) {
   for (size_t p = 0; p < np; ++p) out[p] = 0xFFFFFFFFu;
   for (size_t i = 0; i < n; ++i) {
     const uint32_t y = set[i];
@@ -251,8 +251,10 @@ double jaccard(std::span<const uint64_t> a, std::span<const uint64_t> b) {
   if (a.empty() && b.empty()) return 0.0;
   size_t i = 0, j = 0, inter = 0;
   while (i < a.size() && j < b.size()) {
-    if (a[i] < b[j]) ++i;
-    else if (b[j] < a[i]) ++j;
+    if (a[i] < b[j])
+      ++i;
+    else if (b[j] < a[i])
+      ++j;
     else {
       ++inter;
       ++i;
@@ -268,9 +270,7 @@ double estimated_jaccard(const uint64_t* a, const uint64_t* b, int num_perm) {
   return static_cast<double>(eq) / num_perm;
 }
 
-double candidate_probability(double s, int bands, int rows) {
-  return 1.0 - std::pow(1.0 - std::pow(s, rows), bands);
-}
+double candidate_probability(double s, int bands, int rows) { return 1.0 - std::pow(1.0 - std::pow(s, rows), bands); }
 
 namespace {
 // Composite Simpson on [lo, hi] with 512 intervals; the integrands are smooth polynomials.

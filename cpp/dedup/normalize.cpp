@@ -36,8 +36,8 @@ constexpr bool is_space(uint32_t c) {
 }
 
 constexpr bool is_punct(uint32_t c) {
-  if (c < 0x80) return (c >= 0x21 && c <= 0x2F) || (c >= 0x3A && c <= 0x40) || (c >= 0x5B && c <= 0x60) ||
-                       (c >= 0x7B && c <= 0x7E);
+  if (c < 0x80)
+    return (c >= 0x21 && c <= 0x2F) || (c >= 0x3A && c <= 0x40) || (c >= 0x5B && c <= 0x60) || (c >= 0x7B && c <= 0x7E);
   return (c >= 0xA1 && c <= 0xBF) || (c >= 0x2010 && c <= 0x205E) || (c >= 0x3001 && c <= 0x303F);
 }
 
@@ -53,9 +53,12 @@ struct AsciiMaps {
       for (uint32_t c = 0; c < 128; ++c) {
         const bool space = is_space(c) || (punct && is_punct(c));
         uint8_t out = static_cast<uint8_t>(c);
-        if (space) out = collapse ? kSeparator : (is_space(c) ? static_cast<uint8_t>(c) : ' ');
-        else if (lower && c >= 'A' && c <= 'Z') out = static_cast<uint8_t>(c - 'A' + 'a');
-        else if (digits && c >= '0' && c <= '9') out = '0';
+        if (space)
+          out = collapse ? kSeparator : (is_space(c) ? static_cast<uint8_t>(c) : ' ');
+        else if (lower && c >= 'A' && c <= 'Z')
+          out = static_cast<uint8_t>(c - 'A' + 'a');
+        else if (digits && c >= '0' && c <= '9')
+          out = '0';
         map[f][c] = out;
       }
     }

@@ -26,7 +26,8 @@ SemDedupKeep parse_semdedup_keep(const std::string& name) {
   throw InvalidArgument("keep: expected 'hard', 'easy', 'random' or 'score', got '" + name + "'");
 }
 
-SemDedupResult semdedup(const float* x, int64_t n, int64_t d, const SemDedupOptions& o, std::span<const double> scores) {
+SemDedupResult semdedup(const float* x, int64_t n, int64_t d, const SemDedupOptions& o,
+                        std::span<const double> scores) {
   if (n < 0 || d < 1) throw InvalidArgument("embeddings: expected a (rows x dims) matrix");
   if (o.keep == SemDedupKeep::kScore && static_cast<int64_t>(scores.size()) != n)
     throw InvalidArgument("keep='score': scores has " + std::to_string(scores.size()) + " entries, expected " +
@@ -64,10 +65,14 @@ SemDedupResult semdedup(const float* x, int64_t n, int64_t d, const SemDedupOpti
     auto& m = members[c];
     auto order_key = [&](int64_t i) -> double {
       switch (o.keep) {
-        case SemDedupKeep::kHard: return -r.centroid_distance[i];
-        case SemDedupKeep::kEasy: return r.centroid_distance[i];
-        case SemDedupKeep::kRandom: return static_cast<double>(core::mix64(o.seed ^ static_cast<uint64_t>(i)) >> 11);
-        case SemDedupKeep::kScore: return -scores[i];
+        case SemDedupKeep::kHard:
+          return -r.centroid_distance[i];
+        case SemDedupKeep::kEasy:
+          return r.centroid_distance[i];
+        case SemDedupKeep::kRandom:
+          return static_cast<double>(core::mix64(o.seed ^ static_cast<uint64_t>(i)) >> 11);
+        case SemDedupKeep::kScore:
+          return -scores[i];
       }
       return 0.0;
     };

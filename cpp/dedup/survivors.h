@@ -53,11 +53,11 @@ SurvivorRule parse_survivor_rule(const std::string& name);
 
 /// Clusters of a set of rows and which row each keeps.
 struct Clusters {
-  std::vector<int64_t> cluster;    ///< per row: cluster id = the surviving row's index
-  std::vector<int64_t> size;       ///< per row: size of its cluster (1 for singletons)
-  std::vector<uint8_t> keep;       ///< per row: 1 for the survivor (and every singleton)
-  int64_t n_clusters = 0;          ///< clusters with at least two rows
-  int64_t n_removed = 0;           ///< rows with keep == 0
+  std::vector<int64_t> cluster;  ///< per row: cluster id = the surviving row's index
+  std::vector<int64_t> size;     ///< per row: size of its cluster (1 for singletons)
+  std::vector<uint8_t> keep;     ///< per row: 1 for the survivor (and every singleton)
+  int64_t n_clusters = 0;        ///< clusters with at least two rows
+  int64_t n_removed = 0;         ///< rows with keep == 0
 };
 
 /// Resolves `uf` into clusters with survivors by `rule`. `lengths`/`scores` are read only for the

@@ -22,10 +22,10 @@
 namespace airtune::embed {
 
 struct HashedNgramOptions {
-  int dim = 256;           ///< 1..65536
-  int char_min = 3;        ///< 0 disables character n-grams (then char_max is ignored)
+  int dim = 256;     ///< 1..65536
+  int char_min = 3;  ///< 0 disables character n-grams (then char_max is ignored)
   int char_max = 5;
-  int word_max = 1;        ///< 0 disables word n-grams
+  int word_max = 1;  ///< 0 disables word n-grams
   float word_weight = 1.0f;
   uint64_t seed = 0;
 };

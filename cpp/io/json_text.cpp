@@ -14,13 +14,27 @@ void append_json_string(std::string& out, std::string_view s) {
     if (c >= 0x20 && c != '"' && c != '\\') continue;
     out.append(s.data() + start, i - start);
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
       default:
         out += "\\u00";
         out.push_back(kHex[c >> 4]);
@@ -79,8 +93,10 @@ struct Scanner {
   bool number() {
     if (s[pos] == '-') ++pos;
     if (pos >= s.size() || !is_digit(s[pos])) return fail("invalid number");
-    if (s[pos] == '0') ++pos;
-    else while (pos < s.size() && is_digit(s[pos])) ++pos;
+    if (s[pos] == '0')
+      ++pos;
+    else
+      while (pos < s.size() && is_digit(s[pos])) ++pos;
     if (pos < s.size() && s[pos] == '.') {
       ++pos;
       if (pos >= s.size() || !is_digit(s[pos])) return fail("invalid number");
@@ -153,12 +169,18 @@ JsonSyntaxError find_json_syntax_error(std::string_view text) {
     }
     bool ok;
     const size_t at = sc.pos;
-    if (c == '"') ok = sc.string();
-    else if (c == '-' || is_digit(c)) ok = sc.number();
-    else if (c == 't') ok = sc.literal("true");
-    else if (c == 'f') ok = sc.literal("false");
-    else if (c == 'n') ok = sc.literal("null");
-    else return {at, "expected a JSON value"};
+    if (c == '"')
+      ok = sc.string();
+    else if (c == '-' || is_digit(c))
+      ok = sc.number();
+    else if (c == 't')
+      ok = sc.literal("true");
+    else if (c == 'f')
+      ok = sc.literal("false");
+    else if (c == 'n')
+      ok = sc.literal("null");
+    else
+      return {at, "expected a JSON value"};
     if (!ok) return {sc.pos, sc.reason};
     state = State::After;
   }

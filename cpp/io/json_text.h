@@ -13,8 +13,8 @@ namespace airtune::io {
 void append_json_string(std::string& out, std::string_view s);
 
 struct JsonSyntaxError {
-  size_t offset;        ///< 0-based byte offset of the first offending byte (== size at premature end)
-  std::string reason;   ///< e.g. "expected ':' after object key"
+  size_t offset;       ///< 0-based byte offset of the first offending byte (== size at premature end)
+  std::string reason;  ///< e.g. "expected ':' after object key"
 };
 
 /// Scans `text` as one JSON document and returns the first syntax error, or an empty reason when

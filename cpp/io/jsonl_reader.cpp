@@ -9,8 +9,7 @@
 
 namespace airtune::io {
 
-JsonlReader::JsonlReader(const std::string& path, ReadOptions options)
-    : path_(path), options_(std::move(options)) {
+JsonlReader::JsonlReader(const std::string& path, ReadOptions options) : path_(path), options_(std::move(options)) {
   source_name_ = std::filesystem::path(path).filename().string();
   parser_ = std::make_unique<LineParser>(options_.format, source_name_, options_.max_line_bytes);
   if (options_.errors == ErrorMode::Quarantine && options_.quarantine_path.empty())
@@ -20,8 +19,10 @@ JsonlReader::JsonlReader(const std::string& path, ReadOptions options)
     quarantine_ = std::make_unique<AtomicFile>(options_.quarantine_path);
     reasons_ = std::make_unique<AtomicFile>(options_.quarantine_path + ".reasons.jsonl");
     sink = [this](int64_t, std::string_view piece) {
-      if (piece.empty()) quarantine_->write("\n");
-      else quarantine_->write(piece);
+      if (piece.empty())
+        quarantine_->write("\n");
+      else
+        quarantine_->write(piece);
     };
   }
   source_ = std::make_unique<LineSource>(path, options_.block_bytes, options_.max_line_bytes, std::move(sink));
@@ -34,8 +35,8 @@ void JsonlReader::quarantine(const Block& block, const Line& line, const LineErr
     quarantine_->write(std::string_view(block.data.data() + line.offset, line.size));
     quarantine_->write("\n");
   }
-  std::string json = "{\"line\":" + std::to_string(error.line) + ",\"column\":" + std::to_string(error.column) +
-                     ",\"field\":";
+  std::string json =
+      "{\"line\":" + std::to_string(error.line) + ",\"column\":" + std::to_string(error.column) + ",\"field\":";
   append_json_string(json, error.field);
   json += ",\"reason\":";
   append_json_string(json, error.reason);
@@ -46,7 +47,8 @@ void JsonlReader::quarantine(const Block& block, const Line& line, const LineErr
 void JsonlReader::reserve_for_file(RecordBatch& out) const {
   if (source_->compressed()) return;
   const size_t bytes = static_cast<size_t>(source_->file_size());
-  if (out.content.data.capacity() < out.content.data.size() + bytes) out.content.data.reserve(out.content.data.size() + bytes);
+  if (out.content.data.capacity() < out.content.data.size() + bytes)
+    out.content.data.reserve(out.content.data.size() + bytes);
 }
 
 bool JsonlReader::read_block(RecordBatch& out) {

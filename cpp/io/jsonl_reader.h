@@ -35,9 +35,9 @@ enum class ErrorMode { Raise, Skip, Quarantine };
 struct ReadOptions {
   Format format = Format::Auto;
   ErrorMode errors = ErrorMode::Raise;
-  std::string quarantine_path;                 ///< required for Quarantine
-  size_t block_bytes = size_t{16} << 20;       ///< bytes of lines parsed per parallel step
-  size_t max_line_bytes = size_t{64} << 20;    ///< longer lines are rejected (never buffered)
+  std::string quarantine_path;               ///< required for Quarantine
+  size_t block_bytes = size_t{16} << 20;     ///< bytes of lines parsed per parallel step
+  size_t max_line_bytes = size_t{64} << 20;  ///< longer lines are rejected (never buffered)
 };
 
 struct ReadCounts {

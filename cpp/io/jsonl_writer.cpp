@@ -35,8 +35,10 @@ void append_object_fields(std::string& out, const core::StringColumn& col, size_
 }
 
 void content_value(std::string& out, const RecordBatch& b, size_t j) {
-  if (b.content.is_valid(j)) append_json_string(out, b.content[j]);
-  else out += "null";
+  if (b.content.is_valid(j))
+    append_json_string(out, b.content[j]);
+  else
+    out += "null";
 }
 
 void write_common_tail(std::string& out, const RecordBatch& b, size_t i) {
@@ -102,8 +104,7 @@ std::string_view sharegpt_from(const RecordBatch& b, size_t j, std::string& extr
   }
   // value is a JSON string without escapes for the speaker names we store ("function_call"...)
   std::string_view value = obj.substr(value_start, obj.size() - value_start - 1);
-  if (value.size() >= 2 && value.front() == '"' && value.back() == '"' &&
-      value.find('\\') == std::string_view::npos)
+  if (value.size() >= 2 && value.front() == '"' && value.back() == '"' && value.find('\\') == std::string_view::npos)
     return value.substr(1, value.size() - 2);
   extra_rest = std::string(obj);
   return from;
@@ -203,12 +204,23 @@ void write_text(std::string& out, const RecordBatch& b, size_t i) {
 void append_record(std::string& out, const RecordBatch& b, size_t i, Format format) {
   if (format == Format::Auto) format = static_cast<Format>(b.format[i]);
   switch (format) {
-    case Format::Chat: write_chat(out, b, i); break;
-    case Format::ShareGPT: write_sharegpt(out, b, i); break;
-    case Format::Alpaca: write_alpaca(out, b, i); break;
-    case Format::PromptCompletion: write_prompt_completion(out, b, i); break;
-    case Format::Text: write_text(out, b, i); break;
-    case Format::Auto: break;
+    case Format::Chat:
+      write_chat(out, b, i);
+      break;
+    case Format::ShareGPT:
+      write_sharegpt(out, b, i);
+      break;
+    case Format::Alpaca:
+      write_alpaca(out, b, i);
+      break;
+    case Format::PromptCompletion:
+      write_prompt_completion(out, b, i);
+      break;
+    case Format::Text:
+      write_text(out, b, i);
+      break;
+    case Format::Auto:
+      break;
   }
 }
 
@@ -272,8 +284,10 @@ uint64_t write_jsonl(const RecordBatch& batch, const std::string& path, Format f
     });
     for (size_t t = 0; t < tasks; ++t) {
       written += parts[t].size();
-      if (gzip) gzip->write(parts[t], false);
-      else file.write(parts[t]);
+      if (gzip)
+        gzip->write(parts[t], false);
+      else
+        file.write(parts[t]);
     }
   }
   if (gzip) gzip->write({}, true);

@@ -38,10 +38,10 @@ std::vector<ParsedChunk>& LineParser::parse(const std::vector<LineInput>& lines)
       for (size_t i = c * kLinesPerTask; i < end; ++i) {
         const LineInput& line = lines[i];
         if (line.oversize) {
-          chunk.errors.push_back({i, LineError{line.number, static_cast<int64_t>(max_line_bytes_) + 1, "",
-                                               "line is " + std::to_string(line.size) +
-                                                   " bytes, over max_line_bytes (" + std::to_string(max_line_bytes_) +
-                                                   ")"}});
+          chunk.errors.push_back(
+              {i, LineError{line.number, static_cast<int64_t>(max_line_bytes_) + 1, "",
+                            "line is " + std::to_string(line.size) + " bytes, over max_line_bytes (" +
+                                std::to_string(max_line_bytes_) + ")"}});
           continue;
         }
         if (is_blank(line.text)) {

@@ -20,11 +20,11 @@
 namespace airtune::io {
 
 struct LineInput {
-  std::string_view text;   ///< the line without its newline (unused when oversize)
-  size_t capacity;         ///< readable bytes at text.data() (>= size + padding avoids a copy)
-  int64_t number;          ///< the line (or row) number reported in errors and record.line
-  bool oversize = false;   ///< over the reader's max_line_bytes: rejected without parsing
-  size_t size = 0;         ///< full size of an oversize line
+  std::string_view text;  ///< the line without its newline (unused when oversize)
+  size_t capacity;        ///< readable bytes at text.data() (>= size + padding avoids a copy)
+  int64_t number;         ///< the line (or row) number reported in errors and record.line
+  bool oversize = false;  ///< over the reader's max_line_bytes: rejected without parsing
+  size_t size = 0;        ///< full size of an oversize line
 };
 
 struct ParsedChunk {

@@ -85,8 +85,7 @@ bool LineSource::next_block(Block& block) {
   for (;;) {
     // Cut complete lines out of what is buffered.
     while (true) {
-      const char* nl = static_cast<const char*>(
-          std::memchr(buf.data() + search_from, '\n', buf.size() - search_from));
+      const char* nl = static_cast<const char*>(std::memchr(buf.data() + search_from, '\n', buf.size() - search_from));
       if (!nl) break;
       const size_t end = static_cast<size_t>(nl - buf.data());
       size_t size = end - scan_from;

@@ -24,17 +24,17 @@
 namespace airtune::io {
 
 struct Line {
-  size_t offset;      ///< into Block::data
-  size_t size;        ///< bytes, without the newline (and without a trailing '\r')
-  int64_t number;     ///< 1-based line number in the file
-  bool oversize;      ///< longer than max_line_bytes: rejected, `size` is the full length
-  bool streamed;      ///< oversize bytes went to the sink and are not in Block::data
+  size_t offset;   ///< into Block::data
+  size_t size;     ///< bytes, without the newline (and without a trailing '\r')
+  int64_t number;  ///< 1-based line number in the file
+  bool oversize;   ///< longer than max_line_bytes: rejected, `size` is the full length
+  bool streamed;   ///< oversize bytes went to the sink and are not in Block::data
 };
 
 struct Block {
-  core::ByteBuffer data;    ///< the lines' bytes; SIMDJSON padding readable after the last one
+  core::ByteBuffer data;  ///< the lines' bytes; SIMDJSON padding readable after the last one
   std::vector<Line> lines;
-  size_t bytes_read = 0;    ///< bytes consumed from the (decompressed) stream for this block
+  size_t bytes_read = 0;  ///< bytes consumed from the (decompressed) stream for this block
 };
 
 class LineSource {
@@ -64,8 +64,8 @@ class LineSource {
   size_t block_bytes_, max_line_bytes_;
   std::function<void(int64_t, std::string_view)> oversize_sink_;
   std::FILE* file_ = nullptr;
-  void* gz_ = nullptr;  // gzFile
-  core::ByteBuffer carry_;   // bytes after the last complete line of the previous read
+  void* gz_ = nullptr;      // gzFile
+  core::ByteBuffer carry_;  // bytes after the last complete line of the previous read
   bool eof_ = false;
   bool first_read_ = true;
   int64_t line_number_ = 0;

@@ -9,30 +9,41 @@ namespace airtune::io {
 
 std::string_view role_name(Role role) noexcept {
   switch (role) {
-    case Role::System: return "system";
-    case Role::User: return "user";
-    case Role::Assistant: return "assistant";
-    case Role::Tool: return "tool";
-    case Role::Text: return "text";
+    case Role::System:
+      return "system";
+    case Role::User:
+      return "user";
+    case Role::Assistant:
+      return "assistant";
+    case Role::Tool:
+      return "tool";
+    case Role::Text:
+      return "text";
   }
   return "unknown";
 }
 
 std::string_view format_name(Format format) noexcept {
   switch (format) {
-    case Format::Chat: return "chat";
-    case Format::ShareGPT: return "sharegpt";
-    case Format::Alpaca: return "alpaca";
-    case Format::PromptCompletion: return "prompt_completion";
-    case Format::Text: return "text";
-    case Format::Auto: return "auto";
+    case Format::Chat:
+      return "chat";
+    case Format::ShareGPT:
+      return "sharegpt";
+    case Format::Alpaca:
+      return "alpaca";
+    case Format::PromptCompletion:
+      return "prompt_completion";
+    case Format::Text:
+      return "text";
+    case Format::Auto:
+      return "auto";
   }
   return "unknown";
 }
 
 std::optional<Format> parse_format(std::string_view name) noexcept {
-  for (Format f : {Format::Chat, Format::ShareGPT, Format::Alpaca, Format::PromptCompletion, Format::Text,
-                   Format::Auto})
+  for (Format f :
+       {Format::Chat, Format::ShareGPT, Format::Alpaca, Format::PromptCompletion, Format::Text, Format::Auto})
     if (format_name(f) == name) return f;
   return std::nullopt;
 }
@@ -108,8 +119,10 @@ void RecordBatch::clear() {
 
 namespace {
 void copy_entry(const core::StringColumn& from, size_t i, core::StringColumn& to) {
-  if (from.is_valid(i)) to.push_back(from[i]);
-  else to.push_null();
+  if (from.is_valid(i))
+    to.push_back(from[i]);
+  else
+    to.push_null();
 }
 }  // namespace
 

@@ -36,18 +36,18 @@ std::optional<Format> parse_format(std::string_view name) noexcept;
 
 struct RecordBatch {
   core::StringColumn id;
-  std::vector<uint8_t> format;               ///< Format per record
-  std::vector<int64_t> line;                 ///< 1-based source line (or input row) per record
-  std::vector<int64_t> message_offsets{0};   ///< size() + 1 entries into the message columns
-  core::StringColumn label;                  ///< nullable
-  core::StringColumn metadata;               ///< nullable; a JSON object
+  std::vector<uint8_t> format;              ///< Format per record
+  std::vector<int64_t> line;                ///< 1-based source line (or input row) per record
+  std::vector<int64_t> message_offsets{0};  ///< size() + 1 entries into the message columns
+  core::StringColumn label;                 ///< nullable
+  core::StringColumn metadata;              ///< nullable; a JSON object
 
-  std::vector<uint8_t> role;                 ///< Role per message
-  core::StringColumn content;                ///< per message; empty when the source had null
-  core::StringColumn name;                   ///< nullable, per message
-  core::StringColumn tool_calls;             ///< nullable JSON array, per message
-  core::StringColumn tool_call_id;           ///< nullable, per message
-  core::StringColumn extra;                  ///< nullable JSON object of other message fields
+  std::vector<uint8_t> role;        ///< Role per message
+  core::StringColumn content;       ///< per message; empty when the source had null
+  core::StringColumn name;          ///< nullable, per message
+  core::StringColumn tool_calls;    ///< nullable JSON array, per message
+  core::StringColumn tool_call_id;  ///< nullable, per message
+  core::StringColumn extra;         ///< nullable JSON object of other message fields
 
   size_t size() const noexcept { return format.size(); }
   size_t message_count() const noexcept { return role.size(); }

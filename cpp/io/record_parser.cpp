@@ -24,12 +24,18 @@ struct SchemaError {
 
 std::string_view type_name(element_type t) {
   switch (t) {
-    case element_type::ARRAY: return "array";
-    case element_type::OBJECT: return "object";
-    case element_type::STRING: return "string";
-    case element_type::BOOL: return "boolean";
-    case element_type::NULL_VALUE: return "null";
-    default: return "number";
+    case element_type::ARRAY:
+      return "array";
+    case element_type::OBJECT:
+      return "object";
+    case element_type::STRING:
+      return "string";
+    case element_type::BOOL:
+      return "boolean";
+    case element_type::NULL_VALUE:
+      return "null";
+    default:
+      return "number";
   }
 }
 
@@ -139,8 +145,10 @@ std::string_view expect_string(element e, const Where& where, const char* suffix
 // Content as a string, an array of text parts (joined into `storage`), or null (nullopt).
 std::optional<std::string_view> message_content(element e, const Where& where, std::string& storage) {
   switch (e.type()) {
-    case element_type::STRING: return std::string_view(e.get_string().value_unsafe());
-    case element_type::NULL_VALUE: return std::nullopt;
+    case element_type::STRING:
+      return std::string_view(e.get_string().value_unsafe());
+    case element_type::NULL_VALUE:
+      return std::nullopt;
     case element_type::ARRAY: {
       storage.clear();
       size_t k = 0;
@@ -212,14 +220,22 @@ void parse_chat_messages(element messages, RecordBatch& b) {
     if (!content && *role != Role::Assistant)
       schema_error(where(".content"), "null content is only allowed for assistant messages");
     b.role.push_back(static_cast<uint8_t>(*role));
-    if (content) b.content.push_back(*content);
-    else b.content.push_null();
-    if (has_name) b.name.push_back(name);
-    else b.name.push_null();
-    if (has_tool_calls) b.tool_calls.push_back(tool_calls);
-    else b.tool_calls.push_null();
-    if (has_call_id) b.tool_call_id.push_back(call_id);
-    else b.tool_call_id.push_null();
+    if (content)
+      b.content.push_back(*content);
+    else
+      b.content.push_null();
+    if (has_name)
+      b.name.push_back(name);
+    else
+      b.name.push_null();
+    if (has_tool_calls)
+      b.tool_calls.push_back(tool_calls);
+    else
+      b.tool_calls.push_null();
+    if (has_call_id)
+      b.tool_call_id.push_back(call_id);
+    else
+      b.tool_call_id.push_null();
     extra.store(b.extra);
   }
   if (k == 0) schema_error("messages", "empty");
@@ -238,9 +254,12 @@ void parse_sharegpt(element conversations, std::optional<std::string_view> syste
     ExtraFields extra;
     object fields = turn.get_object().value_unsafe();
     for (auto [key, v] : fields) {
-      if (key == "from" || key == "role") from = expect_string(v, where, key == "from" ? ".from" : ".role");
-      else if (key == "value" || key == "content") value = expect_string(v, where, key == "value" ? ".value" : ".content");
-      else extra.add(key, v);
+      if (key == "from" || key == "role")
+        from = expect_string(v, where, key == "from" ? ".from" : ".role");
+      else if (key == "value" || key == "content")
+        value = expect_string(v, where, key == "value" ? ".value" : ".content");
+      else
+        extra.add(key, v);
     }
     if (!from) schema_error(where(".from"), "missing");
     if (!value) schema_error(where(".value"), "missing");
@@ -272,24 +291,35 @@ Format detect(object obj) {
 bool consumed(Format f, std::string_view key) {
   if (key == "id" || key == "label") return true;
   switch (f) {
-    case Format::Chat: return key == "messages";
-    case Format::ShareGPT: return key == "conversations" || key == "system";
+    case Format::Chat:
+      return key == "messages";
+    case Format::ShareGPT:
+      return key == "conversations" || key == "system";
     case Format::Alpaca:
       return key == "instruction" || key == "input" || key == "output" || key == "system" || key == "history";
-    case Format::PromptCompletion: return key == "prompt" || key == "completion";
-    case Format::Text: return key == "text";
-    default: return false;
+    case Format::PromptCompletion:
+      return key == "prompt" || key == "completion";
+    case Format::Text:
+      return key == "text";
+    default:
+      return false;
   }
 }
 
 std::string_view required_fields(Format f) {
   switch (f) {
-    case Format::Chat: return "'messages'";
-    case Format::ShareGPT: return "'conversations'";
-    case Format::Alpaca: return "'instruction' and 'output'";
-    case Format::PromptCompletion: return "'prompt' and 'completion'";
-    case Format::Text: return "'text'";
-    default: return "";
+    case Format::Chat:
+      return "'messages'";
+    case Format::ShareGPT:
+      return "'conversations'";
+    case Format::Alpaca:
+      return "'instruction' and 'output'";
+    case Format::PromptCompletion:
+      return "'prompt' and 'completion'";
+    case Format::Text:
+      return "'text'";
+    default:
+      return "";
   }
 }
 
@@ -329,7 +359,8 @@ void parse_record(object obj, Format format, RecordBatch& b) {
       std::optional<std::string_view> input = optional_string("input");
       if (auto s = optional_string("system"); s && !s->empty()) push_message(b, Role::System, *s);
       if (auto h = field("history"); h && h->type() != element_type::NULL_VALUE) {
-        if (h->type() != element_type::ARRAY) schema_error("history", "expected an array of [instruction, response] pairs");
+        if (h->type() != element_type::ARRAY)
+          schema_error("history", "expected an array of [instruction, response] pairs");
         size_t k = 0;
         array history = h->get_array().value_unsafe();
         for (element pair : history) {
@@ -361,7 +392,9 @@ void parse_record(object obj, Format format, RecordBatch& b) {
       push_message(b, Role::Text, required_string("text"));
       break;
     case Format::Auto:
-      schema_error("", "unrecognised record: no 'messages', 'conversations', 'instruction', 'prompt'/'completion' or 'text' field");
+      schema_error(
+          "",
+          "unrecognised record: no 'messages', 'conversations', 'instruction', 'prompt'/'completion' or 'text' field");
   }
 }
 
@@ -399,25 +432,31 @@ std::optional<LineError> RecordParser::parse(std::string_view text, size_t capac
       // An explicit format: say which fields are missing rather than guessing another layout.
       bool has = false;
       for (auto [key, value] : obj) has = has || (consumed(format, key) && key != "id" && key != "label");
-      if (!has) schema_error("", "not a " + std::string(format_name(format)) + " record: expected " +
-                                     std::string(required_fields(format)));
+      if (!has)
+        schema_error("", "not a " + std::string(format_name(format)) + " record: expected " +
+                             std::string(required_fields(format)));
     }
     parse_record(obj, format, out);
 
     std::string id;
     if (auto e = obj["id"]; !e.error() && e.value_unsafe().type() != element_type::NULL_VALUE) {
       element v = e.value_unsafe();
-      if (v.type() == element_type::STRING) id = std::string(v.get_string().value_unsafe());
-      else if (v.type() == element_type::INT64 || v.type() == element_type::UINT64) id = simdjson::minify(v);
-      else schema_error("id", "expected a string or an integer, got " + std::string(type_name(v.type())));
+      if (v.type() == element_type::STRING)
+        id = std::string(v.get_string().value_unsafe());
+      else if (v.type() == element_type::INT64 || v.type() == element_type::UINT64)
+        id = simdjson::minify(v);
+      else
+        schema_error("id", "expected a string or an integer, got " + std::string(type_name(v.type())));
     } else {
       id = std::string(default_id);
     }
     out.id.push_back(id);
     if (auto e = obj["label"]; !e.error() && e.value_unsafe().type() != element_type::NULL_VALUE) {
       element v = e.value_unsafe();
-      if (v.type() == element_type::STRING) out.label.push_back(v.get_string().value_unsafe());
-      else out.label.push_back(simdjson::minify(v));
+      if (v.type() == element_type::STRING)
+        out.label.push_back(v.get_string().value_unsafe());
+      else
+        out.label.push_back(simdjson::minify(v));
     } else {
       out.label.push_null();
     }

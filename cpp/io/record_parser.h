@@ -16,12 +16,12 @@
 // A RecordParser owns a simdjson parser and is not thread-safe: use one per thread.
 #pragma once
 
+#include <simdjson.h>
+
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
-
-#include <simdjson.h>
 
 #include "io/record.h"
 

@@ -4,8 +4,8 @@
 
 #include <algorithm>
 #include <array>
-#include <cstring>
 #include <cstdio>
+#include <cstring>
 #include <set>
 #include <tuple>
 #include <utility>
@@ -24,17 +24,28 @@ struct DtypeRow {
 };
 
 constexpr std::array<DtypeRow, 22> kDtypes = {{
-    {SafetensorsDtype::kBool, "BOOL", 8},        {SafetensorsDtype::kU8, "U8", 8},
-    {SafetensorsDtype::kI8, "I8", 8},            {SafetensorsDtype::kI16, "I16", 16},
-    {SafetensorsDtype::kU16, "U16", 16},         {SafetensorsDtype::kF16, "F16", 16},
-    {SafetensorsDtype::kBF16, "BF16", 16},       {SafetensorsDtype::kI32, "I32", 32},
-    {SafetensorsDtype::kU32, "U32", 32},         {SafetensorsDtype::kF32, "F32", 32},
-    {SafetensorsDtype::kF64, "F64", 64},         {SafetensorsDtype::kI64, "I64", 64},
-    {SafetensorsDtype::kU64, "U64", 64},         {SafetensorsDtype::kC64, "C64", 64},
-    {SafetensorsDtype::kF8E5M2, "F8_E5M2", 8},   {SafetensorsDtype::kF8E4M3, "F8_E4M3", 8},
-    {SafetensorsDtype::kF8E8M0, "F8_E8M0", 8},   {SafetensorsDtype::kF8E4M3Fnuz, "F8_E4M3FNUZ", 8},
-    {SafetensorsDtype::kF8E5M2Fnuz, "F8_E5M2FNUZ", 8}, {SafetensorsDtype::kF4, "F4", 4},
-    {SafetensorsDtype::kF6E2M3, "F6_E2M3", 6},   {SafetensorsDtype::kF6E3M2, "F6_E3M2", 6},
+    {SafetensorsDtype::kBool, "BOOL", 8},
+    {SafetensorsDtype::kU8, "U8", 8},
+    {SafetensorsDtype::kI8, "I8", 8},
+    {SafetensorsDtype::kI16, "I16", 16},
+    {SafetensorsDtype::kU16, "U16", 16},
+    {SafetensorsDtype::kF16, "F16", 16},
+    {SafetensorsDtype::kBF16, "BF16", 16},
+    {SafetensorsDtype::kI32, "I32", 32},
+    {SafetensorsDtype::kU32, "U32", 32},
+    {SafetensorsDtype::kF32, "F32", 32},
+    {SafetensorsDtype::kF64, "F64", 64},
+    {SafetensorsDtype::kI64, "I64", 64},
+    {SafetensorsDtype::kU64, "U64", 64},
+    {SafetensorsDtype::kC64, "C64", 64},
+    {SafetensorsDtype::kF8E5M2, "F8_E5M2", 8},
+    {SafetensorsDtype::kF8E4M3, "F8_E4M3", 8},
+    {SafetensorsDtype::kF8E8M0, "F8_E8M0", 8},
+    {SafetensorsDtype::kF8E4M3Fnuz, "F8_E4M3FNUZ", 8},
+    {SafetensorsDtype::kF8E5M2Fnuz, "F8_E5M2FNUZ", 8},
+    {SafetensorsDtype::kF4, "F4", 4},
+    {SafetensorsDtype::kF6E2M3, "F6_E2M3", 6},
+    {SafetensorsDtype::kF6E3M2, "F6_E3M2", 6},
 }};
 
 [[noreturn]] void fail(std::string_view source, const std::string& what) {
@@ -64,9 +75,10 @@ bool checked_byte_size(const std::vector<int64_t>& shape, int bits, uint64_t* ou
 // descending rank, then by name, so every tensor starts aligned to its element size.
 int writer_rank(SafetensorsDtype d) {
   using D = SafetensorsDtype;
-  static constexpr D kOrder[] = {D::kBool, D::kF4, D::kF6E2M3, D::kF6E3M2, D::kU8, D::kI8, D::kF8E5M2,
-                                 D::kF8E4M3, D::kF8E8M0, D::kF8E4M3Fnuz, D::kF8E5M2Fnuz, D::kI16, D::kU16,
-                                 D::kF16, D::kBF16, D::kI32, D::kU32, D::kF32, D::kC64, D::kF64, D::kI64, D::kU64};
+  static constexpr D kOrder[] = {D::kBool,   D::kF4,     D::kF6E2M3, D::kF6E3M2,     D::kU8,         D::kI8,
+                                 D::kF8E5M2, D::kF8E4M3, D::kF8E8M0, D::kF8E4M3Fnuz, D::kF8E5M2Fnuz, D::kI16,
+                                 D::kU16,    D::kF16,    D::kBF16,   D::kI32,        D::kU32,        D::kF32,
+                                 D::kC64,    D::kF64,    D::kI64,    D::kU64};
   for (int i = 0; i < static_cast<int>(std::size(kOrder)); ++i)
     if (kOrder[i] == d) return i;
   return 0;
@@ -116,8 +128,8 @@ uint64_t read_header_length(const uint8_t* data, size_t size, uint64_t file_size
     fail(source, "header length " + std::to_string(n) + " exceeds the limit of " +
                      std::to_string(kMaxSafetensorsHeaderSize) + " bytes");
   if (n > file_size - 8)
-    fail(source, "header length " + std::to_string(n) + " runs past the end of the file (" +
-                     std::to_string(file_size) + " bytes)");
+    fail(source, "header length " + std::to_string(n) + " runs past the end of the file (" + std::to_string(file_size) +
+                     " bytes)");
   return n;
 }
 
@@ -163,8 +175,7 @@ SafetensorsHeader parse_safetensors_header(const uint8_t* data, size_t size, uin
     info.name = std::string(name);
     std::string_view dtype;
     if (entry["dtype"].get_string().get(dtype)) fail_tensor(source, name, "missing or non-string 'dtype'");
-    if (!parse_dtype_name(dtype, &info.dtype))
-      fail_tensor(source, name, "unknown dtype '" + std::string(dtype) + "'");
+    if (!parse_dtype_name(dtype, &info.dtype)) fail_tensor(source, name, "unknown dtype '" + std::string(dtype) + "'");
     simdjson::dom::array shape;
     if (entry["shape"].get_array().get(shape)) fail_tensor(source, name, "missing or non-array 'shape'");
     for (auto dim : shape) {
@@ -203,10 +214,10 @@ SafetensorsHeader parse_safetensors_header(const uint8_t* data, size_t size, uin
   for (const auto& t : header.tensors) {
     if (t.begin != prev_end)
       fail_tensor(source, t.name,
-                  t.begin > prev_end ? "data_offsets leave a hole in the buffer before it (starts at " +
-                                           std::to_string(t.begin) + ", previous data ends at " +
-                                           std::to_string(prev_end) + ")"
-                                     : "data_offsets overlap the previous tensor");
+                  t.begin > prev_end
+                      ? "data_offsets leave a hole in the buffer before it (starts at " + std::to_string(t.begin) +
+                            ", previous data ends at " + std::to_string(prev_end) + ")"
+                      : "data_offsets overlap the previous tensor");
     prev_end = t.end;
   }
   if (prev_end != header.data_size) {

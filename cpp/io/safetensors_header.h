@@ -30,8 +30,28 @@ namespace airtune::io {
 inline constexpr uint64_t kMaxSafetensorsHeaderSize = 100'000'000;
 
 enum class SafetensorsDtype {
-  kBool, kU8, kI8, kI16, kU16, kF16, kBF16, kI32, kU32, kF32, kF64, kI64, kU64, kC64,
-  kF8E5M2, kF8E4M3, kF8E8M0, kF8E4M3Fnuz, kF8E5M2Fnuz, kF4, kF6E2M3, kF6E3M2,
+  kBool,
+  kU8,
+  kI8,
+  kI16,
+  kU16,
+  kF16,
+  kBF16,
+  kI32,
+  kU32,
+  kF32,
+  kF64,
+  kI64,
+  kU64,
+  kC64,
+  kF8E5M2,
+  kF8E4M3,
+  kF8E8M0,
+  kF8E4M3Fnuz,
+  kF8E5M2Fnuz,
+  kF4,
+  kF6E2M3,
+  kF6E3M2,
 };
 
 /// The header spelling ("F32", "BF16", ...).

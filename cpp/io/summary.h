@@ -18,7 +18,7 @@ struct BatchSummary {
   std::array<int64_t, kRoleCount> roles{};      ///< messages per Role
   int64_t instruct_rows = 0;                    ///< [system,] user, assistant
   int64_t rows_with_system = 0;
-  int64_t empty_contents = 0;                   ///< messages with empty or null content
+  int64_t empty_contents = 0;  ///< messages with empty or null content
   int64_t distinct_system_prompts = 0;
   /// The most frequent system prompts (text, count), most frequent first, ties by first
   /// appearance; at most `top_k`.

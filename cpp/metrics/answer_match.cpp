@@ -10,8 +10,7 @@ namespace airtune::metrics {
 namespace {
 
 inline bool is_ascii_punct(unsigned char b) noexcept {
-  return (b >= 0x21 && b <= 0x2F) || (b >= 0x3A && b <= 0x40) || (b >= 0x5B && b <= 0x60) ||
-         (b >= 0x7B && b <= 0x7E);
+  return (b >= 0x21 && b <= 0x2F) || (b >= 0x3A && b <= 0x40) || (b >= 0x5B && b <= 0x60) || (b >= 0x7B && b <= 0x7E);
 }
 
 // Code point before byte offset i (valid UTF-8), or 0 at the start.
@@ -138,9 +137,15 @@ std::vector<double> squad_scores(const std::vector<std::string_view>& preds, con
           // Multiset intersection of the sorted token lists (Counter & Counter).
           size_t a = 0, b = 0, same = 0;
           while (a < ps.size() && b < gt.size()) {
-            if (ps[a] < gt[b]) ++a;
-            else if (gt[b] < ps[a]) ++b;
-            else { ++same; ++a; ++b; }
+            if (ps[a] < gt[b])
+              ++a;
+            else if (gt[b] < ps[a])
+              ++b;
+            else {
+              ++same;
+              ++a;
+              ++b;
+            }
           }
           if (same > 0) {
             const double prec = static_cast<double>(same) / static_cast<double>(ps.size());

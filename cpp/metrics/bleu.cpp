@@ -31,8 +31,8 @@ struct Scratch {
   NgramTables tables;
 };
 
-void item_statistics(std::string_view hyp, const References& refs, size_t i, const BleuOptions& opt,
-                     Scratch& s, int64_t* row) {
+void item_statistics(std::string_view hyp, const References& refs, size_t i, const BleuOptions& opt, Scratch& s,
+                     int64_t* row) {
   const int N = opt.max_order;
   s.all.clear();
   s.bounds.clear();

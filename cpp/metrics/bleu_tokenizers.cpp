@@ -28,8 +28,8 @@ inline bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
 // ([\{-\~\[-\` -\&\(-\+\:-\@\/])
 inline bool rule1_class(char c) noexcept {
   const auto b = static_cast<unsigned char>(c);
-  return (b >= 0x7B && b <= 0x7E) || (b >= 0x5B && b <= 0x60) || (b >= 0x20 && b <= 0x26) ||
-         (b >= 0x28 && b <= 0x2B) || (b >= 0x3A && b <= 0x40) || b == 0x2F;
+  return (b >= 0x7B && b <= 0x7E) || (b >= 0x5B && b <= 0x60) || (b >= 0x20 && b <= 0x26) || (b >= 0x28 && b <= 0x2B) ||
+         (b >= 0x3A && b <= 0x40) || b == 0x2F;
 }
 
 // The four regular expressions of sacreBLEU's TokenizerRegexp, each as one left-to-right scan with
@@ -191,10 +191,14 @@ BleuTokenizer parse_bleu_tokenizer(std::string_view name) {
 
 const char* bleu_tokenizer_name(BleuTokenizer t) noexcept {
   switch (t) {
-    case BleuTokenizer::k13a: return "13a";
-    case BleuTokenizer::kIntl: return "intl";
-    case BleuTokenizer::kChar: return "char";
-    case BleuTokenizer::kNone: return "none";
+    case BleuTokenizer::k13a:
+      return "13a";
+    case BleuTokenizer::kIntl:
+      return "intl";
+    case BleuTokenizer::kChar:
+      return "char";
+    case BleuTokenizer::kNone:
+      return "none";
   }
   return "?";
 }

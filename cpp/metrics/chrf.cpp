@@ -15,8 +15,7 @@ namespace {
 
 inline bool is_ascii_punct(char c) noexcept {
   const auto b = static_cast<unsigned char>(c);
-  return (b >= 0x21 && b <= 0x2F) || (b >= 0x3A && b <= 0x40) || (b >= 0x5B && b <= 0x60) ||
-         (b >= 0x7B && b <= 0x7E);
+  return (b >= 0x21 && b <= 0x2F) || (b >= 0x3A && b <= 0x40) || (b >= 0x5B && b <= 0x60) || (b >= 0x7B && b <= 0x7E);
 }
 
 // sacreBLEU's _remove_punctuation: one edge ASCII punctuation character per word (the last one
@@ -45,7 +44,7 @@ void chrf_words(std::string_view s, std::vector<std::string_view>& split, std::v
 struct Scratch {
   std::vector<std::string_view> split, words, all_words;
   std::vector<uint32_t> word_ids;
-  std::vector<uint32_t> cps;          // hyp chars then each reference's chars
+  std::vector<uint32_t> cps;  // hyp chars then each reference's chars
   std::vector<size_t> char_bounds, word_bounds;
   TokenInterner interner;
   NgramTables tables;
@@ -64,8 +63,8 @@ void append_chars(std::string_view s, bool whitespace, std::vector<uint32_t>& ou
 
 // [hyp, ref, match] of one order for hypothesis ids[h0..h1) against each reference range.
 template <typename Table>
-void order_stats_in(Scratch& sc, Table& table, const uint32_t* ids, const std::vector<size_t>& bounds, int n,
-                    int bits, size_t slot) {
+void order_stats_in(Scratch& sc, Table& table, const uint32_t* ids, const std::vector<size_t>& bounds, int n, int bits,
+                    size_t slot) {
   const auto order = static_cast<size_t>(n);
   const size_t hyp_len = bounds[1] - bounds[0];
   table_count(table, ids + bounds[0], hyp_len, n, bits);
@@ -197,8 +196,7 @@ std::vector<int64_t> chrf_statistics(const std::vector<std::string_view>& hyps, 
           best = r;
         }
       }
-      std::copy(sc.per_ref[best].begin(), sc.per_ref[best].end(),
-                out.begin() + static_cast<std::ptrdiff_t>(i * width));
+      std::copy(sc.per_ref[best].begin(), sc.per_ref[best].end(), out.begin() + static_cast<std::ptrdiff_t>(i * width));
     }
   });
   return out;

@@ -99,9 +99,15 @@ double cohen_kappa(const std::vector<double>& c, int32_t n_, KappaWeights w) {
       double wij;
       const double d = std::fabs(static_cast<double>(i) - static_cast<double>(j));
       switch (w) {
-        case KappaWeights::kNone: wij = i == j ? 0.0 : 1.0; break;
-        case KappaWeights::kLinear: wij = d; break;
-        default: wij = d * d; break;
+        case KappaWeights::kNone:
+          wij = i == j ? 0.0 : 1.0;
+          break;
+        case KappaWeights::kLinear:
+          wij = d;
+          break;
+        default:
+          wij = d * d;
+          break;
       }
       // sklearn: expected = outer(sum0, sum1) / total, indexed [i][j] = sum0[i] * sum1[j].
       num += wij * c[i * n + j];

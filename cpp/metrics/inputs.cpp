@@ -23,8 +23,7 @@ void check_references(const References& refs, size_t n, const std::string& name)
   for (size_t k = 0; k < refs.streams.size(); ++k) {
     if (refs.streams[k].size() != n) {
       throw InvalidArgument(name + ": reference stream " + std::to_string(k) + " has " +
-                            std::to_string(refs.streams[k].size()) + " items, hypotheses have " +
-                            std::to_string(n));
+                            std::to_string(refs.streams[k].size()) + " items, hypotheses have " + std::to_string(n));
     }
     if (!refs.present.empty() && refs.present[k].size() != n) {
       throw InvalidArgument(name + ": presence mask " + std::to_string(k) + " has the wrong length");

@@ -25,14 +25,21 @@ namespace {
 JsonType type_of(const simdjson::dom::element& e) {
   using simdjson::dom::element_type;
   switch (e.type()) {
-    case element_type::OBJECT: return JsonType::kObject;
-    case element_type::ARRAY: return JsonType::kArray;
-    case element_type::STRING: return JsonType::kString;
+    case element_type::OBJECT:
+      return JsonType::kObject;
+    case element_type::ARRAY:
+      return JsonType::kArray;
+    case element_type::STRING:
+      return JsonType::kString;
     case element_type::INT64:
-    case element_type::UINT64: return JsonType::kInteger;
-    case element_type::DOUBLE: return JsonType::kNumber;
-    case element_type::BOOL: return JsonType::kBoolean;
-    case element_type::NULL_VALUE: return JsonType::kNull;
+    case element_type::UINT64:
+      return JsonType::kInteger;
+    case element_type::DOUBLE:
+      return JsonType::kNumber;
+    case element_type::BOOL:
+      return JsonType::kBoolean;
+    case element_type::NULL_VALUE:
+      return JsonType::kNull;
   }
   return JsonType::kNone;
 }
@@ -72,13 +79,18 @@ std::string_view json_lenient_span(std::string_view text) {
   for (size_t i = start; i < t.size(); ++i) {
     const char c = t[i];
     if (in_str) {
-      if (esc) esc = false;
-      else if (c == '\\') esc = true;
-      else if (c == '"') in_str = false;
+      if (esc)
+        esc = false;
+      else if (c == '\\')
+        esc = true;
+      else if (c == '"')
+        in_str = false;
       continue;
     }
-    if (c == '"') in_str = true;
-    else if (c == '{' || c == '[') ++depth;
+    if (c == '"')
+      in_str = true;
+    else if (c == '{' || c == '[')
+      ++depth;
     else if (c == '}' || c == ']') {
       if (--depth == 0) return t.substr(start, i - start + 1);
     }

@@ -27,10 +27,10 @@ struct JsonKey {
 };
 
 struct JsonItem {
-  int8_t status;     // 0 strict, 1 lenient, 2 invalid
-  int8_t top_type;   // JsonType of the document, kNone when invalid
-  int32_t bad_key;   // first failing required key, -1 if none
-  int8_t reason;     // 0 ok, 1 missing, 2 wrong type, 3 not an object, 4 invalid document
+  int8_t status;    // 0 strict, 1 lenient, 2 invalid
+  int8_t top_type;  // JsonType of the document, kNone when invalid
+  int32_t bad_key;  // first failing required key, -1 if none
+  int8_t reason;    // 0 ok, 1 missing, 2 wrong type, 3 not an object, 4 invalid document
 };
 
 std::vector<JsonItem> json_validity(const std::vector<std::string_view>& texts, const std::vector<JsonKey>& keys);

@@ -69,8 +69,8 @@ bool ends_double_consonant(string_view w) {
 
 bool ends_cvc(string_view w) {
   const size_t n = w.size();
-  return (n >= 3 && is_consonant(w, n - 3) && !is_consonant(w, n - 2) && is_consonant(w, n - 1) &&
-          w[n - 1] != 'w' && w[n - 1] != 'x' && w[n - 1] != 'y') ||
+  return (n >= 3 && is_consonant(w, n - 3) && !is_consonant(w, n - 2) && is_consonant(w, n - 1) && w[n - 1] != 'w' &&
+          w[n - 1] != 'x' && w[n - 1] != 'y') ||
          (n == 2 && !is_consonant(w, 0) && is_consonant(w, 1));
 }
 
@@ -87,22 +87,30 @@ struct Rule {
 };
 
 struct Ctx {
-  string_view word;         // the word the rule list was applied to (for conditions on it)
-  char intermediate_last;   // step 1b: last letter of the intermediate stem
+  string_view word;        // the word the rule list was applied to (for conditions on it)
+  char intermediate_last;  // step 1b: last letter of the intermediate stem
 };
 
 bool check(Cond c, string_view stem, const Ctx& ctx) {
   switch (c) {
-    case Cond::kNone: return true;
-    case Cond::kPositive: return positive_measure(stem);
-    case Cond::kGt1: return measure(stem) > 1;
-    case Cond::kIon: return measure(stem) > 1 && (stem.back() == 's' || stem.back() == 't');
-    case Cond::kLogi: return positive_measure(ctx.word.substr(0, ctx.word.size() - 3));
-    case Cond::kStep1c: return stem.size() > 1 && is_consonant(stem, stem.size() - 1);
-    case Cond::kStep5b: return measure(ctx.word.substr(0, ctx.word.size() - 1)) > 1;
+    case Cond::kNone:
+      return true;
+    case Cond::kPositive:
+      return positive_measure(stem);
+    case Cond::kGt1:
+      return measure(stem) > 1;
+    case Cond::kIon:
+      return measure(stem) > 1 && (stem.back() == 's' || stem.back() == 't');
+    case Cond::kLogi:
+      return positive_measure(ctx.word.substr(0, ctx.word.size() - 3));
+    case Cond::kStep1c:
+      return stem.size() > 1 && is_consonant(stem, stem.size() - 1);
+    case Cond::kStep5b:
+      return measure(ctx.word.substr(0, ctx.word.size() - 1)) > 1;
     case Cond::kStep1bDouble:
       return ctx.intermediate_last != 'l' && ctx.intermediate_last != 's' && ctx.intermediate_last != 'z';
-    case Cond::kStep1bE: return measure(stem) == 1 && ends_cvc(stem);
+    case Cond::kStep1bE:
+      return measure(stem) == 1 && ends_cvc(stem);
   }
   return false;
 }
@@ -130,8 +138,8 @@ string replace_suffix(const string& w, string_view suffix, string_view repl) {
 
 string step1a(const string& w) {
   if (ends_with(w, "ies") && w.size() == 4) return replace_suffix(w, "ies", "ie");
-  static constexpr std::array<Rule, 4> rules{{
-      {"sses", "ss", Cond::kNone}, {"ies", "i", Cond::kNone}, {"ss", "ss", Cond::kNone}, {"s", "", Cond::kNone}}};
+  static constexpr std::array<Rule, 4> rules{
+      {{"sses", "ss", Cond::kNone}, {"ies", "i", Cond::kNone}, {"ss", "ss", Cond::kNone}, {"s", "", Cond::kNone}}};
   return apply_rules(w, rules, Ctx{w, 0});
 }
 
@@ -170,15 +178,15 @@ string step2(const string& w) {
   if (ends_with(w, "alli") && positive_measure(string_view(w).substr(0, w.size() - 4))) {
     return step2(replace_suffix(w, "alli", "al"));
   }
-  static constexpr std::array<Rule, 22> rules{{
-      {"ational", "ate", Cond::kPositive}, {"tional", "tion", Cond::kPositive}, {"enci", "ence", Cond::kPositive},
-      {"anci", "ance", Cond::kPositive},   {"izer", "ize", Cond::kPositive},    {"bli", "ble", Cond::kPositive},
-      {"alli", "al", Cond::kPositive},     {"entli", "ent", Cond::kPositive},   {"eli", "e", Cond::kPositive},
-      {"ousli", "ous", Cond::kPositive},   {"ization", "ize", Cond::kPositive}, {"ation", "ate", Cond::kPositive},
-      {"ator", "ate", Cond::kPositive},    {"alism", "al", Cond::kPositive},    {"iveness", "ive", Cond::kPositive},
-      {"fulness", "ful", Cond::kPositive}, {"ousness", "ous", Cond::kPositive}, {"aliti", "al", Cond::kPositive},
-      {"iviti", "ive", Cond::kPositive},   {"biliti", "ble", Cond::kPositive},  {"fulli", "ful", Cond::kPositive},
-      {"logi", "log", Cond::kLogi}}};
+  static constexpr std::array<Rule, 22> rules{
+      {{"ational", "ate", Cond::kPositive}, {"tional", "tion", Cond::kPositive}, {"enci", "ence", Cond::kPositive},
+       {"anci", "ance", Cond::kPositive},   {"izer", "ize", Cond::kPositive},    {"bli", "ble", Cond::kPositive},
+       {"alli", "al", Cond::kPositive},     {"entli", "ent", Cond::kPositive},   {"eli", "e", Cond::kPositive},
+       {"ousli", "ous", Cond::kPositive},   {"ization", "ize", Cond::kPositive}, {"ation", "ate", Cond::kPositive},
+       {"ator", "ate", Cond::kPositive},    {"alism", "al", Cond::kPositive},    {"iveness", "ive", Cond::kPositive},
+       {"fulness", "ful", Cond::kPositive}, {"ousness", "ous", Cond::kPositive}, {"aliti", "al", Cond::kPositive},
+       {"iviti", "ive", Cond::kPositive},   {"biliti", "ble", Cond::kPositive},  {"fulli", "ful", Cond::kPositive},
+       {"logi", "log", Cond::kLogi}}};
   return apply_rules(w, rules, Ctx{w, 0});
 }
 
@@ -194,12 +202,25 @@ string step3(const string& w) {
 }
 
 string step4(const string& w) {
-  static constexpr std::array<Rule, 19> rules{{
-      {"al", "", Cond::kGt1},   {"ance", "", Cond::kGt1}, {"ence", "", Cond::kGt1},  {"er", "", Cond::kGt1},
-      {"ic", "", Cond::kGt1},   {"able", "", Cond::kGt1}, {"ible", "", Cond::kGt1},  {"ant", "", Cond::kGt1},
-      {"ement", "", Cond::kGt1}, {"ment", "", Cond::kGt1}, {"ent", "", Cond::kGt1},  {"ion", "", Cond::kIon},
-      {"ou", "", Cond::kGt1},   {"ism", "", Cond::kGt1},  {"ate", "", Cond::kGt1},   {"iti", "", Cond::kGt1},
-      {"ous", "", Cond::kGt1},  {"ive", "", Cond::kGt1},  {"ize", "", Cond::kGt1}}};
+  static constexpr std::array<Rule, 19> rules{{{"al", "", Cond::kGt1},
+                                               {"ance", "", Cond::kGt1},
+                                               {"ence", "", Cond::kGt1},
+                                               {"er", "", Cond::kGt1},
+                                               {"ic", "", Cond::kGt1},
+                                               {"able", "", Cond::kGt1},
+                                               {"ible", "", Cond::kGt1},
+                                               {"ant", "", Cond::kGt1},
+                                               {"ement", "", Cond::kGt1},
+                                               {"ment", "", Cond::kGt1},
+                                               {"ent", "", Cond::kGt1},
+                                               {"ion", "", Cond::kIon},
+                                               {"ou", "", Cond::kGt1},
+                                               {"ism", "", Cond::kGt1},
+                                               {"ate", "", Cond::kGt1},
+                                               {"iti", "", Cond::kGt1},
+                                               {"ous", "", Cond::kGt1},
+                                               {"ive", "", Cond::kGt1},
+                                               {"ize", "", Cond::kGt1}}};
   return apply_rules(w, rules, Ctx{w, 0});
 }
 
@@ -219,10 +240,10 @@ string step5b(const string& w) {
 }
 
 const std::pair<string_view, string_view> kIrregular[] = {
-    {"sky", "sky"},         {"skies", "sky"},       {"dying", "die"},       {"lying", "lie"},
-    {"tying", "tie"},       {"news", "news"},       {"innings", "inning"},  {"inning", "inning"},
-    {"outings", "outing"},  {"outing", "outing"},   {"cannings", "canning"}, {"canning", "canning"},
-    {"howe", "howe"},       {"proceed", "proceed"}, {"exceed", "exceed"},   {"succeed", "succeed"}};
+    {"sky", "sky"},        {"skies", "sky"},       {"dying", "die"},        {"lying", "lie"},
+    {"tying", "tie"},      {"news", "news"},       {"innings", "inning"},   {"inning", "inning"},
+    {"outings", "outing"}, {"outing", "outing"},   {"cannings", "canning"}, {"canning", "canning"},
+    {"howe", "howe"},      {"proceed", "proceed"}, {"exceed", "exceed"},    {"succeed", "succeed"}};
 
 }  // namespace
 

@@ -9,9 +9,12 @@ namespace airtune::metrics {
 
 double Aggregator::operator()(const double* sums, size_t n_items) const {
   switch (kind) {
-    case kBleu: return bleu_from_stats(sums, bleu).score;
-    case kChrf: return chrf_from_stats(sums, chrf);
-    case kMean: return n_items ? sums[column] / static_cast<double>(n_items) : 0.0;
+    case kBleu:
+      return bleu_from_stats(sums, bleu).score;
+    case kChrf:
+      return chrf_from_stats(sums, chrf);
+    case kMean:
+      return n_items ? sums[column] / static_cast<double>(n_items) : 0.0;
   }
   return 0.0;
 }
@@ -107,8 +110,8 @@ std::vector<double> paired_bootstrap_scores(const std::vector<double>& a, const 
 }
 
 std::vector<double> approximate_randomization_scores(const std::vector<double>& a, const std::vector<double>& b,
-                                                     size_t n, size_t k, const Aggregator& agg, size_t B,
-                                                     uint64_t seed, const std::vector<uint8_t>& swaps) {
+                                                     size_t n, size_t k, const Aggregator& agg, size_t B, uint64_t seed,
+                                                     const std::vector<uint8_t>& swaps) {
   check_shapes(a, n, k, "approximate_randomization");
   check_shapes(b, n, k, "approximate_randomization");
   if (!swaps.empty() && swaps.size() != B * n) throw InvalidArgument("swaps must have n_trials x n entries");

@@ -133,8 +133,7 @@ void to_ids(const std::vector<std::string_view>& toks, TokenInterner& in, std::v
 }
 
 template <typename Table>
-Score score_ngrams(const std::vector<uint32_t>& tgt, const std::vector<uint32_t>& pred, int n, int bits,
-                   Table& table) {
+Score score_ngrams(const std::vector<uint32_t>& tgt, const std::vector<uint32_t>& pred, int n, int bits, Table& table) {
   const auto order = static_cast<size_t>(n);
   table_count(table, pred.data(), pred.size(), n, bits);
   table_probe(table, tgt.data(), tgt.size(), n, bits);
@@ -203,8 +202,8 @@ Score score_lcs(const std::vector<uint32_t>& tgt, const std::vector<uint32_t>& p
   return s;
 }
 
-Score score_lsum(const std::vector<std::vector<uint32_t>>& ref_sents, const std::vector<std::vector<uint32_t>>& can_sents,
-                 uint32_t vocab, std::vector<uint32_t>& table) {
+Score score_lsum(const std::vector<std::vector<uint32_t>>& ref_sents,
+                 const std::vector<std::vector<uint32_t>>& can_sents, uint32_t vocab, std::vector<uint32_t>& table) {
   Score s;
   if (ref_sents.empty() || can_sents.empty()) return s;
   size_t m = 0, n = 0;
@@ -281,7 +280,8 @@ std::vector<double> rouge_scores(const std::vector<std::string_view>& preds, con
     std::vector<Score> best(T), cur(T);
     auto sentences = [](const TokenList& t, const std::vector<uint32_t>& ids, std::vector<std::vector<uint32_t>>& out) {
       out.resize(t.sents.size());
-      for (size_t s = 0; s < t.sents.size(); ++s) out[s].assign(ids.begin() + t.sents[s].first, ids.begin() + t.sents[s].second);
+      for (size_t s = 0; s < t.sents.size(); ++s)
+        out[s].assign(ids.begin() + t.sents[s].first, ids.begin() + t.sents[s].second);
     };
     for (size_t i = begin; i < end; ++i) {
       cache.trim();
@@ -304,7 +304,7 @@ std::vector<double> rouge_scores(const std::vector<std::string_view>& preds, con
           if (ty.kind == RougeType::kN) {
             if (!fits_key(ty.n, bits)) throw InvalidArgument("rouge: row " + std::to_string(i) + " is too long");
             cur[t] = ty.n * bits <= 64 ? score_ngrams(tid, pid, ty.n, bits, ngrams.narrow)
-                                         : score_ngrams(tid, pid, ty.n, bits, ngrams.wide);
+                                       : score_ngrams(tid, pid, ty.n, bits, ngrams.wide);
           } else if (ty.kind == RougeType::kL) {
             if (masks.size() < vocab) masks.assign(vocab, 0);
             cur[t] = score_lcs(tid, pid, table, masks);

@@ -22,7 +22,6 @@ bool in_table(const unicode::CodeRange (&table)[N], char32_t cp) noexcept {
 
 }  // namespace
 
-
 bool is_py_space(char32_t cp) noexcept {
   if (cp < 0x80) return (cp >= 9 && cp <= 13) || (cp >= 28 && cp <= 32);
   return in_table(unicode::kPySpace, cp);

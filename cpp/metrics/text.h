@@ -6,12 +6,12 @@
 // Thread safety: pure functions, safe from any thread.
 #pragma once
 
-#include "core/utf8.h"
-
 #include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "core/utf8.h"
 
 namespace airtune::metrics {
 
@@ -34,8 +34,7 @@ inline char32_t next_code_point(std::string_view s, size_t& i) noexcept {
     return cp;
   }
   char32_t cp = ((b0 & 0x07u) << 18) | ((static_cast<unsigned char>(s[i + 1]) & 0x3Fu) << 12) |
-                ((static_cast<unsigned char>(s[i + 2]) & 0x3Fu) << 6) |
-                (static_cast<unsigned char>(s[i + 3]) & 0x3Fu);
+                ((static_cast<unsigned char>(s[i + 2]) & 0x3Fu) << 6) | (static_cast<unsigned char>(s[i + 3]) & 0x3Fu);
   i += 4;
   return cp;
 }

@@ -217,15 +217,16 @@ torch::Tensor Decoder::forward(const torch::Tensor& ids, const torch::Tensor& po
   return at::linear(x, lm_head_);
 }
 
-torch::Tensor Decoder::logits(const torch::Tensor& input_ids, const std::optional<torch::Tensor>& attention_mask) const {
+torch::Tensor Decoder::logits(const torch::Tensor& input_ids,
+                              const std::optional<torch::Tensor>& attention_mask) const {
   if (input_ids.dim() != 2) throw InvalidArgument("input_ids must be 2-D [batch, seq]");
   if (input_ids.size(1) == 0) throw InvalidArgument("input_ids has no tokens");
   auto ids = input_ids.to(device_, torch::kInt64);
   if (ids.numel() > 0) {
     auto lo = ids.min().item<int64_t>(), hi = ids.max().item<int64_t>();
     if (lo < 0 || hi >= config_.vocab_size)
-      throw InvalidArgument("input_ids hold token id " + std::to_string(lo < 0 ? lo : hi) + " outside the vocabulary [0, " +
-                            std::to_string(config_.vocab_size) + ")");
+      throw InvalidArgument("input_ids hold token id " + std::to_string(lo < 0 ? lo : hi) +
+                            " outside the vocabulary [0, " + std::to_string(config_.vocab_size) + ")");
   }
   if (ids.size(1) > config_.max_position_embeddings)
     throw InvalidArgument("input of " + std::to_string(ids.size(1)) + " tokens exceeds max_position_embeddings (" +

@@ -33,13 +33,13 @@ struct KVCache {
 
 struct GenerateOptions {
   int64_t max_new_tokens = 32;
-  bool do_sample = false;        // false: greedy (argmax)
-  double temperature = 1.0;      // > 0; applied first when sampling
-  int64_t top_k = 0;             // 0: off
-  double top_p = 1.0;            // in (0, 1]; 1: off
-  uint64_t seed = 0;             // sampling is deterministic for a given seed, batch and device
+  bool do_sample = false;    // false: greedy (argmax)
+  double temperature = 1.0;  // > 0; applied first when sampling
+  int64_t top_k = 0;         // 0: off
+  double top_p = 1.0;        // in (0, 1]; 1: off
+  uint64_t seed = 0;         // sampling is deterministic for a given seed, batch and device
   std::vector<int64_t> eos_token_ids;
-  int64_t pad_token_id = 0;      // written after a row finished
+  int64_t pad_token_id = 0;  // written after a row finished
   /// Optional: called after every step with the token of each row (-1 for rows already finished);
   /// returns the rows to stop now ("stop" reason). Used for stop strings.
   std::function<std::vector<bool>(const std::vector<int64_t>&)> on_step;

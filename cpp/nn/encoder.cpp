@@ -78,7 +78,10 @@ torch::Tensor Encoder::hidden_states(const torch::Tensor& input_ids, const torch
   x = at::layer_norm(x, {h}, emb_ln_w_, emb_ln_b_, c.layer_norm_eps);
   auto valid = attention_mask.to(device_).ne(0).view({b, 1, 1, s});
   auto zero = at::zeros({}, torch::TensorOptions().dtype(dtype_).device(device_));
-  auto neg = at::full({}, dtype_ == torch::kFloat16 ? -65504.0 : (dtype_ == torch::kBFloat16 ? -3.3895313892515355e38 : -3.4028234663852886e38),
+  auto neg = at::full({},
+                      dtype_ == torch::kFloat16
+                          ? -65504.0
+                          : (dtype_ == torch::kBFloat16 ? -3.3895313892515355e38 : -3.4028234663852886e38),
                       torch::TensorOptions().dtype(dtype_).device(device_));
   // Batches sorted by length are often unpadded: then attention needs no mask at all.
   const bool no_padding = valid.all().item<bool>();
@@ -94,9 +97,12 @@ torch::Tensor Encoder::hidden_states(const torch::Tensor& input_ids, const torch
     a = a.transpose(1, 2).reshape({b, s, h});
     x = at::layer_norm(at::linear(a, L.o_w, L.o_b) + x, {h}, L.ln1_w, L.ln1_b, c.layer_norm_eps);
     auto inter = at::linear(x, L.in_w, L.in_b);
-    if (c.hidden_act == "gelu") inter = at::gelu(inter);
-    else if (c.hidden_act == "relu") inter = at::relu(inter);
-    else inter = at::gelu(inter, "tanh");
+    if (c.hidden_act == "gelu")
+      inter = at::gelu(inter);
+    else if (c.hidden_act == "relu")
+      inter = at::relu(inter);
+    else
+      inter = at::gelu(inter, "tanh");
     x = at::layer_norm(at::linear(inter, L.out_w, L.out_b) + x, {h}, L.ln2_w, L.ln2_b, c.layer_norm_eps);
   }
   return x;
@@ -109,8 +115,12 @@ torch::Tensor Encoder::embed(const torch::Tensor& input_ids, const torch::Tensor
   auto m = attention_mask.to(device_).ne(0).unsqueeze(-1).to(torch::kFloat32);  // [B, S, 1]
   torch::Tensor pooled;
   switch (pooling) {
-    case Pooling::kCls: pooled = hs.select(1, 0); break;
-    case Pooling::kMax: pooled = hs.masked_fill(m.eq(0), -1e9).amax(1); break;
+    case Pooling::kCls:
+      pooled = hs.select(1, 0);
+      break;
+    case Pooling::kMax:
+      pooled = hs.masked_fill(m.eq(0), -1e9).amax(1);
+      break;
     case Pooling::kMean:
     case Pooling::kMeanSqrtLen: {
       auto sum = (hs * m).sum(1);

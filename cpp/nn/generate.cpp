@@ -34,7 +34,8 @@ torch::Tensor sample_next(const torch::Tensor& logits, const GenerateOptions& o,
 
 GenerateOutput Decoder::generate(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
                                  const GenerateOptions& o) const {
-  if (input_ids.dim() != 2 || input_ids.size(1) == 0) throw InvalidArgument("input_ids must be a non-empty [batch, seq]");
+  if (input_ids.dim() != 2 || input_ids.size(1) == 0)
+    throw InvalidArgument("input_ids must be a non-empty [batch, seq]");
   if (attention_mask.sizes() != input_ids.sizes())
     throw InvalidArgument("attention_mask shape " + c10::str(attention_mask.sizes()) + " differs from input_ids " +
                           c10::str(input_ids.sizes()));
@@ -51,8 +52,8 @@ GenerateOutput Decoder::generate(const torch::Tensor& input_ids, const torch::Te
   {
     auto lo = ids_cpu.min().item<int64_t>(), hi = ids_cpu.max().item<int64_t>();
     if (lo < 0 || hi >= config_.vocab_size)
-      throw InvalidArgument("input_ids hold token id " + std::to_string(lo < 0 ? lo : hi) + " outside the vocabulary [0, " +
-                            std::to_string(config_.vocab_size) + ")");
+      throw InvalidArgument("input_ids hold token id " + std::to_string(lo < 0 ? lo : hi) +
+                            " outside the vocabulary [0, " + std::to_string(config_.vocab_size) + ")");
   }
   auto lens = mask_cpu.sum(1);
   for (int64_t r = 0; r < b; ++r) {

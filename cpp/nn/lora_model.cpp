@@ -24,11 +24,21 @@ std::string json_escape(const std::string& s) {
   std::string out;
   for (unsigned char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (c < 0x20) {
           char buf[8];
@@ -61,12 +71,10 @@ std::string lora_module_name(int layer, int proj) {
   return p + (proj <= 3 ? "self_attn." : "mlp.") + kProjNames[proj];
 }
 
-LoraModel::LoraModel(const std::string& base_path, const LoraOptions& options, torch::Dtype dtype,
-                     torch::Device device)
+LoraModel::LoraModel(const std::string& base_path, const LoraOptions& options, torch::Dtype dtype, torch::Device device)
     : base_(std::make_shared<Decoder>(base_path, dtype, device)), options_(options) {
   if (options_.r <= 0) throw InvalidArgument("LoRA rank r must be > 0, got " + std::to_string(options_.r));
-  if (!(options_.dropout >= 0.0 && options_.dropout < 1.0))
-    throw InvalidArgument("lora_dropout must be in [0, 1)");
+  if (!(options_.dropout >= 0.0 && options_.dropout < 1.0)) throw InvalidArgument("lora_dropout must be in [0, 1)");
   if (!options_.target_regex.empty()) {
     try {
       std::regex re(options_.target_regex);
@@ -100,12 +108,11 @@ LoraModel::LoraModel(const std::string& base_path, const LoraOptions& options, t
     }
   }
   if (adapters_.empty()) {
-    std::string what = options_.all_linear        ? "all-linear"
+    std::string what = options_.all_linear              ? "all-linear"
                        : !options_.target_regex.empty() ? "regex '" + options_.target_regex + "'"
-                                                         : "target_modules [";
+                                                        : "target_modules [";
     if (!options_.all_linear && options_.target_regex.empty()) {
-      for (size_t k = 0; k < options_.target_modules.size(); ++k)
-        what += (k ? ", " : "") + options_.target_modules[k];
+      for (size_t k = 0; k < options_.target_modules.size(); ++k) what += (k ? ", " : "") + options_.target_modules[k];
       what += "]";
     }
     throw InvalidArgument("LoRA " + what +
@@ -135,13 +142,20 @@ torch::Tensor LoraModel::base_weight(int layer, Proj p) const {
   const int64_t qd = c.num_attention_heads * c.head_dim, kvd = c.num_key_value_heads * c.head_dim;
   const int64_t inter = c.intermediate_size;
   switch (p) {
-    case kQ: return L.qkv_w.narrow(0, 0, qd);
-    case kK: return L.qkv_w.narrow(0, qd, kvd);
-    case kV: return L.qkv_w.narrow(0, qd + kvd, kvd);
-    case kO: return L.o_w;
-    case kGate: return L.gate_up_w.narrow(0, 0, inter);
-    case kUp: return L.gate_up_w.narrow(0, inter, inter);
-    default: return L.down_w;
+    case kQ:
+      return L.qkv_w.narrow(0, 0, qd);
+    case kK:
+      return L.qkv_w.narrow(0, qd, kvd);
+    case kV:
+      return L.qkv_w.narrow(0, qd + kvd, kvd);
+    case kO:
+      return L.o_w;
+    case kGate:
+      return L.gate_up_w.narrow(0, 0, inter);
+    case kUp:
+      return L.gate_up_w.narrow(0, inter, inter);
+    default:
+      return L.down_w;
   }
 }
 
@@ -151,13 +165,20 @@ torch::Tensor LoraModel::base_bias(int layer, Proj p) const {
   const int64_t qd = c.num_attention_heads * c.head_dim, kvd = c.num_key_value_heads * c.head_dim;
   const int64_t inter = c.intermediate_size;
   switch (p) {
-    case kQ: return L.qkv_b.defined() ? L.qkv_b.narrow(0, 0, qd) : torch::Tensor();
-    case kK: return L.qkv_b.defined() ? L.qkv_b.narrow(0, qd, kvd) : torch::Tensor();
-    case kV: return L.qkv_b.defined() ? L.qkv_b.narrow(0, qd + kvd, kvd) : torch::Tensor();
-    case kO: return L.o_b;
-    case kGate: return L.gate_up_b.defined() ? L.gate_up_b.narrow(0, 0, inter) : torch::Tensor();
-    case kUp: return L.gate_up_b.defined() ? L.gate_up_b.narrow(0, inter, inter) : torch::Tensor();
-    default: return L.down_b;
+    case kQ:
+      return L.qkv_b.defined() ? L.qkv_b.narrow(0, 0, qd) : torch::Tensor();
+    case kK:
+      return L.qkv_b.defined() ? L.qkv_b.narrow(0, qd, kvd) : torch::Tensor();
+    case kV:
+      return L.qkv_b.defined() ? L.qkv_b.narrow(0, qd + kvd, kvd) : torch::Tensor();
+    case kO:
+      return L.o_b;
+    case kGate:
+      return L.gate_up_b.defined() ? L.gate_up_b.narrow(0, 0, inter) : torch::Tensor();
+    case kUp:
+      return L.gate_up_b.defined() ? L.gate_up_b.narrow(0, inter, inter) : torch::Tensor();
+    default:
+      return L.down_b;
   }
 }
 
@@ -214,8 +235,8 @@ torch::Tensor LoraModel::layer_forward(int i, const torch::Tensor& x_in, const L
   auto gate = add(gu.narrow(-1, 0, inter), delta(i, kGate, h2));
   auto up = add(gu.narrow(-1, inter, inter), delta(i, kUp, h2));
   auto act = at::silu(gate) * up;
-  auto mlp = add(L.down_b.defined() ? at::linear(act, L.down_w, L.down_b) : at::linear(act, L.down_w),
-                 delta(i, kDown, act));
+  auto mlp =
+      add(L.down_b.defined() ? at::linear(act, L.down_w, L.down_b) : at::linear(act, L.down_w), delta(i, kDown, act));
   return x + mlp;
 }
 
@@ -336,8 +357,10 @@ torch::Tensor LoraModel::hidden(const torch::Tensor& input_ids, const torch::Ten
   const auto& layers = base.layers();
   auto additive = [&](const torch::Tensor& allowed) {
     auto zero = at::zeros({}, torch::TensorOptions().dtype(dtype).device(device));
-    auto neg = at::full({}, dtype == torch::kFloat16 ? -65504.0 : (dtype == torch::kBFloat16 ? -3.3895313892515355e38
-                                                                                                 : -3.4028234663852886e38),
+    auto neg = at::full({},
+                        dtype == torch::kFloat16
+                            ? -65504.0
+                            : (dtype == torch::kBFloat16 ? -3.3895313892515355e38 : -3.4028234663852886e38),
                         torch::TensorOptions().dtype(dtype).device(device));
     return at::where(allowed, zero, neg).unsqueeze(1);
   };

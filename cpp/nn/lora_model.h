@@ -53,8 +53,8 @@ struct LoraAdapter {
 };
 
 struct LossSum {
-  torch::Tensor sum;  // scalar float32: sum of token cross-entropies (graph attached)
-  int64_t tokens = 0; // number of positions with a label
+  torch::Tensor sum;   // scalar float32: sum of token cross-entropies (graph attached)
+  int64_t tokens = 0;  // number of positions with a label
 };
 
 class LoraModel {
@@ -115,8 +115,8 @@ class LoraModel {
   // Index into adapters_ or -1, per layer and projection (q k v o gate up down).
   enum Proj { kQ = 0, kK, kV, kO, kGate, kUp, kDown, kNumProj };
   torch::Tensor delta(int layer, Proj p, const torch::Tensor& x) const;  // adapter output or undefined
-  torch::Tensor base_weight(int layer, Proj p) const;                      // [out, in] view
-  torch::Tensor base_bias(int layer, Proj p) const;                        // [out] or undefined
+  torch::Tensor base_weight(int layer, Proj p) const;                    // [out, in] view
+  torch::Tensor base_bias(int layer, Proj p) const;                      // [out] or undefined
 
   std::shared_ptr<Decoder> base_;
   LoraOptions options_;

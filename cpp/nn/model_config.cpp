@@ -64,7 +64,8 @@ class Json {
     double d = 0;
     if (e.get_double().get(d)) {
       int64_t i = 0;
-      if (e.get_int64().get(i)) throw FormatError(source_ + ": key '" + where + std::string(key) + "' must be a number");
+      if (e.get_int64().get(i))
+        throw FormatError(source_ + ": key '" + where + std::string(key) + "' must be a number");
       d = static_cast<double>(i);
     }
     return d;
@@ -107,7 +108,8 @@ class Json {
       return out;
     }
     int64_t v;
-    if (e.get_int64().get(v)) throw FormatError(source_ + ": key '" + std::string(key) + "' must be an integer or a list");
+    if (e.get_int64().get(v))
+      throw FormatError(source_ + ": key '" + std::string(key) + "' must be an integer or a list");
     out.push_back(v);
     return out;
   }
@@ -134,7 +136,8 @@ class Json {
 };
 
 void require_positive(const std::string& source, const char* key, int64_t v) {
-  if (v <= 0) throw FormatError(source + ": key '" + key + "' must be a positive integer (got " + std::to_string(v) + ")");
+  if (v <= 0)
+    throw FormatError(source + ": key '" + key + "' must be a positive integer (got " + std::to_string(v) + ")");
 }
 
 // The sizes every transformer config has (decoder and encoder): required and positive.
@@ -244,11 +247,12 @@ DecoderConfig DecoderConfig::from_json(const std::string& text, const std::strin
   auto layer_types = j.string_list("layer_types");
   if (!layer_types.empty()) {
     if (static_cast<int64_t>(layer_types.size()) != c.num_hidden_layers)
-      throw FormatError(source + ": key 'layer_types' has " + std::to_string(layer_types.size()) +
-                        " entries for " + std::to_string(c.num_hidden_layers) + " layers");
+      throw FormatError(source + ": key 'layer_types' has " + std::to_string(layer_types.size()) + " entries for " +
+                        std::to_string(c.num_hidden_layers) + " layers");
     for (size_t i = 0; i < layer_types.size(); ++i) {
       if (layer_types[i] == "sliding_attention") {
-        if (window <= 0) throw FormatError(source + ": layer_types asks for sliding_attention but sliding_window is null");
+        if (window <= 0)
+          throw FormatError(source + ": layer_types asks for sliding_attention but sliding_window is null");
         c.layer_window[i] = window;
       } else if (layer_types[i] != "full_attention") {
         throw FormatError(source + ": key 'layer_types[" + std::to_string(i) + "]' is '" + layer_types[i] +

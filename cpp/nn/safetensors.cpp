@@ -63,26 +63,46 @@ class MappedFile {
 torch::Dtype to_torch_dtype(io::SafetensorsDtype dtype, const std::string& what) {
   using D = io::SafetensorsDtype;
   switch (dtype) {
-    case D::kBool: return torch::kBool;
-    case D::kU8: return torch::kUInt8;
-    case D::kI8: return torch::kInt8;
-    case D::kI16: return torch::kInt16;
-    case D::kU16: return torch::kUInt16;
-    case D::kF16: return torch::kFloat16;
-    case D::kBF16: return torch::kBFloat16;
-    case D::kI32: return torch::kInt32;
-    case D::kU32: return torch::kUInt32;
-    case D::kF32: return torch::kFloat32;
-    case D::kF64: return torch::kFloat64;
-    case D::kI64: return torch::kInt64;
-    case D::kU64: return torch::kUInt64;
-    case D::kC64: return torch::kComplexFloat;
-    case D::kF8E5M2: return torch::kFloat8_e5m2;
-    case D::kF8E4M3: return torch::kFloat8_e4m3fn;
-    case D::kF8E8M0: return torch::kFloat8_e8m0fnu;
-    case D::kF8E4M3Fnuz: return torch::kFloat8_e4m3fnuz;
-    case D::kF8E5M2Fnuz: return torch::kFloat8_e5m2fnuz;
-    default: break;
+    case D::kBool:
+      return torch::kBool;
+    case D::kU8:
+      return torch::kUInt8;
+    case D::kI8:
+      return torch::kInt8;
+    case D::kI16:
+      return torch::kInt16;
+    case D::kU16:
+      return torch::kUInt16;
+    case D::kF16:
+      return torch::kFloat16;
+    case D::kBF16:
+      return torch::kBFloat16;
+    case D::kI32:
+      return torch::kInt32;
+    case D::kU32:
+      return torch::kUInt32;
+    case D::kF32:
+      return torch::kFloat32;
+    case D::kF64:
+      return torch::kFloat64;
+    case D::kI64:
+      return torch::kInt64;
+    case D::kU64:
+      return torch::kUInt64;
+    case D::kC64:
+      return torch::kComplexFloat;
+    case D::kF8E5M2:
+      return torch::kFloat8_e5m2;
+    case D::kF8E4M3:
+      return torch::kFloat8_e4m3fn;
+    case D::kF8E8M0:
+      return torch::kFloat8_e8m0fnu;
+    case D::kF8E4M3Fnuz:
+      return torch::kFloat8_e4m3fnuz;
+    case D::kF8E5M2Fnuz:
+      return torch::kFloat8_e5m2fnuz;
+    default:
+      break;
   }
   throw FormatError(what + ": dtype " + std::string(io::dtype_name(dtype)) + " has no torch equivalent");
 }
@@ -90,26 +110,46 @@ torch::Dtype to_torch_dtype(io::SafetensorsDtype dtype, const std::string& what)
 io::SafetensorsDtype from_torch_dtype(torch::Dtype dtype, const std::string& what) {
   using D = io::SafetensorsDtype;
   switch (dtype) {
-    case torch::kBool: return D::kBool;
-    case torch::kUInt8: return D::kU8;
-    case torch::kInt8: return D::kI8;
-    case torch::kInt16: return D::kI16;
-    case torch::kUInt16: return D::kU16;
-    case torch::kFloat16: return D::kF16;
-    case torch::kBFloat16: return D::kBF16;
-    case torch::kInt32: return D::kI32;
-    case torch::kUInt32: return D::kU32;
-    case torch::kFloat32: return D::kF32;
-    case torch::kFloat64: return D::kF64;
-    case torch::kInt64: return D::kI64;
-    case torch::kUInt64: return D::kU64;
-    case torch::kComplexFloat: return D::kC64;
-    case torch::kFloat8_e5m2: return D::kF8E5M2;
-    case torch::kFloat8_e4m3fn: return D::kF8E4M3;
-    case torch::kFloat8_e8m0fnu: return D::kF8E8M0;
-    case torch::kFloat8_e4m3fnuz: return D::kF8E4M3Fnuz;
-    case torch::kFloat8_e5m2fnuz: return D::kF8E5M2Fnuz;
-    default: break;
+    case torch::kBool:
+      return D::kBool;
+    case torch::kUInt8:
+      return D::kU8;
+    case torch::kInt8:
+      return D::kI8;
+    case torch::kInt16:
+      return D::kI16;
+    case torch::kUInt16:
+      return D::kU16;
+    case torch::kFloat16:
+      return D::kF16;
+    case torch::kBFloat16:
+      return D::kBF16;
+    case torch::kInt32:
+      return D::kI32;
+    case torch::kUInt32:
+      return D::kU32;
+    case torch::kFloat32:
+      return D::kF32;
+    case torch::kFloat64:
+      return D::kF64;
+    case torch::kInt64:
+      return D::kI64;
+    case torch::kUInt64:
+      return D::kU64;
+    case torch::kComplexFloat:
+      return D::kC64;
+    case torch::kFloat8_e5m2:
+      return D::kF8E5M2;
+    case torch::kFloat8_e4m3fn:
+      return D::kF8E4M3;
+    case torch::kFloat8_e8m0fnu:
+      return D::kF8E8M0;
+    case torch::kFloat8_e4m3fnuz:
+      return D::kF8E4M3Fnuz;
+    case torch::kFloat8_e5m2fnuz:
+      return D::kF8E5M2Fnuz;
+    default:
+      break;
   }
   throw InvalidArgument(what + ": torch dtype " + std::string(c10::toString(dtype)) +
                         " cannot be stored in safetensors");
@@ -138,7 +178,8 @@ torch::Tensor SafetensorsFile::tensor(const std::string& name) const {
   if (info.byte_size() == 0) return torch::empty(info.shape, options);
   if (reinterpret_cast<uintptr_t>(ptr) % elem == 0) {
     auto keep = map_;
-    return torch::from_blob(ptr, info.shape, [keep](void*) {}, options);
+    return torch::from_blob(
+        ptr, info.shape, [keep](void*) {}, options);
   }
   auto out = torch::empty(info.shape, options);
   std::memcpy(out.data_ptr(), ptr, info.byte_size());
@@ -197,7 +238,8 @@ WeightStore::WeightStore(const std::string& path) : source_(path) {
     size_t idx = files_.size() - 1;
     for (const auto& t : files_.back()->header().tensors) {
       if (!where_.emplace(t.name, idx).second)
-        throw FormatError(file.string() + ": tensor '" + t.name + "' also appears in " + files_[where_[t.name]]->path());
+        throw FormatError(file.string() + ": tensor '" + t.name + "' also appears in " +
+                          files_[where_[t.name]]->path());
     }
   };
   if (fs::is_regular_file(p)) {
@@ -212,8 +254,9 @@ WeightStore::WeightStore(const std::string& path) : source_(path) {
   }
   if (!fs::exists(index)) {
     if (fs::exists(p / "pytorch_model.bin"))
-      throw FormatError(path + ": only pytorch_model.bin (pickle) found; airtune loads safetensors only "
-                               "(convert with transformers: save_pretrained(safe_serialization=True))");
+      throw FormatError(path +
+                        ": only pytorch_model.bin (pickle) found; airtune loads safetensors only "
+                        "(convert with transformers: save_pretrained(safe_serialization=True))");
     throw IoError(path + ": neither model.safetensors nor model.safetensors.index.json found");
   }
   simdjson::dom::parser parser;

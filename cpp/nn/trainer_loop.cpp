@@ -49,8 +49,9 @@ std::vector<std::vector<int64_t>> epoch_plan(const std::vector<TrainExample>& da
   }
   std::vector<std::vector<int64_t>> batches;
   for (size_t start = 0; start < idx.size(); start += static_cast<size_t>(bs))
-    batches.emplace_back(idx.begin() + static_cast<std::ptrdiff_t>(start),
-                         idx.begin() + static_cast<std::ptrdiff_t>(std::min(idx.size(), start + static_cast<size_t>(bs))));
+    batches.emplace_back(
+        idx.begin() + static_cast<std::ptrdiff_t>(start),
+        idx.begin() + static_cast<std::ptrdiff_t>(std::min(idx.size(), start + static_cast<size_t>(bs))));
   if (o.group_by_length) {
     std::vector<int64_t> order(batches.size());
     for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int64_t>(i);
@@ -187,9 +188,12 @@ struct LoopState {
 };
 
 std::map<std::string, std::string> fingerprint(const TrainOptions& o, size_t n_train, int64_t total_steps) {
-  return {{"seed", std::to_string(o.seed)},           {"batch_size", std::to_string(o.batch_size)},
-          {"grad_accum", std::to_string(o.grad_accum)}, {"n_train", std::to_string(n_train)},
-          {"total_steps", std::to_string(total_steps)}, {"group_by_length", o.group_by_length ? "1" : "0"}};
+  return {{"seed", std::to_string(o.seed)},
+          {"batch_size", std::to_string(o.batch_size)},
+          {"grad_accum", std::to_string(o.grad_accum)},
+          {"n_train", std::to_string(n_train)},
+          {"total_steps", std::to_string(total_steps)},
+          {"group_by_length", o.group_by_length ? "1" : "0"}};
 }
 
 void save_checkpoint(const std::string& dir, const LoraModel& model, torch::optim::AdamW& opt, const LoopState& st,
@@ -208,8 +212,8 @@ void save_checkpoint(const std::string& dir, const LoraModel& model, torch::opti
   auto ph = hist.accessor<double, 2>();
   for (int64_t i = 0; i < nh; ++i) {
     const auto& s = st.history[static_cast<size_t>(i)];
-    double row[10] = {double(s.step), double(s.total_steps), double(s.epoch), s.loss, s.lr, s.grad_norm,
-                      double(s.tokens), double(s.seq_tokens), s.seconds, s.eval_loss};
+    double row[10] = {double(s.step), double(s.total_steps), double(s.epoch),      s.loss,    s.lr,
+                      s.grad_norm,    double(s.tokens),      double(s.seq_tokens), s.seconds, s.eval_loss};
     for (int k = 0; k < 10; ++k) ph[i][k] = row[k];
   }
   const int64_t ne = static_cast<int64_t>(st.evals.size());
@@ -301,8 +305,9 @@ double evaluate_loss(LoraModel& model, const std::vector<TrainExample>& data, in
   double sum = 0.0;
   int64_t n = 0;
   for (size_t start = 0; start < order.size(); start += static_cast<size_t>(batch_size)) {
-    std::vector<int64_t> rows(order.begin() + static_cast<std::ptrdiff_t>(start),
-                              order.begin() + static_cast<std::ptrdiff_t>(std::min(order.size(), start + static_cast<size_t>(batch_size))));
+    std::vector<int64_t> rows(
+        order.begin() + static_cast<std::ptrdiff_t>(start),
+        order.begin() + static_cast<std::ptrdiff_t>(std::min(order.size(), start + static_cast<size_t>(batch_size))));
     auto b = make_batch(data, rows, pad_token_id, model.base().device());
     auto ls = model.loss_sum(b.ids, b.mask, b.labels);
     sum += ls.sum.item<double>();
@@ -330,10 +335,9 @@ TrainOutcome train_lora(LoraModel& model, const std::vector<TrainExample>& train
 
   model.set_gradient_checkpointing(o.gradient_checkpointing);
   auto params = model.parameters();
-  torch::optim::AdamW opt(params, torch::optim::AdamWOptions(o.learning_rate)
-                                      .betas({o.beta1, o.beta2})
-                                      .eps(o.eps)
-                                      .weight_decay(o.weight_decay));
+  torch::optim::AdamW opt(
+      params,
+      torch::optim::AdamWOptions(o.learning_rate).betas({o.beta1, o.beta2}).eps(o.eps).weight_decay(o.weight_decay));
   LoopState st;
   if (!o.resume_from.empty()) {
     load_checkpoint(o.resume_from, model, opt, st, o, train.size(), total_steps);
@@ -367,8 +371,9 @@ TrainOutcome train_lora(LoraModel& model, const std::vector<TrainExample>& train
     info.epoch = g0 / micro_per_epoch;
     std::vector<Batch> batches;
     for (int64_t g = g0; g < g1; ++g) {
-      batches.push_back(o.pack_length > 0 ? make_packed_batch(train, micro_rows(g), o.pad_token_id, o.pack_length, device)
-                                          : make_batch(train, micro_rows(g), o.pad_token_id, device));
+      batches.push_back(o.pack_length > 0
+                            ? make_packed_batch(train, micro_rows(g), o.pad_token_id, o.pack_length, device)
+                            : make_batch(train, micro_rows(g), o.pad_token_id, device));
       info.tokens += batches.back().label_tokens;
       info.seq_tokens += batches.back().tokens;
     }

@@ -34,8 +34,8 @@ struct TrainOptions {
   double learning_rate = 2e-4;
   double weight_decay = 0.0;
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
-  double max_grad_norm = 1.0;      // <= 0: no clipping
-  std::string schedule = "linear"; // linear | cosine | constant
+  double max_grad_norm = 1.0;       // <= 0: no clipping
+  std::string schedule = "linear";  // linear | cosine | constant
   int64_t warmup_steps = 0;
   uint64_t seed = 0;
   bool group_by_length = true;
@@ -44,18 +44,18 @@ struct TrainOptions {
   /// tokens; positions restart and attention stays inside each example. 0: one example per row.
   int64_t pack_length = 0;
   int64_t pad_token_id = 0;
-  int64_t eval_every = 0;          // 0: evaluate only at the end (when eval data is given)
+  int64_t eval_every = 0;  // 0: evaluate only at the end (when eval data is given)
   int64_t eval_batch_size = 8;
   int64_t early_stopping_patience = 0;  // evaluations without improvement before stopping; 0: off
   double early_stopping_threshold = 0.0;
-  int64_t save_every = 0;          // checkpoint every N steps into checkpoint_dir; 0: off
+  int64_t save_every = 0;  // checkpoint every N steps into checkpoint_dir; 0: off
   std::string checkpoint_dir;
-  std::string resume_from;         // a checkpoint folder written by a previous run
+  std::string resume_from;  // a checkpoint folder written by a previous run
   std::string base_model_name_or_path;
 };
 
 struct StepInfo {
-  int64_t step = 0;         // 1-based optimizer step just done
+  int64_t step = 0;  // 1-based optimizer step just done
   int64_t total_steps = 0;
   int64_t epoch = 0;
   double loss = 0.0;        // token-mean loss of the step
@@ -76,21 +76,19 @@ struct TrainOutcome {
   std::string message;      // human-readable detail for nan_loss
   std::string last_checkpoint;
   double train_seconds = 0.0;
-  int64_t train_tokens = 0;   // labelled tokens seen in this run
-  int64_t seq_tokens = 0;     // all tokens processed in this run
+  int64_t train_tokens = 0;  // labelled tokens seen in this run
+  int64_t seq_tokens = 0;    // all tokens processed in this run
 };
 
 /// Callback after every step; return false to stop (stop_reason "callback").
 using StepCallback = std::function<bool(const StepInfo&)>;
 
 /// Runs training; mutates `model`'s adapters. Throws InvalidArgument for empty data or bad options.
-TrainOutcome train_lora(LoraModel& model, const std::vector<TrainExample>& train,
-                        const std::vector<TrainExample>& eval, const TrainOptions& options,
-                        const StepCallback& on_step);
+TrainOutcome train_lora(LoraModel& model, const std::vector<TrainExample>& train, const std::vector<TrainExample>& eval,
+                        const TrainOptions& options, const StepCallback& on_step);
 
 /// Token-mean loss over `data` (no dropout, no grad).
-double evaluate_loss(LoraModel& model, const std::vector<TrainExample>& data, int64_t batch_size,
-                     int64_t pad_token_id);
+double evaluate_loss(LoraModel& model, const std::vector<TrainExample>& data, int64_t batch_size, int64_t pad_token_id);
 
 /// Learning-rate multiplier of step `step` (0-based) as transformers' schedulers.
 double lr_lambda(const std::string& schedule, int64_t step, int64_t warmup, int64_t total);

@@ -58,7 +58,8 @@ double bleu_from_tokens(const std::vector<std::string>& hyp, const std::vector<c
   }
   const double sys_len = static_cast<double>(hyp.size());
   double bp = 1.0;
-  if (sys_len < static_cast<double>(ref_len)) bp = sys_len > 0 ? std::exp(1.0 - static_cast<double>(ref_len) / sys_len) : 0.0;
+  if (sys_len < static_cast<double>(ref_len))
+    bp = sys_len > 0 ? std::exp(1.0 - static_cast<double>(ref_len) / sys_len) : 0.0;
   if (correct[0] + correct[1] + correct[2] + correct[3] == 0) return 0.0;
   double prec[kN] = {0, 0, 0, 0};
   double smooth = 1.0;
@@ -134,11 +135,14 @@ std::vector<std::string> tokenize_13a(std::string_view text) {
     }
     return o;
   };
-  std::string b = pass(a, [](char x, char y) { return !digit(x) && (y == '.' || y == ','); }, false);
+  std::string b = pass(
+      a, [](char x, char y) { return !digit(x) && (y == '.' || y == ','); }, false);
   // ([^0-9])([\.,]) -> \1 \2 : x, ' ', y, ' '
-  std::string c2 = pass(b, [](char x, char y) { return (x == '.' || x == ',') && !digit(y); }, true);
+  std::string c2 = pass(
+      b, [](char x, char y) { return (x == '.' || x == ',') && !digit(y); }, true);
   // ([\.,])([^0-9]) -> ' ' \1 ' ' \2
-  std::string d = pass(c2, [](char x, char y) { return digit(x) && y == '-'; }, false);
+  std::string d = pass(
+      c2, [](char x, char y) { return digit(x) && y == '-'; }, false);
   std::vector<std::string> out;
   size_t i = 0;
   while (i < d.size()) {

@@ -12,12 +12,14 @@ namespace airtune::prompts {
 
 KMeansResult kmeans(const float* x, int64_t n, int64_t d, int64_t k, int niter, uint64_t seed, int nredo) {
   if (d < 1) throw InvalidArgument("kmeans: dimension must be >= 1");
-  if (k < 1 || k > n) throw InvalidArgument("kmeans: k must be in [1, n] (k=" + std::to_string(k) + ", n=" + std::to_string(n) + ")");
+  if (k < 1 || k > n)
+    throw InvalidArgument("kmeans: k must be in [1, n] (k=" + std::to_string(k) + ", n=" + std::to_string(n) + ")");
   if (niter < 1) throw InvalidArgument("kmeans: niter must be >= 1");
   if (nredo < 1) throw InvalidArgument("kmeans: nredo must be >= 1");
   for (int64_t i = 0; i < n; ++i)
     for (int64_t j = 0; j < d; ++j)
-      if (!std::isfinite(x[i * d + j])) throw InvalidArgument("kmeans: row " + std::to_string(i) + " has a non-finite value");
+      if (!std::isfinite(x[i * d + j]))
+        throw InvalidArgument("kmeans: row " + std::to_string(i) + " has a non-finite value");
   faiss::ClusteringParameters cp;
   cp.niter = niter;
   cp.nredo = nredo;

@@ -19,8 +19,8 @@ struct KMeansResult {
   int64_t k = 0, d = 0;
 };
 
-/// nredo runs from different seeds keep the lowest objective. 1 <= k <= n, d >= 1, niter >= 1, nredo >= 1; else InvalidArgument. Non-finite values throw InvalidArgument
-/// naming the row.
+/// nredo runs from different seeds keep the lowest objective. 1 <= k <= n, d >= 1, niter >= 1, nredo >= 1; else
+/// InvalidArgument. Non-finite values throw InvalidArgument naming the row.
 KMeansResult kmeans(const float* x, int64_t n, int64_t d, int64_t k, int niter, uint64_t seed, int nredo = 1);
 
 }  // namespace airtune::prompts

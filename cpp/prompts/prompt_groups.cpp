@@ -42,9 +42,12 @@ double jaccard(const std::vector<uint64_t>& a, const std::vector<uint64_t>& b) {
   if (a.empty() && b.empty()) return 1.0;
   size_t i = 0, j = 0, inter = 0;
   while (i < a.size() && j < b.size()) {
-    if (a[i] < b[j]) ++i;
-    else if (a[i] > b[j]) ++j;
-    else ++inter, ++i, ++j;
+    if (a[i] < b[j])
+      ++i;
+    else if (a[i] > b[j])
+      ++j;
+    else
+      ++inter, ++i, ++j;
   }
   return static_cast<double>(inter) / static_cast<double>(a.size() + b.size() - inter);
 }

@@ -18,11 +18,11 @@
 namespace airtune::prompts {
 
 struct PromptGroups {
-  std::vector<int64_t> exact_of_row;     ///< per row: distinct-prompt id, -1 when absent
-  std::vector<int64_t> count;            ///< per distinct prompt: rows
-  std::vector<int64_t> first_row;        ///< per distinct prompt: first row
-  std::vector<int64_t> near_of_distinct; ///< per distinct prompt: near-duplicate group id
-  int64_t n_near = 0;                    ///< number of near-duplicate groups
+  std::vector<int64_t> exact_of_row;      ///< per row: distinct-prompt id, -1 when absent
+  std::vector<int64_t> count;             ///< per distinct prompt: rows
+  std::vector<int64_t> first_row;         ///< per distinct prompt: first row
+  std::vector<int64_t> near_of_distinct;  ///< per distinct prompt: near-duplicate group id
+  int64_t n_near = 0;                     ///< number of near-duplicate groups
   bool near_truncated = false;
 };
 

@@ -8,15 +8,24 @@ namespace airtune::prompts {
 
 const char* span_kind_name(SpanKind kind) noexcept {
   switch (kind) {
-    case SpanKind::kFencedCode: return "fenced_code";
-    case SpanKind::kInlineCode: return "inline_code";
-    case SpanKind::kUrl: return "url";
-    case SpanKind::kPlaceholder: return "placeholder";
-    case SpanKind::kTag: return "tag";
-    case SpanKind::kJson: return "json";
-    case SpanKind::kCaller: return "caller";
-    case SpanKind::kIdentifier: return "identifier";
-    case SpanKind::kEmail: return "email";
+    case SpanKind::kFencedCode:
+      return "fenced_code";
+    case SpanKind::kInlineCode:
+      return "inline_code";
+    case SpanKind::kUrl:
+      return "url";
+    case SpanKind::kPlaceholder:
+      return "placeholder";
+    case SpanKind::kTag:
+      return "tag";
+    case SpanKind::kJson:
+      return "json";
+    case SpanKind::kCaller:
+      return "caller";
+    case SpanKind::kIdentifier:
+      return "identifier";
+    case SpanKind::kEmail:
+      return "email";
   }
   return "?";
 }
@@ -81,12 +90,16 @@ size_t json_end(std::string_view t, size_t i) {
   for (size_t k = i; k < t.size(); ++k) {
     const char c = t[k];
     if (in_str) {
-      if (c == '\\') ++k;
-      else if (c == '"') in_str = false;
+      if (c == '\\')
+        ++k;
+      else if (c == '"')
+        in_str = false;
       continue;
     }
-    if (c == '"') in_str = true;
-    else if (c == '{' || c == '[') stack.push_back(c == '{' ? '}' : ']');
+    if (c == '"')
+      in_str = true;
+    else if (c == '{' || c == '[')
+      stack.push_back(c == '{' ? '}' : ']');
     else if (c == '}' || c == ']') {
       if (stack.empty() || stack.back() != c) return k + 1;  // mismatched: stop here, conservatively
       stack.pop_back();
@@ -149,9 +162,12 @@ std::vector<Span> find_protected_spans(std::string_view t, const std::vector<std
         }
         return true;
       };
-      if (starts("https://")) start_len = 8;
-      else if (starts("http://")) start_len = 7;
-      else if (starts("www.")) start_len = 4;
+      if (starts("https://"))
+        start_len = 8;
+      else if (starts("http://"))
+        start_len = 7;
+      else if (starts("www."))
+        start_len = 4;
       if (start_len) {
         size_t k = i + start_len;
         int parens = 0;

@@ -19,7 +19,17 @@
 
 namespace airtune::prompts {
 
-enum class SpanKind : uint8_t { kFencedCode, kInlineCode, kUrl, kPlaceholder, kTag, kJson, kCaller, kIdentifier, kEmail };
+enum class SpanKind : uint8_t {
+  kFencedCode,
+  kInlineCode,
+  kUrl,
+  kPlaceholder,
+  kTag,
+  kJson,
+  kCaller,
+  kIdentifier,
+  kEmail
+};
 
 /// The name of a kind ("fenced_code", "inline_code", "url", "placeholder", "tag", "json", "caller",
 /// "identifier", "email").

@@ -17,11 +17,11 @@
 namespace airtune::prompts {
 
 struct Scaffold {
-  std::string text;            ///< the shared prefix (or suffix)
+  std::string text;  ///< the shared prefix (or suffix)
   bool suffix = false;
   int64_t rows = 0;
-  int64_t distinct = 0;        ///< distinct texts among its rows
-  std::vector<int64_t> members;///< row indices, ascending
+  int64_t distinct = 0;          ///< distinct texts among its rows
+  std::vector<int64_t> members;  ///< row indices, ascending
 };
 
 /// min_chars >= 1 and min_rows >= 2, else InvalidArgument.

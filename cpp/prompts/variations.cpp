@@ -14,10 +14,9 @@
 namespace airtune::prompts {
 
 const std::vector<std::string>& transform_names() {
-  static const std::vector<std::string> names = {"reorder_sentences", "reorder_items", "list_style",
-                                                 "heading_style",     "whitespace",    "wording",
-                                                 "contractions",      "politeness",    "optional",
-                                                 "slots",             "clause_order"};
+  static const std::vector<std::string> names = {"reorder_sentences", "reorder_items", "list_style",   "heading_style",
+                                                 "whitespace",        "wording",       "contractions", "politeness",
+                                                 "optional",          "slots",         "clause_order"};
   return names;
 }
 
@@ -86,16 +85,16 @@ enum class Kind { kHeading, kList, kLine, kRaw };
 
 struct Element {
   Kind kind = Kind::kRaw;
-  int gap_before = 0;          // blank lines before (0 or 1)
-  std::vector<Seg> segs;       // heading text, list items, or sentences
+  int gap_before = 0;              // blank lines before (0 or 1)
+  std::vector<Seg> segs;           // heading text, list items, or sentences
   std::vector<std::string> tails;  // list items: continuation lines (verbatim, with leading '\n')
-  std::vector<int> unit;       // unit id per seg (sentences/items that move together)
-  int heading_style = 0;       // 0 markdown, 1 colon, 2 bold, 3 bold-colon
+  std::vector<int> unit;           // unit id per seg (sentences/items that move together)
+  int heading_style = 0;           // 0 markdown, 1 colon, 2 bold, 3 bold-colon
   int heading_level = 2;
   bool ordered = false;
-  std::string marker;          // list marker of the original ("-", "*", "1.", "1)")
+  std::string marker;  // list marker of the original ("-", "*", "1.", "1)")
   std::string indent;
-  std::string raw;             // kRaw: the line verbatim
+  std::string raw;  // kRaw: the line verbatim
 };
 
 struct Doc {
@@ -143,7 +142,7 @@ namespace {
 
 struct Compiled {
   const std::vector<Variator::Phrase>* phrases;
-  std::vector<Variator::Phrase> slot_phrases;  // kind 3, group = slot index
+  std::vector<Variator::Phrase> slot_phrases;                  // kind 3, group = slot index
   std::unordered_map<std::string, std::vector<int>> by_first;  // first word -> phrase ids (slot ids negative-1)
   std::unordered_set<std::string> imperative, anaphora;
 };
@@ -204,7 +203,7 @@ std::vector<Match> find_matches(const Compiled& c, const std::string& t, char se
 // Sentence split of one masked line: after . ! ? (plus closing quotes/brackets) followed by
 // spaces and an upper-case letter, digit, quote or token; not after common abbreviations.
 std::vector<std::string> split_sentences(std::string_view s, char sentinel) {
-  static const std::unordered_set<std::string> abbrev = {"e.g", "i.e", "etc", "mr", "mrs", "ms", "dr", "vs",
+  static const std::unordered_set<std::string> abbrev = {"e.g", "i.e", "etc",    "mr",  "mrs", "ms", "dr", "vs",
                                                          "st",  "no",  "approx", "inc", "ltd", "jr", "sr", "u.s"};
   std::vector<std::string> out;
   size_t start = 0;
@@ -282,7 +281,8 @@ Seg make_seg(const Compiled& c, std::string text, char sentinel) {
   s.matches = find_matches(c, s.text, sentinel);
   // A leading subordinate clause: one ", " only, no other punctuation that would make the swap
   // ambiguous, and a final period.
-  static const std::unordered_set<std::string> kOpeners = {"if", "when", "whenever", "unless", "before", "after", "once"};
+  static const std::unordered_set<std::string> kOpeners = {"if",     "when",  "whenever", "unless",
+                                                           "before", "after", "once"};
   const std::string w = first_word_lower(s.text);
   const size_t comma = s.text.find(", ");
   if (kOpeners.count(w) && comma != std::string::npos && s.text.find(", ", comma + 2) == std::string::npos &&
@@ -384,8 +384,8 @@ Doc parse(const Compiled& c, const std::string& masked, char sentinel) {
       if (inner_colon) inner.remove_suffix(1);
       el.heading_style = (colon || inner_colon) ? 3 : 2;
       el.segs.push_back(make_seg(c, std::string(trim(inner)), sentinel));
-    } else if (next_is_list && tl.back() == ':' && words(tl) <= 8 && tl.find_first_of(".!?") == std::string_view::npos &&
-               line[0] != ' ') {
+    } else if (next_is_list && tl.back() == ':' && words(tl) <= 8 &&
+               tl.find_first_of(".!?") == std::string_view::npos && line[0] != ' ') {
       el.kind = Kind::kHeading;
       el.heading_style = 1;
       el.segs.push_back(make_seg(c, std::string(trim(tl.substr(0, tl.size() - 1))), sentinel));
@@ -419,8 +419,8 @@ struct Plan {
   int heading_style = -1;  // -1 keep, 0..3
   int gaps = -1;           // -1 keep, 0 compact, 1 blank line between all
   double p_word = 0;
-  int contractions = 0;    // 0 keep, 1 contract, 2 expand
-  int politeness = 0;      // 0 keep, 1 add, 2 remove
+  int contractions = 0;  // 0 keep, 1 contract, 2 expand
+  int politeness = 0;    // 0 keep, 1 add, 2 remove
   bool drop_optional = false;
   std::vector<size_t> slot_choice;  // per slot: 0 original, k alternative k-1
 };
@@ -444,14 +444,13 @@ void fix_article(std::string& out, std::string_view next) {
   const char f = lower(next[0]);
   const bool vowel = f == 'a' || f == 'e' || f == 'i' || f == 'o';
   const bool letter = f >= 'a' && f <= 'z';
-  auto word_start = [&](size_t len) {
-    return out.size() == len || !is_alnum(out[out.size() - len - 1]);
-  };
-  if (vowel && out.size() >= 2 && (out.compare(out.size() - 2, 2, "a ") == 0 || out.compare(out.size() - 2, 2, "A ") == 0) &&
-      word_start(2)) {
+  auto word_start = [&](size_t len) { return out.size() == len || !is_alnum(out[out.size() - len - 1]); };
+  if (vowel && out.size() >= 2 &&
+      (out.compare(out.size() - 2, 2, "a ") == 0 || out.compare(out.size() - 2, 2, "A ") == 0) && word_start(2)) {
     out.insert(out.size() - 1, "n");
   } else if (letter && !vowel && f != 'u' && f != 'h' && out.size() >= 3 &&
-             (out.compare(out.size() - 3, 3, "an ") == 0 || out.compare(out.size() - 3, 3, "An ") == 0) && word_start(3)) {
+             (out.compare(out.size() - 3, 3, "an ") == 0 || out.compare(out.size() - 3, 3, "An ") == 0) &&
+             word_start(3)) {
     out.erase(out.size() - 2, 1);
   }
 }
@@ -532,7 +531,8 @@ std::string render_seg(const Compiled& c, const Lexicon& lex, const Seg& s, cons
     if (c.imperative.count(w)) {
       const bool neg = w == "do" || w == "don't" || w == "please";
       if (w != "please") {
-        const std::string& pre = neg ? lex.polite_prefixes[0] : lex.polite_prefixes[rng.below(lex.polite_prefixes.size())];
+        const std::string& pre =
+            neg ? lex.polite_prefixes[0] : lex.polite_prefixes[rng.below(lex.polite_prefixes.size())];
         out[0] = lower(out[0]);
         out.insert(0, pre + " ");
         applied |= kPoliteness;
@@ -566,12 +566,14 @@ void ensure_sentence_end(std::string& s, char sentinel) {
   s.resize(e);
   if (s.empty()) return;
   const char last = s.back();
-  if (last != '.' && last != '!' && last != '?' && last != sentinel) s.push_back('.');
-  else if (last == sentinel) s.push_back('.');
+  if (last != '.' && last != '!' && last != '?' && last != sentinel)
+    s.push_back('.');
+  else if (last == sentinel)
+    s.push_back('.');
 }
 
-std::string render(const Compiled& c, const Lexicon& lex, const Doc& doc, const Plan& plan, Rng& rng,
-                   uint32_t& applied, const std::vector<std::vector<std::string>>& slot_values) {
+std::string render(const Compiled& c, const Lexicon& lex, const Doc& doc, const Plan& plan, Rng& rng, uint32_t& applied,
+                   const std::vector<std::vector<std::string>>& slot_values) {
   std::string out = doc.leading;
   bool first = true;
   for (size_t ei = 0; ei < doc.els.size(); ++ei) {
@@ -586,10 +588,14 @@ std::string render(const Compiled& c, const Lexicon& lex, const Doc& doc, const 
         style = plan.heading_style;
         applied |= kHeadingStyle;
       }
-      if (style == 0) body = std::string(static_cast<size_t>(el.heading_level), '#') + " " + h;
-      else if (style == 1) body = h + ":";
-      else if (style == 2) body = "**" + h + "**";
-      else body = "**" + h + ":**";
+      if (style == 0)
+        body = std::string(static_cast<size_t>(el.heading_level), '#') + " " + h;
+      else if (style == 1)
+        body = h + ":";
+      else if (style == 2)
+        body = "**" + h + "**";
+      else
+        body = "**" + h + ":**";
     } else {
       std::vector<size_t> order(el.segs.size());
       for (size_t i = 0; i < order.size(); ++i) order[i] = i;
@@ -619,7 +625,8 @@ std::string render(const Compiled& c, const Lexicon& lex, const Doc& doc, const 
         int style = -1;
         bool has_tails = false;
         for (size_t i : kept) has_tails = has_tails || !el.tails[i].empty();
-        if (plan.list_style >= 0 && !(plan.list_style == 4 && (has_tails || parts.size() > 10))) style = plan.list_style;
+        if (plan.list_style >= 0 && !(plan.list_style == 4 && (has_tails || parts.size() > 10)))
+          style = plan.list_style;
         const std::string orig_marker = el.marker;
         if (style == 4) {
           applied |= kListStyle;
@@ -672,9 +679,12 @@ double jaccard_distance(const std::vector<uint64_t>& a, const std::vector<uint64
   if (a.empty() && b.empty()) return 0.0;
   size_t i = 0, j = 0, inter = 0;
   while (i < a.size() && j < b.size()) {
-    if (a[i] < b[j]) ++i;
-    else if (a[i] > b[j]) ++j;
-    else ++inter, ++i, ++j;
+    if (a[i] < b[j])
+      ++i;
+    else if (a[i] > b[j])
+      ++j;
+    else
+      ++inter, ++i, ++j;
   }
   const size_t uni = a.size() + b.size() - inter;
   return 1.0 - static_cast<double>(inter) / static_cast<double>(uni);
@@ -691,11 +701,13 @@ double shingle_distance(std::string_view a, std::string_view b) {
 
 VariationResult Variator::generate(std::string_view prompt, const VariationOptions& o) const {
   if (o.n < 0) throw InvalidArgument("variations: n must be >= 0");
-  if (!(o.min_distance >= 0.0 && o.min_distance < 1.0)) throw InvalidArgument("variations: min_distance must be in [0, 1)");
+  if (!(o.min_distance >= 0.0 && o.min_distance < 1.0))
+    throw InvalidArgument("variations: min_distance must be in [0, 1)");
   if (o.max_attempts < 0) throw InvalidArgument("variations: max_attempts must be >= 0");
   if (trim(prompt).empty()) throw InvalidArgument("variations: the prompt is empty");
   const size_t bad = core::first_invalid_utf8(prompt);
-  if (bad != prompt.size()) throw InvalidArgument("variations: the prompt is not valid UTF-8 at byte " + std::to_string(bad));
+  if (bad != prompt.size())
+    throw InvalidArgument("variations: the prompt is not valid UTF-8 at byte " + std::to_string(bad));
 
   VariationResult res;
   res.protected_spans = find_protected_spans(prompt, o.protect);
@@ -727,7 +739,8 @@ VariationResult Variator::generate(std::string_view prompt, const VariationOptio
     c.slot_phrases.push_back({lower_str(key), key, static_cast<int>(si), 3});
     slot_values.push_back(alts);
   }
-  for (size_t id = 0; id < phrases_.size(); ++id) c.by_first[first_word_of_phrase(phrases_[id].lower)].push_back(static_cast<int>(id));
+  for (size_t id = 0; id < phrases_.size(); ++id)
+    c.by_first[first_word_of_phrase(phrases_[id].lower)].push_back(static_cast<int>(id));
   for (size_t si = 0; si < c.slot_phrases.size(); ++si)
     c.by_first[first_word_of_phrase(c.slot_phrases[si].lower)].push_back(-static_cast<int>(si) - 1);
   c.imperative.insert(lex_.imperative_verbs.begin(), lex_.imperative_verbs.end());

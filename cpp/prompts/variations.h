@@ -57,32 +57,32 @@ const std::vector<std::string>& transform_names();
 struct Lexicon {
   std::vector<std::vector<std::string>> synonyms;                 ///< groups of interchangeable phrasings
   std::vector<std::pair<std::string, std::string>> contractions;  ///< (expanded, contracted)
-  std::vector<std::string> imperative_verbs;  ///< lower-case verbs that may take "Please"
-  std::vector<std::string> anaphora;          ///< lower-case openers that bind a sentence to the previous
-  std::vector<std::string> polite_prefixes;   ///< e.g. "Please", "Make sure to"; empty means {"Please"}
+  std::vector<std::string> imperative_verbs;                      ///< lower-case verbs that may take "Please"
+  std::vector<std::string> anaphora;         ///< lower-case openers that bind a sentence to the previous
+  std::vector<std::string> polite_prefixes;  ///< e.g. "Please", "Make sure to"; empty means {"Please"}
 };
 
 struct VariationOptions {
-  int n = 10;                   ///< variants wanted (>= 0)
+  int n = 10;  ///< variants wanted (>= 0)
   uint64_t seed = 0;
-  double min_distance = 0.05;   ///< minimum char-4-gram Jaccard distance, in [0, 1)
-  int max_attempts = 0;         ///< candidates tried at most; 0 means 30 * n + 30
+  double min_distance = 0.05;  ///< minimum char-4-gram Jaccard distance, in [0, 1)
+  int max_attempts = 0;        ///< candidates tried at most; 0 means 30 * n + 30
   uint32_t transforms = kAllTransforms;
-  std::vector<std::pair<size_t, size_t>> protect;                ///< extra protected byte ranges
-  std::vector<std::string> optional_sentences;                   ///< may be dropped
+  std::vector<std::pair<size_t, size_t>> protect;                       ///< extra protected byte ranges
+  std::vector<std::string> optional_sentences;                          ///< may be dropped
   std::vector<std::pair<std::string, std::vector<std::string>>> slots;  ///< text -> alternatives
 };
 
 struct Variant {
   std::string text;
-  uint32_t transforms = 0;   ///< bits of Transform that changed something
-  double min_distance = 0;   ///< distance to the nearest of the original and earlier variants
+  uint32_t transforms = 0;  ///< bits of Transform that changed something
+  double min_distance = 0;  ///< distance to the nearest of the original and earlier variants
 };
 
 struct VariationResult {
   std::vector<Variant> variants;  ///< up to n; fewer when the prompt leaves too little to vary
   std::vector<Span> protected_spans;
-  int attempts = 0;               ///< candidates generated
+  int attempts = 0;  ///< candidates generated
 };
 
 class Variator {
@@ -99,10 +99,10 @@ class Variator {
                                              const VariationOptions& options) const;
 
   struct Phrase {
-    std::string lower;   // lower-cased ASCII
+    std::string lower;  // lower-cased ASCII
     std::string text;
-    int group = -1;      // synonym group, or contraction pair index
-    int kind = 0;        // 0 synonym, 1 expanded form, 2 contracted form, 3 slot
+    int group = -1;        // synonym group, or contraction pair index
+    int kind = 0;          // 0 synonym, 1 expanded form, 2 contracted form, 3 slot
     bool initial = false;  // "^phrase": only at the start of a sentence or item
   };
 

@@ -20,7 +20,19 @@ __version__: str = _core.__version__
 __all__ = ["ParseError", "__version__", "build_info", "get_num_threads", "set_num_threads"]
 
 # Areas are imported on first attribute access so that `import airtune` stays light.
-_SUBMODULES = {"io", "clean", "dedup", "embed", "prompts", "metrics", "evaluate", "cost", "nn", "train", "cli"}
+_SUBMODULES = {
+    "io",
+    "clean",
+    "dedup",
+    "embed",
+    "prompts",
+    "metrics",
+    "evaluate",
+    "cost",
+    "nn",
+    "train",
+    "cli",
+}
 
 
 def __getattr__(name: str) -> Any:

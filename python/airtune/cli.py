@@ -1,8 +1,8 @@
 """The ``airtune`` command line.
 
-    airtune info                          versions, BLAS, threads, GPU
-    airtune ingest FILE [options]         read + validate a JSONL file, print the summary
-    airtune demo [--out DIR]              ingest the bundled sample with quarantine
+airtune info                          versions, BLAS, threads, GPU
+airtune ingest FILE [options]         read + validate a JSONL file, print the summary
+airtune demo [--out DIR]              ingest the bundled sample with quarantine
 """
 
 from __future__ import annotations
@@ -16,8 +16,16 @@ from importlib import resources
 from . import build_info, set_num_threads
 
 
-def _ingest(path: str, fmt: str, errors: str, quarantine: str | None, summary_out: str | None,
-            out: str | None, out_format: str, progress: bool) -> int:
+def _ingest(
+    path: str,
+    fmt: str,
+    errors: str,
+    quarantine: str | None,
+    summary_out: str | None,
+    out: str | None,
+    out_format: str,
+    progress: bool,
+) -> int:
     from . import io
 
     records = io.read_jsonl(path, format=fmt, errors=errors, quarantine_path=quarantine, progress=progress)
@@ -48,8 +56,9 @@ def _ingest(path: str, fmt: str, errors: str, quarantine: str | None, summary_ou
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="airtune", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="airtune", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--threads", type=int, help="size of airtune's thread pool")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -57,8 +66,11 @@ def main(argv: list[str] | None = None) -> int:
 
     ing = sub.add_parser("ingest", help="read and validate a JSONL file")
     ing.add_argument("path")
-    ing.add_argument("--format", default="auto",
-                     choices=["auto", "chat", "sharegpt", "alpaca", "prompt_completion", "text"])
+    ing.add_argument(
+        "--format",
+        default="auto",
+        choices=["auto", "chat", "sharegpt", "alpaca", "prompt_completion", "text"],
+    )
     ing.add_argument("--errors", default="quarantine", choices=["raise", "skip", "quarantine"])
     ing.add_argument("--quarantine", help="where bad lines go (default: <file>.quarantine.jsonl)")
     ing.add_argument("--summary-out", help="write the report and summary as JSON here")
@@ -76,14 +88,29 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(build_info(), indent=2))
         return 0
     if args.command == "ingest":
-        return _ingest(args.path, args.format, args.errors, args.quarantine, args.summary_out, args.out,
-                       args.out_format, not args.no_progress)
+        return _ingest(
+            args.path,
+            args.format,
+            args.errors,
+            args.quarantine,
+            args.summary_out,
+            args.out,
+            args.out_format,
+            not args.no_progress,
+        )
     sample = str(resources.files("airtune") / "data" / "sample_chat.jsonl")
     os.makedirs(args.out, exist_ok=True)
     print(f"ingesting the bundled sample {sample}\n")
-    return _ingest(sample, "auto", "quarantine", os.path.join(args.out, "sample.quarantine.jsonl"),
-                   os.path.join(args.out, "summary.json"), os.path.join(args.out, "sample.clean.jsonl"),
-                   "chat", False)
+    return _ingest(
+        sample,
+        "auto",
+        "quarantine",
+        os.path.join(args.out, "sample.quarantine.jsonl"),
+        os.path.join(args.out, "summary.json"),
+        os.path.join(args.out, "sample.clean.jsonl"),
+        "chat",
+        False,
+    )
 
 
 if __name__ == "__main__":

@@ -19,7 +19,15 @@ from typing import Any
 
 from ._results import ResultMixin
 
-__all__ = ["HOURS_PER_MONTH", "PRICES_DATE", "Price", "PriceTable", "CostReport", "default_prices", "monthly_cost"]
+__all__ = [
+    "HOURS_PER_MONTH",
+    "PRICES_DATE",
+    "Price",
+    "PriceTable",
+    "CostReport",
+    "default_prices",
+    "monthly_cost",
+]
 
 #: Average hours in a month (365 * 24 / 12).
 HOURS_PER_MONTH = 730.0
@@ -71,16 +79,38 @@ class PriceTable:
 
 def default_prices() -> PriceTable:
     """The dated default table (USD): the case study's figures."""
-    return PriceTable(PRICES_DATE, {p.name: p for p in (
-        Price("gpt-4", "api", 30.0, 60.0, note="OpenAI GPT-4 (8k) list price"),
-        Price("gpt-3.5-turbo", "api", 0.50, 1.50, note="OpenAI list price"),
-        Price("mistral-7b-api", "api", 0.20, 0.20, note="untuned 7B through a hosted API"),
-        Price("mistral-7b-finetuned-managed", "api", 1.50, 1.50, note="fine-tuned 7B via a managed service"),
-        Price("l4-7b", "gpu", per_hour=0.705, tokens_per_second=1000.0,
-              note="one NVIDIA L4 on demand; 7B throughput is an assumption to measure"),
-        Price("a100-7b", "gpu", per_hour=3.67, tokens_per_second=3000.0,
-              note="one A100 40GB on demand; throughput is an assumption to measure"),
-    )})
+    return PriceTable(
+        PRICES_DATE,
+        {
+            p.name: p
+            for p in (
+                Price("gpt-4", "api", 30.0, 60.0, note="OpenAI GPT-4 (8k) list price"),
+                Price("gpt-3.5-turbo", "api", 0.50, 1.50, note="OpenAI list price"),
+                Price("mistral-7b-api", "api", 0.20, 0.20, note="untuned 7B through a hosted API"),
+                Price(
+                    "mistral-7b-finetuned-managed",
+                    "api",
+                    1.50,
+                    1.50,
+                    note="fine-tuned 7B via a managed service",
+                ),
+                Price(
+                    "l4-7b",
+                    "gpu",
+                    per_hour=0.705,
+                    tokens_per_second=1000.0,
+                    note="one NVIDIA L4 on demand; 7B throughput is an assumption to measure",
+                ),
+                Price(
+                    "a100-7b",
+                    "gpu",
+                    per_hour=3.67,
+                    tokens_per_second=3000.0,
+                    note="one A100 40GB on demand; throughput is an assumption to measure",
+                ),
+            )
+        },
+    )
 
 
 @dataclass
@@ -96,8 +126,10 @@ class CostReport(ResultMixin):
 
     def summary_line(self) -> str:
         cheapest = min(self.rows, key=lambda r: r["monthly_usd"])
-        return (f"{self.input_tokens / 1e6:.0f}M input + {self.output_tokens / 1e6:.0f}M output tokens a month; "
-                f"cheapest: {cheapest['option']} at ${cheapest['monthly_usd']:,.0f} (prices of {self.prices.date})")
+        return (
+            f"{self.input_tokens / 1e6:.0f}M input + {self.output_tokens / 1e6:.0f}M output tokens a month; "
+            f"cheapest: {cheapest['option']} at ${cheapest['monthly_usd']:,.0f} (prices of {self.prices.date})"
+        )
 
     @property
     def table(self) -> Any:
@@ -144,7 +176,11 @@ def monthly_cost(
     a month / seconds in a month x ``peak_factor`` (peak over average traffic). ``capacity_ok`` says
     whether one GPU keeps up.
     """
-    for name, v in (("input_tokens", input_tokens), ("output_tokens", output_tokens), ("peak_factor", peak_factor)):
+    for name, v in (
+        ("input_tokens", input_tokens),
+        ("output_tokens", output_tokens),
+        ("peak_factor", peak_factor),
+    ):
         if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
             raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
     table = prices or default_prices()
@@ -158,11 +194,28 @@ def monthly_cost(
         p = table.prices[name]
         if p.kind == "api":
             cost = input_tokens / 1e6 * p.input_per_million + output_tokens / 1e6 * p.output_per_million
-            rows.append({"option": name, "kind": "api", "monthly_usd": cost, "gpus": 0,
-                         "required_tokens_per_second": required, "capacity_ok": True, "note": p.note})
+            rows.append(
+                {
+                    "option": name,
+                    "kind": "api",
+                    "monthly_usd": cost,
+                    "gpus": 0,
+                    "required_tokens_per_second": required,
+                    "capacity_ok": True,
+                    "note": p.note,
+                }
+            )
         else:
             gpus = max(1, math.ceil(required / p.tokens_per_second)) if required > 0 else 1
-            rows.append({"option": name, "kind": "gpu", "monthly_usd": gpus * p.per_hour * HOURS_PER_MONTH,
-                         "gpus": gpus, "required_tokens_per_second": required,
-                         "capacity_ok": required <= p.tokens_per_second, "note": p.note})
+            rows.append(
+                {
+                    "option": name,
+                    "kind": "gpu",
+                    "monthly_usd": gpus * p.per_hour * HOURS_PER_MONTH,
+                    "gpus": gpus,
+                    "required_tokens_per_second": required,
+                    "capacity_ok": required <= p.tokens_per_second,
+                    "note": p.note,
+                }
+            )
     return CostReport(float(input_tokens), float(output_tokens), peak_factor, rows, table)

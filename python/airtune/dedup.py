@@ -92,8 +92,15 @@ def _unicode_prep(texts: list, nfkc: bool, lowercase: bool) -> list:
     return out
 
 
-def normalize(text: str, *, lowercase: bool = True, whitespace: bool = True, punctuation: bool = False,
-              digits: bool = False, nfkc: bool = True) -> str:
+def normalize(
+    text: str,
+    *,
+    lowercase: bool = True,
+    whitespace: bool = True,
+    punctuation: bool = False,
+    digits: bool = False,
+    nfkc: bool = True,
+) -> str:
     """The normalised form of ``text`` used for hashing (see :func:`exact_duplicates`)."""
     (prepped,) = _unicode_prep([text], nfkc, lowercase)
     return _c.normalize(prepped, _norm_flags(lowercase, whitespace, punctuation, digits))
@@ -185,13 +192,21 @@ class _RowsMixin(ResultMixin):
 
     def reasons(self) -> list[str]:
         """Per row: '' for kept rows, else '<label> of row <survivor>'."""
-        return ["" if k else f"{self.reason_label} of row {c}" for k, c in zip(self.keep.tolist(),
-                                                                               self.cluster.tolist())]
+        return [
+            "" if k else f"{self.reason_label} of row {c}"
+            for k, c in zip(self.keep.tolist(), self.cluster.tolist())
+        ]
 
     def to_pandas(self) -> Any:
         pd = require("pandas", "pandas")
-        return pd.DataFrame({"keep": self.keep, "cluster": self.cluster, "cluster_size": self.cluster_size,
-                             "reason": self.reasons()})
+        return pd.DataFrame(
+            {
+                "keep": self.keep,
+                "cluster": self.cluster,
+                "cluster_size": self.cluster_size,
+                "reason": self.reasons(),
+            }
+        )
 
     def plot(self, ax: Any = None) -> Any:
         """Histogram of cluster sizes (clusters of two or more rows)."""
@@ -223,8 +238,10 @@ class ExactResult(_RowsMixin):
     reason_label = "exact duplicate"
 
     def summary_line(self) -> str:
-        return (f"ExactResult: {self.n_rows} rows, {self.n_removed} exact duplicates removed in "
-                f"{self.n_clusters} groups, {self.n_kept} kept (keep={self.survivor_rule})")
+        return (
+            f"ExactResult: {self.n_rows} rows, {self.n_removed} exact duplicates removed in "
+            f"{self.n_clusters} groups, {self.n_kept} kept (keep={self.survivor_rule})"
+        )
 
     def __repr__(self) -> str:
         return self.summary_line()
@@ -258,18 +275,24 @@ def exact_duplicates(
     rule, sc = _survivor_args(keep, scores, priority, len(rows))
     prepped = _unicode_prep(rows, nfkc, lowercase)
     r = _c.exact_duplicates(prepped, _norm_flags(lowercase, whitespace, punctuation, digits), rule, sc)
-    return ExactResult(keep=r["keep"].astype(bool), cluster=r["cluster"], cluster_size=r["size"],
-                       hashes=r["hashes"], n_clusters=int(r["n_clusters"]),
-                       hash_collisions=int(r["hash_collisions"]),
-                       survivor_rule=rule if priority is None else "priority")
+    return ExactResult(
+        keep=r["keep"].astype(bool),
+        cluster=r["cluster"],
+        cluster_size=r["size"],
+        hashes=r["hashes"],
+        n_clusters=int(r["n_clusters"]),
+        hash_collisions=int(r["hash_collisions"]),
+        survivor_rule=rule if priority is None else "priority",
+    )
 
 
 # --------------------------------------------------------------------------------------------
 # near duplicates (MinHash-LSH)
 
 
-def choose_bands_rows(threshold: float, num_perm: int = 128,
-                      weights: tuple[float, float] = (0.5, 0.5)) -> tuple[int, int]:
+def choose_bands_rows(
+    threshold: float, num_perm: int = 128, weights: tuple[float, float] = (0.5, 0.5)
+) -> tuple[int, int]:
     """(bands, rows) minimising ``w_fp * FP area + w_fn * FN area`` of the LSH S-curve around
     ``threshold`` (the rule of datasketch's MinHashLSH, same result for the same weights)."""
     return tuple(_c.choose_bands_rows(float(threshold), int(num_perm), float(weights[0]), float(weights[1])))
@@ -281,13 +304,22 @@ def candidate_probability(s: float, bands: int, rows: int) -> float:
     return float(_c.candidate_probability(float(s), int(bands), int(rows)))
 
 
-def shingles(text: str, ngram: int = 5, *, char_ngrams: bool = False, lowercase: bool = True,
-             whitespace: bool = True, punctuation: bool = True, digits: bool = False,
-             nfkc: bool = True) -> list[str]:
+def shingles(
+    text: str,
+    ngram: int = 5,
+    *,
+    char_ngrams: bool = False,
+    lowercase: bool = True,
+    whitespace: bool = True,
+    punctuation: bool = True,
+    digits: bool = False,
+    nfkc: bool = True,
+) -> list[str]:
     """The shingles MinHash sees for ``text`` (in text order, repeats included)."""
     (prepped,) = _unicode_prep([text], nfkc, lowercase)
-    return _c.shingles(prepped, int(ngram), bool(char_ngrams), _norm_flags(lowercase, whitespace, punctuation,
-                                                                             digits))
+    return _c.shingles(
+        prepped, int(ngram), bool(char_ngrams), _norm_flags(lowercase, whitespace, punctuation, digits)
+    )
 
 
 #: Default LSH weights of near_duplicates: false negatives cost recall, false positives only cost
@@ -325,13 +357,16 @@ class QueryResult(ResultMixin):
         return row, sim
 
     def summary_line(self) -> str:
-        return (f"QueryResult: {int(self.matched.sum())} of {self.n_queries} query rows match the index "
-                f"({self.query_row.shape[0]} pairs, {self.candidates} candidates)")
+        return (
+            f"QueryResult: {int(self.matched.sum())} of {self.n_queries} query rows match the index "
+            f"({self.query_row.shape[0]} pairs, {self.candidates} candidates)"
+        )
 
     def to_pandas(self) -> Any:
         pd = require("pandas", "pandas")
-        return pd.DataFrame({"query_row": self.query_row, "index_row": self.index_row,
-                             "similarity": self.similarity})
+        return pd.DataFrame(
+            {"query_row": self.query_row, "index_row": self.index_row, "similarity": self.similarity}
+        )
 
     def __repr__(self) -> str:
         return self.summary_line()
@@ -347,11 +382,25 @@ class MinHashIndex:
     checked on load (magic, version, sizes, XXH64 checksum).
     """
 
-    def __init__(self, threshold: float = 0.8, ngram: int = 5, *, num_perm: int = 128,
-                 char_ngrams: bool = False, bands: int | None = None, rows: int | None = None,
-                 weights: tuple[float, float] = NEAR_WEIGHTS, seed: int = 1, lowercase: bool = True,
-                 whitespace: bool = True, punctuation: bool = True, digits: bool = False, nfkc: bool = True,
-                 keep_shingles: bool = True, _native: Any = None) -> None:
+    def __init__(
+        self,
+        threshold: float = 0.8,
+        ngram: int = 5,
+        *,
+        num_perm: int = 128,
+        char_ngrams: bool = False,
+        bands: int | None = None,
+        rows: int | None = None,
+        weights: tuple[float, float] = NEAR_WEIGHTS,
+        seed: int = 1,
+        lowercase: bool = True,
+        whitespace: bool = True,
+        punctuation: bool = True,
+        digits: bool = False,
+        nfkc: bool = True,
+        keep_shingles: bool = True,
+        _native: Any = None,
+    ) -> None:
         self.threshold = float(threshold)
         if _native is not None:
             self._ix = _native
@@ -362,9 +411,16 @@ class MinHashIndex:
                 raise ValueError("pass both bands and rows, or neither")
             if bands is None:
                 bands, rows = choose_bands_rows(self.threshold, num_perm, weights)
-            self._ix = _c.MinHashIndex(int(num_perm), int(ngram), bool(char_ngrams), int(seed),
-                                       _norm_flags(lowercase, whitespace, punctuation, digits), int(bands),
-                                       int(rows), bool(keep_shingles))
+            self._ix = _c.MinHashIndex(
+                int(num_perm),
+                int(ngram),
+                bool(char_ngrams),
+                int(seed),
+                _norm_flags(lowercase, whitespace, punctuation, digits),
+                int(bands),
+                int(rows),
+                bool(keep_shingles),
+            )
             if 0.0 <= self.threshold <= 1.0:
                 self._ix.threshold = self.threshold
         self.nfkc = nfkc
@@ -395,17 +451,24 @@ class MinHashIndex:
         self._ix.add(self._prep(texts, column))
         return range(start, len(self))
 
-    def query(self, texts: Any, threshold: float | None = None, *, verify: bool = True,
-              column: str | None = None) -> QueryResult:
+    def query(
+        self, texts: Any, threshold: float | None = None, *, verify: bool = True, column: str | None = None
+    ) -> QueryResult:
         """Index rows similar (Jaccard >= threshold) to each query text; the index is unchanged."""
         rows = self._prep(texts, column)
         t = self.threshold if threshold is None else float(threshold)
         p = self._ix.query(rows, t, verify)
-        return QueryResult(query_row=p["a"], index_row=p["b"], similarity=p["similarity"],
-                           n_queries=len(rows), candidates=int(p["candidates"]))
+        return QueryResult(
+            query_row=p["a"],
+            index_row=p["b"],
+            similarity=p["similarity"],
+            n_queries=len(rows),
+            candidates=int(p["candidates"]),
+        )
 
-    def self_pairs(self, threshold: float | None = None, *, verify: bool = True,
-                   max_bucket: int = 256) -> dict[str, Any]:
+    def self_pairs(
+        self, threshold: float | None = None, *, verify: bool = True, max_bucket: int = 256
+    ) -> dict[str, Any]:
         """All pairs of indexed rows with similarity >= threshold (dict of arrays a, b, similarity)."""
         t = self.threshold if threshold is None else float(threshold)
         return dict(self._ix.self_pairs(t, verify, int(max_bucket)))
@@ -429,8 +492,10 @@ class MinHashIndex:
 
     def __repr__(self) -> str:
         o = self.options
-        return (f"MinHashIndex({len(self)} rows, num_perm={o['num_perm']}, ngram={o['ngram']}, "
-                f"bands={self.bands}, rows={self.rows})")
+        return (
+            f"MinHashIndex({len(self)} rows, num_perm={o['num_perm']}, ngram={o['ngram']}, "
+            f"bands={self.bands}, rows={self.rows})"
+        )
 
 
 @dataclass(repr=False)
@@ -468,9 +533,11 @@ class NearDuplicateResult(_RowsMixin):
     def summary_line(self) -> str:
         p = self.candidate_probability.get(self.threshold)
         ptxt = f", P(candidate | s={self.threshold:g}) = {p:.3f}" if p is not None else ""
-        return (f"NearDuplicateResult: {self.n_rows} rows, {self.n_removed} near duplicates removed in "
-                f"{self.n_clusters} clusters ({self.pairs_a.shape[0]} pairs >= {self.threshold:g}, "
-                f"{self.candidates} candidates, bands={self.bands} x rows={self.rows}{ptxt})")
+        return (
+            f"NearDuplicateResult: {self.n_rows} rows, {self.n_removed} near duplicates removed in "
+            f"{self.n_clusters} clusters ({self.pairs_a.shape[0]} pairs >= {self.threshold:g}, "
+            f"{self.candidates} candidates, bands={self.bands} x rows={self.rows}{ptxt})"
+        )
 
     def plot(self, ax: Any = None) -> Any:
         """Histogram of pair similarities."""
@@ -487,8 +554,11 @@ class NearDuplicateResult(_RowsMixin):
 
 
 def _lengths(rows: list) -> np.ndarray:
-    return np.fromiter((len(t.encode()) if isinstance(t, str) else len(t or b"") for t in rows),
-                       dtype=np.int64, count=len(rows))
+    return np.fromiter(
+        (len(t.encode()) if isinstance(t, str) else len(t or b"") for t in rows),
+        dtype=np.int64,
+        count=len(rows),
+    )
 
 
 def near_duplicates(
@@ -527,21 +597,48 @@ def near_duplicates(
     """
     rows_ = _texts(texts, column)
     rule, sc = _survivor_args(keep, scores, priority, len(rows_))
-    index = MinHashIndex(threshold, ngram, num_perm=num_perm, char_ngrams=char_ngrams, bands=bands, rows=rows,
-                         weights=weights, seed=seed, lowercase=lowercase, whitespace=whitespace,
-                         punctuation=punctuation, digits=digits, nfkc=nfkc, keep_shingles=verify)
+    index = MinHashIndex(
+        threshold,
+        ngram,
+        num_perm=num_perm,
+        char_ngrams=char_ngrams,
+        bands=bands,
+        rows=rows,
+        weights=weights,
+        seed=seed,
+        lowercase=lowercase,
+        whitespace=whitespace,
+        punctuation=punctuation,
+        digits=digits,
+        nfkc=nfkc,
+        keep_shingles=verify,
+    )
     index._ix.add(_unicode_prep(rows_, nfkc, lowercase))
     p = index._ix.self_pairs(float(threshold), bool(verify), int(max_bucket))
     lengths = _lengths(rows_) if rule == "longest" else None
     c = _c.resolve_clusters(len(rows_), p["a"], p["b"], rule, lengths, sc)
-    probs = {s: candidate_probability(s, index.bands, index.rows)
-             for s in sorted({0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 1.0, round(float(threshold), 6)})}
+    probs = {
+        s: candidate_probability(s, index.bands, index.rows)
+        for s in sorted({0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 1.0, round(float(threshold), 6)})
+    }
     return NearDuplicateResult(
-        keep=c["keep"].astype(bool), cluster=c["cluster"], cluster_size=c["size"], pairs_a=p["a"], pairs_b=p["b"],
-        pairs_similarity=p["similarity"], threshold=float(threshold), num_perm=int(num_perm), bands=index.bands,
-        rows=index.rows, verified=bool(verify), candidates=int(p["candidates"]),
-        capped_buckets=int(p["capped_buckets"]), n_clusters=int(c["n_clusters"]),
-        survivor_rule=rule if priority is None else "priority", candidate_probability=probs)
+        keep=c["keep"].astype(bool),
+        cluster=c["cluster"],
+        cluster_size=c["size"],
+        pairs_a=p["a"],
+        pairs_b=p["b"],
+        pairs_similarity=p["similarity"],
+        threshold=float(threshold),
+        num_perm=int(num_perm),
+        bands=index.bands,
+        rows=index.rows,
+        verified=bool(verify),
+        candidates=int(p["candidates"]),
+        capped_buckets=int(p["capped_buckets"]),
+        n_clusters=int(c["n_clusters"]),
+        survivor_rule=rule if priority is None else "priority",
+        candidate_probability=probs,
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -578,7 +675,9 @@ def _resolve_device(device: str) -> str:
     return "cuda"
 
 
-def _torch_knn_self(x: np.ndarray, k: int, block: int = 4096, device: str = "cuda") -> tuple[np.ndarray, np.ndarray]:
+def _torch_knn_self(
+    x: np.ndarray, k: int, block: int = 4096, device: str = "cuda"
+) -> tuple[np.ndarray, np.ndarray]:
     """Exact cosine kNN (self excluded) with torch on ``device``, in row blocks of ``block`` x n."""
     import torch
 
@@ -588,12 +687,12 @@ def _torch_knn_self(x: np.ndarray, k: int, block: int = 4096, device: str = "cud
     sims = np.empty((n, k), dtype=np.float32)
     ids = np.empty((n, k), dtype=np.int64)
     for s in range(0, n, block):
-        g = xt[s:s + block] @ xt.T
+        g = xt[s : s + block] @ xt.T
         r = torch.arange(s, min(s + block, n), device=device)
         g[r - s, r] = -float("inf")
         v, i = torch.topk(g, k, dim=1)
-        sims[s:s + block] = v.cpu().numpy()
-        ids[s:s + block] = i.cpu().numpy()
+        sims[s : s + block] = v.cpu().numpy()
+        ids[s : s + block] = i.cpu().numpy()
     return sims, ids
 
 
@@ -637,20 +736,30 @@ class SemanticResult(_RowsMixin):
         """The removal-per-threshold table as a DataFrame (threshold, removed, kept)."""
         pd = require("pandas", "pandas")
         ts = sorted(self.threshold_table, reverse=True)
-        return pd.DataFrame({"threshold": ts, "removed": [self.threshold_table[t] for t in ts],
-                             "kept": [self.n_rows - self.threshold_table[t] for t in ts]})
+        return pd.DataFrame(
+            {
+                "threshold": ts,
+                "removed": [self.threshold_table[t] for t in ts],
+                "kept": [self.n_rows - self.threshold_table[t] for t in ts],
+            }
+        )
 
     def summary_line(self) -> str:
-        tab = ", ".join(f"{t:g}: {self.threshold_table[t]}" for t in sorted(self.threshold_table, reverse=True))
-        return (f"SemanticResult ({self.mode}, {self.index}, {self.device}): {self.n_rows} rows, "
-                f"{self.n_removed} removed at cosine >= {self.threshold:g}; removed by threshold: {tab}")
+        tab = ", ".join(
+            f"{t:g}: {self.threshold_table[t]}" for t in sorted(self.threshold_table, reverse=True)
+        )
+        return (
+            f"SemanticResult ({self.mode}, {self.index}, {self.device}): {self.n_rows} rows, "
+            f"{self.n_removed} removed at cosine >= {self.threshold:g}; removed by threshold: {tab}"
+        )
 
     def plot(self, ax: Any = None) -> Any:
         """Histogram of nearest-neighbour cosine similarities."""
         plt = require("matplotlib.pyplot", "plot")
         ax = ax or plt.subplots()[1]
-        vals = (self.knn_sim[:, 0] if self.knn_sim is not None and self.knn_sim.shape[1]
-                else self.max_similarity)
+        vals = (
+            self.knn_sim[:, 0] if self.knn_sim is not None and self.knn_sim.shape[1] else self.max_similarity
+        )
         ax.hist(vals[np.isfinite(vals)], bins=50)
         ax.axvline(self.threshold, color="k", linestyle="--")
         ax.set_xlabel("cosine similarity to nearest neighbour")
@@ -745,11 +854,22 @@ def semantic_duplicates(
         cluster = target
         size = np.bincount(cluster, minlength=n)[cluster]
         return SemanticResult(
-            keep=~removed, cluster=cluster, cluster_size=size, pairs_a=a, pairs_b=b,
-            pairs_similarity=ms[removed].astype(np.float64), threshold=float(threshold), threshold_table=table,
-            mode="semdedup", index=f"kmeans(k={r['n_clusters']})", device="cpu",
-            n_clusters=int(((size > 1) & ~removed).sum()), semdedup_cluster=r["cluster"],
-            centroid_distance=r["centroid_distance"], max_similarity=ms)
+            keep=~removed,
+            cluster=cluster,
+            cluster_size=size,
+            pairs_a=a,
+            pairs_b=b,
+            pairs_similarity=ms[removed].astype(np.float64),
+            threshold=float(threshold),
+            threshold_table=table,
+            mode="semdedup",
+            index=f"kmeans(k={r['n_clusters']})",
+            device="cpu",
+            n_clusters=int(((size > 1) & ~removed).sum()),
+            semdedup_cluster=r["cluster"],
+            centroid_distance=r["centroid_distance"],
+            max_similarity=ms,
+        )
     if mode != "knn":
         raise ValueError(f"mode: expected 'knn' or 'semdedup', got {mode!r}")
     if keep == "longest":
@@ -761,12 +881,24 @@ def semantic_duplicates(
         norms = np.linalg.norm(x_checked, axis=1)
         if n and (norms == 0).any():
             raise ValueError(f"embeddings: row {int(np.flatnonzero(norms == 0)[0])} is a zero vector")
-        sim, ids = _torch_knn_self(x_checked, kk) if kk else (np.zeros((n, 0), np.float32),
-                                                              np.zeros((n, 0), np.int64))
+        sim, ids = (
+            _torch_knn_self(x_checked, kk)
+            if kk
+            else (np.zeros((n, 0), np.float32), np.zeros((n, 0), np.int64))
+        )
         used = "torch-exact"
     else:
-        sim, ids, used = _c.knn_self_cosine(x, int(k), index, int(flat_max_rows), int(nlist), int(nprobe),
-                                            int(hnsw_m), int(ef_search), int(seed))
+        sim, ids, used = _c.knn_self_cosine(
+            x,
+            int(k),
+            index,
+            int(flat_max_rows),
+            int(nlist),
+            int(nprobe),
+            int(hnsw_m),
+            int(ef_search),
+            int(seed),
+        )
     table = {}
     for t in ts:
         a, b, _ = _edges_at(sim, ids, t)
@@ -776,9 +908,22 @@ def semantic_duplicates(
     c = _c.resolve_clusters(n, a, b, rule, None, sc)
     capped = int((sim[:, -1] >= threshold).sum()) if sim.shape[1] else 0
     return SemanticResult(
-        keep=c["keep"].astype(bool), cluster=c["cluster"], cluster_size=c["size"], pairs_a=a, pairs_b=b,
-        pairs_similarity=s, threshold=float(threshold), threshold_table=table, mode="knn", index=used, device=dev,
-        n_clusters=int(c["n_clusters"]), knn_sim=sim, knn_ids=ids, capped_rows=capped)
+        keep=c["keep"].astype(bool),
+        cluster=c["cluster"],
+        cluster_size=c["size"],
+        pairs_a=a,
+        pairs_b=b,
+        pairs_similarity=s,
+        threshold=float(threshold),
+        threshold_table=table,
+        mode="knn",
+        index=used,
+        device=dev,
+        n_clusters=int(c["n_clusters"]),
+        knn_sim=sim,
+        knn_ids=ids,
+        capped_rows=capped,
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -800,8 +945,10 @@ class OutlierResult(ResultMixin):
         return int(self.flag.sum())
 
     def summary_line(self) -> str:
-        return (f"OutlierResult ({self.method}): {self.n_flagged} of {self.flag.shape[0]} rows flagged "
-                f"(score > {self.fence:.4g})")
+        return (
+            f"OutlierResult ({self.method}): {self.n_flagged} of {self.flag.shape[0]} rows flagged "
+            f"(score > {self.fence:.4g})"
+        )
 
     def to_pandas(self) -> Any:
         pd = require("pandas", "pandas")
@@ -819,8 +966,16 @@ class OutlierResult(ResultMixin):
         return self.summary_line()
 
 
-def outliers(embeddings: Any, method: str = "knn", *, k: int = 10, reference: Any = None,
-             factor: float = 1.7, lof_threshold: float = 1.5, index: str = "auto") -> OutlierResult:
+def outliers(
+    embeddings: Any,
+    method: str = "knn",
+    *,
+    k: int = 10,
+    reference: Any = None,
+    factor: float = 1.7,
+    lof_threshold: float = 1.5,
+    index: str = "auto",
+) -> OutlierResult:
     """Score how far each row lies from the rest (or from ``reference``, in-domain examples).
 
     * ``"knn"``: mean cosine distance to the ``k`` nearest neighbours; flagged above
@@ -887,18 +1042,36 @@ class LeakageResult(ResultMixin):
 
     def to_pandas(self) -> Any:
         pd = require("pandas", "pandas")
-        return pd.DataFrame({"remove": self.remove, "kind": self.kind, "test_row": self.test_row,
-                             "similarity": self.similarity})
+        return pd.DataFrame(
+            {
+                "remove": self.remove,
+                "kind": self.kind,
+                "test_row": self.test_row,
+                "similarity": self.similarity,
+            }
+        )
 
     def __repr__(self) -> str:
         return self.summary_line()
 
 
-def leakage(train: Any, test: Any, *, column: str | None = None, near_threshold: float | None = 0.8,
-            ngram: int = 5, semantic_threshold: float | None = None, train_embeddings: Any = None,
-            test_embeddings: Any = None, embedder: Any = None, lowercase: bool = True,
-            whitespace: bool = True, punctuation: bool = False, digits: bool = False,
-            nfkc: bool = True) -> LeakageResult:
+def leakage(
+    train: Any,
+    test: Any,
+    *,
+    column: str | None = None,
+    near_threshold: float | None = 0.8,
+    ngram: int = 5,
+    semantic_threshold: float | None = None,
+    train_embeddings: Any = None,
+    test_embeddings: Any = None,
+    embedder: Any = None,
+    lowercase: bool = True,
+    whitespace: bool = True,
+    punctuation: bool = False,
+    digits: bool = False,
+    nfkc: bool = True,
+) -> LeakageResult:
     """Train rows that duplicate a test row: exact (normalised text), near (MinHash, verified
     Jaccard >= ``near_threshold``; None turns it off) and semantic (cosine >= ``semantic_threshold``
     on embeddings given or computed with ``embedder``; off unless a threshold is given).
@@ -976,8 +1149,14 @@ class DeduplicatorResult(ResultMixin):
 
     def to_pandas(self) -> Any:
         pd = require("pandas", "pandas")
-        return pd.DataFrame({"keep": self.keep, "reason": self.reason, "matched_row": self.matched_row,
-                             "similarity": self.similarity})
+        return pd.DataFrame(
+            {
+                "keep": self.keep,
+                "reason": self.reason,
+                "matched_row": self.matched_row,
+                "similarity": self.similarity,
+            }
+        )
 
     def __repr__(self) -> str:
         return self.summary_line()
@@ -991,8 +1170,17 @@ class Deduplicator:
     ``save``/``load`` keep the fitted MinHash index on disk.
     """
 
-    def __init__(self, threshold: float = 0.8, ngram: int = 5, *, num_perm: int = 128, exact: bool = True,
-                 near: bool = True, within: bool = True, nfkc: bool = True) -> None:
+    def __init__(
+        self,
+        threshold: float = 0.8,
+        ngram: int = 5,
+        *,
+        num_perm: int = 128,
+        exact: bool = True,
+        near: bool = True,
+        within: bool = True,
+        nfkc: bool = True,
+    ) -> None:
         self.threshold = float(threshold)
         self.ngram = int(ngram)
         self.num_perm = int(num_perm)
@@ -1058,14 +1246,29 @@ class Deduplicator:
         os.replace(tmp, path + ".exact.npy")
 
     @classmethod
-    def load(cls, path: str | os.PathLike, threshold: float | None = None, *, exact: bool = True,
-             near: bool = True, within: bool = True, nfkc: bool = True) -> Deduplicator:
+    def load(
+        cls,
+        path: str | os.PathLike,
+        threshold: float | None = None,
+        *,
+        exact: bool = True,
+        near: bool = True,
+        within: bool = True,
+        nfkc: bool = True,
+    ) -> Deduplicator:
         """Read a state written by :meth:`save` (threshold, ngram and num_perm come from the file)."""
         path = os.fspath(path)
         index = MinHashIndex.load(path, threshold=threshold, nfkc=nfkc)
         opts = index.options
-        d = cls(index.threshold, opts["ngram"], num_perm=opts["num_perm"], exact=exact, near=near, within=within,
-                nfkc=nfkc)
+        d = cls(
+            index.threshold,
+            opts["ngram"],
+            num_perm=opts["num_perm"],
+            exact=exact,
+            near=near,
+            within=within,
+            nfkc=nfkc,
+        )
         d._index = index
         table = np.load(path + ".exact.npy")
         if table.ndim != 2 or table.shape[1] != 2:

@@ -54,13 +54,20 @@ class HashedNgramEmbedder:
 
     def __call__(self, texts: list[str]) -> np.ndarray:
         return _core.embed.hashed_ngram(
-            as_str_list(texts), self.dim, self.char_ngrams[0], self.char_ngrams[1], self.word_ngrams,
-            self.word_weight, self.seed,
+            as_str_list(texts),
+            self.dim,
+            self.char_ngrams[0],
+            self.char_ngrams[1],
+            self.word_ngrams,
+            self.word_weight,
+            self.seed,
         )
 
     def __repr__(self) -> str:
-        return (f"HashedNgramEmbedder(dim={self.dim}, char_ngrams={self.char_ngrams}, "
-                f"word_ngrams={self.word_ngrams})")
+        return (
+            f"HashedNgramEmbedder(dim={self.dim}, char_ngrams={self.char_ngrams}, "
+            f"word_ngrams={self.word_ngrams})"
+        )
 
 
 class SentenceTransformerEmbedder:
@@ -70,8 +77,12 @@ class SentenceTransformerEmbedder:
     Embeddings are L2-normalised.
     """
 
-    def __init__(self, model: str = "sentence-transformers/all-MiniLM-L6-v2", device: str | None = None,
-                 batch_size: int = 64) -> None:
+    def __init__(
+        self,
+        model: str = "sentence-transformers/all-MiniLM-L6-v2",
+        device: str | None = None,
+        batch_size: int = 64,
+    ) -> None:
         self.model_name = model
         self.device = device
         self.batch_size = int(batch_size)
@@ -81,8 +92,13 @@ class SentenceTransformerEmbedder:
         if self._model is None:
             st = require("sentence_transformers", "embed")
             self._model = st.SentenceTransformer(self.model_name, device=self.device)
-        out = self._model.encode(list(texts), batch_size=self.batch_size, convert_to_numpy=True,
-                                 normalize_embeddings=True, show_progress_bar=False)
+        out = self._model.encode(
+            list(texts),
+            batch_size=self.batch_size,
+            convert_to_numpy=True,
+            normalize_embeddings=True,
+            show_progress_bar=False,
+        )
         return np.asarray(out, dtype=np.float32)
 
 

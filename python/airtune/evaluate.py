@@ -107,8 +107,10 @@ class SplitResult(ResultMixin):
     fraction: float
 
     def summary_line(self) -> str:
-        return (f"holdout split: {len(self.train)} train / {len(self.test)} test ({len(self.strata)} strata, "
-                f"{len(self.singletons)} singleton strata kept in train, {self.duplicate_groups} duplicate groups)")
+        return (
+            f"holdout split: {len(self.train)} train / {len(self.test)} test ({len(self.strata)} strata, "
+            f"{len(self.singletons)} singleton strata kept in train, {self.duplicate_groups} duplicate groups)"
+        )
 
     def to_pandas(self) -> Any:
         import pandas as pd
@@ -117,8 +119,12 @@ class SplitResult(ResultMixin):
 
     def manifest(self) -> dict:
         """What to store next to the metrics: seed, fraction and the test positions."""
-        return {"seed": self.seed, "fraction": self.fraction, "test_index": self.test_index.tolist(),
-                "n": len(self.train) + len(self.test)}
+        return {
+            "seed": self.seed,
+            "fraction": self.fraction,
+            "test_index": self.test_index.tolist(),
+            "n": len(self.train) + len(self.test),
+        }
 
 
 def holdout_split(
@@ -202,8 +208,17 @@ def holdout_split(
         is_test[members[g]] = True
     test_idx = np.flatnonzero(is_test)
     train_idx = np.flatnonzero(~is_test)
-    return SplitResult([recs[i] for i in train_idx], [recs[i] for i in test_idx], train_idx, test_idx, strata,
-                       singletons, dup_groups, seed, fraction)
+    return SplitResult(
+        [recs[i] for i in train_idx],
+        [recs[i] for i in test_idx],
+        train_idx,
+        test_idx,
+        strata,
+        singletons,
+        dup_groups,
+        seed,
+        fraction,
+    )
 
 
 def _label_key(label: Any) -> Any:
@@ -227,24 +242,31 @@ class PredictionCache:
         self._db = sqlite3.connect(self.path, check_same_thread=False)
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS predictions (model TEXT, input_hash TEXT, params TEXT, output TEXT, "
-            "created REAL, PRIMARY KEY (model, input_hash, params))")
+            "created REAL, PRIMARY KEY (model, input_hash, params))"
+        )
         self._db.commit()
 
     @staticmethod
     def key(inp: Any) -> str:
-        text = inp if isinstance(inp, str) else json.dumps(inp, sort_keys=True, ensure_ascii=False, default=str)
+        text = (
+            inp if isinstance(inp, str) else json.dumps(inp, sort_keys=True, ensure_ascii=False, default=str)
+        )
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
     def get(self, model: str, inp: Any, params: str = "") -> str | None:
         with self._lock:
-            row = self._db.execute("SELECT output FROM predictions WHERE model=? AND input_hash=? AND params=?",
-                                   (model, self.key(inp), params)).fetchone()
+            row = self._db.execute(
+                "SELECT output FROM predictions WHERE model=? AND input_hash=? AND params=?",
+                (model, self.key(inp), params),
+            ).fetchone()
         return None if row is None else row[0]
 
     def put(self, model: str, inp: Any, output: str, params: str = "") -> None:
         with self._lock:
-            self._db.execute("INSERT OR REPLACE INTO predictions VALUES (?, ?, ?, ?, ?)",
-                             (model, self.key(inp), params, output, time.time()))
+            self._db.execute(
+                "INSERT OR REPLACE INTO predictions VALUES (?, ?, ?, ?, ?)",
+                (model, self.key(inp), params, output, time.time()),
+            )
             self._db.commit()
 
     def __len__(self) -> int:
@@ -256,8 +278,16 @@ class PredictionCache:
             self._db.close()
 
 
-def _run_model(name: str, fn: Callable[[Any], Any], inputs: list, cache: PredictionCache | None, params: str,
-               max_workers: int, retries: int, show: bool) -> tuple[list[str], int]:
+def _run_model(
+    name: str,
+    fn: Callable[[Any], Any],
+    inputs: list,
+    cache: PredictionCache | None,
+    params: str,
+    max_workers: int,
+    retries: int,
+    show: bool,
+) -> tuple[list[str], int]:
     outputs: list[Any] = [None] * len(inputs)
     todo = []
     for i, inp in enumerate(inputs):
@@ -327,44 +357,78 @@ class EvalReport(ResultMixin):
 
     def to_markdown(self) -> str:
         """A markdown report: scores with CIs, comparisons with the baseline, verdicts."""
-        lines = [f"# Evaluation ({len(self.per_item)} items, baseline `{self.baseline}`)", "",
-                 "| model | metric | score | 95% CI | n |", "|---|---|---:|---|---:|"]
+        lines = [
+            f"# Evaluation ({len(self.per_item)} items, baseline `{self.baseline}`)",
+            "",
+            "| model | metric | score | 95% CI | n |",
+            "|---|---|---:|---|---:|",
+        ]
         for r in self.table.itertuples():
-            lines.append(f"| {r.model} | {r.metric} | {r.score:.4f} | [{r.ci_low:.4f}, {r.ci_high:.4f}] | {r.n} |")
+            lines.append(
+                f"| {r.model} | {r.metric} | {r.score:.4f} | [{r.ci_low:.4f}, {r.ci_high:.4f}] | {r.n} |"
+            )
         if len(self.comparisons):
-            lines += ["", "| model | against | metric | difference | p (bootstrap) | p (AR) | p (Wilcoxon) |",
-                      "|---|---|---|---:|---:|---:|---:|"]
+            lines += [
+                "",
+                "| model | against | metric | difference | p (bootstrap) | p (AR) | p (Wilcoxon) |",
+                "|---|---|---|---:|---:|---:|---:|",
+            ]
             for r in self.comparisons.itertuples():
-                w = "" if r.p_wilcoxon is None or (isinstance(r.p_wilcoxon, float) and math.isnan(r.p_wilcoxon)) \
+                w = (
+                    ""
+                    if r.p_wilcoxon is None or (isinstance(r.p_wilcoxon, float) and math.isnan(r.p_wilcoxon))
                     else f"{r.p_wilcoxon:.4g}"
-                lines.append(f"| {r.model} | {r.baseline} | {r.metric} | {r.difference:+.4f} | {r.p_bootstrap:.4g} | "
-                             f"{r.p_ar:.4g} | {w} |")
+                )
+                lines.append(
+                    f"| {r.model} | {r.baseline} | {r.metric} | {r.difference:+.4f} | {r.p_bootstrap:.4g} | "
+                    f"{r.p_ar:.4g} | {w} |"
+                )
         if len(self.verdicts):
-            lines += ["", "| model | metric | margin | lower bound | can replace baseline |", "|---|---|---:|---:|---|"]
+            lines += [
+                "",
+                "| model | metric | margin | lower bound | can replace baseline |",
+                "|---|---|---:|---:|---|",
+            ]
             for r in self.verdicts.itertuples():
-                lines.append(f"| {r.model} | {r.metric} | {r.margin} | {r.lower_bound:+.4f} | "
-                             f"{'yes' if r.non_inferior else 'no'} |")
+                lines.append(
+                    f"| {r.model} | {r.metric} | {r.margin} | {r.lower_bound:+.4f} | "
+                    f"{'yes' if r.non_inferior else 'no'} |"
+                )
         if self.judge:
-            lines += ["", "| model | judge | 1 | 2 | 3 | 4 | 5 | unparsed | mean | median |",
-                      "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+            lines += [
+                "",
+                "| model | judge | 1 | 2 | 3 | 4 | 5 | unparsed | mean | median |",
+                "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+            ]
             for model, info in self.judge.items():
                 per = info if "histogram" not in info else {"judge": info}
                 for crit, summary in per.items():
                     h = summary["histogram"]
-                    lines.append(f"| {model} | {crit} | " + " | ".join(str(h.get(k, 0)) for k in range(1, 6))
-                                 + f" | {h['unparsed']} | {summary['mean']:.3f} | {summary['median']:.1f} |")
+                    lines.append(
+                        f"| {model} | {crit} | "
+                        + " | ".join(str(h.get(k, 0)) for k in range(1, 6))
+                        + f" | {h['unparsed']} | {summary['mean']:.3f} | {summary['median']:.1f} |"
+                    )
         sigs = {k: v for k, v in self.settings.get("signatures", {}).items() if v}
         if sigs:
             lines += [""] + [f"- `{k}`: `{v}`" for k, v in sigs.items()]
-        lines.append(f"- resampling: {self.settings.get('n_samples')} bootstrap samples, "
-                     f"{self.settings.get('ar_trials')} AR trials, seed {self.settings.get('seed')}")
+        lines.append(
+            f"- resampling: {self.settings.get('n_samples')} bootstrap samples, "
+            f"{self.settings.get('ar_trials')} AR trials, seed {self.settings.get('seed')}"
+        )
         return "\n".join(lines) + "\n"
 
     def to_html(self, path: str | Path | None = None, *, full: bool = True) -> str:
         """The report as HTML (tables, and the plots inline when matplotlib is available)."""
-        parts = [f"<h3>{html.escape(self.summary_line())}</h3>", self.table.to_html(index=False, float_format="%.4f")]
+        parts = [
+            f"<h3>{html.escape(self.summary_line())}</h3>",
+            self.table.to_html(index=False, float_format="%.4f"),
+        ]
         if len(self.comparisons):
-            parts += ["<h4>Against the baseline</h4>", self.comparisons.to_html(index=False, float_format="%.4g")]
+            parts += [
+                "<h4>Against the baseline</h4>",
+                self.comparisons.to_html(index=False, float_format="%.4g"),
+            ]
         if len(self.verdicts):
             parts += ["<h4>Non-inferiority</h4>", self.verdicts.to_html(index=False, float_format="%.4f")]
         if self.groups is not None and len(self.groups):
@@ -377,7 +441,9 @@ class EvalReport(ResultMixin):
                 fig = self.plot()
                 buf = io.BytesIO()
                 fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
-                parts.append(f'<img src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}"/>')
+                parts.append(
+                    f'<img src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}"/>'
+                )
                 import matplotlib.pyplot as plt
 
                 plt.close(fig)
@@ -385,7 +451,9 @@ class EvalReport(ResultMixin):
                 pass
         out = "<div>" + "\n".join(parts) + "</div>"
         if path is not None:
-            Path(path).write_text(f"<!doctype html><meta charset='utf-8'><body>{out}</body>", encoding="utf-8")
+            Path(path).write_text(
+                f"<!doctype html><meta charset='utf-8'><body>{out}</body>", encoding="utf-8"
+            )
         return out
 
     def plot(self, metric: str | None = None, kind: str = "both") -> Any:
@@ -491,8 +559,9 @@ def evaluate(
     for name in names:
         m = models[name]
         if callable(m):
-            predictions[name], cache_hits[name] = _run_model(name, m, inputs, store, params, max_workers, retries,
-                                                             progress)
+            predictions[name], cache_hits[name] = _run_model(
+                name, m, inputs, store, params, max_workers, retries, progress
+            )
         else:
             preds = list(m)
             if len(preds) != len(recs):
@@ -519,7 +588,9 @@ def evaluate(
                 if mname not in criteria:
                     criteria.append(mname)
                 scores = M.parse_judge_scores(values)
-                judge_info.setdefault(name, {})[mname] = M.likert_summary(scores, n_samples=n_samples, seed=seed)
+                judge_info.setdefault(name, {})[mname] = M.likert_summary(
+                    scores, n_samples=n_samples, seed=seed
+                )
                 results[name][mname] = _judge_result(scores)
         for name in names:
             missing = [c for c in criteria if c not in results[name]]
@@ -532,10 +603,21 @@ def evaluate(
     for name in names:
         for mname in metric_names:
             res = results[name][mname]
-            lo, hi = M.bootstrap_ci(res, n_samples=n_samples, seed=seed) if len(res.per_item) > 1 else (
-                res.score, res.score)
-            rows.append({"model": name, "metric": mname, "score": res.score, "ci_low": lo, "ci_high": hi,
-                         "n": int(len(res.per_item))})
+            lo, hi = (
+                M.bootstrap_ci(res, n_samples=n_samples, seed=seed)
+                if len(res.per_item) > 1
+                else (res.score, res.score)
+            )
+            rows.append(
+                {
+                    "model": name,
+                    "metric": mname,
+                    "score": res.score,
+                    "ci_low": lo,
+                    "ci_high": hi,
+                    "n": int(len(res.per_item)),
+                }
+            )
             item_cols[f"{name}:{mname}"] = res.per_item
     comps, verdicts = [], []
     others = [n for n in names if n != base]
@@ -550,18 +632,38 @@ def evaluate(
                 both = ~np.isnan(a.per_item) & ~np.isnan(b.per_item)
                 if (a.per_item[both] != b.per_item[both]).any():
                     p_w = M.wilcoxon(b.per_item[both], a.per_item[both])["p_value"]
-            comps.append({"model": second, "metric": mname, "baseline": first, "difference": pb.difference,
-                          "ci_low": pb.ci[0], "ci_high": pb.ci[1], "p_bootstrap": pb.p_value, "p_ar": ar.p_value,
-                          "p_wilcoxon": p_w})
+            comps.append(
+                {
+                    "model": second,
+                    "metric": mname,
+                    "baseline": first,
+                    "difference": pb.difference,
+                    "ci_low": pb.ci[0],
+                    "ci_high": pb.ci[1],
+                    "p_bootstrap": pb.p_value,
+                    "p_ar": ar.p_value,
+                    "p_wilcoxon": p_w,
+                }
+            )
             if first != base:
                 continue
             mg = margin.get(mname) if isinstance(margin, Mapping) else margin
             if mg is not None:
-                ni = M.non_inferiority(b, a, margin=float(mg), alpha=alpha, n_samples=max(n_samples, 1000),
-                                       seed=seed)
-                verdicts.append({"model": second, "metric": mname, "baseline": first, "margin": float(mg),
-                                 "difference": ni.difference, "lower_bound": ni.lower_bound,
-                                 "non_inferior": ni.non_inferior, "superior": ni.superior})
+                ni = M.non_inferiority(
+                    b, a, margin=float(mg), alpha=alpha, n_samples=max(n_samples, 1000), seed=seed
+                )
+                verdicts.append(
+                    {
+                        "model": second,
+                        "metric": mname,
+                        "baseline": first,
+                        "margin": float(mg),
+                        "difference": ni.difference,
+                        "lower_bound": ni.lower_bound,
+                        "non_inferior": ni.non_inferior,
+                        "superior": ni.superior,
+                    }
+                )
     group_rows = []
     if by is not None:
         labels = []
@@ -574,17 +676,46 @@ def evaluate(
             for name in names:
                 for mname, fn in metric_fns:
                     sub = fn([predictions[name][i] for i in idx], [refs[i] for i in idx])
-                    lo, hi = M.bootstrap_ci(sub, n_samples=n_samples, seed=seed) if len(idx) > 1 else (
-                        sub.score, sub.score)
-                    group_rows.append({by: label, "model": name, "metric": mname, "score": sub.score,
-                                       "ci_low": lo, "ci_high": hi, "n": len(idx)})
-    settings = {"n_samples": n_samples, "ar_trials": ar_trials, "seed": seed, "alpha": alpha,
-                "cache_hits": cache_hits, "signatures": {m: results[names[0]][m].signature for m in metric_names}}
+                    lo, hi = (
+                        M.bootstrap_ci(sub, n_samples=n_samples, seed=seed)
+                        if len(idx) > 1
+                        else (sub.score, sub.score)
+                    )
+                    group_rows.append(
+                        {
+                            by: label,
+                            "model": name,
+                            "metric": mname,
+                            "score": sub.score,
+                            "ci_low": lo,
+                            "ci_high": hi,
+                            "n": len(idx),
+                        }
+                    )
+    settings = {
+        "n_samples": n_samples,
+        "ar_trials": ar_trials,
+        "seed": seed,
+        "alpha": alpha,
+        "cache_hits": cache_hits,
+        "signatures": {m: results[names[0]][m].signature for m in metric_names},
+    }
     if store is not None and not isinstance(cache, PredictionCache):
         store.close()
-    return EvalReport(names, metric_names, base, results, pd.DataFrame(rows), pd.DataFrame(item_cols),
-                      pd.DataFrame(comps), pd.DataFrame(verdicts), predictions, judge_info, settings,
-                      pd.DataFrame(group_rows))
+    return EvalReport(
+        names,
+        metric_names,
+        base,
+        results,
+        pd.DataFrame(rows),
+        pd.DataFrame(item_cols),
+        pd.DataFrame(comps),
+        pd.DataFrame(verdicts),
+        predictions,
+        judge_info,
+        settings,
+        pd.DataFrame(group_rows),
+    )
 
 
 def _split_criteria(raw: list, model: str) -> dict:
@@ -593,7 +724,9 @@ def _split_criteria(raw: list, model: str) -> dict:
         keys = list(raw[0])
         for i, x in enumerate(raw):
             if list(x) != keys:
-                raise ValueError(f"judge for model {model!r}: row {i} has criteria {list(x)}, expected {keys}")
+                raise ValueError(
+                    f"judge for model {model!r}: row {i} has criteria {list(x)}, expected {keys}"
+                )
         return {k: [x[k] for x in raw] for k in keys}
     if any(isinstance(x, Mapping) for x in raw):
         raise ValueError(f"judge for model {model!r} returned a dict for some rows only")
@@ -609,7 +742,9 @@ def _judge_result(scores: np.ndarray) -> M.MetricResult:
     return res
 
 
-def playground(models: Mapping[str, Callable[[Any], Any]], inputs: Sequence[Any], *, max_workers: int = 4) -> Any:
+def playground(
+    models: Mapping[str, Callable[[Any], Any]], inputs: Sequence[Any], *, max_workers: int = 4
+) -> Any:
     """Several models on a few sample inputs, side by side (a DataFrame that renders in notebooks)."""
     pd = require("pandas", "data")
     table: dict[str, list] = {"input": list(inputs)}

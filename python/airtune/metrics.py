@@ -265,15 +265,23 @@ def chrf(
     with _named_rows(hyps=h, references=s):
         stats = _m.chrf_statistics(h, s, char_order, word_order, float(beta), whitespace, eps_smoothing)
     fstats = stats.astype(np.float64)
-    score = float(_m.chrf_scores(fstats.sum(axis=0, keepdims=True), char_order, word_order, float(beta),
-                                 eps_smoothing)[0])
+    score = float(
+        _m.chrf_scores(fstats.sum(axis=0, keepdims=True), char_order, word_order, float(beta), eps_smoothing)[
+            0
+        ]
+    )
     per_item = _m.chrf_scores(fstats, char_order, word_order, float(beta), eps_smoothing)
     sig = (
         f"nrefs:{_nrefs(s)}|case:{'lc' if lowercase else 'mixed'}|eff:{'no' if eps_smoothing else 'yes'}"
         f"|nc:{char_order}|nw:{word_order}|space:{'yes' if whitespace else 'no'}|version:{SACREBLEU_COMPAT}"
     )
     name = f"chrF{beta}" + "+" * word_order
-    opts = {"char_order": char_order, "word_order": word_order, "beta": float(beta), "eps_smoothing": eps_smoothing}
+    opts = {
+        "char_order": char_order,
+        "word_order": word_order,
+        "beta": float(beta),
+        "eps_smoothing": eps_smoothing,
+    }
     return MetricResult(name, score, per_item, fstats, "chrf", opts, sig)
 
 
@@ -316,7 +324,9 @@ def rouge(
     f0 = columns[first]
     stats = np.stack([columns[t] for t in types], axis=1) if len(p) else np.zeros((0, len(types)))
     sig = f"rouge:{','.join(types)}|stem:{'yes' if use_stemmer else 'no'}|split:newline|impl:rouge-score"
-    res = MetricResult(first, float(f0.mean()) if len(p) else 0.0, f0, stats, "mean", {"column": 0}, sig, details)
+    res = MetricResult(
+        first, float(f0.mean()) if len(p) else 0.0, f0, stats, "mean", {"column": 0}, sig, details
+    )
     res.columns = {k: v for k, v in columns.items() if k != first}
     res.columns[first] = f0
     return res
@@ -356,11 +366,14 @@ def exact_match(
         s = [[prep(t) for t in stream] for stream in s]
     with _named_rows(predictions=p, references=s):
         per = _m.exact_match(p, s, ignore_punctuation, ignore_numbers, strip)
-    return MetricResult("exact_match", float(per.mean()) if len(per) else 0.0, per, per.reshape(-1, 1), "mean",
-                        {"column": 0})
+    return MetricResult(
+        "exact_match", float(per.mean()) if len(per) else 0.0, per, per.reshape(-1, 1), "mean", {"column": 0}
+    )
 
 
-def token_f1(predictions: Any, references: Any, *, squad_v2: bool = False, streams: bool = False) -> MetricResult:
+def token_f1(
+    predictions: Any, references: Any, *, squad_v2: bool = False, streams: bool = False
+) -> MetricResult:
     """SQuAD token F1 (score) and normalised exact match (column ``exact_match``), 0-100, max over golds.
 
     Normalisation is the SQuAD script's (lowercase, drop ASCII punctuation, drop a/an/the, collapse
@@ -371,8 +384,14 @@ def token_f1(predictions: Any, references: Any, *, squad_v2: bool = False, strea
     with _named_rows(predictions=p, references=s):
         out = _m.squad_scores(p, s, squad_v2) * 100.0
     f1 = out[:, 1]
-    res = MetricResult("f1", float(f1.mean()) if len(p) else 0.0, f1, np.ascontiguousarray(out[:, [1]]), "mean",
-                       {"column": 0})
+    res = MetricResult(
+        "f1",
+        float(f1.mean()) if len(p) else 0.0,
+        f1,
+        np.ascontiguousarray(out[:, [1]]),
+        "mean",
+        {"column": 0},
+    )
     res.columns = {"exact_match": out[:, 0]}
     res.details = {"exact_match": float(out[:, 0].mean()) if len(p) else 0.0}
     return res
@@ -381,13 +400,17 @@ def token_f1(predictions: Any, references: Any, *, squad_v2: bool = False, strea
 # --- classification ------------------------------------------------------------------------------
 
 
-def _codes(y_true: Sequence, y_pred: Sequence, labels: Sequence | None) -> tuple[list, np.ndarray, np.ndarray]:
+def _codes(
+    y_true: Sequence, y_pred: Sequence, labels: Sequence | None
+) -> tuple[list, np.ndarray, np.ndarray]:
     check_same_length(y_true=y_true, y_pred=y_pred)
     for i, t in enumerate(y_true):
         if t is None or (isinstance(t, float) and math.isnan(t)):
             raise ValueError(f"y_true: row {i} is missing")
     if labels is None:
-        pool = set(y_true) | {p for p in y_pred if p is not None and not (isinstance(p, float) and math.isnan(p))}
+        pool = set(y_true) | {
+            p for p in y_pred if p is not None and not (isinstance(p, float) and math.isnan(p))
+        }
         labels = sorted(pool, key=lambda v: (str(type(v)), v))
     labels = list(labels)
     index = {lab: k for k, lab in enumerate(labels)}
@@ -424,11 +447,14 @@ def classification(y_true: Any, y_pred: Any, *, labels: Sequence | None = None) 
     for w in ("none", "linear", "quadratic"):
         details[f"kappa_{w}"] = _m.cohen_kappa(kappa_conf, w) if len(t) else float("nan")
     details["kappa"] = details["kappa_none"]
-    return MetricResult("accuracy", rep["accuracy"], correct, correct.reshape(-1, 1), "mean", {"column": 0},
-                        details=details)
+    return MetricResult(
+        "accuracy", rep["accuracy"], correct, correct.reshape(-1, 1), "mean", {"column": 0}, details=details
+    )
 
 
-def cohen_kappa(a: Sequence, b: Sequence, *, weights: str | None = None, labels: Sequence | None = None) -> float:
+def cohen_kappa(
+    a: Sequence, b: Sequence, *, weights: str | None = None, labels: Sequence | None = None
+) -> float:
     """Cohen's kappa between two raters as ``sklearn.metrics.cohen_kappa_score`` (weights: None/linear/quadratic).
 
     For ordinal scores (Likert) the label order is the sorted order, so linear/quadratic weights
@@ -477,17 +503,39 @@ def taxonomy_accuracy(
     hp = float(common.sum() / pd_.sum()) if pd_.sum() else 0.0
     hr = float(common.sum() / gd.sum()) if gd.sum() else 0.0
     hf = 2 * hp * hr / (hp + hr) if hp + hr else 0.0
-    details = {"levels": levels, "hierarchical_precision": hp, "hierarchical_recall": hr, "hierarchical_f1": hf,
-               "invalid": int((~valid).sum()), "invalid_rate": float((~valid).mean()) if len(g) else 0.0}
-    res = MetricResult("taxonomy_exact", float(exact.mean()) if len(g) else 0.0, exact, exact.reshape(-1, 1), "mean",
-                       {"column": 0}, details=details)
+    details = {
+        "levels": levels,
+        "hierarchical_precision": hp,
+        "hierarchical_recall": hr,
+        "hierarchical_f1": hf,
+        "invalid": int((~valid).sum()),
+        "invalid_rate": float((~valid).mean()) if len(g) else 0.0,
+    }
+    res = MetricResult(
+        "taxonomy_exact",
+        float(exact.mean()) if len(g) else 0.0,
+        exact,
+        exact.reshape(-1, 1),
+        "mean",
+        {"column": 0},
+        details=details,
+    )
     res.columns = {"matched_levels": common, "gold_depth": gd, "valid": valid}
     return res
 
 
 # --- JSON ----------------------------------------------------------------------------------------
 
-_JSON_TYPES = {0: None, 1: "object", 2: "array", 3: "string", 4: "integer", 5: "number", 6: "boolean", 7: "null"}
+_JSON_TYPES = {
+    0: None,
+    1: "object",
+    2: "array",
+    3: "string",
+    4: "integer",
+    5: "number",
+    6: "boolean",
+    7: "null",
+}
 _REASONS = {0: "ok", 1: "missing key", 2: "wrong type", 3: "not an object", 4: "invalid JSON"}
 
 
@@ -511,7 +559,9 @@ def json_validity(outputs: Any, *, required: dict[str, str] | Sequence[str] | No
     status, reason, bad = r["status"], r["reason"], r["bad_key"]
     ok = ((status < 2) & (reason == 0)).astype(np.float64)
     problems = [
-        "" if reason[i] == 0 else _REASONS[int(reason[i])] + (f": {keys[bad[i]][0]!r}" if reason[i] in (1, 2) else "")
+        ""
+        if reason[i] == 0
+        else _REASONS[int(reason[i])] + (f": {keys[bad[i]][0]!r}" if reason[i] in (1, 2) else "")
         for i in range(len(texts))
     ]
     details = {
@@ -519,10 +569,14 @@ def json_validity(outputs: Any, *, required: dict[str, str] | Sequence[str] | No
         "lenient_rate": float((status < 2).mean()) if texts else 0.0,
         "schema_rate": float(ok.mean()) if texts else 0.0,
     }
-    res = MetricResult("json_valid", details["schema_rate"], ok, ok.reshape(-1, 1), "mean", {"column": 0},
-                       details=details)
-    res.columns = {"status": np.array(["strict", "lenient", "invalid"])[status], "problem": problems,
-                   "top_type": [_JSON_TYPES[int(x)] for x in r["top_type"]]}
+    res = MetricResult(
+        "json_valid", details["schema_rate"], ok, ok.reshape(-1, 1), "mean", {"column": 0}, details=details
+    )
+    res.columns = {
+        "status": np.array(["strict", "lenient", "invalid"])[status],
+        "problem": problems,
+        "top_type": [_JSON_TYPES[int(x)] for x in r["top_type"]],
+    }
     return res
 
 
@@ -541,8 +595,15 @@ def length_stats(texts: Any) -> MetricResult:
             "p95": float(np.percentile(col, 95)) if len(t) else 0.0,
             "max": int(col.max(initial=0)),
         }
-    res = MetricResult("words", float(words.mean()) if len(t) else 0.0, words, words.reshape(-1, 1), "mean",
-                       {"column": 0}, details=details)
+    res = MetricResult(
+        "words",
+        float(words.mean()) if len(t) else 0.0,
+        words,
+        words.reshape(-1, 1),
+        "mean",
+        {"column": 0},
+        details=details,
+    )
     res.columns = {"bytes": s[:, 0], "chars": s[:, 1]}
     return res
 
@@ -565,15 +626,32 @@ class SignificanceResult(ResultMixin):
     seed: int
 
     def summary_line(self) -> str:
-        return (f"{self.test} on {self.metric}: {self.score_a:.4f} -> {self.score_b:.4f} "
-                f"(diff {self.difference:+.4f}, p = {self.p_value:.4g})")
+        return (
+            f"{self.test} on {self.metric}: {self.score_a:.4f} -> {self.score_b:.4f} "
+            f"(diff {self.difference:+.4f}, p = {self.p_value:.4g})"
+        )
 
     def to_pandas(self) -> Any:
         import pandas as pd
 
-        return pd.DataFrame([{k: getattr(self, k) for k in (
-            "test", "metric", "score_a", "score_b", "difference", "p_value", "n_samples", "seed")}
-            | {"ci_low": self.ci[0], "ci_high": self.ci[1]}])
+        return pd.DataFrame(
+            [
+                {
+                    k: getattr(self, k)
+                    for k in (
+                        "test",
+                        "metric",
+                        "score_a",
+                        "score_b",
+                        "difference",
+                        "p_value",
+                        "n_samples",
+                        "seed",
+                    )
+                }
+                | {"ci_low": self.ci[0], "ci_high": self.ci[1]}
+            ]
+        )
 
 
 def _check_result(r: MetricResult, name: str) -> MetricResult:
@@ -616,8 +694,17 @@ def paired_bootstrap(
     abs_d = np.abs(diffs)
     c = int(np.sum((abs_d - abs_d.mean()) >= abs(real)))
     lo, hi = np.quantile(diffs, [(1 - level) / 2, 1 - (1 - level) / 2])
-    return SignificanceResult("paired_bootstrap", a.name, a.score, b.score, real, (c + 1) / (n_samples + 1),
-                              (float(lo), float(hi)), n_samples, seed)
+    return SignificanceResult(
+        "paired_bootstrap",
+        a.name,
+        a.score,
+        b.score,
+        real,
+        (c + 1) / (n_samples + 1),
+        (float(lo), float(hi)),
+        n_samples,
+        seed,
+    )
 
 
 def approximate_randomization(
@@ -633,8 +720,17 @@ def approximate_randomization(
     sc = _m.approximate_randomization(a.stats, b.stats, a.aggregate, a.options, n_trials, seed)
     real = b.score - a.score
     c = int(np.sum(np.abs(sc[0] - sc[1]) >= abs(real)))
-    return SignificanceResult("approximate_randomization", a.name, a.score, b.score, real,
-                              (c + 1) / (n_trials + 1), (float("nan"), float("nan")), n_trials, seed)
+    return SignificanceResult(
+        "approximate_randomization",
+        a.name,
+        a.score,
+        b.score,
+        real,
+        (c + 1) / (n_trials + 1),
+        (float("nan"), float("nan")),
+        n_trials,
+        seed,
+    )
 
 
 @dataclass
@@ -656,8 +752,10 @@ class NonInferiorityResult(ResultMixin):
 
     def summary_line(self) -> str:
         verdict = "can replace" if self.non_inferior else "cannot be shown to replace"
-        return (f"candidate {verdict} the baseline on {self.metric}: diff {self.difference:+.4f}, "
-                f"{100 * (1 - self.alpha):.0f}% lower bound {self.lower_bound:+.4f} vs margin -{self.margin}")
+        return (
+            f"candidate {verdict} the baseline on {self.metric}: diff {self.difference:+.4f}, "
+            f"{100 * (1 - self.alpha):.0f}% lower bound {self.lower_bound:+.4f} vs margin -{self.margin}"
+        )
 
     def to_pandas(self) -> Any:
         import pandas as pd
@@ -679,12 +777,24 @@ def non_inferiority(
     if margin < 0 or not math.isfinite(margin):
         raise ValueError("margin must be a finite number >= 0")
     _pair(baseline, candidate)
-    sc = _m.paired_bootstrap(baseline.stats, candidate.stats, baseline.aggregate, baseline.options, n_samples, seed)
+    sc = _m.paired_bootstrap(
+        baseline.stats, candidate.stats, baseline.aggregate, baseline.options, n_samples, seed
+    )
     diffs = sc[1] - sc[0]
     lower = float(np.quantile(diffs, alpha))
     diff = candidate.score - baseline.score
-    return NonInferiorityResult(candidate.name, baseline.score, candidate.score, diff, lower, margin, alpha,
-                                lower >= -margin, lower > 0, len(candidate.per_item))
+    return NonInferiorityResult(
+        candidate.name,
+        baseline.score,
+        candidate.score,
+        diff,
+        lower,
+        margin,
+        alpha,
+        lower >= -margin,
+        lower > 0,
+        len(candidate.per_item),
+    )
 
 
 def wilcoxon(
@@ -760,8 +870,15 @@ def wilcoxon(
             p = 0.5 * math.erfc(z / math.sqrt(2))
         else:
             p = 0.5 * math.erfc(-z / math.sqrt(2))
-    return {"statistic": stat, "p_value": min(1.0, p), "n": n_all, "zeros": zeros, "method": method,
-            "r_plus": r_plus, "r_minus": r_minus}
+    return {
+        "statistic": stat,
+        "p_value": min(1.0, p),
+        "n": n_all,
+        "zeros": zeros,
+        "method": method,
+        "r_plus": r_plus,
+        "r_minus": r_minus,
+    }
 
 
 def _rankdata(a: np.ndarray) -> np.ndarray:
@@ -829,8 +946,9 @@ def parse_judge_scores(outputs: Any, *, low: int = 1, high: int = 5) -> np.ndarr
     return out
 
 
-def likert_summary(scores: Any, *, low: int = 1, high: int = 5, n_samples: int = 1000,
-                   seed: int = DEFAULT_SEED) -> dict:
+def likert_summary(
+    scores: Any, *, low: int = 1, high: int = 5, n_samples: int = 1000, seed: int = DEFAULT_SEED
+) -> dict:
     """Histogram (1..5 plus "unparsed"), mean with a seeded 95% bootstrap CI, median, unparsed rate."""
     s = np.asarray(scores, dtype=np.float64)
     valid = s[~np.isnan(s)]
@@ -839,8 +957,11 @@ def likert_summary(scores: Any, *, low: int = 1, high: int = 5, n_samples: int =
     out = {"n": len(s), "histogram": hist, "unparsed_rate": hist["unparsed"] / len(s) if len(s) else 0.0}
     if len(valid):
         boot = _m.bootstrap(valid.reshape(-1, 1), "mean", {"column": 0}, n_samples, seed)
-        out.update(mean=float(valid.mean()), median=float(np.median(valid)),
-                   ci=(float(np.quantile(boot, 0.025)), float(np.quantile(boot, 0.975))))
+        out.update(
+            mean=float(valid.mean()),
+            median=float(np.median(valid)),
+            ci=(float(np.quantile(boot, 0.025)), float(np.quantile(boot, 0.975))),
+        )
     else:
         out.update(mean=float("nan"), median=float("nan"), ci=(float("nan"), float("nan")))
     return out

@@ -93,7 +93,11 @@ def _looks_like_texts(obj: Any) -> bool:
         return not isinstance(first, dict)
     mod = type(obj).__module__
     return (mod.startswith("numpy") and getattr(obj, "ndim", 0) == 1) or type(obj).__name__ in (
-        "Series", "Array", "ChunkedArray", "Column")
+        "Series",
+        "Array",
+        "ChunkedArray",
+        "Column",
+    )
 
 
 def _prompts_and_users(data: Any) -> tuple[list[str | None], list[str | None], bool]:
@@ -111,7 +115,7 @@ def _prompts_and_users(data: Any) -> tuple[list[str | None], list[str | None], b
 class PromptGroup:
     text: str
     rows: int
-    share: float          # of the rows with a system prompt
+    share: float  # of the rows with a system prompt
     near_group: int
     first_row: int
 
@@ -143,9 +147,11 @@ class SystemPromptReport(ResultMixin):
     near_truncated: bool = False
 
     def summary_line(self) -> str:
-        return (f"system prompts: {self.n_with_system}/{self.n_rows} rows, {self.distinct} distinct, "
-                f"{self.near_groups} near-groups, top share {self.top_share:.1%}, "
-                f"entropy {self.entropy_bits:.2f} bits | risk {self.risk.upper()}: {self.reason}")
+        return (
+            f"system prompts: {self.n_with_system}/{self.n_rows} rows, {self.distinct} distinct, "
+            f"{self.near_groups} near-groups, top share {self.top_share:.1%}, "
+            f"entropy {self.entropy_bits:.2f} bits | risk {self.risk.upper()}: {self.reason}"
+        )
 
     def __str__(self) -> str:
         return self.summary_line()
@@ -158,8 +164,17 @@ class SystemPromptReport(ResultMixin):
     def to_pandas(self) -> Any:
         pd = require("pandas", "data")
         return pd.DataFrame(
-            [{"text": g.text, "rows": g.rows, "share": g.share, "near_group": g.near_group, "first_row": g.first_row}
-             for g in self.groups])
+            [
+                {
+                    "text": g.text,
+                    "rows": g.rows,
+                    "share": g.share,
+                    "near_group": g.near_group,
+                    "first_row": g.first_row,
+                }
+                for g in self.groups
+            ]
+        )
 
     def scaffolds_frame(self) -> Any:
         pd = require("pandas", "data")
@@ -194,12 +209,16 @@ def _risk(n_sys: int, n_rows: int, near_top: float, effective: float, distinct: 
         return "none", "no row has a system prompt"
     few = f" (only {n_sys} rows: a small sample)" if n_sys < 20 else ""
     if near_top >= 0.9:
-        return "high", (f"one system prompt (with its near-duplicates) is on {near_top:.0%} of the {n_sys} rows that "
-                        f"have one: a model tuned on this will depend on its exact wording; add variations "
-                        f"(airtune.prompts.diversify){few}")
+        return "high", (
+            f"one system prompt (with its near-duplicates) is on {near_top:.0%} of the {n_sys} rows that "
+            f"have one: a model tuned on this will depend on its exact wording; add variations "
+            f"(airtune.prompts.diversify){few}"
+        )
     if near_top >= 0.5 or effective < 3.0:
-        return "medium", (f"the most common system prompt covers {near_top:.0%} of rows and the effective number "
-                          f"of prompts is {effective:.1f}; consider variations{few}")
+        return "medium", (
+            f"the most common system prompt covers {near_top:.0%} of rows and the effective number "
+            f"of prompts is {effective:.1f}; consider variations{few}"
+        )
     return "low", f"{distinct} distinct system prompts, none above {near_top:.0%} of rows{few}"
 
 
@@ -233,25 +252,42 @@ def system_prompt_report(
     near_of = np.asarray(g["near_of_distinct"])
     n_sys = int(counts.sum())
     order = np.argsort(-counts, kind="stable")
-    groups = [PromptGroup(system[int(first_row[i])], int(counts[i]), float(counts[i] / n_sys), int(near_of[i]),
-                          int(first_row[i])) for i in order]
-    near_counts = np.bincount(near_of, weights=counts, minlength=int(g["n_near"])).astype(np.int64) \
-        if len(counts) else np.zeros(0, np.int64)
+    groups = [
+        PromptGroup(
+            system[int(first_row[i])],
+            int(counts[i]),
+            float(counts[i] / n_sys),
+            int(near_of[i]),
+            int(first_row[i]),
+        )
+        for i in order
+    ]
+    near_counts = (
+        np.bincount(near_of, weights=counts, minlength=int(g["n_near"])).astype(np.int64)
+        if len(counts)
+        else np.zeros(0, np.int64)
+    )
     near = []
     for gid in np.argsort(-near_counts, kind="stable"):
         members = np.flatnonzero(near_of == gid)
         members = members[np.argsort(-counts[members], kind="stable")]
-        near.append({"near_group": int(gid), "rows": int(near_counts[gid]),
-                     "share": float(near_counts[gid] / n_sys), "distinct": int(len(members)),
-                     "example": system[int(first_row[members[0]])],
-                     "variants": [system[int(first_row[m])] for m in members[:examples]]})
+        near.append(
+            {
+                "near_group": int(gid),
+                "rows": int(near_counts[gid]),
+                "share": float(near_counts[gid] / n_sys),
+                "distinct": int(len(members)),
+                "example": system[int(first_row[members[0]])],
+                "variants": [system[int(first_row[m])] for m in members[:examples]],
+            }
+        )
     top_share = float(counts.max() / n_sys) if n_sys else 0.0
     sorted_counts = np.sort(counts)[::-1]
     top_k_share = {int(k): float(sorted_counts[:k].sum() / n_sys) if n_sys else 0.0 for k in top_k}
     near_top = float(near_counts.max() / n_sys) if n_sys else 0.0
     h = _entropy_bits(counts)
     d = len(counts)
-    risk, reason = _risk(n_sys, n, near_top, 2.0 ** h, d)
+    risk, reason = _risk(n_sys, n, near_top, 2.0**h, d)
     scaffolds: list[dict[str, Any]] = []
     if users:
         idx = [i for i, u in enumerate(users) if u]
@@ -260,15 +296,36 @@ def system_prompt_report(
             for suffix in (False, True):
                 for s in _P.find_scaffolds(texts, suffix, int(scaffold_min_chars), int(scaffold_min_rows)):
                     rows = [idx[int(m)] for m in s["members"]]
-                    scaffolds.append({"kind": "suffix" if suffix else "prefix", "text": s["text"], "rows": s["rows"],
-                                      "share": s["rows"] / n, "distinct": s["distinct"], "example_rows": rows[:examples]})
+                    scaffolds.append(
+                        {
+                            "kind": "suffix" if suffix else "prefix",
+                            "text": s["text"],
+                            "rows": s["rows"],
+                            "share": s["rows"] / n,
+                            "distinct": s["distinct"],
+                            "example_rows": rows[:examples],
+                        }
+                    )
             scaffolds.sort(key=lambda s: (-s["rows"], s["kind"], s["text"]))
     return SystemPromptReport(
-        n_rows=n, n_with_system=n_sys, distinct=d, near_groups=int(g["n_near"]), top_share=top_share,
-        top_k_share=top_k_share, near_top_share=near_top, entropy_bits=h,
-        normalized_entropy=float(h / math.log2(d)) if d > 1 else 0.0, effective_prompts=float(2.0 ** h),
-        risk=risk, reason=reason, groups=groups, near=near, scaffolds=scaffolds,
-        near_threshold=float(near_threshold), near_truncated=bool(g["near_truncated"]))
+        n_rows=n,
+        n_with_system=n_sys,
+        distinct=d,
+        near_groups=int(g["n_near"]),
+        top_share=top_share,
+        top_k_share=top_k_share,
+        near_top_share=near_top,
+        entropy_bits=h,
+        normalized_entropy=float(h / math.log2(d)) if d > 1 else 0.0,
+        effective_prompts=float(2.0**h),
+        risk=risk,
+        reason=reason,
+        groups=groups,
+        near=near,
+        scaffolds=scaffolds,
+        near_threshold=float(near_threshold),
+        near_truncated=bool(g["near_truncated"]),
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -290,16 +347,23 @@ def load_lexicon(path: str | None = None) -> dict[str, Any]:
 @lru_cache(maxsize=8)
 def _variator_for(lexicon_json: str) -> Any:
     lex = json.loads(lexicon_json)
-    return _P.Variator([list(g) for g in lex["synonyms"]], [tuple(p) for p in lex["contractions"]],
-                       list(lex["imperative_verbs"]), list(lex["anaphora"]), list(lex["polite_prefixes"]))
+    return _P.Variator(
+        [list(g) for g in lex["synonyms"]],
+        [tuple(p) for p in lex["contractions"]],
+        list(lex["imperative_verbs"]),
+        list(lex["anaphora"]),
+        list(lex["polite_prefixes"]),
+    )
 
 
 def _variator(lexicon: dict | str | None) -> Any:
     lex = lexicon if isinstance(lexicon, dict) else load_lexicon(lexicon)
     for key in ("synonyms", "contractions", "imperative_verbs", "anaphora", "polite_prefixes"):
         lex.setdefault(key, [])
-    blob = json.dumps({k: lex[k] for k in ("synonyms", "contractions", "imperative_verbs", "anaphora", "polite_prefixes")},
-                      sort_keys=True)
+    blob = json.dumps(
+        {k: lex[k] for k in ("synonyms", "contractions", "imperative_verbs", "anaphora", "polite_prefixes")},
+        sort_keys=True,
+    )
     return _variator_for(blob)
 
 
@@ -314,8 +378,9 @@ def _protect_ranges(prompt: str, protect: Any) -> list[tuple[int, int]]:
     """Byte ranges from caller marks: substrings, compiled regexes, or (start, end) character ranges."""
     if not protect:
         return []
-    if isinstance(protect, (str, re.Pattern)) or (isinstance(protect, tuple) and len(protect) == 2
-                                                  and all(isinstance(x, int) for x in protect)):
+    if isinstance(protect, (str, re.Pattern)) or (
+        isinstance(protect, tuple) and len(protect) == 2 and all(isinstance(x, int) for x in protect)
+    ):
         protect = [protect]
     to_b = _char_to_byte(prompt)
     out = []
@@ -335,8 +400,10 @@ def _protect_ranges(prompt: str, protect: Any) -> list[tuple[int, int]]:
                 raise ValueError(f"protect[{k}]: range {p} outside the prompt of {len(prompt)} characters")
             out.append((to_b(s), to_b(e)))
         else:
-            raise TypeError(f"protect[{k}]: expected a str, a compiled regex or a (start, end) tuple, "
-                            f"got {type(p).__name__}")
+            raise TypeError(
+                f"protect[{k}]: expected a str, a compiled regex or a (start, end) tuple, "
+                f"got {type(p).__name__}"
+            )
     return out
 
 
@@ -411,14 +478,21 @@ class VariationSet(ResultMixin):
         return self.variants[i]
 
     def summary_line(self) -> str:
-        return (f"{len(self.variants)}/{self.requested} variants ({self.attempts} candidates), "
-                f"{len(self.protected)} protected spans")
+        return (
+            f"{len(self.variants)}/{self.requested} variants ({self.attempts} candidates), "
+            f"{len(self.protected)} protected spans"
+        )
 
     def to_pandas(self) -> Any:
         pd = require("pandas", "data")
-        return pd.DataFrame({"variant": self.variants, "transforms": [", ".join(t) for t in self.transforms],
-                             "min_distance": self.min_distance,
-                             "source": self.sources or ["rules"] * len(self.variants)})
+        return pd.DataFrame(
+            {
+                "variant": self.variants,
+                "transforms": [", ".join(t) for t in self.transforms],
+                "min_distance": self.min_distance,
+                "source": self.sources or ["rules"] * len(self.variants),
+            }
+        )
 
     def diversity(self, embedder: Any = None) -> dict[str, float]:
         """distinct-1/2, self-BLEU of the variants, fidelity (cosine to the original) mean and min."""
@@ -461,15 +535,37 @@ def variations(
         raise ValueError("n must be an int >= 0")
     slot_list = [(str(k), [str(v) for v in vs]) for k, vs in (slots or {}).items()]
     texts, spans, attempts = _variator(lexicon).generate(
-        prompt, int(n), int(seed) & 0xFFFFFFFFFFFFFFFF, float(min_distance), int(max_attempts),
-        _transform_mask(transforms), _protect_ranges(prompt, protect), [str(o) for o in optional], slot_list)
+        prompt,
+        int(n),
+        int(seed) & 0xFFFFFFFFFFFFFFFF,
+        float(min_distance),
+        int(max_attempts),
+        _transform_mask(transforms),
+        _protect_ranges(prompt, protect),
+        [str(o) for o in optional],
+        slot_list,
+    )
     vs = VariationSet(
-        original=prompt, variants=[t for t, _, _ in texts], transforms=[_names(m) for _, m, _ in texts],
-        min_distance=[float(d) for _, _, d in texts], protected=_byte_spans_to_chars(prompt, spans),
-        requested=int(n), attempts=int(attempts), sources=["rules"] * len(texts))
+        original=prompt,
+        variants=[t for t, _, _ in texts],
+        transforms=[_names(m) for _, m, _ in texts],
+        min_distance=[float(d) for _, _, d in texts],
+        protected=_byte_spans_to_chars(prompt, spans),
+        requested=int(n),
+        attempts=int(attempts),
+        sources=["rules"] * len(texts),
+    )
     if paraphraser is not None and n_paraphrases > 0:
-        pr = paraphrase(prompt, paraphraser, n_paraphrases, embedder=embedder, min_fidelity=min_fidelity,
-                        min_distance=min_distance, existing=vs.variants, protect=protect)
+        pr = paraphrase(
+            prompt,
+            paraphraser,
+            n_paraphrases,
+            embedder=embedder,
+            min_fidelity=min_fidelity,
+            min_distance=min_distance,
+            existing=vs.variants,
+            protect=protect,
+        )
         vs.variants += pr.accepted
         vs.transforms += [["paraphrase"]] * len(pr.accepted)
         vs.min_distance += pr.min_distance
@@ -483,14 +579,17 @@ class ParaphraseResult(ResultMixin):
     accepted: list[str]
     fidelity: list[float]
     min_distance: list[float]
-    rejected: list[tuple[str, str]]   # (candidate, reason)
+    rejected: list[tuple[str, str]]  # (candidate, reason)
 
     def summary_line(self) -> str:
         return f"paraphrases: {len(self.accepted)} accepted, {len(self.rejected)} rejected"
 
     def to_pandas(self) -> Any:
         pd = require("pandas", "data")
-        rows = [{"text": t, "kept": True, "reason": "", "fidelity": f} for t, f in zip(self.accepted, self.fidelity)]
+        rows = [
+            {"text": t, "kept": True, "reason": "", "fidelity": f}
+            for t, f in zip(self.accepted, self.fidelity)
+        ]
         rows += [{"text": t, "kept": False, "reason": r, "fidelity": None} for t, r in self.rejected]
         return pd.DataFrame(rows)
 
@@ -576,8 +675,10 @@ class DiversifyResult(ResultMixin):
         return self.n_varied + self.n_original + self.n_no_system == self.n_rows
 
     def summary_line(self) -> str:
-        return (f"diversify: {self.n_rows} rows = {self.n_varied} varied + {self.n_original} original + "
-                f"{self.n_no_system} without system prompt; {len(self.variants)} distinct prompts")
+        return (
+            f"diversify: {self.n_rows} rows = {self.n_varied} varied + {self.n_original} original + "
+            f"{self.n_no_system} without system prompt; {len(self.variants)} distinct prompts"
+        )
 
     def to_pandas(self) -> Any:
         pd = require("pandas", "data")
@@ -654,8 +755,16 @@ def diversify(
         from .io import from_dicts
 
         out = from_dicts(dicts, source="diversify")
-    return DiversifyResult(records=out, variant_of_row=variant_of_row, n_rows=len(recs), n_varied=n_var,
-                           n_original=n_orig, n_no_system=n_no, usage=usage, variants=pools)
+    return DiversifyResult(
+        records=out,
+        variant_of_row=variant_of_row,
+        n_rows=len(recs),
+        n_varied=n_var,
+        n_original=n_orig,
+        n_no_system=n_no,
+        usage=usage,
+        variants=pools,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -710,7 +819,7 @@ def diversity(original: str, variants: Sequence[str], embedder: Any = None) -> d
 class RobustnessReport(ResultMixin):
     """A metric under the original system prompt and under K variants of it."""
 
-    scores: list[float]          # index 0: original prompts, k: variant k
+    scores: list[float]  # index 0: original prompts, k: variant k
     labels: list[str]
     metric: str
     n_rows: int
@@ -732,9 +841,11 @@ class RobustnessReport(ResultMixin):
         return float(min(self.scores))
 
     def summary_line(self) -> str:
-        return (f"robustness ({self.metric}, {self.n_rows} rows): original {self.original:.3f}, variants "
-                f"{min(self.scores[1:], default=float('nan')):.3f}..{max(self.scores[1:], default=float('nan')):.3f}, "
-                f"spread {self.spread:.3f}")
+        return (
+            f"robustness ({self.metric}, {self.n_rows} rows): original {self.original:.3f}, variants "
+            f"{min(self.scores[1:], default=float('nan')):.3f}..{max(self.scores[1:], default=float('nan')):.3f}, "
+            f"spread {self.spread:.3f}"
+        )
 
     def to_pandas(self) -> Any:
         pd = require("pandas", "data")
@@ -833,7 +944,7 @@ class GapReport(ResultMixin):
     examples (training texts nearest the centroid, else reference texts).
     """
 
-    method: str                       # "kmeans" or "labels"
+    method: str  # "kmeans" or "labels"
     categories: list[Any]
     train_counts: np.ndarray
     reference_share: np.ndarray
@@ -856,8 +967,10 @@ class GapReport(ResultMixin):
 
     def summary_line(self) -> str:
         c = self.coverage
-        return (f"gaps ({self.method}, {len(self.categories)} categories): {len(self.under)} under-represented; "
-                f"reference covered {c['reference_covered']:.1%}, balanced {c['reference_balanced']:.1%}")
+        return (
+            f"gaps ({self.method}, {len(self.categories)} categories): {len(self.under)} under-represented; "
+            f"reference covered {c['reference_covered']:.1%}, balanced {c['reference_balanced']:.1%}"
+        )
 
     def to_pandas(self) -> Any:
         pd = require("pandas", "data")
@@ -866,12 +979,21 @@ class GapReport(ResultMixin):
         for k, cat in enumerate(self.categories):
             ts = float(self.train_share[k])
             rs = float(self.reference_share[k])
-            rows.append({
-                "category": cat, "train_rows": int(self.train_counts[k]), "train_share": ts,
-                "reference_rows": int(self.reference_counts[k]) if self.reference_counts is not None else None,
-                "reference_share": rs, "ratio": ts / rs if rs > 0 else float("inf"),
-                "deficit": max(0, int(round(rs * n_train - self.train_counts[k]))), "under": cat in self.under,
-                "examples": self.examples.get(cat, [])})
+            rows.append(
+                {
+                    "category": cat,
+                    "train_rows": int(self.train_counts[k]),
+                    "train_share": ts,
+                    "reference_rows": int(self.reference_counts[k])
+                    if self.reference_counts is not None
+                    else None,
+                    "reference_share": rs,
+                    "ratio": ts / rs if rs > 0 else float("inf"),
+                    "deficit": max(0, int(round(rs * n_train - self.train_counts[k]))),
+                    "under": cat in self.under,
+                    "examples": self.examples.get(cat, []),
+                }
+            )
         return pd.DataFrame(rows)
 
     def plot(self, ax: Any = None) -> Any:
@@ -884,8 +1006,13 @@ class GapReport(ResultMixin):
         ax.bar(x + 0.2, self.reference_share, 0.4, label="reference")
         for k, cat in enumerate(self.categories):
             if cat in self.under:
-                ax.annotate("gap", (x[k], max(self.train_share[k], self.reference_share[k])), ha="center",
-                            fontsize=7, color="C3")
+                ax.annotate(
+                    "gap",
+                    (x[k], max(self.train_share[k], self.reference_share[k])),
+                    ha="center",
+                    fontsize=7,
+                    color="C3",
+                )
         ax.set_xticks(x, [str(c) for c in self.categories], rotation=45, fontsize=7)
         ax.set_ylabel("share")
         ax.legend()
@@ -964,12 +1091,19 @@ def gaps(
         method, centroids, emb_t = "labels", None, None
     else:
         emb_model = embedder if embedder is not None else HashedNgramEmbedder()
-        emb_t = as_float32_matrix(embeddings, "embeddings") if embeddings is not None else embed(train_texts, emb_model)
+        emb_t = (
+            as_float32_matrix(embeddings, "embeddings")
+            if embeddings is not None
+            else embed(train_texts, emb_model)
+        )
         if emb_t.shape[0] != n:
             raise ValueError(f"embeddings has {emb_t.shape[0]} rows for {n} training rows")
         if reference is not None or reference_embeddings is not None:
-            emb_r = (as_float32_matrix(reference_embeddings, "reference_embeddings")
-                     if reference_embeddings is not None else embed(ref_texts, emb_model))
+            emb_r = (
+                as_float32_matrix(reference_embeddings, "reference_embeddings")
+                if reference_embeddings is not None
+                else embed(ref_texts, emb_model)
+            )
             if emb_r.shape[1] != emb_t.shape[1]:
                 raise ValueError("reference embeddings have a different dimension from the training ones")
         else:
@@ -1017,10 +1151,22 @@ def gaps(
         "categories": float(len(cats)),
     }
     return GapReport(
-        method=method, categories=cats, train_counts=counts, reference_share=np.asarray(ref_share, float),
-        reference_counts=ref_counts, under=[cats[i] for i in under_idx], examples=ex, coverage=coverage,
-        min_ratio=float(min_ratio), train_assign=assign, centroids=centroids, embedder=embedder,
-        train_texts=train_texts, train_embeddings=emb_t, labels=list(labels) if labels is not None else None)
+        method=method,
+        categories=cats,
+        train_counts=counts,
+        reference_share=np.asarray(ref_share, float),
+        reference_counts=ref_counts,
+        under=[cats[i] for i in under_idx],
+        examples=ex,
+        coverage=coverage,
+        min_ratio=float(min_ratio),
+        train_assign=assign,
+        centroids=centroids,
+        embedder=embedder,
+        train_texts=train_texts,
+        train_embeddings=emb_t,
+        labels=list(labels) if labels is not None else None,
+    )
 
 
 @dataclass
@@ -1039,7 +1185,9 @@ class FillReport(ResultMixin):
 
     def to_pandas(self) -> Any:
         pd = require("pandas", "data")
-        return pd.DataFrame([{**a, "kept": True} for a in self.added] + [{**r, "kept": False} for r in self.rejected])
+        return pd.DataFrame(
+            [{**a, "kept": True} for a in self.added] + [{**r, "kept": False} for r in self.rejected]
+        )
 
 
 def fill_gaps(
@@ -1089,13 +1237,17 @@ def fill_gaps(
             if kept_emb:
                 sims = np.concatenate([sims, np.stack(kept_emb) @ e[j]])
             if len(sims) and float(sims.max()) >= duplicate_threshold:
-                rejected.append({"category": cat, "text": c, "reason": f"duplicate (cosine {float(sims.max()):.3f})"})
+                rejected.append(
+                    {"category": cat, "text": c, "reason": f"duplicate (cosine {float(sims.max()):.3f})"}
+                )
                 continue
             if gap_report.method == "kmeans" and gap_report.centroids is not None:
                 d = ((gap_report.centroids - e_raw[j]) ** 2).sum(axis=1)
                 nearest = int(np.argmin(d))
                 if nearest != cat:
-                    rejected.append({"category": cat, "text": c, "reason": f"nearest cluster is {nearest}, not {cat}"})
+                    rejected.append(
+                        {"category": cat, "text": c, "reason": f"nearest cluster is {nearest}, not {cat}"}
+                    )
                     continue
             kept_emb.append(e[j])
             added.append({"category": cat, "text": c, "reason": ""})

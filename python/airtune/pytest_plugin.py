@@ -67,9 +67,16 @@ def assert_no_regression(
         update = os.environ.get(_UPDATE_ENV, "") not in ("", "0")
     if update:
         path.parent.mkdir(parents=True, exist_ok=True)
-        payload = {"metric": metric, "model": name, "score": res.score, "aggregate": res.aggregate,
-                   "options": res.options, "signature": res.signature, "n": int(res.stats.shape[0]),
-                   "stats": res.stats.tolist()}
+        payload = {
+            "metric": metric,
+            "model": name,
+            "score": res.score,
+            "aggregate": res.aggregate,
+            "options": res.options,
+            "signature": res.signature,
+            "n": int(res.stats.shape[0]),
+            "stats": res.stats.tolist(),
+        }
         path.write_text(json.dumps(payload, indent=1) + "\n", encoding="utf-8")
         return None
     if not path.exists():
@@ -79,9 +86,13 @@ def assert_no_regression(
         raise AssertionError(f"{path} holds metric {base['metric']!r}, not {metric!r}")
     stats = np.asarray(base["stats"], dtype=np.float64)
     if stats.shape != res.stats.shape:
-        raise AssertionError(f"{path}: baseline has {stats.shape[0]} items, the report {res.stats.shape[0]}; "
-                             "regenerate the baseline with --airtune-update-baselines")
-    baseline = M.MetricResult(metric, float(base["score"]), stats[:, 0], stats, base["aggregate"], base["options"])
+        raise AssertionError(
+            f"{path}: baseline has {stats.shape[0]} items, the report {res.stats.shape[0]}; "
+            "regenerate the baseline with --airtune-update-baselines"
+        )
+    baseline = M.MetricResult(
+        metric, float(base["score"]), stats[:, 0], stats, base["aggregate"], base["options"]
+    )
     if baseline.aggregate != res.aggregate or baseline.options != _jsonable(res.options):
         raise AssertionError(f"{path}: the metric options changed since the baseline was stored")
     baseline.options = res.options
@@ -105,8 +116,12 @@ def _jsonable(obj: Any) -> Any:
 
 def pytest_addoption(parser: Any) -> None:
     group = parser.getgroup("airtune")
-    group.addoption("--airtune-update-baselines", action="store_true", default=False,
-                    help="rewrite airtune regression baselines instead of checking them")
+    group.addoption(
+        "--airtune-update-baselines",
+        action="store_true",
+        default=False,
+        help="rewrite airtune regression baselines instead of checking them",
+    )
 
 
 def pytest_configure(config: Any) -> None:
@@ -127,9 +142,12 @@ try:
         """``check(report, "file.json", metric=..., margin=..., alpha=..., model=...)`` against the
         baseline directory; honours ``--airtune-update-baselines``."""
 
-        def check(report: Any, filename: str, metric: str, margin: float = 0.0, alpha: float = 0.05,
-                  **kwargs: Any) -> Any:
-            return assert_no_regression(report, airtune_baseline_dir / filename, metric, margin, alpha, **kwargs)
+        def check(
+            report: Any, filename: str, metric: str, margin: float = 0.0, alpha: float = 0.05, **kwargs: Any
+        ) -> Any:
+            return assert_no_regression(
+                report, airtune_baseline_dir / filename, metric, margin, alpha, **kwargs
+            )
 
         return check
 

@@ -12,15 +12,18 @@ namespace {
 
 TEST(CleanFixText, Mojibake) {
   FixTextOptions opt;
-  EXPECT_EQ(fix_text("caf\xC3\x83\xC2\xA9", opt), "caf\xC3\xA9");                     // cafÃ© -> café
-  EXPECT_EQ(fix_text("\xC3\xA2\xE2\x82\xAC\xC5\x93hi", opt), "\xE2\x80\x9Chi");     // â€œ -> “
-  EXPECT_EQ(fix_text("CAF\xC3\x89\xE2\x80\xA6", opt), "CAF\xC3\x89\xE2\x80\xA6");   // CAFÉ… unchanged
-  EXPECT_EQ(fix_text("5\xE2\x82\xAC", opt), "5\xE2\x82\xAC");                       // 5€ unchanged
+  EXPECT_EQ(fix_text("caf\xC3\x83\xC2\xA9", opt), "caf\xC3\xA9");                  // cafÃ© -> café
+  EXPECT_EQ(fix_text("\xC3\xA2\xE2\x82\xAC\xC5\x93hi", opt), "\xE2\x80\x9Chi");    // â€œ -> “
+  EXPECT_EQ(fix_text("CAF\xC3\x89\xE2\x80\xA6", opt), "CAF\xC3\x89\xE2\x80\xA6");  // CAFÉ… unchanged
+  EXPECT_EQ(fix_text("5\xE2\x82\xAC", opt), "5\xE2\x82\xAC");                      // 5€ unchanged
 }
 
 TEST(CleanFixText, ControlsLinesWhitespace) {
   FixTextOptions opt;
-  static const char kRaw[] = "a\0b\x07" "c\r\nd\xE2\x80\x8B" "e  \n\n\n\nf ";
+  static const char kRaw[] =
+      "a\0b\x07"
+      "c\r\nd\xE2\x80\x8B"
+      "e  \n\n\n\nf ";
   EXPECT_EQ(fix_text(std::string(kRaw, sizeof(kRaw) - 1), opt), "abc\nde\n\nf");
   opt.normalize_whitespace = false;
   EXPECT_EQ(fix_text("x\xEF\xAC\x81y", opt), "xfiy");  // ligature
@@ -29,8 +32,7 @@ TEST(CleanFixText, ControlsLinesWhitespace) {
 TEST(CleanQuality, C4LineRules) {
   QualityParams p;
   p.c4 = true;
-  const std::string prose =
-      "One sentence here. Two sentences here. Three is here. Four is here too. Five ends it.";
+  const std::string prose = "One sentence here. Two sentences here. Three is here. Four is here too. Five ends it.";
   auto v = quality_check("menu item\n" + prose + "\nWe use cookies to help, ok.", p);
   EXPECT_TRUE(v.keep);
   EXPECT_EQ(v.text, prose);

@@ -17,11 +17,21 @@ std::vector<std::string> kinds(std::string_view html) {
   std::vector<std::string> out;
   while (t.next(tok)) {
     switch (tok.kind) {
-      case TokenKind::kText: out.push_back("T:" + std::string(tok.text)); break;
-      case TokenKind::kStartTag: out.push_back("S:" + std::string(tok.name) + (tok.self_closing ? "/" : "")); break;
-      case TokenKind::kEndTag: out.push_back("E:" + std::string(tok.name)); break;
-      case TokenKind::kComment: out.push_back("C:" + std::string(tok.text)); break;
-      case TokenKind::kDoctype: out.push_back("D"); break;
+      case TokenKind::kText:
+        out.push_back("T:" + std::string(tok.text));
+        break;
+      case TokenKind::kStartTag:
+        out.push_back("S:" + std::string(tok.name) + (tok.self_closing ? "/" : ""));
+        break;
+      case TokenKind::kEndTag:
+        out.push_back("E:" + std::string(tok.name));
+        break;
+      case TokenKind::kComment:
+        out.push_back("C:" + std::string(tok.text));
+        break;
+      case TokenKind::kDoctype:
+        out.push_back("D");
+        break;
     }
   }
   return out;
@@ -29,8 +39,7 @@ std::vector<std::string> kinds(std::string_view html) {
 
 TEST(CleanTokenizer, BasicStream) {
   using V = std::vector<std::string>;
-  EXPECT_EQ(kinds("<!DOCTYPE html><P Class=x>Hi<BR/></p><!-- c -->"),
-            (V{"D", "S:p", "T:Hi", "S:br/", "E:p", "C: c "}));
+  EXPECT_EQ(kinds("<!DOCTYPE html><P Class=x>Hi<BR/></p><!-- c -->"), (V{"D", "S:p", "T:Hi", "S:br/", "E:p", "C: c "}));
   EXPECT_EQ(kinds("a < b <3 </ x>"), (V{"T:a ", "T:< b ", "T:<3 ", "C: x"}));
   EXPECT_EQ(kinds("<![CDATA[x<y]]>z"), (V{"C:x<y", "T:z"}));
   EXPECT_EQ(kinds("<?xml version='1.0'?>t"), (V{"C:xml version='1.0'?", "T:t"}));
@@ -71,7 +80,8 @@ TEST(CleanTokenizer, UnterminatedConstructsEndTheInput) {
 TEST(CleanEntities, NamedNumericLegacy) {
   std::string out;
   append_unescaped(out, "&amp;&lt;&eacute;&#233;&#xE9;&#X2014;&copy &notit; &bogus; &#0; &#x110000; &#150;");
-  EXPECT_EQ(out, "&<\xC3\xA9\xC3\xA9\xC3\xA9\xE2\x80\x94\xC2\xA9 \xC2\xACit; &bogus; \xEF\xBF\xBD \xEF\xBF\xBD \xE2\x80\x93");
+  EXPECT_EQ(
+      out, "&<\xC3\xA9\xC3\xA9\xC3\xA9\xE2\x80\x94\xC2\xA9 \xC2\xACit; &bogus; \xEF\xBF\xBD \xEF\xBF\xBD \xE2\x80\x93");
   out.clear();
   append_unescaped(out, "?a=1&copy=2", /*in_attribute=*/true);
   EXPECT_EQ(out, "?a=1&copy=2");
@@ -90,14 +100,21 @@ TEST(CleanCharset, SniffAndDecode) {
             "<meta charset=windows-1252>caf\xC3\xA9 \xE2\x82\xAC");
   EXPECT_EQ(decode_to_utf8("na\xEFve", storage), "na\xC3\xAFve");  // undeclared, invalid UTF-8
   EXPECT_EQ(decode_to_utf8("<meta charset=utf-8>a\xFF", storage), "<meta charset=utf-8>a\xEF\xBF\xBD");
-  EXPECT_EQ(decode_to_utf8(std::string_view("\xFF\xFE" "a\0\xE9\0", 6), storage), "a\xC3\xA9");
+  EXPECT_EQ(decode_to_utf8(std::string_view("\xFF\xFE"
+                                            "a\0\xE9\0",
+                                            6),
+                           storage),
+            "a\xC3\xA9");
   // Single-byte legacy encodings: windows-1251 and koi8-r Cyrillic, iso-8859-2 Polish.
   EXPECT_EQ(decode_to_utf8("<meta charset=windows-1251>\xCC\xEE\xF1\xEA\xE2\xE0", storage),
             "<meta charset=windows-1251>\xD0\x9C\xD0\xBE\xD1\x81\xD0\xBA\xD0\xB2\xD0\xB0");  // Москва
   EXPECT_EQ(decode_to_utf8("<meta charset=KOI8-R>\xED\xCF\xD3\xCB\xD7\xC1", storage),
             "<meta charset=KOI8-R>\xD0\x9C\xD0\xBE\xD1\x81\xD0\xBA\xD0\xB2\xD0\xB0");
-  EXPECT_EQ(decode_to_utf8("<meta charset=iso-8859-2>\xB3\xF3" "d\xBC", storage),
-            "<meta charset=iso-8859-2>\xC5\x82\xC3\xB3" "d\xC5\xBA");  // łódź
+  EXPECT_EQ(decode_to_utf8("<meta charset=iso-8859-2>\xB3\xF3"
+                           "d\xBC",
+                           storage),
+            "<meta charset=iso-8859-2>\xC5\x82\xC3\xB3"
+            "d\xC5\xBA");  // łódź
   EXPECT_EQ(sniff_charset("<meta charset=shift_jis>", declared), Charset::kOther);
   // Valid UTF-8 wins over a latin-1 declaration.
   EXPECT_EQ(decode_to_utf8("<meta charset=latin1>\xC3\xA9", storage), "<meta charset=latin1>\xC3\xA9");

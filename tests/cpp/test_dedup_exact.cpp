@@ -14,7 +14,10 @@ using namespace airtune::dedup;
 TEST(DedupNormalize, Defaults) {
   NormalizeOptions o;
   EXPECT_EQ(normalize("  Hello\t\nWORLD  ", o), "hello world");
-  EXPECT_EQ(normalize("A\xC2\xA0" "B", o), "a b");  // no-break space is whitespace
+  EXPECT_EQ(normalize("A\xC2\xA0"
+                      "B",
+                      o),
+            "a b");  // no-break space is whitespace
   EXPECT_EQ(normalize("", o), "");
 }
 
@@ -22,7 +25,7 @@ TEST(DedupNormalize, PunctuationAndDigits) {
   NormalizeOptions o{true, true, true, true};
   EXPECT_EQ(normalize("Hi, there! It's 2024...", o), "hi there it s 0000");
   EXPECT_EQ(normalize("\xE2\x80\x9CQuoted\xE2\x80\x9D \xE2\x80\x94 dash", o), "quoted dash");  // “Quoted” — dash
-  EXPECT_EQ(normalize("caf\xC3\xA9", o), "caf\xC3\xA9");  // non-ASCII letters kept
+  EXPECT_EQ(normalize("caf\xC3\xA9", o), "caf\xC3\xA9");                                       // non-ASCII letters kept
 }
 
 TEST(DedupNormalize, NoCollapseKeepsSpacing) {

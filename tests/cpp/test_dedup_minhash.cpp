@@ -94,7 +94,8 @@ TEST(DedupMinhash, LshPairsAreVerifiedAndMatchBruteForce) {
   std::set<std::pair<int64_t, int64_t>> got;
   for (size_t i = 0; i < p.a.size(); ++i) {
     EXPECT_LT(p.a[i], p.b[i]);
-    EXPECT_DOUBLE_EQ(p.similarity[i], jaccard(idx.signatures().shingle_set(p.a[i]), idx.signatures().shingle_set(p.b[i])));
+    EXPECT_DOUBLE_EQ(p.similarity[i],
+                     jaccard(idx.signatures().shingle_set(p.a[i]), idx.signatures().shingle_set(p.b[i])));
     got.insert({p.a[i], p.b[i]});
   }
   // Brute force truth: every pair with exact Jaccard >= 0.5.

@@ -20,7 +20,8 @@ double dot(const float* a, const float* b, int d) {
 }  // namespace
 
 TEST(EmbedHashedNgram, UnitRowsAndSimilarityOrder) {
-  std::vector<std::string_view> t = {"the quick brown fox jumps", "The quick brown fox jumped", "completely unrelated words here", ""};
+  std::vector<std::string_view> t = {"the quick brown fox jumps", "The quick brown fox jumped",
+                                     "completely unrelated words here", ""};
   HashedNgramOptions o;
   auto e = hashed_ngram_embed(t, o);
   ASSERT_EQ(e.size(), 4u * 256);

@@ -25,14 +25,14 @@ TEST(JsonText, LocatesTheFirstError) {
     const char* text;
     size_t offset;
   } cases[] = {
-      {"{\"a\":1,}", 7},         // trailing comma: expected a key at '}'
-      {"{\"a\" 1}", 5},          // missing colon
-      {"[1 2]", 3},              // missing comma
-      {"{\"a\":tru}", 5},        // bad literal
-      {"{\"a\":01}", 6},         // leading zero: number ends, then '1' is unexpected
-      {"{\"a\":\"x\\q\"}", 7},   // bad escape
-      {"{\"a\":1} x", 8},        // trailing garbage
-      {"{\"a\":[1,2", 9},        // premature end
+      {"{\"a\":1,}", 7},        // trailing comma: expected a key at '}'
+      {"{\"a\" 1}", 5},         // missing colon
+      {"[1 2]", 3},             // missing comma
+      {"{\"a\":tru}", 5},       // bad literal
+      {"{\"a\":01}", 6},        // leading zero: number ends, then '1' is unexpected
+      {"{\"a\":\"x\\q\"}", 7},  // bad escape
+      {"{\"a\":1} x", 8},       // trailing garbage
+      {"{\"a\":[1,2", 9},       // premature end
       {"", 0},
   };
   for (const auto& c : cases) {

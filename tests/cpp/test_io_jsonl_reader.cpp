@@ -22,9 +22,12 @@ std::string chat_line(int i) {
 std::string mixed_file(int n) {
   std::string s;
   for (int i = 0; i < n; ++i) {
-    if (i % 97 == 5) s += "{broken\n";
-    else if (i % 101 == 7) s += "   \n";
-    else s += chat_line(i) + "\n";
+    if (i % 97 == 5)
+      s += "{broken\n";
+    else if (i % 101 == 7)
+      s += "   \n";
+    else
+      s += chat_line(i) + "\n";
   }
   return s;
 }

@@ -25,9 +25,10 @@ std::string content(const RecordBatch& b, size_t j) { return std::string(b.conte
 }  // namespace
 
 TEST(RecordParser, ChatWithToolCalls) {
-  auto p = parse(R"({"id":"a1","messages":[{"role":"system","content":"S"},{"role":"user","content":"Q"},)"
-                 R"({"role":"assistant","content":null,"tool_calls":[{"id":"c1","type":"function","function":{"name":"f","arguments":"{}"}}]},)"
-                 R"({"role":"tool","tool_call_id":"c1","content":"42","weight":0}],"tools":[{"type":"function"}]})");
+  auto p = parse(
+      R"({"id":"a1","messages":[{"role":"system","content":"S"},{"role":"user","content":"Q"},)"
+      R"({"role":"assistant","content":null,"tool_calls":[{"id":"c1","type":"function","function":{"name":"f","arguments":"{}"}}]},)"
+      R"({"role":"tool","tool_call_id":"c1","content":"42","weight":0}],"tools":[{"type":"function"}]})");
   ASSERT_FALSE(p.error) << p.error->reason;
   const auto& b = p.batch;
   ASSERT_EQ(b.size(), 1u);
@@ -126,8 +127,9 @@ TEST(RecordParser, ErrorsRollBackPartialRecords) {
   RecordBatch b;
   ASSERT_FALSE(parser.parse(R"({"text":"ok"})", 0, 1, "x:1", b));
   // Fails on the third message, after two were appended.
-  ASSERT_TRUE(parser.parse(R"({"messages":[{"role":"user","content":"a"},{"role":"assistant","content":"b"},{"role":"x","content":"c"}]})",
-                           0, 2, "x:2", b));
+  ASSERT_TRUE(parser.parse(
+      R"({"messages":[{"role":"user","content":"a"},{"role":"assistant","content":"b"},{"role":"x","content":"c"}]})",
+      0, 2, "x:2", b));
   ASSERT_FALSE(parser.parse(R"({"text":"ok2"})", 0, 3, "x:3", b));
   EXPECT_EQ(b.size(), 2u);
   EXPECT_EQ(b.message_count(), 2u);

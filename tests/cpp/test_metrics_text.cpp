@@ -14,11 +14,11 @@
 #include "metrics/classification.h"
 #include "metrics/json_validity.h"
 #include "metrics/ngram_table.h"
-#include "metrics/text.h"
 #include "metrics/porter_stemmer.h"
 #include "metrics/resampling.h"
 #include "metrics/rouge.h"
 #include "metrics/taxonomy.h"
+#include "metrics/text.h"
 
 using namespace airtune::metrics;
 
@@ -182,9 +182,10 @@ TEST(MetricsResampling, DeterministicAcrossThreadCounts) {
 TEST(MetricsStress, RandomTextsAreDeterministicAcrossThreadCounts) {
   // Random valid UTF-8 with punctuation, digits, entities, newlines and multi-byte characters,
   // through every metric; long items exercise the DP fallback of rougeL and table growth.
-  const std::vector<std::string> pieces{"a",  "the", "Cat", "3.14", "1,000", "e-mail", "&amp;", "<skipped>", "-\n",
-                                        "\n", " ",   "  ",  "\t",   ".",     ",",      "(",     ")",         "\"",
-                                        "é",  "—",   "東京", "İ",   "\u212a", "\u00a0", "running", "agreed", "{\"k\": 1}"};
+  const std::vector<std::string> pieces{"a",         "the",    "Cat",    "3.14",    "1,000",  "e-mail",    "&amp;",
+                                        "<skipped>", "-\n",    "\n",     " ",       "  ",     "\t",        ".",
+                                        ",",         "(",      ")",      "\"",      "é",      "—",         "東京",
+                                        "İ",         "\u212a", "\u00a0", "running", "agreed", "{\"k\": 1}"};
   uint64_t state = 12345;
   auto next = [&]() {
     state = state * 6364136223846793005ull + 1442695040888963407ull;

@@ -15,8 +15,11 @@
 using namespace airtune::prompts;
 
 TEST(PromptsGroups, ExactAndNearGroups) {
-  const std::vector<std::string_view> p = {"You are a helpful assistant.", "You are a helpful assistant!",
-                                           "You are a helpful assistant.", "Translate to French.", "",
+  const std::vector<std::string_view> p = {"You are a helpful assistant.",
+                                           "You are a helpful assistant!",
+                                           "You are a helpful assistant.",
+                                           "Translate to French.",
+                                           "",
                                            "You are a helpful assistant."};
   const std::vector<uint8_t> present = {1, 1, 1, 1, 0, 1};
   const auto g = group_prompts(p, present, 0.8, 5, 1000);
@@ -39,11 +42,13 @@ TEST(PromptsGroups, TruncatedPairwisePassKeepsRestSingletons) {
 }
 
 TEST(PromptsScaffolds, PrefixAndSuffixTemplates) {
-  const std::vector<std::string_view> t = {
-      "Classify the sentiment of this review: great phone", "Summarize: a long text",
-      "Classify the sentiment of this review: awful battery", "Classify the sentiment of this review: ok",
-      "Summarize: another text", "Question: what is 2+2? Answer in one word.",
-      "Question: capital of France? Answer in one word."};
+  const std::vector<std::string_view> t = {"Classify the sentiment of this review: great phone",
+                                           "Summarize: a long text",
+                                           "Classify the sentiment of this review: awful battery",
+                                           "Classify the sentiment of this review: ok",
+                                           "Summarize: another text",
+                                           "Question: what is 2+2? Answer in one word.",
+                                           "Question: capital of France? Answer in one word."};
   const auto pre = find_scaffolds(t, false, 15, 2);
   ASSERT_GE(pre.size(), 1u);
   EXPECT_EQ(pre[0].text, "Classify the sentiment of this review: ");

@@ -23,8 +23,8 @@ TEST(PromptsSpans, InlineKinds) {
       "Hi {name}, use `run --fast` and see https://a.example/x?q=1. Keep {{var}} and ${env} and <context> "
       "tags.";
   const auto spans = find_protected_spans(t);
-  const std::vector<std::string> want = {"{name}", "`run --fast`", "https://a.example/x?q=1", "{{var}}",
-                                         "${env}", "<context>"};
+  const std::vector<std::string> want = {"{name}",  "`run --fast`", "https://a.example/x?q=1",
+                                         "{{var}}", "${env}",       "<context>"};
   EXPECT_EQ(texts(t, spans), want);
   EXPECT_EQ(spans[0].kind, SpanKind::kPlaceholder);
   EXPECT_EQ(spans[1].kind, SpanKind::kInlineCode);

@@ -17,8 +17,10 @@ namespace {
 
 Lexicon small_lexicon() {
   Lexicon l;
-  l.synonyms = {{"make sure to", "be sure to", "take care to"}, {"concise", "brief", "succinct"},
-                {"customer", "client"}, {"respond", "reply"}};
+  l.synonyms = {{"make sure to", "be sure to", "take care to"},
+                {"concise", "brief", "succinct"},
+                {"customer", "client"},
+                {"respond", "reply"}};
   l.contractions = {{"do not", "don't"}, {"you are", "you're"}};
   l.imperative_verbs = {"keep", "respond", "use", "greet", "make"};
   l.anaphora = {"this", "it", "then"};
@@ -116,7 +118,7 @@ TEST(PromptsVariations, NumberedListsKeepOrderAndAnaphoraStaysAttached) {
   ASSERT_GT(r.variants.size(), 0u);
   bool moved = false;
   for (const auto& var : r.variants) {
-    EXPECT_EQ(var.text.rfind("You are a bot.", 0), 0u) << var.text;           // first sentence fixed
+    EXPECT_EQ(var.text.rfind("You are a bot.", 0), 0u) << var.text;  // first sentence fixed
     EXPECT_NE(var.text.find("Cite sources. It helps users."), std::string::npos) << var.text;
     EXPECT_LT(var.text.find("1. First step."), var.text.find("2. Second step."));
     moved = moved || (var.transforms & kReorderSentences);
@@ -148,11 +150,10 @@ TEST(PromptsVariations, SlotsAndOptionalSentences) {
   std::vector<std::string> got;
   for (const auto& var : r.variants) got.push_back(var.text);
   std::sort(got.begin(), got.end());
-  const std::vector<std::string> want = {"You work for ACME Inc.. ACME Inc. sells tools.",
-                                         "You work for ACME Inc.. Thank you. ACME Inc. sells tools.",
-                                         "You work for Acme Corp. Acme Corp sells tools.",
-                                         "You work for Acme. Acme sells tools.",
-                                         "You work for Acme. Thank you. Acme sells tools."};
+  const std::vector<std::string> want = {
+      "You work for ACME Inc.. ACME Inc. sells tools.", "You work for ACME Inc.. Thank you. ACME Inc. sells tools.",
+      "You work for Acme Corp. Acme Corp sells tools.", "You work for Acme. Acme sells tools.",
+      "You work for Acme. Thank you. Acme sells tools."};
   EXPECT_EQ(got, want);
 }
 

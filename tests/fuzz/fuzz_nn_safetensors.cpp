@@ -20,8 +20,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     auto copy = header;
     std::string bytes = airtune::io::serialize_safetensors_header(copy);
     bytes.resize(bytes.size() + end, '\0');
-    auto again = airtune::io::parse_safetensors_header(reinterpret_cast<const uint8_t*>(bytes.data()),
-                                                       bytes.size(), bytes.size(), "fuzz-roundtrip");
+    auto again = airtune::io::parse_safetensors_header(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(),
+                                                       bytes.size(), "fuzz-roundtrip");
     if (again.tensors.size() != header.tensors.size()) std::abort();
   } catch (const airtune::Error&) {
   }

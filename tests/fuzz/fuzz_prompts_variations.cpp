@@ -23,12 +23,12 @@ size_t count(std::string_view hay, std::string_view needle) {
 }
 
 const Variator& variator() {
-  static const Variator v(Lexicon{{{"make sure to", "be sure to"}, {"concise", "brief"}, {"^you are a", "^act as a"},
-                                   {"respond", "reply"}},
-                                  {{"do not", "don't"}, {"you are", "you're"}},
-                                  {"keep", "respond", "be", "do", "use"},
-                                  {"this", "it", "then"},
-                                  {"Please", "Make sure to"}});
+  static const Variator v(
+      Lexicon{{{"make sure to", "be sure to"}, {"concise", "brief"}, {"^you are a", "^act as a"}, {"respond", "reply"}},
+              {{"do not", "don't"}, {"you are", "you're"}},
+              {"keep", "respond", "be", "do", "use"},
+              {"this", "it", "then"},
+              {"Please", "Make sure to"}});
   return v;
 }
 }  // namespace
@@ -55,8 +55,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     for (const auto& s : r.protected_spans) {
       const std::string_view span = prompt.substr(s.begin, s.end - s.begin);
       size_t protected_times = 0;
-      for (const auto& o : r.protected_spans)
-        protected_times += prompt.substr(o.begin, o.end - o.begin) == span;
+      for (const auto& o : r.protected_spans) protected_times += prompt.substr(o.begin, o.end - o.begin) == span;
       if (count(v.text, span) < protected_times) std::abort();
     }
   }

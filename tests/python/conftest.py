@@ -10,8 +10,21 @@ import pytest
 
 SAMPLE = Path(__file__).resolve().parents[2] / "python" / "airtune" / "data" / "sample_chat.jsonl"
 
-_WORDS = ["alpha", "béta", "γάμμα", "delta \"quoted\"", "tab\there", "new\nline", "emoji 😀", "back\\slash",
-          "<b>html</b>", "naïve café", "数据", "", "  spaced  "]
+_WORDS = [
+    "alpha",
+    "béta",
+    "γάμμα",
+    'delta "quoted"',
+    "tab\there",
+    "new\nline",
+    "emoji 😀",
+    "back\\slash",
+    "<b>html</b>",
+    "naïve café",
+    "数据",
+    "",
+    "  spaced  ",
+]
 
 
 def _text(rng: random.Random, n: int) -> str:
@@ -27,9 +40,18 @@ def make_record(rng: random.Random, i: int) -> dict:
             msgs.append({"role": "assistant", "content": _text(rng, rng.randint(1, 12))})
         return {"id": f"r{i}", "messages": msgs, "label": rng.choice(["a", "b", None])}
     if kind == 1:
-        return {"instruction": _text(rng, 4), "input": rng.choice(["", _text(rng, 3)]), "output": _text(rng, 6)}
+        return {
+            "instruction": _text(rng, 4),
+            "input": rng.choice(["", _text(rng, 3)]),
+            "output": _text(rng, 6),
+        }
     if kind == 2:
-        return {"conversations": [{"from": "human", "value": _text(rng, 4)}, {"from": "gpt", "value": _text(rng, 5)}]}
+        return {
+            "conversations": [
+                {"from": "human", "value": _text(rng, 4)},
+                {"from": "gpt", "value": _text(rng, 5)},
+            ]
+        }
     if kind == 3:
         return {"prompt": _text(rng, 4), "completion": _text(rng, 4), "meta": {"k": i}}
     return {"text": _text(rng, 10)}
@@ -40,7 +62,9 @@ def mixed_file(tmp_path: Path) -> tuple[Path, list[dict]]:
     rng = random.Random(7)
     rows = [make_record(rng, i) for i in range(500)]
     path = tmp_path / "mixed.jsonl"
-    path.write_text("".join(json.dumps(r, ensure_ascii=bool(i % 2)) + "\n" for i, r in enumerate(rows)), "utf-8")
+    path.write_text(
+        "".join(json.dumps(r, ensure_ascii=bool(i % 2)) + "\n" for i, r in enumerate(rows)), "utf-8"
+    )
     return path, rows
 
 

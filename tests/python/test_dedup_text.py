@@ -29,7 +29,7 @@ def py_shingles(text: str, n: int) -> set[str]:
         return set()
     if len(words) <= n:
         return {" ".join(words)}
-    return {" ".join(words[i:i + n]) for i in range(len(words) - n + 1)}
+    return {" ".join(words[i : i + n]) for i in range(len(words) - n + 1)}
 
 
 def py_jaccard(a: set, b: set) -> float:
@@ -124,7 +124,9 @@ def test_verified_pairs_equal_python_set_jaccard_and_brute_force():
     t = 0.6
     r = dedup.near_duplicates(corpus, t, 3)
     sets = [py_shingles(x, 3) for x in corpus]
-    truth = {(i, j) for i, j in itertools.combinations(range(len(corpus)), 2) if py_jaccard(sets[i], sets[j]) >= t}
+    truth = {
+        (i, j) for i, j in itertools.combinations(range(len(corpus)), 2) if py_jaccard(sets[i], sets[j]) >= t
+    }
     got = set(zip(r.pairs_a.tolist(), r.pairs_b.tolist()))
     for a, b, s in zip(r.pairs_a.tolist(), r.pairs_b.tolist(), r.pairs_similarity.tolist()):
         assert s == pytest.approx(py_jaccard(sets[a], sets[b]), abs=1e-12)
@@ -136,7 +138,7 @@ def test_verified_pairs_equal_python_set_jaccard_and_brute_force():
     assert len(truth) > 80
     assert abs(len(got) - expected) < 4 * sd + 1, (len(got), expected, sd)
     assert r.n_kept + r.n_removed == len(corpus)
-    assert r.candidate_probability[0.6] == pytest.approx(1 - (1 - 0.6 ** r.rows) ** r.bands)
+    assert r.candidate_probability[0.6] == pytest.approx(1 - (1 - 0.6**r.rows) ** r.bands)
 
 
 def test_clusters_are_union_find_with_deterministic_survivors():
@@ -161,12 +163,13 @@ def test_minhash_estimates_agree_with_datasketch_on_same_shingles():
         universe = [f"s{rng.randrange(10**9)}" for _ in range(300)]
         k = rng.randrange(60, 300)
         a = universe[:200]
-        b = universe[300 - k:300 - k + 200] if k < 200 else universe[100:300]
+        b = universe[300 - k : 300 - k + 200] if k < 200 else universe[100:300]
         # each shingle is one "word" with ngram=1 and no normalisation changes
         ta, tb = " ".join(a), " ".join(b)
         truth = py_jaccard(set(a), set(b))
-        ix = dedup.MinHashIndex(0.5, 1, num_perm=num_perm, bands=1, rows=num_perm, lowercase=False,
-                                punctuation=False)
+        ix = dedup.MinHashIndex(
+            0.5, 1, num_perm=num_perm, bands=1, rows=num_perm, lowercase=False, punctuation=False
+        )
         ix.add([ta, tb])
         sig = ix.signatures()
         est = float((sig[0] == sig[1]).mean())
@@ -201,7 +204,9 @@ def test_candidate_rate_follows_s_curve_like_datasketch_lsh():
     s_true = 110 / 200
     assert s_true == pytest.approx(s_target)
     for p in range(n_pairs):
-        ix = dedup.MinHashIndex(0.5, 1, bands=bands, rows=rows, lowercase=False, punctuation=False, seed=p + 1)
+        ix = dedup.MinHashIndex(
+            0.5, 1, bands=bands, rows=rows, lowercase=False, punctuation=False, seed=p + 1
+        )
         ix.add([texts_a[p], texts_b[p]])
         ours_hits += len(ix.self_pairs(0.0)["a"]) > 0
         lsh = datasketch.MinHashLSH(num_perm=128, params=(bands, rows))
@@ -282,11 +287,13 @@ def test_near_duplicates_deterministic_across_threads():
 
 def test_deduplicator_fit_transform_save_load_and_leakage(tmp_path):
     ref = ["the cat sat on the mat all day long", "a completely different reference row here"]
-    new = ["The cat sat on the mat all day long!",            # exact (after punctuation? no) -> near ref
-           "the cat sat on the mat all day long",             # exact ref
-           "fresh text that is new and unseen so far",        # kept
-           "fresh text that is new and unseen so far",        # exact within
-           "something else"]
+    new = [
+        "The cat sat on the mat all day long!",  # exact (after punctuation? no) -> near ref
+        "the cat sat on the mat all day long",  # exact ref
+        "fresh text that is new and unseen so far",  # kept
+        "fresh text that is new and unseen so far",  # exact within
+        "something else",
+    ]
     d = dedup.Deduplicator(threshold=0.7, ngram=2).fit(ref)
     r = d.transform(new)
     assert r.reason == ["near-reference", "exact-reference", "", "exact", ""]
@@ -319,7 +326,9 @@ def test_whole_conversations_are_compared():
     chat_a = [{"role": "user", "content": "Hi there"}, {"role": "assistant", "content": "Hello!"}]
     chat_b = [{"role": "user", "content": "hi  THERE"}, {"role": "assistant", "content": "Hello!"}]
     chat_c = [{"role": "user", "content": "Hi there"}, {"role": "assistant", "content": "Bye"}]
-    share = {"conversations": [{"from": "user", "value": "Hi there"}, {"from": "assistant", "value": "Hello!"}]}
+    share = {
+        "conversations": [{"from": "user", "value": "Hi there"}, {"from": "assistant", "value": "Hello!"}]
+    }
     r = dedup.exact_duplicates([chat_a, chat_b, chat_c, share, "plain text"])
     assert r.cluster.tolist() == [0, 0, 2, 0, 4]
     assert dedup._conversation_text(chat_a) == "user: Hi there\nassistant: Hello!"

@@ -44,7 +44,7 @@ def test_holdout_split_is_deterministic_stratified_and_safe() -> None:
     assert {r["id"] for r in s3.test} != {r["id"] for r in s1.test}
     # growing the data keeps earlier choices mostly stable (hash-based selection)
     more = recs + _records(100, seed=9)
-    for j, r in enumerate(more[len(recs):]):
+    for j, r in enumerate(more[len(recs) :]):
         r["id"] = 10_000 + j
     s4 = E.holdout_split(more, 0.1, stratify="category", seed=3, id_key="id")
     kept = len({r["id"] for r in s1.test} & {r["id"] for r in s4.test}) / len(s1.test)
@@ -96,8 +96,17 @@ def test_evaluate_report_with_cache_judge_and_verdicts(tmp_path: Path) -> None:
 
     db = tmp_path / "cache.sqlite"
     models = {"api": _noisy(refs, 0.5, 1), "tuned": tuned}
-    rep = E.evaluate(recs, models, metrics=["bleu", "rougeL", "chrf"], judge=judge, cache=db,
-                     margin={"rougeL": 0.05, "judge": 0.2}, progress=False, n_samples=200, ar_trials=200)
+    rep = E.evaluate(
+        recs,
+        models,
+        metrics=["bleu", "rougeL", "chrf"],
+        judge=judge,
+        cache=db,
+        margin={"rougeL": 0.05, "judge": 0.2},
+        progress=False,
+        n_samples=200,
+        ar_trials=200,
+    )
     t = rep.table.set_index(["model", "metric"])
     assert t.loc[("tuned", "bleu"), "score"] == pytest.approx(100.0)
     assert t.loc[("api", "bleu"), "score"] == pytest.approx(M.bleu(models["api"], refs).score)
@@ -129,10 +138,14 @@ def test_judge_criteria_and_pairwise_comparisons() -> None:
         return {"relevance": f"[[{5 if exact else 2}]]", "formatting": "Score: 4" if exact else "unsure"}
 
     models = {"a": _noisy(refs, 0.5, 1), "b": _noisy(refs, 0.2, 2), "c": refs}
-    rep = E.evaluate(recs, models, metrics=["rougeL"], judge=judge, progress=False, n_samples=100, ar_trials=100)
+    rep = E.evaluate(
+        recs, models, metrics=["rougeL"], judge=judge, progress=False, n_samples=100, ar_trials=100
+    )
     assert rep.metrics == ["rougeL", "judge:relevance", "judge:formatting"]
     assert rep.judge["c"]["judge:formatting"]["histogram"]["unparsed"] == 0
-    assert rep.judge["a"]["judge:formatting"]["histogram"]["unparsed"] == sum(p != r for p, r in zip(models["a"], refs))
+    assert rep.judge["a"]["judge:formatting"]["histogram"]["unparsed"] == sum(
+        p != r for p, r in zip(models["a"], refs)
+    )
     pairs = set(zip(rep.comparisons.baseline, rep.comparisons.model))
     assert pairs == {("a", "b"), ("a", "c"), ("b", "c")}
     assert "| c | b | rougeL |" in rep.to_markdown()
@@ -142,8 +155,15 @@ def test_scores_by_group() -> None:
     recs = _records(200)
     refs = [r["reference"] for r in recs]
     preds = _noisy(refs, 0.4, 5)
-    rep = E.evaluate(recs, {"m": preds}, metrics=["rougeL", "bleu"], by="category", progress=False,
-                     n_samples=100, ar_trials=50)
+    rep = E.evaluate(
+        recs,
+        {"m": preds},
+        metrics=["rougeL", "bleu"],
+        by="category",
+        progress=False,
+        n_samples=100,
+        ar_trials=50,
+    )
     g = rep.groups
     assert set(g.category) == {r["category"] for r in recs}
     assert g.groupby("metric").n.sum().tolist() == [200, 200]
@@ -172,8 +192,14 @@ def test_plot_and_playground() -> None:
     matplotlib.use("Agg")
     recs = _records(50)
     refs = [r["reference"] for r in recs]
-    rep = E.evaluate(recs, {"a": _noisy(refs, 0.3, 1), "b": refs}, metrics=["rougeL"], progress=False,
-                     n_samples=100, ar_trials=100)
+    rep = E.evaluate(
+        recs,
+        {"a": _noisy(refs, 0.3, 1), "b": refs},
+        metrics=["rougeL"],
+        progress=False,
+        n_samples=100,
+        ar_trials=100,
+    )
     fig = rep.plot()
     assert len(fig.axes) == 2
     pg = E.playground({"upper": str.upper, "len": lambda s: str(len(s))}, ["ab", "cde"])
@@ -183,10 +209,12 @@ def test_plot_and_playground() -> None:
 def test_assert_no_regression_direct(tmp_path: Path) -> None:
     recs = _records(200)
     refs = [r["reference"] for r in recs]
-    good = E.evaluate(recs, {"m": _noisy(refs, 0.1, 2)}, metrics=["rougeL"], progress=False, n_samples=50,
-                      ar_trials=50)
-    worse = E.evaluate(recs, {"m": _noisy(refs, 0.6, 3)}, metrics=["rougeL"], progress=False, n_samples=50,
-                       ar_trials=50)
+    good = E.evaluate(
+        recs, {"m": _noisy(refs, 0.1, 2)}, metrics=["rougeL"], progress=False, n_samples=50, ar_trials=50
+    )
+    worse = E.evaluate(
+        recs, {"m": _noisy(refs, 0.6, 3)}, metrics=["rougeL"], progress=False, n_samples=50, ar_trials=50
+    )
     path = tmp_path / "b.json"
     with pytest.raises(AssertionError, match="no baseline"):
         E.assert_no_regression(good, path, "rougeL", update=False)
@@ -199,7 +227,8 @@ def test_assert_no_regression_direct(tmp_path: Path) -> None:
 
 def test_pytest_plugin_end_to_end(tmp_path: Path) -> None:
     test_file = tmp_path / "test_quality.py"
-    test_file.write_text(textwrap.dedent("""
+    test_file.write_text(
+        textwrap.dedent("""
         import os
         from airtune import evaluate as E
         REFS = ["a b c d e f", "g h i j k", "l m n o p q"] * 20
@@ -209,7 +238,8 @@ def test_pytest_plugin_end_to_end(tmp_path: Path) -> None:
             recs = [{"input": r, "reference": r} for r in REFS]
             rep = E.evaluate(recs, {"m": preds}, metrics=["rougeL"], progress=False, n_samples=50, ar_trials=50)
             airtune_regression(rep, "quality.json", metric="rougeL", margin=0.01)
-    """))
+    """)
+    )
     python_dir = str(Path(E.__file__).resolve().parents[1])
     env = {"PYTHONPATH": python_dir, "PATH": "/usr/bin:/bin"}
 
@@ -219,9 +249,23 @@ def test_pytest_plugin_end_to_end(tmp_path: Path) -> None:
     plugin_args = [] if registered else ["-p", "airtune.pytest_plugin"]
 
     def run(*args: str, drop: str = "0") -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "pytest", *plugin_args, "-q",
-                               "-p", "no:cacheprovider", str(test_file), *args],
-                              capture_output=True, text=True, env=env | {"DROP": drop}, cwd=tmp_path)
+        return subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                *plugin_args,
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                str(test_file),
+                *args,
+            ],
+            capture_output=True,
+            text=True,
+            env=env | {"DROP": drop},
+            cwd=tmp_path,
+        )
 
     first = run()
     assert first.returncode == 1 and "--airtune-update-baselines" in first.stdout

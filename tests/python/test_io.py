@@ -53,9 +53,14 @@ def test_sample_accounts_for_every_line_and_quarantines_verbatim(tmp_path):
         try:
             row = json.loads(line.decode("utf-8"))
             msgs = row.get("messages")
-            if msgs is not None and (not msgs or any(
-                    m.get("role") not in ("system", "user", "assistant", "tool") or
-                    not isinstance(m.get("content"), (str, type(None))) for m in msgs)):
+            if msgs is not None and (
+                not msgs
+                or any(
+                    m.get("role") not in ("system", "user", "assistant", "tool")
+                    or not isinstance(m.get("content"), (str, type(None)))
+                    for m in msgs
+                )
+            ):
                 expected_bad.append(n)
         except (UnicodeDecodeError, json.JSONDecodeError):
             expected_bad.append(n)
@@ -154,15 +159,21 @@ def test_dataframe_arrow_and_hf_round_trips(mixed_file):
     datasets = pytest.importorskip("datasets")
     path, _ = mixed_file
     records = io.read_jsonl(path, progress=False)
-    for again in (io.from_pandas(records.to_pandas()), io.from_arrow(records.to_arrow()),
-                  io.from_hf(records.to_hf())):
+    for again in (
+        io.from_pandas(records.to_pandas()),
+        io.from_arrow(records.to_arrow()),
+        io.from_hf(records.to_hf()),
+    ):
         assert [as_pairs(r) for r in again] == [as_pairs(r) for r in records]
         assert again.ids == records.ids
         assert [r.metadata for r in again] == [r.metadata for r in records]
     # inside datasets.map(batched=True)
     ds = datasets.Dataset.from_list([{"prompt": f"p{i}", "completion": f"c{i}"} for i in range(10)])
     mapped = ds.map(io.canonicalize, batched=True, remove_columns=ds.column_names)
-    assert mapped[3]["messages"] == [{"role": "user", "content": "p3"}, {"role": "assistant", "content": "c3"}]
+    assert mapped[3]["messages"] == [
+        {"role": "user", "content": "p3"},
+        {"role": "assistant", "content": "c3"},
+    ]
 
 
 def test_in_memory_errors_name_the_row():

@@ -60,8 +60,12 @@ HYPS, REFS, REFS2 = _corpus(2000, 7)
 def test_tokenizers_match_sacrebleu(tok: str) -> None:
     from sacrebleu.tokenizers import tokenizer_13a, tokenizer_char, tokenizer_intl
 
-    ref = {"13a": tokenizer_13a.Tokenizer13a(), "intl": tokenizer_intl.TokenizerV14International(),
-           "char": tokenizer_char.TokenizerChar(), "none": None}[tok]
+    ref = {
+        "13a": tokenizer_13a.Tokenizer13a(),
+        "intl": tokenizer_intl.TokenizerV14International(),
+        "char": tokenizer_char.TokenizerChar(),
+        "none": None,
+    }[tok]
     if ref is None:
         return
     for line in HYPS[:800] + REFS[:800]:
@@ -73,12 +77,23 @@ def test_published_13a_vectors() -> None:
     t = airtune._core.metrics.tokenize_bleu
     assert t("Hello, world! It's 3.14 and 1,000 (ok).") == "Hello , world ! It's 3.14 and 1,000 ( ok ) ."
     assert t('e-mail: a@b.com; x-1 5-6 "quoted" &amp; été—café.') == (
-        'e-mail : a @ b . com ; x-1 5 - 6 " quoted " & été—café .')
+        'e-mail : a @ b . com ; x-1 5 - 6 " quoted " & été—café .'
+    )
     assert t("U.S.A. end.") == "U . S . A . end ."
 
 
-@pytest.mark.parametrize(("tok", "smooth"), [("13a", "exp"), ("intl", "exp"), ("char", "exp"), ("none", "exp"),
-                                             ("13a", "floor"), ("13a", "add-k"), ("13a", "none")])
+@pytest.mark.parametrize(
+    ("tok", "smooth"),
+    [
+        ("13a", "exp"),
+        ("intl", "exp"),
+        ("char", "exp"),
+        ("none", "exp"),
+        ("13a", "floor"),
+        ("13a", "add-k"),
+        ("13a", "none"),
+    ],
+)
 def test_corpus_bleu_matches(tok: str, smooth: str) -> None:
     for refs in ([REFS], [REFS, REFS2]):
         ours = M.bleu(HYPS, refs, tokenize=tok, smooth_method=smooth, streams=True)
@@ -128,20 +143,24 @@ def test_chrf_and_rouge_variable_references() -> None:
     refs2 = [r if i % 3 else None for i, r in enumerate(REFS2)]
     for wo in (0, 2):
         ours = M.chrf(HYPS, [REFS, refs2], word_order=wo, streams=True)
-        assert ours.score == pytest.approx(sacrebleu.corpus_chrf(HYPS, [REFS, refs2], word_order=wo).score,
-                                           abs=1e-9)
+        assert ours.score == pytest.approx(
+            sacrebleu.corpus_chrf(HYPS, [REFS, refs2], word_order=wo).score, abs=1e-9
+        )
     scorer = rouge_scorer.RougeScorer(["rouge2"])
     per_item = [[a] if b is None else [a, b] for a, b in zip(REFS[:300], refs2[:300])]
     ours = M.rouge(HYPS[:300], per_item, rouge_types=["rouge2"])
     for i in range(300):
-        assert ours.per_item[i] == pytest.approx(scorer.score_multi(per_item[i], HYPS[i])["rouge2"].fmeasure,
-                                                 abs=1e-12)
+        assert ours.per_item[i] == pytest.approx(
+            scorer.score_multi(per_item[i], HYPS[i])["rouge2"].fmeasure, abs=1e-12
+        )
 
 
 def test_bleu_published_vectors() -> None:
     hyps = ["The dog bit the man.", "It wasn't surprising.", "The man had just bitten him."]
-    refs = [["The dog bit the man.", "It was not unexpected.", "The man bit him first."],
-            ["The dog had bit the man.", "No one was surprised.", "The man had bitten the dog."]]
+    refs = [
+        ["The dog bit the man.", "It was not unexpected.", "The man bit him first."],
+        ["The dog had bit the man.", "No one was surprised.", "The man had bitten the dog."],
+    ]
     assert M.bleu(hyps, refs, streams=True).score == pytest.approx(48.530827, abs=1e-6)
     assert M.bleu(hyps, refs, streams=True, tokenize="none").score == pytest.approx(49.1919566, abs=1e-6)
     assert M.bleu(hyps, refs, streams=True, tokenize="intl").score == pytest.approx(43.91623493, abs=1e-6)
@@ -158,8 +177,9 @@ def test_chrf_matches(word_order: int, eps: bool) -> None:
         assert ours.score == pytest.approx(theirs.corpus_score(HYPS, refs).score, abs=1e-9)
         assert ours.signature == str(theirs.get_signature())
     for i in range(0, len(HYPS), 8):
-        want = sacrebleu.sentence_chrf(HYPS[i], [REFS[i], REFS2[i]], word_order=word_order,
-                                       eps_smoothing=eps).score
+        want = sacrebleu.sentence_chrf(
+            HYPS[i], [REFS[i], REFS2[i]], word_order=word_order, eps_smoothing=eps
+        ).score
         got = M.chrf([HYPS[i]], [[REFS[i], REFS2[i]]], word_order=word_order, eps_smoothing=eps).score
         assert got == pytest.approx(want, abs=1e-9), i
 
@@ -206,7 +226,9 @@ def test_wide_ngram_keys_match() -> None:
     hyps = [" ".join(HYPS[i : i + 12]) + " " + extra for i in range(0, 480, 12)]
     refs = [extra + " " + " ".join(REFS[i : i + 12]) for i in range(0, 480, 12)]
     ours = M.bleu(hyps, refs, max_ngram_order=9)
-    assert ours.score == pytest.approx(sacrebleu.BLEU(max_ngram_order=9).corpus_score(hyps, [refs]).score, abs=1e-9)
+    assert ours.score == pytest.approx(
+        sacrebleu.BLEU(max_ngram_order=9).corpus_score(hyps, [refs]).score, abs=1e-9
+    )
     scorer = rouge_scorer.RougeScorer(["rouge9"])
     r9 = M.rouge(hyps, refs, rouge_types=["rouge9"])
     for i in range(len(hyps)):
@@ -235,18 +257,101 @@ def test_porter_matches_nltk() -> None:
     words = set()
     for line in HYPS + REFS:
         words.update(airtune._core.metrics.rouge_tokenize(line))
-    words |= {"caresses", "ponies", "ties", "caress", "cats", "feed", "agreed", "plastered", "bled", "motoring",
-              "sing", "conflated", "troubled", "sized", "hopping", "tanned", "falling", "hissing", "fizzed",
-              "failing", "filing", "happy", "sky", "relational", "conditional", "rational", "valenci",
-              "hesitanci", "digitizer", "conformabli", "radicalli", "differentli", "vileli", "analogousli",
-              "vietnamization", "predication", "operator", "feudalism", "decisiveness", "hopefulness",
-              "callousness", "formaliti", "sensitiviti", "sensibiliti", "triplicate", "formative",
-              "formalize", "electriciti", "electrical", "hopeful", "goodness", "revival", "allowance",
-              "inference", "airliner", "gyroscopic", "adjustable", "defensible", "irritant", "replacement",
-              "adjustment", "dependent", "adoption", "homologou", "communism", "activate", "angulariti",
-              "homologous", "effective", "bowdlerize", "probate", "rate", "cease", "controll", "roll",
-              "generously", "analogy", "archaeology", "fully", "dying", "lying", "innings", "yyyy", "syzygy",
-              "ied", "cried", "spied", "flies", "dies", "eed", "bleed", "logi", "apologi"}
+    words |= {
+        "caresses",
+        "ponies",
+        "ties",
+        "caress",
+        "cats",
+        "feed",
+        "agreed",
+        "plastered",
+        "bled",
+        "motoring",
+        "sing",
+        "conflated",
+        "troubled",
+        "sized",
+        "hopping",
+        "tanned",
+        "falling",
+        "hissing",
+        "fizzed",
+        "failing",
+        "filing",
+        "happy",
+        "sky",
+        "relational",
+        "conditional",
+        "rational",
+        "valenci",
+        "hesitanci",
+        "digitizer",
+        "conformabli",
+        "radicalli",
+        "differentli",
+        "vileli",
+        "analogousli",
+        "vietnamization",
+        "predication",
+        "operator",
+        "feudalism",
+        "decisiveness",
+        "hopefulness",
+        "callousness",
+        "formaliti",
+        "sensitiviti",
+        "sensibiliti",
+        "triplicate",
+        "formative",
+        "formalize",
+        "electriciti",
+        "electrical",
+        "hopeful",
+        "goodness",
+        "revival",
+        "allowance",
+        "inference",
+        "airliner",
+        "gyroscopic",
+        "adjustable",
+        "defensible",
+        "irritant",
+        "replacement",
+        "adjustment",
+        "dependent",
+        "adoption",
+        "homologou",
+        "communism",
+        "activate",
+        "angulariti",
+        "homologous",
+        "effective",
+        "bowdlerize",
+        "probate",
+        "rate",
+        "cease",
+        "controll",
+        "roll",
+        "generously",
+        "analogy",
+        "archaeology",
+        "fully",
+        "dying",
+        "lying",
+        "innings",
+        "yyyy",
+        "syzygy",
+        "ied",
+        "cried",
+        "spied",
+        "flies",
+        "dies",
+        "eed",
+        "bleed",
+        "logi",
+        "apologi",
+    }
     for w in sorted(words):
         assert airtune._core.metrics.porter_stem(w) == ps.stem(w), w
 
@@ -289,7 +394,9 @@ def test_exact_match_matches_hf_definition() -> None:
     preds = ["Paris", "paris\n", "The 3 cats!", "x", "42"]
     refs = ["Paris", "Paris", "the cats", "y", "42"]
     assert M.exact_match(preds, refs).per_item.tolist() == [1, 0, 0, 0, 1]
-    got = M.exact_match(preds, refs, ignore_case=True, ignore_punctuation=True, ignore_numbers=True, strip=True)
+    got = M.exact_match(
+        preds, refs, ignore_case=True, ignore_punctuation=True, ignore_numbers=True, strip=True
+    )
     assert got.per_item.tolist() == [1, 1, 0, 0, 1]
     table = str.maketrans("", "", string.punctuation)
 
@@ -317,8 +424,9 @@ def test_classification_matches_sklearn() -> None:
             assert d[f"{avg}_f1"] == pytest.approx(f, abs=1e-12)
         np.testing.assert_array_equal(d["confusion"][:, :k], sk.confusion_matrix(yt, yp))
         for w in (None, "linear", "quadratic"):
-            assert M.cohen_kappa(yt, yp, weights=w) == pytest.approx(sk.cohen_kappa_score(yt, yp, weights=w),
-                                                                     abs=1e-12)
+            assert M.cohen_kappa(yt, yp, weights=w) == pytest.approx(
+                sk.cohen_kappa_score(yt, yp, weights=w), abs=1e-12
+            )
     yt, yp = [0, 1, 2, 0, 1, 2], [0, 2, 1, 0, 0, 1]
     assert M.classification(yt, yp).details["macro_f1"] == pytest.approx(0.2667, abs=1e-4)
     assert M.classification(yt, yp, labels=[0, 1, 2, 3]).details["macro_f1"] == pytest.approx(0.2, abs=1e-12)
@@ -354,20 +462,25 @@ def test_wilcoxon_matches_scipy() -> None:
     x = rng.normal(size=20)
     for alt in ("two-sided", "greater", "less"):
         assert M.wilcoxon(x, alternative=alt, method="exact")["p_value"] == pytest.approx(
-            st.wilcoxon(x, alternative=alt, method="exact").pvalue, rel=1e-12)
+            st.wilcoxon(x, alternative=alt, method="exact").pvalue, rel=1e-12
+        )
 
 
 def test_krippendorff_published_vectors() -> None:
     nan = np.nan
-    data = [[nan, nan, nan, nan, nan, 3, 4, 1, 2, 1, 1, 3, 3, nan, 3],
-            [1, nan, 2, 1, 3, 3, 4, 3, nan, nan, nan, nan, nan, nan, nan],
-            [nan, nan, 2, 1, 3, 4, 4, nan, 2, 1, 1, 3, 3, nan, 4]]
+    data = [
+        [nan, nan, nan, nan, nan, 3, 4, 1, 2, 1, 1, 3, 3, nan, 3],
+        [1, nan, 2, 1, 3, 3, 4, 3, nan, nan, nan, nan, nan, nan, nan],
+        [nan, nan, 2, 1, 3, 4, 4, nan, 2, 1, 1, 3, 3, nan, 4],
+    ]
     assert M.krippendorff_alpha(data, level="nominal") == pytest.approx(0.691358, abs=1e-6)
     assert M.krippendorff_alpha(data, level="interval") == pytest.approx(0.810845, abs=1e-6)
-    data4 = [[1, 2, 3, 3, 2, 1, 4, 1, 2, nan, nan, nan],
-             [1, 2, 3, 3, 2, 2, 4, 1, 2, 5, nan, 3],
-             [nan, 3, 3, 3, 2, 3, 4, 2, 2, 5, 1, nan],
-             [1, 2, 3, 3, 2, 4, 4, 1, 2, 5, 1, nan]]
+    data4 = [
+        [1, 2, 3, 3, 2, 1, 4, 1, 2, nan, nan, nan],
+        [1, 2, 3, 3, 2, 2, 4, 1, 2, 5, nan, 3],
+        [nan, 3, 3, 3, 2, 3, 4, 2, 2, 5, 1, nan],
+        [1, 2, 3, 3, 2, 4, 4, 1, 2, 5, 1, nan],
+    ]
     assert M.krippendorff_alpha(data4, level="ordinal") == pytest.approx(0.815, abs=1e-3)
     assert M.krippendorff_alpha(data4, level="ratio") == pytest.approx(0.797, abs=1e-3)
 
@@ -377,14 +490,32 @@ RO_REF = "producţia de zahăr brut se exprimă în zahăr alb;"
 RO_SYS = "Producția de zahăr primă va fi exprimată în ceea ce privește zahărul alb;"
 
 
-@pytest.mark.parametrize(("smooth", "value", "lower", "tok", "expected"), [
-    ("exp", None, False, "13a", 8.493), ("none", None, False, "13a", 0.0), ("floor", None, False, "13a", 4.51688),
-    ("floor", 0.5, False, "13a", 10.10), ("add-k", None, False, "13a", 14.882), ("add-k", 2, False, "13a", 21.389),
-    ("exp", None, False, "none", 7.347), ("exp", None, False, "intl", 8.493), ("exp", None, False, "char", 40.8759),
-    ("exp", None, True, "char", 42.0267)])
-def test_published_sentence_bleu_vectors(smooth: str, value: float | None, lower: bool, tok: str,
-                                         expected: float) -> None:
-    got = M.bleu([RO_SYS], [RO_REF], smooth_method=smooth, smooth_value=value, lowercase=lower, tokenize=tok,
-                 effective_order=True).score
+@pytest.mark.parametrize(
+    ("smooth", "value", "lower", "tok", "expected"),
+    [
+        ("exp", None, False, "13a", 8.493),
+        ("none", None, False, "13a", 0.0),
+        ("floor", None, False, "13a", 4.51688),
+        ("floor", 0.5, False, "13a", 10.10),
+        ("add-k", None, False, "13a", 14.882),
+        ("add-k", 2, False, "13a", 21.389),
+        ("exp", None, False, "none", 7.347),
+        ("exp", None, False, "intl", 8.493),
+        ("exp", None, False, "char", 40.8759),
+        ("exp", None, True, "char", 42.0267),
+    ],
+)
+def test_published_sentence_bleu_vectors(
+    smooth: str, value: float | None, lower: bool, tok: str, expected: float
+) -> None:
+    got = M.bleu(
+        [RO_SYS],
+        [RO_REF],
+        smooth_method=smooth,
+        smooth_value=value,
+        lowercase=lower,
+        tokenize=tok,
+        effective_order=True,
+    ).score
     assert abs(got - expected) < 1e-3
     assert M.bleu(["this is a cat"], ["okay thanks"], smooth_method=smooth, effective_order=True).score == 0.0

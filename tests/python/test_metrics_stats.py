@@ -26,8 +26,9 @@ def test_bootstrap_reproduces_sacrebleu_with_same_indices() -> None:
     stats = metric._extract_corpus_statistics(HYP_A, [REFS])
     rng = np.random.default_rng(12345)
     idx = rng.choice(len(stats), size=(200, len(stats)), replace=True)
-    theirs = np.array([metric._compute_score_from_stats(s.sum(0)).score
-                       for s in np.array(stats, dtype="float32")[idx]])
+    theirs = np.array(
+        [metric._compute_score_from_stats(s.sum(0)).score for s in np.array(stats, dtype="float32")[idx]]
+    )
     ours = airtune._core.metrics.bootstrap(res.stats, "bleu", res.options, 200, 0, idx)
     # sacreBLEU sums and scores resamples in float32; we use float64, so agreement is to ~1e-7.
     np.testing.assert_allclose(ours, theirs, rtol=1e-6)
@@ -44,8 +45,9 @@ def test_approximate_randomization_reproduces_sacrebleu_with_same_swaps() -> Non
     shuf_b = ~pos @ sa + pos @ sb
     want_a = [metric._compute_score_from_stats(x).score for x in shuf_a]
     want_b = [metric._compute_score_from_stats(x).score for x in shuf_b]
-    got = airtune._core.metrics.approximate_randomization(a.stats, b.stats, "chrf", a.options, 100, 0,
-                                                           (~pos).astype(np.uint8))
+    got = airtune._core.metrics.approximate_randomization(
+        a.stats, b.stats, "chrf", a.options, 100, 0, (~pos).astype(np.uint8)
+    )
     np.testing.assert_allclose(got[0], want_a, atol=1e-9)
     np.testing.assert_allclose(got[1], want_b, atol=1e-9)
 
@@ -55,11 +57,19 @@ def test_resampling_is_deterministic_across_threads() -> None:
     old = airtune.get_num_threads()
     try:
         airtune.set_num_threads(1)
-        r1 = (M.bootstrap_ci(a, seed=3), M.paired_bootstrap(a, b, seed=3).p_value,
-              M.approximate_randomization(a, b, n_trials=500, seed=3).p_value, M.bleu(HYP_A, REFS).stats)
+        r1 = (
+            M.bootstrap_ci(a, seed=3),
+            M.paired_bootstrap(a, b, seed=3).p_value,
+            M.approximate_randomization(a, b, n_trials=500, seed=3).p_value,
+            M.bleu(HYP_A, REFS).stats,
+        )
         airtune.set_num_threads(2)
-        r2 = (M.bootstrap_ci(a, seed=3), M.paired_bootstrap(a, b, seed=3).p_value,
-              M.approximate_randomization(a, b, n_trials=500, seed=3).p_value, M.bleu(HYP_A, REFS).stats)
+        r2 = (
+            M.bootstrap_ci(a, seed=3),
+            M.paired_bootstrap(a, b, seed=3).p_value,
+            M.approximate_randomization(a, b, n_trials=500, seed=3).p_value,
+            M.bleu(HYP_A, REFS).stats,
+        )
     finally:
         airtune.set_num_threads(old)
     assert r1[:3] == r2[:3]
@@ -72,8 +82,9 @@ def test_bootstrap_ci_covers_score_and_mean_bootstrap_matches_numpy() -> None:
     lo, hi = M.bootstrap_ci(a)
     assert lo < a.score < hi
     r = M.rouge(HYP_A, REFS, rouge_types=["rougeL"])
-    scores = airtune._core.metrics.bootstrap(r.stats, "mean", {"column": 0}, 50, 0,
-                                             np.tile(np.arange(len(REFS)), (50, 1)))
+    scores = airtune._core.metrics.bootstrap(
+        r.stats, "mean", {"column": 0}, 50, 0, np.tile(np.arange(len(REFS)), (50, 1))
+    )
     np.testing.assert_allclose(scores, r.score)
 
 
@@ -139,18 +150,41 @@ def test_taxonomy_levels_and_hierarchical_f() -> None:
     # common = [3, 1, 1, 0]; pred depths [3, 3, 1, 2]; gold depths [3, 3, 2, 2]
     assert r.details["hierarchical_precision"] == pytest.approx(5 / 9)
     assert r.details["hierarchical_recall"] == pytest.approx(5 / 10)
-    assert M.taxonomy_accuracy(["Food, Beverages & Tobacco > Food"], ["food, beverages & tobacco>food"],
-                               sep=">", case_sensitive=False).score == 1.0
+    assert (
+        M.taxonomy_accuracy(
+            ["Food, Beverages & Tobacco > Food"],
+            ["food, beverages & tobacco>food"],
+            sep=">",
+            case_sensitive=False,
+        ).score
+        == 1.0
+    )
     with pytest.raises(ValueError, match="gold: row 0"):
         M.taxonomy_accuracy([""], ["A"])
 
 
 def test_json_validity_strict_lenient_and_schema() -> None:
-    outs = ['{"a": 1, "b": "x"}', '```json\n{"a": 2, "b": "y"}\n```', 'Sure! {"a": "3"} hope it helps',
-            "{'a': 1}", '{"a": NaN}', "", '[1, 2]', '{"b": "z"}']
+    outs = [
+        '{"a": 1, "b": "x"}',
+        '```json\n{"a": 2, "b": "y"}\n```',
+        'Sure! {"a": "3"} hope it helps',
+        "{'a': 1}",
+        '{"a": NaN}',
+        "",
+        "[1, 2]",
+        '{"b": "z"}',
+    ]
     r = M.json_validity(outs, required={"a": "integer", "b": "string"})
-    assert r.columns["status"].tolist() == ["strict", "lenient", "lenient", "invalid", "invalid", "invalid",
-                                            "strict", "strict"]
+    assert r.columns["status"].tolist() == [
+        "strict",
+        "lenient",
+        "lenient",
+        "invalid",
+        "invalid",
+        "invalid",
+        "strict",
+        "strict",
+    ]
     assert r.per_item.tolist() == [1, 1, 0, 0, 0, 0, 0, 0]
     assert r.columns["problem"][2] == "wrong type: 'a'" and r.columns["problem"][6] == "not an object"
     assert r.columns["problem"][7] == "missing key: 'a'"
@@ -206,10 +240,40 @@ def test_accepts_pandas_numpy_pyarrow_and_reports_missing_rows() -> None:
 
 def test_json_strict_conformance_cases() -> None:
     # In the spirit of nst/JSONTestSuite: y_ documents must parse, n_ documents must not.
-    must_accept = ["[]", "{}", '"\\u00e9"', "1e5", "-0", "[1.5e-3]", " [1] ", '{"a":[{"b":null}]}', "true",
-                   '["\\ud83d\\ude00"]', '{"":0}', "[-1E+2]"]
-    must_reject = ["[1,]", '{"a":1,}', "01", "[.5]", '["\t"]', "[1 2]", "'a'", '["a\\x"]', "tru", "{}}",
-                   "[NaN]", "[Infinity]", '{"a" 1}', "[1.]", "", "   ", "[", '{"a":}']
+    must_accept = [
+        "[]",
+        "{}",
+        '"\\u00e9"',
+        "1e5",
+        "-0",
+        "[1.5e-3]",
+        " [1] ",
+        '{"a":[{"b":null}]}',
+        "true",
+        '["\\ud83d\\ude00"]',
+        '{"":0}',
+        "[-1E+2]",
+    ]
+    must_reject = [
+        "[1,]",
+        '{"a":1,}',
+        "01",
+        "[.5]",
+        '["\t"]',
+        "[1 2]",
+        "'a'",
+        '["a\\x"]',
+        "tru",
+        "{}}",
+        "[NaN]",
+        "[Infinity]",
+        '{"a" 1}',
+        "[1.]",
+        "",
+        "   ",
+        "[",
+        '{"a":}',
+    ]
     acc = M.json_validity(must_accept).columns["status"]
     rej = M.json_validity(must_reject).columns["status"]
     assert list(acc) == ["strict"] * len(must_accept)

@@ -17,7 +17,6 @@ from tiny_models import VOCAB, tiny_causal_lm, write_tokenizer  # noqa: E402
 FP32_TOL = 1e-4  # max |our logits - transformers'| in fp32 (observed ~1e-6)
 
 
-
 def _build(tmp_path, kind: str, seed: int = 0, **overrides):
     folder = tmp_path / f"{kind}-{seed}"
     return tiny_causal_lm(folder, kind, seed, **overrides), folder

@@ -45,8 +45,13 @@ def test_env_var_sets_the_pool():
     import os
 
     env = dict(os.environ, AIRTUNE_NUM_THREADS="3")
-    out = subprocess.run([sys.executable, "-c", "import airtune; print(airtune.get_num_threads())"],
-                         check=True, capture_output=True, text=True, env=env).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", "import airtune; print(airtune.get_num_threads())"],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+    ).stdout
     assert out.strip() == "3"
 
 
@@ -69,7 +74,7 @@ def test_faiss_and_torch_share_one_process():
         "import json, airtune, torch\n"
         "from airtune import _nn\n"
         "airtune.set_num_threads(2)\n"
-        "info = airtune.build_info()\n"           # runs a FAISS search through BLAS
+        "info = airtune.build_info()\n"  # runs a FAISS search through BLAS
         "a = torch.randn(256, 256); b = a @ a.T\n"
         "y = _nn.roundtrip(torch.ones(4))\n"
         "print(json.dumps({'blas': info['blas']['name'], 'sum': float(y.sum()), 'sym': bool(torch.allclose(b, b.T, atol=1e-3))}))\n"
@@ -84,6 +89,8 @@ def test_cli_demo_writes_the_summary(tmp_path, capsys):
     assert cli.main(["demo", "--out", str(tmp_path)]) == 0
     payload = json.loads((tmp_path / "summary.json").read_text())
     report = payload["report"]
-    assert report["balanced"] and report["lines_read"] == report["kept"] + report["rejected"] + report["blank"]
+    assert (
+        report["balanced"] and report["lines_read"] == report["kept"] + report["rejected"] + report["blank"]
+    )
     assert (tmp_path / "sample.quarantine.jsonl").read_bytes().count(b"\n") == report["rejected"]
     assert "24 clean records written" in capsys.readouterr().out

@@ -18,7 +18,7 @@ EXAMPLES = json.loads(resources.files("airtune").joinpath("data/prompts_examples
 
 
 def chat(system, user="hi", assistant="ok", **extra):
-    msgs = ([{"role": "system", "content": system}] if system is not None else [])
+    msgs = [{"role": "system", "content": system}] if system is not None else []
     msgs += [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}]
     return {"messages": msgs, **extra}
 
@@ -26,17 +26,32 @@ def chat(system, user="hi", assistant="ok", **extra):
 # --- protected spans ------------------------------------------------------------------------------
 
 _PIECES = [
-    "You are a helpful assistant for {company}.", "Always respond in a professional tone.",
-    "Make sure to greet the customer.", "Do not reveal internal notes.", "Keep your answers concise.",
-    "Use `format_answer()` for the output.", "See https://docs.example.com/a?b=c&d=e for details.",
-    "Return JSON like {\"ok\": true, \"items\": [1, 2]}.", "Fill in {{user_name}} and ${ENV_VAR}.",
-    "Wrap the context in <context> and </context>.", "If you don't know the answer, say so.",
-    "Be polite. This matters to us.", "Provide accurate information.", "Never share personal data.",
-    "Escalate billing issues immediately.", "Ask for the order number if it is missing.",
+    "You are a helpful assistant for {company}.",
+    "Always respond in a professional tone.",
+    "Make sure to greet the customer.",
+    "Do not reveal internal notes.",
+    "Keep your answers concise.",
+    "Use `format_answer()` for the output.",
+    "See https://docs.example.com/a?b=c&d=e for details.",
+    'Return JSON like {"ok": true, "items": [1, 2]}.',
+    "Fill in {{user_name}} and ${ENV_VAR}.",
+    "Wrap the context in <context> and </context>.",
+    "If you don't know the answer, say so.",
+    "Be polite. This matters to us.",
+    "Provide accurate information.",
+    "Never share personal data.",
+    "Escalate billing issues immediately.",
+    "Ask for the order number if it is missing.",
     "Café naïve résumé — use {name} in Ünïcödé text.",
 ]
-_BLOCKS = ["## Rules", "Rules:", "**Formatting**", "```python\nprint({'x': 1})  # do not change\n```",
-           "~~~\nraw block with \"quotes\" and {braces}\n~~~", '{\n  "type": "object",\n  "required": ["a"]\n}']
+_BLOCKS = [
+    "## Rules",
+    "Rules:",
+    "**Formatting**",
+    "```python\nprint({'x': 1})  # do not change\n```",
+    '~~~\nraw block with "quotes" and {braces}\n~~~',
+    '{\n  "type": "object",\n  "required": ["a"]\n}',
+]
 
 
 def random_prompt(rng: random.Random) -> str:
@@ -107,6 +122,7 @@ def test_protected_span_offsets_are_characters():
 
 # --- determinism ----------------------------------------------------------------------------------
 
+
 def test_variations_deterministic_across_seed_and_threads():
     p = EXAMPLES[0]
     airtune.set_num_threads(1)
@@ -165,7 +181,7 @@ def test_report_hand_computed():
     h = -(6 / 9 * math.log2(6 / 9) + 2 / 9 * math.log2(2 / 9) + 1 / 9 * math.log2(1 / 9))
     assert r.entropy_bits == pytest.approx(h)
     assert r.normalized_entropy == pytest.approx(h / math.log2(3))
-    assert r.effective_prompts == pytest.approx(2 ** h)
+    assert r.effective_prompts == pytest.approx(2**h)
     assert r.near_top_share == pytest.approx(7 / 9)
     assert r.risk == "medium"
     assert [g.rows for g in r.groups] == [6, 2, 1]
@@ -176,15 +192,21 @@ def test_report_hand_computed():
     rec = ap.system_prompt_report(airtune.io.from_dicts(rows))
     for other in (s, rec):
         assert (other.distinct, other.top_share, other.entropy_bits, other.risk) == (
-            r.distinct, r.top_share, r.entropy_bits, r.risk)
+            r.distinct,
+            r.top_share,
+            r.entropy_bits,
+            r.risk,
+        )
     assert len(r.to_pandas()) == 3
     assert "risk" in r.summary_line().lower()
 
 
 def test_report_risk_levels():
     assert ap.system_prompt_report([A] * 95 + [B] * 5).risk == "high"
-    many = [f"You are assistant number {i} with a distinct persona: {w}." for i, w in
-            enumerate(["pirate", "poet", "lawyer", "chef", "pilot", "nurse", "coach", "judge"])]
+    many = [
+        f"You are assistant number {i} with a distinct persona: {w}."
+        for i, w in enumerate(["pirate", "poet", "lawyer", "chef", "pilot", "nurse", "coach", "judge"])
+    ]
     low = ap.system_prompt_report(many * 3)
     assert low.risk == "low" and low.distinct == 8
     assert low.entropy_bits == pytest.approx(3.0)
@@ -194,7 +216,9 @@ def test_report_risk_levels():
 
 def test_report_scaffolds():
     rows = [chat(A, user=f"Classify the sentiment of this review: {t}") for t in ("good", "bad", "meh", "ok")]
-    rows += [chat(A, user=f"{q} Answer with one word only.") for q in ("Capital of Peru?", "2+2?", "Color of sky?")]
+    rows += [
+        chat(A, user=f"{q} Answer with one word only.") for q in ("Capital of Peru?", "2+2?", "Color of sky?")
+    ]
     rows += [chat(A, user="something unrelated entirely")]
     r = ap.system_prompt_report(rows, scaffold_min_rows=3)
     kinds = {(s["kind"], s["text"], s["rows"]) for s in r.scaffolds}
@@ -204,6 +228,7 @@ def test_report_scaffolds():
 
 
 # --- diversify ------------------------------------------------------------------------------------
+
 
 def test_diversify_accounts_for_every_row_and_is_even():
     rows = [chat(EXAMPLES[0], user=f"q{i}", id=f"a{i}") for i in range(37)]
@@ -225,8 +250,9 @@ def test_diversify_accounts_for_every_row_and_is_even():
             assert sys_after == [before["messages"][0]["content"]]
         else:
             assert sys_after[0] == res.variants[before["messages"][0]["content"]][k - 1]
-        assert [m for m in after["messages"] if m["role"] != "system"] == \
-            [m for m in before["messages"] if m["role"] != "system"]
+        assert [m for m in after["messages"] if m["role"] != "system"] == [
+            m for m in before["messages"] if m["role"] != "system"
+        ]
         assert after["id"] == before["id"]
     recs = ap.diversify(airtune.io.from_dicts(rows), n_variants=3, seed=0).records
     assert isinstance(recs, airtune.io.Records) and len(recs) == 52
@@ -236,6 +262,7 @@ def test_diversify_accounts_for_every_row_and_is_even():
 
 # --- paraphraser ----------------------------------------------------------------------------------
 
+
 def test_paraphraser_filtering():
     p = "You are a support assistant for {company}. Keep your answers short and polite. Never share passwords."
 
@@ -243,8 +270,8 @@ def test_paraphraser_filtering():
         return [
             "You are a support assistant for {company}. Keep replies short and courteous. Never share passwords.",
             "You are a support assistant for {firm}. Keep answers short. Never share passwords.",  # span lost
-            p,                                                                                   # duplicate
-            "Bananas are yellow and grow in bunches on tall plants in the tropics {company}.",    # low fidelity
+            p,  # duplicate
+            "Bananas are yellow and grow in bunches on tall plants in the tropics {company}.",  # low fidelity
             "",
         ][:k]
 
@@ -261,6 +288,7 @@ def test_paraphraser_filtering():
 
 # --- measurement ----------------------------------------------------------------------------------
 
+
 def test_bleu_parity_with_sacrebleu():
     sacrebleu = pytest.importorskip("sacrebleu")
     rng = random.Random(3)
@@ -272,8 +300,9 @@ def test_bleu_parity_with_sacrebleu():
         theirs = sacrebleu.sentence_bleu(hyp, refs).score / 100
         assert ours == pytest.approx(theirs, abs=1e-9), hyp
     group = texts[:8]
-    expected = np.mean([sacrebleu.sentence_bleu(h, group[:i] + group[i + 1:]).score / 100
-                        for i, h in enumerate(group)])
+    expected = np.mean(
+        [sacrebleu.sentence_bleu(h, group[:i] + group[i + 1 :]).score / 100 for i, h in enumerate(group)]
+    )
     assert ap.self_bleu(group) == pytest.approx(expected, abs=1e-9)
 
 
@@ -305,10 +334,13 @@ def test_robustness_spread():
 
 # --- gaps -----------------------------------------------------------------------------------------
 
+
 def test_gaps_labels_hand_computed():
     labels = ["billing"] * 6 + ["tech"] * 3 + ["account"] * 1
     texts = [f"text {i}" for i in range(10)]
-    g = ap.gaps(texts, labels=labels, target_mix={"billing": 0.45, "tech": 0.3, "account": 0.15, "legal": 0.1})
+    g = ap.gaps(
+        texts, labels=labels, target_mix={"billing": 0.45, "tech": 0.3, "account": 0.15, "legal": 0.1}
+    )
     assert g.method == "labels"
     df = g.to_pandas().set_index("category")
     assert df.loc["billing", "train_share"] == pytest.approx(0.6)
@@ -366,19 +398,32 @@ def test_gaps_kmeans_finds_reference_only_cluster_and_fill():
 
 
 def test_fill_gaps_validates():
-    base = ["How do I reset my password?", "How do I change my password?", "Where is my invoice for March?",
-            "Why was I charged twice on my invoice?", "The app crashes when I open settings.",
-            "The app freezes on the login screen."]
+    base = [
+        "How do I reset my password?",
+        "How do I change my password?",
+        "Where is my invoice for March?",
+        "Why was I charged twice on my invoice?",
+        "The app crashes when I open settings.",
+        "The app freezes on the login screen.",
+    ]
     labels = ["account", "account", "billing", "billing", "tech", "tech"]
     g = ap.gaps(base, labels=labels, target_mix={"account": 1, "billing": 1, "tech": 1, "legal": 3})
     assert g.under == ["legal"]
 
     def gen(examples, n, cat):
-        return ["Can I get a copy of the contract terms?", "How do I reset my password?", "", "Is the GDPR data "
-                "processing agreement available?", 17][: n + 3]
+        return [
+            "Can I get a copy of the contract terms?",
+            "How do I reset my password?",
+            "",
+            "Is the GDPR data processing agreement available?",
+            17,
+        ][: n + 3]
 
     f = ap.fill_gaps(g, gen, n_per_gap=2, validate=lambda s: s.endswith("?"))
-    assert f.texts == ["Can I get a copy of the contract terms?", "Is the GDPR data processing agreement available?"]
+    assert f.texts == [
+        "Can I get a copy of the contract terms?",
+        "Is the GDPR data processing agreement available?",
+    ]
     reasons = [r["reason"] for r in f.rejected]
     assert any(r.startswith("duplicate") for r in reasons)
     assert reasons.count("empty or not a string") == 2
@@ -394,7 +439,9 @@ def test_report_inputs_and_thread_independence():
     b = ap.system_prompt_report(pd.Series(prompts))
     c = ap.system_prompt_report(np.array(prompts, dtype=object))
     for other in (b, c):
-        assert [(g.text, g.rows, g.near_group) for g in other.groups] == [(g.text, g.rows, g.near_group) for g in a.groups]
+        assert [(g.text, g.rows, g.near_group) for g in other.groups] == [
+            (g.text, g.rows, g.near_group) for g in a.groups
+        ]
     assert a.distinct == len(set(prompts)) and a.near_groups == 12
     with pytest.raises(ValueError):
         ap.system_prompt_report(["ok", "bad \ud800"])

@@ -50,8 +50,14 @@ def write_tokenizer(folder, pad_token: str = "<pad>", template: str | None = TEM
     (folder / "tokenizer_config.json").write_text(json.dumps(cfg))
 
 
-def tiny_causal_lm(folder, kind: str = "llama", seed: int = 0, weight_scale: float = 0.25,
-                   norm_scale: float = 0.2, **overrides):
+def tiny_causal_lm(
+    folder,
+    kind: str = "llama",
+    seed: int = 0,
+    weight_scale: float = 0.25,
+    norm_scale: float = 0.2,
+    **overrides,
+):
     """A tiny random Llama / Mistral / Qwen2 (transformers) saved to `folder` as safetensors.
 
     Weights are N(0, weight_scale), norms 1 + N(0, norm_scale), drawn from a generator seeded with

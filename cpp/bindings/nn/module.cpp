@@ -15,8 +15,8 @@
 #include "nn/device.h"
 #include "nn/encoder.h"
 #include "nn/lora_model.h"
-#include "nn/trainer_loop.h"
 #include "nn/safetensors.h"
+#include "nn/trainer_loop.h"
 
 namespace py = pybind11;
 using namespace airtune;
@@ -112,8 +112,7 @@ py::dict decoder_config(const nn::DecoderConfig& c) {
 
 py::tuple generate(const nn::Decoder& model, const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
                    int64_t max_new_tokens, bool do_sample, double temperature, int64_t top_k, double top_p,
-                   uint64_t seed, std::vector<int64_t> eos_token_ids, int64_t pad_token_id,
-                   const py::object& on_step) {
+                   uint64_t seed, std::vector<int64_t> eos_token_ids, int64_t pad_token_id, const py::object& on_step) {
   nn::GenerateOptions o;
   o.max_new_tokens = max_new_tokens;
   o.do_sample = do_sample;
@@ -145,7 +144,6 @@ nn::Pooling parse_pooling(const std::string& s) {
   if (s == "mean_sqrt_len") return nn::Pooling::kMeanSqrtLen;
   throw InvalidArgument("pooling '" + s + "' is not supported: use cls, mean, max or mean_sqrt_len");
 }
-
 
 std::vector<nn::TrainExample> to_examples(const std::vector<std::vector<int64_t>>& ids,
                                           const std::vector<std::vector<int64_t>>& labels, const char* what) {
@@ -260,8 +258,9 @@ PYBIND11_MODULE(_nn, m) {
   m.def("roundtrip", &roundtrip, py::arg("x"), "Returns 2 * x computed by libtorch in C++.");
   m.def("cuda_available", &cuda_available, "True when libtorch sees a CUDA device.");
   m.def("build_info", &build_info);
-  m.def("resolve_device", [](const std::string& name) { return nn::resolve_device(name).str(); }, py::arg("name"),
-        "'auto' -> 'cuda:0' when available else 'cpu'; validates 'cpu', 'cuda', 'cuda:N'.");
+  m.def(
+      "resolve_device", [](const std::string& name) { return nn::resolve_device(name).str(); }, py::arg("name"),
+      "'auto' -> 'cuda:0' when available else 'cpu'; validates 'cpu', 'cuda', 'cuda:N'.");
 
   m.def("load_safetensors", &load_safetensors, py::arg("path"),
         "Maps a .safetensors file; returns {name: CPU tensor} (zero-copy where aligned).");

@@ -75,9 +75,7 @@ def _canonical_row(row: dict) -> dict:
     return row
 
 
-def from_dicts(
-    rows: Any, format: str = "auto", errors: str = "raise", source: str = "rows"
-) -> Records:
+def from_dicts(rows: Any, format: str = "auto", errors: str = "raise", source: str = "rows") -> Records:
     """Records from an iterable of dicts (one record each, in any supported layout).
 
     ``errors``: ``"raise"`` (ParseError naming the row) or ``"skip"`` (dropped rows listed in
@@ -101,7 +99,11 @@ def from_dicts(
         exc.source, exc.line, exc.column, exc.reason = source, e.line, e.column, e.reason
         raise exc
     report = IngestReport(
-        source=source, lines_read=len(texts), kept=len(batch), rejected=len(line_errors), blank=blank,
+        source=source,
+        lines_read=len(texts),
+        kept=len(batch),
+        rejected=len(line_errors),
+        blank=blank,
         errors=line_errors,
     )
     return Records(batch, report=report)
@@ -150,8 +152,10 @@ def canonicalize(batch: dict[str, list], format: str = "auto", errors: str = "ra
     table = records.to_arrow()
     return {
         "id": table.column("id").to_pylist(),
-        "messages": [[{"role": m["role"], "content": m["content"]} for m in msgs]
-                     for msgs in table.column("messages").to_pylist()],
+        "messages": [
+            [{"role": m["role"], "content": m["content"]} for m in msgs]
+            for msgs in table.column("messages").to_pylist()
+        ],
         "label": table.column("label").to_pylist(),
         "metadata": table.column("metadata").to_pylist(),
     }

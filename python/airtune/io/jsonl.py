@@ -48,7 +48,9 @@ class JsonlStream:
         if not os.path.exists(path):
             raise FileNotFoundError(f"{path}: no such file")
         if errors == "quarantine":
-            quarantine_path = os.fspath(quarantine_path) if quarantine_path else _default_quarantine_path(path)
+            quarantine_path = (
+                os.fspath(quarantine_path) if quarantine_path else _default_quarantine_path(path)
+            )
         elif quarantine_path is not None:
             raise ValueError("quarantine_path is only used with errors='quarantine'")
         self.path = path
@@ -69,7 +71,11 @@ class JsonlStream:
         start = time.perf_counter()
         size = self._reader.file_size
         bar = _progress(
-            total=size or None, desc=os.path.basename(self.path), enabled=self._progress, unit="B", unit_scale=True
+            total=size or None,
+            desc=os.path.basename(self.path),
+            enabled=self._progress,
+            unit="B",
+            unit_scale=True,
         )
         try:
             while True:

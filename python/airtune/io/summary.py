@@ -46,9 +46,7 @@ class DatasetSummary(ResultMixin):
         raw = batch.summary(top_k)
         role_col = batch.columns()["role"]
         chars = raw["content_chars"]
-        by_role = {
-            name: _stats(chars[role_col == k]) for k, name in enumerate(ROLES) if raw["roles"][name]
-        }
+        by_role = {name: _stats(chars[role_col == k]) for k, name in enumerate(ROLES) if raw["roles"][name]}
         return cls(
             rows=raw["rows"],
             messages=raw["messages"],
@@ -99,7 +97,9 @@ class DatasetSummary(ResultMixin):
             lines.append(
                 f"{role:>9} chars: mean {st['mean']:.0f}, p50 {st['p50']:.0f}, p95 {st['p95']:.0f}, max {st['max']:.0f}"
             )
-        lines.append(f"empty contents: {self.empty_contents}; records with a system prompt: {self.rows_with_system}")
+        lines.append(
+            f"empty contents: {self.empty_contents}; records with a system prompt: {self.rows_with_system}"
+        )
         for text, count in self.top_system_prompts:
             short = text if len(text) <= 70 else text[:67] + "..."
             lines.append(f"  system prompt x{count}: {short!r}")

@@ -8,12 +8,12 @@
 #include <filesystem>
 #include <fstream>
 
-#include "tiny_llama.h"
 #include "core/errors.h"
 #include "nn/decoder.h"
 #include "nn/lora_model.h"
 #include "nn/safetensors.h"
 #include "nn/trainer_loop.h"
+#include "tiny_llama.h"
 
 namespace fs = std::filesystem;
 using airtune::nn::Decoder;
@@ -32,8 +32,8 @@ fs::path make_model() {
   std::ofstream(dir / "config.json") << kConfig;
   torch::manual_seed(3);
   airtune::test::NamedTensors w = {{"model.embed_tokens.weight", torch::randn({40, 16})},
-                                                          {"model.norm.weight", torch::rand({16}) + 0.5},
-                                                          {"lm_head.weight", torch::randn({40, 16}) * 0.3}};
+                                   {"model.norm.weight", torch::rand({16}) + 0.5},
+                                   {"lm_head.weight", torch::randn({40, 16}) * 0.3}};
   for (int i = 0; i < 2; ++i) airtune::test::append_llama_layer(w, i);
   airtune::nn::save_safetensors((dir / "model.safetensors").string(), w, {{"format", "pt"}});
   return dir;

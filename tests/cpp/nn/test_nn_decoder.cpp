@@ -1,18 +1,18 @@
 // Decoder invariants on a tiny random model written by our own writer: configs (v4/v5 keys,
 // errors), KV-cache decoding equals a full forward, left padding does not change a row's logits,
 // sampling warpers.
-#include <gtest/gtest.h>
 #include <ATen/CPUGeneratorImpl.h>
+#include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include <filesystem>
 #include <fstream>
 
-#include "tiny_llama.h"
 #include "core/errors.h"
 #include "nn/decoder.h"
 #include "nn/model_config.h"
 #include "nn/safetensors.h"
+#include "tiny_llama.h"
 
 namespace fs = std::filesystem;
 using airtune::nn::Decoder;
@@ -30,7 +30,7 @@ fs::path make_model() {
   std::ofstream(dir / "config.json") << kConfig;
   torch::manual_seed(1);
   airtune::test::NamedTensors w = {{"model.embed_tokens.weight", torch::randn({50, 16})},
-                                                          {"model.norm.weight", torch::rand({16}) + 0.5}};
+                                   {"model.norm.weight", torch::rand({16}) + 0.5}};
   for (int i = 0; i < 2; ++i) airtune::test::append_llama_layer(w, i);
   airtune::nn::save_safetensors((dir / "model.safetensors").string(), w, {{"format", "pt"}});
   return dir;
@@ -115,7 +115,8 @@ TEST(NnDecoder, CacheAndPaddingInvariants) {
 
 TEST(NnDecoder, MissingTensorIsNamed) {
   auto dir = make_model();
-  airtune::nn::save_safetensors((dir / "model.safetensors").string(), {{"model.embed_tokens.weight", torch::randn({50, 16})}});
+  airtune::nn::save_safetensors((dir / "model.safetensors").string(),
+                                {{"model.embed_tokens.weight", torch::randn({50, 16})}});
   try {
     Decoder model(dir.string(), torch::kFloat32, torch::kCPU);
     FAIL();

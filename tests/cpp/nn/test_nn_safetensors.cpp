@@ -26,7 +26,8 @@ std::string with_header(const std::string& json, size_t data_bytes) {
 
 void expect_format_error(const std::string& bytes, const std::string& needle) {
   try {
-    parse_safetensors_header(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), bytes.size(), "t.safetensors");
+    parse_safetensors_header(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), bytes.size(),
+                             "t.safetensors");
     FAIL() << "no error; expected one mentioning " << needle;
   } catch (const FormatError& e) {
     EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
@@ -56,15 +57,22 @@ TEST(NnSafetensorsHeader, ParsesValidHeaderSortedByOffset) {
 
 TEST(NnSafetensorsHeader, RejectsMalformedHeaders) {
   expect_format_error("abc", "too short");
-  expect_format_error(with_header(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})", 4), "tensors end at byte 8");
+  expect_format_error(with_header(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})", 4),
+                      "tensors end at byte 8");
   expect_format_error(with_header(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})", 9), "trailing");
   expect_format_error(with_header(R"({"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})", 8), "tensor 'a'");
   expect_format_error(with_header(R"({"a":{"dtype":"Q7","shape":[2],"data_offsets":[0,8]}})", 8), "unknown dtype");
-  expect_format_error(with_header(R"({"a":{"dtype":"U8","shape":[4],"data_offsets":[0,4]},"b":{"dtype":"U8","shape":[4],"data_offsets":[2,6]}})", 6),
-                      "overlap");
+  expect_format_error(
+      with_header(
+          R"({"a":{"dtype":"U8","shape":[4],"data_offsets":[0,4]},"b":{"dtype":"U8","shape":[4],"data_offsets":[2,6]}})",
+          6),
+      "overlap");
   expect_format_error(with_header(R"({"a":{"dtype":"U8","shape":[4],"data_offsets":[2,6]}})", 6), "hole");
-  expect_format_error(with_header(R"({"a":{"dtype":"U8","shape":[4],"data_offsets":[0,4]},"a":{"dtype":"U8","shape":[4],"data_offsets":[4,8]}})", 8),
-                      "duplicate");
+  expect_format_error(
+      with_header(
+          R"({"a":{"dtype":"U8","shape":[4],"data_offsets":[0,4]},"a":{"dtype":"U8","shape":[4],"data_offsets":[4,8]}})",
+          8),
+      "duplicate");
   expect_format_error(with_header(R"([1,2])", 0), "does not start with '{'");
   expect_format_error(with_header(R"({"a":)", 0), "not valid JSON");
   expect_format_error(with_header(R"({"a":{"dtype":"U8","shape":[-1],"data_offsets":[0,0]}})", 0), "non-negative");
@@ -82,7 +90,9 @@ TEST(NnSafetensorsHeader, RejectsMalformedHeaders) {
 }
 
 TEST(NnSafetensorsHeader, AcceptsEmptyScalarAndPaddedHeaders) {
-  auto bytes = with_header(R"({"e":{"dtype":"F32","shape":[0,3],"data_offsets":[0,0]},"s":{"dtype":"I64","shape":[],"data_offsets":[0,8]}}   )", 8);
+  auto bytes = with_header(
+      R"({"e":{"dtype":"F32","shape":[0,3],"data_offsets":[0,0]},"s":{"dtype":"I64","shape":[],"data_offsets":[0,8]}}   )",
+      8);
   auto h = parse_safetensors_header(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), bytes.size(), "x");
   EXPECT_EQ(h.tensors.size(), 2u);
 }
@@ -101,10 +111,10 @@ TEST(NnSafetensorsHeader, LayoutSortsByAlignmentThenNameAndPadsTo8) {
   auto prefix = airtune::io::serialize_safetensors_header(h);
   EXPECT_EQ(prefix.size() % 8, 0u);
   EXPECT_EQ(prefix.substr(8, 16), "{\"__metadata__\":");
-  EXPECT_THROW(airtune::io::plan_safetensors_layout({{"a", airtune::io::SafetensorsDtype::kU8, {1}},
-                                                     {"a", airtune::io::SafetensorsDtype::kU8, {1}}},
-                                                    {}),
-               airtune::InvalidArgument);
+  EXPECT_THROW(
+      airtune::io::plan_safetensors_layout(
+          {{"a", airtune::io::SafetensorsDtype::kU8, {1}}, {"a", airtune::io::SafetensorsDtype::kU8, {1}}}, {}),
+      airtune::InvalidArgument);
 }
 
 TEST(NnSafetensors, RoundTripsDtypesZeroCopy) {
@@ -163,9 +173,7 @@ TEST(NnSafetensors, ShardedIndexAndErrors) {
   fs::create_directories(dir);
   airtune::nn::save_safetensors((dir / "s1.safetensors").string(), {{"a", torch::ones({2})}});
   airtune::nn::save_safetensors((dir / "s2.safetensors").string(), {{"b", torch::zeros({3})}});
-  auto write_index = [&](const std::string& body) {
-    std::ofstream(dir / "model.safetensors.index.json") << body;
-  };
+  auto write_index = [&](const std::string& body) { std::ofstream(dir / "model.safetensors.index.json") << body; };
   write_index(R"({"metadata":{"total_size":20},"weight_map":{"a":"s1.safetensors","b":"s2.safetensors"}})");
   airtune::nn::WeightStore store(dir.string());
   EXPECT_EQ(store.names().size(), 2u);
