@@ -48,6 +48,8 @@ class GapReport(ResultMixin):
     train_texts: list[str] = field(default_factory=list, repr=False)
     train_embeddings: np.ndarray | None = field(default=None, repr=False)
     labels: list[Any] | None = field(default=None, repr=False)
+    #: k-means only: the cluster of each reference row (None without a reference).
+    reference_assign: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def train_share(self) -> np.ndarray:
@@ -177,7 +179,7 @@ def gaps(
             ex[c] = [train_texts[i] for i in rows]
             if not ex[c] and ref_lab is not None:
                 ex[c] = [ref_texts[i] for i, x in enumerate(ref_lab) if x == c][:examples]
-        method, centroids, emb_t = "labels", None, None
+        method, centroids, emb_t, ref_assign = "labels", None, None, None
     else:
         emb_model = embedder if embedder is not None else HashedNgramEmbedder()
         emb_t = (
@@ -226,6 +228,7 @@ def gaps(
             else:
                 ex[c] = []
         method, centroids = "kmeans", np.asarray(km["centroids"])
+        ref_assign = assign_all[n:] if len(emb_r) else None
         embedder = emb_model
         ref_lab = None
     tshare = counts / counts.sum()
@@ -255,6 +258,7 @@ def gaps(
         train_texts=train_texts,
         train_embeddings=emb_t,
         labels=list(labels) if labels is not None else None,
+        reference_assign=ref_assign,
     )
 
 
