@@ -86,6 +86,8 @@ class Handler(BaseHTTPRequestHandler):
             elif action == "nocontent":
                 self._send(200, b'{"choices": []}')
             else:
+                if action == "drop_after":  # closes the kept-alive connection silently afterwards
+                    self.close_connection = True
                 text = answer_for(prompt)
                 if "messages" in body:
                     choice = {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
@@ -170,6 +172,15 @@ def test_client_errors_and_malformed_json_are_counted_not_retried(server) -> Non
     assert [c.reason for c in out[:3]] == ["http_4xx", "malformed_response", "malformed_response"]
     assert out[3].text == answer_for("fine")
     assert len(b.requests) == 4  # none retried
+
+
+def test_a_connection_closed_by_the_server_while_idle_is_reopened_not_retried(server) -> None:
+    b = server.behaviour
+    b.default = "drop_after"
+    m = EndpointModel(_url(server), "tiny", concurrency=1, retries=0, **FAST)
+    out = m.generate([f"p{i}" for i in range(5)], GenerationParams())
+    assert [c.text for c in out] == [answer_for(f"p{i}") for i in range(5)]
+    assert m.stats["retries"] == 0 and len(b.requests) == 5
 
 
 def test_a_server_that_hangs_times_out(server) -> None:

@@ -121,23 +121,32 @@ class EndpointModel:
             self._local.conn = None
 
     def _post(self, body: bytes) -> tuple[int, str | None, bytes]:
-        """One round trip: (status, Retry-After, body); raises OSError / HTTPException on transport errors."""
-        conn = self._connection()
-        t0 = time.perf_counter()
-        try:
-            conn.request("POST", self._route, body=body, headers=self._headers())
-            resp = conn.getresponse()
-            data = resp.read()
-            if resp.getheader("Connection", "").lower() == "close":
+        """One round trip: (status, Retry-After, body); raises OSError / HTTPException on transport errors.
+
+        A kept-alive connection the server closed while idle fails on first use: that one is reopened
+        and the request sent again at once (not an attempt: the server never saw it)."""
+        for fresh in (getattr(self._local, "conn", None) is None, True):
+            conn = self._connection()
+            t0 = time.perf_counter()
+            try:
+                conn.request("POST", self._route, body=body, headers=self._headers())
+                resp = conn.getresponse()
+                data = resp.read()
+                if resp.getheader("Connection", "").lower() == "close":
+                    self._drop_connection()
+                return resp.status, resp.getheader("Retry-After"), data
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
                 self._drop_connection()
-            return resp.status, resp.getheader("Retry-After"), data
-        except BaseException:
-            self._drop_connection()
-            raise
-        finally:
-            with self._lock:
-                self.wait_seconds += time.perf_counter() - t0
-                self.stats["requests"] += 1
+                if fresh:
+                    raise
+            except BaseException:
+                self._drop_connection()
+                raise
+            finally:
+                with self._lock:
+                    self.wait_seconds += time.perf_counter() - t0
+                    self.stats["requests"] += 1
+        raise AssertionError("unreachable")
 
     # -- one prompt ------------------------------------------------------------------------------
     def request_body(self, prompt: Prompt, params: GenerationParams) -> dict[str, Any] | str:

@@ -309,19 +309,25 @@ class LocalModel:
         return self._tokenization
 
     def model(self) -> Any:
-        """The loaded :class:`airtune.nn.DecoderModel` (adapters merged in memory)."""
+        """The loaded :class:`airtune.nn.DecoderModel` (adapters merged in memory); a config or
+        weights the runtime cannot use raise :class:`ModelFolderError` with the runtime's message."""
         if self._model is None:
-            if self.adapter is None:
-                from ..nn.decoder import DecoderModel
-
-                self._model = DecoderModel(self.path, dtype=self._dtype, device=self._device)
-            else:
-                from ..train import load_adapter
-
-                self._model = load_adapter(
-                    self.path, self.adapter, dtype=self.dtype, device=self._device
-                ).generator()
+            try:
+                self._model = self._load()
+            except (ValueError, RuntimeError, OSError) as exc:
+                raise ModelFolderError(f"{self.adapter or self.path}: cannot be loaded: {exc}") from exc
         return self._model
+
+    def _load(self) -> Any:
+        if self.adapter is None:
+            from ..nn.decoder import DecoderModel
+
+            return DecoderModel(self.path, dtype=self._dtype, device=self._device)
+        from ..train import load_adapter
+
+        # Keep only the merged decoder: the LoRA model (and the base projections only it holds) is
+        # freed, so the steady state is one copy of the weights.
+        return load_adapter(self.path, self.adapter, dtype=self.dtype, device=self._device).generator()
 
     def check_parity(self, rows: Sequence[Any]) -> int:
         """:func:`airtune.train.format.check_parity` on rows that end with their reference answer."""

@@ -84,7 +84,7 @@ def predict(
         lock = threading.Lock()
         bar = progress_bar(total=len(todo), desc=desc or model.identity[:40], enabled=show_progress)
         size = chunk_size or (
-            max(64, 8 * getattr(model, "concurrency", getattr(model, "max_workers", 8)))
+            max(256, 32 * getattr(model, "concurrency", getattr(model, "max_workers", 8)))
             if not isinstance(model, LocalModel)
             else 4 * model.batch_size
         )
