@@ -182,14 +182,14 @@ def test_model_folder_problems_are_clear_errors(base, tmp_path) -> None:
     (no_tok / "tokenizer.json").unlink()
     with pytest.raises(E.ModelFolderError, match="tokenizer.json: missing"):
         E.evaluate(_rows(3), {"m": str(no_tok)}, metrics=["exact_match"], progress=False)
-    yarn = tmp_path / "yarn"
-    shutil.copytree(base, yarn)
-    cfg = json.loads((yarn / "config.json").read_text())
-    cfg["rope_scaling"] = {"rope_type": "yarn", "factor": 2.0}
-    (yarn / "config.json").write_text(json.dumps(cfg))
+    gelu = tmp_path / "gelu"
+    shutil.copytree(base, gelu)
+    cfg = json.loads((gelu / "config.json").read_text())
+    cfg["hidden_act"] = "gelu"  # a config the runtime does not support
+    (gelu / "config.json").write_text(json.dumps(cfg))
     cache = tmp_path / "c.sqlite"
-    with pytest.raises(E.ModelFolderError, match="yarn.*cannot be loaded.*rope_type"):
-        E.evaluate(_rows(3), {"ok": str(base), "yarn": str(yarn)}, metrics=["exact_match"], cache=cache,
+    with pytest.raises(E.ModelFolderError, match="gelu: cannot be loaded.*hidden_act"):
+        E.evaluate(_rows(3), {"ok": str(base), "gelu": str(gelu)}, metrics=["exact_match"], cache=cache,
                    model_options={"device": "cpu"}, generation={"max_tokens": 2}, progress=False)
     assert len(E.PredictionCache(cache)) == 3  # the first model's answers were kept
     too_long = [{"input": " ".join(["hello world"] * 80), "reference": "x"}, *_rows(3)]
