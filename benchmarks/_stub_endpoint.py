@@ -50,14 +50,24 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
                 model = req.get("model", "")
                 if "messages" in req:
                     text = answer(model, req["messages"][-1]["content"])
-                    choice = {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+                    choice = {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": text},
+                        "finish_reason": "stop",
+                    }
                     kind = "chat.completion"
                 else:
-                    text = answer(model, req["prompt"] if isinstance(req["prompt"], str) else req["prompt"][0])
+                    text = answer(
+                        model, req["prompt"] if isinstance(req["prompt"], str) else req["prompt"][0]
+                    )
                     choice = {"index": 0, "text": text, "finish_reason": "stop"}
                     kind = "text_completion"
                 doc = {
-                    "id": "stub", "object": kind, "created": 0, "model": model, "choices": [choice],
+                    "id": "stub",
+                    "object": kind,
+                    "created": 0,
+                    "model": model,
+                    "choices": [choice],
                     "usage": {"prompt_tokens": 10, "completion_tokens": 1, "total_tokens": 11},
                 }
             payload = json.dumps(doc).encode()

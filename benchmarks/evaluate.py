@@ -44,7 +44,9 @@ def items(n: int, seed: int = 0) -> list[dict]:
     for i in range(n):
         label = rng.choice(LABELS)
         text = " ".join(rng.choice(WORDS) for _ in range(rng.randint(8, 30)))
-        out.append({"input": f"Ticket {i}: {text}\nAnswer with the category. label: {label}", "reference": label})
+        out.append(
+            {"input": f"Ticket {i}: {text}\nAnswer with the category. label: {label}", "reference": label}
+        )
     return out
 
 
@@ -64,9 +66,7 @@ def stub_stats(port: int) -> dict:
 def run_airtune(recs: list[dict], base_url: str, cache: str | None, port: int) -> dict:
     import airtune.evaluate as E
 
-    models = {
-        m: E.EndpointModel(base_url, m, concurrency=CONCURRENCY, timeout=30, retries=2) for m in MODELS
-    }
+    models = {m: E.EndpointModel(base_url, m, concurrency=CONCURRENCY, timeout=30, retries=2) for m in MODELS}
     before = stub_stats(port)
     cpu0, t0 = time.process_time(), time.perf_counter()
     rep = E.evaluate(
@@ -154,7 +154,9 @@ def run_lm_eval(task_dir: Path, base_url: str, cache: str | None, port: int) -> 
             bootstrap_iters=0,
         )
         res = out["results"]["airtune_bench"]
-        scores[m] = float(next(v for k, v in res.items() if k.startswith("exact_match") and "stderr" not in k))
+        scores[m] = float(
+            next(v for k, v in res.items() if k.startswith("exact_match") and "stderr" not in k)
+        )
     wall = time.perf_counter() - t0
     after = stub_stats(port)
     return {
@@ -185,7 +187,9 @@ def main() -> None:
     os.environ.setdefault("TQDM_DISABLE", "1")
     recs = items(args.items)
     port = free_port()
-    stub = subprocess.Popen([sys.executable, str(HERE / "_stub_endpoint.py"), str(port)], stdout=subprocess.PIPE, text=True)
+    stub = subprocess.Popen(
+        [sys.executable, str(HERE / "_stub_endpoint.py"), str(port)], stdout=subprocess.PIPE, text=True
+    )
     assert stub.stdout is not None and stub.stdout.readline().strip() == "ready"
     base_url = f"http://127.0.0.1:{port}/v1"
     rows = []
@@ -205,23 +209,55 @@ def main() -> None:
 
             warm = items(50, seed=1)  # first-call costs (imports, dataset build) outside the timings
             run_airtune(warm, base_url, None, port)
-            rows.append(("airtune, no cache", median_run(lambda: run_airtune(recs, base_url, None, port), args.repeats)))
+            rows.append(
+                (
+                    "airtune, no cache",
+                    median_run(lambda: run_airtune(recs, base_url, None, port), args.repeats),
+                )
+            )
             shared = fresh_cache("airtune")
-            rows.append(("airtune, cache cold", median_run(
-                lambda: run_airtune(recs, base_url, fresh_cache("airtune"), port), args.repeats)))
+            rows.append(
+                (
+                    "airtune, cache cold",
+                    median_run(
+                        lambda: run_airtune(recs, base_url, fresh_cache("airtune"), port), args.repeats
+                    ),
+                )
+            )
             run_airtune(recs, base_url, shared, port)
-            rows.append(("airtune, cache warm", median_run(lambda: run_airtune(recs, base_url, shared, port), args.repeats)))
+            rows.append(
+                (
+                    "airtune, cache warm",
+                    median_run(lambda: run_airtune(recs, base_url, shared, port), args.repeats),
+                )
+            )
             if not args.skip_lm_eval:
                 import lm_eval  # noqa: F401 - import cost outside the timings
 
                 run_lm_eval(tmpd, base_url, None, port)  # builds its dataset cache once, untimed
 
-                rows.append(("lm-eval, no cache", median_run(lambda: run_lm_eval(tmpd, base_url, None, port), args.repeats)))
-                rows.append(("lm-eval, cache cold", median_run(
-                    lambda: run_lm_eval(tmpd, base_url, fresh_cache("lm"), port), args.repeats)))
+                rows.append(
+                    (
+                        "lm-eval, no cache",
+                        median_run(lambda: run_lm_eval(tmpd, base_url, None, port), args.repeats),
+                    )
+                )
+                rows.append(
+                    (
+                        "lm-eval, cache cold",
+                        median_run(
+                            lambda: run_lm_eval(tmpd, base_url, fresh_cache("lm"), port), args.repeats
+                        ),
+                    )
+                )
                 lm_shared = fresh_cache("lm")
                 run_lm_eval(tmpd, base_url, lm_shared, port)
-                rows.append(("lm-eval, cache warm", median_run(lambda: run_lm_eval(tmpd, base_url, lm_shared, port), args.repeats)))
+                rows.append(
+                    (
+                        "lm-eval, cache warm",
+                        median_run(lambda: run_lm_eval(tmpd, base_url, lm_shared, port), args.repeats),
+                    )
+                )
     finally:
         stub.terminate()
         stub.wait(timeout=10)
@@ -257,7 +293,12 @@ def main() -> None:
     ratios = []
     if "lm-eval, no cache" in by:
         for mode in ("no cache", "cache cold", "cache warm"):
-            ratios.append((f"airtune / lm-eval answers/s, {mode}", by[f"lm-eval, {mode}"]["wall"] / by[f"airtune, {mode}"]["wall"]))
+            ratios.append(
+                (
+                    f"airtune / lm-eval answers/s, {mode}",
+                    by[f"lm-eval, {mode}"]["wall"] / by[f"airtune, {mode}"]["wall"],
+                )
+            )
     if ratios:
         lines += ["", "| ratio | value |", "|---|---:|"] + [f"| {k} | {v:.2f} |" for k, v in ratios]
     lines += [
@@ -268,8 +309,17 @@ def main() -> None:
         "lm-eval gives no such split.",
     ]
     versions = {"lm_eval": __import__("lm_eval").__version__ if not args.skip_lm_eval else None}
-    write_results("evaluate", {"items": args.items, "repeats": args.repeats, "versions": versions,
-                               "runs": dict(rows), "ratios": dict(ratios)}, "\n".join(lines))
+    write_results(
+        "evaluate",
+        {
+            "items": args.items,
+            "repeats": args.repeats,
+            "versions": versions,
+            "runs": dict(rows),
+            "ratios": dict(ratios),
+        },
+        "\n".join(lines),
+    )
 
 
 if __name__ == "__main__":

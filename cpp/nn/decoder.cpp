@@ -250,8 +250,8 @@ Decoder Decoder::with_layers(std::vector<Layer> layers) const {
     throw InvalidArgument("with_layers: " + std::to_string(layers.size()) + " layers for a model of " +
                           std::to_string(layers_.size()));
   auto same = [&](const torch::Tensor& a, const torch::Tensor& b, size_t li, const char* what) {
-    if (a.defined() != b.defined() || (a.defined() && (a.sizes() != b.sizes() || a.scalar_type() != dtype_ ||
-                                                       a.device() != device_)))
+    if (a.defined() != b.defined() ||
+        (a.defined() && (a.sizes() != b.sizes() || a.scalar_type() != dtype_ || a.device() != device_)))
       throw InvalidArgument("with_layers: layer " + std::to_string(li) + " " + what +
                             " differs in shape, dtype or device from the model's");
   };

@@ -109,7 +109,9 @@ def _evaluate(args: argparse.Namespace) -> int:
     for name, spec in specs.items():
         if spec.startswith(("http://", "https://")):
             if name not in served:
-                raise SystemExit(f"airtune evaluate: --model {name}={spec} is an endpoint: add --endpoint-model {name}=MODEL")
+                raise SystemExit(
+                    f"airtune evaluate: --model {name}={spec} is an endpoint: add --endpoint-model {name}=MODEL"
+                )
             models[name] = {
                 "endpoint": spec,
                 "model": served[name],
@@ -128,15 +130,30 @@ def _evaluate(args: argparse.Namespace) -> int:
             raise SystemExit(f"airtune evaluate: {name} is given both as --model and --predictions")
         missing = [i for i, r in enumerate(rows) if field not in r]
         if missing:
-            raise SystemExit(f"{args.data}: row {missing[0]} has no field {field!r} (--predictions {name}={field})")
+            raise SystemExit(
+                f"{args.data}: row {missing[0]} has no field {field!r} (--predictions {name}={field})"
+            )
         models[name] = [r[field] for r in rows]
     if not models:
         raise SystemExit("airtune evaluate: give at least one --model NAME=SPEC or --predictions NAME=FIELD")
     margin = None if args.margin is None else float(args.margin)
-    options = {k: v for k, v in (("dtype", args.dtype), ("device", args.device), ("batch_size", args.batch_size),
-                                 ("prompt_format", args.prompt_format)) if v is not None}
-    generation = {"max_tokens": args.max_tokens, "temperature": args.temperature, "seed": args.seed,
-                  "top_p": args.top_p, "stop": tuple(args.stop or ())}
+    options = {
+        k: v
+        for k, v in (
+            ("dtype", args.dtype),
+            ("device", args.device),
+            ("batch_size", args.batch_size),
+            ("prompt_format", args.prompt_format),
+        )
+        if v is not None
+    }
+    generation = {
+        "max_tokens": args.max_tokens,
+        "temperature": args.temperature,
+        "seed": args.seed,
+        "top_p": args.top_p,
+        "stop": tuple(args.stop or ()),
+    }
     try:
         report = evaluate(
             rows,
@@ -178,10 +195,26 @@ def _evaluate(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     from .serve import serve
 
-    options = {k: v for k, v in (("dtype", args.dtype), ("device", args.device), ("batch_size", args.batch_size),
-                                 ("prompt_format", args.prompt_format)) if v is not None}
-    serve(args.model, args.adapter, host=args.host, port=args.port, name=args.name, max_batch=args.max_batch,
-          log_level=args.log_level, **options)
+    options = {
+        k: v
+        for k, v in (
+            ("dtype", args.dtype),
+            ("device", args.device),
+            ("batch_size", args.batch_size),
+            ("prompt_format", args.prompt_format),
+        )
+        if v is not None
+    }
+    serve(
+        args.model,
+        args.adapter,
+        host=args.host,
+        port=args.port,
+        name=args.name,
+        max_batch=args.max_batch,
+        log_level=args.log_level,
+        **options,
+    )
     return 0
 
 
@@ -189,8 +222,11 @@ def _add_local_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dtype", help="float32, bfloat16, float16 or auto (default)")
     p.add_argument("--device", help="auto (default), cpu, cuda, cuda:N")
     p.add_argument("--batch-size", type=int, help="prompts per generation batch of a local model (8)")
-    p.add_argument("--prompt-format", choices=["auto", "chat", "instruct"],
-                   help="override the recorded prompt format (checked against it)")
+    p.add_argument(
+        "--prompt-format",
+        choices=["auto", "chat", "instruct"],
+        help="override the recorded prompt format (checked against it)",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

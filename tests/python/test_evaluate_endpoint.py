@@ -90,10 +90,18 @@ class Handler(BaseHTTPRequestHandler):
                     self.close_connection = True
                 text = answer_for(prompt)
                 if "messages" in body:
-                    choice = {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+                    choice = {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": text},
+                        "finish_reason": "stop",
+                    }
                 else:
                     choice = {"index": 0, "text": text, "finish_reason": "stop"}
-                doc = {"object": "chat.completion", "choices": [choice], "usage": {"prompt_tokens": 3, "completion_tokens": 2}}
+                doc = {
+                    "object": "chat.completion",
+                    "choices": [choice],
+                    "usage": {"prompt_tokens": 3, "completion_tokens": 2},
+                }
                 self._send(200, json.dumps(doc).encode())
         finally:
             with b.lock:
@@ -199,8 +207,9 @@ def test_an_endpoint_that_is_down_fails_fast_after_a_few_prompts() -> None:
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
     s.close()  # nothing listens there now
-    m = EndpointModel(f"http://127.0.0.1:{port}/v1", "tiny", retries=2, max_consecutive_failures=5,
-                      concurrency=1, **FAST)
+    m = EndpointModel(
+        f"http://127.0.0.1:{port}/v1", "tiny", retries=2, max_consecutive_failures=5, concurrency=1, **FAST
+    )
     out = m.generate([f"p{i}" for i in range(200)], GenerationParams())
     reasons = [c.reason for c in out]
     assert reasons[:5] == ["connection"] * 5 and set(reasons[5:]) == {"endpoint_down"}
@@ -230,7 +239,9 @@ def _records(n: int) -> list[dict]:
     return [{"input": f"question {i}", "reference": answer_for(f"question {i}")} for i in range(n)]
 
 
-def test_evaluate_through_the_cache_keeps_answers_of_a_run_that_fails_half_way(server, tmp_path: Path) -> None:
+def test_evaluate_through_the_cache_keeps_answers_of_a_run_that_fails_half_way(
+    server, tmp_path: Path
+) -> None:
     b = server.behaviour
     recs = _records(30)
     failing = {f"question {i}" for i in range(0, 30, 3)}
@@ -238,24 +249,46 @@ def test_evaluate_through_the_cache_keeps_answers_of_a_run_that_fails_half_way(s
     cache = tmp_path / "preds.sqlite"
     spec = {"endpoint": _url(server), "model": "tiny", "retries": 1, "max_consecutive_failures": 100, **FAST}
     with pytest.raises(E.PredictionError, match=r"failed on 10 of 30 rows \(http_5xx: 10\)") as err:
-        E.evaluate(recs, {"ep": spec}, metrics=["exact_match"], cache=cache, progress=False, n_samples=50, ar_trials=50)
+        E.evaluate(
+            recs,
+            {"ep": spec},
+            metrics=["exact_match"],
+            cache=cache,
+            progress=False,
+            n_samples=50,
+            ar_trials=50,
+        )
     assert err.value.failures == {"ep": {"http_5xx": 10}}
     assert len(E.PredictionCache(cache)) == 20  # every answer received survived the failure
     b.plan = {}
     b.requests.clear()
-    rep = E.evaluate(recs, {"ep": spec}, metrics=["exact_match"], cache=cache, progress=False, n_samples=50, ar_trials=50)
+    rep = E.evaluate(
+        recs, {"ep": spec}, metrics=["exact_match"], cache=cache, progress=False, n_samples=50, ar_trials=50
+    )
     assert len(b.requests) == 10  # only the failed rows were asked again
     assert rep.settings["cache_hits"]["ep"] == 20
     assert rep.table.score.iloc[0] == pytest.approx(1.0)
     b.requests.clear()
-    rep = E.evaluate(recs, {"ep": spec}, metrics=["exact_match"], cache=cache, progress=False, n_samples=50, ar_trials=50)
+    rep = E.evaluate(
+        recs, {"ep": spec}, metrics=["exact_match"], cache=cache, progress=False, n_samples=50, ar_trials=50
+    )
     assert len(b.requests) == 0 and rep.settings["cache_hits"]["ep"] == 30
     # Another model name, other generation parameters: never the stale answers.
     other = {**spec, "model": "tiny-v2"}
-    E.evaluate(recs, {"ep": other}, metrics=["exact_match"], cache=cache, progress=False, n_samples=50, ar_trials=50)
+    E.evaluate(
+        recs, {"ep": other}, metrics=["exact_match"], cache=cache, progress=False, n_samples=50, ar_trials=50
+    )
     assert len(b.requests) == 30
-    E.evaluate(recs, {"ep": spec}, metrics=["exact_match"], cache=cache, progress=False, n_samples=50, ar_trials=50,
-               generation={"max_tokens": 12})
+    E.evaluate(
+        recs,
+        {"ep": spec},
+        metrics=["exact_match"],
+        cache=cache,
+        progress=False,
+        n_samples=50,
+        ar_trials=50,
+        generation={"max_tokens": 12},
+    )
     assert len(b.requests) == 60
     assert rep.settings["model_identities"]["ep"] == f"endpoint:{_url(server)}|tiny"
 
@@ -265,8 +298,15 @@ def test_on_failure_score_counts_the_failed_rows(server, tmp_path: Path) -> None
     recs = _records(10)
     b.plan = {"question 4": ["garbage"]}
     spec = {"endpoint": _url(server), "model": "tiny", **FAST}
-    rep = E.evaluate(recs, {"ep": spec}, metrics=["exact_match"], on_failure="score", progress=False,
-                     n_samples=50, ar_trials=50)
+    rep = E.evaluate(
+        recs,
+        {"ep": spec},
+        metrics=["exact_match"],
+        on_failure="score",
+        progress=False,
+        n_samples=50,
+        ar_trials=50,
+    )
     assert rep.settings["failures"] == {"ep": {"malformed_response": 1}}
     assert rep.predictions["ep"][4] == "" and rep.table.score.iloc[0] == pytest.approx(0.9)
 
@@ -336,10 +376,28 @@ def test_cli_evaluate_with_an_endpoint_and_logged_answers(server, tmp_path: Path
         r["logged"] = r["reference"] if i % 2 else "wrong"
     data.write_text("".join(json.dumps(r) + "\n" for r in recs))
     cmd = [
-        sys.executable, "-m", "airtune.cli", "evaluate", str(data),
-        "--predictions", "api=logged", "--model", f"ft={_url(server)}", "--endpoint-model", "ft=tiny",
-        "--metric", "exact_match", "--baseline", "api", "--margin", "0.05", "--cache", str(tmp_path / "c.sqlite"),
-        "--predictions-out", str(tmp_path / "preds.jsonl"), "--no-progress",
+        sys.executable,
+        "-m",
+        "airtune.cli",
+        "evaluate",
+        str(data),
+        "--predictions",
+        "api=logged",
+        "--model",
+        f"ft={_url(server)}",
+        "--endpoint-model",
+        "ft=tiny",
+        "--metric",
+        "exact_match",
+        "--baseline",
+        "api",
+        "--margin",
+        "0.05",
+        "--cache",
+        str(tmp_path / "c.sqlite"),
+        "--predictions-out",
+        str(tmp_path / "preds.jsonl"),
+        "--no-progress",
     ]
     env = {"PYTHONPATH": str(Path(E.__file__).resolve().parents[2]), "PATH": "/usr/bin:/bin"}
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
@@ -349,6 +407,11 @@ def test_cli_evaluate_with_an_endpoint_and_logged_answers(server, tmp_path: Path
     assert [p["ft"] for p in preds] == [r["reference"] for r in recs]
     assert [p["api"] for p in preds] == [r["logged"] for r in recs]
     server.behaviour.default = "500"
-    bad = subprocess.run(cmd[:-3] + ["--cache", str(tmp_path / "other.sqlite"), "--retries", "0", "--no-progress"],
-                         capture_output=True, text=True, env=env, timeout=120)
+    bad = subprocess.run(
+        cmd[:-3] + ["--cache", str(tmp_path / "other.sqlite"), "--retries", "0", "--no-progress"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert bad.returncode == 1 and "failed on 12 of 12 rows" in bad.stderr

@@ -59,8 +59,18 @@ def base(tmp_path_factory) -> Path:
 def adapter(base, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("adapter")
     rows = [{"prompt": r["input"], "completion": r["reference"]} for r in _rows(16, 1)]
-    cfg = LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", mode="instruct", instruct_template="Q: {prompt}\nA:",
-                     max_steps=3, batch_size=4, learning_rate=5e-2, device="cpu", dtype="float32")
+    cfg = LoraConfig(
+        r=4,
+        lora_alpha=8,
+        target_modules="all-linear",
+        mode="instruct",
+        instruct_template="Q: {prompt}\nA:",
+        max_steps=3,
+        batch_size=4,
+        learning_rate=5e-2,
+        device="cpu",
+        dtype="float32",
+    )
     train_lora(base, rows, config=cfg, output_dir=out, show_progress=False)
     return out
 
@@ -68,8 +78,10 @@ def adapter(base, tmp_path_factory) -> Path:
 def _hf_greedy(folder: Path, ids: list[int], n: int) -> list[int]:
     model = transformers.AutoModelForCausalLM.from_pretrained(folder, torch_dtype=torch.float32).eval()
     with torch.no_grad():
-        out = model.generate(torch.tensor([ids]), max_new_tokens=n, do_sample=False, eos_token_id=2, pad_token_id=0)
-    return out[0, len(ids):].tolist()
+        out = model.generate(
+            torch.tensor([ids]), max_new_tokens=n, do_sample=False, eos_token_id=2, pad_token_id=0
+        )
+    return out[0, len(ids) :].tolist()
 
 
 def test_local_model_generates_what_transformers_generates(base) -> None:
@@ -80,7 +92,12 @@ def test_local_model_generates_what_transformers_generates(base) -> None:
     tok = m.tokenizer
     for p, c in zip(prompts, out):
         ids = m.prompt_ids(p)
-        assert ids == tok.encode_batch([tok.apply_chat_template([{"role": "user", "content": p}])], add_special_tokens=False)[0]
+        assert (
+            ids
+            == tok.encode_batch(
+                [tok.apply_chat_template([{"role": "user", "content": p}])], add_special_tokens=False
+            )[0]
+        )
         ref = _hf_greedy(base, ids, 6)
         while ref and ref[-1] == 0:
             ref.pop()
@@ -96,7 +113,9 @@ def test_sampled_answers_do_not_depend_on_the_batch(base) -> None:
     together = [c.text for c in m.generate(prompts, params)]
     alone = [m.generate([p], params)[0].text for p in prompts[::-1]][::-1]
     assert together == alone
-    other_seed = [c.text for c in m.generate(prompts, GenerationParams(max_tokens=5, temperature=1.0, seed=4))]
+    other_seed = [
+        c.text for c in m.generate(prompts, GenerationParams(max_tokens=5, temperature=1.0, seed=4))
+    ]
     assert other_seed != together
 
 
@@ -118,8 +137,10 @@ def test_adapter_generate_equals_the_merged_model_and_peft(base, adapter, tmp_pa
         ids = format_row(tz, p, generation=True)
         assert ids == tz.prefix + tz._encode([f"Q: {p}\nA:"])[0]
         with torch.no_grad():
-            ref = pm.generate(torch.tensor([ids]), max_new_tokens=6, do_sample=False, eos_token_id=2, pad_token_id=0)
-        assert ours == ref[0, len(ids):].tolist()[: len(ours)]
+            ref = pm.generate(
+                torch.tensor([ids]), max_new_tokens=6, do_sample=False, eos_token_id=2, pad_token_id=0
+            )
+        assert ours == ref[0, len(ids) :].tolist()[: len(ours)]
     # The evaluator's adapter model: same answers, identity from the base and adapter hashes.
     lm = E.resolve_model(str(adapter), "ft", device="cpu")
     assert lm.adapter == adapter and lm.identity.startswith("airtune-adapter:")
@@ -131,10 +152,21 @@ def test_evaluation_tokens_are_the_training_tokens(base) -> None:
 
     tok = Tokenizer(base)
     rows = [
-        {"messages": [{"role": "user", "content": "hello world"}, {"role": "assistant", "content": "the fox"}]},
-        {"messages": [{"role": "system", "content": "be brief"}, {"role": "user", "content": "how are you"},
-                      {"role": "assistant", "content": "today"}, {"role": "user", "content": "the dog"},
-                      {"role": "assistant", "content": "jumps over"}]},
+        {
+            "messages": [
+                {"role": "user", "content": "hello world"},
+                {"role": "assistant", "content": "the fox"},
+            ]
+        },
+        {
+            "messages": [
+                {"role": "system", "content": "be brief"},
+                {"role": "user", "content": "how are you"},
+                {"role": "assistant", "content": "today"},
+                {"role": "user", "content": "the dog"},
+                {"role": "assistant", "content": "jumps over"},
+            ]
+        },
         {"prompt": "numbers 123", "completion": "456", "system": "count"},
     ]
     chat = Tokenization(tok, "chat")
@@ -189,12 +221,28 @@ def test_model_folder_problems_are_clear_errors(base, tmp_path) -> None:
     (gelu / "config.json").write_text(json.dumps(cfg))
     cache = tmp_path / "c.sqlite"
     with pytest.raises(E.ModelFolderError, match="gelu: cannot be loaded.*hidden_act"):
-        E.evaluate(_rows(3), {"ok": str(base), "gelu": str(gelu)}, metrics=["exact_match"], cache=cache,
-                   model_options={"device": "cpu"}, generation={"max_tokens": 2}, progress=False)
+        E.evaluate(
+            _rows(3),
+            {"ok": str(base), "gelu": str(gelu)},
+            metrics=["exact_match"],
+            cache=cache,
+            model_options={"device": "cpu"},
+            generation={"max_tokens": 2},
+            progress=False,
+        )
     assert len(E.PredictionCache(cache)) == 3  # the first model's answers were kept
     too_long = [{"input": " ".join(["hello world"] * 80), "reference": "x"}, *_rows(3)]
-    rep = E.evaluate(too_long, {"m": str(base)}, metrics=["exact_match"], on_failure="score", progress=False,
-                     generation={"max_tokens": 3}, model_options={"device": "cpu"}, n_samples=50, ar_trials=50)
+    rep = E.evaluate(
+        too_long,
+        {"m": str(base)},
+        metrics=["exact_match"],
+        on_failure="score",
+        progress=False,
+        generation={"max_tokens": 3},
+        model_options={"device": "cpu"},
+        n_samples=50,
+        ar_trials=50,
+    )
     assert rep.settings["failures"] == {"m": {"prompt_too_long": 1}}
 
 
@@ -223,14 +271,24 @@ def test_serve_answers_as_the_adapter_and_the_evaluator_reads_it(base, adapter, 
     with start_server(base, adapter, name="ft", device="cpu", max_batch=8) as srv:
         status, models = _get(f"{srv.base_url}/models")
         assert status == 200 and [m["id"] for m in models["data"]] == ["ft"]
-        status, doc = _post(f"{srv.base_url}/chat/completions",
-                            {"model": "ft", "messages": [{"role": "user", "content": rows[0]["input"]}],
-                             "max_tokens": 5, "temperature": 0})
+        status, doc = _post(
+            f"{srv.base_url}/chat/completions",
+            {
+                "model": "ft",
+                "messages": [{"role": "user", "content": rows[0]["input"]}],
+                "max_tokens": 5,
+                "temperature": 0,
+            },
+        )
         assert status == 200 and doc["object"] == "chat.completion"
         assert doc["choices"][0]["message"]["content"] == expected[0]
-        assert doc["usage"]["prompt_tokens"] == len(am.tokenization().prompt([{"role": "user", "content": rows[0]["input"]}]))
-        status, doc = _post(f"{srv.base_url}/completions", {"model": "ft", "prompt": ["hello", "the dog"], "max_tokens": 4,
-                                                            "temperature": 0})
+        assert doc["usage"]["prompt_tokens"] == len(
+            am.tokenization().prompt([{"role": "user", "content": rows[0]["input"]}])
+        )
+        status, doc = _post(
+            f"{srv.base_url}/completions",
+            {"model": "ft", "prompt": ["hello", "the dog"], "max_tokens": 4, "temperature": 0},
+        )
         tok = am.generator().tokenizer
         raw = am.generator().generate(tok.encode_batch(["hello", "the dog"]), max_new_tokens=4).texts
         assert status == 200 and [c["text"] for c in doc["choices"]] == raw
@@ -238,23 +296,40 @@ def test_serve_answers_as_the_adapter_and_the_evaluator_reads_it(base, adapter, 
         assert _post(f"{srv.base_url}/chat/completions", {"model": "nope", "messages": []})[0] == 404
         status, doc = _post(f"{srv.base_url}/chat/completions", None, raw=b"{not json")
         assert status == 400 and doc["error"]["code"] == "invalid_json"
-        assert _post(f"{srv.base_url}/chat/completions",
-                     {"messages": [{"role": "user", "content": "x"}], "stream": True})[1]["error"]["param"] == "stream"
+        assert (
+            _post(
+                f"{srv.base_url}/chat/completions",
+                {"messages": [{"role": "user", "content": "x"}], "stream": True},
+            )[1]["error"]["param"]
+            == "stream"
+        )
         long = {"messages": [{"role": "user", "content": " ".join(["hello world"] * 80)}]}
         status, doc = _post(f"{srv.base_url}/chat/completions", long)
         assert status == 400 and doc["error"]["code"] == "context_length_exceeded"
-        two_turns = {"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"},
-                                  {"role": "user", "content": "c"}]}
+        two_turns = {
+            "messages": [
+                {"role": "user", "content": "a"},
+                {"role": "assistant", "content": "b"},
+                {"role": "user", "content": "c"},
+            ]
+        }
         assert _post(f"{srv.base_url}/chat/completions", two_turns)[1]["error"]["code"] == "invalid_messages"
         # The evaluator against the real server: concurrent requests (dynamically batched), cached.
         spec = {"endpoint": srv.base_url, "model": "ft", "concurrency": 4}
         cache = tmp_path / "c.sqlite"
-        kw = dict(metrics=["exact_match"], cache=cache, generation={"max_tokens": 5}, progress=False, n_samples=50,
-                  ar_trials=50)
+        kw = dict(
+            metrics=["exact_match"],
+            cache=cache,
+            generation={"max_tokens": 5},
+            progress=False,
+            n_samples=50,
+            ar_trials=50,
+        )
         rep = E.evaluate(rows, {"ft": spec}, **kw)
         assert rep.predictions["ft"] == expected
-        rep2 = E.evaluate(rows, {"ft": spec, "local": str(adapter)}, baseline="local",
-                          model_options={"device": "cpu"}, **kw)
+        rep2 = E.evaluate(
+            rows, {"ft": spec, "local": str(adapter)}, baseline="local", model_options={"device": "cpu"}, **kw
+        )
         assert rep2.settings["cache_hits"]["ft"] == 12 and rep2.predictions["local"] == expected
 
 
@@ -267,9 +342,23 @@ def test_cli_serve_subprocess(base, tmp_path) -> None:
     s.close()
     env = {**os.environ, "PYTHONPATH": str(Path(E.__file__).resolve().parents[2])}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "airtune.cli", "serve", str(base), "--port", str(port), "--device", "cpu",
-         "--log-level", "warning"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-m",
+            "airtune.cli",
+            "serve",
+            str(base),
+            "--port",
+            str(port),
+            "--device",
+            "cpu",
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         url = f"http://127.0.0.1:{port}"
@@ -281,11 +370,18 @@ def test_cli_serve_subprocess(base, tmp_path) -> None:
             except OSError:
                 pass
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"airtune serve did not start: {proc.stdout.read() if proc.stdout else ''}")
+                raise AssertionError(
+                    f"airtune serve did not start: {proc.stdout.read() if proc.stdout else ''}"
+                )
             time.sleep(0.2)
         m = E.EndpointModel(f"{url}/v1", base.name, timeout=60)
         out = m.generate(["hello world"], GenerationParams(max_tokens=4))
-        assert out[0].text == LocalModel(base, device="cpu").generate(["hello world"], GenerationParams(max_tokens=4))[0].text
+        assert (
+            out[0].text
+            == LocalModel(base, device="cpu")
+            .generate(["hello world"], GenerationParams(max_tokens=4))[0]
+            .text
+        )
     finally:
         proc.terminate()
         proc.wait(timeout=30)

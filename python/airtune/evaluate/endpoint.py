@@ -82,7 +82,9 @@ class EndpointModel:
         self._route = parts.path + ("/chat/completions" if self.chat else "/completions")
         self.api_key_env = api_key_env
         if api_key_env is not None and not os.environ.get(api_key_env):
-            raise EndpointError(f"endpoint {self.base_url}: environment variable {api_key_env} (the API key) is not set")
+            raise EndpointError(
+                f"endpoint {self.base_url}: environment variable {api_key_env} (the API key) is not set"
+            )
         self.concurrency = max(1, int(concurrency))
         self.timeout = float(timeout)
         self.retries = max(0, int(retries))
@@ -239,7 +241,9 @@ class EndpointModel:
     ) -> list[Completion]:
         out: list[Completion] = [Completion.failed("not_run")] * len(prompts)
         if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="airtune-endpoint")
+            self._pool = ThreadPoolExecutor(
+                max_workers=self.concurrency, thread_name_prefix="airtune-endpoint"
+            )
 
         def one(i: int) -> None:
             _emit(out, i, self.complete(prompts[i], params), on_result)

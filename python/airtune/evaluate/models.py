@@ -220,7 +220,9 @@ def check_model_folder(folder: Path) -> dict[str, Any]:
         )
     if not any(folder.glob("*.safetensors")):
         bins = [p.name for p in folder.glob("*.bin")]
-        hint = f" (found {bins}: pickled weights are never loaded; convert them to safetensors)" if bins else ""
+        hint = (
+            f" (found {bins}: pickled weights are never loaded; convert them to safetensors)" if bins else ""
+        )
         raise ModelFolderError(f"{folder}: no *.safetensors weights{hint}")
     if not (folder / "tokenizer.json").is_file():
         raise ModelFolderError(
@@ -290,7 +292,11 @@ class LocalModel:
         h = hashlib.sha256()
         h.update(folder_fingerprint(self.path, ["*.safetensors", "config.json"]).encode())
         if self.adapter is not None:
-            h.update(folder_fingerprint(self.adapter, ["adapter_model.safetensors", "adapter_config.json"]).encode())
+            h.update(
+                folder_fingerprint(
+                    self.adapter, ["adapter_model.safetensors", "adapter_config.json"]
+                ).encode()
+            )
         h.update(json.dumps([self.prompt_format.to_dict(), self.dtype]).encode())
         kind = "adapter" if self.adapter is not None else "local"
         self.identity = f"airtune-{kind}:{h.hexdigest()}"
@@ -348,7 +354,12 @@ class LocalModel:
         for i, p in enumerate(prompts):
             ids = self.prompt_ids(p)
             if isinstance(ids, str):
-                _emit(out, i, Completion.failed("unformattable_prompt", f"{self.prompt_format.mode}: {ids}"), on_result)
+                _emit(
+                    out,
+                    i,
+                    Completion.failed("unformattable_prompt", f"{self.prompt_format.mode}: {ids}"),
+                    on_result,
+                )
             elif self.context and len(ids) >= self.context:
                 msg = f"{len(ids)} prompt tokens leave no room in the context of {self.context}"
                 _emit(out, i, Completion.failed("prompt_too_long", msg), on_result)
@@ -403,7 +414,9 @@ def _is_adapter_folder(p: Path) -> bool:
     return (p / "adapter_config.json").is_file()
 
 
-def resolve_model(spec: Any, name: str, *, max_workers: int = 4, retries: int = 2, **local_options: Any) -> Any:
+def resolve_model(
+    spec: Any, name: str, *, max_workers: int = 4, retries: int = 2, **local_options: Any
+) -> Any:
     """What a user passes for one model -> a :class:`GenerativeModel` (or precomputed predictions).
 
     ``spec``: a GenerativeModel (used as is); a callable; a folder path (model or PEFT adapter; an
@@ -451,4 +464,6 @@ def resolve_model(spec: Any, name: str, *, max_workers: int = 4, retries: int = 
         return CallableModel(spec, name, max_workers=max_workers, retries=retries)
     if isinstance(spec, Sequence) or hasattr(spec, "__len__"):
         return PrecomputedPredictions(spec, name)
-    raise TypeError(f"model {name!r}: {type(spec).__name__} is not a model (see airtune.evaluate.resolve_model)")
+    raise TypeError(
+        f"model {name!r}: {type(spec).__name__} is not a model (see airtune.evaluate.resolve_model)"
+    )

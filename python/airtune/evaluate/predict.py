@@ -144,10 +144,18 @@ def predict_models(
     gen = GenerationParams.of(generation)
     n = len(inputs)
     predictions: dict[str, list[str]] = {}
-    info: dict[str, Any] = {"cache_hits": {}, "identities": {}, "failures": {}, "seconds": {}, "model_seconds": {}}
+    info: dict[str, Any] = {
+        "cache_hits": {},
+        "identities": {},
+        "failures": {},
+        "seconds": {},
+        "model_seconds": {},
+    }
     problems: list[str] = []
     for name, spec in models.items():
-        model = resolve_model(spec, name, max_workers=max_workers, retries=retries, **dict(local_options or {}))
+        model = resolve_model(
+            spec, name, max_workers=max_workers, retries=retries, **dict(local_options or {})
+        )
         info["identities"][name] = model.identity
         if isinstance(model, PrecomputedPredictions):
             preds = model.predictions

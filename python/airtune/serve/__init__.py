@@ -33,7 +33,9 @@ def load(model: Any, adapter: Any = None, **options: Any) -> Any:
     spec = {"base": model, "adapter": adapter} if adapter is not None else model
     resolved = resolve_model(spec, "served", **options)
     if not isinstance(resolved, LocalModel):
-        raise TypeError(f"airtune serve runs a model folder or a base + adapter, not {type(resolved).__name__}")
+        raise TypeError(
+            f"airtune serve runs a model folder or a base + adapter, not {type(resolved).__name__}"
+        )
     return resolved
 
 
@@ -98,7 +100,9 @@ def start_server(
     sock.bind((host, int(port)))
     config = uvicorn.Config(app, log_level=os.environ.get("AIRTUNE_SERVE_LOG", "warning"), lifespan="on")
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True, name="airtune-serve")
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, daemon=True, name="airtune-serve"
+    )
     thread.start()
     deadline = time.monotonic() + timeout
     while not server.started:

@@ -68,7 +68,9 @@ def _finish(c: Completion) -> str:
     return "length" if c.finish_reason == "length" else "stop"
 
 
-def create_app(model: LocalModel, name: str | None = None, max_batch: int = 16, max_wait: float = 0.005) -> Any:
+def create_app(
+    model: LocalModel, name: str | None = None, max_batch: int = 16, max_wait: float = 0.005
+) -> Any:
     """The FastAPI application serving ``model`` under ``name`` (default: the folder's name)."""
     fastapi = require("fastapi", "serve")
     from fastapi.responses import JSONResponse
@@ -97,8 +99,12 @@ def create_app(model: LocalModel, name: str | None = None, max_batch: int = 16, 
             raise ApiError(400, "the request body must be a JSON object", None, "invalid_json")
         requested = body.get("model")
         if requested is not None and requested != served:
-            raise ApiError(404, f"the model {requested!r} does not exist; this server serves {served!r}",
-                           "model", "model_not_found")
+            raise ApiError(
+                404,
+                f"the model {requested!r} does not exist; this server serves {served!r}",
+                "model",
+                "model_not_found",
+            )
         return body
 
     def check_length(ids: list[int], where: str) -> list[int]:
@@ -129,7 +135,10 @@ def create_app(model: LocalModel, name: str | None = None, max_batch: int = 16, 
 
     @app.get("/v1/models")
     async def models() -> dict[str, Any]:
-        return {"object": "list", "data": [{"id": served, "object": "model", "created": created, "owned_by": "airtune"}]}
+        return {
+            "object": "list",
+            "data": [{"id": served, "object": "model", "created": created, "owned_by": "airtune"}],
+        }
 
     @app.post("/v1/chat/completions")
     async def chat(request: fastapi.Request) -> Any:
@@ -138,13 +147,23 @@ def create_app(model: LocalModel, name: str | None = None, max_batch: int = 16, 
         if not isinstance(messages, list) or not messages:
             raise ApiError(400, "'messages' must be a non-empty list", "messages", "invalid_type")
         for i, m in enumerate(messages):
-            if not isinstance(m, dict) or not isinstance(m.get("role"), str) or not isinstance(m.get("content"), str):
-                raise ApiError(400, f"messages[{i}] must have a string 'role' and 'content'", "messages", "invalid_type")
+            if (
+                not isinstance(m, dict)
+                or not isinstance(m.get("role"), str)
+                or not isinstance(m.get("content"), str)
+            ):
+                raise ApiError(
+                    400, f"messages[{i}] must have a string 'role' and 'content'", "messages", "invalid_type"
+                )
         params = _params(body)
         ids = model.prompt_ids([{"role": m["role"], "content": m["content"]} for m in messages])
         if isinstance(ids, str):
-            raise ApiError(400, f"messages cannot be formatted with the model's {model.prompt_format.mode} format: {ids}",
-                           "messages", "invalid_messages")
+            raise ApiError(
+                400,
+                f"messages cannot be formatted with the model's {model.prompt_format.mode} format: {ids}",
+                "messages",
+                "invalid_messages",
+            )
         prompts = [check_length(ids, "messages")]
         out = await run(prompts, params)
         return {
@@ -153,7 +172,11 @@ def create_app(model: LocalModel, name: str | None = None, max_batch: int = 16, 
             "created": int(time.time()),
             "model": served,
             "choices": [
-                {"index": 0, "message": {"role": "assistant", "content": out[0].text}, "finish_reason": _finish(out[0])}
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": out[0].text},
+                    "finish_reason": _finish(out[0]),
+                }
             ],
             "usage": usage(prompts, out),
         }
@@ -164,7 +187,9 @@ def create_app(model: LocalModel, name: str | None = None, max_batch: int = 16, 
         prompt = body.get("prompt")
         texts = [prompt] if isinstance(prompt, str) else prompt
         if not isinstance(texts, list) or not texts or not all(isinstance(t, str) for t in texts):
-            raise ApiError(400, "'prompt' must be a string or a non-empty list of strings", "prompt", "invalid_type")
+            raise ApiError(
+                400, "'prompt' must be a string or a non-empty list of strings", "prompt", "invalid_type"
+            )
         params = _params(body)
         encoded = model.tokenizer.encode_batch(texts, add_special_tokens=True)
         prompts = [check_length(list(ids), "prompt") for ids in encoded]
@@ -176,7 +201,10 @@ def create_app(model: LocalModel, name: str | None = None, max_batch: int = 16, 
             "object": "text_completion",
             "created": int(time.time()),
             "model": served,
-            "choices": [{"index": i, "text": c.text, "finish_reason": _finish(c), "logprobs": None} for i, c in enumerate(out)],
+            "choices": [
+                {"index": i, "text": c.text, "finish_reason": _finish(c), "logprobs": None}
+                for i, c in enumerate(out)
+            ],
             "usage": usage(prompts, out),
         }
 

@@ -274,7 +274,9 @@ class AdapterModel:
             raise ValueError(f"{self.base_model_path}: no tokenizer.json, cannot format prompts")
         fmt = PromptFormat.for_tokenizer(tok, self.config.mode, self.config.instruct_template)
         if self.prompt_format is not None:
-            used = PromptFormat(self.prompt_format.mode, self.prompt_format.instruct_template, fmt.tokenizer_sha256)
+            used = PromptFormat(
+                self.prompt_format.mode, self.prompt_format.instruct_template, fmt.tokenizer_sha256
+            )
             self.prompt_format.check_same(used, str(self.adapter_path or self.base_model_path))
             fmt = used
         return Tokenization.from_format(tok, fmt)

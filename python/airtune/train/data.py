@@ -54,7 +54,9 @@ def build_examples(
     ids_out: list[list[int]] = []
     labels_out: list[list[int]] = []
     for i, conv in enumerate(convs):
-        made = "unrecognised_row" if isinstance(conv, str) else format_row(tokenization, conv, generation=False)
+        made = (
+            "unrecognised_row" if isinstance(conv, str) else format_row(tokenization, conv, generation=False)
+        )
         if isinstance(made, str):
             reasons[made] += 1
             if len(report.examples) < 20:

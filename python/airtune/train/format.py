@@ -91,8 +91,11 @@ class PromptFormat:
             return None
         try:
             d = json.loads(path.read_text(encoding="utf-8"))
-            return cls(str(d["mode"]), str(d.get("instruct_template", DEFAULT_INSTRUCT_TEMPLATE)),
-                       d.get("tokenizer_sha256"))
+            return cls(
+                str(d["mode"]),
+                str(d.get("instruct_template", DEFAULT_INSTRUCT_TEMPLATE)),
+                d.get("tokenizer_sha256"),
+            )
         except (ValueError, KeyError, TypeError) as exc:
             raise ValueError(f"{path}: not a valid prompt format file ({exc})") from exc
 
@@ -102,7 +105,9 @@ class PromptFormat:
         if used.mode != self.mode:
             diffs.append(f"mode {used.mode!r} instead of {self.mode!r}")
         if used.mode == "instruct" and used.instruct_template != self.instruct_template:
-            diffs.append(f"instruct_template {used.instruct_template!r} instead of {self.instruct_template!r}")
+            diffs.append(
+                f"instruct_template {used.instruct_template!r} instead of {self.instruct_template!r}"
+            )
         if self.tokenizer_sha256 and used.tokenizer_sha256 and used.tokenizer_sha256 != self.tokenizer_sha256:
             diffs.append("another tokenizer or chat template (fingerprints differ)")
         if diffs:
@@ -302,8 +307,9 @@ def to_conversations(rows: Any) -> list[list[dict[str, Any]] | str]:
     out: list[list[dict[str, Any]] | str] = []
     for row in rows if isinstance(rows, Iterable) else []:
         out.append(
-            row_conversation(row) if isinstance(row, dict) or hasattr(row, "messages") else
-            f"a row must be a dict or a Record, got {type(row).__name__}"
+            row_conversation(row)
+            if isinstance(row, dict) or hasattr(row, "messages")
+            else f"a row must be a dict or a Record, got {type(row).__name__}"
         )
     return out
 
