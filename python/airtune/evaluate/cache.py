@@ -21,6 +21,10 @@ class PredictionCache:
         self.path = str(path)
         self._lock = threading.Lock()
         self._db = sqlite3.connect(self.path, check_same_thread=False)
+        # Every answer is committed as it arrives; WAL + synchronous=NORMAL makes such a commit cheap
+        # (no fsync per answer: ~100x faster) and still survives the process dying mid-run.
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS predictions (model TEXT, input_hash TEXT, params TEXT, output TEXT, "
             "created REAL, PRIMARY KEY (model, input_hash, params))"
