@@ -39,6 +39,9 @@ class EvalReport(ResultMixin):
     judge: dict[str, dict] = field(default_factory=dict)
     settings: dict = field(default_factory=dict)
     groups: Any = None
+    pairwise: Any = None
+    judge_agreement: Any = None
+    errors: Any = None
 
     def summary_line(self) -> str:
         return f"evaluation of {len(self.models)} models on {len(self.per_item)} items; baseline {self.baseline!r}"
