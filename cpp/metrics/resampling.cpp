@@ -54,7 +54,7 @@ double Aggregator::operator()(const double* sums, size_t n_items) const {
     case kClassification: {
       const auto K = static_cast<size_t>(n_classes);
       return metrics::class_statistic(classification_report_from_counts(sums, sums + K, sums + 2 * K, n_classes),
-                             class_statistic);
+                                      class_statistic);
     }
     case kHierarchical: {
       const double matched = sums[0], predicted = sums[1], gold = sums[2];

@@ -4,9 +4,10 @@
 //
 // `stats` is n x k (row-major doubles) per system; an Aggregator turns summed statistics into the
 // corpus score (BLEU, chrF, a column mean, a classification statistic such as macro-F1, or
-// hierarchical precision/recall/F1), so corpus-level metrics are resampled exactly like means. Resample r draws its indices from a SplitMix64
-// stream seeded by (seed, r), so results are identical for any thread count and platform; callers
-// may instead pass explicit indices (B x n) or swap masks (B x n) to reproduce another tool's draws.
+// hierarchical precision/recall/F1), so corpus-level metrics are resampled exactly like means.
+// Resample r draws its indices from a SplitMix64 stream seeded by (seed, r), so results are
+// identical for any thread count and platform; callers may instead pass explicit indices (B x n)
+// or swap masks (B x n) to reproduce another tool's draws.
 // Memory: O(B) scores plus O(k) per task; indices are never materialised unless passed in.
 // Thread safety: reentrant; runs in the core arena.
 #pragma once
