@@ -10,11 +10,16 @@
 * ``evaluate/predict.py``, ``evaluate/cache.py``: predictions from models, through the SQLite
   :class:`PredictionCache`.
 * ``evaluate/report.py``: :class:`EvalReport` (tables, markdown/HTML, plots).
-* ``evaluate/significance.py``: seeded bootstrap, paired bootstrap, approximate randomisation,
-  non-inferiority, Wilcoxon; ``evaluate/judges.py``: judge-score parsing, Likert summaries,
+* ``evaluate/scoring.py``: one model on one metric (what the name says, counted bad items, the
+  interval that fits).
+* ``evaluate/significance.py``: seeded bootstrap, paired bootstrap, approximate randomisation, the
+  three-way non-inferiority verdict, exact McNemar, Wilson, Wilcoxon; ``evaluate/power.py``: the
+  minimum detectable effect and the items that would settle a verdict.
+* ``evaluate/judges/``: rubric and pairwise LLM judges, judge-score parsing, Likert summaries,
   Krippendorff's alpha, agreement.
+* ``evaluate/plots.py``: plots that fit the metric (confusion matrix, judge distributions, groups).
 * ``evaluate/robustness.py``: a model's sensitivity to prompt variations.
-* ``evaluate/playground.py``: several models side by side on a few inputs.
+* ``evaluate/playground.py``: several models side by side on a few inputs, differences marked.
 
 Metrics come from :mod:`airtune.metrics` (C++, exact). The holdout split lives in
 :mod:`airtune.split` (``holdout_split`` and ``normalized_hash`` stay importable here).
@@ -25,25 +30,53 @@ from __future__ import annotations
 from ..split.holdout import SplitResult, holdout_split, normalized_hash
 from .cache import PredictionCache
 from .harness import assert_no_regression, evaluate
-from .judges import judge_agreement, krippendorff_alpha, likert_summary, parse_judge_scores
-from .playground import playground
+from .judges import (
+    DEFAULT_TEMPLATE,
+    PAIRWISE_TEMPLATE,
+    RUBRICS,
+    JudgeScores,
+    PairwiseJudge,
+    PairwiseResult,
+    Rubric,
+    RubricJudge,
+    judge_agreement,
+    krippendorff_alpha,
+    likert_summary,
+    parse_judge_outputs,
+    parse_judge_scores,
+)
+from .playground import Playground, playground, word_diff
+from .power import mcnemar_sample_size, minimum_detectable_effect, sample_size
 from .report import EvalReport
 from .robustness import RobustnessReport, robustness
 from .significance import (
+    OUTCOMES,
     NonInferiorityResult,
     SignificanceResult,
     approximate_randomization,
     bootstrap_ci,
+    mcnemar,
     non_inferiority,
     paired_bootstrap,
     wilcoxon,
+    wilson_interval,
 )
 
 __all__ = [
+    "DEFAULT_TEMPLATE",
+    "OUTCOMES",
+    "PAIRWISE_TEMPLATE",
+    "RUBRICS",
     "EvalReport",
+    "JudgeScores",
     "NonInferiorityResult",
+    "PairwiseJudge",
+    "PairwiseResult",
+    "Playground",
     "PredictionCache",
     "RobustnessReport",
+    "Rubric",
+    "RubricJudge",
     "SignificanceResult",
     "SplitResult",
     "approximate_randomization",
@@ -54,11 +87,18 @@ __all__ = [
     "judge_agreement",
     "krippendorff_alpha",
     "likert_summary",
+    "mcnemar",
+    "mcnemar_sample_size",
+    "minimum_detectable_effect",
     "non_inferiority",
     "normalized_hash",
     "paired_bootstrap",
+    "parse_judge_outputs",
     "parse_judge_scores",
     "playground",
     "robustness",
+    "sample_size",
     "wilcoxon",
+    "wilson_interval",
+    "word_diff",
 ]

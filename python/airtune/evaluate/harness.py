@@ -17,7 +17,7 @@ from .judges import PairwiseJudge
 from .judges.run import run_judges
 from .predict import _run_model
 from .report import EvalReport
-from .scoring import interval, resolve_metric, score_metric
+from .scoring import interval, resolve_metric, score_metric, subset_result
 from .significance import (
     NonInferiorityResult,
     approximate_randomization,
@@ -134,8 +134,17 @@ def evaluate(
             results[name][mname] = score_metric(mname, fn, kw, predictions[name], refs, name, errors)
     metric_names = [mn for mn, _, _ in metric_fns]
     jr = run_judges(
-        judge, pairwise, names=names, baseline=base, inputs=inputs, predictions=predictions, refs=refs,
-        cache=store, n_samples=n_samples, seed=seed, progress=progress,
+        judge,
+        pairwise,
+        names=names,
+        baseline=base,
+        inputs=inputs,
+        predictions=predictions,
+        refs=refs,
+        cache=store,
+        n_samples=n_samples,
+        seed=seed,
+        progress=progress,
     )
     for name in names:
         results[name].update(jr.results.get(name, {}))
@@ -196,7 +205,13 @@ def evaluate(
             mg = margin.get(mname) if isinstance(margin, Mapping) else margin
             if mg is not None:
                 ni = non_inferiority(
-                    b, a, margin=float(mg), alpha=alpha, n_samples=max(n_samples, 1000), seed=seed, power=power
+                    b,
+                    a,
+                    margin=float(mg),
+                    alpha=alpha,
+                    n_samples=max(n_samples, 1000),
+                    seed=seed,
+                    power=power,
                 )
                 verdicts.append(
                     {
@@ -219,18 +234,22 @@ def evaluate(
                 )
     group_rows = []
     if by is not None:
-        labels = []
+        group_of = []
         for i, r in enumerate(recs):
             if by not in r:
                 raise ValueError(f"records: row {i} has no field {by!r} to group by")
-            labels.append(r[by])
-        for label in sorted(set(labels), key=str):
-            idx = [i for i, x in enumerate(labels) if x == label]
+            group_of.append(r[by])
+        fns = {mname: (fn, kw) for mname, fn, kw in metric_fns}
+        for label in sorted(set(group_of), key=str):
+            idx = [i for i, x in enumerate(group_of) if x == label]
             for name in names:
-                for mname, fn, kw in metric_fns:
-                    sub = score_metric(
-                        mname, fn, kw, [predictions[name][i] for i in idx], [refs[i] for i in idx], name, None
-                    )
+                for mname in metric_names:
+                    if mname in fns:  # recomputed on the group (its own gold labels, its own corpus)
+                        fn, kw = fns[mname]
+                        hyps, grefs = [predictions[name][i] for i in idx], [refs[i] for i in idx]
+                        sub = score_metric(mname, fn, kw, hyps, grefs, name, None)
+                    else:  # a judge: its per-item scores on the group
+                        sub = subset_result(results[name][mname], idx)
                     lo, hi, _ = interval(sub, n_samples, seed)
                     group_rows.append(
                         {

@@ -54,7 +54,9 @@ def minimum_detectable_effect(sd: float, n: int, *, alpha: float = 0.05, power: 
     return (z_quantile(1 - alpha) + z_quantile(power)) * sd / math.sqrt(n)
 
 
-def sample_size(sd: float, difference: float, margin: float, *, alpha: float = 0.05, power: float = 0.8) -> float:
+def sample_size(
+    sd: float, difference: float, margin: float, *, alpha: float = 0.05, power: float = 0.8
+) -> float:
     """Items that settle the verdict with probability ``power`` when the true difference is
     ``difference``: ((z_{1-alpha} + z_{power}) * sd / (difference + margin))^2, rounded up
     (inf when the difference sits on the margin; at least 1)."""

@@ -14,7 +14,9 @@ from .. import metrics as M
 from .significance import bootstrap_ci, wilson_interval
 
 
-def resolve_metric(m: Any, labels: Sequence[Any] | None, normalize: Any) -> tuple[str, Callable[..., Any], dict]:
+def resolve_metric(
+    m: Any, labels: Sequence[Any] | None, normalize: Any
+) -> tuple[str, Callable[..., Any], dict]:
     """(name, function, keyword arguments) for a registry name, ``(name, callable)`` or a callable.
     Registry label metrics receive the task's allowed ``labels`` and ``normalize``."""
     if isinstance(m, str):
@@ -49,7 +51,9 @@ def score_metric(
     try:
         out = fn(hyps, refs, **kw)
     except Exception as exc:
-        raise ValueError(f"metric {mname!r} failed on model {model!r}: {_failing_rows(fn, kw, hyps, refs)}{exc}") from exc
+        raise ValueError(
+            f"metric {mname!r} failed on model {model!r}: {_failing_rows(fn, kw, hyps, refs)}{exc}"
+        ) from exc
     res = _as_result(out, mname, len(hyps))
     if errors is not None:
         for row, msg in sorted(res.details.get("error_rows", {}).items()):
@@ -118,3 +122,20 @@ def interval(res: M.MetricResult, n_samples: int, seed: int, level: float = 0.95
         return lo, hi, "wilson"
     lo, hi = bootstrap_ci(res, n_samples=n_samples, seed=seed, level=level)
     return lo, hi, "bootstrap"
+
+
+def subset_result(res: M.MetricResult, idx: Sequence[int]) -> M.MetricResult:
+    """A per-item (mean) result restricted to the items ``idx``."""
+    if res.aggregate != "mean":
+        raise ValueError(f"{res.name}: only per-item means can be restricted to a subset")
+    rows = np.asarray(idx, dtype=np.int64)
+    stats = np.ascontiguousarray(res.stats[rows])
+    col = int(res.options.get("column", 0))
+    return M.MetricResult(
+        res.name,
+        float(stats[:, col].mean()) if len(rows) else 0.0,
+        np.asarray(res.per_item)[rows],
+        stats,
+        "mean",
+        dict(res.options),
+    )

@@ -131,7 +131,9 @@ def _pair(a: MetricResult, b: MetricResult) -> None:
         raise ValueError(f"the two results cover different items: {a.stats.shape} vs {b.stats.shape}")
     if a.aggregate != b.aggregate or a.options != b.options:
         raise ValueError("the two results were computed with different metric options")
-    if a.aggregate == "python" and (a.resample is None or b.resample is None or a.resample.fn is not b.resample.fn):
+    if a.aggregate == "python" and (
+        a.resample is None or b.resample is None or a.resample.fn is not b.resample.fn
+    ):
         raise ValueError("the two results come from different Python corpus metrics")
 
 
@@ -250,9 +252,10 @@ class NonInferiorityResult(ResultMixin):
                 f"{self.n_items} items cannot tell; the observed difference sits on the margin, "
                 "so no number of items would settle it unless the true difference is elsewhere"
             )
+        side = "replaceable" if self.difference > -self.margin else "not replaceable"
         return (
             f"{self.n_items} items cannot tell; about {int(self.n_needed):,} would "
-            f"(power {100 * self.power:.0f}% if the true difference is {self.difference:+.4g})"
+            f"({100 * self.power:.0f}% power to show it {side} if the true difference is {self.difference:+.4g})"
         )
 
     def summary_line(self) -> str:
@@ -366,7 +369,10 @@ def binom_cdf_half(k: int, m: int) -> float:
         return 0.0
     if k >= m:
         return 1.0
-    logs = [math.lgamma(m + 1) - math.lgamma(i + 1) - math.lgamma(m - i + 1) - m * math.log(2) for i in range(k + 1)]
+    logs = [
+        math.lgamma(m + 1) - math.lgamma(i + 1) - math.lgamma(m - i + 1) - m * math.log(2)
+        for i in range(k + 1)
+    ]
     top = max(logs)
     return min(1.0, math.exp(top) * sum(math.exp(v - top) for v in logs))
 

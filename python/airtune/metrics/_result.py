@@ -62,7 +62,9 @@ class MetricResult(ResultMixin):
         """The per-item values a "mean" aggregate averages (the resampled column; for a judge,
         unparsed answers are filled with the value they are scored as)."""
         if self.aggregate != "mean":
-            raise ValueError(f"{self.name} is a corpus statistic ({self.aggregate}): it has no per-item values to average")
+            raise ValueError(
+                f"{self.name} is a corpus statistic ({self.aggregate}): it has no per-item values to average"
+            )
         return np.asarray(self.stats, dtype=np.float64)[:, int(self.options.get("column", 0))]
 
     def summary_line(self) -> str:
@@ -87,11 +89,21 @@ class MetricResult(ResultMixin):
             stats, aggregate, options = self.views[column]
             score = _m.aggregate(stats, aggregate, options) if len(stats) else 0.0
             return MetricResult(
-                column, float(score), self.per_item, stats, aggregate, dict(options), self.signature,
-                self.details, self.columns, self.views,
+                column,
+                float(score),
+                self.per_item,
+                stats,
+                aggregate,
+                dict(options),
+                self.signature,
+                self.details,
+                self.columns,
+                self.views,
             )
         if column not in self.columns:
-            raise KeyError(f"{self.name}: no column or statistic {column!r}; have {sorted(self.columns) + sorted(self.views)}")
+            raise KeyError(
+                f"{self.name}: no column or statistic {column!r}; have {sorted(self.columns) + sorted(self.views)}"
+            )
         values = np.asarray(self.columns[column], dtype=np.float64)
         return MetricResult(
             name=column,

@@ -45,12 +45,19 @@ def item_metric(
                     raise ValueError("returned NaN")
             except Exception as exc:  # one bad item is counted, never a crash mid-run
                 if on_error == "raise":
-                    raise ValueError(f"metric {label!r} failed on row {i}: {type(exc).__name__}: {exc}") from exc
+                    raise ValueError(
+                        f"metric {label!r} failed on row {i}: {type(exc).__name__}: {exc}"
+                    ) from exc
                 errors[i] = f"{type(exc).__name__}: {exc}"
                 v = float(on_error)
             values[i] = v
         res = MetricResult(
-            label, float(values.mean()) if len(values) else 0.0, values, values.reshape(-1, 1), "mean", {"column": 0}
+            label,
+            float(values.mean()) if len(values) else 0.0,
+            values,
+            values.reshape(-1, 1),
+            "mean",
+            {"column": 0},
         )
         res.details = {"errors": len(errors), "error_rows": errors}
         return res
@@ -60,7 +67,9 @@ def item_metric(
     return metric
 
 
-def corpus_metric(fn: Callable[[list, list], float], name: str | None = None) -> Callable[[Sequence, Sequence], MetricResult]:
+def corpus_metric(
+    fn: Callable[[list, list], float], name: str | None = None
+) -> Callable[[Sequence, Sequence], MetricResult]:
     """A corpus-level metric ``fn(predictions, references) -> float`` (macro-F1, a custom BLEU...).
 
     The statistics recompute ``fn`` on every resample of the items (the same draws as the C++
@@ -79,7 +88,12 @@ def corpus_metric(fn: Callable[[list, list], float], name: str | None = None) ->
         score = resample.score(np.arange(len(hyps)))
         n = len(hyps)
         res = MetricResult(
-            label, score, np.full(n, np.nan), np.arange(n, dtype=np.float64).reshape(-1, 1), "python", {"metric": label}
+            label,
+            score,
+            np.full(n, np.nan),
+            np.arange(n, dtype=np.float64).reshape(-1, 1),
+            "python",
+            {"metric": label},
         )
         res.resample = resample
         return res
@@ -100,7 +114,9 @@ class PythonCorpusStatistic:
         try:
             v = float(self.fn(hyps, refs))
         except Exception as exc:
-            raise ValueError(f"corpus metric {self.name!r} failed on {what}: {type(exc).__name__}: {exc}") from exc
+            raise ValueError(
+                f"corpus metric {self.name!r} failed on {what}: {type(exc).__name__}: {exc}"
+            ) from exc
         if math.isnan(v):
             raise ValueError(f"corpus metric {self.name!r} returned NaN on {what}")
         return v

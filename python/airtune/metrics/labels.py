@@ -106,12 +106,16 @@ def classification(
         details[f"kappa_{w}"] = _m.cohen_kappa(kappa_conf, w) if len(t) else float("nan")
     details["kappa"] = details["kappa_none"]
     codes = np.stack([t, p], axis=1).astype(np.float64) if len(t) else np.zeros((0, 2))
-    views = {
-        st: (codes, "classification", {"n_classes": k, "statistic": st}) for st in CLASS_STATISTICS[1:]
-    }
+    views = {st: (codes, "classification", {"n_classes": k, "statistic": st}) for st in CLASS_STATISTICS[1:]}
     if statistic == "accuracy":
         res = MetricResult(
-            "accuracy", rep["accuracy"], correct, correct.reshape(-1, 1), "mean", {"column": 0}, details=details
+            "accuracy",
+            rep["accuracy"],
+            correct,
+            correct.reshape(-1, 1),
+            "mean",
+            {"column": 0},
+            details=details,
         )
     else:
         stats, agg, opts = views[statistic]
@@ -198,7 +202,8 @@ def taxonomy_accuracy(
     }
     hstats = np.stack([common, pd_, gd], axis=1).astype(np.float64) if len(g) else np.zeros((0, 3))
     views = {
-        f"hierarchical_{st}": (hstats, "hierarchical", {"statistic": st}) for st in ("f1", "precision", "recall")
+        f"hierarchical_{st}": (hstats, "hierarchical", {"statistic": st})
+        for st in ("f1", "precision", "recall")
     }
     if statistic == "exact":
         res = MetricResult(

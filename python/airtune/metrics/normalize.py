@@ -64,7 +64,9 @@ def as_normalizer(normalize: bool | Callable[[Any], str] | None) -> Callable[[An
     raise TypeError("normalize: expected True/False, a LabelNormalizer or a callable text -> key")
 
 
-def label_index(labels: Iterable[Any], normalize: Callable[[Any], str], what: str = "labels") -> dict[str, Any]:
+def label_index(
+    labels: Iterable[Any], normalize: Callable[[Any], str], what: str = "labels"
+) -> dict[str, Any]:
     """key -> label for the allowed labels; two labels with one key are an error naming both."""
     index: dict[str, Any] = {}
     for lab in labels:
@@ -81,7 +83,9 @@ def label_index(labels: Iterable[Any], normalize: Callable[[Any], str], what: st
 def map_labels(values: Sequence[Any], index: dict[str, Any], normalize: Callable[[Any], str]) -> list[Any]:
     """Each value's allowed label, or None when it normalises to no allowed label (distinct values
     are normalised once)."""
-    keys = {v: normalize(v) for v in dict.fromkeys(v if v is None or _hashable(v) else str(v) for v in values)}
+    keys = {
+        v: normalize(v) for v in dict.fromkeys(v if v is None or _hashable(v) else str(v) for v in values)
+    }
     return [index.get(keys[v if v is None or _hashable(v) else str(v)]) for v in values]
 
 

@@ -58,6 +58,14 @@ def call_judge(
 
     failures: dict[int, str] = {}
     outputs, _ = _run_model(
-        f"judge:{name}", ask, prompts, cache, f"sample={sample}|seed={seed}", max_workers, retries, progress, failures
+        f"judge:{name}",
+        ask,
+        prompts,
+        cache,
+        f"sample={sample}|seed={seed}",
+        max_workers,
+        retries,
+        progress,
+        failures,
     )
     return outputs, failures

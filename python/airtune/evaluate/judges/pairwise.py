@@ -36,7 +36,9 @@ Criterion: {criterion}
 
 The order of the answers is random: do not let it, or their length, sway you. Reply with a one-sentence reason, then your verdict on the last line exactly as "[[A]]" if A is better, "[[B]]" if B is better, or "[[C]]" for a tie."""
 
-_PAIR_FIELDS = frozenset({"criterion", "description", "input", "reference", "reference_section", "answer_a", "answer_b"})
+_PAIR_FIELDS = frozenset(
+    {"criterion", "description", "input", "reference", "reference_section", "answer_a", "answer_b"}
+)
 _VERDICT = re.compile(r"\[\[\s*(A|B|C|tie)\s*\]\]", re.IGNORECASE)
 
 
@@ -268,6 +270,14 @@ class PairwiseJudge:
         first, second = parse_pairwise(o1), parse_pairwise(o2)
         errors = {**{i: m for i, m in f2.items()}, **f1}
         return PairwiseResult(
-            self.name, self.rubric.name, names[0], names[1], first, second, _combine(first, second), errors,
-            self.n_samples, self.seed,
+            self.name,
+            self.rubric.name,
+            names[0],
+            names[1],
+            first,
+            second,
+            _combine(first, second),
+            errors,
+            self.n_samples,
+            self.seed,
         )

@@ -48,20 +48,30 @@ RUBRICS: dict[str, Rubric] = {
             "Does the answer keep every part of the patient history given in the input that matters "
             "(symptoms and their onset, medication, allergies, prior conditions, relevant family and "
             "social history), without inventing any?",
-            {1: "most of the relevant history is missing or invented", 3: "some relevant items are missing",
-             5: "every relevant item is there and nothing is invented"},
+            {
+                1: "most of the relevant history is missing or invented",
+                3: "some relevant items are missing",
+                5: "every relevant item is there and nothing is invented",
+            },
         ),
         Rubric(
             "formatting",
             "Does the answer follow the requested format: structure and sections, length, lists or "
             "fields as asked, no stray markup or boilerplate?",
-            {1: "ignores the requested format", 3: "roughly the format, with visible deviations",
-             5: "exactly the requested format"},
+            {
+                1: "ignores the requested format",
+                3: "roughly the format, with visible deviations",
+                5: "exactly the requested format",
+            },
         ),
         Rubric(
             "relevance",
             "Does the answer address what the input asks and stay on topic, without irrelevant content?",
-            {1: "off topic", 3: "partly relevant, with filler or digressions", 5: "fully relevant and focused"},
+            {
+                1: "off topic",
+                3: "partly relevant, with filler or digressions",
+                5: "fully relevant and focused",
+            },
         ),
         Rubric(
             "correctness",
@@ -90,11 +100,23 @@ Scale: an integer from {low} (worst) to {high} (best).
 Grade only this criterion. Reply with a one-sentence reason, then the grade on the last line exactly as "Score: N" with N from {low} to {high}."""
 
 _FIELDS = frozenset(
-    {"criterion", "description", "low", "high", "anchors", "input", "output", "reference", "reference_section"}
+    {
+        "criterion",
+        "description",
+        "low",
+        "high",
+        "anchors",
+        "input",
+        "output",
+        "reference",
+        "reference_section",
+    }
 )
 
 
-def check_template(template: str, fields: frozenset[str] = _FIELDS, required: tuple[str, ...] = ("output",)) -> str:
+def check_template(
+    template: str, fields: frozenset[str] = _FIELDS, required: tuple[str, ...] = ("output",)
+) -> str:
     """A prompt template with known placeholders only (a typo is an error, not a silent literal)."""
     if not isinstance(template, str):
         raise TypeError("template: expected a str with {placeholders}")
@@ -250,7 +272,9 @@ class RubricJudge:
         self.retries = retries
 
     def __repr__(self) -> str:
-        return f"RubricJudge({self.name!r}, criteria={[r.name for r in self.rubrics]}, samples={self.samples})"
+        return (
+            f"RubricJudge({self.name!r}, criteria={[r.name for r in self.rubrics]}, samples={self.samples})"
+        )
 
     def prompt(self, rubric: Rubric, input: Any, output: Any, reference: Any = None) -> str:
         """The prompt sent for one item and criterion."""
@@ -295,8 +319,15 @@ class RubricJudge:
                 failed: dict[int, str] = {}
                 for k in range(self.samples):
                     out, fails = call_judge(
-                        self.name, self.model, prompts, sample=k, seed=self.seed, cache=store,
-                        max_workers=self.max_workers, retries=self.retries, progress=progress,
+                        self.name,
+                        self.model,
+                        prompts,
+                        sample=k,
+                        seed=self.seed,
+                        cache=store,
+                        max_workers=self.max_workers,
+                        retries=self.retries,
+                        progress=progress,
                     )
                     for i, msg in fails.items():
                         failed.setdefault(i, msg)

@@ -34,7 +34,10 @@ def judge_result(scores: np.ndarray, status: np.ndarray | None = None) -> Metric
     res = MetricResult("judge", float(filled.mean()), scores, filled.reshape(-1, 1), "mean", {"column": 0})
     res.details = {"unparsed": int(np.isnan(scores).sum())}
     if status is not None:
-        res.details |= {"off_scale": int((status == "off-scale").sum()), "errors": int((status == "error").sum())}
+        res.details |= {
+            "off_scale": int((status == "off-scale").sum()),
+            "errors": int((status == "error").sum()),
+        }
     return res
 
 
@@ -58,7 +61,9 @@ def _legacy(
             raw.append(judge(inp, out, ref))
         except Exception as exc:  # one failing judge call is counted, never a crash mid-run
             raw.append(None)
-            run.errors.append({"model": model, "metric": "judge", "row": i, "error": f"{type(exc).__name__}: {exc}"})
+            run.errors.append(
+                {"model": model, "metric": "judge", "row": i, "error": f"{type(exc).__name__}: {exc}"}
+            )
     return _split_criteria(raw, model)
 
 
@@ -69,7 +74,9 @@ def _split_criteria(raw: list, model: str) -> dict:
         keys = list(dicts[0])
         for i, x in enumerate(raw):
             if x is not None and list(x) != keys:
-                raise ValueError(f"judge for model {model!r}: row {i} has criteria {list(x)}, expected {keys}")
+                raise ValueError(
+                    f"judge for model {model!r}: row {i} has criteria {list(x)}, expected {keys}"
+                )
         return {k: [None if x is None else x[k] for x in raw] for k in keys}
     if dicts:
         raise ValueError(f"judge for model {model!r} returned a dict for some rows only")
@@ -95,7 +102,9 @@ def run_judges(
         judges = dict(judge) if isinstance(judge, Mapping) else {None: judge}
         if not judges:
             raise ValueError("judge: an empty dict of judges")
-        per_judge: dict[Any, dict[str, dict[str, np.ndarray]]] = {}  # judge -> model -> criterion -> item scores
+        per_judge: dict[
+            Any, dict[str, dict[str, np.ndarray]]
+        ] = {}  # judge -> model -> criterion -> item scores
         for jname, j in judges.items():
             suffix = "" if jname is None else f"@{jname}"
             per_judge[jname] = {}
@@ -104,16 +113,24 @@ def run_judges(
                     js = j.score(inputs, predictions[model], refs, cache=cache, progress=progress)
                     crits = {}
                     for c in js.criteria:
-                        crits[f"judge:{c}{suffix}"] = (js.item_scores(c), _item_status(js.status[c]), js.spread(c))
+                        crits[f"judge:{c}{suffix}"] = (
+                            js.item_scores(c),
+                            _item_status(js.status[c]),
+                            js.spread(c),
+                        )
                         for i, msg in js.errors[c].items():
-                            run.errors.append({"model": model, "metric": f"judge:{c}{suffix}", "row": i, "error": msg})
+                            run.errors.append(
+                                {"model": model, "metric": f"judge:{c}{suffix}", "row": i, "error": msg}
+                            )
                 elif callable(j):
                     crits = {}
                     for c, values in _legacy(j, inputs, predictions[model], refs, model, run).items():
                         scores, status = parse_judge_outputs(values)
                         crits[("judge" if c is None else f"judge:{c}") + suffix] = (scores, status, None)
                 else:
-                    raise TypeError(f"judge {j!r}: expected a RubricJudge or a callable(input, output, reference)")
+                    raise TypeError(
+                        f"judge {j!r}: expected a RubricJudge or a callable(input, output, reference)"
+                    )
                 for mname, (scores, status, spread) in crits.items():
                     if mname not in run.metrics:
                         run.metrics.append(mname)
@@ -145,12 +162,19 @@ def run_judges(
             if model == baseline:
                 continue
             res = pairwise.compare(
-                inputs, predictions[baseline], predictions[model], refs,
-                names=(baseline, model), cache=cache, progress=progress,
+                inputs,
+                predictions[baseline],
+                predictions[model],
+                refs,
+                names=(baseline, model),
+                cache=cache,
+                progress=progress,
             )
             run.pairwise.append(res.row())
             for i, msg in res.errors.items():
-                run.errors.append({"model": model, "metric": f"pairwise:{res.criterion}", "row": i, "error": msg})
+                run.errors.append(
+                    {"model": model, "metric": f"pairwise:{res.criterion}", "row": i, "error": msg}
+                )
     return run
 
 
