@@ -13,7 +13,7 @@ from typing import Any
 
 from .._results import ResultMixin, require
 from .cache import PredictionCache
-from .predict import _run_model
+from .callables import call_all
 
 _TOKEN = re.compile(r"\s+|[^\s]+")
 
@@ -196,9 +196,8 @@ def playground(
         for name in names:
             m = models[name]
             if callable(m):
-                failures: dict[int, str] = {}
-                outputs[name], _ = _run_model(
-                    name, m, inputs, store, "", max_workers, retries, False, failures
+                outputs[name], failures = call_all(
+                    name, m, inputs, cache=store, max_workers=max_workers, retries=retries
                 )
                 if failures:
                     errors[name] = failures

@@ -20,10 +20,7 @@ def _run_model(
     max_workers: int,
     retries: int,
     show: bool,
-    failures: dict[int, str] | None = None,
 ) -> tuple[list[str], int]:
-    # failures: when given (judges), a row that still fails after its retries is recorded there
-    # (row -> message) and left None, uncached, instead of stopping the run.
     outputs: list[Any] = [None] * len(inputs)
     todo = []
     for i, inp in enumerate(inputs):
@@ -33,7 +30,7 @@ def _run_model(
         else:
             todo.append(i)
 
-    def call(i: int) -> tuple[int, str | None]:
+    def call(i: int) -> tuple[int, str]:
         last: Exception | None = None
         for attempt in range(retries + 1):
             try:
@@ -42,15 +39,12 @@ def _run_model(
             except Exception as exc:  # a model API can fail transiently: retry, then report the row
                 last = exc
                 time.sleep(min(0.05 * 2**attempt, 1.0))
-        if failures is not None:
-            failures[i] = f"{type(last).__name__}: {last}"
-            return i, None
         raise RuntimeError(f"model {name!r} failed on row {i} after {retries + 1} attempts: {last}") from last
 
     if todo:
         with ThreadPoolExecutor(max_workers=max(1, max_workers)) as pool:
             for i, out in progress(pool.map(call, todo), total=len(todo), desc=name, enabled=show):
                 outputs[i] = out
-                if cache is not None and out is not None:
+                if cache is not None:
                     cache.put(name, inputs[i], out, params)
     return outputs, len(inputs) - len(todo)

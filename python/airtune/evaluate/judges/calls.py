@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..cache import PredictionCache
-from ..predict import _run_model
+from ..callables import call_all
 
 
 def judge_name(model: Any, name: str | None) -> str:
@@ -56,16 +56,13 @@ def call_judge(
     def ask(prompt: str) -> Any:
         return fn(prompt, seed=seed + sample) if takes_seed else fn(prompt)
 
-    failures: dict[int, str] = {}
-    outputs, _ = _run_model(
+    return call_all(
         f"judge:{name}",
         ask,
         prompts,
-        cache,
-        f"sample={sample}|seed={seed}",
-        max_workers,
-        retries,
-        progress,
-        failures,
+        cache=cache,
+        params=f"sample={sample}|seed={seed}",
+        max_workers=max_workers,
+        retries=retries,
+        show=progress,
     )
-    return outputs, failures
