@@ -209,17 +209,20 @@ class EvalReport(ResultMixin):
         if self.judge:
             lines += [
                 "",
-                "| model | judge | 1 | 2 | 3 | 4 | 5 | unparsed | mean | median |",
-                "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+                "| model | judge | 1 | 2 | 3 | 4 | 5 | no score | of which off-scale | of which failed | mean | "
+                "median | sample sd |",
+                "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
             ]
             for model, info in self.judge.items():
                 per = info if "histogram" not in info else {"judge": info}
                 for crit, summary in per.items():
                     h = summary["histogram"]
+                    sd = summary.get("spread", {}).get("sd", float("nan"))
                     lines.append(
                         f"| {model} | {crit} | "
                         + " | ".join(str(h.get(k, 0)) for k in range(1, 6))
-                        + f" | {h['unparsed']} | {summary['mean']:.3f} | {summary['median']:.1f} |"
+                        + f" | {h['unparsed']} | {summary.get('off_scale', 0)} | {summary.get('errors', 0)} | "
+                        f"{summary['mean']:.3f} | {summary['median']:.1f} | {_fmt(sd, 3)} |"
                     )
         if self.pairwise is not None and len(self.pairwise):
             lines += [
