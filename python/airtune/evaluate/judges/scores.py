@@ -1,16 +1,18 @@
-"""LLM-judge scores: parsing with an unparsed bucket, Likert summaries, Krippendorff's alpha, agreement."""
+"""LLM-judge scores: parsing with unparsed and off-scale buckets, Likert summaries, Krippendorff's alpha,
+agreement."""
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
 import numpy as np
 
-from .._core import metrics as _m
-from .._inputs import as_str_list
-from ..metrics._result import DEFAULT_SEED
-from ..metrics.labels import cohen_kappa
+from ..._core import metrics as _m
+from ..._inputs import as_str_list
+from ...metrics._result import DEFAULT_SEED
+from ...metrics.labels import cohen_kappa
 
 _JUDGE_PATTERNS = (
     re.compile(r"\[\[(\d+(?:\.\d+)?)\]\]"),
@@ -20,28 +22,55 @@ _JUDGE_PATTERNS = (
 )
 
 
+#: Status of one judge answer: a score on the scale, a number off the scale, no score found, or no
+#: answer at all (the judge call failed after its retries).
+JUDGE_STATUSES = ("ok", "off-scale", "unparsed", "error")
+
+
+def parse_judge_outputs(outputs: Any, *, low: int = 1, high: int = 5) -> tuple[np.ndarray, np.ndarray]:
+    """Scores and statuses of judge answers (see :func:`parse_judge_scores` for the formats).
+
+    Returns (scores, status): scores NaN unless status is "ok"; status "off-scale" when a score
+    pattern matched a number outside [low, high] (e.g. "Score: 7" on a 1-5 scale), "unparsed" when
+    none matched, "error" for None (a failed judge call). When a pattern occurs several times the
+    last occurrence counts (a judge that reasons first gives its grade at the end).
+    """
+    rows = as_str_list(outputs, "outputs")
+    out = np.full(len(rows), np.nan)
+    status = np.full(len(rows), "unparsed", dtype=object)
+    for i, text in enumerate(rows):
+        if text is None:
+            status[i] = "error"
+            continue
+        if isinstance(text, (int, float)) and not isinstance(text, bool):
+            v = float(text)
+            if math.isnan(v):
+                continue
+        else:
+            v = None
+            for pat in _JUDGE_PATTERNS:
+                found = pat.findall(str(text))
+                if found:
+                    v = float(found[-1])
+                    break
+            if v is None:
+                continue
+        if low <= v <= high:
+            out[i] = v
+            status[i] = "ok"
+        else:
+            status[i] = "off-scale"
+    return out, status
+
+
 def parse_judge_scores(outputs: Any, *, low: int = 1, high: int = 5) -> np.ndarray:
     """Scores from judge outputs: ``[[4]]`` (MT-Bench), ``Score: 4``, ``[4]`` or a bare ``4``/``4/5``.
 
     Outputs that match none of these, or whose value is outside [low, high], become NaN: they are
-    counted as "unparsed" by :func:`likert_summary`, never silently dropped.
+    counted as "unparsed" by :func:`likert_summary`, never silently dropped
+    (:func:`parse_judge_outputs` tells off-scale answers from unparsed ones).
     """
-    out = np.full(len(outputs), np.nan)
-    for i, text in enumerate(as_str_list(outputs, "outputs")):
-        if text is None:
-            continue
-        if isinstance(text, (int, float)) and not isinstance(text, bool):
-            v = float(text)
-            out[i] = v if low <= v <= high else np.nan
-            continue
-        for pat in _JUDGE_PATTERNS:
-            m = pat.search(str(text))
-            if m:
-                v = float(m.group(1))
-                if low <= v <= high:
-                    out[i] = v
-                break
-    return out
+    return parse_judge_outputs(outputs, low=low, high=high)[0]
 
 
 def likert_summary(
