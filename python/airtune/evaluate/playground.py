@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import difflib
 import html
+import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -162,6 +163,14 @@ class Playground(ResultMixin):
         return page
 
 
+def _is_model_spec(m: Any) -> bool:
+    from .models import GenerativeModel
+
+    return isinstance(m, (str, os.PathLike, Mapping)) or (
+        isinstance(m, GenerativeModel) and not isinstance(m, type)
+    )
+
+
 def playground(
     models: Mapping[str, Callable[[Any], Any] | Sequence[str]],
     inputs: Sequence[Any],
@@ -195,7 +204,15 @@ def playground(
     try:
         for name in names:
             m = models[name]
-            if callable(m):
+            if not callable(m) and _is_model_spec(m):  # folders, adapters, endpoints: airtune generates
+                from .models import resolve_model
+                from .predict import predict
+
+                got = predict(resolve_model(m, name), inputs, cache=store, show_progress=False, desc=name)
+                outputs[name] = got.outputs
+                if got.failures:
+                    errors[name] = {i: "generation failed" for i, o in enumerate(got.outputs) if o is None}
+            elif callable(m):
                 outputs[name], failures = call_all(
                     name, m, inputs, cache=store, max_workers=max_workers, retries=retries
                 )

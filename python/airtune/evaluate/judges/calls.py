@@ -4,7 +4,8 @@ concurrently, through the prediction cache, with failed calls counted instead of
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..cache import PredictionCache
@@ -22,9 +23,28 @@ def judge_name(model: Any, name: str | None) -> str:
     return type(model).__name__
 
 
-def prompt_fn(model: Any) -> tuple[Callable[..., Any], bool]:
-    """(callable prompt -> text, whether it takes ``seed=``) for a judge model: any callable, or an
-    object with ``generate(prompt)`` / ``complete(prompt)``."""
+def prompt_fn(model: Any, max_tokens: int = 128, temperature: float = 0.7) -> tuple[Callable[..., Any], bool]:
+    """(callable prompt -> text, whether it takes ``seed=``) for a judge model: any callable, an
+    object with ``generate(prompt)`` / ``complete(prompt)``, or a model as
+    :func:`airtune.evaluate.resolve_model` takes it (a model folder, ``{"base", "adapter"}``,
+    ``{"endpoint": url, "model": name}`` or a :class:`~airtune.evaluate.GenerativeModel`), which is
+    asked with ``max_tokens`` and, per sample, ``temperature`` and seed ``seed + sample``."""
+    from ..models import GenerationParams, GenerativeModel, resolve_model
+
+    if isinstance(model, (str, os.PathLike, Mapping)) or (
+        isinstance(model, GenerativeModel) and not isinstance(model, type) and not callable(model)
+    ):
+        gm = resolve_model(model, judge_name(model, None) if not isinstance(model, Mapping) else "judge")
+
+        def ask(prompt: str, seed: int = 0) -> str:
+            (c,) = gm.generate(
+                [prompt], GenerationParams(max_tokens=max_tokens, temperature=temperature, seed=seed)
+            )
+            if not c.ok:
+                raise RuntimeError(f"judge model failed: {c.reason}: {c.error}")
+            return c.text
+
+        return ask, True
     fn = model if callable(model) else getattr(model, "generate", None) or getattr(model, "complete", None)
     if not callable(fn):
         raise TypeError(f"judge model {model!r}: expected a callable prompt -> text")
