@@ -331,7 +331,7 @@ def test_torch_exact_search_path_matches_faiss_flat():
     """The device="cuda" search (torch, blocked matmul + top-k), run here on the CPU."""
     pytest.importorskip("torch")
     x = planted(300, 16, seed=8)
-    sims, ids = dedup._torch_knn_self(x, 5, block=64, device="cpu")
+    sims, ids = dedup.semantic._torch_knn_self(x, 5, block=64, device="cpu")
     ref = dedup.semantic_duplicates(x, 0.9, k=5, index="flat")
     np.testing.assert_allclose(sims, ref.knn_sim, atol=1e-5)
     xu = unit(x.astype(np.float64))

@@ -331,5 +331,5 @@ def test_whole_conversations_are_compared():
     }
     r = dedup.exact_duplicates([chat_a, chat_b, chat_c, share, "plain text"])
     assert r.cluster.tolist() == [0, 0, 2, 0, 4]
-    assert dedup._conversation_text(chat_a) == "user: Hi there\nassistant: Hello!"
-    assert dedup._conversation_text({"b": 1, "a": [2]}) == '{"a": [2], "b": 1}'
+    assert dedup._common._conversation_text(chat_a) == "user: Hi there\nassistant: Hello!"
+    assert dedup._common._conversation_text({"b": 1, "a": [2]}) == '{"a": [2], "b": 1}'

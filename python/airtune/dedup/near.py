@@ -1,0 +1,364 @@
+"""Near duplicates: MinHash over word or character n-grams, LSH bands/rows from the threshold, every
+candidate verified by exact Jaccard, union-find clusters; the MinHash index saved and loaded."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .._results import ResultMixin, require
+from ._common import _c, _norm_flags, _RowsMixin, _survivor_args, _texts, _unicode_prep
+
+
+def choose_bands_rows(
+    threshold: float, num_perm: int = 128, weights: tuple[float, float] = (0.5, 0.5)
+) -> tuple[int, int]:
+    """(bands, rows) minimising ``w_fp * FP area + w_fn * FN area`` of the LSH S-curve around
+    ``threshold`` (the rule of datasketch's MinHashLSH, same result for the same weights)."""
+    return tuple(_c.choose_bands_rows(float(threshold), int(num_perm), float(weights[0]), float(weights[1])))
+
+
+def candidate_probability(s: float, bands: int, rows: int) -> float:
+    """Probability that a pair of Jaccard similarity ``s`` becomes an LSH candidate:
+    ``1 - (1 - s**rows)**bands``."""
+    return float(_c.candidate_probability(float(s), int(bands), int(rows)))
+
+
+def shingles(
+    text: str,
+    ngram: int = 5,
+    *,
+    char_ngrams: bool = False,
+    lowercase: bool = True,
+    whitespace: bool = True,
+    punctuation: bool = True,
+    digits: bool = False,
+    nfkc: bool = True,
+) -> list[str]:
+    """The shingles MinHash sees for ``text`` (in text order, repeats included)."""
+    (prepped,) = _unicode_prep([text], nfkc, lowercase)
+    return _c.shingles(
+        prepped, int(ngram), bool(char_ngrams), _norm_flags(lowercase, whitespace, punctuation, digits)
+    )
+
+
+#: Default LSH weights of near_duplicates: false negatives cost recall, false positives only cost
+#: verification time (every candidate is checked by exact Jaccard), so misses weigh more.
+NEAR_WEIGHTS = (0.05, 0.95)
+
+
+@dataclass(repr=False)
+class QueryResult(ResultMixin):
+    """Matches of query rows in a :class:`MinHashIndex`: pairs (query row, index row, Jaccard)."""
+
+    query_row: np.ndarray
+    index_row: np.ndarray
+    similarity: np.ndarray
+    n_queries: int
+    candidates: int
+
+    @property
+    def matched(self) -> np.ndarray:
+        """Per query row: True when it matches at least one index row."""
+        m = np.zeros(self.n_queries, dtype=bool)
+        m[self.query_row] = True
+        return m
+
+    def best(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per query row: (index row of the most similar match or -1, its similarity or 0)."""
+        row = np.full(self.n_queries, -1, dtype=np.int64)
+        sim = np.zeros(self.n_queries)
+        order = np.lexsort((self.index_row, -self.similarity, self.query_row))
+        q = self.query_row[order]
+        first = np.ones(q.shape[0], dtype=bool)
+        first[1:] = q[1:] != q[:-1]
+        row[q[first]] = self.index_row[order][first]
+        sim[q[first]] = self.similarity[order][first]
+        return row, sim
+
+    def summary_line(self) -> str:
+        return (
+            f"QueryResult: {int(self.matched.sum())} of {self.n_queries} query rows match the index "
+            f"({self.query_row.shape[0]} pairs, {self.candidates} candidates)"
+        )
+
+    def to_pandas(self) -> Any:
+        pd = require("pandas", "pandas")
+        return pd.DataFrame(
+            {"query_row": self.query_row, "index_row": self.index_row, "similarity": self.similarity}
+        )
+
+    def __repr__(self) -> str:
+        return self.summary_line()
+
+
+class MinHashIndex:
+    """A MinHash-LSH index of texts that can be saved, loaded and queried incrementally.
+
+    ``bands``/``rows`` default to :func:`choose_bands_rows` for ``threshold`` with
+    :data:`NEAR_WEIGHTS`. The shingle sets are kept (8 bytes per distinct shingle) so that every
+    candidate can be verified by exact Jaccard; ``keep_shingles=False`` saves that memory and
+    reports signature estimates instead. Files are written atomically (temp file + rename) and
+    checked on load (magic, version, sizes, XXH64 checksum).
+    """
+
+    def __init__(
+        self,
+        threshold: float = 0.8,
+        ngram: int = 5,
+        *,
+        num_perm: int = 128,
+        char_ngrams: bool = False,
+        bands: int | None = None,
+        rows: int | None = None,
+        weights: tuple[float, float] = NEAR_WEIGHTS,
+        seed: int = 1,
+        lowercase: bool = True,
+        whitespace: bool = True,
+        punctuation: bool = True,
+        digits: bool = False,
+        nfkc: bool = True,
+        keep_shingles: bool = True,
+        _native: Any = None,
+    ) -> None:
+        self.threshold = float(threshold)
+        if _native is not None:
+            self._ix = _native
+        else:
+            if not 0.0 < self.threshold < 1.0 and (bands is None or rows is None):
+                raise ValueError(f"threshold: expected a value in (0, 1), got {threshold}")
+            if (bands is None) != (rows is None):
+                raise ValueError("pass both bands and rows, or neither")
+            if bands is None:
+                bands, rows = choose_bands_rows(self.threshold, num_perm, weights)
+            self._ix = _c.MinHashIndex(
+                int(num_perm),
+                int(ngram),
+                bool(char_ngrams),
+                int(seed),
+                _norm_flags(lowercase, whitespace, punctuation, digits),
+                int(bands),
+                int(rows),
+                bool(keep_shingles),
+            )
+            if 0.0 <= self.threshold <= 1.0:
+                self._ix.threshold = self.threshold
+        self.nfkc = nfkc
+
+    # -- properties
+    @property
+    def bands(self) -> int:
+        return int(self._ix.bands)
+
+    @property
+    def rows(self) -> int:
+        return int(self._ix.rows)
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return dict(self._ix.options)
+
+    def __len__(self) -> int:
+        return len(self._ix)
+
+    def _prep(self, texts: Any, column: str | None) -> list:
+        rows = _texts(texts, column)
+        return _unicode_prep(rows, self.nfkc, self.options["normalize"]["lowercase"])
+
+    def add(self, texts: Any, column: str | None = None) -> range:
+        """Hash ``texts`` and append them; returns their index rows."""
+        start = len(self)
+        self._ix.add(self._prep(texts, column))
+        return range(start, len(self))
+
+    def query(
+        self, texts: Any, threshold: float | None = None, *, verify: bool = True, column: str | None = None
+    ) -> QueryResult:
+        """Index rows similar (Jaccard >= threshold) to each query text; the index is unchanged."""
+        rows = self._prep(texts, column)
+        t = self.threshold if threshold is None else float(threshold)
+        p = self._ix.query(rows, t, verify)
+        return QueryResult(
+            query_row=p["a"],
+            index_row=p["b"],
+            similarity=p["similarity"],
+            n_queries=len(rows),
+            candidates=int(p["candidates"]),
+        )
+
+    def self_pairs(
+        self, threshold: float | None = None, *, verify: bool = True, max_bucket: int = 256
+    ) -> dict[str, Any]:
+        """All pairs of indexed rows with similarity >= threshold (dict of arrays a, b, similarity)."""
+        t = self.threshold if threshold is None else float(threshold)
+        return dict(self._ix.self_pairs(t, verify, int(max_bucket)))
+
+    def signatures(self) -> np.ndarray:
+        """Copy of the signatures, shape (len(self), num_perm), uint64."""
+        return self._ix.signatures()
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the index to ``path`` atomically (temp file + rename)."""
+        self._ix.save(os.fspath(path))
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, threshold: float | None = None, nfkc: bool = True) -> MinHashIndex:
+        """Read an index written by :meth:`save` (OSError if unreadable, ValueError if invalid).
+        ``threshold`` defaults to the one stored in the file."""
+        native = _c.MinHashIndex.load(os.fspath(path))
+        if threshold is None:
+            threshold = float(native.threshold) or 0.8
+        return cls(threshold, _native=native, nfkc=nfkc)
+
+    def __repr__(self) -> str:
+        o = self.options
+        return (
+            f"MinHashIndex({len(self)} rows, num_perm={o['num_perm']}, ngram={o['ngram']}, "
+            f"bands={self.bands}, rows={self.rows})"
+        )
+
+
+@dataclass(repr=False)
+class NearDuplicateResult(_RowsMixin):
+    """Near duplicates found by MinHash-LSH.
+
+    ``pairs_a``/``pairs_b``/``pairs_similarity``: every verified pair (a < b) with its exact
+    Jaccard similarity (signature estimate when ``verify=False``). ``candidate_probability``:
+    P(a pair at Jaccard s becomes a candidate) for s in 0.5..1.0 at the chosen bands/rows.
+    """
+
+    keep: np.ndarray
+    cluster: np.ndarray
+    cluster_size: np.ndarray
+    pairs_a: np.ndarray
+    pairs_b: np.ndarray
+    pairs_similarity: np.ndarray
+    threshold: float
+    num_perm: int
+    bands: int
+    rows: int
+    verified: bool
+    candidates: int
+    capped_buckets: int
+    n_clusters: int
+    survivor_rule: str
+    candidate_probability: dict[float, float] = field(default_factory=dict)
+    reason_label = "near duplicate"
+
+    def pairs(self) -> Any:
+        """The pairs as a DataFrame (a, b, similarity)."""
+        pd = require("pandas", "pandas")
+        return pd.DataFrame({"a": self.pairs_a, "b": self.pairs_b, "similarity": self.pairs_similarity})
+
+    def summary_line(self) -> str:
+        p = self.candidate_probability.get(self.threshold)
+        ptxt = f", P(candidate | s={self.threshold:g}) = {p:.3f}" if p is not None else ""
+        return (
+            f"NearDuplicateResult: {self.n_rows} rows, {self.n_removed} near duplicates removed in "
+            f"{self.n_clusters} clusters ({self.pairs_a.shape[0]} pairs >= {self.threshold:g}, "
+            f"{self.candidates} candidates, bands={self.bands} x rows={self.rows}{ptxt})"
+        )
+
+    def plot(self, ax: Any = None) -> Any:
+        """Histogram of pair similarities."""
+        plt = require("matplotlib.pyplot", "plot")
+        ax = ax or plt.subplots()[1]
+        ax.hist(self.pairs_similarity, bins=40)
+        ax.set_xlabel("Jaccard similarity" if self.verified else "estimated Jaccard")
+        ax.set_ylabel("pairs")
+        ax.set_title(self.summary_line())
+        return ax
+
+    def __repr__(self) -> str:
+        return self.summary_line()
+
+
+def _lengths(rows: list) -> np.ndarray:
+    return np.fromiter(
+        (len(t.encode()) if isinstance(t, str) else len(t or b"") for t in rows),
+        dtype=np.int64,
+        count=len(rows),
+    )
+
+
+def near_duplicates(
+    texts: Any,
+    threshold: float = 0.8,
+    ngram: int = 5,
+    *,
+    column: str | None = None,
+    num_perm: int = 128,
+    char_ngrams: bool = False,
+    bands: int | None = None,
+    rows: int | None = None,
+    weights: tuple[float, float] = NEAR_WEIGHTS,
+    verify: bool = True,
+    keep: str = "first",
+    scores: Any = None,
+    priority: Any = None,
+    seed: int = 1,
+    lowercase: bool = True,
+    whitespace: bool = True,
+    punctuation: bool = True,
+    digits: bool = False,
+    nfkc: bool = True,
+    max_bucket: int = 256,
+) -> NearDuplicateResult:
+    """Near duplicates by MinHash-LSH with exact-Jaccard verification.
+
+    Shingles: word ``ngram``-grams (or character n-grams with ``char_ngrams=True``) of the
+    normalised text, hashed to 64 bits; ``num_perm`` MinHash values per row. LSH bands/rows come
+    from ``threshold`` (:func:`choose_bands_rows` with ``weights``) unless given. With
+    ``verify=True`` (default) every candidate pair's exact Jaccard is computed and only pairs
+    ``>= threshold`` are kept, so precision is 1 by construction; recall is the S-curve
+    ``candidate_probability``. Pairs are joined by union-find; each cluster keeps one row by
+    ``keep`` ("first", "longest", "score" with ``scores``, or ``priority=``, lower wins).
+    Empty texts have no shingles and are never near duplicates (use exact_duplicates for them).
+    """
+    rows_ = _texts(texts, column)
+    rule, sc = _survivor_args(keep, scores, priority, len(rows_))
+    index = MinHashIndex(
+        threshold,
+        ngram,
+        num_perm=num_perm,
+        char_ngrams=char_ngrams,
+        bands=bands,
+        rows=rows,
+        weights=weights,
+        seed=seed,
+        lowercase=lowercase,
+        whitespace=whitespace,
+        punctuation=punctuation,
+        digits=digits,
+        nfkc=nfkc,
+        keep_shingles=verify,
+    )
+    index._ix.add(_unicode_prep(rows_, nfkc, lowercase))
+    p = index._ix.self_pairs(float(threshold), bool(verify), int(max_bucket))
+    lengths = _lengths(rows_) if rule == "longest" else None
+    c = _c.resolve_clusters(len(rows_), p["a"], p["b"], rule, lengths, sc)
+    probs = {
+        s: candidate_probability(s, index.bands, index.rows)
+        for s in sorted({0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 1.0, round(float(threshold), 6)})
+    }
+    return NearDuplicateResult(
+        keep=c["keep"].astype(bool),
+        cluster=c["cluster"],
+        cluster_size=c["size"],
+        pairs_a=p["a"],
+        pairs_b=p["b"],
+        pairs_similarity=p["similarity"],
+        threshold=float(threshold),
+        num_perm=int(num_perm),
+        bands=index.bands,
+        rows=index.rows,
+        verified=bool(verify),
+        candidates=int(p["candidates"]),
+        capped_buckets=int(p["capped_buckets"]),
+        n_clusters=int(c["n_clusters"]),
+        survivor_rule=rule if priority is None else "priority",
+        candidate_probability=probs,
+    )

@@ -1,0 +1,299 @@
+"""Semantic duplicates: cosine kNN graph of embeddings (FAISS flat / IVF / HNSW, or exact top-k in torch
+on a GPU), or SemDeDup (k-means, then pairwise inside clusters); a removal table per threshold."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .. import _core
+from .._inputs import as_float32_matrix
+from .._results import require
+from ._common import _c, _RowsMixin, _scores_array, _survivor_args
+
+#: Cosine thresholds of the removal table of :func:`semantic_duplicates`.
+DEFAULT_THRESHOLDS: tuple[float, ...] = (0.99, 0.97, 0.95, 0.9)
+
+
+def _torch_cuda_available() -> bool:
+    import sys
+
+    torch = sys.modules.get("torch")
+    if torch is None:
+        try:
+            import torch  # noqa: F811 - only for device="cuda"
+        except ImportError:
+            return False
+    return bool(torch.cuda.is_available())
+
+
+def _resolve_device(device: str) -> str:
+    if device not in ("auto", "cpu", "cuda"):
+        raise ValueError(f"device: expected 'auto', 'cpu' or 'cuda', got {device!r}")
+    if device == "cpu":
+        return "cpu"
+    faiss_gpu = bool(_core.build_info().get("faiss_gpu"))
+    if faiss_gpu:  # pragma: no cover - Debian's FAISS is CPU only
+        return "cpu"  # a FAISS GPU build is not wired here yet; see the module notes
+    if device == "auto":
+        import sys
+
+        torch = sys.modules.get("torch")  # never import torch implicitly
+        return "cuda" if torch is not None and torch.cuda.is_available() else "cpu"
+    if not _torch_cuda_available():
+        raise RuntimeError("device='cuda': this FAISS build has no GPU support and torch has no CUDA device")
+    return "cuda"
+
+
+def _torch_knn_self(
+    x: np.ndarray, k: int, block: int = 4096, device: str = "cuda"
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact cosine kNN (self excluded) with torch on ``device``, in row blocks of ``block`` x n."""
+    import torch
+
+    xt = torch.from_numpy(x).to(device)
+    xt = torch.nn.functional.normalize(xt, dim=1)
+    n = xt.shape[0]
+    sims = np.empty((n, k), dtype=np.float32)
+    ids = np.empty((n, k), dtype=np.int64)
+    for s in range(0, n, block):
+        g = xt[s : s + block] @ xt.T
+        r = torch.arange(s, min(s + block, n), device=device)
+        g[r - s, r] = -float("inf")
+        v, i = torch.topk(g, k, dim=1)
+        sims[s : s + block] = v.cpu().numpy()
+        ids[s : s + block] = i.cpu().numpy()
+    return sims, ids
+
+
+@dataclass(repr=False)
+class SemanticResult(_RowsMixin):
+    """Semantic duplicates of embeddings.
+
+    ``pairs_*``: pairs with cosine >= threshold (kNN mode: edges of the kNN graph, a < b; SemDeDup
+    mode: each removed row with its most similar earlier row). ``threshold_table``: rows each
+    threshold in :data:`DEFAULT_THRESHOLDS` (plus ``threshold``) would remove. ``knn_sim``/``knn_ids``:
+    the kNN graph (kNN mode). ``semdedup_cluster``, ``centroid_distance`` (1 - cosine to the
+    k-means centroid) and ``max_similarity`` (to an earlier row of the cluster): SemDeDup mode.
+    ``index``: the search used; ``device``: where search ran.
+    """
+
+    keep: np.ndarray
+    cluster: np.ndarray
+    cluster_size: np.ndarray
+    pairs_a: np.ndarray
+    pairs_b: np.ndarray
+    pairs_similarity: np.ndarray
+    threshold: float
+    threshold_table: dict[float, int]
+    mode: str
+    index: str
+    device: str
+    n_clusters: int
+    knn_sim: np.ndarray | None = None
+    knn_ids: np.ndarray | None = None
+    semdedup_cluster: np.ndarray | None = None
+    centroid_distance: np.ndarray | None = None
+    max_similarity: np.ndarray | None = None
+    capped_rows: int = 0
+    reason_label = "semantic duplicate"
+
+    def pairs(self) -> Any:
+        pd = require("pandas", "pandas")
+        return pd.DataFrame({"a": self.pairs_a, "b": self.pairs_b, "similarity": self.pairs_similarity})
+
+    def table(self) -> Any:
+        """The removal-per-threshold table as a DataFrame (threshold, removed, kept)."""
+        pd = require("pandas", "pandas")
+        ts = sorted(self.threshold_table, reverse=True)
+        return pd.DataFrame(
+            {
+                "threshold": ts,
+                "removed": [self.threshold_table[t] for t in ts],
+                "kept": [self.n_rows - self.threshold_table[t] for t in ts],
+            }
+        )
+
+    def summary_line(self) -> str:
+        tab = ", ".join(
+            f"{t:g}: {self.threshold_table[t]}" for t in sorted(self.threshold_table, reverse=True)
+        )
+        return (
+            f"SemanticResult ({self.mode}, {self.index}, {self.device}): {self.n_rows} rows, "
+            f"{self.n_removed} removed at cosine >= {self.threshold:g}; removed by threshold: {tab}"
+        )
+
+    def plot(self, ax: Any = None) -> Any:
+        """Histogram of nearest-neighbour cosine similarities."""
+        plt = require("matplotlib.pyplot", "plot")
+        ax = ax or plt.subplots()[1]
+        vals = (
+            self.knn_sim[:, 0] if self.knn_sim is not None and self.knn_sim.shape[1] else self.max_similarity
+        )
+        ax.hist(vals[np.isfinite(vals)], bins=50)
+        ax.axvline(self.threshold, color="k", linestyle="--")
+        ax.set_xlabel("cosine similarity to nearest neighbour")
+        ax.set_ylabel("rows")
+        return ax
+
+    def __repr__(self) -> str:
+        return self.summary_line()
+
+
+def _edges_at(sim: np.ndarray, ids: np.ndarray, t: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rows = np.repeat(np.arange(sim.shape[0], dtype=np.int64), sim.shape[1])
+    s = sim.ravel()
+    j = ids.ravel()
+    m = (s >= t) & (j >= 0)
+    a = np.minimum(rows[m], j[m])
+    b = np.maximum(rows[m], j[m])
+    if a.size == 0:
+        return a, b, s[m].astype(np.float64)
+    key = a * sim.shape[0] + b
+    _, first = np.unique(key, return_index=True)
+    return a[first], b[first], s[m][first].astype(np.float64)
+
+
+def semantic_duplicates(
+    embeddings: Any,
+    threshold: float = 0.95,
+    *,
+    k: int = 10,
+    mode: str = "knn",
+    index: str = "auto",
+    keep: str = "first",
+    scores: Any = None,
+    priority: Any = None,
+    n_clusters: int | None = None,
+    niter: int = 20,
+    seed: int = 1234,
+    device: str = "auto",
+    nlist: int = 0,
+    nprobe: int = 0,
+    hnsw_m: int = 32,
+    ef_search: int = 0,
+    flat_max_rows: int = 20000,
+    thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
+) -> SemanticResult:
+    """Semantic duplicates: rows whose embeddings have cosine similarity >= ``threshold``.
+
+    ``embeddings``: (rows x dims) float32 (zero-copy when C-contiguous float32; rows that are not
+    unit length are normalised into a copy). Zero rows and NaN/inf raise ValueError naming the row.
+
+    ``mode="knn"``: a k-nearest-neighbour graph: exact FAISS ``IndexFlatIP`` up to ``flat_max_rows``
+    rows, else ``"ivf-gemm"`` (spherical k-means into sqrt(n) lists, each query probes
+    ``nprobe`` = max(8, nlist/20) lists, scanned with BLAS); ``index="flat"|"ivf"|"ivf-gemm"|"hnsw"``
+    overrides ("ivf" = FAISS IndexIVFFlat, "hnsw" = FAISS IndexHNSWFlat). Edges with cosine
+    >= threshold joined by union-find; ``keep`` as in :func:`exact_duplicates`. A row with more
+    than ``k`` duplicates still joins its cluster through its neighbours; ``capped_rows`` counts
+    rows whose k-th neighbour is above the threshold (raise ``k`` to see every pair).
+
+    ``mode="semdedup"``: SemDeDup (spherical k-means with ``n_clusters``, default sqrt(n); within
+    each cluster a row is removed when its cosine to an earlier row >= threshold), order by
+    ``keep="hard"`` (far from centroid first), ``"easy"``, ``"random"`` or ``"score"``.
+
+    ``device``: "cpu"; "cuda" runs exact kNN with torch on the GPU (this build's FAISS is CPU only);
+    "auto" uses CUDA only when torch is already imported and has a device.
+    """
+    x = as_float32_matrix(embeddings)
+    n = x.shape[0]
+    if not 0.0 < float(threshold) <= 1.0:
+        raise ValueError(f"threshold: expected a cosine in (0, 1], got {threshold}")
+    ts = sorted({float(t) for t in thresholds} | {float(threshold)}, reverse=True)
+    dev = _resolve_device(device)
+    if mode == "semdedup":
+        if keep == "first":
+            keep = "hard"
+        sc = _scores_array(scores, n, "scores") if scores is not None else None
+        if keep == "score" and sc is None:
+            raise ValueError("keep='score' needs scores=")
+        r = _c.semdedup(x, int(n_clusters or 0), int(niter), int(seed), keep, sc)
+        ms = r["max_similarity"]
+        removed = ms >= threshold
+        table = {t: int((ms >= t).sum()) for t in ts}
+        a = r["max_id"][removed]
+        b = np.flatnonzero(removed).astype(np.int64)
+        # cluster = the row each removed row duplicates, followed to a kept row
+        cluster = np.arange(n, dtype=np.int64)
+        target = np.where(removed, r["max_id"], cluster)
+        for _ in range(64):
+            nxt = target[target]
+            if np.array_equal(nxt, target):
+                break
+            target = nxt
+        cluster = target
+        size = np.bincount(cluster, minlength=n)[cluster]
+        return SemanticResult(
+            keep=~removed,
+            cluster=cluster,
+            cluster_size=size,
+            pairs_a=a,
+            pairs_b=b,
+            pairs_similarity=ms[removed].astype(np.float64),
+            threshold=float(threshold),
+            threshold_table=table,
+            mode="semdedup",
+            index=f"kmeans(k={r['n_clusters']})",
+            device="cpu",
+            n_clusters=int(((size > 1) & ~removed).sum()),
+            semdedup_cluster=r["cluster"],
+            centroid_distance=r["centroid_distance"],
+            max_similarity=ms,
+        )
+    if mode != "knn":
+        raise ValueError(f"mode: expected 'knn' or 'semdedup', got {mode!r}")
+    if keep == "longest":
+        raise ValueError("keep='longest' needs texts: pass scores= (e.g. the text lengths) instead")
+    rule, sc = _survivor_args(keep, scores, priority, n)
+    if dev == "cuda":
+        kk = max(0, min(int(k), n - 1))
+        x_checked = x  # validated by as_float32_matrix; zero rows checked below
+        norms = np.linalg.norm(x_checked, axis=1)
+        if n and (norms == 0).any():
+            raise ValueError(f"embeddings: row {int(np.flatnonzero(norms == 0)[0])} is a zero vector")
+        sim, ids = (
+            _torch_knn_self(x_checked, kk)
+            if kk
+            else (np.zeros((n, 0), np.float32), np.zeros((n, 0), np.int64))
+        )
+        used = "torch-exact"
+    else:
+        sim, ids, used = _c.knn_self_cosine(
+            x,
+            int(k),
+            index,
+            int(flat_max_rows),
+            int(nlist),
+            int(nprobe),
+            int(hnsw_m),
+            int(ef_search),
+            int(seed),
+        )
+    table = {}
+    for t in ts:
+        a, b, _ = _edges_at(sim, ids, t)
+        c = _c.resolve_clusters(n, a, b, "first", None, None)
+        table[t] = int(c["n_removed"])
+    a, b, s = _edges_at(sim, ids, float(threshold))
+    c = _c.resolve_clusters(n, a, b, rule, None, sc)
+    capped = int((sim[:, -1] >= threshold).sum()) if sim.shape[1] else 0
+    return SemanticResult(
+        keep=c["keep"].astype(bool),
+        cluster=c["cluster"],
+        cluster_size=c["size"],
+        pairs_a=a,
+        pairs_b=b,
+        pairs_similarity=s,
+        threshold=float(threshold),
+        threshold_table=table,
+        mode="knn",
+        index=used,
+        device=dev,
+        n_clusters=int(c["n_clusters"]),
+        knn_sim=sim,
+        knn_ids=ids,
+        capped_rows=capped,
+    )

@@ -1,0 +1,64 @@
+"""Evaluation: can the candidate replace the baseline?
+
+    split = airtune.split.holdout_split(records, fraction=0.1, stratify="category", seed=0)
+    report = evaluate(split.test, models={"gpt-3.5": preds, "mistral-ft": call_model},
+                      metrics=["bleu", "rougeL"], baseline="gpt-3.5", margin={"rougeL": 0.02})
+    report.table; report.plot(); report.to_html("report.html")
+
+* ``evaluate/harness.py``: :func:`evaluate` (models x metrics, intervals, significance against the
+  baseline, non-inferiority verdicts) and :func:`assert_no_regression` (the pytest plugin's check).
+* ``evaluate/predict.py``, ``evaluate/cache.py``: predictions from models, through the SQLite
+  :class:`PredictionCache`.
+* ``evaluate/report.py``: :class:`EvalReport` (tables, markdown/HTML, plots).
+* ``evaluate/significance.py``: seeded bootstrap, paired bootstrap, approximate randomisation,
+  non-inferiority, Wilcoxon; ``evaluate/judges.py``: judge-score parsing, Likert summaries,
+  Krippendorff's alpha, agreement.
+* ``evaluate/robustness.py``: a model's sensitivity to prompt variations.
+* ``evaluate/playground.py``: several models side by side on a few inputs.
+
+Metrics come from :mod:`airtune.metrics` (C++, exact). The holdout split lives in
+:mod:`airtune.split` (``holdout_split`` and ``normalized_hash`` stay importable here).
+"""
+
+from __future__ import annotations
+
+from ..split.holdout import SplitResult, holdout_split, normalized_hash
+from .cache import PredictionCache
+from .harness import assert_no_regression, evaluate
+from .judges import judge_agreement, krippendorff_alpha, likert_summary, parse_judge_scores
+from .playground import playground
+from .report import EvalReport
+from .robustness import RobustnessReport, robustness
+from .significance import (
+    NonInferiorityResult,
+    SignificanceResult,
+    approximate_randomization,
+    bootstrap_ci,
+    non_inferiority,
+    paired_bootstrap,
+    wilcoxon,
+)
+
+__all__ = [
+    "EvalReport",
+    "NonInferiorityResult",
+    "PredictionCache",
+    "RobustnessReport",
+    "SignificanceResult",
+    "SplitResult",
+    "approximate_randomization",
+    "assert_no_regression",
+    "bootstrap_ci",
+    "evaluate",
+    "holdout_split",
+    "judge_agreement",
+    "krippendorff_alpha",
+    "likert_summary",
+    "non_inferiority",
+    "normalized_hash",
+    "paired_bootstrap",
+    "parse_judge_scores",
+    "playground",
+    "robustness",
+    "wilcoxon",
+]

@@ -1,0 +1,135 @@
+"""Label metrics: classification (scikit-learn's definitions), Cohen's kappa, taxonomy accuracy with
+hierarchical precision/recall/F1."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .._core import metrics as _m
+from .._inputs import as_str_list, check_same_length
+from ._result import MetricResult, _lower, _named_rows, _texts
+
+
+def _codes(
+    y_true: Sequence, y_pred: Sequence, labels: Sequence | None
+) -> tuple[list, np.ndarray, np.ndarray]:
+    check_same_length(y_true=y_true, y_pred=y_pred)
+    for i, t in enumerate(y_true):
+        if t is None or (isinstance(t, float) and math.isnan(t)):
+            raise ValueError(f"y_true: row {i} is missing")
+    if labels is None:
+        pool = set(y_true) | {
+            p for p in y_pred if p is not None and not (isinstance(p, float) and math.isnan(p))
+        }
+        labels = sorted(pool, key=lambda v: (str(type(v)), v))
+    labels = list(labels)
+    index = {lab: k for k, lab in enumerate(labels)}
+    t_codes = np.empty(len(y_true), dtype=np.int32)
+    for i, t in enumerate(y_true):
+        if t not in index:
+            raise ValueError(f"y_true: row {i} has label {t!r}, which is not in labels")
+        t_codes[i] = index[t]
+    p_codes = np.array([index.get(p, -1) if p is not None else -1 for p in y_pred], dtype=np.int32)
+    return labels, t_codes, p_codes
+
+
+def classification(y_true: Any, y_pred: Any, *, labels: Sequence | None = None) -> MetricResult:
+    """Accuracy, per-class and macro/micro/weighted precision/recall/F1, confusion matrix, Cohen's kappa.
+
+    Definitions are scikit-learn's (``zero_division=0``). Labels default to the sorted union of
+    y_true and y_pred. A prediction that is None or not among ``labels`` is an invalid output: it
+    counts as wrong, lands in the confusion matrix's extra "invalid" column and in
+    ``details["invalid"]``. Score: accuracy; ``per_item`` 1.0 where correct.
+    """
+    yt = y_true if isinstance(y_true, list) else list(as_str_list(y_true, "y_true"))
+    yp = y_pred if isinstance(y_pred, list) else list(as_str_list(y_pred, "y_pred"))
+    labs, t, p = _codes(yt, yp, labels)
+    k = len(labs)
+    conf = _m.confusion_matrix(t, p, k)
+    rep = _m.classification_report(conf, k)
+    correct = (t == p).astype(np.float64)
+    details = dict(rep)
+    details["labels"] = labs
+    details["confusion"] = conf
+    square = np.zeros((k + 1, k + 1))
+    square[:k, :] = conf
+    kappa_conf = square if rep["invalid"] else square[:k, :k]
+    for w in ("none", "linear", "quadratic"):
+        details[f"kappa_{w}"] = _m.cohen_kappa(kappa_conf, w) if len(t) else float("nan")
+    details["kappa"] = details["kappa_none"]
+    return MetricResult(
+        "accuracy", rep["accuracy"], correct, correct.reshape(-1, 1), "mean", {"column": 0}, details=details
+    )
+
+
+def cohen_kappa(
+    a: Sequence, b: Sequence, *, weights: str | None = None, labels: Sequence | None = None
+) -> float:
+    """Cohen's kappa between two raters as ``sklearn.metrics.cohen_kappa_score`` (weights: None/linear/quadratic).
+
+    For ordinal scores (Likert) the label order is the sorted order, so linear/quadratic weights
+    measure distance on the scale.
+    """
+    labs, t, p = _codes(list(a), list(b), labels)
+    if (p < 0).any():
+        raise ValueError(f"b: row {int(np.argmax(p < 0))} has a label outside labels")
+    conf = _m.confusion_matrix(t, p, len(labs))[:, : len(labs)].astype(np.float64)
+    return float(_m.cohen_kappa(conf, weights or "none"))
+
+
+def taxonomy_accuracy(
+    gold: Any,
+    predictions: Any,
+    *,
+    sep: str = " > ",
+    valid_paths: Sequence[str] | None = None,
+    case_sensitive: bool = True,
+) -> MetricResult:
+    """Level-wise accuracy and hierarchical P/R/F for category paths such as ``"A > B > C"``.
+
+    acc_k = share of items with gold depth >= k whose predicted path agrees on the first k levels
+    (``details["levels"]`` lists k, accuracy, denominator). Hierarchical precision/recall/F follow
+    Kiritchenko et al. (node plus ancestors, root excluded). A prediction that is empty or, when
+    ``valid_paths`` is given, not one of them is invalid: wrong at every level, counted in
+    ``details["invalid"]``. Score: exact (leaf) accuracy.
+    """
+    g = _texts(gold, "gold")
+    p = [("" if x is None else x) for x in as_str_list(predictions, "predictions")]
+    check_same_length(gold=g, predictions=p)
+    v = list(valid_paths or [])
+    if not case_sensitive:
+        g, p, v = _lower(g), _lower(p), _lower(v)
+    with _named_rows(gold=g, predictions=p, valid_paths=v):
+        r = _m.taxonomy_items(g, p, v, sep)
+    gd, pd_, common, valid = r["gold_depth"], r["pred_depth"], r["common"], r["valid"].astype(bool)
+    exact = ((common == gd) & (pd_ == gd) & valid).astype(np.float64)
+    levels = []
+    for k in range(1, int(gd.max(initial=0)) + 1):
+        mask = gd >= k
+        levels.append({"level": k, "accuracy": float((common[mask] >= k).mean()), "n": int(mask.sum())})
+    hp = float(common.sum() / pd_.sum()) if pd_.sum() else 0.0
+    hr = float(common.sum() / gd.sum()) if gd.sum() else 0.0
+    hf = 2 * hp * hr / (hp + hr) if hp + hr else 0.0
+    details = {
+        "levels": levels,
+        "hierarchical_precision": hp,
+        "hierarchical_recall": hr,
+        "hierarchical_f1": hf,
+        "invalid": int((~valid).sum()),
+        "invalid_rate": float((~valid).mean()) if len(g) else 0.0,
+    }
+    res = MetricResult(
+        "taxonomy_exact",
+        float(exact.mean()) if len(g) else 0.0,
+        exact,
+        exact.reshape(-1, 1),
+        "mean",
+        {"column": 0},
+        details=details,
+    )
+    res.columns = {"matched_levels": common, "gold_depth": gd, "valid": valid}
+    return res
