@@ -8,6 +8,7 @@ script-URL filter is checked on the URL-scheme vectors of the OWASP XSS Filter E
 from __future__ import annotations
 
 import json
+import os
 import random
 import re
 import shutil
@@ -200,7 +201,7 @@ def test_memory_is_bounded_on_a_huge_page(mode: str) -> None:
     peak = int(
         subprocess.run(
             [sys.executable, "-c", PEAK_CODE, mode], capture_output=True, text=True, check=True,
-            env={"PYTHONPATH": env_path, "AIRTUNE_NUM_THREADS": "1"},
+            env={**os.environ, "PYTHONPATH": env_path, "AIRTUNE_NUM_THREADS": "1"},
         ).stdout
     )  # fmt: skip
     bound = 1.6 * size + (200e6 if mode == "main_content" else 16e6)

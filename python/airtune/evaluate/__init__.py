@@ -8,7 +8,9 @@
 * ``evaluate/harness.py``: :func:`evaluate` (models x metrics, intervals, significance against the
   baseline, non-inferiority verdicts) and :func:`assert_no_regression` (the pytest plugin's check).
 * ``evaluate/predict.py``, ``evaluate/cache.py``: predictions from models, through the SQLite
-  :class:`PredictionCache`.
+  :class:`PredictionCache` (keyed by model identity, prompt and parameters; old, corrupt and
+  locked files handled); ``evaluate/identity.py``: :func:`model_identity`, what a model's answers
+  are keyed by (a declared ``identity`` / ``cache_key``, ``model_id=``, or a callable's code).
 * ``evaluate/report.py``: :class:`EvalReport` (tables, markdown/HTML, plots).
 * ``evaluate/significance.py``: seeded bootstrap, paired bootstrap, approximate randomisation,
   non-inferiority, Wilcoxon; ``evaluate/judges.py``: judge-score parsing, Likert summaries,
@@ -23,8 +25,9 @@ Metrics come from :mod:`airtune.metrics` (C++, exact). The holdout split lives i
 from __future__ import annotations
 
 from ..split.holdout import SplitResult, holdout_split, normalized_hash
-from .cache import PredictionCache
+from .cache import CacheFileError, CacheLockedError, PredictionCache
 from .harness import assert_no_regression, evaluate
+from .identity import model_identity
 from .judges import judge_agreement, krippendorff_alpha, likert_summary, parse_judge_scores
 from .playground import playground
 from .report import EvalReport
@@ -40,6 +43,8 @@ from .significance import (
 )
 
 __all__ = [
+    "CacheFileError",
+    "CacheLockedError",
     "EvalReport",
     "NonInferiorityResult",
     "PredictionCache",
@@ -54,6 +59,7 @@ __all__ = [
     "judge_agreement",
     "krippendorff_alpha",
     "likert_summary",
+    "model_identity",
     "non_inferiority",
     "normalized_hash",
     "paired_bootstrap",

@@ -1,4 +1,5 @@
-"""Predictions from models: callables run in a thread pool with retries, through the cache."""
+"""Predictions from models: callables run in a thread pool with retries, through the cache (keyed by
+the model's identity, :mod:`airtune.evaluate.identity`)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 
 from .._results import progress
 from .cache import PredictionCache
+from .identity import model_identity
 
 
 def _run_model(
@@ -20,11 +22,18 @@ def _run_model(
     max_workers: int,
     retries: int,
     show: bool,
+    *,
+    identity: str | None = None,
 ) -> tuple[list[str], int]:
+    """A callable's answers for ``inputs`` (cached ones read first, the others stored as they come)
+    and the number of cache hits. ``identity``: the cache key of the model (default: derived from
+    ``fn`` and ``name`` by :func:`~airtune.evaluate.identity.model_identity`)."""
+    if cache is not None and identity is None:
+        identity = model_identity(fn, name)
     outputs: list[Any] = [None] * len(inputs)
     todo = []
     for i, inp in enumerate(inputs):
-        hit = cache.get(name, inp, params) if cache is not None else None
+        hit = cache.get(identity, inp, params) if cache is not None and identity is not None else None
         if hit is not None:
             outputs[i] = hit
         else:
@@ -45,6 +54,6 @@ def _run_model(
         with ThreadPoolExecutor(max_workers=max(1, max_workers)) as pool:
             for i, out in progress(pool.map(call, todo), total=len(todo), desc=name, enabled=show):
                 outputs[i] = out
-                if cache is not None:
-                    cache.put(name, inputs[i], out, params)
+                if cache is not None and identity is not None:
+                    cache.put(identity, inputs[i], out, params)
     return outputs, len(inputs) - len(todo)
