@@ -86,6 +86,10 @@ class Decoder {
     int64_t window = 0;
   };
   const std::vector<Layer>& layers() const { return layers_; }
+  /// A copy of this model with other layer weights (same count and shapes, model dtype and device;
+  /// checked, InvalidArgument otherwise). Every other tensor is shared with this model, not copied.
+  /// Used to generate with LoRA adapters merged in memory (LoraModel::merged_decoder).
+  Decoder with_layers(std::vector<Layer> layers) const;
   const torch::Tensor& embed() const { return embed_; }
   const torch::Tensor& final_norm() const { return norm_; }
   const torch::Tensor& lm_head() const { return lm_head_; }

@@ -528,7 +528,6 @@ void LoraModel::save_merged(const std::string& dir) const {
   fs::create_directories(dir);
   torch::NoGradGuard no_grad;
   const auto& base = *base_;
-  const auto dtype = base.dtype();
   std::vector<std::pair<std::string, torch::Tensor>> out;
   out.emplace_back("model.embed_tokens.weight", base.embed());
   const auto& layers = base.layers();
@@ -536,12 +535,7 @@ void LoraModel::save_merged(const std::string& dir) const {
     const int i = static_cast<int>(li);
     const std::string pre = "model.layers." + std::to_string(li) + ".";
     for (int p = 0; p < kNumProj; ++p) {
-      auto w = base_weight(i, static_cast<Proj>(p));
-      const int idx = index_[li][p];
-      if (idx >= 0) {
-        const auto& ad = adapters_[static_cast<size_t>(idx)];
-        w = (w.to(torch::kFloat32) + at::matmul(ad.b, ad.a) * ad.scaling).to(dtype);
-      }
+      auto w = merged_weight(i, static_cast<Proj>(p));
       const std::string name = lora_module_name(i, p);
       out.emplace_back(name + ".weight", w.contiguous());
       auto bias = base_bias(i, static_cast<Proj>(p));
@@ -554,6 +548,30 @@ void LoraModel::save_merged(const std::string& dir) const {
   if (!(base.config().tie_word_embeddings && base.lm_head().is_same(base.embed())))
     out.emplace_back("lm_head.weight", base.lm_head());
   save_safetensors((fs::path(dir) / "model.safetensors").string(), out, {{"format", "pt"}});
+}
+
+torch::Tensor LoraModel::merged_weight(int layer, Proj p) const {
+  auto w = base_weight(layer, p);
+  const int idx = index_[static_cast<size_t>(layer)][p];
+  if (idx < 0) return w;
+  const auto& ad = adapters_[static_cast<size_t>(idx)];
+  return (w.to(torch::kFloat32) + at::matmul(ad.b, ad.a) * ad.scaling).to(base_->dtype());
+}
+
+std::shared_ptr<Decoder> LoraModel::merged_decoder() const {
+  torch::NoGradGuard no_grad;
+  std::vector<Decoder::Layer> layers = base_->layers();  // tensor handles: shares the base storage
+  for (size_t li = 0; li < layers.size(); ++li) {
+    const int i = static_cast<int>(li);
+    const auto& ix = index_[li];
+    auto w = [&](Proj p) { return merged_weight(i, p).detach(); };
+    auto& L = layers[li];
+    if (ix[kQ] >= 0 || ix[kK] >= 0 || ix[kV] >= 0) L.qkv_w = at::cat({w(kQ), w(kK), w(kV)}, 0);
+    if (ix[kO] >= 0) L.o_w = w(kO).contiguous();
+    if (ix[kGate] >= 0 || ix[kUp] >= 0) L.gate_up_w = at::cat({w(kGate), w(kUp)}, 0);
+    if (ix[kDown] >= 0) L.down_w = w(kDown).contiguous();
+  }
+  return std::make_shared<Decoder>(base_->with_layers(std::move(layers)));
 }
 
 }  // namespace airtune::nn

@@ -110,6 +110,11 @@ class LoraModel {
   /// every tensor of the base checkpoint (lm_head omitted when tied), written to
   /// `<dir>/model.safetensors`.
   void save_merged(const std::string& dir) const;
+  /// The same merged weights in memory: a Decoder whose adapted projections are W + B A * scaling
+  /// (the values save_merged writes), every other tensor shared with the base. Generation with the
+  /// adapters at the cost of one copy of the adapted (fused) matrices, no file written. A snapshot:
+  /// later changes to the adapters do not reach it.
+  std::shared_ptr<Decoder> merged_decoder() const;
 
  private:
   // Index into adapters_ or -1, per layer and projection (q k v o gate up down).
@@ -117,6 +122,7 @@ class LoraModel {
   torch::Tensor delta(int layer, Proj p, const torch::Tensor& x) const;  // adapter output or undefined
   torch::Tensor base_weight(int layer, Proj p) const;                    // [out, in] view
   torch::Tensor base_bias(int layer, Proj p) const;                      // [out] or undefined
+  torch::Tensor merged_weight(int layer, Proj p) const;                  // W (+ B A s), model dtype
 
   std::shared_ptr<Decoder> base_;
   LoraOptions options_;

@@ -44,6 +44,10 @@ class LoraModel:
         ...
     def loss(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor) -> tuple[float, int]:
         ...
+    def merged_decoder(self) -> Decoder:
+        """
+        A Decoder with the adapters merged in memory (the weights save_merged writes); shares the base's other tensors.
+        """
     def save_adapter(self, dir: str, base_model_name_or_path: str) -> None:
         ...
     def save_merged(self, dir: str) -> None:

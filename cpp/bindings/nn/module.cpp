@@ -399,6 +399,14 @@ PYBIND11_MODULE(_nn, m) {
             l.save_merged(dir);
           },
           py::arg("dir"))
+      .def(
+          "merged_decoder",
+          [](const nn::LoraModel& l) {
+            py::gil_scoped_release release;
+            return l.merged_decoder();
+          },
+          "A Decoder with the adapters merged in memory (the weights save_merged writes); shares the "
+          "base's other tensors.")
       .def("train", &run_training, py::arg("train_ids"), py::arg("train_labels"), py::arg("eval_ids"),
            py::arg("eval_labels"), py::arg("options"), py::arg("on_step") = py::none());
   m.def("lr_lambda", &nn::lr_lambda, py::arg("schedule"), py::arg("step"), py::arg("warmup"), py::arg("total"));

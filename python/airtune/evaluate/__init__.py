@@ -7,10 +7,14 @@
 
 * ``evaluate/harness.py``: :func:`evaluate` (models x metrics, intervals, significance against the
   baseline, non-inferiority verdicts) and :func:`assert_no_regression` (the pytest plugin's check).
-* ``evaluate/predict.py``, ``evaluate/cache.py``: predictions from models, through the SQLite
-  :class:`PredictionCache` (keyed by model identity, prompt and parameters; old, corrupt and
-  locked files handled); ``evaluate/identity.py``: :func:`model_identity`, what a model's answers
-  are keyed by (a declared ``identity`` / ``cache_key``, ``model_id=``, or a callable's code).
+* ``evaluate/models.py``: models in, answers out: :func:`resolve_model` turns a callable, a model
+  folder, a base + PEFT adapter or an endpoint into a :class:`GenerativeModel` (``identity``,
+  ``generate``); ``evaluate/endpoint.py``: :class:`EndpointModel` (OpenAI-compatible HTTP).
+* ``evaluate/predict.py``, ``evaluate/cache.py``: :func:`predict`, through the SQLite
+  :class:`PredictionCache` (every answer stored as it arrives; keyed by model identity, prompt and
+  parameters; old, corrupt and locked files handled); ``evaluate/identity.py``:
+  :func:`model_identity`, what a callable's answers are keyed by (``model_id=``, a declared
+  ``identity`` / ``cache_key``, or a fingerprint of its code).
 * ``evaluate/report.py``: :class:`EvalReport` (tables, markdown/HTML, plots).
 * ``evaluate/significance.py``: seeded bootstrap, paired bootstrap, approximate randomisation,
   non-inferiority, Wilcoxon; ``evaluate/judges.py``: judge-score parsing, Likert summaries,
@@ -26,10 +30,21 @@ from __future__ import annotations
 
 from ..split.holdout import SplitResult, holdout_split, normalized_hash
 from .cache import CacheFileError, CacheLockedError, PredictionCache
+from .endpoint import EndpointError, EndpointModel
 from .harness import assert_no_regression, evaluate
 from .identity import model_identity
 from .judges import judge_agreement, krippendorff_alpha, likert_summary, parse_judge_scores
+from .models import (
+    CallableModel,
+    Completion,
+    GenerationParams,
+    GenerativeModel,
+    LocalModel,
+    ModelFolderError,
+    resolve_model,
+)
 from .playground import playground
+from .predict import ModelPredictions, PredictionError, predict
 from .report import EvalReport
 from .robustness import RobustnessReport, robustness
 from .significance import (
@@ -45,7 +60,17 @@ from .significance import (
 __all__ = [
     "CacheFileError",
     "CacheLockedError",
+    "CallableModel",
+    "Completion",
+    "EndpointError",
+    "EndpointModel",
     "EvalReport",
+    "GenerationParams",
+    "GenerativeModel",
+    "LocalModel",
+    "ModelFolderError",
+    "ModelPredictions",
+    "PredictionError",
     "NonInferiorityResult",
     "PredictionCache",
     "RobustnessReport",
@@ -63,8 +88,10 @@ __all__ = [
     "non_inferiority",
     "normalized_hash",
     "paired_bootstrap",
+    "predict",
     "parse_judge_scores",
     "playground",
+    "resolve_model",
     "robustness",
     "wilcoxon",
 ]

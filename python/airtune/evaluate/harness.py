@@ -13,9 +13,9 @@ from .. import metrics as M
 from .._results import require
 from ..split.holdout import _as_records
 from .cache import PredictionCache
-from .identity import model_identity
 from .judges import likert_summary, parse_judge_scores
-from .predict import _run_model
+from .models import GenerationParams
+from .predict import predict_models
 from .report import EvalReport
 from .significance import (
     NonInferiorityResult,
@@ -41,7 +41,7 @@ def _resolve_metric(m: Any) -> tuple[str, Callable[..., M.MetricResult]]:
 
 def evaluate(
     records: Any,
-    models: Mapping[str, Callable[[Any], Any] | Sequence[str]],
+    models: Mapping[str, Any],
     metrics: Sequence[Any] = ("bleu", "chrf", "rougeL"),
     *,
     input_key: str = "input",
@@ -59,20 +59,30 @@ def evaluate(
     seed: int = M.DEFAULT_SEED,
     by: str | None = None,
     progress: bool = True,
+    generation: GenerationParams | Mapping[str, Any] | None = None,
+    on_failure: str = "raise",
+    model_options: Mapping[str, Any] | None = None,
     model_id: Mapping[str, str] | None = None,
 ) -> EvalReport:
     """Evaluate several models on the same records and compare each with the baseline.
 
     ``records``: dicts (or a DataFrame / HF dataset) with ``input_key`` and ``reference_key``
-    (a reference may be a list of references). ``models``: name -> callable(input) -> output, or
-    name -> precomputed predictions. Callables run concurrently (``max_workers``) with ``retries``
-    and a progress bar; outputs are cached in SQLite at ``cache`` (a path or a
-    :class:`PredictionCache`) by (model identity, input, ``params``): the identity is what the model
-    declares (``identity`` / ``cache_key``) or a fingerprint of the callable's code, defaults,
-    closure and the globals it reads (:mod:`airtune.evaluate.identity` says what is covered), so a
-    changed model is never served the old answers; ``model_id={name: "v3"}`` sets it yourself
-    (``report.settings["model_identities"]`` shows them). Put generation settings in ``params``.
-    ``metrics``: names from ``airtune.metrics.REGISTRY`` or callables (hyps, refs) ->
+    (a reference may be a list of references). ``models``: name -> a model, as
+    :func:`airtune.evaluate.resolve_model` takes it: a callable(input) -> output (run concurrently,
+    ``max_workers``, with ``retries``), precomputed predictions, a model folder, an adapter folder or
+    ``{"base": ..., "adapter": ...}`` (generated on airtune's runtime with the prompt format the
+    model was trained with, checked row by row), ``{"endpoint": url, "model": name, ...}`` (an
+    OpenAI-compatible server), or any :class:`~airtune.evaluate.models.GenerativeModel`.
+    ``generation``: :class:`~airtune.evaluate.models.GenerationParams` (max_tokens, temperature,
+    top_p, top_k, seed, stop). ``model_options``: dtype, device, batch_size, prompt_format for local
+    models. Answers are cached in SQLite at ``cache`` by (model identity, input, generation
+    parameters + ``params``), each as soon as it arrives; a callable's identity is a fingerprint of
+    its code, defaults, closure and the globals it reads (:mod:`airtune.evaluate.identity` says what
+    is covered), so editing or breaking it is never served the old answers; ``model_id={name: "v3"}``
+    sets a model's identity yourself (``report.settings["model_identities"]`` shows them). Prompts that fail (an endpoint that gives
+    up, malformed JSON, a prompt too long) are counted per reason; ``on_failure="raise"`` (default)
+    raises :class:`~airtune.evaluate.predict.PredictionError` after the others are cached,
+    ``"score"`` scores them as empty answers (``report.settings["failures"]``). ``metrics``: names from ``airtune.metrics.REGISTRY`` or callables (hyps, refs) ->
     MetricResult. ``judge``: callable(input, output, reference) -> judge text or number, parsed to
     Likert 1-5 (unparsed outputs counted) and reported as metric "judge"; a judge that returns a
     dict criterion -> text gives one metric "judge:<criterion>" per criterion. ``comparisons``
@@ -101,36 +111,29 @@ def evaluate(
     base = baseline if baseline is not None else names[0]
     if base not in models:
         raise ValueError(f"baseline {base!r} is not one of the models {names}")
-    unknown = sorted(set(model_id or {}) - set(names))
-    if unknown:
-        raise ValueError(f"model_id names {unknown}, which are not among the models {names}")
-    identities = {
-        name: model_identity(models[name], name, (model_id or {}).get(name))
-        for name in names
-        if callable(models[name])
-    }
     store = cache if isinstance(cache, PredictionCache) or cache is None else PredictionCache(cache)
-    predictions: dict[str, list[str]] = {}
-    cache_hits: dict[str, int] = {}
+    # ---- models in, predictions out (evaluate/models.py, evaluate/endpoint.py, evaluate/predict.py) ----
     try:
-        for name in names:
-            m = models[name]
-            if callable(m):
-                predictions[name], cache_hits[name] = _run_model(
-                    name, m, inputs, store, params, max_workers, retries, progress, identity=identities[name]
-                )
-            else:
-                preds = list(m)
-                if len(preds) != len(recs):
-                    raise ValueError(f"model {name!r} has {len(preds)} predictions for {len(recs)} records")
-                for i, p in enumerate(preds):
-                    if p is None:
-                        raise ValueError(f"model {name!r}: prediction for row {i} is None")
-                predictions[name] = [str(p) for p in preds]
-                cache_hits[name] = 0
-    finally:  # the answers are stored as they arrive: nothing to wait for
+        predictions, model_info = predict_models(
+            models,
+            inputs,
+            refs,
+            store,
+            params=params,
+            generation=generation,
+            on_failure=on_failure,
+            max_workers=max_workers,
+            retries=retries,
+            local_options=model_options,
+            show_progress=progress,
+            model_ids=model_id,
+        )
+    except BaseException:
         if store is not None and not isinstance(cache, PredictionCache):
             store.close()
+        raise
+    cache_hits: dict[str, int] = model_info["cache_hits"]
+    # ---- end of the model handling ----
     metric_fns = [_resolve_metric(m) for m in metrics]
     results: dict[str, dict[str, M.MetricResult]] = {name: {} for name in names}
     for name in names:
@@ -258,9 +261,13 @@ def evaluate(
         "seed": seed,
         "alpha": alpha,
         "cache_hits": cache_hits,
-        "model_identities": identities,
+        "model_identities": model_info["identities"],
+        "failures": model_info["failures"],
+        "generate_seconds": model_info["model_seconds"],
         "signatures": {m: results[names[0]][m].signature for m in metric_names},
     }
+    if store is not None and not isinstance(cache, PredictionCache):
+        store.close()
     return EvalReport(
         names,
         metric_names,

@@ -49,10 +49,14 @@ def _is_conversation(x: Any) -> bool:
 class DecoderModel:
     """A loaded causal LM. Use :func:`load_model`."""
 
-    def __init__(self, path: str | os.PathLike, dtype: Any = "auto", device: str = "auto") -> None:
+    def __init__(
+        self, path: str | os.PathLike, dtype: Any = "auto", device: str = "auto", _impl: Any = None
+    ) -> None:
         self.path = Path(path)
-        dev = resolve_device(device)
-        self._impl = native().Decoder(str(self.path), resolve_dtype(dtype, dev), dev)
+        if _impl is None:  # else: weights built elsewhere (LoRA merged in memory), files of `path`
+            dev = resolve_device(device)
+            _impl = native().Decoder(str(self.path), resolve_dtype(dtype, dev), dev)
+        self._impl = _impl
         self.config: dict[str, Any] = dict(self._impl.config)
         self.tokenizer: Tokenizer | None = None
         if (self.path / "tokenizer.json").is_file():
