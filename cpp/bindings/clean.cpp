@@ -81,7 +81,7 @@ py::list to_str_list(const std::vector<std::string>& strings) {
 }
 
 py::list html_to_text(const py::sequence& docs, const std::string& mode, bool links, bool alt_texts,
-                      const std::string& headings, bool list_bullets, bool keep_hidden) {
+                      const std::string& headings, bool list_bullets, bool keep_hidden, int64_t max_tree_items) {
   HtmlToTextOptions opt;
   if (mode == "main_content")
     opt.mode = ExtractMode::kMainContent;
@@ -99,6 +99,9 @@ py::list html_to_text(const py::sequence& docs, const std::string& mode, bool li
   opt.alt_texts = alt_texts;
   opt.list_bullets = list_bullets;
   opt.keep_hidden = keep_hidden;
+  if (max_tree_items < 1)
+    throw airtune::InvalidArgument("max_tree_items: expected a positive count, got " + std::to_string(max_tree_items));
+  opt.max_tree_items = static_cast<size_t>(max_tree_items);
   TextViews in = text_views(docs, "docs");
   std::vector<std::string> out;
   {
@@ -201,6 +204,7 @@ void bind_clean(py::module_& m) {
   c.def("html_to_text", &html_to_text, py::arg("docs"), py::arg("mode") = "main_content", py::arg("links") = false,
         py::arg("alt_texts") = false, py::arg("headings") = "plain", py::arg("list_bullets") = true,
         py::arg("keep_hidden") = false,
+        py::arg("max_tree_items") = static_cast<int64_t>(airtune::clean::HtmlToTextOptions{}.max_tree_items),
         "Text of each HTML page (str or bytes); runs in parallel with the GIL released.");
   c.def("fix_text", &fix_text, py::arg("texts"), py::arg("unescape_html") = "auto", py::arg("fix_encoding") = true,
         py::arg("fix_c1_controls") = true, py::arg("remove_control_chars") = true, py::arg("remove_zero_width") = true,

@@ -68,6 +68,7 @@ def html_to_text(
     headings: str = "plain",
     list_bullets: bool = True,
     keep_hidden: bool = False,
+    max_tree_items: int = 1 << 22,
     column: str | None = None,
     show_progress: bool = True,
 ) -> list[str]:
@@ -79,11 +80,19 @@ def html_to_text(
             column-like container is accepted; None rows give "".
         mode: ``"main_content"`` (the article body: boilerplate, the ``<h1>`` title, captions and
             bylines removed) or ``"full"`` (all visible text).
-        links: write links as ``[text](url)`` (``javascript:`` URLs are never written).
+        links: write links as ``[text](url)``, the URL as a browser reads it (character references
+            decoded, tabs and newlines removed). ``javascript:``, ``vbscript:`` and ``data:`` links are
+            never written, however they are disguised (``&#x6A;avascript:``, ``java\tscript:``,
+            ``\x01javascript:``, ``javascript&colon;``).
         alt_texts: include the alt text of images.
         headings: ``"plain"`` or ``"markdown"`` (``## Heading``).
         list_bullets: prefix list items with ``•`` (or their number in ordered lists).
         keep_hidden: keep elements hidden with ``hidden``, ``aria-hidden`` or inline ``display:none``.
+        max_tree_items: ``main_content`` holds the page's tree in memory (about 40 bytes per element
+            and per text run, with its scores); a page with more elements + text runs than this is
+            extracted as in ``full`` mode, which streams (nothing is held per element). The default,
+            4,194,304, is over 100x the largest of 181 real article pages and bounds the tree at about
+            170 MB per page.
         column: the column to read when ``docs`` is a DataFrame, Arrow table or dataset.
         show_progress: show a progress bar for long inputs (20,000 pages or more).
 
@@ -103,6 +112,7 @@ def html_to_text(
             headings=headings,
             list_bullets=bool(list_bullets),
             keep_hidden=bool(keep_hidden),
+            max_tree_items=int(max_tree_items),
         )
 
     parts = _chunked(run, rows, show_progress, "html_to_text")
@@ -221,7 +231,7 @@ def strip_garbage(
 
     Removes ``<script>``/``<style>`` blocks and HTML comments, tags of known HTML elements (block
     tags leave a line break), decodes ``;``-terminated character references, drops lines that read as
-    JavaScript and ``javascript:`` URLs, data: URIs and long base64 runs, and tracking query
+    JavaScript and ``javascript:``/``vbscript:`` URLs, data: URIs and long base64 runs, and tracking query
     parameters (utm_*, fbclid, gclid, ...) of URLs. Text that merely looks like markup (``a < b``,
     ``List<T>``) is kept.
     """

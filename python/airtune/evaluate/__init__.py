@@ -11,7 +11,10 @@
   folder, a base + PEFT adapter or an endpoint into a :class:`GenerativeModel` (``identity``,
   ``generate``); ``evaluate/endpoint.py``: :class:`EndpointModel` (OpenAI-compatible HTTP).
 * ``evaluate/predict.py``, ``evaluate/cache.py``: :func:`predict`, through the SQLite
-  :class:`PredictionCache` (every answer stored as it arrives).
+  :class:`PredictionCache` (every answer stored as it arrives; keyed by model identity, prompt and
+  parameters; old, corrupt and locked files handled); ``evaluate/identity.py``:
+  :func:`model_identity`, what a callable's answers are keyed by (``model_id=``, a declared
+  ``identity`` / ``cache_key``, or a fingerprint of its code).
 * ``evaluate/report.py``: :class:`EvalReport` (tables, markdown/HTML, plots).
 * ``evaluate/scoring.py``: one model on one metric (what the name says, counted bad items, the
   interval that fits).
@@ -31,9 +34,10 @@ Metrics come from :mod:`airtune.metrics` (C++, exact). The holdout split lives i
 from __future__ import annotations
 
 from ..split.holdout import SplitResult, holdout_split, normalized_hash
-from .cache import PredictionCache
+from .cache import CacheFileError, CacheLockedError, PredictionCache
 from .endpoint import EndpointError, EndpointModel
 from .harness import assert_no_regression, evaluate
+from .identity import model_identity
 from .judges import (
     DEFAULT_TEMPLATE,
     PAIRWISE_TEMPLATE,
@@ -77,6 +81,8 @@ from .significance import (
 )
 
 __all__ = [
+    "CacheFileError",
+    "CacheLockedError",
     "CallableModel",
     "Completion",
     "DEFAULT_TEMPLATE",
@@ -114,6 +120,7 @@ __all__ = [
     "mcnemar",
     "mcnemar_sample_size",
     "minimum_detectable_effect",
+    "model_identity",
     "non_inferiority",
     "normalized_hash",
     "paired_bootstrap",

@@ -13,6 +13,7 @@ from typing import Any
 
 from .._results import progress
 from .cache import PredictionCache
+from .identity import model_identity
 
 
 def call_all(
@@ -28,11 +29,14 @@ def call_all(
 ) -> tuple[list[str | None], dict[int, str]]:
     """(outputs, failures): ``outputs[i]`` is ``fn(inputs[i])`` as text, or None where it raised on
     every attempt (``failures`` row -> message). Answers are cached by (name, input, params) as they
-    arrive; failures are not cached, so a rerun retries them."""
+    arrive, under the callable's identity (:func:`~airtune.evaluate.identity.model_identity`: an
+    edited or broken function never reads the answers of the old one); failures are not cached, so a
+    rerun retries them."""
+    key = model_identity(fn, name) if cache is not None else name
     outputs: list[str | None] = [None] * len(inputs)
     todo = []
     for i, inp in enumerate(inputs):
-        hit = cache.get(name, inp, params) if cache is not None else None
+        hit = cache.get(key, inp, params) if cache is not None else None
         if hit is not None:
             outputs[i] = hit
         else:
@@ -57,5 +61,5 @@ def call_all(
             for i, out in progress(pool.map(call, todo), total=len(todo), desc=name, enabled=show):
                 outputs[i] = out
                 if cache is not None and out is not None:
-                    cache.put(name, inputs[i], out, params)
+                    cache.put(key, inputs[i], out, params)
     return outputs, failures

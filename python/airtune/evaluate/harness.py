@@ -56,6 +56,7 @@ def evaluate(
     generation: GenerationParams | Mapping[str, Any] | None = None,
     on_failure: str = "raise",
     model_options: Mapping[str, Any] | None = None,
+    model_id: Mapping[str, str] | None = None,
 ) -> EvalReport:
     """Evaluate several models on the same records and compare each with the baseline.
 
@@ -69,7 +70,10 @@ def evaluate(
     ``generation``: :class:`~airtune.evaluate.models.GenerationParams` (max_tokens, temperature,
     top_p, top_k, seed, stop). ``model_options``: dtype, device, batch_size, prompt_format for local
     models. Answers are cached in SQLite at ``cache`` by (model identity, input, generation
-    parameters + ``params``), each as soon as it arrives. Prompts that fail (an endpoint that gives
+    parameters + ``params``), each as soon as it arrives; a callable's identity is a fingerprint of
+    its code, defaults, closure and the globals it reads (:mod:`airtune.evaluate.identity` says what
+    is covered), so editing or breaking it is never served the old answers; ``model_id={name: "v3"}``
+    sets a model's identity yourself (``report.settings["model_identities"]`` shows them). Prompts that fail (an endpoint that gives
     up, malformed JSON, a prompt too long) are counted per reason; ``on_failure="raise"`` (default)
     raises :class:`~airtune.evaluate.predict.PredictionError` after the others are cached,
     ``"score"`` scores them as empty answers (``report.settings["failures"]``).
@@ -136,6 +140,7 @@ def evaluate(
             retries=retries,
             local_options=model_options,
             show_progress=progress,
+            model_ids=model_id,
         )
     except BaseException:
         if store is not None and not isinstance(cache, PredictionCache):
