@@ -11,6 +11,7 @@ model has failures, unless ``on_failure="score"`` scores them as empty answers.
 
 from __future__ import annotations
 
+import heapq
 import threading
 import time
 from collections import Counter
@@ -48,7 +49,7 @@ class ModelPredictions:
     cache_hits: int = 0
     generated: int = 0
     failures: Counter = field(default_factory=Counter)
-    errors: list[str] = field(default_factory=list)  # first few "row N: reason: message"
+    errors: list[str] = field(default_factory=list)  # the lowest failed rows: "failed on row N: reason: message"
     seconds: float = 0.0  # wall time of the whole call
     model_seconds: float = 0.0  # of which inside model.generate
 
@@ -86,6 +87,7 @@ def predict(
     res.cache_hits = n - len(todo)
     if todo:
         lock = threading.Lock()
+        failed: list[tuple[int, str]] = []  # max-heap on row (negated) of the lowest failed rows
         bar = progress_bar(total=len(todo), desc=desc or ident[:40], enabled=show_progress)
         size = chunk_size or (
             max(256, 32 * getattr(model, "concurrency", getattr(model, "max_workers", 8)))
@@ -102,8 +104,10 @@ def predict(
                         res.generated += 1
                     else:
                         res.failures[c.reason] += 1
-                        if len(res.errors) < 10:
-                            res.errors.append(f"failed on row {i}: {c.reason}: {c.error}")
+                        # Answers arrive in any order: keep the 10 lowest rows, so messages are stable.
+                        heapq.heappush(failed, (-i, f"failed on row {i}: {c.reason}: {c.error}"))
+                        if len(failed) > 10:
+                            heapq.heappop(failed)
                     bar.update(1)
                 if c.ok and cache is not None:
                     cache.put(ident, inputs[i], c.text, key)  # stored at once: never lost
@@ -118,6 +122,7 @@ def predict(
                 res.model_seconds += time.perf_counter() - m0
         finally:
             bar.close()
+            res.errors = [msg for _, msg in sorted(failed, reverse=True)]
     res.seconds = time.perf_counter() - t0
     return res
 
