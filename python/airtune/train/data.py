@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .._results import ResultMixin
+from ..nn.chat import TemplateLimitError
 
 IGNORE = -100
 KNOWN_ROLES = ("system", "user", "assistant", "tool")
@@ -159,6 +160,8 @@ class Tokenization:
                 if i > 0 and not full.startswith(render(msgs[:i], add_generation_prompt=True)):
                     return "template_not_prefix"
                 bounds.append((start, len(upto)))
+        except TemplateLimitError:  # the template broke a bound (time, size): the row is not used
+            return "template_limit"
         except Exception:  # noqa: BLE001 - the template's own raise_exception (e.g. role order)
             return "template_error"
         cuts = sorted({0, len(full), *[b for span in bounds for b in span]})
