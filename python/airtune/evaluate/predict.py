@@ -49,7 +49,9 @@ class ModelPredictions:
     cache_hits: int = 0
     generated: int = 0
     failures: Counter = field(default_factory=Counter)
-    errors: list[str] = field(default_factory=list)  # the lowest failed rows: "failed on row N: reason: message"
+    errors: list[str] = field(
+        default_factory=list
+    )  # the lowest failed rows: "failed on row N: reason: message"
     seconds: float = 0.0  # wall time of the whole call
     model_seconds: float = 0.0  # of which inside model.generate
 
