@@ -87,8 +87,15 @@ def test_faiss_python_knn_identity():
     # drop self (first column for non-duplicated random rows)
     clean = [row for row in range(x.shape[0]) if i[row, 0] == row and d[row, 0] - d[row, 1] > 1e-5]
     assert len(clean) > 500
-    np.testing.assert_array_equal(r.knn_ids[clean], i[clean, 1:])
+    # ids agree wherever a neighbour is not tied with the next or previous one; among exact ties
+    # (rows 199-204 are copies) FAISS's order is its BLAS rounding, ours is by id
+    dd = np.pad(d[clean, 1:], ((0, 0), (1, 1)), constant_values=np.inf)
+    untied = (np.abs(np.diff(dd, axis=1))[:, :-1] > 1e-5) & (np.abs(np.diff(dd, axis=1))[:, 1:] > 1e-5)
+    assert untied.mean() > 0.9
+    np.testing.assert_array_equal(r.knn_ids[clean][untied], i[clean, 1:][untied])
     np.testing.assert_allclose(r.knn_sim[clean], d[clean, 1:], atol=1e-5)
+    tied = r.knn_sim[:, 1:] == r.knn_sim[:, :-1]
+    assert tied.any() and (r.knn_ids[:, 1:][tied] > r.knn_ids[:, :-1][tied]).all()
 
 
 def test_approximate_indexes_recall():
