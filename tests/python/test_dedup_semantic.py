@@ -335,12 +335,16 @@ def test_cleanlab_near_duplicate_and_outlier_sets_agree():
 
 
 def test_torch_exact_search_path_matches_faiss_flat():
-    """The device="cuda" search (torch, blocked matmul + top-k), run here on the CPU."""
+    """The device="cuda" search (torch candidates, exact rescoring), run here on the CPU: the same
+    bits as the C++ flat search, also where more exact copies than candidates force a second pass."""
     pytest.importorskip("torch")
     x = planted(300, 16, seed=8)
+    x[250:290] = x[10]  # 41 copies: a candidate list of 2k + 8 = 18 is cut inside the tie
     sims, ids = dedup._torch_knn_self(x, 5, block=64, device="cpu")
     ref = dedup.semantic_duplicates(x, 0.9, k=5, index="flat")
-    np.testing.assert_allclose(sims, ref.knn_sim, atol=1e-5)
+    np.testing.assert_array_equal(sims, ref.knn_sim)
+    np.testing.assert_array_equal(ids, ref.knn_ids)
+    assert ids[10].tolist() == [250, 251, 252, 253, 254]
     xu = unit(x.astype(np.float64))
     np.testing.assert_allclose(np.take_along_axis(xu @ xu.T, ids, axis=1), ref.knn_sim, atol=1e-5)
 
