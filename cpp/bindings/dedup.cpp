@@ -352,9 +352,8 @@ void bind_dedup(py::module_& m) {
         check_matrix(query, "query");
         const int64_t nb = base.shape(0), nq = query.shape(0), dim = base.shape(1);
         if (query.shape(1) != dim) throw InvalidArgument("rescore_knn: base and query dimensions differ");
-        if (rows.ndim() != 1 || cand_ids.ndim() != 2 || cand_scores.ndim() != 2 ||
-            cand_ids.shape(0) != rows.shape(0) || cand_scores.shape(0) != rows.shape(0) ||
-            cand_ids.shape(1) != cand_scores.shape(1))
+        if (rows.ndim() != 1 || cand_ids.ndim() != 2 || cand_scores.ndim() != 2 || cand_ids.shape(0) != rows.shape(0) ||
+            cand_scores.shape(0) != rows.shape(0) || cand_ids.shape(1) != cand_scores.shape(1))
           throw InvalidArgument("rescore_knn: rows (r), cand_ids and cand_scores (r x kc) do not match");
         const int64_t r = rows.shape(0), kc = cand_ids.shape(1);
         const int64_t kk = std::max<int64_t>(0, std::min(k, nb - (exclude_self ? 1 : 0)));

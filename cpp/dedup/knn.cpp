@@ -4,6 +4,7 @@
 #include <faiss/IndexHNSW.h>
 #include <faiss/IndexIVFFlat.h>
 #include <omp.h>
+#include <oneapi/tbb/enumerable_thread_specific.h>
 
 #include <algorithm>
 #include <cmath>
@@ -86,8 +87,12 @@ TopK ivf_gemm(const float* base, int64_t nb, const float* query, int64_t nq, int
   constexpr size_t kLocks = 4096;
   std::vector<std::mutex> locks(kLocks);
   vectors::BlasSingleThreaded single;
-  core::parallel_for(nlist, 1, [&](size_t lo, size_t hi) {
+  struct Scratch {
     std::vector<float> xb, xq, gram;
+  };
+  oneapi::tbb::enumerable_thread_specific<Scratch> scratch;  // reused across lists
+  core::parallel_for(nlist, 1, [&](size_t lo, size_t hi) {
+    auto& [xb, xq, gram] = scratch.local();
     for (size_t l = lo; l < hi; ++l) {
       const auto& mem = members[l];
       const auto& ask = askers[l];

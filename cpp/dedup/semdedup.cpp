@@ -1,5 +1,7 @@
 #include "dedup/semdedup.h"
 
+#include <oneapi/tbb/enumerable_thread_specific.h>
+
 #include <algorithm>
 #include <cmath>
 #include <numeric>
@@ -58,6 +60,7 @@ SemDedupResult semdedup(const float* x, int64_t n, int64_t d, const SemDedupOpti
   for (int64_t i = 0; i < n; ++i) members[r.cluster[i]].push_back(i);
   const double tol = vectors::candidate_tolerance(d, vectors::max_row_norm(xn, n, d), vectors::max_row_norm(xn, n, d));
   vectors::BlasSingleThreaded single;
+  oneapi::tbb::enumerable_thread_specific<std::vector<float>> grams;  // reused across row blocks
   // Clusters in parallel, and the row blocks of each cluster in parallel (the arena nests them).
   core::parallel_for(k, 1, [&](size_t c_lo, size_t c_hi) {
     for (size_t c = c_lo; c < c_hi; ++c) {
@@ -81,13 +84,15 @@ SemDedupResult semdedup(const float* x, int64_t n, int64_t d, const SemDedupOpti
       });
       const auto sz = static_cast<int64_t>(m.size());
       if (sz < 2) continue;
+      // Not a per-thread buffer: while this task waits for its row blocks, its thread may run
+      // another cluster.
       std::vector<float> mat(static_cast<size_t>(sz * d));
       for (int64_t t = 0; t < sz; ++t) std::copy_n(xn + m[t] * d, d, mat.data() + t * d);
       // Row j (position in the order) gets the exact best of positions [0, j), ties to the earliest.
       constexpr int64_t kRowBlock = 256, kColBlock = 4096;
       const int64_t blocks = (sz - 1 + kRowBlock - 1) / kRowBlock;
       core::parallel_for(blocks, 1, [&](size_t b_lo, size_t b_hi) {
-        std::vector<float> gram;
+        std::vector<float>& gram = grams.local();
         for (size_t blk = b_lo; blk < b_hi; ++blk) {
           const int64_t r0 = 1 + static_cast<int64_t>(blk) * kRowBlock;
           const int64_t rows = std::min<int64_t>(kRowBlock, sz - r0);

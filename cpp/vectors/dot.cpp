@@ -3,15 +3,26 @@
 #include <cmath>
 #include <limits>
 
+// Wider vectors on CPUs that have them compute the same lane-wise IEEE operations (and an FMA of
+// an exact product rounds like the add), so every clone returns the same bits.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define AIRTUNE_DOT_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define AIRTUNE_DOT_CLONES
+#endif
+
 namespace airtune::vectors {
 
-double dot_exact(const float* a, const float* b, int64_t d) {
-  double s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+AIRTUNE_DOT_CLONES double dot_exact(const float* a, const float* b, int64_t d) {
+  constexpr int kLanes = 16;  // independent sums: the adds do not wait on each other
+  double s[kLanes] = {};
   int64_t i = 0;
-  for (; i + 8 <= d; i += 8)
-    for (int l = 0; l < 8; ++l) s[l] += static_cast<double>(a[i + l]) * static_cast<double>(b[i + l]);
+  for (; i + kLanes <= d; i += kLanes)
+    for (int l = 0; l < kLanes; ++l) s[l] += static_cast<double>(a[i + l]) * static_cast<double>(b[i + l]);
   for (int l = 0; i + l < d; ++l) s[l] += static_cast<double>(a[i + l]) * static_cast<double>(b[i + l]);
-  return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+  for (int width = kLanes / 2; width > 0; width /= 2)  // pairwise: lane l += lane l + width
+    for (int l = 0; l < width; ++l) s[l] += s[l + width];
+  return s[0];
 }
 
 double dot_error_bound(int64_t d, double norm_a, double norm_b) {

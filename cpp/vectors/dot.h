@@ -2,8 +2,9 @@
 // bound on how far a BLAS (or any float32) dot product can be from it.
 //
 // dot_exact: each float product is exact in double (24 + 24 significant bits < 53), so FMA
-// contraction cannot change it; the products are summed in double into 8 lanes (lane l takes
-// elements i = l mod 8, in increasing i) and the lanes are combined as ((0+1)+(2+3))+((4+5)+(6+7)).
+// contraction cannot change it; the products are summed in double into 16 lanes (lane l takes
+// elements i = l mod 16, in increasing i) and the lanes are folded in halves (lane l += lane
+// l + 8, then l + 4, l + 2, l + 1).
 // The order is part of the definition, not of the compiler or CPU: vectorising the lanes computes
 // the same IEEE operations. So the value is the same bits on every x86-64 CPU, thread count and
 // build (as long as nobody compiles with -ffast-math / -fassociative-math, which airtune never does).

@@ -1,5 +1,7 @@
 #include "vectors/topk.h"
 
+#include <oneapi/tbb/enumerable_thread_specific.h>
+
 #include <algorithm>
 #include <cmath>
 
@@ -26,13 +28,18 @@ TopK exact_topk(const float* query, int64_t nq, const float* base, int64_t nb, i
   double bias_max = 0;
   for (double v : bias) bias_max = std::max(bias_max, std::abs(v));
   const double tol = candidate_tolerance(d, max_row_norm(query, nq, d), max_row_norm(base, nb, d), bias_max);
-  constexpr int64_t kQueryBlock = 256, kBaseBlock = 2048;
-  const int64_t blocks = (nq + kQueryBlock - 1) / kQueryBlock;
+  // Big query blocks amortise BLAS's packing of the base block; smaller ones when there are few
+  // queries, so that every thread has work. (The result does not depend on the shape.)
+  constexpr int64_t kBaseBlock = 1024;
+  const int64_t per_thread = (nq + 4 * core::num_threads() - 1) / (4 * core::num_threads());
+  const int64_t query_block = std::clamp<int64_t>(per_thread, 64, 1024);
+  const int64_t blocks = (nq + query_block - 1) / query_block;
   BlasSingleThreaded single;
+  oneapi::tbb::enumerable_thread_specific<std::vector<float>> grams;  // reused across blocks
   core::parallel_for(static_cast<size_t>(blocks), 1, [&](size_t lo, size_t hi) {
-    std::vector<float> gram;
+    std::vector<float>& gram = grams.local();
     for (size_t blk = lo; blk < hi; ++blk) {
-      const int64_t q0 = static_cast<int64_t>(blk) * kQueryBlock, c = std::min(kQueryBlock, nq - q0);
+      const int64_t q0 = static_cast<int64_t>(blk) * query_block, c = std::min(query_block, nq - q0);
       for (int64_t b0 = 0; b0 < nb; b0 += kBaseBlock) {
         const int64_t m = std::min(kBaseBlock, nb - b0);
         offer_block(

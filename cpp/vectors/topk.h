@@ -10,16 +10,19 @@
 // offer them. BLAS only decides how much work is done (exact rescorings: about k ln(n/k) per query
 // plus the near ties).
 //
-// Blocks: exact_topk runs blocks of 256 queries x 2048 base rows, parallel over query blocks with
-// oneTBB, each sgemm at one BLAS thread (blas.h). Memory: the k results per query plus one block of
-// products (2 MiB) per running task.
+// Blocks: exact_topk runs blocks of 64..1024 queries (fewer when there are few queries per
+// thread) x 1024 base rows, parallel over query blocks with oneTBB, each sgemm at one BLAS thread
+// (blas.h). Memory: the k results per query plus one block of products (<= 4 MiB) per running task.
 // Threads: exact_topk and rescore_candidates use the oneTBB arena; call them from outside oneTBB
 // tasks or from inside, as core::parallel_for nests. TopK is not thread-safe: offer_block takes
 // an optional array of mutexes, one per query row modulo its size, for callers that offer one
 // query's pairs from several tasks.
 #pragma once
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <mutex>
 #include <span>
@@ -94,23 +97,86 @@ double candidate_tolerance(int64_t d, double qmax, double bmax, double bias_max 
 /// is offered to `top` row slot(t) under id(j) and score xq_t . xb_j + bias[j] (bias: m entries,
 /// or nullptr for none), by the rule above. `gram` is resized as needed (reuse it across blocks).
 /// locks: nullptr, or n_locks mutexes; slot s is then updated under locks[s % n_locks].
+///
+/// Work saving (the result does not depend on it): while scanning a row of the block, the k-th
+/// largest BLAS score b of its allowed pairs so far proves that the final k-th exact score is
+/// >= b - tol (k distinct pairs score >= b in BLAS), so a pair below b - 2 tol is skipped too.
+/// The pairs that pass are rescored after the scan, best first, each re-checked against the k-th
+/// exact score as it rises: about k ln(m / k) rescorings per row and block plus the near ties.
+namespace detail {
+
+// One row of a block: the pairs that pass the cut, and the row's k largest BLAS scores so far.
+template <class Allowed>
+struct RowScan {
+  const float* g;
+  const double* bias;
+  double tol;
+  Allowed& allowed;
+  int64_t t;
+  double cut;                                     // skip a pair whose approximate score is below it
+  std::vector<std::pair<double, int64_t>>& cand;  // (approximate score, j)
+  std::vector<double>& blas_top;                  // descending; -inf = free
+
+  static float float_below(double v) {  // the largest float <= v, so that g < it implies g < v
+    float f = static_cast<float>(v);
+    if (static_cast<double>(f) > v) f = std::nextafter(f, -std::numeric_limits<float>::infinity());
+    return f;
+  }
+
+  // The rare case of the scan: j passed the float cut. Returns the new float cut.
+  [[gnu::noinline]] float take(int64_t j) {
+    const double approx = bias ? static_cast<double>(g[j]) + bias[j] : static_cast<double>(g[j]);
+    if (approx >= cut && allowed(t, j)) {
+      cand.emplace_back(approx, j);
+      const auto k = static_cast<int64_t>(blas_top.size());
+      if (approx > blas_top[k - 1]) {
+        int64_t pos = k - 1;
+        while (pos > 0 && approx > blas_top[pos - 1]) {
+          blas_top[pos] = blas_top[pos - 1];
+          --pos;
+        }
+        blas_top[pos] = approx;
+        cut = std::max(cut, blas_top[k - 1] - 2 * tol);
+      }
+    }
+    return bias ? -std::numeric_limits<float>::infinity() : float_below(cut);
+  }
+};
+
+}  // namespace detail
+
 template <class Slot, class Id, class Allowed>
 void offer_block(TopK& top, const float* xq, int64_t c, const float* xb, int64_t m, int64_t d, const double* bias,
                  double tol, Slot slot, Id id, Allowed allowed, std::vector<float>& gram, std::mutex* locks = nullptr,
                  size_t n_locks = 0) {
-  if (c == 0 || m == 0 || top.k() == 0) return;
+  const int64_t k = top.k();
+  if (c == 0 || m == 0 || k == 0) return;
   gram.resize(static_cast<size_t>(c * m));
   gemm_abt(xq, c, xb, m, d, gram.data());
+  std::vector<std::pair<double, int64_t>> cand;
+  std::vector<double> blas_top(static_cast<size_t>(k));
   for (int64_t t = 0; t < c; ++t) {
     const int64_t s = slot(t);
     std::unique_lock<std::mutex> guard;
     if (locks) guard = std::unique_lock<std::mutex>(locks[static_cast<size_t>(s) % n_locks]);
     const float* g = gram.data() + t * m;
+    const double exact_cut = top.floor(s) - tol;
+    std::fill(blas_top.begin(), blas_top.end(), -std::numeric_limits<double>::infinity());
+    cand.clear();
+    detail::RowScan<Allowed> row{g, bias, tol, allowed, t, exact_cut, cand, blas_top};
+    // With a bias every pair goes through take() (the float cut is -inf); without, the hot loop
+    // is one float compare per pair.
+    float fcut = bias ? -std::numeric_limits<float>::infinity() : row.float_below(exact_cut);
+    for (int64_t j = 0; j < m; ++j)
+      if (!(g[j] < fcut)) fcut = row.take(j);
+    std::sort(cand.begin(), cand.end(), [](const auto& a, const auto& b) {
+      return a.first > b.first || (a.first == b.first && a.second < b.second);
+    });
     const float* qrow = xq + t * d;
-    double threshold = top.floor(s) - tol;
-    for (int64_t j = 0; j < m; ++j) {
-      const double approx = bias ? static_cast<double>(g[j]) + bias[j] : static_cast<double>(g[j]);
-      if (approx < threshold || !allowed(t, j)) continue;
+    double threshold = exact_cut;
+    for (const auto& [approx, j] : cand) {
+      if (approx < row.cut) break;  // sorted: the rest are below the final BLAS cut too
+      if (approx < threshold) continue;
       const double exact = dot_exact(qrow, xb + j * d, d) + (bias ? bias[j] : 0.0);
       if (top.insert(s, exact, id(j))) threshold = top.floor(s) - tol;
     }
