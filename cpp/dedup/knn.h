@@ -28,7 +28,7 @@
 //
 // Memory: rows x k x 16 bytes while searching and 12 bytes in the graph, plus the normalised copy
 // when one is needed, plus the index (a copy of the vectors for IVF/HNSW; HNSW adds ~M * 8 bytes
-// per row), plus one 256 x 2048 (flat) or 256 x list-size (ivf-gemm) block of products per task.
+// per row), plus one <= 1024 x 1024 (flat) or 256 x list-size (ivf-gemm) block of products per task.
 #pragma once
 
 #include <cstdint>

@@ -175,21 +175,36 @@ Run run_once(const float* x, int64_t n, int64_t d, int kk, const KMeansOptions& 
       std::vector<int64_t> pos(start.begin(), start.end() - 1);
       for (int64_t i = 0; i < nt; ++i) order[pos[a[i]]++] = i;
     }
-    core::parallel_for(kk, 1, [&](size_t lo, size_t hi) {
-      std::vector<double> sum(d);
-      for (size_t j = lo; j < hi; ++j) {
-        const int64_t count = start[j + 1] - start[j];
-        if (count == 0) continue;
-        std::fill(sum.begin(), sum.end(), 0.0);
-        for (int64_t r = start[j]; r < start[j + 1]; ++r) {
-          const float* src = xt + order[r] * d;
-          for (int64_t t = 0; t < d; ++t) sum[t] += src[t];
-        }
-        float* c = run.centroids.data() + j * d;
-        for (int64_t t = 0; t < d; ++t)
-          c[t] = static_cast<float>(o.metric == KMeansMetric::kL2 ? sum[t] / static_cast<double>(count) : sum[t]);
+    auto write_centroid = [&](size_t j, const double* sum) {
+      const int64_t count = start[j + 1] - start[j];
+      float* c = run.centroids.data() + j * d;
+      for (int64_t t = 0; t < d; ++t)
+        c[t] = static_cast<float>(o.metric == KMeansMetric::kL2 ? sum[t] / static_cast<double>(count) : sum[t]);
+    };
+    if (core::num_threads() == 1) {
+      // One pass in row order (cache friendly); each cluster's sum sees its rows in row order, as below.
+      std::vector<double> sums(static_cast<size_t>(kk) * d, 0.0);
+      for (int64_t i = 0; i < nt; ++i) {
+        double* dst = sums.data() + static_cast<int64_t>(a[i]) * d;
+        const float* src = xt + i * d;
+        for (int64_t t = 0; t < d; ++t) dst[t] += src[t];
       }
-    });
+      for (int j = 0; j < kk; ++j)
+        if (start[j + 1] > start[j]) write_centroid(j, sums.data() + static_cast<int64_t>(j) * d);
+    } else {
+      core::parallel_for(kk, 1, [&](size_t lo, size_t hi) {
+        std::vector<double> sum(d);
+        for (size_t j = lo; j < hi; ++j) {
+          if (start[j + 1] == start[j]) continue;
+          std::fill(sum.begin(), sum.end(), 0.0);
+          for (int64_t r = start[j]; r < start[j + 1]; ++r) {
+            const float* src = xt + order[r] * d;
+            for (int64_t t = 0; t < d; ++t) sum[t] += src[t];
+          }
+          write_centroid(j, sum.data());
+        }
+      });
+    }
     // Empty clusters: re-seed with the worst-fitting row not yet used for this purpose.
     std::vector<uint8_t> taken;
     for (int j = 0; j < kk; ++j) {
