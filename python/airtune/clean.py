@@ -16,7 +16,6 @@ normalises inputs (list, numpy, pandas, pyarrow, Hugging Face datasets) and wrap
 
 from __future__ import annotations
 
-import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -152,17 +151,10 @@ def fix_text(
             fix_latin_ligatures=fix_latin_ligatures,
             uncurl_quotes=uncurl_quotes,
             normalize_whitespace=normalize_whitespace,
+            normalization=normalization or "none",
         )
 
-    out = [t for part in _chunked(run, rows, show_progress, "fix_text") for t in part]
-    if normalization is not None:
-        out = [
-            s
-            if s.isascii() or unicodedata.is_normalized(normalization, s)
-            else unicodedata.normalize(normalization, s)
-            for s in out
-        ]
-    return out
+    return [t for part in _chunked(run, rows, show_progress, "fix_text") for t in part]
 
 
 @dataclass
