@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "clean/chat_quality.h"
 #include "clean/fix_text.h"
 #include "clean/html_to_text.h"
 #include "clean/quality_filter.h"
@@ -276,6 +277,46 @@ void bind_clean(py::module_& m) {
   AIRTUNE_FIELD(char_duplicates_ratio);
   AIRTUNE_FIELD(new_line_ratio);
 #undef AIRTUNE_FIELD
+
+  using airtune::clean::ChatQualityParams;
+  py::class_<ChatQualityParams> cp(c, "ChatQualityParams", "Switches and thresholds of the chat quality checks.");
+  cp.def(py::init<>());
+#define AIRTUNE_FIELD(name) cp.def_readwrite(#name, &ChatQualityParams::name)
+  AIRTUNE_FIELD(no_assistant);
+  AIRTUNE_FIELD(empty_turn);
+  AIRTUNE_FIELD(turn_too_long);
+  AIRTUNE_FIELD(max_turn_chars);
+  AIRTUNE_FIELD(markup);
+  AIRTUNE_FIELD(refusal);
+  AIRTUNE_FIELD(truncated);
+  AIRTUNE_FIELD(truncated_min_words);
+  AIRTUNE_FIELD(language_mismatch);
+  AIRTUNE_FIELD(language_min_letters);
+  AIRTUNE_FIELD(length_ratio);
+  AIRTUNE_FIELD(max_length_ratio);
+  AIRTUNE_FIELD(min_length_ratio);
+  AIRTUNE_FIELD(repetition);
+  AIRTUNE_FIELD(max_dup_line_frac);
+#undef AIRTUNE_FIELD
+  c.def("chat_quality_rules", &airtune::clean::chat_quality_rules);
+  c.def(
+      "chat_quality",
+      [](const airtune::io::RecordBatch& batch, const ChatQualityParams& params) {
+        std::vector<airtune::clean::ChatVerdict> verdicts;
+        {
+          py::gil_scoped_release release;
+          verdicts = airtune::clean::chat_quality_batch(batch, params);
+        }
+        std::vector<uint8_t> keep(verdicts.size());
+        py::list reasons(verdicts.size());
+        for (size_t i = 0; i < verdicts.size(); ++i) {
+          keep[i] = verdicts[i].keep ? 1 : 0;
+          reasons[i] = verdicts[i].keep ? py::object(py::none()) : py::object(py::str(verdicts[i].reason));
+        }
+        return py::make_tuple(airtune::bindings::to_numpy(std::move(keep)), reasons);
+      },
+      py::arg("batch"), py::arg("params"),
+      "Chat quality checks of every record: (keep uint8 array, reasons with None for kept rows).");
 }
 
 }  // namespace airtune::bindings

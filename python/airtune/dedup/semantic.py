@@ -99,7 +99,9 @@ class SemanticResult(_RowsMixin):
     centroid_distance: np.ndarray | None = None
     max_similarity: np.ndarray | None = None
     capped_rows: int = 0
+    ids: list | None = None
     reason_label = "semantic duplicate"
+    stage = "semantic"
 
     def pairs(self) -> Any:
         pd = require("pandas", "pandas")
@@ -177,6 +179,7 @@ def semantic_duplicates(
     ef_search: int = 0,
     flat_max_rows: int = 20000,
     thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
+    ids: Sequence[str] | None = None,
 ) -> SemanticResult:
     """Semantic duplicates: rows whose embeddings have cosine similarity >= ``threshold``.
 
@@ -197,6 +200,9 @@ def semantic_duplicates(
 
     ``device``: "cpu"; "cuda" runs exact kNN with torch on the GPU (this build's FAISS is CPU only);
     "auto" uses CUDA only when torch is already imported and has a device.
+
+    ``ids``: names of the rows (e.g. ``records.ids``) used by ``result.reason``
+    (``"semantic_duplicate_of:<id>"``); row numbers otherwise.
     """
     x = as_float32_matrix(embeddings)
     n = x.shape[0]
@@ -242,6 +248,7 @@ def semantic_duplicates(
             semdedup_cluster=r["cluster"],
             centroid_distance=r["centroid_distance"],
             max_similarity=ms,
+            ids=list(ids) if ids is not None else None,
         )
     if mode != "knn":
         raise ValueError(f"mode: expected 'knn' or 'semdedup', got {mode!r}")
@@ -254,14 +261,14 @@ def semantic_duplicates(
         norms = np.linalg.norm(x_checked, axis=1)
         if n and (norms == 0).any():
             raise ValueError(f"embeddings: row {int(np.flatnonzero(norms == 0)[0])} is a zero vector")
-        sim, ids = (
+        sim, knn_ids = (
             _torch_knn_self(x_checked, kk)
             if kk
             else (np.zeros((n, 0), np.float32), np.zeros((n, 0), np.int64))
         )
         used = "torch-exact"
     else:
-        sim, ids, used = _c.knn_self_cosine(
+        sim, knn_ids, used = _c.knn_self_cosine(
             x,
             int(k),
             index,
@@ -274,10 +281,10 @@ def semantic_duplicates(
         )
     table = {}
     for t in ts:
-        a, b, _ = _edges_at(sim, ids, t)
+        a, b, _ = _edges_at(sim, knn_ids, t)
         c = _c.resolve_clusters(n, a, b, "first", None, None)
         table[t] = int(c["n_removed"])
-    a, b, s = _edges_at(sim, ids, float(threshold))
+    a, b, s = _edges_at(sim, knn_ids, float(threshold))
     c = _c.resolve_clusters(n, a, b, rule, None, sc)
     capped = int((sim[:, -1] >= threshold).sum()) if sim.shape[1] else 0
     return SemanticResult(
@@ -294,6 +301,7 @@ def semantic_duplicates(
         device=dev,
         n_clusters=int(c["n_clusters"]),
         knn_sim=sim,
-        knn_ids=ids,
+        knn_ids=knn_ids,
         capped_rows=capped,
+        ids=list(ids) if ids is not None else None,
     )
