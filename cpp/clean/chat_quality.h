@@ -11,7 +11,7 @@
 //                      (<div>, </p>, <br/>, ...) or an HTML character reference (&nbsp; &#39;)
 //   refusal            the last assistant answer opens with a refusal or AI boilerplate ("I'm sorry,
 //                      but I can't", "As an AI language model", ...; apostrophes normalised)
-//   truncated          the last assistant answer (>= truncated_min_words words) stops mid-sentence:
+//   truncated          the last assistant answer (>= truncated_min_words words, 25) stops mid-sentence:
 //                      it ends in a letter, digit, ',' ';' '-' or '(' , or inside a ``` code block
 //   language_mismatch  the last user turn and the last answer are in different languages: different
 //                      dominant scripts (Latin, Cyrillic, Greek, Arabic, Hebrew, Devanagari, Thai,
@@ -42,7 +42,7 @@ struct ChatQualityParams {
   bool markup = true;
   bool refusal = true;
   bool truncated = true;
-  int64_t truncated_min_words = 12;
+  int64_t truncated_min_words = 25;
   bool language_mismatch = true;
   int64_t language_min_letters = 12;
   bool length_ratio = true;

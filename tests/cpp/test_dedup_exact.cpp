@@ -6,7 +6,7 @@
 
 #include "core/errors.h"
 #include "dedup/exact.h"
-#include "dedup/normalize.h"
+#include "core/normalize.h"
 #include "dedup/survivors.h"
 
 using namespace airtune::dedup;

@@ -51,7 +51,9 @@ def _canonical_row(row: dict) -> dict:
     row = {k: v for k, v in row.items() if k not in _CANONICAL_ONLY}
     meta = row.pop("metadata", None)
     if isinstance(meta, str):
-        for k, v in json.loads(meta).items():
+        meta = json.loads(meta)
+    if isinstance(meta, dict):
+        for k, v in meta.items():
             row.setdefault(k, v)
     if row.get("label") is None:
         row.pop("label", None)
