@@ -209,8 +209,10 @@ def _split_records(
     elif isinstance(stratify, str):
         if not is_selector(stratify):
             stratify = f"metadata.{stratify}"
-        col = select_text(records, stratify, stage="split (stratify)")
-        labels = col.to_list()
+        col = select_text(records, stratify, stage="split (stratify)", missing="empty")
+        if n and not col.present.any():
+            raise ValueError(f"split: stratify={stratify!r} names no field of any of the {n} records")
+        labels = [t if p else None for t, p in zip(col.to_list(), col.present.tolist())]  # absent: own stratum
     elif callable(stratify):
         labels = [stratify(r) for r in records]
     else:
