@@ -147,10 +147,11 @@ size_t count_words(std::string_view s) {
 bool is_truncated(std::string_view answer, int64_t min_words) {
   std::string_view a = answer;
   while (!a.empty() && (a.back() == ' ' || a.back() == '\n' || a.back() == '\t' || a.back() == '\r')) a.remove_suffix(1);
-  if (a.empty() || static_cast<int64_t>(count_words(a)) < min_words) return false;
+  if (a.empty()) return false;
   size_t fences = 0;
   for (size_t p = a.find("```"); p != std::string_view::npos; p = a.find("```", p + 3)) ++fences;
-  if (fences % 2 == 1) return true;
+  if (fences % 2 == 1) return true;  // stopped inside a code block, whatever its length
+  if (static_cast<int64_t>(count_words(a)) < min_words) return false;
   const size_t last_space = a.find_last_of(" \n\t");
   std::string_view token = last_space == std::string_view::npos ? a : a.substr(last_space + 1);
   if (token.find("://") != std::string_view::npos || token.front() == '/' || token.find('@') != std::string_view::npos)

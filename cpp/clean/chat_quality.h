@@ -11,8 +11,9 @@
 //                      (<div>, </p>, <br/>, ...) or an HTML character reference (&nbsp; &#39;)
 //   refusal            the last assistant answer opens with a refusal or AI boilerplate ("I'm sorry,
 //                      but I can't", "As an AI language model", ...; apostrophes normalised)
-//   truncated          the last assistant answer (>= truncated_min_words words, 25) stops mid-sentence:
-//                      it ends in a letter, digit, ',' ';' '-' or '(' , or inside a ``` code block
+//   truncated          the last assistant answer stops inside a ``` code block, or (when it has >=
+//                      truncated_min_words words, 25) mid-sentence: it ends in a letter, digit, ','
+//                      ';' '-' or '(' (not in a URL, path or e-mail address)
 //   language_mismatch  the last user turn and the last answer are in different languages: different
 //                      dominant scripts (Latin, Cyrillic, Greek, Arabic, Hebrew, Devanagari, Thai,
 //                      Hangul, CJK), or, for Latin text, different languages among en de fr es pt it

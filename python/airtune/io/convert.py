@@ -50,11 +50,10 @@ def _canonical_row(row: dict) -> dict:
     source_format = row.get("format")
     row = {k: v for k, v in row.items() if k not in _CANONICAL_ONLY}
     meta = row.pop("metadata", None)
-    if isinstance(meta, str):
+    if isinstance(meta, str):  # the JSON text column of Records.to_arrow()
         meta = json.loads(meta)
-    if isinstance(meta, dict):
-        for k, v in meta.items():
-            row.setdefault(k, v)
+    if isinstance(meta, dict) and meta:
+        row["metadata"] = meta  # the reader unwraps it (and names a key that is also top-level)
     if row.get("label") is None:
         row.pop("label", None)
     messages = []

@@ -162,6 +162,8 @@ def stage_texts(
     if select is not None and column is not None and select != column:
         raise ValueError(f"{name}: pass select= or column=, not both")
     key = select if select is not None else column
+    if isinstance(data, _core.records.TextColumn):
+        return data, None
     if isinstance(data, Records):
         return select_text(data, key or "conversation", stage=stage, missing=missing), data
     columns = _tabular_columns(data)
