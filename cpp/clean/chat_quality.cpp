@@ -24,6 +24,12 @@ bool is_blank(std::string_view s) { return s.find_first_not_of(" \t\r\n\f\v") ==
 template <typename Fn>
 void for_each_cp(std::string_view s, Fn&& fn) {
   for (size_t i = 0; i < s.size();) {
+    const auto byte = static_cast<uint8_t>(s[i]);
+    if (byte < 0x80) {  // ASCII without a call
+      fn(static_cast<int32_t>(byte), i);
+      ++i;
+      continue;
+    }
     utf8proc_int32_t cp = -1;
     auto n = utf8proc_iterate(reinterpret_cast<const utf8proc_uint8_t*>(s.data() + i),
                               static_cast<utf8proc_ssize_t>(s.size() - i), &cp);
@@ -37,11 +43,13 @@ void for_each_cp(std::string_view s, Fn&& fn) {
 }
 
 bool is_letter(int32_t cp) {
+  if (cp < 0x80) return (cp | 0x20) >= 'a' && (cp | 0x20) <= 'z';
   const auto c = utf8proc_category(cp);
   return c >= UTF8PROC_CATEGORY_LU && c <= UTF8PROC_CATEGORY_LO;
 }
 
 bool is_alnum(int32_t cp) {
+  if (cp < 0x80) return ((cp | 0x20) >= 'a' && (cp | 0x20) <= 'z') || (cp >= '0' && cp <= '9');
   const auto c = utf8proc_category(cp);
   return (c >= UTF8PROC_CATEGORY_LU && c <= UTF8PROC_CATEGORY_LO) ||
          (c >= UTF8PROC_CATEGORY_ND && c <= UTF8PROC_CATEGORY_NO);

@@ -326,6 +326,8 @@ def _near(records: Records, o: dict[str, Any]) -> tuple[StageOutput, dict[str, A
         int(o["ngram"]),
         select=o["select"],
         num_perm=int(o["num_perm"]),
+        bands=o["bands"],
+        rows=o["rows"],
         char_ngrams=bool(o["char_ngrams"]),
         on_conflict=o["on_conflict"],
     )

@@ -89,6 +89,8 @@ STAGES: dict[str, StageSpec] = {
             "threshold": Option(_NUM, 0.8),
             "ngram": Option(_INT, 5),
             "num_perm": Option(_INT, 128),
+            "bands": Option((int, type(None)), None, "LSH bands (with rows; default: chosen from the threshold)"),
+            "rows": Option((int, type(None)), None, "LSH rows per band"),
             "char_ngrams": Option(_BOOL, False),
             "on_conflict": Option(_STR, "first", "", ("first", "majority", "drop")),
             "warn_above": Option((int, float, type(None)), 0.3),
