@@ -91,7 +91,10 @@ def run_airtune(data: Path, out: Path, which: str) -> dict:
         "airtune-same": [
             "read",
             ("quality", {"preset": "gopher", "warn_above": None}),
-            ("near", {"threshold": 0.8, "ngram": 5, "num_perm": 112, "bands": 14, "rows": 8, "warn_above": None}),
+            (
+                "near",
+                {"threshold": 0.8, "ngram": 5, "num_perm": 112, "bands": 14, "rows": 8, "warn_above": None},
+            ),
             "write",
         ],
         "airtune-stream": ["read", "clean", ("quality", {"preset": "chat"}), "exact", "write"],
@@ -118,6 +121,8 @@ def _conversation(self, data: dict, path: str, id_in_file: int | str) -> dict:  
 
 
 def run_datatrove(data: Path, out: Path) -> dict:
+    import datatrove.utils.hashes.xxhash as dx
+    import xxhash
     from datatrove.executor import LocalPipelineExecutor
     from datatrove.pipeline.dedup.minhash import (
         MinhashConfig,
@@ -129,9 +134,6 @@ def run_datatrove(data: Path, out: Path) -> dict:
     from datatrove.pipeline.filters import GopherQualityFilter
     from datatrove.pipeline.readers import JsonlReader
     from datatrove.pipeline.writers import JsonlWriter
-
-    import datatrove.utils.hashes.xxhash as dx
-    import xxhash
 
     # datatrove 0.10.1 passes str to xxhash, which (xxhash >= 3.6) takes bytes only: encode first,
     # the fix its own sha1 path has (the hashes are the same XXH64 of the UTF-8 text).
@@ -155,14 +157,22 @@ def run_datatrove(data: Path, out: Path) -> dict:
     )
     s1.run()
     LocalPipelineExecutor(
-        pipeline=[MinhashDedupBuckets(input_folder=str(out / "sigs"), output_folder=str(out / "buckets"), config=cfg)],
+        pipeline=[
+            MinhashDedupBuckets(
+                input_folder=str(out / "sigs"), output_folder=str(out / "buckets"), config=cfg
+            )
+        ],
         tasks=cfg.num_buckets,
         workers=THREADS,
         logging_dir=str(logs / "s2"),
         depends=s1,
     ).run()
     LocalPipelineExecutor(
-        pipeline=[MinhashDedupCluster(input_folder=str(out / "buckets"), output_folder=str(out / "remove"), config=cfg)],
+        pipeline=[
+            MinhashDedupCluster(
+                input_folder=str(out / "buckets"), output_folder=str(out / "remove"), config=cfg
+            )
+        ],
         tasks=1,
         logging_dir=str(logs / "s3"),
     ).run()
@@ -266,14 +276,18 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--mb", type=float, default=1050.0, help="size of the generated JSONL in MB")
     ap.add_argument("--work", default="/tmp/airtune-bench-pipeline")
-    ap.add_argument("--systems", default="airtune-same,datatrove,pandas+datasketch,airtune-stream,airtune-chat")
+    ap.add_argument(
+        "--systems", default="airtune-same,datatrove,pandas+datasketch,airtune-stream,airtune-chat"
+    )
     ap.add_argument(
         "--peer-rows",
         type=int,
         default=0,
         help="run the peers (and airtune-same again, for the ratio) on the first N rows only (0: the whole file)",
     )
-    ap.add_argument("--full", default="airtune-same,airtune-stream,airtune-chat", help="systems run on the whole file")
+    ap.add_argument(
+        "--full", default="airtune-same,airtune-stream,airtune-chat", help="systems run on the whole file"
+    )
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--data", help=argparse.SUPPRESS)
     ap.add_argument("--out", help=argparse.SUPPRESS)
@@ -287,7 +301,9 @@ def main() -> None:
     if not data.exists():
         t = time.perf_counter()
         info = generate(data, args.mb)
-        print(f"generated {data} ({info['rows']} rows, {info['bytes'] / 1e6:.0f} MB) in {time.perf_counter() - t:.0f} s")
+        print(
+            f"generated {data} ({info['rows']} rows, {info['bytes'] / 1e6:.0f} MB) in {time.perf_counter() - t:.0f} s"
+        )
     size = data.stat().st_size
     prefix = data
     if args.peer_rows:
@@ -325,7 +341,9 @@ def main() -> None:
         res["rows_per_s"] = res["rows_in"] / res["seconds"]
         res["mb_per_s"] = res["bytes"] / 1e6 / res["seconds"]
         results[name] = res
-        print(f"{name:>18}: {res['seconds']:8.1f} s  {res['rows_per_s']:>10.0f} rows/s  peak {res['peak_mb']:7.0f} MB  removed {res['removed']}")
+        print(
+            f"{name:>18}: {res['seconds']:8.1f} s  {res['rows_per_s']:>10.0f} rows/s  peak {res['peak_mb']:7.0f} MB  removed {res['removed']}"
+        )
         shutil.rmtree(out, ignore_errors=True)
     base = next((r.get("rows_per_s") for r in results.values() if r.get("system") == "datatrove"), None)
     whole = next((r for r in results.values() if r.get("bytes") == size and "rows_in" in r), {})

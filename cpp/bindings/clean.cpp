@@ -128,7 +128,8 @@ py::object fix_text(const py::sequence& texts, const std::string& unescape_html,
                     const std::string& normalization, bool as_column) {
   airtune::clean::FixTextOptions opt;
   const auto form = airtune::core::parse_unicode_form(normalization);
-  if (!form) throw airtune::InvalidArgument("normalization: expected NFC, NFKC, NFD, NFKD or none, got '" + normalization + "'");
+  if (!form)
+    throw airtune::InvalidArgument("normalization: expected NFC, NFKC, NFD, NFKD or none, got '" + normalization + "'");
   opt.normalization = *form;
   if (unescape_html == "auto")
     opt.unescape_html = airtune::clean::UnescapeHtml::kAuto;
@@ -227,7 +228,8 @@ void bind_clean(py::module_& m) {
         "Unicode repair of each text, then Unicode normalisation (utf8proc).");
   c.def("strip_garbage", &strip_garbage, py::arg("texts"), py::arg("script_blocks") = true, py::arg("tags") = true,
         py::arg("entities") = true, py::arg("js_lines") = true, py::arg("base64") = true,
-        py::arg("tracking_params") = true, py::arg("as_column") = false, "Remove leaked markup, JS, base64 and tracking parameters.");
+        py::arg("tracking_params") = true, py::arg("as_column") = false,
+        "Remove leaked markup, JS, base64 and tracking parameters.");
   c.def("quality_filter", &quality_filter, py::arg("texts"), py::arg("params"),
         "Run the enabled quality filters: (keep uint8 array, reasons, texts after line rules).");
 

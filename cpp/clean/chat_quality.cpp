@@ -108,12 +108,12 @@ bool has_markup(std::string_view s) {
 }
 
 constexpr std::array<std::string_view, 24> kRefusals = {
-    "i'm sorry, but i can",     "i am sorry, but i can",  "i'm sorry, i can",     "sorry, but i can't",
-    "sorry, i can't",           "i can't assist with",    "i cannot assist with", "i can't help with",
-    "i cannot help with",       "i'm unable to",          "i am unable to",       "i'm not able to",
-    "i am not able to",         "i cannot provide",       "i can't provide",      "as an ai language model",
-    "as an ai model",           "as an ai assistant, i",  "as an ai, i",          "i'm just an ai",
-    "i apologize, but i can",   "i apologize, but as an", "i won't be able to",   "i will not be able to",
+    "i'm sorry, but i can",   "i am sorry, but i can",  "i'm sorry, i can",     "sorry, but i can't",
+    "sorry, i can't",         "i can't assist with",    "i cannot assist with", "i can't help with",
+    "i cannot help with",     "i'm unable to",          "i am unable to",       "i'm not able to",
+    "i am not able to",       "i cannot provide",       "i can't provide",      "as an ai language model",
+    "as an ai model",         "as an ai assistant, i",  "as an ai, i",          "i'm just an ai",
+    "i apologize, but i can", "i apologize, but as an", "i won't be able to",   "i will not be able to",
 };
 
 bool is_refusal(std::string_view answer) {
@@ -122,7 +122,8 @@ bool is_refusal(std::string_view answer) {
   head.reserve(limit);
   for (size_t i = 0; i < limit; ++i) {
     const char c = answer[i];
-    if (c == '\xE2' && i + 2 < answer.size() && answer[i + 1] == '\x80' && (answer[i + 2] == '\x99' || answer[i + 2] == '\x98')) {
+    if (c == '\xE2' && i + 2 < answer.size() && answer[i + 1] == '\x80' &&
+        (answer[i + 2] == '\x99' || answer[i + 2] == '\x98')) {
       head.push_back('\'');  // ’ or ‘
       i += 2;
       continue;
@@ -154,7 +155,8 @@ size_t count_words(std::string_view s) {
 
 bool is_truncated(std::string_view answer, int64_t min_words) {
   std::string_view a = answer;
-  while (!a.empty() && (a.back() == ' ' || a.back() == '\n' || a.back() == '\t' || a.back() == '\r')) a.remove_suffix(1);
+  while (!a.empty() && (a.back() == ' ' || a.back() == '\n' || a.back() == '\t' || a.back() == '\r'))
+    a.remove_suffix(1);
   if (a.empty()) return false;
   size_t fences = 0;
   for (size_t p = a.find("```"); p != std::string_view::npos; p = a.find("```", p + 3)) ++fences;
@@ -170,10 +172,25 @@ bool is_truncated(std::string_view answer, int64_t min_words) {
   return is_alnum(last);
 }
 
-enum class Script : uint8_t { kNone, kLatin, kCyrillic, kGreek, kArabic, kHebrew, kDevanagari, kThai, kHangul, kCjk, kCount };
+enum class Script : uint8_t {
+  kNone,
+  kLatin,
+  kCyrillic,
+  kGreek,
+  kArabic,
+  kHebrew,
+  kDevanagari,
+  kThai,
+  kHangul,
+  kCjk,
+  kCount
+};
 
 Script script_of(int32_t cp) {
-  if (cp < 0x250) return (cp >= 'A' && cp <= 'Z') || (cp >= 'a' && cp <= 'z') || (cp >= 0xC0 && cp != 0xD7 && cp != 0xF7) ? Script::kLatin : Script::kNone;
+  if (cp < 0x250)
+    return (cp >= 'A' && cp <= 'Z') || (cp >= 'a' && cp <= 'z') || (cp >= 0xC0 && cp != 0xD7 && cp != 0xF7)
+               ? Script::kLatin
+               : Script::kNone;
   if (cp >= 0x1E00 && cp <= 0x1EFF) return Script::kLatin;
   if (cp >= 0x370 && cp <= 0x3FF) return Script::kGreek;
   if (cp >= 0x400 && cp <= 0x52F) return Script::kCyrillic;
@@ -190,20 +207,22 @@ Script script_of(int32_t cp) {
 constexpr int kLanguages = 7;  // en de fr es pt it nl
 const std::array<std::unordered_set<std::string_view>, kLanguages>& stop_words() {
   static const std::array<std::unordered_set<std::string_view>, kLanguages> sets = {{
-      {"the", "and", "is", "to", "of", "you", "your", "it", "that", "in", "for", "with", "this", "are", "be",
-       "can", "not", "have", "on", "my", "do", "how", "what", "i", "will", "if", "or", "from"},
-      {"der", "die", "das", "und", "ist", "nicht", "ich", "sie", "es", "mit", "ein", "eine", "zu", "den", "von",
-       "auf", "f\xC3\xBCr", "wie", "mein", "kann", "bitte", "ihr", "ihre", "wir", "auch", "dem", "werden"},
-      {"le", "la", "les", "et", "est", "vous", "je", "pas", "une", "des", "du", "pour", "que", "qui", "dans",
-       "avec", "mon", "votre", "comment", "ce", "sur", "au", "il", "nous", "sont", "peut", "mes"},
-      {"el", "los", "las", "y", "es", "que", "en", "un", "una", "por", "para", "con", "no", "mi", "su",
-       "c\xC3\xB3mo", "qu\xC3\xA9", "est\xC3\xA1", "puedo", "del", "al", "lo", "se", "usted", "tu"},
-      {"o", "os", "e", "\xC3\xA9", "que", "em", "um", "uma", "para", "com", "n\xC3\xA3o", "meu", "seu", "como",
-       "est\xC3\xA1", "voc\xC3\xAA", "posso", "do", "da", "dos", "das", "no", "na", "ao"},
-      {"il", "lo", "gli", "e", "\xC3\xA8", "che", "di", "un", "una", "per", "con", "non", "mio", "come", "sono",
-       "questo", "posso", "del", "della", "nel", "alla", "si", "ho", "mi"},
-      {"de", "het", "een", "en", "is", "van", "ik", "je", "niet", "op", "met", "voor", "dat", "mijn", "hoe",
-       "kan", "wat", "u", "uw", "zijn", "er", "te", "ook", "naar"},
+      {"the", "and", "is",  "to",   "of", "you", "your", "it",  "that", "in", "for",  "with", "this", "are",
+       "be",  "can", "not", "have", "on", "my",  "do",   "how", "what", "i",  "will", "if",   "or",   "from"},
+      {"der",  "die",  "das",   "und", "ist",  "nicht", "ich",  "sie",        "es",
+       "mit",  "ein",  "eine",  "zu",  "den",  "von",   "auf",  "f\xC3\xBCr", "wie",
+       "mein", "kann", "bitte", "ihr", "ihre", "wir",   "auch", "dem",        "werden"},
+      {"le",   "la",   "les", "et",    "est",     "vous", "je",  "pas", "une", "des",  "du",   "pour", "que", "qui",
+       "dans", "avec", "mon", "votre", "comment", "ce",   "sur", "au",  "il",  "nous", "sont", "peut", "mes"},
+      {"el",    "los",  "las", "y",  "es", "que",   "en",          "un",         "una",
+       "por",   "para", "con", "no", "mi", "su",    "c\xC3\xB3mo", "qu\xC3\xA9", "est\xC3\xA1",
+       "puedo", "del",  "al",  "lo", "se", "usted", "tu"},
+      {"o",   "os",   "e",           "\xC3\xA9",    "que",   "em", "um", "uma", "para", "com", "n\xC3\xA3o", "meu",
+       "seu", "como", "est\xC3\xA1", "voc\xC3\xAA", "posso", "do", "da", "dos", "das",  "no",  "na",         "ao"},
+      {"il",  "lo",   "gli",  "e",      "\xC3\xA8", "che", "di",    "un",  "una",  "per", "con", "non",
+       "mio", "come", "sono", "questo", "posso",    "del", "della", "nel", "alla", "si",  "ho",  "mi"},
+      {"de",  "het",  "een", "en",  "is",  "van", "ik", "je",   "niet", "op", "met", "voor",
+       "dat", "mijn", "hoe", "kan", "wat", "u",   "uw", "zijn", "er",   "te", "ook", "naar"},
   }};
   return sets;
 }

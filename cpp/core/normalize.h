@@ -33,10 +33,10 @@ std::optional<UnicodeForm> parse_unicode_form(std::string_view name) noexcept;
 std::string_view unicode_form_name(UnicodeForm form) noexcept;
 
 struct NormalizeOptions {
-  bool lowercase = true;            ///< full Unicode case folding
-  bool collapse_whitespace = true;  ///< runs of whitespace -> one space, trimmed at both ends
-  bool strip_punctuation = false;   ///< punctuation and symbols -> space (then collapsed when that is on)
-  bool digits_to_zero = false;      ///< every decimal digit -> '0'
+  bool lowercase = true;                  ///< full Unicode case folding
+  bool collapse_whitespace = true;        ///< runs of whitespace -> one space, trimmed at both ends
+  bool strip_punctuation = false;         ///< punctuation and symbols -> space (then collapsed when that is on)
+  bool digits_to_zero = false;            ///< every decimal digit -> '0'
   UnicodeForm form = UnicodeForm::kNFKC;  ///< kNone, kNFC or kNFKC (decomposed forms are not identities)
 
   /// The options as bit flags (the MinHash index file stores them): bit 0 lowercase, 1 whitespace,

@@ -6,8 +6,8 @@
 
 #include "core/errors.h"
 #include "core/hash.h"
-#include "core/threading.h"
 #include "core/normalize.h"
+#include "core/threading.h"
 
 namespace airtune::embed {
 namespace {

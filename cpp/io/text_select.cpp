@@ -136,9 +136,11 @@ TextSelector parse_selector(std::string_view s) {
     t.kind = SelectKind::kConversation;
   } else if (s == "user" || s == "assistant" || s == "system" || s == "tool" || s == "text") {
     t.kind = SelectKind::kRole;
-    t.role = s == "user" ? Role::User : s == "assistant" ? Role::Assistant : s == "system" ? Role::System
-             : s == "tool"                                                 ? Role::Tool
-                                                                           : Role::Text;
+    t.role = s == "user"        ? Role::User
+             : s == "assistant" ? Role::Assistant
+             : s == "system"    ? Role::System
+             : s == "tool"      ? Role::Tool
+                                : Role::Text;
   } else if (s == "first_user") {
     t.kind = SelectKind::kFirstUser;
   } else if (s == "last_user") {
@@ -225,8 +227,7 @@ RecordBatch with_contents(const RecordBatch& batch, std::span<const int64_t> mes
   const int64_t m = static_cast<int64_t>(batch.message_count());
   for (size_t k = 0; k < messages.size(); ++k)
     if (messages[k] < 0 || messages[k] >= m || (k > 0 && messages[k] <= messages[k - 1]))
-      throw InvalidArgument("with_contents: message indices must be increasing and in [0, " + std::to_string(m) +
-                            ")");
+      throw InvalidArgument("with_contents: message indices must be increasing and in [0, " + std::to_string(m) + ")");
   RecordBatch out;
   out.id = batch.id;
   out.format = batch.format;

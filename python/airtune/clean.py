@@ -127,7 +127,9 @@ def _rewrite(records: Any, messages: Any, kernel: Any, kind: str) -> CleanResult
 
     n = len(records)
     rec_of = R.message_record(batch, idx)
-    old = _core.dedup.exact_hashes(before, {"lowercase": False, "collapse_whitespace": False, "unicode": None})
+    old = _core.dedup.exact_hashes(
+        before, {"lowercase": False, "collapse_whitespace": False, "unicode": None}
+    )
     new = _core.dedup.exact_hashes(after, {"lowercase": False, "collapse_whitespace": False, "unicode": None})
     changed = np.bincount(rec_of[old != new], minlength=n) > 0 if n else np.zeros(0, dtype=bool)
     emptied = R.empty_message_rows(new_batch, ["user", "assistant"]).astype(bool) & ~R.empty_message_rows(
@@ -409,7 +411,9 @@ def _params(preset: str, overrides: dict[str, Any]) -> Any:
         names = set(_param_names(chat=True))
         for key, value in overrides.items():
             if key not in names:
-                raise ValueError(f"unknown quality_filter parameter {key!r} for preset 'chat'; valid: {sorted(names)}")
+                raise ValueError(
+                    f"unknown quality_filter parameter {key!r} for preset 'chat'; valid: {sorted(names)}"
+                )
             setattr(params, key, type(getattr(params, key))(value))
         return params
     if preset not in _PRESETS:

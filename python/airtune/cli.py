@@ -72,7 +72,10 @@ def _curate(config: str, input_path: str | None, out: str | None, resume: bool, 
     source = input_path or cfg_input
     target = out or cfg_output
     if not source or not target:
-        print("airtune curate: give the input and the output folder (in the config or --input/--out)", file=sys.stderr)
+        print(
+            "airtune curate: give the input and the output folder (in the config or --input/--out)",
+            file=sys.stderr,
+        )
         return 2
     with warnings.catch_warnings():
         warnings.simplefilter("always")
@@ -85,7 +88,9 @@ def _curate(config: str, input_path: str | None, out: str | None, resume: bool, 
     print(result.summary_line())
     for row in result.funnel:
         cached = " (cached)" if row["cached"] else ""
-        print(f"  {row['stage']:<20} {row['rows_in']:>9} in {row['kept']:>9} kept {row['dropped']:>8} dropped{cached}")
+        print(
+            f"  {row['stage']:<20} {row['rows_in']:>9} in {row['kept']:>9} kept {row['dropped']:>8} dropped{cached}"
+        )
     for name, path in result.paths.items():
         print(f"{name:>12}: {path}")
     return 0

@@ -14,12 +14,27 @@ from collections.abc import Iterator
 from pathlib import Path
 
 SYSTEM = "You are the support assistant of Acme Cloud. Answer briefly, politely and cite the docs."
-PRODUCTS = ["storage buckets", "API keys", "billing", "the CLI", "two-factor authentication", "webhooks",
-            "the search API", "backups", "DNS records", "team seats", "invoices", "SSO", "rate limits"]
+PRODUCTS = [
+    "storage buckets",
+    "API keys",
+    "billing",
+    "the CLI",
+    "two-factor authentication",
+    "webhooks",
+    "the search API",
+    "backups",
+    "DNS records",
+    "team seats",
+    "invoices",
+    "SSO",
+    "rate limits",
+]
 ACTIONS = ["reset", "rotate", "enable", "disable", "export", "move", "delete", "configure", "audit", "share"]
 LABELS = ["billing", "account", "technical", "security"]
-FILLER = ("Open the dashboard, go to Settings and pick the section for it. Changes apply within a few "
-          "minutes to every project of the organisation, and the audit log records who made them. ")
+FILLER = (
+    "Open the dashboard, go to Settings and pick the section for it. Changes apply within a few "
+    "minutes to every project of the organisation, and the audit log records who made them. "
+)
 OFF_DOMAIN = [
     "Write a sonnet about the sea at dawn, with seagulls and salt.",
     "What is the capital of Mongolia and how many people live there?",
@@ -31,11 +46,13 @@ OFF_DOMAIN = [
 def _question(rng: random.Random) -> tuple[str, str]:
     product, action = rng.choice(PRODUCTS), rng.choice(ACTIONS)
     n = rng.randint(1000, 99999)
-    q = rng.choice([
-        f"How do I {action} {product} for project {n}?",
-        f"hi, I can't {action} {product} (ticket {n}), what am I doing wrong?",
-        f"Is it possible to {action} {product} from the CLI? Ref {n}.",
-    ])
+    q = rng.choice(
+        [
+            f"How do I {action} {product} for project {n}?",
+            f"hi, I can't {action} {product} (ticket {n}), what am I doing wrong?",
+            f"Is it possible to {action} {product} from the CLI? Ref {n}.",
+        ]
+    )
     return q, rng.choice(LABELS)
 
 
@@ -65,7 +82,7 @@ def rows(n: int, seed: int = 0) -> Iterator[dict]:
             q, label = _question(rng)
             a = _answer(rng, q)
             if kind < 0.20:  # leaked HTML from the ticketing system
-                a = f"<div class=\"answer\"><p>{a}</p><br/></div>&nbsp;"
+                a = f'<div class="answer"><p>{a}</p><br/></div>&nbsp;'
             elif kind < 0.23:
                 a = "I'm sorry, but I can't help with that request."
             elif kind < 0.26:  # truncated by a token limit
@@ -73,8 +90,10 @@ def rows(n: int, seed: int = 0) -> Iterator[dict]:
             elif kind < 0.28:
                 a = "   "
             elif kind < 0.30:
-                a = ("Um Ihr Konto zu verwalten, öffnen Sie die Einstellungen und wählen Sie den Bereich aus, "
-                     "der für Ihr Projekt gilt. Die Änderungen werden in wenigen Minuten wirksam.")
+                a = (
+                    "Um Ihr Konto zu verwalten, öffnen Sie die Einstellungen und wählen Sie den Bereich aus, "
+                    "der für Ihr Projekt gilt. Die Änderungen werden in wenigen Minuten wirksam."
+                )
             elif kind < 0.33:
                 q, a, label = rng.choice(OFF_DOMAIN), _answer(rng, "write it now"), "other"
             row = {

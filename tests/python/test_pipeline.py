@@ -48,7 +48,11 @@ def test_sample_run_accounts_for_every_row(tmp_path):
     assert a["rows_in"] == len(lines) == a["kept"] + a["dropped"] + a["quarantined"]
     assert a["quarantined"] == 6 and r.report["balanced"]
     out = tmp_path / "out"
-    train, test, dropped = _jsonl(out / "train.jsonl"), _jsonl(out / "test.jsonl"), _jsonl(out / "dropped.jsonl")
+    train, test, dropped = (
+        _jsonl(out / "train.jsonl"),
+        _jsonl(out / "test.jsonl"),
+        _jsonl(out / "dropped.jsonl"),
+    )
     assert len(train) == len(r.train) and len(test) == len(r.test) and len(dropped) == a["dropped"]
     assert len((out / "quarantine.jsonl").read_bytes().splitlines()) == a["quarantined"]  # verbatim lines
     ids = [d["id"] for d in train + test + dropped]
@@ -123,7 +127,9 @@ def test_streaming_only_pipeline_matches_the_in_memory_stages(tmp_path, chats):
     small = Pipeline([("read", {"batch_bytes": 64 << 10}), *stages[1:]]).run(chats, tmp_path / "s")
     big = Pipeline(stages).run(chats, tmp_path / "b")
     assert small.funnel[0]["rows_in"] == big.funnel[0]["rows_in"]
-    assert [(f["stage"], f["kept"], f["dropped"]) for f in small.funnel] == [(f["stage"], f["kept"], f["dropped"]) for f in big.funnel]
+    assert [(f["stage"], f["kept"], f["dropped"]) for f in small.funnel] == [
+        (f["stage"], f["kept"], f["dropped"]) for f in big.funnel
+    ]
     assert (tmp_path / "s" / "train.jsonl").read_bytes() == (tmp_path / "b" / "train.jsonl").read_bytes()
     # the same stages by hand on the whole file
     from airtune import clean, dedup
@@ -146,7 +152,12 @@ def test_support_chats_stage_removals(tmp_path, chats):
     # clean repairs the leaked HTML first (so quality has no markup left to drop)
     clean_stats = next(s for s in r.report["stages"] if s["stage"] == "clean")
     assert clean_stats["details"]["changed"] > 50 and clean_stats["details"]["removed"]["tags"] > 100
-    assert set(reasons["quality"]) >= {"chat:refusal", "chat:truncated", "chat:language_mismatch", "chat:no_assistant"}
+    assert set(reasons["quality"]) >= {
+        "chat:refusal",
+        "chat:truncated",
+        "chat:language_mismatch",
+        "chat:no_assistant",
+    }
     assert "chat:markup" not in reasons["quality"]
     assert reasons["exact"]["exact_duplicate_of"] > 50
     assert sum(reasons.get("near", {}).values()) > 10
@@ -163,11 +174,20 @@ def test_support_chats_stage_removals(tmp_path, chats):
     ("stages", "match"),
     [
         (["read", "claen"], r"stage 1: unknown stage 'claen'; did you mean 'clean'\?"),
-        (["read", ("quality", {"presett": "chat"})], r"stage 1 \('quality'\): unknown option 'presett'; did you mean 'preset'\?"),
-        (["read", ("near", {"threshold": "high"})], r"stage 1 \('near'\): option 'threshold' must be int or float, got str 'high'"),
+        (
+            ["read", ("quality", {"presett": "chat"})],
+            r"stage 1 \('quality'\): unknown option 'presett'; did you mean 'preset'\?",
+        ),
+        (
+            ["read", ("near", {"threshold": "high"})],
+            r"stage 1 \('near'\): option 'threshold' must be int or float, got str 'high'",
+        ),
         (["read", ("exact", {"punctuation": 1})], r"option 'punctuation' must be bool, got int"),
         (["read", ("quality", {"preset": "web"})], r"option 'preset' must be one of"),
-        (["read", ("quality", {"params": {"refusals": False}})], r"stage 1 \('quality'\): option 'params': unknown quality_filter parameter 'refusals'"),
+        (
+            ["read", ("quality", {"params": {"refusals": False}})],
+            r"stage 1 \('quality'\): option 'params': unknown quality_filter parameter 'refusals'",
+        ),
         (["read", ("exact", {"select": "usr"})], r"stage 1 \('exact'\): option 'select' is not a selector"),
         (["read", ("split", {"fraction": 1.5})], r"option 'fraction' must be in \(0, 1\)"),
         (["clean", "read"], r"stage 1 \('read'\): read must be the first stage"),
@@ -198,7 +218,9 @@ def test_bad_inputs(tmp_path):
     with pytest.raises(NotADirectoryError, match="write: output"):
         p.run(f, f)
     # a selector that names no field of the records, and records without the field a stage needs
-    with pytest.raises(ValueError, match=r"exact: selector 'metadata.topic' names no field of any of the 24 records"):
+    with pytest.raises(
+        ValueError, match=r"exact: selector 'metadata.topic' names no field of any of the 24 records"
+    ):
         Pipeline(["read", ("exact", {"select": "metadata.topic"})]).run(SAMPLE, tmp_path / "o2")
     with pytest.raises(ValueError, match=r"exact: selector 'system': record \d+ \(id 'sg-1'"):
         Pipeline(["read", ("exact", {"select": "system"})]).run(SAMPLE, tmp_path / "o3")
@@ -219,7 +241,17 @@ def test_in_memory_records_and_stage_table():
     finally:
         shutil.rmtree(out_dir)
     assert set(STAGES) == {
-        "read", "clean", "quality", "exact", "near", "semantic", "outliers", "system_prompt_check", "split", "diversify", "write",
+        "read",
+        "clean",
+        "quality",
+        "exact",
+        "near",
+        "semantic",
+        "outliers",
+        "system_prompt_check",
+        "split",
+        "diversify",
+        "write",
     }
 
 
@@ -271,14 +303,22 @@ def test_toml_and_yaml_configs_run_the_same_stages_as_python(tmp_path):
 
     (tmp_path / "a.toml").write_text(TOML.format(input=SAMPLE))
     (tmp_path / "b.yaml").write_text(YAML.format(input=SAMPLE))
-    py = Pipeline(["read", "clean", ("quality", {"preset": "chat"}), "exact", ("split", {"fraction": 0.2}), "write"])
+    py = Pipeline(
+        ["read", "clean", ("quality", {"preset": "chat"}), "exact", ("split", {"fraction": 0.2}), "write"]
+    )
     ref = py.run(SAMPLE, tmp_path / "py")
     for cfg in ("a.toml", "b.yaml"):
         out = tmp_path / cfg
         assert main(["curate", str(out), "--out", str(tmp_path / f"out-{cfg}")]) == 0
-        assert (tmp_path / f"out-{cfg}" / "train.jsonl").read_bytes() == (tmp_path / "py" / "train.jsonl").read_bytes()
+        assert (tmp_path / f"out-{cfg}" / "train.jsonl").read_bytes() == (
+            tmp_path / "py" / "train.jsonl"
+        ).read_bytes()
     pipe, inp, outp = Pipeline.from_config(tmp_path / "a.toml")
-    assert inp == str(SAMPLE) and outp == str(tmp_path / "curated") and [s.name for s in pipe.stages] == [s.name for s in py.stages]
+    assert (
+        inp == str(SAMPLE)
+        and outp == str(tmp_path / "curated")
+        and [s.name for s in pipe.stages] == [s.name for s in py.stages]
+    )
     assert ref.accounting["rows_in"] == 30
 
 
@@ -297,7 +337,10 @@ def test_cli_errors_name_the_file_stage_and_key(tmp_path, capsys):
     assert "no such config file" in capsys.readouterr().err
     ok = tmp_path / "ok.toml"
     ok.write_text('[[stages]]\nstage = "exact"\n')
-    assert main(["curate", str(ok), "--input", str(tmp_path / "missing.jsonl"), "--out", str(tmp_path / "o")]) == 1
+    assert (
+        main(["curate", str(ok), "--input", str(tmp_path / "missing.jsonl"), "--out", str(tmp_path / "o")])
+        == 1
+    )
     assert "read: " in capsys.readouterr().err and not (tmp_path / "o" / "manifest.json").exists()
 
 
@@ -310,11 +353,21 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 def _render(page: Path, shot: Path) -> tuple[str, str]:
     """(DOM after scripts ran, console messages) of `page` in headless Chromium; saves a screenshot."""
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--enable-logging=stderr", "--v=0"]
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--hide-scrollbars",
+        "--enable-logging=stderr",
+        "--v=0",
+    ]
     url = page.resolve().as_uri()
     dom = subprocess.run([CHROMIUM, *flags, "--dump-dom", url], capture_output=True, text=True, timeout=120)
     snap = subprocess.run(
-        [CHROMIUM, *flags, "--window-size=1280,2400", f"--screenshot={shot}", url], capture_output=True, text=True, timeout=120
+        [CHROMIUM, *flags, "--window-size=1280,2400", f"--screenshot={shot}", url],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     console = "\n".join(line for line in (dom.stderr + snap.stderr).splitlines() if "CONSOLE" in line)
     return dom.stdout, console
@@ -338,7 +391,11 @@ def test_report_renders_in_chromium_with_every_section(tmp_path, chats):
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     # the check can fail: a page with a script error and a missing section is caught
     broken = tmp_path / "broken.html"
-    broken.write_text(html.replace('<section id="labels">', '<section id="nolabels">').replace("</body>", "<script>undefinedFn();</script></body>"))
+    broken.write_text(
+        html.replace('<section id="labels">', '<section id="nolabels">').replace(
+            "</body>", "<script>undefinedFn();</script></body>"
+        )
+    )
     dom2, console2 = _render(broken, tmp_path / "broken.png")
     assert "missing:labels" in dom2 and "undefinedFn" in console2
     report = json.loads((tmp_path / "out" / "report.json").read_text())

@@ -70,7 +70,18 @@ def py_select(rec: io.Record, sel: str) -> str | None:
 
 
 @pytest.mark.parametrize(
-    "sel", ["conversation", "user", "assistant", "system", "last_user", "last_assistant", "prompt", "label", "metadata.source"]
+    "sel",
+    [
+        "conversation",
+        "user",
+        "assistant",
+        "system",
+        "last_user",
+        "last_assistant",
+        "prompt",
+        "label",
+        "metadata.source",
+    ],
 )
 def test_selectors_match_a_python_model(sample, sel):
     col = io.select.select_text(sample, sel, missing="empty")
@@ -83,7 +94,9 @@ def test_selectors_match_a_python_model(sample, sel):
 def test_selector_errors_name_the_selector_and_row(sample):
     with pytest.raises(ValueError, match="unknown selector 'usr'"):
         dedup.exact_duplicates(sample, select="usr")
-    with pytest.raises(ValueError, match=r"exact: selector 'metadata.nope' names no field of any of the 24 records"):
+    with pytest.raises(
+        ValueError, match=r"exact: selector 'metadata.nope' names no field of any of the 24 records"
+    ):
         dedup.exact_duplicates(sample, select="metadata.nope")
     with pytest.raises(ValueError, match=r"selector 'system': record 21 \(id 'sg-1', line 26\)"):
         dedup.exact_duplicates(sample, select="system")
@@ -134,15 +147,29 @@ def test_every_stage_result_has_the_contract(sample):
 
 def test_clean_rewrites_messages_in_place_and_keeps_fields():
     rows = [
-        chat("hi <b>there</b>", "Use <script>alert(1)</script>the CLI &amp; docs.", "sys", id="a", label="x", metadata={"k": [1, 2]}),
+        chat(
+            "hi <b>there</b>",
+            "Use <script>alert(1)</script>the CLI &amp; docs.",
+            "sys",
+            id="a",
+            label="x",
+            metadata={"k": [1, 2]},
+        ),
         chat("Cafe\u0301 prices?", "ﬁne: 3 €", id="b", label="y"),
         chat("<p></p>", "ok", id="c"),
     ]
     recs = io.from_dicts(rows)
     g = clean.strip_garbage(recs)
-    assert g.records[0].messages[-1].content == clean.strip_garbage(["Use <script>alert(1)</script>the CLI &amp; docs."]).texts[0]
+    assert (
+        g.records[0].messages[-1].content
+        == clean.strip_garbage(["Use <script>alert(1)</script>the CLI &amp; docs."]).texts[0]
+    )
     assert g.records[0].messages[0].content == "sys"
-    assert g.records[0].metadata == {"k": [1, 2]} and g.records[0].label == "x" and g.records.ids == ["a", "b", "c"]
+    assert (
+        g.records[0].metadata == {"k": [1, 2]}
+        and g.records[0].label == "x"
+        and g.records.ids == ["a", "b", "c"]
+    )
     assert g.changed.tolist() == [True, False, True]
     assert g.counts["tags"].tolist()[0] == 2
     out = g.apply(recs)  # row c's user turn became empty: dropped with a reason
@@ -175,7 +202,12 @@ def test_metadata_round_trips_unwrapped_and_typed(tmp_path):
     assert frame["metadata"][0] == meta and isinstance(frame["metadata"][0]["n"], int)
     path = tmp_path / "m.jsonl"
     recs.write_jsonl(path)
-    for again in (io.from_pandas(frame), io.from_arrow(recs.to_arrow()), io.from_hf(recs.to_hf()), io.read_jsonl(path, progress=False)):
+    for again in (
+        io.from_pandas(frame),
+        io.from_arrow(recs.to_arrow()),
+        io.from_hf(recs.to_hf()),
+        io.read_jsonl(path, progress=False),
+    ):
         assert [r.metadata for r in again] == [meta, {"source": "prod"}]
         assert again.ids == ["r0", "r1"]
     line = json.loads(path.read_text().splitlines()[0])
@@ -197,7 +229,9 @@ def test_diversify_keeps_ids_metadata_and_formats(sample):
     changed = [a.system != b.system for a, b in zip(d.records, sample)]
     assert sum(changed) == d.n_varied
     for a, b in zip(d.records, sample):  # only the system prompt may differ
-        assert [m.content for m in a.messages if m.role != "system"] == [m.content for m in b.messages if m.role != "system"]
+        assert [m.content for m in a.messages if m.role != "system"] == [
+            m.content for m in b.messages if m.role != "system"
+        ]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -210,7 +244,17 @@ def py_identity(text: str) -> str:
 
 
 def test_normalize_matches_python_nfkc_casefold():
-    texts = ["Straße", "ＦＵＬＬ width", "ﬁne ÉTÉ", "Ǆemal", "İstanbul", "ΣΊΣΥΦΟΣ", "a\u00a0\u2003b", "é", "Ｈｉ"]
+    texts = [
+        "Straße",
+        "ＦＵＬＬ width",
+        "ﬁne ÉTÉ",
+        "Ǆemal",
+        "İstanbul",
+        "ΣΊΣΥΦΟΣ",
+        "a\u00a0\u2003b",
+        "é",
+        "Ｈｉ",
+    ]
     for t in texts:
         assert dedup.normalize(t) == py_identity(t), t
     assert dedup.normalize("„Quoted“ — ½ dash!", punctuation=True) == "quoted 1 2 dash"  # ⁄ is a symbol
@@ -232,7 +276,8 @@ def test_exact_dedup_and_holdout_agree_on_the_sample(sample):
     # leakage uses the same identity: the exact duplicates of a test row are found
     leak = airtune.split.leakage(sample, split.test, near_threshold=None)
     assert leak.counts["exact"] == sum(
-        py_identity(py_select(r, "conversation")) in {py_identity(py_select(t, "conversation")) for t in split.test}
+        py_identity(py_select(r, "conversation"))
+        in {py_identity(py_select(t, "conversation")) for t in split.test}
         for r in sample
     )
 
@@ -280,11 +325,33 @@ def test_label_conflicts_first_majority_drop():
 CHAT_CASES = {
     "kept: short conversational turns": (chat("Thanks!", "You're welcome."), None),
     "kept: tool call turn": (
-        {"messages": [{"role": "user", "content": "status of 8812?"}, {"role": "assistant", "content": None, "tool_calls": [{"id": "c", "type": "function", "function": {"name": "s", "arguments": "{}"}}]}, {"role": "tool", "tool_call_id": "c", "content": "{}"}, {"role": "assistant", "content": "Shipped."}]},
+        {
+            "messages": [
+                {"role": "user", "content": "status of 8812?"},
+                {
+                    "role": "assistant",
+                    "content": None,
+                    "tool_calls": [
+                        {"id": "c", "type": "function", "function": {"name": "s", "arguments": "{}"}}
+                    ],
+                },
+                {"role": "tool", "tool_call_id": "c", "content": "{}"},
+                {"role": "assistant", "content": "Shipped."},
+            ]
+        },
         None,
     ),
-    "kept: code with tags": (chat("How do I bold text in HTML?", "Wrap it in `<b>` tags, e.g. `<b>bold</b>`."), None),
-    "kept: URL at the end": (chat("Where are the docs for the storage API and its limits?", "The whole reference for the storage API, its quotas, limits and error codes is on this page: https://docs.acme.dev/storage"), None),
+    "kept: code with tags": (
+        chat("How do I bold text in HTML?", "Wrap it in `<b>` tags, e.g. `<b>bold</b>`."),
+        None,
+    ),
+    "kept: URL at the end": (
+        chat(
+            "Where are the docs for the storage API and its limits?",
+            "The whole reference for the storage API, its quotas, limits and error codes is on this page: https://docs.acme.dev/storage",
+        ),
+        None,
+    ),
     "no assistant": ({"messages": [{"role": "user", "content": "hello?"}]}, "chat:no_assistant"),
     "empty answer": (chat("How do I reset my key?", "  "), "chat:no_assistant"),
     "empty user turn": (chat("", "Sure, here it is."), "chat:empty_turn"),
@@ -292,10 +359,31 @@ CHAT_CASES = {
     "entity": (chat("Reset my key", "Open Settings&nbsp;now."), "chat:markup"),
     "refusal": (chat("Reset my key", "I'm sorry, but I can't help with that."), "chat:refusal"),
     "curly refusal": (chat("Reset my key", "As an AI language model, I don’t have access."), "chat:refusal"),
-    "truncated": (chat("Explain backups", " ".join(["The backup runs nightly and keeps copies"] * 6) + " and then the"), "chat:truncated"),
-    "open code block": (chat("Show code", "Here it is, with every step of the setup explained for you and your team today:\n```python\nimport acme\nacme.connect("), "chat:truncated"),
-    "language": (chat("How do I reset the API key of my project?", "Öffnen Sie die Einstellungen und wählen Sie dort den Schlüssel aus, den Sie ändern möchten."), "chat:language_mismatch"),
-    "script": (chat("How do I reset the API key of my project?", "Откройте настройки и выберите ключ, который нужно изменить."), "chat:language_mismatch"),
+    "truncated": (
+        chat("Explain backups", " ".join(["The backup runs nightly and keeps copies"] * 6) + " and then the"),
+        "chat:truncated",
+    ),
+    "open code block": (
+        chat(
+            "Show code",
+            "Here it is, with every step of the setup explained for you and your team today:\n```python\nimport acme\nacme.connect(",
+        ),
+        "chat:truncated",
+    ),
+    "language": (
+        chat(
+            "How do I reset the API key of my project?",
+            "Öffnen Sie die Einstellungen und wählen Sie dort den Schlüssel aus, den Sie ändern möchten.",
+        ),
+        "chat:language_mismatch",
+    ),
+    "script": (
+        chat(
+            "How do I reset the API key of my project?",
+            "Откройте настройки и выберите ключ, который нужно изменить.",
+        ),
+        "chat:language_mismatch",
+    ),
     "length ratio": (chat("Why is my invoice higher this month?", "ok. " * 4000), "chat:length_ratio"),
     "repetition": (chat("Tell me", "\n".join(["Click the button."] * 6 + ["Done."])), "chat:repetition"),
 }
@@ -317,7 +405,9 @@ def test_chat_preset_rules_one_by_one():
 
 def test_web_presets_warn_with_their_rule_table_on_chat_data():
     recs = io.from_dicts([chat(f"Which region for project {i}?", "eu-west, the default.") for i in range(50)])
-    with pytest.warns(clean.HeavyFilterWarning, match=r"quality_filter\[gopher\] would remove 50 of 50 rows") as w:
+    with pytest.warns(
+        clean.HeavyFilterWarning, match=r"quality_filter\[gopher\] would remove 50 of 50 rows"
+    ) as w:
         q = clean.quality_filter(recs, "gopher")
     msg = str(w[0].message)
     assert "gopher_quality:short_doc" in msg and "preset='chat'" in msg

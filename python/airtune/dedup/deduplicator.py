@@ -96,7 +96,9 @@ class Deduplicator:
             self._hashes.setdefault(h, i)
         return self
 
-    def transform(self, texts: Any, column: str | None = None, *, select: str | None = None) -> DeduplicatorResult:
+    def transform(
+        self, texts: Any, column: str | None = None, *, select: str | None = None
+    ) -> DeduplicatorResult:
         if self._index is None:
             raise RuntimeError("Deduplicator: call fit(reference) first")
         rows, _ = _texts(texts, column, select=select, stage="dedup")

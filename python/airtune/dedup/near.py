@@ -366,7 +366,9 @@ def near_duplicates(
     table = {}
     for t in ts:
         m = p["similarity"] >= t
-        table[t] = int(_c.resolve_clusters(len(rows_), p["a"][m], p["b"][m], "first", None, None)["n_removed"])
+        table[t] = int(
+            _c.resolve_clusters(len(rows_), p["a"][m], p["b"][m], "first", None, None)["n_removed"]
+        )
     if low < float(threshold):
         m = p["similarity"] >= float(threshold)
         p = {**p, "a": p["a"][m], "b": p["b"][m], "similarity": p["similarity"][m]}

@@ -105,6 +105,7 @@ def outliers(
         raise ValueError(f"method: expected 'knn', 'lof' or 'centroid', got {method!r}")
     score, flag, fence = r["score"], r["flag"].astype(bool), float(r["fence"])
     reason = [
-        f"outlier:{name}: {what} {s:.4g} > {fence:.4g}" if f else "" for s, f in zip(score.tolist(), flag.tolist())
+        f"outlier:{name}: {what} {s:.4g} > {fence:.4g}" if f else ""
+        for s, f in zip(score.tolist(), flag.tolist())
     ]
     return OutlierResult(score=score, flag=flag, fence=fence, method=name, reason=reason)

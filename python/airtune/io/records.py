@@ -279,7 +279,9 @@ class Records(ResultMixin):
             parts = [body[s:e] for s, e in zip(starts.tolist(), ends.tolist())]
         else:
             body = m.data.tobytes()
-            parts = [body[s:e] if v else b"{}" for s, e, v in zip(starts.tolist(), ends.tolist(), valid.tolist())]
+            parts = [
+                body[s:e] if v else b"{}" for s, e, v in zip(starts.tolist(), ends.tolist(), valid.tolist())
+            ]
         return json.loads(b"[" + b",".join(parts) + b"]")
 
     def to_hf(self) -> Any:

@@ -123,7 +123,9 @@ def as_records(data: Any, name: str = "records") -> Records:
     return from_any(data)
 
 
-def select_text(records: Records, select: str = "conversation", *, stage: str = "", missing: str = "error") -> Any:
+def select_text(
+    records: Records, select: str = "conversation", *, stage: str = "", missing: str = "error"
+) -> Any:
     """The selected text of every record as a C++ ``TextColumn`` (``len``, ``[i]``, ``to_list()``).
 
     ``missing="error"`` (default) raises ValueError naming the stage, the selector and the first

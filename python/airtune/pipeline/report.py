@@ -26,14 +26,16 @@ def build_report(
     seconds: float,
 ) -> dict[str, Any]:
     funnel = [
-        {k: s[k] for k in ("stage", "rows_in", "kept", "dropped", "quarantined", "cached", "seconds")} for s in stats
+        {k: s[k] for k in ("stage", "rows_in", "kept", "dropped", "quarantined", "cached", "seconds")}
+        for s in stats
     ]
     return {
         "airtune": __version__,
         "input": input_id,
         "seconds": round(seconds, 3),
         "accounting": accounting,
-        "balanced": accounting["rows_in"] == accounting["kept"] + accounting["dropped"] + accounting["quarantined"],
+        "balanced": accounting["rows_in"]
+        == accounting["kept"] + accounting["dropped"] + accounting["quarantined"],
         "funnel": funnel,
         "reasons": {s["stage"]: s["reasons"] for s in stats if s["reasons"]},
         "stages": stats,
@@ -71,25 +73,33 @@ def _table(rows: list[list[Any]], head: list[str], numeric: set[int] | None = No
     numeric = numeric or set()
     out = ["<table><tr>" + "".join(f"<th>{_e(h)}</th>" for h in head) + "</tr>"]
     for r in rows:
-        cells = "".join(f'<td class="n">{_e(c)}</td>' if i in numeric else f"<td>{_e(c)}</td>" for i, c in enumerate(r))
+        cells = "".join(
+            f'<td class="n">{_e(c)}</td>' if i in numeric else f"<td>{_e(c)}</td>" for i, c in enumerate(r)
+        )
         out.append(f"<tr>{cells}</tr>")
     out.append("</table>")
     return "".join(out)
 
 
-def _bars(items: list[tuple[str, float]], *, width: int = 640, color: str = "#3e63dd", title: str = "") -> str:
+def _bars(
+    items: list[tuple[str, float]], *, width: int = 640, color: str = "#3e63dd", title: str = ""
+) -> str:
     """A horizontal bar chart as inline SVG."""
     if not items:
         return '<p class="muted">nothing to plot</p>'
     top = max(v for _, v in items) or 1
     row, label_w = 22, 190
     h = row * len(items) + 10
-    parts = [f'<svg role="img" aria-label="{_e(title)}" width="{width}" height="{h}" viewBox="0 0 {width} {h}">']
+    parts = [
+        f'<svg role="img" aria-label="{_e(title)}" width="{width}" height="{h}" viewBox="0 0 {width} {h}">'
+    ]
     for i, (label, v) in enumerate(items):
         y = 5 + i * row
         w = (width - label_w - 70) * (v / top)
         parts.append(f'<text x="0" y="{y + 14}">{_e(label[:28])}</text>')
-        parts.append(f'<rect x="{label_w}" y="{y + 2}" width="{w:.1f}" height="{row - 6}" fill="{color}" rx="2"/>')
+        parts.append(
+            f'<rect x="{label_w}" y="{y + 2}" width="{w:.1f}" height="{row - 6}" fill="{color}" rx="2"/>'
+        )
         parts.append(f'<text x="{label_w + w + 6:.1f}" y="{y + 14}">{v:g}</text>')
     parts.append("</svg>")
     return "".join(parts)
@@ -97,12 +107,22 @@ def _bars(items: list[tuple[str, float]], *, width: int = 640, color: str = "#3e
 
 def _funnel(report: dict[str, Any]) -> str:
     rows = [
-        [f["stage"], f["rows_in"], f["kept"], f["dropped"], f["quarantined"], "yes" if f["cached"] else "", f"{f['seconds']:.3f}"]
+        [
+            f["stage"],
+            f["rows_in"],
+            f["kept"],
+            f["dropped"],
+            f["quarantined"],
+            "yes" if f["cached"] else "",
+            f"{f['seconds']:.3f}",
+        ]
         for f in report["funnel"]
     ]
     chart = _bars([(f["stage"], f["kept"]) for f in report["funnel"]], title="rows kept after each stage")
     return (
-        _table(rows, ["stage", "rows in", "kept", "dropped", "quarantined", "cached", "seconds"], {1, 2, 3, 4, 6})
+        _table(
+            rows, ["stage", "rows in", "kept", "dropped", "quarantined", "cached", "seconds"], {1, 2, 3, 4, 6}
+        )
         + "<h3>Rows kept after each stage</h3>"
         + chart
     )
@@ -112,7 +132,9 @@ def _reasons(report: dict[str, Any]) -> str:
     rows = [[stage, r, c] for stage, rs in report["reasons"].items() for r, c in rs.items()]
     if not rows:
         return '<p class="muted">no row was dropped</p>'
-    chart = _bars([(f"{s}: {r}", c) for s, r, c in rows[:25]], color="#e5484d", title="dropped rows per reason")
+    chart = _bars(
+        [(f"{s}: {r}", c) for s, r, c in rows[:25]], color="#e5484d", title="dropped rows per reason"
+    )
     return _table(rows, ["stage", "reason", "rows"], {2}) + "<h3>Dropped rows per reason</h3>" + chart
 
 
@@ -124,7 +146,9 @@ def _examples(report: dict[str, Any]) -> str:
                 f'<div><div class="muted">{_e(e["id"])} (line {_e(e["line"])}) {_e(e.get("reason", ""))}</div><pre>{_e(e["text"])}</pre></div>'
                 for e in ex
             )
-            out.append(f'<details><summary>{_e(s["stage"])}: {_e(reason)} ({s["reasons"].get(reason, len(ex))} rows)</summary><div class="side">{items}</div></details>')
+            out.append(
+                f'<details><summary>{_e(s["stage"])}: {_e(reason)} ({s["reasons"].get(reason, len(ex))} rows)</summary><div class="side">{items}</div></details>'
+            )
     return "".join(out) or '<p class="muted">no row was dropped</p>'
 
 
@@ -139,7 +163,9 @@ def _clusters(report: dict[str, Any]) -> str:
         if table:
             out.append(_table([[t, v] for t, v in table.items()], ["threshold", "rows removed"], {1}))
         for c in clusters:
-            cells = "".join(f'<div><div class="muted">{_e(m["id"])}</div><pre>{_e(m["text"])}</pre></div>' for m in c)
+            cells = "".join(
+                f'<div><div class="muted">{_e(m["id"])}</div><pre>{_e(m["text"])}</pre></div>' for m in c
+            )
             out.append(f'<div class="side">{cells}</div><hr>')
         conflicts = s["details"].get("n_conflicts")
         if conflicts:
@@ -147,7 +173,10 @@ def _clusters(report: dict[str, Any]) -> str:
             if s["details"].get("conflicts"):
                 out.append(
                     _table(
-                        [[", ".join(c["ids"][:5]), json.dumps(c["labels"]), c["resolution"]] for c in s["details"]["conflicts"]],
+                        [
+                            [", ".join(c["ids"][:5]), json.dumps(c["labels"]), c["resolution"]]
+                            for c in s["details"]["conflicts"]
+                        ],
                         ["rows", "labels", "resolution"],
                     )
                 )
@@ -186,7 +215,9 @@ def _labels(report: dict[str, Any]) -> str:
             continue
         total = sum(counts.values())
         out.append(f"<h3>{side} ({total} rows)</h3>")
-        out.append(_bars([(k, v) for k, v in list(counts.items())[:20]], color="#30a46c", title=f"labels of {side}"))
+        out.append(
+            _bars([(k, v) for k, v in list(counts.items())[:20]], color="#30a46c", title=f"labels of {side}")
+        )
     return "".join(out) or '<p class="muted">no labels</p>'
 
 
@@ -219,7 +250,10 @@ def render_html(report: dict[str, Any]) -> str:
         ),
         "labels": ("Label balance", _labels(report)),
     }
-    body = "".join(f'<section id="{sid}"><h2>{_e(title)}</h2>{content}</section>' for sid, (title, content) in sections.items())
+    body = "".join(
+        f'<section id="{sid}"><h2>{_e(title)}</h2>{content}</section>'
+        for sid, (title, content) in sections.items()
+    )
     source = report["input"].get("path") or f"{report['input'].get('records', '?')} in-memory records"
     script = (
         "<script>(function(){var want=" + json.dumps(list(SECTIONS)) + ";"

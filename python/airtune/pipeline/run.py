@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from .. import __version__, _core
-from .._results import ResultMixin, progress
+from .._results import ResultMixin
 from ..io import Records, read_jsonl
 from ..io.jsonl import JsonlStream
 from ..io.select import as_records, select_text
@@ -236,7 +236,9 @@ def _clean(records: Records, o: dict[str, Any]) -> tuple[StageOutput, dict[str, 
     if o["strip_garbage"]:
         kinds.append(("strip_garbage", lambda r: clean.strip_garbage(r, messages=roles)))
     if o["fix_text"]:
-        kinds.append(("fix_text", lambda r: clean.fix_text(r, messages=roles, normalization=o["normalization"])))
+        kinds.append(
+            ("fix_text", lambda r: clean.fix_text(r, messages=roles, normalization=o["normalization"]))
+        )
     changed = np.zeros(len(records), dtype=bool)
     reason = [""] * len(records)
     for kind, fn in kinds:
@@ -266,11 +268,17 @@ def _quality(records: Records, o: dict[str, Any]) -> tuple[StageOutput, dict[str
     return res.apply(records), {"preset": o["preset"]}, res
 
 
-def _exact(records: Records, o: dict[str, Any], state: _ExactState | None) -> tuple[StageOutput, dict[str, Any]]:
+def _exact(
+    records: Records, o: dict[str, Any], state: _ExactState | None
+) -> tuple[StageOutput, dict[str, Any]]:
     from ..dedup import exact_duplicates
 
     res = exact_duplicates(
-        records, select=o["select"], punctuation=o["punctuation"], digits=o["digits"], on_conflict=o["on_conflict"]
+        records,
+        select=o["select"],
+        punctuation=o["punctuation"],
+        digits=o["digits"],
+        on_conflict=o["on_conflict"],
     )
     keep = res.keep.copy()
     reason = res.reason
@@ -331,7 +339,13 @@ def _near(records: Records, o: dict[str, Any]) -> tuple[StageOutput, dict[str, A
         char_ngrams=bool(o["char_ngrams"]),
         on_conflict=o["on_conflict"],
     )
-    _warn("near", res.n_removed, res.n_rows, o["warn_above"], {f"threshold {t:g}": v for t, v in res.threshold_table.items()})
+    _warn(
+        "near",
+        res.n_removed,
+        res.n_rows,
+        o["warn_above"],
+        {f"threshold {t:g}": v for t, v in res.threshold_table.items()},
+    )
     return res.apply(records), {
         "clusters": _clusters(records, res, o["select"]),
         "threshold_table": {f"{t:g}": v for t, v in res.threshold_table.items()},
@@ -346,7 +360,13 @@ def _semantic(records: Records, o: dict[str, Any]) -> tuple[StageOutput, dict[st
         return StageOutput("semantic", records, records.take([]), []), {}
     x = _embed(records, o["select"], o["embedder"])
     res = semantic_duplicates(x, float(o["threshold"]), k=int(o["k"]), ids=records.ids, device="cpu")
-    _warn("semantic", res.n_removed, res.n_rows, o["warn_above"], {f"cosine {t:g}": v for t, v in res.threshold_table.items()})
+    _warn(
+        "semantic",
+        res.n_removed,
+        res.n_rows,
+        o["warn_above"],
+        {f"cosine {t:g}": v for t, v in res.threshold_table.items()},
+    )
     return res.apply(records), {
         "clusters": _clusters(records, res, o["select"]),
         "threshold_table": {f"{t:g}": v for t, v in res.threshold_table.items()},
@@ -426,7 +446,10 @@ class PipelineResult(ResultMixin):
         import pandas as pd
 
         return pd.DataFrame(
-            [{k: s[k] for k in ("stage", "rows_in", "kept", "dropped", "cached", "seconds")} for s in self.funnel]
+            [
+                {k: s[k] for k in ("stage", "rows_in", "kept", "dropped", "cached", "seconds")}
+                for s in self.funnel
+            ]
         )
 
     def __repr__(self) -> str:
@@ -593,8 +616,14 @@ class Pipeline:
                 f"per stage: {[(s.stage, s.rows_in, s.kept, s.dropped) for s in stats]}"
             )
         for a, b in zip(stats, stats[1:]):
-            if b.stage not in ("system_prompt_check", "diversify") and a.stage != "split" and b.rows_in != a.kept:
-                raise AccountingError(f"stage {b.stage!r} got {b.rows_in} rows, but {a.stage!r} kept {a.kept}")
+            if (
+                b.stage not in ("system_prompt_check", "diversify")
+                and a.stage != "split"
+                and b.rows_in != a.kept
+            ):
+                raise AccountingError(
+                    f"stage {b.stage!r} got {b.rows_in} rows, but {a.stage!r} kept {a.kept}"
+                )
 
         from .report import build_report, render_html
 
@@ -605,7 +634,10 @@ class Pipeline:
             stats=[s.to_dict() for s in stats],
             accounting=accounting,
             quarantine=quarantine,
-            labels={"train": _label_balance(train) if train is not None else {}, "test": _label_balance(test)},
+            labels={
+                "train": _label_balance(train) if train is not None else {},
+                "test": _label_balance(test),
+            },
             prompts={"before": before_prompts, "after": after_prompts},
             input_id=input_id,
             seconds=time.perf_counter() - started,
@@ -625,7 +657,11 @@ class Pipeline:
         }
         _atomic_text(out / "manifest.json", json.dumps(manifest, indent=1, default=str))
         if train is None:
-            train = read_jsonl(out / "train.jsonl", progress=False) if (out / "train.jsonl").stat().st_size else Records()
+            train = (
+                read_jsonl(out / "train.jsonl", progress=False)
+                if (out / "train.jsonl").stat().st_size
+                else Records()
+            )
         return PipelineResult(train, test, report["funnel"], report, paths, accounting)
 
     # ------------------------------------------------------------------------------------------
@@ -656,7 +692,12 @@ class Pipeline:
         return iter(stream), stream
 
     def _run_prefix(
-        self, path: Path | None, records: Records | None, prefix: list[StageConfig], final: Path, keep_all: bool
+        self,
+        path: Path | None,
+        records: Records | None,
+        prefix: list[StageConfig],
+        final: Path,
+        keep_all: bool,
     ) -> None:
         tmp = final.with_name(final.name + f".tmp-{os.getpid()}")
         shutil.rmtree(tmp, ignore_errors=True)
@@ -684,8 +725,12 @@ class Pipeline:
                         res, details = _clean(current, s.options)
                         for key, v in details["removed"].items():
                             stats["clean"].details.setdefault("removed", {})
-                            stats["clean"].details["removed"][key] = stats["clean"].details["removed"].get(key, 0) + v
-                        stats["clean"].details["changed"] = stats["clean"].details.get("changed", 0) + details["changed"]
+                            stats["clean"].details["removed"][key] = (
+                                stats["clean"].details["removed"].get(key, 0) + v
+                            )
+                        stats["clean"].details["changed"] = (
+                            stats["clean"].details.get("changed", 0) + details["changed"]
+                        )
                     elif s.name == "quality":
                         res, details, qres = _quality(current, s.options)
                         share = s.options["warn_above"]
@@ -743,7 +788,7 @@ class Pipeline:
                 "dropped_parts": dropped_parts,
                 "quarantine": quarantine,
                 "rows_in": rows_in,
-                }
+            }
             (tmp / "done.json").write_text(json.dumps(done, default=str))
             shutil.rmtree(final, ignore_errors=True)
             os.rename(tmp, final)
@@ -752,7 +797,12 @@ class Pipeline:
             raise
 
     def _run_whole(
-        self, s: StageConfig, current: Records | None, train: Records | None, test: Records | None, final: Path
+        self,
+        s: StageConfig,
+        current: Records | None,
+        train: Records | None,
+        test: Records | None,
+        final: Path,
     ) -> None:
         tmp = final.with_name(final.name + f".tmp-{os.getpid()}")
         shutil.rmtree(tmp, ignore_errors=True)
@@ -764,12 +814,16 @@ class Pipeline:
             dropped = False
             if s.name in ("near", "semantic", "outliers"):
                 assert current is not None
-                res, details = {"near": _near, "semantic": _semantic, "outliers": _outliers}[s.name](current, o)
+                res, details = {"near": _near, "semantic": _semantic, "outliers": _outliers}[s.name](
+                    current, o
+                )
                 st.add(res)
                 st.details = details
                 _write_records(res.kept, tmp / "kept.jsonl")
                 if len(res.dropped):
-                    _with_reasons(res.dropped, s.name, res.dropped_reasons).write_jsonl(str(tmp / "dropped.jsonl"))
+                    _with_reasons(res.dropped, s.name, res.dropped_reasons).write_jsonl(
+                        str(tmp / "dropped.jsonl")
+                    )
                     dropped = True
             elif s.name == "system_prompt_check":
                 target = train if train is not None else current
@@ -786,10 +840,17 @@ class Pipeline:
                     if len(current) and not col.present.any():
                         strat = None  # no record has the field: an unstratified split, reported
                         st.details["stratify"] = f"{o['stratify']} (absent: not stratified)"
-                sp = holdout_split(current, float(o["fraction"]), stratify=strat, seed=int(o["seed"]), select=o["select"])
+                sp = holdout_split(
+                    current, float(o["fraction"]), stratify=strat, seed=int(o["seed"]), select=o["select"]
+                )
                 st.rows_in, st.kept = len(current), len(current)
                 st.details.update(
-                    {"train": len(sp.train), "test": len(sp.test), "duplicate_groups": sp.duplicate_groups, "strata": sp.strata[:50]}
+                    {
+                        "train": len(sp.train),
+                        "test": len(sp.test),
+                        "duplicate_groups": sp.duplicate_groups,
+                        "strata": sp.strata[:50],
+                    }
                 )
                 _write_records(sp.train, tmp / "train.jsonl")
                 _write_records(sp.test, tmp / "test.jsonl")
@@ -799,10 +860,17 @@ class Pipeline:
                 assert train is not None
                 d = diversify(train, n_variants=int(o["n_variants"]), seed=int(o["seed"]), output="records")
                 st.rows_in = st.kept = len(train)
-                st.details = {"varied": d.n_varied, "original": d.n_original, "no_system": d.n_no_system, "prompts": len(d.variants)}
+                st.details = {
+                    "varied": d.n_varied,
+                    "original": d.n_original,
+                    "no_system": d.n_no_system,
+                    "prompts": len(d.variants),
+                }
                 _write_records(d.records, tmp / "train.jsonl")
             st.seconds = time.perf_counter() - t
-            (tmp / "done.json").write_text(json.dumps({"stats": st.to_dict(), "dropped": dropped}, default=str))
+            (tmp / "done.json").write_text(
+                json.dumps({"stats": st.to_dict(), "dropped": dropped}, default=str)
+            )
             shutil.rmtree(final, ignore_errors=True)
             os.rename(tmp, final)
         except BaseException:

@@ -40,10 +40,19 @@ STAGES: dict[str, StageSpec] = {
         "read",
         "read the input JSONL (plain or gzip), quarantining bad lines",
         {
-            "format": Option(_STR, "auto", "record layout", ("auto", "chat", "sharegpt", "alpaca", "prompt_completion", "text")),
-            "errors": Option(_STR, "quarantine", "what to do with a bad line", ("quarantine", "skip", "raise")),
+            "format": Option(
+                _STR,
+                "auto",
+                "record layout",
+                ("auto", "chat", "sharegpt", "alpaca", "prompt_completion", "text"),
+            ),
+            "errors": Option(
+                _STR, "quarantine", "what to do with a bad line", ("quarantine", "skip", "raise")
+            ),
             "batch_bytes": Option(_INT, 16 << 20, "bytes of input per streamed batch"),
-            "max_line_bytes": Option(_INT, 64 << 20, "longer lines are quarantined without being held in memory"),
+            "max_line_bytes": Option(
+                _INT, 64 << 20, "longer lines are quarantined without being held in memory"
+            ),
         },
         streaming=True,
     ),
@@ -66,7 +75,9 @@ STAGES: dict[str, StageSpec] = {
             "preset": Option(_STR, "chat", "", ("chat", "c4", "gopher", "fineweb")),
             "select": _SEL,
             "warn_above": Option((int, float, type(None)), 0.3, "warn when more than this share is dropped"),
-            "params": Option((dict,), {}, "threshold overrides by name (see airtune.clean.quality_presets())"),
+            "params": Option(
+                (dict,), {}, "threshold overrides by name (see airtune.clean.quality_presets())"
+            ),
         },
         streaming=True,
     ),
@@ -77,7 +88,9 @@ STAGES: dict[str, StageSpec] = {
             "select": _SEL,
             "punctuation": Option(_BOOL, False),
             "digits": Option(_BOOL, False),
-            "on_conflict": Option(_STR, "first", "duplicates with different labels", ("first", "majority", "drop")),
+            "on_conflict": Option(
+                _STR, "first", "duplicates with different labels", ("first", "majority", "drop")
+            ),
         },
         streaming=True,
     ),
@@ -89,7 +102,9 @@ STAGES: dict[str, StageSpec] = {
             "threshold": Option(_NUM, 0.8),
             "ngram": Option(_INT, 5),
             "num_perm": Option(_INT, 128),
-            "bands": Option((int, type(None)), None, "LSH bands (with rows; default: chosen from the threshold)"),
+            "bands": Option(
+                (int, type(None)), None, "LSH bands (with rows; default: chosen from the threshold)"
+            ),
             "rows": Option((int, type(None)), None, "LSH rows per band"),
             "char_ngrams": Option(_BOOL, False),
             "on_conflict": Option(_STR, "first", "", ("first", "majority", "drop")),
@@ -104,7 +119,9 @@ STAGES: dict[str, StageSpec] = {
             "select": _SEL,
             "threshold": Option(_NUM, 0.95),
             "k": Option(_INT, 10),
-            "embedder": Option(_STR, "hashed", "'hashed' (no model) or the path of a sentence-transformers model"),
+            "embedder": Option(
+                _STR, "hashed", "'hashed' (no model) or the path of a sentence-transformers model"
+            ),
             "warn_above": Option((int, float, type(None)), 0.3),
         },
         streaming=False,
@@ -151,7 +168,11 @@ STAGES: dict[str, StageSpec] = {
     "write": StageSpec(
         "write",
         "write train/test (and the dropped rows with stage and reason) atomically",
-        {"format": Option(_STR, "auto", "", ("auto", "chat", "sharegpt", "alpaca", "prompt_completion", "text"))},
+        {
+            "format": Option(
+                _STR, "auto", "", ("auto", "chat", "sharegpt", "alpaca", "prompt_completion", "text")
+            )
+        },
         streaming=True,
         drops=False,
     ),
@@ -206,9 +227,13 @@ def parse_stage(item: Any, position: int) -> StageConfig:
             ((name, options),) = d.items()
             options = dict(options or {})
         else:
-            raise PipelineConfigError(f"stage {position}: expected a stage name or a table with 'stage = ...', got {item!r}")
+            raise PipelineConfigError(
+                f"stage {position}: expected a stage name or a table with 'stage = ...', got {item!r}"
+            )
     else:
-        raise PipelineConfigError(f"stage {position}: expected a stage name or a table, got {type(item).__name__}")
+        raise PipelineConfigError(
+            f"stage {position}: expected a stage name or a table, got {type(item).__name__}"
+        )
     if not isinstance(name, str) or name not in STAGES:
         raise PipelineConfigError(
             f"stage {position}: unknown stage {name!r}{_suggest(str(name), STAGES)} (stages: {', '.join(STAGES)})"
@@ -255,7 +280,10 @@ def _check_values(name: str, position: int, o: dict[str, Any]) -> None:
         from ..io.select import is_selector
 
         if not is_selector(o["select"]):
-            bad("select", "is not a selector (conversation, user, assistant, last_user, prompt, label, metadata.<key>...)")
+            bad(
+                "select",
+                "is not a selector (conversation, user, assistant, last_user, prompt, label, metadata.<key>...)",
+            )
     if name == "quality":
         from ..clean import _params
 
@@ -271,7 +299,9 @@ def validate(stages: Sequence[Any], *, has_source_records: bool = False) -> list
     names = [s.name for s in out]
     for n in set(names):
         if names.count(n) > 1:
-            raise PipelineConfigError(f"stage {names.index(n, names.index(n) + 1)} ({n!r}): a stage may appear once")
+            raise PipelineConfigError(
+                f"stage {names.index(n, names.index(n) + 1)} ({n!r}): a stage may appear once"
+            )
     if "read" in names and names.index("read") != 0:
         raise PipelineConfigError(f"stage {names.index('read')} ('read'): read must be the first stage")
     if "write" in names and names.index("write") != len(names) - 1:
@@ -282,7 +312,11 @@ def validate(stages: Sequence[Any], *, has_source_records: bool = False) -> list
                 f"stage {names.index('diversify')} ('diversify'): diversify runs on the training side, after 'split'"
             )
     if "split" in names:
-        after = [s for s in out[names.index("split") + 1 :] if s.name not in ("diversify", "write", "system_prompt_check")]
+        after = [
+            s
+            for s in out[names.index("split") + 1 :]
+            if s.name not in ("diversify", "write", "system_prompt_check")
+        ]
         if after:
             raise PipelineConfigError(
                 f"{after[0].label()}: only diversify, system_prompt_check and write may follow 'split'"

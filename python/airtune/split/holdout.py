@@ -212,7 +212,9 @@ def _split_records(
         col = select_text(records, stratify, stage="split (stratify)", missing="empty")
         if n and not col.present.any():
             raise ValueError(f"split: stratify={stratify!r} names no field of any of the {n} records")
-        labels = [t if p else None for t, p in zip(col.to_list(), col.present.tolist())]  # absent: own stratum
+        labels = [
+            t if p else None for t, p in zip(col.to_list(), col.present.tolist())
+        ]  # absent: own stratum
     elif callable(stratify):
         labels = [stratify(r) for r in records]
     else:
@@ -224,7 +226,9 @@ def _split_records(
     elif id_key == "id":
         keys = records.ids
     else:
-        keys = select_text(records, id_key if is_selector(id_key) else f"metadata.{id_key}", stage="split").to_list()
+        keys = select_text(
+            records, id_key if is_selector(id_key) else f"metadata.{id_key}", stage="split"
+        ).to_list()
     if groups is not None:
         gkey = [f"g:{g}" for g in groups]
     elif dedup:

@@ -9,9 +9,9 @@ import numpy as np
 
 from .._inputs import as_float32_matrix
 from .._results import ResultMixin, require
-from ..stage import StageResult, row_names
 from ..dedup._common import _c, _norm_flags, _texts
 from ..dedup.near import MinHashIndex
+from ..stage import StageResult, row_names
 
 
 @dataclass(repr=False)
@@ -100,9 +100,7 @@ def leakage(
             kind[i], test_row[i], sim[i] = "exact", j, 1.0
             counts["exact"] += 1
     if near_threshold is not None and te:
-        ix = MinHashIndex(
-            near_threshold, ngram, nfkc=nfkc, lowercase=lowercase, digits=digits
-        )
+        ix = MinHashIndex(near_threshold, ngram, nfkc=nfkc, lowercase=lowercase, digits=digits)
         ix.add(te)
         best_row, best_sim = ix.query(tr).best()
         for i in np.flatnonzero(best_row >= 0).tolist():
