@@ -11,7 +11,7 @@ with simdjson in parallel, streaming, with every line accounted for.
     io.select_text(records, "last_user")   # the text a stage works on (C++ selectors)
 """
 
-from . import select  # noqa: I001 - after Records, which it uses
+from . import select
 from .convert import canonicalize, from_any, from_arrow, from_dicts, from_hf, from_pandas
 from .jsonl import JsonlStream, iter_jsonl, read_jsonl, write_jsonl
 from .records import FORMATS, ROLES, Message, Record, Records
