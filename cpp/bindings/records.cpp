@@ -6,6 +6,9 @@
 
 #include "common.h"
 #include "core/normalize.h"
+#include "core/threading.h"
+#include "io/arrow_json.h"
+#include "io/line_parser.h"
 #include "io/text_select.h"
 
 namespace py = pybind11;
@@ -28,6 +31,63 @@ py::str decode(std::string_view s) {
   PyObject* o = PyUnicode_DecodeUTF8(s.data(), static_cast<Py_ssize_t>(s.size()), "replace");
   if (!o) throw py::error_already_set();
   return py::reinterpret_steal<py::str>(o);
+}
+
+JsonColumn::Kind kind_of(const std::string& k) {
+  using K = JsonColumn::Kind;
+  static const std::pair<const char*, K> kinds[] = {
+      {"null", K::kNull},     {"bool", K::kBool},     {"int64", K::kInt64}, {"uint64", K::kUInt64},
+      {"float64", K::kFloat64}, {"string", K::kString}, {"json", K::kRawJson}, {"list", K::kList},
+      {"struct", K::kStruct}};
+  for (const auto& [name, kind] : kinds)
+    if (k == name) return kind;
+  throw InvalidArgument("arrow column: unknown kind '" + k + "'");
+}
+
+JsonColumn::Mode mode_of(const std::string& m) {
+  if (m == "value") return JsonColumn::Mode::kValue;
+  if (m == "skip_null") return JsonColumn::Mode::kSkipNull;
+  if (m == "splice") return JsonColumn::Mode::kSplice;
+  throw InvalidArgument("arrow column: unknown mode '" + m + "'");
+}
+
+// A JsonColumn over the buffers described by `d` (made by airtune.io.arrow_in); the numpy arrays
+// are kept alive in `keep`.
+JsonColumn column_from(const py::dict& d, std::vector<py::array>& keep) {
+  JsonColumn c;
+  c.kind = kind_of(d["kind"].cast<std::string>());
+  c.length = d["length"].cast<int64_t>();
+  c.offset = d.contains("offset") ? d["offset"].cast<int64_t>() : 0;
+  auto buffer = [&](const char* key) -> const void* {
+    if (!d.contains(key) || d[key].is_none()) return nullptr;
+    py::array a = py::array::ensure(d[key], py::array::c_style);
+    if (!a) throw InvalidArgument(std::string("arrow column: buffer '") + key + "' is not an array");
+    keep.push_back(a);
+    return a.data();
+  };
+  c.validity = static_cast<const uint8_t*>(buffer("validity"));
+  c.values = buffer("values");
+  c.data = static_cast<const char*>(buffer("data"));
+  if (d.contains("offsets") && !d["offsets"].is_none()) {
+    py::array a = py::array::ensure(d["offsets"], py::array::c_style);
+    keep.push_back(a);
+    if (a.itemsize() == 8)
+      c.offsets64 = static_cast<const int64_t*>(a.data());
+    else if (a.itemsize() == 4)
+      c.offsets32 = static_cast<const int32_t*>(a.data());
+    else
+      throw InvalidArgument("arrow column: offsets must be int32 or int64");
+  }
+  if (d.contains("children"))
+    for (auto child : d["children"].cast<py::list>()) c.children.push_back(column_from(child.cast<py::dict>(), keep));
+  if (d.contains("names")) c.names = d["names"].cast<std::vector<std::string>>();
+  if (d.contains("modes"))
+    for (auto m : d["modes"].cast<std::vector<std::string>>()) c.modes.push_back(mode_of(m));
+  if ((c.kind == JsonColumn::Kind::kList) != (c.children.size() == 1 && c.kind == JsonColumn::Kind::kList))
+    throw InvalidArgument("arrow column: a list needs exactly one child");
+  if (c.kind == JsonColumn::Kind::kStruct && c.names.size() != c.children.size())
+    throw InvalidArgument("arrow column: struct names and children differ in number");
+  return c;
 }
 
 }  // namespace
@@ -164,6 +224,71 @@ void bind_records(py::module_& m) {
       },
       py::arg("batch"), py::arg("roles") = py::none(),
       "uint8 per record: 1 when a message of those roles has an empty content (and no tool calls).");
+
+  r.def(
+      "json_array_elements",
+      [](const std::string& text) {
+        SelectedText out;
+        {
+          py::gil_scoped_release release;
+          out.text = json_array_elements(text);
+        }
+        out.present.assign(out.text.size(), 1);
+        out.selector = "json";
+        return std::make_shared<SelectedText>(std::move(out));
+      },
+      py::arg("text"), "The compact JSON text of each element of a JSON array (one json.dumps for a column).");
+
+  r.def(
+      "parse_arrow",
+      [](const py::dict& table, const std::string& format, const std::string& id_prefix, int64_t first_number) {
+        std::vector<py::array> keep;
+        const JsonColumn t = column_from(table, keep);
+        const auto f = parse_format(format);
+        if (!f) throw InvalidArgument("unknown format '" + format + "'");
+        auto batch = std::make_shared<RecordBatch>();
+        std::vector<LineError> errors;
+        int64_t blank = 0;
+        {
+          py::gil_scoped_release release;
+          constexpr int64_t kRows = 65536, kTask = 1024;
+          LineParser parser(*f, id_prefix, SIZE_MAX);
+          std::vector<airtune::core::StringColumn> parts;
+          for (int64_t start = 0; start < t.length; start += kRows) {
+            const int64_t stop = std::min(t.length, start + kRows);
+            const int64_t tasks = (stop - start + kTask - 1) / kTask;
+            parts.assign(static_cast<size_t>(tasks), {});
+            airtune::core::parallel_for(static_cast<size_t>(tasks), 1, [&](size_t tb, size_t te) {
+              for (size_t k = tb; k < te; ++k) {
+                const int64_t b = start + static_cast<int64_t>(k) * kTask;
+                encode_rows(t, b, std::min(stop, b + kTask), parts[k]);
+                parts[k].data.append(simdjson::SIMDJSON_PADDING, ' ');  // readable padding, not in any line
+              }
+            });
+            std::vector<LineInput> inputs;
+            inputs.reserve(static_cast<size_t>(stop - start));
+            int64_t row = start;
+            for (const auto& part : parts)
+              for (size_t j = 0; j < part.size(); ++j, ++row) {
+                std::string_view line = part[j];
+                const size_t readable = part.data.size() - static_cast<size_t>(part.offsets[j]);
+                inputs.push_back({line, readable, first_number + row});
+              }
+            std::vector<const RecordBatch*> chunks;
+            for (ParsedChunk& chunk : parser.parse(inputs)) {
+              chunks.push_back(&chunk.batch);
+              for (auto& [index, e] : chunk.errors) errors.push_back(std::move(e));
+              blank += chunk.blank;
+            }
+            batch->append_all(chunks);
+          }
+        }
+        py::list errs;
+        for (auto& e : errors) errs.append(py::make_tuple(e.line, e.column, e.field, e.reason));
+        return py::make_tuple(batch, errs, blank);
+      },
+      py::arg("table"), py::arg("format") = "auto", py::arg("id_prefix") = "arrow", py::arg("first_number") = 0,
+      "Records from Arrow columns (described by airtune.io.arrow_in): encoded to JSON and parsed in C++.");
 
   r.def(
       "unicode_normalize",

@@ -415,3 +415,49 @@ def test_web_presets_warn_with_their_rule_table_on_chat_data():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert clean.quality_filter(recs, "chat").n_dropped == 0  # short turns are kept, no warning
+
+
+# ----------------------------------------------------------------------------------------------
+# Arrow, pandas and HF batches become records column by column in C++
+
+
+def test_from_arrow_equals_the_per_row_json_path(mixed_file):
+    pa = pytest.importorskip("pyarrow")
+    import support_chats
+    from airtune.io.convert import from_dicts
+
+    rows = list(support_chats.rows(3000, seed=5))
+    table = pa.Table.from_pylist(rows)
+    ours = io.from_arrow(table)
+    reference = from_dicts(table.to_pylist(), source="arrow")  # one json.dumps per row
+    assert ours.to_arrow().equals(reference.to_arrow())
+    path, _ = mixed_file
+    recs = io.read_jsonl(path, progress=False)
+    again = io.from_arrow(recs.to_arrow())
+    assert [r.messages for r in again] == [r.messages for r in recs]
+    assert [r.metadata for r in again] == [r.metadata for r in recs] and list(again.formats) == [
+        "text" if f == "text" else "chat" for f in recs.formats
+    ]
+
+
+def test_from_pandas_types_missing_values_and_mixed_columns():
+    pd = pytest.importorskip("pandas")
+    df = pd.DataFrame(
+        {
+            "instruction": ["a", "b", None],
+            "input": ["x", float("nan"), "z"],
+            "output": ["o1", "o2", "o3"],
+            "score": [1.0, float("nan"), 3.0],
+            "n": [1, 2, 3],
+            "mixed": [1, "a", None],
+            "when": pd.to_datetime(["2026-01-01", "2026-01-02", None]),
+        }
+    )
+    with pytest.raises(airtune.ParseError, match="row 2: instruction: expected a string, got null"):
+        io.from_pandas(df)
+    recs = io.from_pandas(df, errors="skip")
+    assert len(recs) == 2 and recs.report.rejected == 1 and recs.report.balanced
+    assert recs[0].metadata["when"].startswith("2026-01-01T00:00:00") and recs[0].metadata["mixed"] == 1
+    assert recs[1].metadata["score"] is None and recs[1].metadata["mixed"] == "a"
+    assert isinstance(recs[0].metadata["score"], float) and isinstance(recs[0].metadata["n"], int)
+    assert recs[1].messages[0].content == "b"  # NaN input: no "\n\n" suffix
