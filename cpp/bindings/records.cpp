@@ -36,9 +36,9 @@ py::str decode(std::string_view s) {
 JsonColumn::Kind kind_of(const std::string& k) {
   using K = JsonColumn::Kind;
   static const std::pair<const char*, K> kinds[] = {
-      {"null", K::kNull},     {"bool", K::kBool},     {"int64", K::kInt64}, {"uint64", K::kUInt64},
-      {"float64", K::kFloat64}, {"string", K::kString}, {"json", K::kRawJson}, {"list", K::kList},
-      {"struct", K::kStruct}};
+      {"null", K::kNull},     {"bool", K::kBool},       {"int64", K::kInt64},
+      {"uint64", K::kUInt64}, {"float64", K::kFloat64}, {"string", K::kString},
+      {"json", K::kRawJson},  {"list", K::kList},       {"struct", K::kStruct}};
   for (const auto& [name, kind] : kinds)
     if (k == name) return kind;
   throw InvalidArgument("arrow column: unknown kind '" + k + "'");

@@ -29,7 +29,7 @@ struct JsonColumn {
   int64_t length = 0;  ///< entries
   int64_t offset = 0;  ///< element offset of the Arrow array (validity, values and offsets)
   const uint8_t* validity = nullptr;
-  const void* values = nullptr;     ///< bool bitmap, int64, uint64 or double values
+  const void* values = nullptr;        ///< bool bitmap, int64, uint64 or double values
   const int32_t* offsets32 = nullptr;  ///< string / list offsets (one of the two)
   const int64_t* offsets64 = nullptr;
   const char* data = nullptr;  ///< string bytes

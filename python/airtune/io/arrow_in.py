@@ -35,7 +35,13 @@ def spec(arr: Any, *, json_columns: frozenset[str] = frozenset(), message_struct
         return {"kind": "null", "length": n}
     if pa.types.is_boolean(t):
         b = arr.buffers()
-        return {"kind": "bool", "length": n, "offset": arr.offset, "validity": _bitmap(b[0]), "values": _bitmap(b[1])}
+        return {
+            "kind": "bool",
+            "length": n,
+            "offset": arr.offset,
+            "validity": _bitmap(b[0]),
+            "values": _bitmap(b[1]),
+        }
     if pa.types.is_integer(t):
         target = pa.uint64() if pa.types.is_unsigned_integer(t) and t.bit_width == 64 else pa.int64()
         if t != target:
@@ -53,7 +59,13 @@ def spec(arr: Any, *, json_columns: frozenset[str] = frozenset(), message_struct
         if t != pa.float64():
             arr = pc.cast(arr, pa.float64())
         b = arr.buffers()
-        return {"kind": "float64", "length": n, "offset": arr.offset, "validity": _bitmap(b[0]), "values": np.frombuffer(b[1], dtype=np.float64)}
+        return {
+            "kind": "float64",
+            "length": n,
+            "offset": arr.offset,
+            "validity": _bitmap(b[0]),
+            "values": np.frombuffer(b[1], dtype=np.float64),
+        }
     if pa.types.is_decimal(t):
         return dict(spec(pc.cast(arr, pa.string())), kind="json")  # a decimal is written as a JSON number
     if pa.types.is_temporal(t):  # ISO 8601 text, as json.dumps(default=isoformat) wrote it
@@ -120,7 +132,13 @@ def json_column(values: list) -> dict:
 
     col = _core.records.json_array_elements(json.dumps(values, ensure_ascii=False, default=_json_default))
     data, offsets, _ = col.buffers()
-    return {"kind": "json", "length": len(col), "offsets": offsets, "data": data if len(data) else np.zeros(1, np.uint8), "_keep": col}
+    return {
+        "kind": "json",
+        "length": len(col),
+        "offsets": offsets,
+        "data": data if len(data) else np.zeros(1, np.uint8),
+        "_keep": col,
+    }
 
 
 def table_spec(table: Any, canonical: bool, extra: dict[str, dict] | None = None) -> dict:
@@ -143,9 +161,15 @@ def table_spec(table: Any, canonical: bool, extra: dict[str, dict] | None = None
             is_text = pc.fill_null(pc.equal(fmt, "text"), False)
             if pc.any(is_text).as_py():
                 first = pc.list_element(columns["messages"], 0)
-                text = pc.struct_field(first, "content") if hasattr(pc, "struct_field") else first.field("content")
+                text = (
+                    pc.struct_field(first, "content")
+                    if hasattr(pc, "struct_field")
+                    else first.field("content")
+                )
                 columns["text"] = pc.if_else(is_text, text, pa.scalar(None, text.type))
-                columns["messages"] = pc.if_else(is_text, pa.scalar(None, columns["messages"].type), columns["messages"])
+                columns["messages"] = pc.if_else(
+                    is_text, pa.scalar(None, columns["messages"].type), columns["messages"]
+                )
     for name, col in columns.items():
         if name in extra:
             s = extra.pop(name)

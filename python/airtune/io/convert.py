@@ -124,7 +124,12 @@ def _finish(batch: Any, errs: list, blank: int, n: int, errors: str, source: str
         exc.source, exc.line, exc.column, exc.reason = source, e.line, e.column, e.reason
         raise exc
     report = IngestReport(
-        source=source, lines_read=n, kept=len(batch), rejected=len(line_errors), blank=blank, errors=line_errors
+        source=source,
+        lines_read=n,
+        kept=len(batch),
+        rejected=len(line_errors),
+        blank=blank,
+        errors=line_errors,
     )
     return Records(batch, report=report)
 
@@ -167,7 +172,9 @@ def from_pandas(df: Any, format: str = "auto", errors: str = "raise") -> Records
                 names.append(str(name))
             except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
                 extra[str(name)] = json_column([_none_if_missing(v) for v in plain[name].tolist()])
-        table = pa.table(dict(zip(names, arrays))) if names else pa.table({"_": pa.nulls(len(df))}).drop(["_"])
+        table = (
+            pa.table(dict(zip(names, arrays))) if names else pa.table({"_": pa.nulls(len(df))}).drop(["_"])
+        )
     if table.num_rows != len(df):  # a DataFrame of only the metadata column
         table = pa.table({"_airtune_rows": pa.nulls(len(df))}).drop(["_airtune_rows"])
     return _from_table(table, format, errors, "dataframe", extra)
@@ -217,7 +224,9 @@ def canonicalize(batch: dict[str, list], format: str = "auto", errors: str = "ra
     except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):  # columns pyarrow cannot type
         keys = list(batch)
         n = len(batch[keys[0]]) if keys else 0
-        records = from_dicts([{k: batch[k][i] for k in keys} for i in range(n)], format, errors, source="batch")
+        records = from_dicts(
+            [{k: batch[k][i] for k in keys} for i in range(n)], format, errors, source="batch"
+        )
     table = records.to_arrow()
     return {
         "id": table.column("id").to_pylist(),
