@@ -7,7 +7,7 @@ import collections.abc
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['TextColumn', 'empty_message_rows', 'message_record', 'message_texts', 'messages_with_roles', 'select_text', 'unicode_normalize', 'with_contents', 'with_lines', 'with_metadata_field']
+__all__: list[str] = ['TextColumn', 'empty_message_rows', 'json_array_elements', 'message_record', 'message_texts', 'messages_with_roles', 'parse_arrow', 'select_text', 'unicode_normalize', 'with_contents', 'with_lines', 'with_metadata_field']
 class TextColumn:
     """
     One text per row, owned by C++ (a selector's result or a kernel's output). Every text binding of airtune._core reads it in place.
@@ -44,6 +44,10 @@ def empty_message_rows(batch: airtune._core.io.RecordBatch, roles: typing.Any = 
     """
     uint8 per record: 1 when a message of those roles has an empty content (and no tool calls).
     """
+def json_array_elements(text: str) -> TextColumn:
+    """
+    The compact JSON text of each element of a JSON array (one json.dumps for a column).
+    """
 def message_record(batch: airtune._core.io.RecordBatch, messages: typing.Annotated[numpy.typing.ArrayLike, numpy.int64]) -> numpy.typing.NDArray[numpy.int64]:
     """
     The record of each message index.
@@ -53,6 +57,10 @@ def message_texts(batch: airtune._core.io.RecordBatch, messages: typing.Annotate
 def messages_with_roles(batch: airtune._core.io.RecordBatch, roles: typing.Any = None) -> numpy.typing.NDArray[numpy.int64]:
     """
     Indices of the messages of those roles (None or 'all': every role) with a non-null content.
+    """
+def parse_arrow(table: dict, format: str = 'auto', id_prefix: str = 'arrow', first_number: typing.SupportsInt | typing.SupportsIndex = 0) -> tuple[airtune._core.io.RecordBatch, list, int]:
+    """
+    Records from Arrow columns (described by airtune.io.arrow_in): encoded to JSON and parsed in C++.
     """
 def select_text(batch: airtune._core.io.RecordBatch, selector: str) -> TextColumn:
     """
