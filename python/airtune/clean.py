@@ -596,7 +596,7 @@ def _web_rule_runner(rows: Any, preset: str, overrides: dict[str, Any]) -> Any:
     return run
 
 
-def _warn_heavy(stage: str, what: str, dropped: int, n: int, share: float, table: dict[Any, int]) -> None:
+def _warn_heavy(stage: str, what: str, dropped: int, n: int, share: float, table: dict[Any, int]) -> str:
     import warnings
 
     lines = [
@@ -609,4 +609,6 @@ def _warn_heavy(stage: str, what: str, dropped: int, n: int, share: float, table
     if stage == "quality_filter" and what != CHAT_PRESET:
         lines.append("Web presets were made for web pages; for chat records use preset='chat'.")
     lines.append("Choose a preset or thresholds (or pass warn_above=None to silence this).")
-    warnings.warn("\n".join(lines), HeavyFilterWarning, stacklevel=3)
+    message = "\n".join(lines)
+    warnings.warn(message, HeavyFilterWarning, stacklevel=3)
+    return message

@@ -229,6 +229,17 @@ def test_bad_inputs(tmp_path):
         Pipeline([("read", {"errors": "raise"}), "exact"]).run(SAMPLE, tmp_path / "o4")
 
 
+def test_a_heavy_stage_warns_with_its_table_and_the_report_keeps_it(tmp_path):
+    from airtune.clean import HeavyFilterWarning
+
+    with pytest.warns(HeavyFilterWarning, match=r"quality_filter\[gopher\] would remove 24 of 24 rows") as w:
+        r = Pipeline(["read", ("quality", {"preset": "gopher"})]).run(SAMPLE, tmp_path / "out")
+    assert "gopher_quality:short_doc" in str(w[0].message)
+    stage = next(s for s in r.report["stages"] if s["stage"] == "quality")
+    assert "preset='chat'" in stage["details"]["warning"]
+    assert "would remove 24 of 24 rows" in (tmp_path / "out" / "report.html").read_text()
+
+
 def test_in_memory_records_and_stage_table():
     recs = io.read_jsonl(SAMPLE, errors="skip", progress=False)
     out_dir = Path(pytest.importorskip("tempfile").mkdtemp())

@@ -132,10 +132,14 @@ def _reasons(report: dict[str, Any]) -> str:
     rows = [[stage, r, c] for stage, rs in report["reasons"].items() for r, c in rs.items()]
     if not rows:
         return '<p class="muted">no row was dropped</p>'
+    warns = [
+        s for s in report["stages"] if isinstance(s.get("details"), dict) and s["details"].get("warning")
+    ]
+    notes = "".join(f'<pre class="bad">{_e(s["details"]["warning"])}</pre>' for s in warns)
     chart = _bars(
         [(f"{s}: {r}", c) for s, r, c in rows[:25]], color="#e5484d", title="dropped rows per reason"
     )
-    return _table(rows, ["stage", "reason", "rows"], {2}) + "<h3>Dropped rows per reason</h3>" + chart
+    return notes + _table(rows, ["stage", "reason", "rows"], {2}) + "<h3>Dropped rows per reason</h3>" + chart
 
 
 def _examples(report: dict[str, Any]) -> str:

@@ -317,12 +317,12 @@ def _embed(records: Records, select: str, embedder: str) -> np.ndarray:
     return SentenceTransformerEmbedder(embedder)(texts.to_list())
 
 
-def _warn(stage: str, dropped: int, n: int, share: float | None, table: dict[Any, int]) -> None:
+def _warn(stage: str, dropped: int, n: int, share: float | None, table: dict[Any, int]) -> str | None:
     if share is None or not n or dropped <= share * n:
-        return
+        return None
     from ..clean import _warn_heavy
 
-    _warn_heavy(stage, "threshold", dropped, n, share, table)
+    return _warn_heavy(stage, "threshold", dropped, n, share, table)
 
 
 def _near(records: Records, o: dict[str, Any]) -> tuple[StageOutput, dict[str, Any]]:
@@ -339,7 +339,7 @@ def _near(records: Records, o: dict[str, Any]) -> tuple[StageOutput, dict[str, A
         char_ngrams=bool(o["char_ngrams"]),
         on_conflict=o["on_conflict"],
     )
-    _warn(
+    warning = _warn(
         "near",
         res.n_removed,
         res.n_rows,
@@ -347,6 +347,7 @@ def _near(records: Records, o: dict[str, Any]) -> tuple[StageOutput, dict[str, A
         {f"threshold {t:g}": v for t, v in res.threshold_table.items()},
     )
     return res.apply(records), {
+        "warning": warning,
         "clusters": _clusters(records, res, o["select"]),
         "threshold_table": {f"{t:g}": v for t, v in res.threshold_table.items()},
         "n_conflicts": len(res.conflicts),
@@ -360,7 +361,7 @@ def _semantic(records: Records, o: dict[str, Any]) -> tuple[StageOutput, dict[st
         return StageOutput("semantic", records, records.take([]), []), {}
     x = _embed(records, o["select"], o["embedder"])
     res = semantic_duplicates(x, float(o["threshold"]), k=int(o["k"]), ids=records.ids, device="cpu")
-    _warn(
+    warning = _warn(
         "semantic",
         res.n_removed,
         res.n_rows,
@@ -368,6 +369,7 @@ def _semantic(records: Records, o: dict[str, Any]) -> tuple[StageOutput, dict[st
         {f"cosine {t:g}": v for t, v in res.threshold_table.items()},
     )
     return res.apply(records), {
+        "warning": warning,
         "clusters": _clusters(records, res, o["select"]),
         "threshold_table": {f"{t:g}": v for t, v in res.threshold_table.items()},
         "index": res.index,
@@ -885,4 +887,4 @@ def _warn_quality(s: StageConfig, st: StageStats, table: dict[str, int]) -> None
         return
     from ..clean import _warn_heavy
 
-    _warn_heavy("quality_filter", s.options["preset"], st.dropped, n, share, table)
+    st.details["warning"] = _warn_heavy("quality_filter", s.options["preset"], st.dropped, n, share, table)
