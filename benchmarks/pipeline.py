@@ -35,7 +35,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "tests" / "python"))
 
-from _common import write_results  # noqa: E402
+from _common import RESULTS, write_results  # noqa: E402
 
 THREADS = 2
 
@@ -288,6 +288,7 @@ def main() -> None:
     ap.add_argument(
         "--full", default="airtune-same,airtune-stream,airtune-chat", help="systems run on the whole file"
     )
+    ap.add_argument("--merge", action="store_true", help="update the rows of benchmarks/results/pipeline.json")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--data", help=argparse.SUPPRESS)
     ap.add_argument("--out", help=argparse.SUPPRESS)
@@ -319,6 +320,8 @@ def main() -> None:
     if args.peer_rows and "airtune-same" in full:
         runs.append(("airtune-same", prefix))  # the same rows as the peers, for the ratio
     results = {}
+    if args.merge and (RESULTS / "pipeline.json").exists():
+        results = json.loads((RESULTS / "pipeline.json").read_text())["results"]
     for system, path in runs:
         name = system if path == data else f"{system} (first {args.peer_rows:,} rows)"
         out = work / f"out-{system}"

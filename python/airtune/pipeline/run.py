@@ -430,18 +430,27 @@ class PipelineResult(ResultMixin):
     the ``funnel`` (rows per stage and reason), the ``report`` (the JSON of report.json; the HTML page
     is ``paths["report_html"]``), the output ``paths`` and the run's accounting."""
 
-    train: Records
+    _train: Records | None
     test: Records
     funnel: list[dict[str, Any]]
     report: dict[str, Any]
     paths: dict[str, str]
     accounting: dict[str, int]
 
+    @property
+    def train(self) -> Records:
+        """The training side. After a streaming-only run it is read from ``train.jsonl`` on first
+        access (the run itself never held it all)."""
+        if self._train is None:
+            p = Path(self.paths["train"])
+            self._train = read_jsonl(p, progress=False) if p.stat().st_size else Records()
+        return self._train
+
     def summary_line(self) -> str:
         a = self.accounting
         return (
-            f"pipeline: {a['rows_in']} rows in = {a['kept']} kept ({len(self.train)} train, {len(self.test)} test) "
-            f"+ {a['dropped']} dropped + {a['quarantined']} quarantined"
+            f"pipeline: {a['rows_in']} rows in = {a['kept']} kept ({a['kept'] - len(self.test)} train, "
+            f"{len(self.test)} test) + {a['dropped']} dropped + {a['quarantined']} quarantined"
         )
 
     def to_pandas(self) -> Any:
@@ -547,6 +556,7 @@ class Pipeline:
         dropped_parts.extend(unit / p for p in done["dropped_parts"])
         kept_parts = [unit / p for p in done["kept_parts"]]
         rows_in = done["rows_in"]
+        done_labels = done.get("labels", {})
         current: Records | None = None
         if needs_all:
             current = Records.concat([_read_records(p) for p in kept_parts]) if kept_parts else Records()
@@ -637,7 +647,7 @@ class Pipeline:
             accounting=accounting,
             quarantine=quarantine,
             labels={
-                "train": _label_balance(train) if train is not None else {},
+                "train": _label_balance(train) if train is not None else done_labels,
                 "test": _label_balance(test),
             },
             prompts={"before": before_prompts, "after": after_prompts},
@@ -658,12 +668,6 @@ class Pipeline:
             "build": {k: v for k, v in _core.build_info().items() if isinstance(v, (str, int, float, bool))},
         }
         _atomic_text(out / "manifest.json", json.dumps(manifest, indent=1, default=str))
-        if train is None:
-            train = (
-                read_jsonl(out / "train.jsonl", progress=False)
-                if (out / "train.jsonl").stat().st_size
-                else Records()
-            )
         return PipelineResult(train, test, report["funnel"], report, paths, accounting)
 
     # ------------------------------------------------------------------------------------------
@@ -712,6 +716,7 @@ class Pipeline:
             exact_state = _ExactState()
             quality_tables: dict[str, int] = {}
             kept_parts, dropped_parts = [], []
+            labels: dict[str, int] = {}
             rows_in = 0
             for k, batch in enumerate(batches):
                 t0 = time.perf_counter()
@@ -758,6 +763,8 @@ class Pipeline:
                     current = res.kept
                 p = tmp / f"kept-{k:05d}.jsonl"
                 _write_records(current, p)
+                for lab, c in _label_balance(current).items():
+                    labels[lab] = labels.get(lab, 0) + c
                 kept_parts.append(p.name)
                 if read is not None:
                     stats["read"].seconds += time.perf_counter() - t0
@@ -790,6 +797,7 @@ class Pipeline:
                 "dropped_parts": dropped_parts,
                 "quarantine": quarantine,
                 "rows_in": rows_in,
+                "labels": dict(sorted(labels.items(), key=lambda kv: (-kv[1], kv[0]))),
             }
             (tmp / "done.json").write_text(json.dumps(done, default=str))
             shutil.rmtree(final, ignore_errors=True)
