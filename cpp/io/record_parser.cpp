@@ -461,8 +461,20 @@ std::optional<LineError> RecordParser::parse(std::string_view text, size_t capac
       out.label.push_null();
     }
     ExtraFields meta;
-    for (auto [key, value] : obj)
-      if (!consumed(format, key)) meta.add(key, value);
+    for (auto [key, value] : obj) {
+      if (consumed(format, key)) continue;
+      if (key == "metadata" && value.type() == element_type::OBJECT) {
+        // A "metadata" object is the record's metadata itself, not a field of it (never wrapped).
+        object inner = value.get_object().value_unsafe();
+        for (auto [k, v] : inner) {
+          if (!obj[k].error() && !consumed(format, k))
+            schema_error("metadata." + std::string(k), "also a top-level field");
+          meta.add(k, v);
+        }
+        continue;
+      }
+      meta.add(key, value);
+    }
     meta.store(out.metadata);
     out.format.push_back(static_cast<uint8_t>(format));
     out.line.push_back(line);

@@ -11,7 +11,8 @@
 //   text               {"text"}
 // Common fields: "id" (string or number; default "<source>:<line>"), "label" (any; non-strings
 // kept as JSON text). Any other field is kept in metadata (records) or extra (messages): nothing
-// is dropped silently.
+// is dropped silently. A "metadata" object is unwrapped: its fields are the record's metadata
+// (a key both inside it and at the top level is an error naming "metadata.<key>").
 //
 // A RecordParser owns a simdjson parser and is not thread-safe: use one per thread.
 #pragma once

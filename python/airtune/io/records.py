@@ -259,9 +259,30 @@ class Records(ResultMixin):
         )
 
     def to_pandas(self) -> Any:
-        """A DataFrame with one row per record; messages as lists of dicts."""
+        """A DataFrame with one row per record; messages as lists of dicts, metadata as dicts
+        (``{}`` for a record without metadata), typed as they were read."""
         require("pandas", "data")
-        return self.to_arrow().to_pandas()
+        frame = self.to_arrow().to_pandas()
+        frame["metadata"] = self.metadata_dicts()
+        return frame
+
+    def metadata_dicts(self) -> list[dict]:
+        """Every record's metadata as a dict, parsed in one pass (not one json.loads per row)."""
+        m = self._strings["metadata"]
+        n = len(self)
+        if n == 0:
+            return []
+        valid = np.ones(n, dtype=bool) if m.valid is None else m.valid.astype(bool)
+        starts, ends = m.offsets[:-1], m.offsets[1:]
+        if valid.all():
+            body = m.data.tobytes()
+            parts = [body[s:e] for s, e in zip(starts.tolist(), ends.tolist())]
+        else:
+            body = m.data.tobytes()
+            parts = [
+                body[s:e] if v else b"{}" for s, e, v in zip(starts.tolist(), ends.tolist(), valid.tolist())
+            ]
+        return json.loads(b"[" + b",".join(parts) + b"]")
 
     def to_hf(self) -> Any:
         """A Hugging Face ``datasets.Dataset`` with the columns of ``to_arrow()``."""
