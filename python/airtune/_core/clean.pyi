@@ -265,7 +265,7 @@ def fix_text(texts: collections.abc.Sequence, unescape_html: str = 'auto', fix_e
     """
     Unicode repair of each text, then Unicode normalisation (utf8proc).
     """
-def html_to_text(docs: collections.abc.Sequence, mode: str = 'main_content', links: bool = False, alt_texts: bool = False, headings: str = 'plain', list_bullets: bool = True, keep_hidden: bool = False, as_column: bool = False) -> typing.Any:
+def html_to_text(docs: collections.abc.Sequence, mode: str = 'main_content', links: bool = False, alt_texts: bool = False, headings: str = 'plain', list_bullets: bool = True, keep_hidden: bool = False, max_tree_items: typing.SupportsInt | typing.SupportsIndex = 4194304, as_column: bool = False) -> typing.Any:
     """
     Text of each HTML page (str or bytes); runs in parallel with the GIL released.
     """
