@@ -191,6 +191,10 @@ def read_jsonl(
     max_errors: rejections listed in ``report.errors``; the others are counted in
         ``report.errors_not_kept`` (and all are written to the quarantine file).
 
+    A repeated key in a line resolves as in Python's ``json``: the last value wins. Numbers
+    beyond a 64-bit float or integers outside int64/uint64, and lone surrogate escapes, reject
+    the line with the field and column of the value.
+
     Returns ``Records`` whose ``report`` accounts for every line:
     ``lines_read == kept + rejected + blank``. A regular file that shrinks while it is read, or a
     corrupt or truncated gzip stream, raises OSError naming the file and the last complete line.
