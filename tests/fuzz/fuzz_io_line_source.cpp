@@ -1,7 +1,7 @@
-// Fuzz target for reading inputs: the bytes become a file (plain, gzip-compressed by us, or taken
-// as is, so crafted gzip reaches the decompressor), read by JsonlReader with block size, limits
-// and error mode chosen by the first bytes. Checked against a plain in-memory reading of the same
-// content: the same lines counted, kept, rejected and blank, the same bytes consumed, the same
+// Fuzz target for reading inputs: the bytes (repeated, to span blocks) become a file (plain,
+// gzip-compressed by us, or taken as is, so crafted gzip reaches the decompressor), read by
+// JsonlReader with block size, limits and error mode chosen by the first bytes. Checked against a plain in-memory
+// reading of the same content: the same lines counted, kept, rejected and blank, the same bytes consumed, the same
 // limit, the same records; a gzip stream we did not write may fail, but only with IoError.
 #include <unistd.h>
 #include <zlib.h>
@@ -120,8 +120,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const size_t block = size_t{4096} << (data[1] % 4);
   const size_t max_line = 1 + data[2] * 37;
   const int64_t max_lines = data[3] == 255 ? std::numeric_limits<int64_t>::max() : data[3];
-  const uint64_t max_bytes = data[4] == 255 ? std::numeric_limits<uint64_t>::max() : uint64_t{data[4]} * 97;
-  const std::string_view payload(reinterpret_cast<const char*>(data) + 5, size - 5);
+  const uint64_t max_bytes = data[4] == 255 ? std::numeric_limits<uint64_t>::max() : uint64_t{data[4]} * 397;
+  // Repeated up to 32 times, so that small inputs still span several blocks (4 KiB at least).
+  std::string repeated;
+  for (int k = 0, n = 1 + (data[1] >> 2) % 32; k < n; ++k)
+    repeated.append(reinterpret_cast<const char*>(data) + 5, size - 5);
+  const std::string_view payload(repeated);
   const bool compress = mode & 1, raw = mode & 2;
   std::string file(payload);
   if (compress && !raw) file = gzip(payload, (mode >> 4) % 10);
@@ -132,7 +136,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::fclose(f);
   }
   ReadOptions o;
-  o.errors = (mode & 4) ? ErrorMode::Quarantine : ErrorMode::Skip;
+  o.errors = (mode & 12) == 12 ? ErrorMode::Quarantine : ErrorMode::Skip;  // fsyncs: 1 in 4
   o.quarantine_path = temp_path() + ".q";
   o.block_bytes = block;
   o.max_line_bytes = max_line;
