@@ -230,7 +230,8 @@ def iter_jsonl(
     """Stream a JSONL input as ``Records`` batches of about ``batch_bytes`` of input each.
 
     Memory stays bounded by the batch size whatever the input (blank lines and tiny lines
-    included): about 3 x batch_bytes + max_line_bytes while reading, besides the batches kept.
+    included): O(batch_bytes + max_line_bytes), about 100 MB with the defaults, besides the
+    batches the caller keeps.
     The arguments are those of ``read_jsonl``. The returned stream's ``report`` holds the
     accounting once iteration has finished.
     """
