@@ -175,7 +175,9 @@ void write_alpaca(std::string& out, const RecordBatch& b, size_t i) {
   // turn from another layout is all instruction, with the conventional empty input.
   const std::string_view user = b.content[end - 2];
   std::string_view instruction = user, input;
-  const int64_t at = static_cast<Format>(b.format[i]) == Format::Alpaca ? b.input_at[i] : RecordBatch::kNoInput;
+  const int64_t at = static_cast<Format>(b.format[i]) == Format::Alpaca && i < b.input_at.size()
+                         ? b.input_at[i]
+                         : RecordBatch::kNoInput;
   const size_t split = static_cast<size_t>(at);
   if (at >= 0 && split < user.size() && split >= 2 && user.substr(split - 2, 2) == "\n\n") {
     instruction = user.substr(0, split - 2);
