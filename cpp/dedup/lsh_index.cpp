@@ -11,6 +11,7 @@
 #include "core/errors.h"
 #include "core/hash.h"
 #include "core/threading.h"
+#include "io/atomic_file.h"
 
 namespace airtune::dedup {
 namespace {
@@ -318,21 +319,9 @@ void MinHashIndex::save(const std::string& path) const {
   w.put_array(sig_.shingle_offsets);
   w.put_array(sig_.shingle_data);
   w.put<uint64_t>(core::xxh64_bytes(w.buf.data(), w.buf.size(), 0));
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    if (!f) throw IoError(tmp + ": cannot open for writing");
-    f.write(w.buf.data(), static_cast<std::streamsize>(w.buf.size()));
-    f.flush();
-    if (!f) {
-      std::remove(tmp.c_str());
-      throw IoError(tmp + ": write failed");
-    }
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    throw IoError(path + ": cannot rename " + tmp + " into place");
-  }
+  io::AtomicFile out(path);
+  out.write(std::string_view(w.buf.data(), w.buf.size()));
+  out.commit();
 }
 
 MinHashIndex MinHashIndex::load(const std::string& path) {

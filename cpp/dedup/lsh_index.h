@@ -15,7 +15,7 @@
 // Memory: per row num_perm * 8 bytes of signature + 8 bytes per distinct shingle (kept only when
 // verification is possible) + bands * 16 bytes of band table.
 //
-// File format (little-endian), written to "<path>.tmp" then renamed (atomic on POSIX):
+// File format (little-endian), written atomically (io::AtomicFile: temporary file, fsync, rename):
 //   magic "AIRTMHX1" | u32 version (2) | u32 header bytes | header fields (num_perm, ngram,
 //   char_ngrams, seed, u32 normalisation flags (NormalizeOptions::flags(): the four switches and the
 //   Unicode form), bands, rows, has_shingles, f64 threshold) | u64 rows |

@@ -40,8 +40,8 @@ def _ingest(
         print(f"rejected lines ({report.rejected}):")
         for e in report.errors[:20]:
             print(f"  {e}")
-        if len(report.errors) > 20:
-            print(f"  ... {len(report.errors) - 20} more")
+        if report.rejected > 20:
+            print(f"  ... {report.rejected - 20} more")
     print()
     print(summary)
     assert report.balanced, "line accounting does not balance"  # invariant of the reader

@@ -8,6 +8,7 @@ pandas, parquet or a Hugging Face ``Dataset`` copies only where those libraries 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -296,7 +297,7 @@ class Records(ResultMixin):
     def to_json(self, i: int, format: str = "auto") -> str:
         return self._batch.to_json(i, format)
 
-    def write_jsonl(self, path: str, format: str = "auto") -> int:
+    def write_jsonl(self, path: str | bytes | os.PathLike, format: str = "auto") -> int:
         """Write to `path` atomically (gzip when it ends in .gz); returns bytes written."""
         from .jsonl import write_jsonl
 
