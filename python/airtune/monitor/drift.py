@@ -82,13 +82,25 @@ def _records_of(obj: Any) -> Any:
     return as_records(obj)
 
 
-def _texts(data: Any, select: str, name: str) -> list[str]:
+def _texts(data: Any, select: str | None, name: str) -> list[str]:
     """The text each row is compared on (a selector of records, see :mod:`airtune.io.select`, or
-    the strings given), as Python strings for the embedder."""
+    the strings given), as Python strings for the embedder. ``select=None``: the last user turn of
+    records, the strings themselves otherwise."""
     from ..io.select import stage_texts
 
+    if select is None and _record_like(data):
+        select = "last_user"
     texts, _ = stage_texts(data, select, name=name, stage="monitor", missing="empty")
     return texts.to_list() if hasattr(texts, "to_list") else ["" if t is None else str(t) for t in texts]
+
+
+def _record_like(data: Any) -> bool:
+    if _is_records(data) or hasattr(data, "columns") or hasattr(data, "column_names"):
+        return True
+    if isinstance(data, (list, tuple)):
+        first = next((r for r in data if r is not None), None)
+        return isinstance(first, (dict, list, tuple))
+    return False
 
 
 def _field(records: Any, select: str) -> list[str | None]:
@@ -464,7 +476,7 @@ def drift(
     train: Any,
     production: Any,
     *,
-    select: str = "last_user",
+    select: str | None = None,
     embedder: Any = None,
     train_embeddings: Any = None,
     production_embeddings: Any = None,
@@ -483,8 +495,8 @@ def drift(
 ) -> DriftReport:
     """Compare production traffic with the training data (see the module docstring).
 
-    ``train`` / ``production``: records (the ``select`` turn of each is compared: ``"last_user"``,
-    ``"first_user"`` or ``"last_assistant"``) or lists of strings. Embeddings come from
+    ``train`` / ``production``: records (the text ``select`` names is compared, any selector of
+    :mod:`airtune.io.select`; default the last user turn) or lists of strings. Embeddings come from
     ``embedder`` (default :class:`airtune.embed.HashedNgramEmbedder`) unless given. Labels: given, or
     the records' ``label`` field when both sides have them. Timestamps: given (one per production row:
     seconds, ISO 8601 strings or datetimes) or read from each record's ``metadata[time_key]``; with a
