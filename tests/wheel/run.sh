@@ -31,8 +31,10 @@ cd "$tmp"  # never import the source tree
 # --only-binary: nothing may compile; --no-compile: no .pyc for torch's thousands of files (minutes here).
 pip_install=(-m pip install -q --disable-pip-version-check --only-binary :all: --no-compile)
 t0=$(date +%s)
+checks=0
 step() { printf -- '-- %s (%d s)\n' "$*" "$(($(date +%s) - t0))"; }
-fail() { echo "FAILED: $*" >&2; exit 1; }
+ok() { checks=$((checks + 1)); printf -- '   ok: %s\n' "$*"; }  # every failure exits (set -e, fail)
+fail() { echo "FAILED: $*" >&2; echo "wheel: $checks passed, 1 failed"; exit 1; }
 
 step "A: fresh virtualenv, nothing but pip"
 "$base_py" -m venv a
@@ -42,9 +44,11 @@ a/bin/python "${pip_install[@]}" "$wheel"
 step "installed in $(($(date +%s) - start)) s: $(a/bin/python -m pip list --format=freeze 2>/dev/null | tr '\n' ' ')"
 a/bin/python -c 'import importlib.util, sys; sys.exit(importlib.util.find_spec("torch") is not None)' \
   || fail "venv A has torch"
+ok "installed from wheels only, no torch"
 a/bin/python "$here/check_libs.py" > libs-a.json || fail "venv A: a library resolves outside the wheel"
+ok "ldd: every library inside the wheel or in the manylinux policy"
 a/bin/python "$here/smoke.py" > smoke-a.json || fail "smoke test in venv A"
-step "smoke test: $(cat smoke-a.json)"
+ok "smoke test of every area: $(cut -c1-400 smoke-a.json)"
 
 step "A: absurd thread counts in the environment"
 OMP_NUM_THREADS=100000 OPENBLAS_NUM_THREADS=100000 AIRTUNE_NUM_THREADS=abc \
@@ -53,10 +57,12 @@ for var in OMP_NUM_THREADS OPENBLAS_NUM_THREADS AIRTUNE_NUM_THREADS; do
   grep -q "RuntimeWarning: $var=" threads.err || { cat threads.err; fail "no warning naming $var"; }
 done
 grep -m1 "RuntimeWarning: OMP_NUM_THREADS" threads.err
+ok "absurd thread counts: smoke test passes, one warning per variable"
 
 step "A: the libtorch module without torch, and next to another torch release"
 a/bin/python -c 'import airtune._nn' 2> notorch.err && fail "airtune._nn imported without torch"
 grep -q "pip install 'airtune\[train\]'" notorch.err || { cat notorch.err; fail "no install hint without torch"; }
+ok "without torch: ImportError naming the train extra"
 mkdir -p fake/torch && echo '__version__ = "2.5.1+cpu"' > fake/torch/__init__.py
 PYTHONPATH="$tmp/fake" a/bin/python -c 'import airtune._nn' 2> mismatch.err && fail "airtune._nn imported next to torch 2.5.1"
 built="$(a/bin/python -c 'import airtune._core as c; print(c.NN_TORCH_VERSION)')"
@@ -68,6 +74,7 @@ PYTHONPATH="$tmp/fake" a/bin/python -c '
 import airtune, sys
 info = airtune.build_info()
 sys.exit(not ("2.5.1" in info.get("nn_error", "") and info["blas"]["name"] == "openblas"))' || fail "build_info next to torch 2.5.1"
+ok "next to torch 2.5.1: TorchVersionError naming both releases and the fix"
 
 if command -v qemu-x86_64 > /dev/null; then
   step "A: the smoke test on a CPU without AVX/AVX2 (qemu-x86_64 -cpu Nehalem: an AVX instruction is SIGILL)"
@@ -80,6 +87,7 @@ print("simdjson:", f["simdjson_implementation"], "| OpenBLAS:", f["blas"]["confi
 assert f["simdjson_implementation"] in ("westmere", "fallback"), f["simdjson_implementation"]
 assert "Nehalem" in f["blas"]["config"] or "Core2" in f["blas"]["config"], f["blas"]["config"]
 EOF
+  ok "smoke test on a Nehalem (no AVX): no SIGILL, non-AVX kernels picked"
 else
   step "A: qemu-x86_64 not installed (apt-get install qemu-user): no run on a CPU without AVX"
 fi
@@ -91,6 +99,9 @@ start=$(date +%s)
   --no-compile "$wheel[train]" numpy pandas pyarrow "$torch_pin"
 step "installed in $(($(date +%s) - start)) s: $("$venv/bin/python" -m pip --python b/bin/python list --format=freeze 2>/dev/null | grep -iE '^(numpy|pandas|pyarrow|torch|airtune)=' | tr '\n' ' ')"
 b/bin/python "$here/check_libs.py" > libs-b.json || fail "venv B: a library resolves outside the wheel"
+ok "ldd next to torch: libtorch from the torch wheel, the rest inside"
 b/bin/python "$here/smoke.py" --torch --data > smoke-b.json || fail "smoke test in venv B"
-step "smoke test: $(cat smoke-b.json)"
-step "wheel tests passed"
+ok "smoke test with _nn, torch ops and FAISS in one process, pandas/Arrow: $(cut -c1-400 smoke-b.json)"
+[ -z "${AIRTUNE_STAGE_START:-}" ] || echo "wheel stage: $(($(date +%s) - AIRTUNE_STAGE_START)) s (build + tests)"
+echo "wheel tests: $(($(date +%s) - t0)) s"
+echo "wheel: $checks passed, 0 failed"
