@@ -137,8 +137,15 @@ def _read(path: Path) -> Any:
 
 
 def train(
-    base: Path, data: Path, eval_path: Path | None, out: Path, cfg: Any, progress: bool
+    base: Path,
+    data: Path,
+    eval_path: Path | None,
+    out: Path,
+    cfg: Any,
+    progress: bool,
+    shown: Path | None = None,
 ) -> tuple[int, dict]:
+    """Train into ``out``; ``shown`` is the folder the outputs end in (a run step's final folder)."""
     from ..train import TrainingDivergedError, train_lora
 
     records = _read(data)
@@ -152,7 +159,7 @@ def train(
     except ValueError as exc:
         raise BadInput(f"train: {exc}") from None
     summary = {
-        "summary": res.summary_line(),
+        "summary": res.summary_line().replace(str(out), str(shown or out)),
         "base": str(base),
         "adapter": "adapter" if code == 0 else None,
         "steps": res.steps,
@@ -227,6 +234,6 @@ def run(args: argparse.Namespace) -> Outcome:
                 {**step.result, "reused": True},
                 "train: reused\n" + _text(saved, step.final_dir),
             )
-        code, s = train(base, data, ev, step.dir, cfg, show_progress(args))
+        code, s = train(base, data, ev, step.dir, cfg, show_progress(args), step.final_dir)
         step.commit(_brief(s), code)
     return Outcome(code, _brief(s) | {"out": str(step.final_dir)}, _text(s, step.final_dir))
