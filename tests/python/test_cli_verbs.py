@@ -80,8 +80,18 @@ def work(tmp_path_factory) -> Path:
 def run(work) -> Path:
     """A run through every step: ingest, split, train, evaluate, cost, monitor."""
     r = work / "r1"
+    (work / "pipeline.toml").write_text('[[stages]]\nstage = "exact"\n')
     steps = [
         ("ingest", work / "data.jsonl", "--run", r, "--no-progress"),
+        (
+            "curate",
+            work / "pipeline.toml",
+            "--input",
+            r / "ingest" / "clean.jsonl",
+            "--run",
+            r,
+            "--no-progress",
+        ),
         ("split", "--run", r, "--fraction", "0.25", "--no-progress"),
         ("train", "--run", r, "--base", work / "base", "--max-steps", "3", "--r", "4", "--device", "cpu")
         + ("--dtype", "float32", "--no-progress"),
@@ -294,12 +304,15 @@ def test_the_manifest_records_inputs_options_versions_and_outputs(run, work):
     m = json.loads((run / "manifest.json").read_text())
     assert m["kind"] == "airtune-run" and m["manifest_version"] == MANIFEST_VERSION
     assert {"airtune", "python", "numpy", "torch"} <= set(m["versions"])
-    assert list(m["steps"]) == ["ingest", "split", "train", "evaluate", "cost", "monitor"]
+    assert list(m["steps"]) == ["ingest", "curate", "split", "train", "evaluate", "cost", "monitor"]
     ing = m["steps"]["ingest"]
     assert ing["inputs"]["data"]["sha256"] == _sha256(work / "data.jsonl")
     assert ing["options"]["format"] == "auto" and ing["exit_code"] == 0
-    split = m["steps"]["split"]
-    assert split["inputs"]["data"]["sha256"] == _sha256(run / "ingest" / "clean.jsonl")
+    cur = m["steps"]["curate"]
+    assert cur["inputs"]["data"]["sha256"] == _sha256(run / "ingest" / "clean.jsonl")
+    assert cur["options"]["stages"][-1]["stage"] == "exact" and cur["result"]["accounting"]["rows_in"] == 40
+    split = m["steps"]["split"]  # no DATA: the run's curated rows
+    assert split["inputs"]["data"]["sha256"] == _sha256(run / "curate" / "train.jsonl")
     assert split["options"]["fraction"] == 0.25 and split["result"]["test"] == 10
     for rel, out in split["outputs"].items():  # every output file with its hash, relative to the run
         assert out["sha256"] == _sha256(run / rel) and out["bytes"] == (run / rel).stat().st_size
@@ -335,6 +348,27 @@ def test_a_rerun_with_the_same_inputs_is_reused_and_a_change_recomputes(run, wor
     assert json.loads((run / "manifest.json").read_text())["steps"]["monitor"]["inputs"]["production"][
         "sha256"
     ] == _sha256(other)
+
+
+def test_a_step_that_fails_midway_leaves_the_run_as_it_was(work, tmp_path):
+    r = tmp_path / "r"
+    assert cli("split", work / "data.jsonl", "--run", r, "--no-progress")[0] == 0
+    before = _tree(r)
+    # the failure comes after the step's staging folder was made (inside the step)
+    code, _, err = cli("split", work / "data.jsonl", "--run", r, "--fraction", "1.5")
+    assert code == 2 and "--fraction must be in (0, 1), got 1.5" in err
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n")
+    code, _, err = cli(
+        "train", empty, "--run", r, "--base", work / "base", "--max-steps", "1", "--no-progress"
+    )
+    assert code == 2 and "empty.jsonl: no records to train on" in err
+    assert _tree(r) == before and sorted(p.name for p in r.iterdir()) == [
+        ".cache",
+        ".lock",
+        "manifest.json",
+        "split",
+    ]
 
 
 def test_a_changed_output_is_not_reused(work, tmp_path):
