@@ -24,7 +24,7 @@ Manifest (``MANIFEST_VERSION`` 1)::
 
     {"kind": "airtune-run", "manifest_version": 1, "created": "...", "updated": "...",
      "versions": {"airtune": ..., "python": ..., "torch": ..., "numpy": ...},
-     "steps": {"<step>": {"key", "started", "seconds", "exit_code", "reused",
+     "steps": {"<step>": {"key", "started", "seconds", "exit_code",
                           "inputs": {name: {"path", "sha256", "bytes", "files"?}},
                           "options": {...}, "outputs": {relpath: {"sha256", "bytes"}},
                           "versions": {...}, "result": {...}}},
