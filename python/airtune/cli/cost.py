@@ -175,11 +175,12 @@ def compute(args: argparse.Namespace) -> dict[str, Any]:
 def _check(args: argparse.Namespace, result: dict[str, Any]) -> tuple[int, str]:
     if args.max_payback is None:
         return 0, ""
+    from ..runs.report import payback_text
+
     pay = result["replacement"]["payback_months"]
     if pay is None or pay > args.max_payback:
-        shown = "never" if pay is None else f"{pay:.1f} months"
-        return EXIT_FAILED, f"check failed: payback {shown} > {args.max_payback:g} months"
-    return 0, f"check passed: payback {pay:.1f} months <= {args.max_payback:g}"
+        return EXIT_FAILED, f"check failed: payback {payback_text(pay)} > {args.max_payback:g} months"
+    return 0, f"check passed: payback {payback_text(pay)} <= {args.max_payback:g} months"
 
 
 def text_of(result: dict[str, Any]) -> str:
@@ -194,13 +195,15 @@ def text_of(result: dict[str, Any]) -> str:
     rep = result["replacement"]
     be = rep["break_even_tokens_per_month"]
     pay = rep["payback_months"]
+    from ..runs.report import payback_text
+
     rows += [
         "",
         f"replacement: {rep['summary']}",
         f"  monthly savings: ${rep['monthly_savings_usd']:,.0f}",
         f"  one-time cost:   ${rep['one_time_usd']['total']:,.0f} (curation ${rep['one_time_usd']['curation']:,.0f}, "
         f"training ${rep['one_time_usd']['training']:,.0f}, evaluation ${rep['one_time_usd']['evaluation']:,.0f})",
-        f"  payback:         {'never' if pay is None else f'{pay:.2f} months'}",
+        f"  payback:         {payback_text(pay)}",
         f"  break-even:      {'never (the API stays cheaper)' if be is None else f'{be / 1e6:,.1f}M tokens a month'}"
         + ("" if be is None else f" at this input/output mix ({be / 1e6 / 30.4:,.2f}M a day)"),
         "  assumptions:",

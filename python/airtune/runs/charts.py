@@ -98,7 +98,7 @@ def line_chart(
         if math.isfinite(v) and x0 <= v <= x1:
             out.append(
                 f'<line x1="{sx(v):.1f}" y1="{top}" x2="{sx(v):.1f}" y2="{top + ph}" stroke="#667085" stroke-dasharray="4 3"/>'
-                f'<text x="{sx(v) + 4:.1f}" y="{top + 12}" fill="#667085">{_e(label)}</text>'
+                f'<text x="{sx(v) + 4:.1f}" y="{top + ph - 6}" fill="#667085">{_e(label)}</text>'
             )
     lx = left + 8
     for k, (label, xs, ys) in enumerate(series):
@@ -133,7 +133,7 @@ def interval_chart(
     lo = min(0.0, min(r[2] for r in good))
     top_v = hi if hi > 0 else 1.0
     row, label_w, top = 26, 170, 24
-    pw = width - label_w - 80
+    pw = width - label_w - 160  # room for "0.000 [0.000, 0.000]" right of the whisker
     h = top + row * len(good) + 22
 
     def sx(v: float) -> float:

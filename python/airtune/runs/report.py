@@ -268,6 +268,13 @@ def _money(v: Any) -> str:
     return "never" if v is None else f"${v:,.0f}"
 
 
+def payback_text(months: float | None) -> str:
+    """A payback period as a reader says it: in days under a month (30.4 days)."""
+    if months is None:
+        return "never"
+    return f"{months * 30.4:.1f} days" if months < 1 else f"{months:.1f} months"
+
+
 def _cost(d: dict[str, Any]) -> str:
     c = d["steps"].get("cost")
     if c is None:
@@ -281,7 +288,7 @@ def _cost(d: dict[str, Any]) -> str:
         f"<div class='card'><b>{_money(r['self_monthly_usd'])}</b>{_e(r['self_option'])} a month ({r['machines']} machine(s))</div>"
         f"<div class='card'><b>{_money(r['monthly_savings_usd'])}</b>saved a month</div>"
         f"<div class='card'><b>{_money(r['one_time_usd']['total'])}</b>one-time</div>"
-        f"<div class='card'><b>{'never' if pay is None else f'{pay:.1f} months'}</b>payback</div>"
+        f"<div class='card'><b>{_e(payback_text(pay))}</b>payback</div>"
         f"<div class='card'><b>{'never' if be is None else f'{be / 1e6:,.1f}M'}</b>break-even tokens a month</div>"
         "</div>"
     )
