@@ -402,9 +402,24 @@ def test_the_run_report_renders_in_chromium(run, tmp_path):
     assert (
         shown.screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shown.screenshot.stat().st_size > 20_000
     )
-    # the check can fail: a tampered output is reported, a comparison with another run is shown
+    # a comparison with another run names the option and the figures that moved
     r2 = tmp_path / "r2"
-    assert cli("split", run / "ingest" / "clean.jsonl", "--run", r2, "--fraction", "0.5")[0] == 0
+    assert cli("split", run / "curate" / "train.jsonl", "--run", r2, "--fraction", "0.5")[0] == 0
     code, cmp = cli_json("report", r2, "--compare", run)
-    assert code == 0 and cmp["compare"]
+    split = next(s for s in cmp["compare"]["steps"] if s["step"] == "split")
+    assert (
+        code == 0
+        and split["options"] == [{"key": "fraction", "this": 0.5, "other": 0.25}]
+        and split["inputs"] == []
+    )
+    figs = {f["figure"]: f for f in cmp["compare"]["figures"] if f["step"] == "split"}
+    assert figs["test"]["other"] == 10 and figs["test"]["delta"] == figs["test"]["this"] - 10 > 0
+    assert figs["train"]["delta"] == figs["train"]["this"] - figs["train"]["other"] < 0
     assert 'id="compare"' in (r2 / "report.html").read_text(encoding="utf-8")
+    # a tampered output is reported by the report and marked on the page
+    (r2 / "split" / "split.json").write_text(
+        (r2 / "split" / "split.json").read_text().replace('"rows"', '"rows" ')
+    )
+    code, tampered = cli_json("report", r2)
+    assert code == 0 and tampered["changed"] == {"split": ["split/split.json"]}
+    assert "CHANGED: split/split.json" in (r2 / "report.html").read_text(encoding="utf-8")
