@@ -182,7 +182,10 @@ def test_json_output_of_each_verb_parses(work, tmp_path):
     code, failed = cli_json("cost", "--training-usd", "1e9", "--max-payback", "6")
     assert code == 1 and failed["replacement"]["payback_months"] > 6
     code, err = cli_json("split", tmp_path / "missing.jsonl", "--out", tmp_path / "x")
-    assert code == 2 and "missing.jsonl" in err["error"]
+    assert code == 2 and "missing.jsonl" in err["error"] and not (tmp_path / "x").exists()
+    code, _, err = cli("--threads", "0", "info")
+    assert code == 2 and "n must be >= 1" in err
+    assert cli("nosuchverb")[0] == 2 and cli("split", "--fraction", "x")[0] == 2  # argparse's own errors
 
 
 # ----------------------------------------------------------------------------------------------

@@ -87,11 +87,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)  # argparse itself exits 2 on a bad flag
     as_json = bool(getattr(args, "json", False))
     verb = args.command
-    if args.threads:
-        from .. import set_num_threads
-
-        set_num_threads(args.threads)
     try:
+        if args.threads is not None:
+            from .. import set_num_threads
+
+            set_num_threads(args.threads)  # ValueError (bad input) below 1
         if getattr(args, "config", None):
             args = merge_config(args, verbs[verb], _verb_argv(argv, verb), verbs)
         outcome = _verb(verb).run(args)
