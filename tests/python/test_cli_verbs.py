@@ -215,6 +215,17 @@ def test_config_file_values_sit_under_the_flags_and_unknown_keys_are_refused(wor
         "split", work / "data.jsonl", "--out", tmp_path / "b", "--config", cfg, "--fraction", "0.25"
     )
     assert code == 0 and sp["test"] == 10  # the flag wins over the file
+    # NAME=VALUE options: a table in the file, merged by name with the flags (the flag's entry wins)
+    ev = tmp_path / "ev.yaml"
+    ev.write_text(
+        "evaluate:\n  predictions: {api: assistant, cand: wrong}\n  baseline: api\n  metric: [exact_match]\n"
+        "  margin: 0.05\n  no-progress: true\n"
+    )
+    code, out = cli_json("evaluate", work / "data.jsonl", "--config", ev)
+    assert code == 1 and out["decision"]["candidates"]["cand"]["verdict"] == "not replaceable"
+    code, out = cli_json("evaluate", work / "data.jsonl", "--config", ev, "--predictions", "cand=assistant")
+    assert code == 0 and out["decision"]["candidates"]["cand"]["verdict"] == "replaceable"
+    assert sorted(s["model"] for s in out["scores"]) == ["api", "cand"]
     typo = tmp_path / "typo.toml"
     typo.write_text("[split]\nfractoin = 0.5\n")
     code, out, err = cli("split", work / "data.jsonl", "--out", tmp_path / "c", "--config", typo)

@@ -126,12 +126,17 @@ def read_config_file(path: str | os.PathLike) -> dict[str, Any]:
     return data
 
 
+#: Options a config file cannot set (the file itself, how the result is printed).
+_NOT_IN_FILES = frozenset({"config", "json", "command", "threads", "help"})
+
+
 def _actions(parser: argparse.ArgumentParser) -> dict[str, argparse.Action]:
-    """Options of a verb by dest (positionals included), presentation options excluded."""
+    """Options of a verb a config file may set, by dest (positionals included; ``run`` and
+    ``no_progress`` too)."""
     return {
         a.dest: a
         for a in parser._actions
-        if a.dest not in PRESENTATION and a.dest != "help" and not isinstance(a, argparse._SubParsersAction)
+        if a.dest not in _NOT_IN_FILES and not isinstance(a, argparse._SubParsersAction)
     }
 
 
