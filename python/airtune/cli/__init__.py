@@ -107,5 +107,9 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a bug: show where
         traceback.print_exc()
         return fail(verb, f"internal error: {type(exc).__name__}: {exc}", EXIT_INTERNAL, as_json)
-    emit(verb, outcome, as_json)
+    try:
+        emit(verb, outcome, as_json)
+        sys.stdout.flush()
+    except BrokenPipeError:  # `airtune ... | head`: the reader left; the work is done
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return outcome.code

@@ -141,7 +141,8 @@ def _files(folder: Path) -> list[Path]:
 
 def hash_path(path: str | os.PathLike, cache: _HashCache | None = None) -> dict[str, Any]:
     """{"path", "sha256", "bytes"} of a file, or of a folder (SHA-256 over the sorted relative
-    names and SHA-256 of all its files, plus "files": their count). Raises FileNotFoundError."""
+    names and SHA-256 of all its files, plus "files": their count). Raises FileNotFoundError, or
+    RunFolderError for a pipe or another file that is not a regular one."""
     p = Path(path)
     cache = cache or _HashCache(None)
     if p.is_file():
@@ -155,6 +156,10 @@ def hash_path(path: str | os.PathLike, cache: _HashCache | None = None) -> dict[
             h.update(f"{rel}\0{cache.file(f)}\n".encode("utf-8", "surrogateescape"))
             total += f.stat().st_size
         return {"path": str(p), "sha256": h.hexdigest(), "bytes": total, "files": len(files)}
+    if p.exists():  # a pipe, a socket, a device: nothing to hash and read again
+        raise RunFolderError(
+            f"{p}: not a regular file or folder (a run step hashes its inputs: read it without --run)"
+        )
     raise FileNotFoundError(f"{p}: no such file or folder")
 
 
