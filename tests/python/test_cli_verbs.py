@@ -385,6 +385,28 @@ def test_a_step_that_fails_midway_leaves_the_run_as_it_was(work, tmp_path):
     ]
 
 
+def test_steps_of_one_run_in_parallel_processes_all_land_in_the_manifest(work, tmp_path):
+    import os
+    import subprocess
+
+    r = tmp_path / "r"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "python")}
+    base = [sys.executable, "-m", "airtune.cli"]
+    argvs = [
+        ["ingest", work / "data.jsonl", "--run", r, "--no-progress"],
+        ["split", work / "data.jsonl", "--run", r, "--no-progress"],
+        ["cost", "--run", r, "--training-usd", "40"],
+    ]
+    procs = [subprocess.Popen(base + [str(a) for a in argv], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for argv in argvs]  # fmt: skip
+    for p in procs:
+        out, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+    m = json.loads((r / "manifest.json").read_text())
+    assert sorted(m["steps"]) == ["cost", "ingest", "split"] and len(m["history"]) == 3
+    code, rep = cli_json("report", r)
+    assert code == 0 and rep["changed"] == {}
+
+
 def test_a_changed_output_is_not_reused(work, tmp_path):
     r = tmp_path / "r"
     assert cli("split", work / "data.jsonl", "--run", r)[0] == 0

@@ -223,6 +223,9 @@ class RunFolder:
         if self.path.exists() and not self.path.is_dir():
             raise RunFolderError(f"{self.path}: exists and is not a folder")
         self.manifest_path = self.path / "manifest.json"
+        if not self.manifest_path.exists() and (self.path / ".lock").exists():
+            with self._locked():  # another process commits its first step: the folder and the manifest
+                pass  # appear together under the lock
         if self.manifest_path.exists():
             self.manifest = self._read()
         else:
