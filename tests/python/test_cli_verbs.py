@@ -348,13 +348,18 @@ def test_a_rerun_with_the_same_inputs_is_reused_and_a_change_recomputes(run, wor
     code, again = cli_json("split", "--run", run, "--fraction", "0.25")
     assert code == 0 and again["reused"] is True and again["test"] == 10
     assert split.stat().st_mtime_ns == stamp
+    code, tr = cli_json(
+        "train", "--run", run, "--base", work / "base", "--max-steps", "3", "--r", "4", "--device", "cpu",
+        "--dtype", "float32",
+    )  # fmt: skip
+    assert code == 0 and tr["reused"] is True and tr["steps"] == 3
     code, ev = cli_json(
         "evaluate", "--run", run, "--predictions", "api=assistant", "--model", "tuned=@train", "--baseline", "api",
         "--metric", "exact_match", "--margin", "0.05", "--max-tokens", "3", "--device", "cpu",
     )  # fmt: skip
     assert ev["reused"] is True
     m = json.loads((run / "manifest.json").read_text())
-    assert [h["step"] for h in m["history"] if h["reused"]][-2:] == ["split", "evaluate"]
+    assert [h["step"] for h in m["history"] if h["reused"]][-3:] == ["split", "train", "evaluate"]
     # another input: the monitor step is recomputed
     other = _chats(work / "prod2.jsonl", 30, 9, timestamps=True)
     code, mon = cli_json("monitor", split, other, "--run", run, "--permutations", "100")
