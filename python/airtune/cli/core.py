@@ -307,6 +307,22 @@ def run_folder(path: str) -> Any:
         raise BadInput(str(exc)) from None
 
 
+def out_folder(args: argparse.Namespace) -> Path:
+    """The ``--out`` folder of a verb run without ``--run`` (made when absent)."""
+    if not args.out:
+        raise BadInput("give --out DIR or --run DIR")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def run_of(args: argparse.Namespace, step: str) -> Any:
+    """The run folder of ``--run`` for ``step`` (``--out`` with it is bad input)."""
+    if getattr(args, "out", None):
+        raise BadInput(f"--run writes into RUN/{step}: drop --out")
+    return run_folder(args.run)
+
+
 def options_of(args: argparse.Namespace, *, drop: tuple[str, ...] = ()) -> dict[str, Any]:
     """The options that decide a step's outputs (presentation flags and ``drop`` left out)."""
     return {

@@ -9,7 +9,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from .core import BadInput, CheckFailed, Outcome, common_options, existing_file, path_arg, run_folder
+from .core import BadInput, CheckFailed, Outcome, common_options, existing_file, path_arg, run_of
 
 HELP = "run a curation pipeline (TOML or YAML config): clean, dedup, filter, split, with accounting"
 DESCRIPTION = (
@@ -87,10 +87,8 @@ def run(args: argparse.Namespace) -> Outcome:
             raise BadInput("give the output folder (in the config, --out, or --run)")
         result = curate(pipeline, source, Path(target), not args.no_resume)
         return Outcome(0, _payload(result, result.paths), _funnel_text(result, result.paths))
-    if args.out:
-        raise BadInput("--run writes into RUN/curate: drop --out")
     src = existing_file(source, "the JSONL to curate")
-    folder = run_folder(args.run)
+    folder = run_of(args, "curate")
     stages = [{"stage": s.name, **s.options} for s in pipeline.stages]
     with folder.step("curate", inputs={"data": src}, options={"stages": stages}) as step:
         if step.reused:

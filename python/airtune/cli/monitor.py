@@ -16,8 +16,9 @@ from .core import (
     common_options,
     existing_file,
     options_of,
+    out_folder,
     path_arg,
-    run_folder,
+    run_of,
 )
 
 HELP = "drift of production traffic against the training data: calibrated tests, retrain or not, drifted rows"
@@ -145,15 +146,10 @@ def run(args: argparse.Namespace) -> Outcome:
     tr = existing_file(args.train, "the training records (TRAIN)")
     pr = existing_file(args.production, "the production traffic (PRODUCTION)")
     if not args.run:
-        if not args.out:
-            raise BadInput("give --out DIR or --run DIR")
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
+        out = out_folder(args)
         code, payload, text = monitor(tr, pr, out, args)
         return Outcome(code, payload | {"out": str(out)}, text + f"\noutputs: {out}")
-    if args.out:
-        raise BadInput("--run writes into RUN/monitor: drop --out")
-    folder = run_folder(args.run)
+    folder = run_of(args, "monitor")
     with folder.step(
         "monitor",
         inputs={"train": tr, "production": pr},

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from .core import BadInput, Outcome, common_options, existing_file, options_of, path_arg, run_folder
+from .core import BadInput, Outcome, common_options, existing_file, options_of, out_folder, path_arg, run_of
 
 HELP = "holdout split of a JSONL (stratified, duplicates on one side), leakage across the sides checked"
 DESCRIPTION = (
@@ -135,15 +135,10 @@ def run(args: argparse.Namespace) -> Outcome:
     summary_keys = ("rows", "train", "test", "leakage", "stratify")
     if not args.run:
         src = existing_file(args.data, "the JSONL to split")
-        if not args.out:
-            raise BadInput("give --out DIR or --run DIR")
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
+        out = out_folder(args)
         code, s = split(src, out, args)
         return Outcome(code, {k: s[k] for k in summary_keys} | {"out": str(out)}, _text(s, out))
-    if args.out:
-        raise BadInput("--run writes into RUN/split: drop --out")
-    folder = run_folder(args.run)
+    folder = run_of(args, "split")
     src = Path(args.data) if args.data else default_input(folder)
     if src is None:
         raise BadInput(

@@ -14,8 +14,9 @@ from .core import (
     common_options,
     existing_file,
     options_of,
+    out_folder,
     path_arg,
-    run_folder,
+    run_of,
     show_progress,
 )
 
@@ -210,15 +211,10 @@ def run(args: argparse.Namespace) -> Outcome:
     ev = existing_file(args.eval, "the eval records (--eval)") if args.eval else None
     if not args.run:
         data = existing_file(args.data, "the training records")
-        if not args.out:
-            raise BadInput("give --out DIR or --run DIR")
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
+        out = out_folder(args)
         code, s = train(base, data, ev, out, cfg, show_progress(args))
         return Outcome(code, _brief(s) | {"out": str(out)}, _text(s, out))
-    if args.out:
-        raise BadInput("--run writes into RUN/train: drop --out")
-    folder = run_folder(args.run)
+    folder = run_of(args, "train")
     data = Path(args.data) if args.data else default_input(folder)
     if data is None:
         raise BadInput(
