@@ -80,7 +80,7 @@ def work(tmp_path_factory) -> Path:
 def run(work) -> Path:
     """A run through every step: ingest, split, train, evaluate, cost, monitor."""
     r = work / "r1"
-    (work / "pipeline.toml").write_text('[[stages]]\nstage = "exact"\n')
+    (work / "pipeline.toml").write_text('[[stages]]\nstage = "clean"\n[[stages]]\nstage = "exact"\n')
     steps = [
         ("ingest", work / "data.jsonl", "--run", r, "--no-progress"),
         (
@@ -324,7 +324,8 @@ def test_the_manifest_records_inputs_options_versions_and_outputs(run, work):
     assert ing["options"]["format"] == "auto" and ing["exit_code"] == 0
     cur = m["steps"]["curate"]
     assert cur["inputs"]["data"]["sha256"] == _sha256(run / "ingest" / "clean.jsonl")
-    assert cur["options"]["stages"][-1]["stage"] == "exact" and cur["result"]["accounting"]["rows_in"] == 40
+    assert [st["stage"] for st in cur["options"]["stages"]][-2:] == ["clean", "exact"]
+    assert cur["result"]["accounting"]["rows_in"] == 40 == cur["result"]["accounting"]["kept"]
     split = m["steps"]["split"]  # no DATA: the run's curated rows
     assert split["inputs"]["data"]["sha256"] == _sha256(run / "curate" / "train.jsonl")
     assert split["options"]["fraction"] == 0.25 and split["result"]["test"] == 10
