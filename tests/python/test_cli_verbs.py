@@ -441,6 +441,11 @@ def test_the_run_report_renders_in_chromium(run, tmp_path):
     assert 'data-rendered="ok"' in shown.dom, "a section is missing or the page script failed"
     for sid in SECTIONS:
         assert f'id="{sid}"' in shown.dom
+    assert "step in this run" not in shown.dom  # every section has its step's figures, none is absent
+    verdict = json.loads((run / "evaluate" / "report.json").read_text())["decision"]["candidates"]["tuned"][
+        "verdict"
+    ]
+    assert f"<b>tuned</b> against <b>api</b>: <b>{verdict}</b>" in shown.dom and "<svg" in shown.dom
     assert (
         shown.screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shown.screenshot.stat().st_size > 20_000
     )
