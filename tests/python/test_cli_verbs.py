@@ -168,6 +168,21 @@ def test_evaluate_exit_codes_follow_the_verdict(work):
     assert code == 2 and "nosuchfield" in err and out == ""
 
 
+def test_train_whose_loss_diverges_exits_1_with_its_curves_kept(work, tmp_path):
+    r = tmp_path / "r"
+    args = ("train", work / "data.jsonl", "--run", r, "--base", work / "base", "--max-steps", "3")
+    args += ("--learning-rate", "1e30", "--device", "cpu", "--dtype", "float32", "--no-progress")
+    code, tr = cli_json(*args)
+    assert code == 1 and tr["stop_reason"] == "nan_loss"
+    saved = json.loads((r / "train" / "train.json").read_text())
+    assert saved["adapter"] is None and saved["history"] and saved["message"]
+    assert json.loads((r / "manifest.json").read_text())["steps"]["train"]["exit_code"] == 1
+    code, again = cli_json(*args)  # reused with its exit code
+    assert code == 1 and again["reused"] is True
+    code, _, err = cli("evaluate", work / "data.jsonl", "--run", r, "--model", "t=@train", "--no-progress")
+    assert code == 2 and "--model t=@train: the run has no trained adapter" in err
+
+
 def test_json_output_of_each_verb_parses(work, tmp_path):
     code, info = cli_json("info")
     assert code == 0 and "version" in json.dumps(info["info"])

@@ -180,7 +180,8 @@ def build_models(
         if spec == "@train":
             if adapter_of_run is None:
                 raise BadInput(
-                    f"--model {name}=@train: the run has no train step (give --run with a trained adapter)"
+                    f"--model {name}=@train: the run has no trained adapter (no train step, or its training "
+                    "failed: see RUN/train/train.json)"
                 )
             spec = str(adapter_of_run)
         if spec.startswith(("http://", "https://")):
