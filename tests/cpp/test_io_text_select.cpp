@@ -62,6 +62,8 @@ TEST(IoTextSelect, WithContentsKeepsEverythingElse) {
   EXPECT_EQ(out.id[0], "a");
   EXPECT_EQ(out.metadata[0], b.metadata[0]);
   EXPECT_EQ(out.line, b.line);
+  EXPECT_EQ(out.input_at, b.input_at);  // take() reads input_at of every record
+  EXPECT_EQ(out.take({1, 0}).size(), 2u);
   std::vector<int64_t> bad = {2, 1};
   std::vector<std::string_view> two = {"x", "y"};
   EXPECT_THROW(with_contents(b, bad, two), airtune::InvalidArgument);
