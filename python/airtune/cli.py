@@ -5,7 +5,7 @@ airtune ingest FILE [options]         read + validate a JSONL file, print the su
 airtune demo [--out DIR]              ingest the bundled sample with quarantine
 airtune evaluate DATA --model N=SPEC  models (folders, adapters, endpoints) on a test set -> report
 airtune serve MODEL [--adapter A]     an OpenAI-compatible HTTP server over airtune's runtime
-airtune curate CONFIG [--input FILE] [--out DIR] [--no-resume]
+airtune curate CONFIG [--input FILE] [--out DIR] [--no-resume] [--engine ray [--address ADDR]]
                                       run a curation pipeline (TOML or YAML config)
 """
 
@@ -231,7 +231,16 @@ def _add_local_options(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _curate(config: str, input_path: str | None, out: str | None, resume: bool, progress: bool) -> int:
+def _curate(
+    config: str,
+    input_path: str | None,
+    out: str | None,
+    resume: bool,
+    progress: bool,
+    engine: str = "local",
+    address: str | None = None,
+    blocks: int | None = None,
+) -> int:
     """The `curate` verb: validate the config, run it, print the funnel and where the outputs are."""
     import warnings
 
@@ -243,6 +252,14 @@ def _curate(config: str, input_path: str | None, out: str | None, resume: bool, 
         print(f"airtune curate: {exc}", file=sys.stderr)
         return 2
     pipeline.progress = progress
+    if engine != "local" or address is not None:
+        try:
+            pipeline = Pipeline(
+                pipeline.stages, progress=progress, engine=engine, address=address, blocks=blocks
+            )
+        except (ValueError, ImportError) as exc:
+            print(f"airtune curate: {exc}", file=sys.stderr)
+            return 2
     source = input_path or cfg_input
     target = out or cfg_output
     if not source or not target:
@@ -256,7 +273,7 @@ def _curate(config: str, input_path: str | None, out: str | None, resume: bool, 
         warnings.showwarning = lambda msg, *a, **k: print(f"warning: {msg}", file=sys.stderr)
         try:
             result = pipeline.run(source, target, resume=resume)
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, ImportError) as exc:  # ConnectionError is an OSError
             print(f"airtune curate: {exc}", file=sys.stderr)
             return 1
     print(result.summary_line())
@@ -348,6 +365,11 @@ def main(argv: list[str] | None = None) -> int:
     cur.add_argument("--out", help="output folder (overrides the config's output)")
     cur.add_argument("--no-resume", action="store_true", help="recompute every stage")
     cur.add_argument("--progress", action="store_true")
+    cur.add_argument("--engine", default="local", choices=["local", "ray"], help="where it runs (local)")
+    cur.add_argument("--address", help="--engine ray: the cluster (ray.init's address; default: local)")
+    cur.add_argument(
+        "--blocks", type=int, help="--engine ray: read tasks (default: one per read.batch_bytes)"
+    )
 
     args = parser.parse_args(argv)
     if args.threads:
@@ -356,7 +378,16 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(build_info(), indent=2))
         return 0
     if args.command == "curate":
-        return _curate(args.config, args.input, args.out, not args.no_resume, args.progress)
+        return _curate(
+            args.config,
+            args.input,
+            args.out,
+            not args.no_resume,
+            args.progress,
+            args.engine,
+            args.address,
+            args.blocks,
+        )
     if args.command == "ingest":
         return _ingest(
             args.path,
