@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -74,6 +78,68 @@ def test_ray_engine_keeps_what_the_local_engine_keeps(cluster, chats, tmp_path, 
     assert any(r.startswith("near_duplicate_of:") for r in reasons)
     assert any(r.startswith("exact_duplicate_of:") for r in reasons)
     assert json.loads((tmp_path / "ray" / "report.json").read_text())["balanced"]
+
+
+@pytest.mark.parametrize("kind", ["jsonl+gzip", "parquet"])
+def test_shards_give_what_one_file_gives(cluster, tmp_path, kind):
+    import gzip
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    whole = support_chats.write_jsonl(tmp_path / "all.jsonl", 500, seed=4)
+    lines = whole.read_bytes().splitlines(keepends=True)
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    if kind == "parquet":
+        table = pa.Table.from_pylist([json.loads(x) for x in lines])
+        pq.write_table(table.slice(0, 260), shards / "a.parquet", row_group_size=100)
+        pq.write_table(table.slice(260), shards / "b.parquet", row_group_size=100)
+    else:
+        (shards / "a.jsonl").write_bytes(b"".join(lines[:260]))
+        (shards / "b.jsonl.gz").write_bytes(gzip.compress(b"".join(lines[260:])))
+    stages = ["read", "clean", "exact", ("near", {"threshold": 0.7})]
+    local = Pipeline(stages).run(whole, tmp_path / "local")
+    dist = Pipeline(stages, engine="ray", blocks=4).run(shards, tmp_path / "ray")
+    assert dist.accounting == local.accounting and dist.accounting["dropped"] > 0
+    assert _lines(tmp_path / "ray" / "train.jsonl") == _lines(tmp_path / "local" / "train.jsonl")
+    assert sorted(_lines(tmp_path / "ray" / "dropped.jsonl")) == sorted(
+        _lines(tmp_path / "local" / "dropped.jsonl")
+    )
+
+
+def test_killed_workers_are_retried_and_the_result_is_exact(cluster, chats, tmp_path, monkeypatch):
+    """A read task and a dedup key task each lose their worker process (SIGKILL from outside)."""
+    faults = tmp_path / "faults"
+    faults.mkdir()
+    for point in ("read", "keys"):
+        (faults / point).write_text("kill")
+    monkeypatch.setenv("AIRTUNE_RAY_FAULTS", str(faults))
+    killed: list[str] = []
+    stop = threading.Event()
+
+    def killer() -> None:
+        while not stop.is_set():
+            for pid_file in faults.glob("*.pid"):
+                os.kill(int(pid_file.read_text()), signal.SIGKILL)
+                killed.append(pid_file.stem)
+                pid_file.unlink()
+            time.sleep(0.05)
+
+    t = threading.Thread(target=killer, daemon=True)
+    t.start()
+    try:
+        dist = Pipeline(STAGES, engine="ray", blocks=3).run(chats, tmp_path / "ray")
+    finally:
+        stop.set()
+        t.join()
+    assert sorted(killed) == ["keys", "read"]
+    local = Pipeline(STAGES).run(chats, tmp_path / "local")
+    assert dist.accounting == local.accounting
+    assert _lines(tmp_path / "ray" / "train.jsonl") == _lines(tmp_path / "local" / "train.jsonl")
+    assert sorted(_lines(tmp_path / "ray" / "dropped.jsonl")) == sorted(
+        _lines(tmp_path / "local" / "dropped.jsonl")
+    )
 
 
 def test_ray_engine_refuses_what_it_cannot_run(tmp_path, chats):
