@@ -163,6 +163,12 @@ def test_ray_engine_refuses_what_it_cannot_run(tmp_path, chats):
     assert not (tmp_path / "out" / "manifest.json").exists()
 
 
+def test_a_bad_line_under_errors_raise_names_the_shard_line_and_node(cluster, chats, tmp_path):
+    with pytest.raises(ValueError, match=r"read: shard .*support\.jsonl \(bytes .*\) on node .*:301:"):
+        Pipeline([("read", {"errors": "raise"}), "exact"], engine="ray", blocks=3).run(chats, tmp_path / "o")
+    assert not (tmp_path / "o" / "manifest.json").exists() and not (tmp_path / "o" / ".ray-work").exists()
+
+
 def test_curate_cli_on_ray_and_an_address_with_no_cluster(cluster, chats, tmp_path, capsys):
     from airtune.cli import main
 

@@ -156,10 +156,6 @@ def run_ray(
     folder of shards or a list of them) on Ray; returns a PipelineResult. `blocks`: read tasks
     (default: one per read.batch_bytes of input); `parts`: partitions of the shuffles (default:
     twice the cluster's CPUs, at most the number of blocks x 4)."""
-    from ...io import Records
-    from .. import run as local
-    from .globalstages import exact_stage, near_stage
-
     started = time.perf_counter()
     check_stages([s.name for s in stages])
     if not isinstance(source, (str, os.PathLike, list, tuple)):
@@ -183,63 +179,113 @@ def run_ray(
     work.mkdir()
     faults = faults_dir()
     try:
-        ranges = count_lines(ranges)
-        cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
-        n_parts = parts or max(1, min(2 * cpus, 4 * len(ranges)))
-        ro = dict(read.options)
-        ds = rd.from_items(plan_table(ranges), override_num_blocks=len(ranges)).map_batches(
-            read_range,
-            batch_size=1,
-            batch_format="pyarrow",
-            fn_kwargs={"options": ro, "work": str(work), "faults": faults},
-        )
-        decisions = empty_decisions()
-        details: dict[str, dict[str, Any]] = {}
-        seconds: dict[str, float] = {}
-        refs: list[Any] | None = None
-        work_stages = [s for s in stages if s.name not in ("read", "write")]
-        for s in work_stages:
-            t = time.perf_counter()
-            if s.name in _ROW_STAGES:
-                if ds is None:
-                    ds = rd.from_arrow_refs(refs)
-                ds = ds.map_batches(
-                    row_stage,
-                    batch_size=None,
-                    batch_format="pyarrow",
-                    zero_copy_batch=True,
-                    fn_kwargs={
-                        "name": s.name,
-                        "options": s.options,
-                        "decisions": decisions,
-                        "work": str(work),
-                        "faults": faults,
-                    },
-                )
-                refs = None
-                continue
-            if refs is None:
-                refs = ds.to_arrow_refs()
-                ds = None
-            fn = exact_stage if s.name == "exact" else near_stage
-            decisions, details[s.name], _ = fn(refs, s.options, decisions, n_parts, faults)
-            seconds[s.name] = time.perf_counter() - t
-        if refs is None:
-            refs = ds.to_arrow_refs()
-        write = next((s for s in stages if s.name == "write"), None)
-        fmt = write.options["format"] if write is not None else "auto"
-        task = ray.remote(_write_block)
-        order = [(s.position, s.name) for s in work_stages]
-        summaries = ray.get([task.remote(r, decisions, str(work), order, fmt) for r in refs])
-        summaries = sorted((x for x in summaries if x["rows"]), key=lambda x: x["first"])
-        for a, b in zip(summaries, summaries[1:]):
-            if b["first"] <= a["last"]:
-                raise local.AccountingError("engine='ray': two blocks hold overlapping rows")
-        return _finish(
-            stages, paths, out, work, summaries, details, seconds, started, ray, len(ranges), n_parts, Records
-        )
+        return _run(ray, rd, stages, paths, ranges, out, work, faults, parts, started)
+    except Exception as exc:
+        cause = _user_error(exc)
+        if cause is exc:
+            raise
+        raise cause from None  # the task's own error (it names the shard, range and node)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _user_error(exc: BaseException) -> BaseException:
+    """The error a task raised, out of Ray's wrappers (RayTaskError, UserCodeException), which
+    keep it only as text across processes: the same message, as a ValueError (bad input),
+    OSError, MemoryError or RuntimeError."""
+    import re
+
+    import ray.exceptions as rex
+
+    if not isinstance(exc, rex.RayError):
+        return exc
+    found = re.findall(r"^([A-Za-z_][\w.]*(?:Error|Exception)): (.+)$", str(exc), re.M)
+    for name, msg in reversed(found):
+        base = name.rsplit(".", 1)[-1]
+        if name.startswith("ray.") or base in ("RayTaskError", "UserCodeException"):
+            continue
+        if base in ("MemoryError", "OutOfMemoryError"):
+            return MemoryError(msg)
+        if base in ("OSError", "IoError", "FileNotFoundError", "PermissionError", "IsADirectoryError"):
+            return OSError(msg)
+        if base in ("ValueError", "ParseError", "InvalidArgument", "FormatError", "KeyError"):
+            return ValueError(msg)
+        return RuntimeError(f"{name}: {msg}")
+    return exc
+
+
+def _run(
+    ray: Any,
+    rd: Any,
+    stages: list[Any],
+    paths: list[Path],
+    ranges: list[Any],
+    out: Path,
+    work: Path,
+    faults: str | None,
+    parts: int | None,
+    started: float,
+) -> Any:
+    from ...io import Records
+    from .. import run as local
+    from .globalstages import exact_stage, near_stage
+
+    read = next(s for s in stages if s.name == "read")
+    ranges = count_lines(ranges)
+    cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
+    n_parts = parts or max(1, min(2 * cpus, 4 * len(ranges)))
+    ro = dict(read.options)
+    ds = rd.from_items(plan_table(ranges), override_num_blocks=len(ranges)).map_batches(
+        read_range,
+        batch_size=1,
+        batch_format="pyarrow",
+        fn_kwargs={"options": ro, "work": str(work), "faults": faults},
+    )
+    decisions = empty_decisions()
+    details: dict[str, dict[str, Any]] = {}
+    seconds: dict[str, float] = {}
+    refs: list[Any] | None = None
+    work_stages = [s for s in stages if s.name not in ("read", "write")]
+    for s in work_stages:
+        t = time.perf_counter()
+        if s.name in _ROW_STAGES:
+            if ds is None:
+                ds = rd.from_arrow_refs(refs)
+            ds = ds.map_batches(
+                row_stage,
+                batch_size=None,
+                batch_format="pyarrow",
+                zero_copy_batch=True,
+                fn_kwargs={
+                    "name": s.name,
+                    "options": s.options,
+                    "decisions": decisions,
+                    "work": str(work),
+                    "faults": faults,
+                },
+            )
+            refs = None
+            continue
+        if refs is None:
+            refs = ds.to_arrow_refs()
+            ds = None
+        fn = exact_stage if s.name == "exact" else near_stage
+        decisions, details[s.name], _ = fn(refs, s.options, decisions, n_parts, faults)
+        seconds[s.name] = time.perf_counter() - t
+    if refs is None:
+        refs = ds.to_arrow_refs()
+    write = next((s for s in stages if s.name == "write"), None)
+    fmt = write.options["format"] if write is not None else "auto"
+    task = ray.remote(_write_block)
+    order = [(s.position, s.name) for s in work_stages]
+    summaries = ray.get([task.remote(r, decisions, str(work), order, fmt) for r in refs])
+    summaries = sorted((x for x in summaries if x["rows"]), key=lambda x: x["first"])
+    for a, b in zip(summaries, summaries[1:]):
+        if b["first"] <= a["last"]:
+            raise local.AccountingError("engine='ray': two blocks hold overlapping rows")
+    return _finish(
+        stages, paths, out, work, summaries, details, seconds, started, ray, len(ranges), n_parts, Records
+    )
 
 
 def _finish(
