@@ -278,7 +278,8 @@ def _run(
     fmt = write.options["format"] if write is not None else "auto"
     task = ray.remote(_write_block)
     order = [(s.position, s.name) for s in work_stages]
-    summaries = ray.get([task.remote(r, decisions, str(work), order, fmt) for r in refs])
+    shared = ray.put(decisions)  # once in the object store, not in every task's arguments
+    summaries = ray.get([task.remote(r, shared, str(work), order, fmt) for r in refs])
     summaries = sorted((x for x in summaries if x["rows"]), key=lambda x: x["first"])
     for a, b in zip(summaries, summaries[1:]):
         if b["first"] <= a["last"]:

@@ -130,7 +130,12 @@ def exact_stage(
     from ...dedup.exact import ExactResult
 
     summaries, results = map_reduce(
-        refs, _exact_map, _exact_reduce, parts, map_args=(o, decisions, parts, faults), reduce_args=(faults,)
+        refs,
+        _exact_map,
+        _exact_reduce,
+        parts,
+        map_args=(o, _ray().put(decisions), parts, faults),
+        reduce_args=(faults,),
     )
     live = sum(s["live"] for s in summaries)
     got = concat(results)
@@ -302,7 +307,8 @@ def near_stage(
     low = min(ts)
 
     keys = ray.remote(_near_map).options(num_returns=1 + 2 * parts)
-    maps = [keys.remote(r, o, decisions, parts, faults) for r in refs]
+    shared = ray.put(decisions)  # once in the object store, not in every task's arguments
+    maps = [keys.remote(r, o, shared, parts, faults) for r in refs]
     live = sum(s["live"] for s in ray.get([m[0] for m in maps]))
     copies_t = ray.remote(_near_copies).options(num_returns=1 + parts)
     cps = [copies_t.remote(parts, faults, *[m[1 + p] for m in maps]) for p in range(parts)]
