@@ -19,7 +19,8 @@ DESCRIPTION = (
 )
 EXAMPLE = """\
 airtune curate pipeline.toml --input prod_logs.jsonl --out curated/
-airtune curate pipeline.toml --input prod_logs.jsonl --run runs/r1    # runs/r1/curate/"""
+airtune curate pipeline.toml --input prod_logs.jsonl --run runs/r1    # runs/r1/curate/
+airtune curate pipeline.toml --input prod_logs.jsonl --out curated/ --engine ray --address auto"""
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -29,6 +30,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--out", type=path_arg, help="output folder (overrides the config's output); not with --run"
     )
     p.add_argument("--no-resume", action="store_true", help="recompute every stage")
+    p.add_argument("--engine", default="local", choices=["local", "ray"], help="where it runs (local)")
+    p.add_argument("--address", help="--engine ray: the cluster (ray.init's address; default: a local one)")
+    p.add_argument("--blocks", type=int, help="--engine ray: read tasks (default: one per read.batch_bytes)")
     p.add_argument(
         "--progress", action="store_true", help=argparse.SUPPRESS
     )  # the default now; kept for scripts
@@ -63,7 +67,7 @@ def curate(pipeline, source: str, target: Path, resume: bool):
         warnings.showwarning = lambda msg, *a, **k: print(f"warning: {msg}", file=sys.stderr)
         try:
             return pipeline.run(source, target, resume=resume)
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, ImportError) as exc:  # a Ray ConnectionError is an OSError
             raise CheckFailed(str(exc)) from exc  # names the stage
 
 
@@ -78,6 +82,17 @@ def run(args: argparse.Namespace) -> Outcome:
     except PipelineConfigError as exc:
         raise BadInput(str(exc)) from None
     pipeline.progress = not args.no_progress and not args.json
+    if args.engine != "local" or args.address is not None:
+        try:
+            pipeline = Pipeline(
+                pipeline.stages,
+                progress=pipeline.progress,
+                engine=args.engine,
+                address=args.address,
+                blocks=args.blocks,
+            )
+        except (ValueError, ImportError) as exc:
+            raise BadInput(str(exc)) from None
     source = args.input or cfg_input
     if not source:
         raise BadInput("give the input (in the config or --input)")
