@@ -75,6 +75,7 @@ void normalize_into(std::string_view text, const NormalizeOptions& o, std::strin
   char* const begin = out.data();
   char* w = begin;
   bool pending_space = false;
+  bool started = false;  // w != begin
   auto put = [&](char c) {
     if (pending_space) {
       *w++ = ' ';
@@ -87,14 +88,18 @@ void normalize_into(std::string_view text, const NormalizeOptions& o, std::strin
   const size_t size = text.size();
   for (size_t i = 0; i < size;) {
     const auto byte = static_cast<unsigned char>(text[i]);
-    if (byte < 0x80) {  // fast path: ASCII by table
+    if (byte < 0x80) {  // fast path: ASCII by table, without branches (word ends are unpredictable)
       const uint8_t c = map[byte];
       ++i;
-      if (c == kSeparator) {
-        pending_space = w != begin;
-        continue;
-      }
-      put(static_cast<char>(c));
+      // Short dependency chains: `started` (has anything been written) is carried by one OR, `w`
+      // by one add; pending_space follows from them.
+      const bool sep = c == kSeparator;
+      const bool space_first = !sep & pending_space;
+      w[0] = ' ';  // in bounds: the output so far is shorter than the input consumed
+      w[space_first] = static_cast<char>(c);
+      w += space_first + !sep;
+      pending_space = sep & started;
+      started |= !sep;
       continue;
     }
     uint32_t cp = 0;
@@ -115,6 +120,7 @@ void normalize_into(std::string_view text, const NormalizeOptions& o, std::strin
       }
       for (size_t k = 0; k < len; ++k) *w++ = text[i + k];
     }
+    started = w != begin;
     i += len;
   }
   out.resize(static_cast<size_t>(w - begin));
