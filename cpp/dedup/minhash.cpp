@@ -431,6 +431,26 @@ Signatures signatures(std::span<const std::string_view> texts, const MinHashOpti
   return sig;
 }
 
+std::vector<uint64_t> signatures_of_sets(std::span<const uint64_t> hashes, std::span<const int64_t> offsets,
+                                         const MinHashOptions& o) {
+  validate(o);
+  if (offsets.empty() || offsets[0] != 0) throw InvalidArgument("offsets: expected rows + 1 entries starting at 0");
+  for (size_t i = 1; i < offsets.size(); ++i)
+    if (offsets[i] < offsets[i - 1] || static_cast<uint64_t>(offsets[i]) > hashes.size())
+      throw InvalidArgument("offsets: entry " + std::to_string(i) + " is out of order or past the hashes");
+  const size_t n = offsets.size() - 1;
+  const auto keys = perm_keys(o);
+  std::vector<uint64_t> out(n * keys.size());
+  core::parallel_for(n, 64, [&](size_t b, size_t e) {
+    Scratch sc;
+    for (size_t i = b; i < e; ++i)
+      signature_with_keys(
+          hashes.subspan(static_cast<size_t>(offsets[i]), static_cast<size_t>(offsets[i + 1] - offsets[i])), keys,
+          out.data() + i * keys.size(), sc);
+  });
+  return out;
+}
+
 double jaccard(std::span<const uint64_t> a, std::span<const uint64_t> b) {
   if (a.empty() && b.empty()) return 0.0;
   size_t i = 0, j = 0, inter = 0;
