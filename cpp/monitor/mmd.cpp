@@ -8,19 +8,10 @@
 #include "core/errors.h"
 #include "core/hash.h"
 #include "core/threading.h"
+#include "vectors/dot.h"
 
 namespace airtune::monitor {
 namespace {
-
-// Float products are exact in double, so the sum does not depend on FMA contraction or vector width.
-double squared_distance(const float* a, const float* b, int64_t d) {
-  double s = 0;
-  for (int64_t j = 0; j < d; ++j) {
-    const double t = double(a[j]) - double(b[j]);
-    s += t * t;
-  }
-  return s;
-}
 
 // SplitMix64 stream: the permutation of draw i is seeded by (seed, i), independent of threads.
 struct SplitMix {
@@ -64,11 +55,17 @@ MmdResult mmd_test(const float* x, int64_t n1, const float* y, int64_t n2, int64
                               std::to_string(i < n1 ? i : i - n1) + " has a NaN or infinite value");
 
   std::vector<float> K(static_cast<size_t>(n * n));
-  // Upper triangle and its mirror: row i writes K[i][j >= i] and K[j][i], entries no other row writes.
+  // ||a - b||^2 = |a|^2 + |b|^2 - 2 a.b with the one exact dot kernel (cpp/vectors/dot.h): the same
+  // bits on every CPU. Upper triangle and its mirror: row i writes K[i][j >= i] and K[j][i], entries
+  // no other row writes.
+  std::vector<double> sq(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) sq[i] = vectors::squared_norm(row(i), d);
   core::parallel_for(static_cast<size_t>(n), 16, [&](size_t b, size_t e) {
     for (size_t i = b; i < e; ++i)
-      for (int64_t j = static_cast<int64_t>(i); j < n; ++j)
-        K[j * n + i] = K[i * n + j] = static_cast<float>(squared_distance(row(i), row(j), d));
+      for (int64_t j = static_cast<int64_t>(i); j < n; ++j) {
+        const double d2 = std::max(0.0, sq[i] + sq[j] - 2.0 * vectors::dot_exact(row(i), row(j), d));
+        K[j * n + i] = K[i * n + j] = static_cast<float>(d2);
+      }
   });
   MmdResult r;
   if (bandwidth <= 0) {

@@ -7,9 +7,9 @@
 // (diagonal included, so it is >= 0); its null distribution comes from `permutations` random
 // relabellings of the pooled rows, and p = (1 + #{null >= observed}) / (1 + permutations).
 //
-// Deterministic whatever the thread count and CPU: distances are computed with float products
-// accumulated in double in a fixed order (no BLAS), permutation i draws from a generator seeded by
-// (seed, i), and each permutation's sum runs in a fixed order on one thread.
+// Deterministic whatever the thread count and CPU: distances come from the exact dot kernel
+// (cpp/vectors/dot.h, no BLAS), permutation i draws from a generator seeded by (seed, i), and each
+// permutation's sum runs in a fixed order on one thread.
 //
 // Cost: (n1 + n2)^2 d / 2 multiply-adds for the kernel matrix, (n1 + n2)^2 per permutation.
 // Memory: the pooled kernel matrix, (n1 + n2)^2 floats (callers subsample: n1, n2 <= a few

@@ -50,14 +50,14 @@ torch::Tensor attention_mask_for(const torch::Tensor& key_valid, int64_t past, i
   return at::where(allowed, zero, neg).unsqueeze(1);
 }
 
-Decoder::Decoder(const std::string& path, torch::Dtype dtype, torch::Device device)
+Decoder::Decoder(const std::string& path, torch::Dtype dtype, torch::Device device, FileAccess access)
     : config_(DecoderConfig::from_file(path)), dtype_(dtype), device_(device) {
   if (dtype != torch::kFloat32 && dtype != torch::kBFloat16 && dtype != torch::kFloat16)
     throw InvalidArgument("decoder dtype must be float32, bfloat16 or float16");
   namespace fs = std::filesystem;
   fs::path weights_path(path);
   if (!fs::is_directory(weights_path)) weights_path = weights_path.parent_path();
-  WeightStore w(weights_path.string());
+  WeightStore w(weights_path.string(), access);
   const auto& c = config_;
   const int64_t h = c.hidden_size, d = c.head_dim, nh = c.num_attention_heads, nkv = c.num_key_value_heads;
   const int64_t inter = c.intermediate_size;

@@ -501,26 +501,34 @@ void LoraModel::load_adapter(const std::string& path) {
   namespace fs = std::filesystem;
   fs::path p(path);
   if (fs::is_directory(p)) p /= "adapter_model.safetensors";
-  SafetensorsFile f(p.string());
+  load_adapter(SafetensorsFile(p.string()));
+}
+
+void LoraModel::load_adapter(const SafetensorsFile& f) {
+  const std::string& src = f.path();
   std::set<std::string> expected;
-  torch::NoGradGuard no_grad;
+  std::vector<std::pair<torch::Tensor*, torch::Tensor>> copies;
   for (auto& ad : adapters_) {
     for (const char* which : {"lora_A", "lora_B"}) {
       const std::string key = "base_model.model." + ad.module + "." + which + ".weight";
       expected.insert(key);
-      if (!f.contains(key)) throw FormatError(p.string() + ": missing adapter key '" + key + "'");
+      if (!f.contains(key)) throw FormatError(src + ": missing adapter key '" + key + "'");
       auto t = f.tensor(key);
       auto& dst = which[5] == 'A' ? ad.a : ad.b;
       if (t.sizes() != dst.sizes())
-        throw FormatError(p.string() + ": tensor '" + key + "' has shape " + c10::str(t.sizes()) + ", expected " +
+        throw FormatError(src + ": tensor '" + key + "' has shape " + c10::str(t.sizes()) + ", expected " +
                           c10::str(dst.sizes()));
-      dst.copy_(t.to(torch::kFloat32));
+      if (!at::isfinite(t.to(torch::kFloat32)).all().item<bool>())
+        throw FormatError(src + ": tensor '" + key + "' holds a NaN or infinity");
+      copies.emplace_back(&dst, std::move(t));
     }
   }
   for (const auto& name : f.names())
     if (!expected.count(name))
-      throw FormatError(p.string() + ": unexpected adapter key '" + name + "' (this model's adapters target " +
+      throw FormatError(src + ": unexpected adapter key '" + name + "' (this model's adapters target " +
                         std::to_string(adapters_.size()) + " modules)");
+  torch::NoGradGuard no_grad;
+  for (auto& [dst, t] : copies) dst->copy_(t.to(torch::kFloat32));
 }
 
 void LoraModel::save_merged(const std::string& dir) const {

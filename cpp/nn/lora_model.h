@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "nn/decoder.h"
+#include "nn/safetensors.h"
 
 namespace airtune::nn {
 
@@ -104,8 +105,11 @@ class LoraModel {
   /// Writes adapter_model.safetensors and adapter_config.json into `dir` (created).
   void save_adapter(const std::string& dir, const std::string& base_model_name_or_path) const;
   /// Copies A/B from a PEFT adapter_model.safetensors (file or folder). Throws FormatError naming
-  /// the first missing or unexpected key or the mis-shaped tensor.
+  /// the first missing or unexpected key, the mis-shaped tensor or one holding a NaN or infinity;
+  /// nothing is copied unless every tensor passes.
   void load_adapter(const std::string& path);
+  /// The same from a file already open (e.g. a checkpoint's, checked against its manifest).
+  void load_adapter(const SafetensorsFile& file);
   /// Merged weights in the Hugging Face layout (W + B A * scaling computed in float32, cast once),
   /// every tensor of the base checkpoint (lm_head omitted when tied), written to
   /// `<dir>/model.safetensors`.

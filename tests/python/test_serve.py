@@ -385,3 +385,20 @@ def test_cli_serve_subprocess(base, tmp_path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_judges_and_playground_take_model_folders(base, tmp_path) -> None:
+    """A model folder (or any spec resolve_model takes) judges and plays like a callable."""
+    rows = _rows(3, 5)
+    inputs = [r["input"] for r in rows]
+    local = LocalModel(base, device="cpu")
+    want = [
+        c.text for c in local.generate(inputs, GenerationParams())
+    ]  # the playground asks with the defaults
+    pg = E.playground({"folder": str(base), "echo": lambda x: x}, inputs, cache=tmp_path / "c.sqlite")
+    assert pg.outputs["folder"] == want and pg.outputs["echo"] == inputs
+    judge = E.RubricJudge(str(base), "relevance", name="tiny-judge")
+    rep = E.evaluate(rows, {"echo": lambda x: x}, ["exact_match"], judge=judge, progress=False)
+    # Every judge answer of the random tiny model lands in a bucket (scored or unparsed), none lost.
+    assert "judge:relevance" in rep.metrics
+    assert len(rep.per_item) == 3 and rep.judge

@@ -4,7 +4,8 @@ Every model the evaluator runs is a :class:`GenerativeModel`: an ``identity`` (t
 cache's key: what must change for its answers to change) and ``generate(prompts, params,
 on_result)``. :func:`resolve_model` turns what a user passes into one:
 
-* a callable ``f(input) -> str`` -> :class:`CallableModel` (identity: the name it is given);
+* a callable ``f(input) -> str`` -> :class:`CallableModel` (identity: a fingerprint of its code,
+  defaults, closure and the globals it reads, or what it declares: :mod:`airtune.evaluate.identity`);
 * a model folder (transformers layout, safetensors) -> :class:`LocalModel` (identity: sha256 of
   the weights, config, tokenizer and prompt format);
 * a PEFT adapter folder, or ``{"base": ..., "adapter": ...}`` -> :class:`LocalModel` with the
@@ -28,6 +29,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
+
+from .identity import model_identity
 
 Prompt = Any  # str | list[dict[str, Any]]
 OnResult = Callable[[int, "Completion"], None]
@@ -132,11 +135,20 @@ def _emit(out: list[Completion], i: int, c: Completion, on_result: OnResult | No
 
 class CallableModel:
     """``fn(input) -> output`` called concurrently (``max_workers``) with ``retries`` on exceptions;
-    identity is ``name`` (a callable has no weights to hash: rename it when it changes)."""
+    identity: ``model_id`` when given, else what ``fn`` declares (``identity`` / ``cache_key``), else a
+    fingerprint of its code, defaults, closure and the globals it reads
+    (:func:`~airtune.evaluate.identity.model_identity`): editing or breaking it changes the key."""
 
-    def __init__(self, fn: Callable[[Any], Any], name: str, max_workers: int = 4, retries: int = 2) -> None:
+    def __init__(
+        self,
+        fn: Callable[[Any], Any],
+        name: str,
+        max_workers: int = 4,
+        retries: int = 2,
+        model_id: str | None = None,
+    ) -> None:
         self.fn = fn
-        self.identity = str(name)
+        self.identity = model_identity(fn, str(name), model_id)
         self.max_workers = max(1, int(max_workers))
         self.retries = max(0, int(retries))
 

@@ -11,6 +11,7 @@ model has failures, unless ``on_failure="score"`` scores them as empty answers.
 
 from __future__ import annotations
 
+import heapq
 import threading
 import time
 from collections import Counter
@@ -20,6 +21,7 @@ from typing import Any
 
 from .._results import progress as progress_bar
 from .cache import PredictionCache
+from .identity import model_identity
 from .models import (
     CallableModel,
     Completion,
@@ -47,7 +49,9 @@ class ModelPredictions:
     cache_hits: int = 0
     generated: int = 0
     failures: Counter = field(default_factory=Counter)
-    errors: list[str] = field(default_factory=list)  # first few "row N: reason: message"
+    errors: list[str] = field(
+        default_factory=list
+    )  # the lowest failed rows: "failed on row N: reason: message"
     seconds: float = 0.0  # wall time of the whole call
     model_seconds: float = 0.0  # of which inside model.generate
 
@@ -62,19 +66,22 @@ def predict(
     chunk_size: int | None = None,
     show_progress: bool = True,
     desc: str = "",
+    identity: str | None = None,
 ) -> ModelPredictions:
     """Answers of ``model`` for ``inputs`` (see the module doc). ``extra_key`` joins the parameters
-    in the cache key (``evaluate``'s ``params`` string)."""
+    in the cache key (``evaluate``'s ``params`` string); ``identity`` replaces ``model.identity`` as
+    the model's part of the key (``evaluate(model_id=...)``)."""
     params = params or GenerationParams()
     t0 = time.perf_counter()
     key = params.key() + (f"|{extra_key}" if extra_key else "")
     if isinstance(model, CallableModel):
-        key = extra_key  # a callable ignores generation parameters: keyed by name, input and params
+        key = extra_key  # a callable ignores generation parameters: keyed by identity, input and params
     n = len(inputs)
-    res = ModelPredictions(model.identity, [None] * n)
+    ident = identity or model.identity
+    res = ModelPredictions(ident, [None] * n)
     todo: list[int] = []
     for i, inp in enumerate(inputs):
-        hit = cache.get(model.identity, inp, key) if cache is not None else None
+        hit = cache.get(ident, inp, key) if cache is not None else None
         if hit is not None:
             res.outputs[i] = hit
         else:
@@ -82,7 +89,8 @@ def predict(
     res.cache_hits = n - len(todo)
     if todo:
         lock = threading.Lock()
-        bar = progress_bar(total=len(todo), desc=desc or model.identity[:40], enabled=show_progress)
+        failed: list[tuple[int, str]] = []  # max-heap on row (negated) of the lowest failed rows
+        bar = progress_bar(total=len(todo), desc=desc or ident[:40], enabled=show_progress)
         size = chunk_size or (
             max(256, 32 * getattr(model, "concurrency", getattr(model, "max_workers", 8)))
             if not isinstance(model, LocalModel)
@@ -98,11 +106,13 @@ def predict(
                         res.generated += 1
                     else:
                         res.failures[c.reason] += 1
-                        if len(res.errors) < 10:
-                            res.errors.append(f"failed on row {i}: {c.reason}: {c.error}")
+                        # Answers arrive in any order: keep the 10 lowest rows, so messages are stable.
+                        heapq.heappush(failed, (-i, f"failed on row {i}: {c.reason}: {c.error}"))
+                        if len(failed) > 10:
+                            heapq.heappop(failed)
                     bar.update(1)
                 if c.ok and cache is not None:
-                    cache.put(model.identity, inputs[i], c.text, key)  # stored at once: never lost
+                    cache.put(ident, inputs[i], c.text, key)  # stored at once: never lost
 
             return sink
 
@@ -114,6 +124,7 @@ def predict(
                 res.model_seconds += time.perf_counter() - m0
         finally:
             bar.close()
+            res.errors = [msg for _, msg in sorted(failed, reverse=True)]
     res.seconds = time.perf_counter() - t0
     return res
 
@@ -131,9 +142,11 @@ def predict_models(
     retries: int = 2,
     local_options: Mapping[str, Any] | None = None,
     show_progress: bool = True,
+    model_ids: Mapping[str, str] | None = None,
 ) -> tuple[dict[str, list[str]], dict[str, Any]]:
     """Every model of an evaluation -> (predictions per model, info): ``info`` has ``cache_hits``,
     ``identities``, ``failures`` (model -> reason -> count), ``seconds`` and ``model_seconds``.
+    ``model_ids``: name -> the identity to key that model's answers by (overrides its own).
 
     Local models (folders, adapters) are first checked for prompt-format parity on the records
     (:func:`airtune.train.format.check_parity`): the generation prompt of each row must be the
@@ -152,11 +165,16 @@ def predict_models(
         "model_seconds": {},
     }
     problems: list[str] = []
+    unknown = sorted(set(model_ids or {}) - set(models))
+    if unknown:
+        raise ValueError(f"model_id names {unknown}, which are not among the models {list(models)}")
     for name, spec in models.items():
         model = resolve_model(
             spec, name, max_workers=max_workers, retries=retries, **dict(local_options or {})
         )
-        info["identities"][name] = model.identity
+        override = (model_ids or {}).get(name)
+        identity = model_identity(model, name, override) if override is not None else model.identity
+        info["identities"][name] = identity
         if isinstance(model, PrecomputedPredictions):
             preds = model.predictions
             if len(preds) != n:
@@ -170,7 +188,16 @@ def predict_models(
         if isinstance(model, LocalModel) and references is not None:
             rows = [_with_answer(inp, ref) for inp, ref in zip(inputs, references)]
             model.check_parity([r for r in rows if r is not None])
-        res = predict(model, inputs, gen, cache, extra_key=params, show_progress=show_progress, desc=name)
+        res = predict(
+            model,
+            inputs,
+            gen,
+            cache,
+            extra_key=params,
+            show_progress=show_progress,
+            desc=name,
+            identity=identity,
+        )
         info["cache_hits"][name] = res.cache_hits
         info["seconds"][name] = res.seconds
         info["model_seconds"][name] = res.model_seconds

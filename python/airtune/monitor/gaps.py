@@ -137,9 +137,10 @@ def gaps(
     ``reference_labels``, a ``target_mix`` ({label: share}) or, by default, a uniform mix.
     Otherwise the texts (user prompts of records, or the strings given) are embedded
     (``embeddings`` / ``reference_embeddings``, or ``embedder``, default ``HashedNgramEmbedder``)
-    and clustered with FAISS k-means (``k`` default ~ sqrt(n/2), 2..50; the best of ``nredo`` runs) over training and reference
-    together, so regions that only the reference reaches form their own clusters; the reference
-    share per cluster comes from the reference rows (uniform without a reference). A category is
+    and clustered with airtune's deterministic k-means (L2, k-means++ init; ``k`` default
+    ~ sqrt(n/2), 2..50; the best of ``nredo`` runs) over training and reference together, so
+    regions that only the reference reaches form their own clusters; the reference share per
+    cluster comes from the reference rows (uniform without a reference). A category is
     under-represented when its training share / reference share < ``min_ratio``. Coverage:
     ``reference_covered`` = share of reference mass in categories with any training row;
     ``reference_balanced`` = share of reference mass in categories that are not under-represented.

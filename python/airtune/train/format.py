@@ -29,6 +29,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from ..nn.chat import TemplateLimitError
+
 IGNORE = -100
 KNOWN_ROLES = ("system", "user", "assistant", "tool")
 FORMAT_FILE = "prompt_format.json"
@@ -198,6 +200,8 @@ class Tokenization:
                 if i > 0 and not full.startswith(render(msgs[:i], add_generation_prompt=True)):
                     return "template_not_prefix"
                 bounds.append((start, len(upto)))
+        except TemplateLimitError:  # the template broke a bound (time, size): the row is not used
+            return "template_limit"
         except Exception:  # noqa: BLE001 - the template's own raise_exception (e.g. role order)
             return "template_error"
         return full, bounds
