@@ -21,7 +21,10 @@ int main() {
   constexpr int kPerm = 128, kShingles = 1024, kRounds = 20000;
   std::vector<uint32_t> a(kPerm), b(kPerm), set(kShingles), out(kPerm);
   uint64_t s = 88172645463325252ULL;
-  auto next = [&s] { s ^= s << 13, s ^= s >> 7, s ^= s << 17; return static_cast<uint32_t>(s); };
+  auto next = [&s] {
+    s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+    return static_cast<uint32_t>(s);
+  };
   for (int p = 0; p < kPerm; ++p) a[p] = next() | 1u, b[p] = next();
   for (auto& y : set) y = next();
   double best = 1e30;
@@ -38,7 +41,8 @@ int main() {
       }
       for (int i = 0; i < kShingles; ++i) {
         const __m512i y = _mm512_set1_epi32(static_cast<int>(set[i] + r));
-        for (int k = 0; k < 8; ++k) m[k] = _mm512_min_epu32(m[k], _mm512_add_epi32(_mm512_mullo_epi32(av[k], y), bv[k]));
+        for (int k = 0; k < 8; ++k)
+          m[k] = _mm512_min_epu32(m[k], _mm512_add_epi32(_mm512_mullo_epi32(av[k], y), bv[k]));
       }
       for (int k = 0; k < 8; ++k) _mm512_storeu_si512(out.data() + 16 * k, m[k]);
 #else
