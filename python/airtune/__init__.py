@@ -31,6 +31,7 @@ _SUBMODULES = {
     "cost",
     "nn",
     "train",
+    "demo",
     "cli",
 }
 
