@@ -212,6 +212,6 @@ def test_import_does_not_load_torch():
     import subprocess
     import sys
 
-    code = "import airtune, airtune.demo, sys; airtune.demo.generate; print('torch' in sys.modules)"
+    code = "import airtune, airtune.demo, sys; airtune.demo.build_base; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -15,6 +15,35 @@ Importing this package does not import torch.
 from __future__ import annotations
 
 from .data import DemoData, DemoSizes, generate
+from .model import BaseModel, BaseRecipe, build_base
+from .recipe import (
+    FinetuneRecipe,
+    FinetuneResult,
+    HoldoutScores,
+    ModelScore,
+    finetune,
+    predict,
+    quick_splits,
+    score_holdout,
+)
 from .taxonomy import Category, Taxonomy, load_taxonomy
 
-__all__ = ["Category", "DemoData", "DemoSizes", "Taxonomy", "generate", "load_taxonomy"]
+__all__ = [
+    "BaseModel",
+    "BaseRecipe",
+    "Category",
+    "DemoData",
+    "DemoSizes",
+    "FinetuneRecipe",
+    "FinetuneResult",
+    "HoldoutScores",
+    "ModelScore",
+    "Taxonomy",
+    "build_base",
+    "finetune",
+    "generate",
+    "load_taxonomy",
+    "predict",
+    "quick_splits",
+    "score_holdout",
+]
