@@ -6,6 +6,9 @@ One process, same pages for every tool:
     Pages per second single-threaded (median of repeats), airtune's batch throughput with all
     threads, and each tool's precision / recall / F1 by benchmarks/clean_scorer.py.
   - fix_text vs ftfy on mojibaked article bodies (texts per second).
+  - Peak memory of html_to_text on one synthetic page of --memory-mb MB (``<p>a`` repeated, the
+    worst case: one element and one text run per 4 bytes), both modes, each in a fresh process:
+    VmHWM minus VmRSS once the page is built, as a multiple of the page size.
 
 Writes benchmarks/results/clean.json and benchmarks/results/clean.md. Default run: under 3 minutes on
 2 cores. Usage: PYTHONPATH=python python benchmarks/clean.py [--repeats N] [--quick]
@@ -19,6 +22,7 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -126,12 +130,56 @@ def mojibake(s: str) -> str:
     )
 
 
+_MEMORY_CODE = """
+import sys
+from airtune import clean
+def rss(key):
+    return int([l for l in open('/proc/self/status') if l.startswith(key)][0].split()[1]) * 1024
+page = '<p>a' * ({mb} * 250_000)
+page.encode()  # the UTF-8 view the binding reads (an ASCII str has it for free)
+base = rss('VmRSS')
+out = clean.html_to_text([page], mode={mode!r}, show_progress=False)[0]
+# VmHWM is this process's own peak; ru_maxrss would include the parent's (fork).
+print(rss('VmHWM') - base, len(page), len(out))
+"""
+
+
+def memory_rows(mb: int) -> list[dict]:
+    """Peak memory of html_to_text on ``<p>a`` * (mb MB / 4), per mode, in fresh processes."""
+    rows = []
+    for mode in ("main_content", "full"):
+        code = _MEMORY_CODE.format(mb=mb, mode=mode)
+        env = {**os.environ, "AIRTUNE_NUM_THREADS": "1"}
+        out = subprocess.run(
+            [sys.executable, "-c", code], check=True, capture_output=True, text=True, env=env
+        ).stdout.split()
+        peak, size, out_len = (int(v) for v in out)
+        rows.append(
+            {
+                "mode": mode,
+                "input_mb": size / 1e6,
+                "output_mb": out_len / 1e6,
+                "peak_extra_mb": peak / 1e6,
+                "peak_over_input": peak / size,
+            }
+        )
+        print(f"memory {mode:13s} {size / 1e6:.0f} MB page: peak +{peak / 1e6:.0f} MB = {peak / size:.2f}x")
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeats", type=int, default=5, help="repeats of the fast tools (median)")
     ap.add_argument("--quick", action="store_true", help="one repeat of everything")
+    ap.add_argument("--memory-mb", type=int, default=20, help="size of the memory test page (0: skip)")
+    ap.add_argument(
+        "--memory-only", action="store_true", help="only the memory measurement (no files written)"
+    )
     args = ap.parse_args()
     repeats = 1 if args.quick else args.repeats
+    if args.memory_only:
+        memory_rows(args.memory_mb)
+        return
 
     pages, truth = clean_scorer.load_pages()
     keys = list(pages)
@@ -208,6 +256,7 @@ def main() -> None:
     finally:
         airtune.set_num_threads(before)
 
+    memory = memory_rows(args.memory_mb) if args.memory_mb > 0 else []
     by = {r["tool"]: r for r in rows}
     ratios = {}
     for mode, peer in (("main_content", "resiliparse main_content"), ("full", "resiliparse full")):
@@ -240,6 +289,7 @@ def main() -> None:
         "html_to_text": rows,
         "fix_text": fix_rows,
         "ratios": ratios,
+        "memory": memory,
         "scorer": "benchmarks/clean_scorer.py (ScrapingHub shingle P/R/F1, macro over pages)",
     }
     out_dir = HERE / "results"
@@ -272,6 +322,17 @@ def main() -> None:
         lines.append(f"| {r['tool']} | {r['texts_per_s']:.0f} | {r['exact_repairs']}/{r['texts']} |")
     lines += ["", "| ratio | value |", "|---|---:|"]
     lines += [f"| {k} | {v:.3f} |" for k, v in ratios.items()]
+    if memory:
+        lines += [
+            "",
+            "| peak memory of html_to_text (1 page of `<p>a` repeated, fresh process) | input MB | "
+            "peak MB above the input | / input size |",
+            "|---|---:|---:|---:|",
+        ]
+        lines += [
+            f"| {m['mode']} | {m['input_mb']:.0f} | {m['peak_extra_mb']:.0f} | {m['peak_over_input']:.2f} |"
+            for m in memory
+        ]
     (out_dir / "clean.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -14,7 +14,9 @@ log() { printf '\n== %s\n' "$*"; }
 
 # 1. Debian packages (only when one is missing: apt-get update is the slow part).
 packages=(build-essential ccache pkg-config zlib1g-dev libfaiss-dev libsimdjson-dev libtbb-dev
-          libgtest-dev libgmock-dev clang-format-14 libopenblas0-pthread libopenblas-dev python3-venv python3-dev)
+          libgtest-dev libgmock-dev libutf8proc-dev clang-format-14 libopenblas0-pthread libopenblas-dev python3-venv python3-dev)
+# The tests check links and reports in a real browser.
+[ $with_tests -eq 1 ] && packages+=(chromium)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -3,6 +3,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <cstring>
 #include <optional>
 #include <span>
@@ -13,10 +14,10 @@
 #include "dedup/knn.h"
 #include "dedup/lsh_index.h"
 #include "dedup/minhash.h"
-#include "dedup/normalize.h"
 #include "dedup/outliers.h"
 #include "dedup/semdedup.h"
 #include "dedup/survivors.h"
+#include "vectors/topk.h"
 
 namespace py = pybind11;
 using namespace airtune;
@@ -34,6 +35,14 @@ NormalizeOptions norm_from(const py::dict& d) {
   NormalizeOptions o;
   for (auto [k, v] : d) {
     const auto key = k.cast<std::string>();
+    if (key == "unicode") {
+      const auto name = v.is_none() ? std::string("none") : v.cast<std::string>();
+      const auto form = core::parse_unicode_form(name);
+      if (!form || *form == core::UnicodeForm::kNFD || *form == core::UnicodeForm::kNFKD)
+        throw InvalidArgument("normalize: unicode must be 'NFKC', 'NFC' or None, got '" + name + "'");
+      o.form = *form;
+      continue;
+    }
     const bool b = v.cast<bool>();
     if (key == "lowercase")
       o.lowercase = b;
@@ -55,6 +64,8 @@ py::dict norm_to(const NormalizeOptions& o) {
   d["collapse_whitespace"] = o.collapse_whitespace;
   d["strip_punctuation"] = o.strip_punctuation;
   d["digits_to_zero"] = o.digits_to_zero;
+  d["unicode"] = o.form == core::UnicodeForm::kNone ? py::object(py::none())
+                                                    : py::object(py::str(std::string(core::unicode_form_name(o.form))));
   return d;
 }
 
@@ -100,7 +111,7 @@ py::dict pairs_dict(PairSet&& p) {
 }
 
 SearchOptions search_from(const std::string& index, int64_t flat_max_rows, int nlist, int nprobe, int hnsw_m,
-                          int ef_search, uint64_t seed) {
+                          int ef_search, uint64_t seed, bool deterministic) {
   SearchOptions o;
   o.index = parse_search_index(index);
   o.flat_max_rows = flat_max_rows;
@@ -109,6 +120,7 @@ SearchOptions search_from(const std::string& index, int64_t flat_max_rows, int n
   o.hnsw_m = hnsw_m;
   o.ef_search = ef_search;
   o.seed = seed;
+  o.deterministic = deterministic;
   return o;
 }
 
@@ -290,9 +302,9 @@ void bind_dedup(py::module_& m) {
   d.def(
       "knn_self_cosine",
       [](F32 x, int64_t k, const std::string& index, int64_t flat_max_rows, int nlist, int nprobe, int hnsw_m,
-         int ef_search, uint64_t seed) {
+         int ef_search, uint64_t seed, bool deterministic) {
         check_matrix(x, "embeddings");
-        const auto o = search_from(index, flat_max_rows, nlist, nprobe, hnsw_m, ef_search, seed);
+        const auto o = search_from(index, flat_max_rows, nlist, nprobe, hnsw_m, ef_search, seed, deterministic);
         KnnGraph g;
         {
           py::gil_scoped_release release;
@@ -301,18 +313,19 @@ void bind_dedup(py::module_& m) {
         return graph_tuple(std::move(g));
       },
       py::arg("x"), py::arg("k"), py::arg("index") = "auto", py::arg("flat_max_rows") = 20000, py::arg("nlist") = 0,
-      py::arg("nprobe") = 0, py::arg("hnsw_m") = 32, py::arg("ef_search") = 0, py::arg("seed") = 1234);
+      py::arg("nprobe") = 0, py::arg("hnsw_m") = 32, py::arg("ef_search") = 0, py::arg("seed") = 1234,
+      py::arg("deterministic") = true);
 
   d.def(
       "knn_cross_cosine",
       [](F32 base, F32 query, int64_t k, const std::string& index, int64_t flat_max_rows, int nlist, int nprobe,
-         int hnsw_m, int ef_search, uint64_t seed) {
+         int hnsw_m, int ef_search, uint64_t seed, bool deterministic) {
         check_matrix(base, "base embeddings");
         check_matrix(query, "query embeddings");
         if (base.shape(1) != query.shape(1))
           throw InvalidArgument("embeddings: dimensions differ (" + std::to_string(base.shape(1)) + " vs " +
                                 std::to_string(query.shape(1)) + ")");
-        const auto o = search_from(index, flat_max_rows, nlist, nprobe, hnsw_m, ef_search, seed);
+        const auto o = search_from(index, flat_max_rows, nlist, nprobe, hnsw_m, ef_search, seed, deterministic);
         KnnGraph g;
         {
           py::gil_scoped_release release;
@@ -322,7 +335,69 @@ void bind_dedup(py::module_& m) {
       },
       py::arg("base"), py::arg("query"), py::arg("k"), py::arg("index") = "auto", py::arg("flat_max_rows") = 20000,
       py::arg("nlist") = 0, py::arg("nprobe") = 0, py::arg("hnsw_m") = 32, py::arg("ef_search") = 0,
-      py::arg("seed") = 1234);
+      py::arg("seed") = 1234, py::arg("deterministic") = true);
+
+  d.def(
+      "unit_rows",
+      [](F32 x) -> F32 {
+        check_matrix(x, "embeddings");
+        const int64_t n = x.shape(0), dim = x.shape(1);
+        if (rows_are_unit(x.data(), n, dim)) return x;
+        std::vector<float> u;
+        {
+          py::gil_scoped_release release;
+          u = l2_normalized(x.data(), n, dim);
+        }
+        return to_numpy(std::move(u)).reshape({n, dim});
+      },
+      py::arg("x"),
+      "The rows every cosine search uses: x itself when each row has unit length, else a normalised copy "
+      "(ValueError naming a zero or non-finite row).");
+
+  d.def(
+      "rescore_knn",
+      [](F32 base, F32 query, I64 rows, I64 cand_ids, F32 cand_scores, int64_t k, bool exclude_self) {
+        check_matrix(base, "base");
+        check_matrix(query, "query");
+        const int64_t nb = base.shape(0), nq = query.shape(0), dim = base.shape(1);
+        if (query.shape(1) != dim) throw InvalidArgument("rescore_knn: base and query dimensions differ");
+        if (rows.ndim() != 1 || cand_ids.ndim() != 2 || cand_scores.ndim() != 2 || cand_ids.shape(0) != rows.shape(0) ||
+            cand_scores.shape(0) != rows.shape(0) || cand_ids.shape(1) != cand_scores.shape(1))
+          throw InvalidArgument("rescore_knn: rows (r), cand_ids and cand_scores (r x kc) do not match");
+        const int64_t r = rows.shape(0), kc = cand_ids.shape(1);
+        const int64_t kk = std::max<int64_t>(0, std::min(k, nb - (exclude_self ? 1 : 0)));
+        std::vector<int64_t> rv(rows.data(), rows.data() + r);
+        std::vector<int64_t> sorted = rv;
+        std::sort(sorted.begin(), sorted.end());
+        if (!sorted.empty() && (sorted.front() < 0 || sorted.back() >= nq))
+          throw InvalidArgument("rescore_knn: a row is outside the query rows");
+        if (std::adjacent_find(sorted.begin(), sorted.end()) != sorted.end())
+          throw InvalidArgument("rescore_knn: rows must be distinct");
+        std::vector<float> sim(static_cast<size_t>(r * kk));
+        std::vector<int64_t> ids(static_cast<size_t>(r * kk));
+        std::vector<uint8_t> proven(r);
+        {
+          py::gil_scoped_release release;
+          vectors::TopK top(nq, kk);
+          const double tol = vectors::candidate_tolerance(dim, vectors::max_row_norm(query.data(), nq, dim),
+                                                          vectors::max_row_norm(base.data(), nb, dim));
+          vectors::rescore_candidates(top, query.data(), base.data(), nb, dim, rv, cand_ids.data(), cand_scores.data(),
+                                      kc, exclude_self, tol, proven.data());
+          for (int64_t i = 0; i < r; ++i)
+            for (int64_t j = 0; j < kk; ++j) {
+              sim[i * kk + j] = static_cast<float>(top.scores(rv[i])[j]);
+              ids[i * kk + j] = top.ids(rv[i])[j];
+            }
+        }
+        auto s = to_numpy(std::move(sim));
+        auto i = to_numpy(std::move(ids));
+        auto p = to_numpy(std::move(proven));
+        return py::make_tuple(s.reshape({r, kk}), i.reshape({r, kk}), p.attr("astype")("bool"));
+      },
+      py::arg("base"), py::arg("query"), py::arg("rows"), py::arg("cand_ids"), py::arg("cand_scores"), py::arg("k"),
+      py::arg("exclude_self"),
+      "Exact top-k (score desc, id asc) of query rows[i] among cand_ids[i] (float32 scores of any engine), and "
+      "whether each list provably holds the exact top-k (else: search again with more candidates).");
 
   d.def(
       "semdedup",

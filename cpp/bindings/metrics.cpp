@@ -92,8 +92,15 @@ metrics::Aggregator aggregator(const std::string& kind, const py::dict& opt) {
   } else if (kind == "mean") {
     a.kind = metrics::Aggregator::kMean;
     a.column = get("column", 0);
+  } else if (kind == "classification") {
+    a.kind = metrics::Aggregator::kClassification;
+    a.n_classes = get("n_classes", 0);
+    a.class_statistic = metrics::parse_class_statistic(get("statistic", std::string("macro_f1")));
+  } else if (kind == "hierarchical") {
+    a.kind = metrics::Aggregator::kHierarchical;
+    a.hierarchical = metrics::parse_hierarchical_statistic(get("statistic", std::string("f1")));
   } else {
-    throw InvalidArgument("unknown aggregate '" + kind + "' (mean, bleu, chrf)");
+    throw InvalidArgument("unknown aggregate '" + kind + "' (mean, bleu, chrf, classification, hierarchical)");
   }
   return a;
 }
@@ -405,6 +412,31 @@ void bind_metrics(py::module_& m) {
       },
       py::arg("stats"), py::arg("aggregate"), py::arg("options"), py::arg("n_samples"), py::arg("seed"),
       py::arg("indices") = py::none());
+
+  sm.def(
+      "aggregate",
+      [](const F64& stats, const std::string& aggregate, const py::dict& options) {
+        size_t n = 0, k = 0;
+        auto s = stats_matrix(stats, n, k, "aggregate");
+        auto agg = aggregator(aggregate, options);
+        py::gil_scoped_release release;
+        return metrics::aggregate_scores(s, n, k, agg);
+      },
+      py::arg("stats"), py::arg("aggregate"), py::arg("options"),
+      "The corpus score of all rows of the statistics (what the metric reports), no resampling.");
+
+  sm.def(
+      "resample_indices",
+      [](size_t n, size_t first, size_t count, uint64_t seed) {
+        std::vector<int64_t> out;
+        {
+          py::gil_scoped_release release;
+          out = metrics::resample_indices(n, first, count, seed);
+        }
+        return matrix(std::move(out), count, n);
+      },
+      py::arg("n"), py::arg("first"), py::arg("count"), py::arg("seed"),
+      "count x n item indices of resamples first..first+count-1: the draws of bootstrap(seed).");
 
   sm.def(
       "paired_bootstrap",

@@ -16,6 +16,7 @@
 #include "core/errors.h"
 #include "core/threading.h"
 #include "error_translation.h"
+#include "vectors/blas.h"
 
 namespace py = pybind11;
 
@@ -29,28 +30,10 @@ PyObject* g_parse_error = nullptr;
 
 void translate(std::exception_ptr p) { airtune::bindings::translate_airtune_errors(p, g_parse_error); }
 
-void* linked_symbol(const char* name);
-
-using openblas_set_fn = void (*)(int);
-using openblas_config_fn = char* (*)();
-using openblas_get_fn = int (*)();
-
 // OpenMP (FAISS) and OpenBLAS get the same thread count as the arena.
 void sync_external_threads(int n) {
   omp_set_num_threads(n);
-  if (auto fn = reinterpret_cast<openblas_set_fn>(linked_symbol("openblas_set_num_threads"))) fn(n);
-}
-
-// Symbols of the libraries _core links, looked up through _core's own handle: Python loads
-// extension modules with RTLD_LOCAL, so RTLD_DEFAULT would not see them.
-void* linked_symbol(const char* name) {
-  Dl_info self{};
-  if (!dladdr(reinterpret_cast<void*>(&translate), &self) || !self.dli_fname) return nullptr;
-  void* handle = dlopen(self.dli_fname, RTLD_LAZY | RTLD_NOLOAD);
-  if (!handle) return nullptr;
-  void* sym = dlsym(handle, name);
-  dlclose(handle);
-  return sym;
+  airtune::vectors::set_blas_threads(n);
 }
 
 // A FAISS search large enough to go through BLAS sgemm: proves FAISS links and which BLAS it runs on.
@@ -69,17 +52,16 @@ py::dict blas_info() {
   py::dict info;
   std::string path;
   faiss_probe();
-  if (void* sym = linked_symbol("sgemm_")) {
+  if (void* sym = airtune::vectors::linked_symbol("sgemm_")) {
     Dl_info dl{};
     if (dladdr(sym, &dl) && dl.dli_fname) {
       char resolved[PATH_MAX];
       path = realpath(dl.dli_fname, resolved) ? resolved : dl.dli_fname;
     }
   }
-  auto config = reinterpret_cast<openblas_config_fn>(linked_symbol("openblas_get_config"));
-  auto threads = reinterpret_cast<openblas_get_fn>(linked_symbol("openblas_get_num_threads"));
+  const std::string config = airtune::vectors::blas_config();
   std::string name = "unknown";
-  if (config)
+  if (!config.empty())
     name = "openblas";
   else if (path.find("mkl") != std::string::npos)
     name = "mkl";
@@ -87,8 +69,9 @@ py::dict blas_info() {
     name = "reference";
   info["name"] = name;
   info["library"] = path;
-  info["config"] = config ? std::string(config()) : std::string();
-  info["threads"] = threads ? threads() : 1;
+  info["config"] = config;
+  info["core"] = airtune::vectors::blas_core();
+  info["threads"] = airtune::vectors::blas_threads();
   return info;
 }
 

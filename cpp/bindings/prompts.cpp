@@ -10,11 +10,11 @@
 #include "common.h"
 #include "core/errors.h"
 #include "prompts/diversity.h"
-#include "prompts/kmeans.h"
 #include "prompts/prompt_groups.h"
 #include "prompts/protected_spans.h"
 #include "prompts/scaffolds.h"
 #include "prompts/variations.h"
+#include "vectors/kmeans.h"
 
 namespace py = pybind11;
 
@@ -197,20 +197,34 @@ void bind_prompts(py::module_& m) {
       [](py::array_t<float, py::array::c_style> x, int64_t k, int niter, uint64_t seed, int nredo) {
         if (x.ndim() != 2) throw InvalidArgument("kmeans: expected a 2-D array");
         const int64_t n = x.shape(0), d = x.shape(1);
-        KMeansResult r;
+        if (k < 1 || k > n)
+          throw InvalidArgument("kmeans: k must be in [1, n] (k=" + std::to_string(k) + ", n=" + std::to_string(n) +
+                                ")");
+        if (niter < 1) throw InvalidArgument("kmeans: niter must be >= 1");
+        vectors::KMeansOptions o;
+        o.k = static_cast<int>(k);
+        o.niter = niter;
+        o.seed = seed;
+        o.nredo = nredo;
+        o.max_points_per_centroid = 0;  // every row trains
+        o.metric = vectors::KMeansMetric::kL2;
+        o.init = vectors::KMeansInit::kPlusPlus;
+        vectors::KMeansResult r;
         {
           py::gil_scoped_release nogil;
-          r = kmeans(x.data(), n, d, k, niter, seed, nredo);
+          r = vectors::kmeans(x.data(), n, d, o);
         }
         py::dict out;
         auto c = to_numpy(std::move(r.centroids));
         out["centroids"] = c.reshape({k, d});
-        out["assign"] = to_numpy(std::move(r.assign));
-        out["distance"] = to_numpy(std::move(r.distance));
-        out["inertia"] = r.inertia;
+        out["assign"] = to_numpy(std::vector<int64_t>(r.assign.begin(), r.assign.end()));
+        out["distance"] = to_numpy(std::move(r.score));
+        out["inertia"] = r.objective;
         return out;
       },
-      py::arg("x"), py::arg("k"), py::arg("niter"), py::arg("seed"), py::arg("nredo") = 1);
+      py::arg("x"), py::arg("k"), py::arg("niter"), py::arg("seed"), py::arg("nredo") = 1,
+      "Deterministic L2 k-means (k-means++ init, nredo restarts keep the lowest inertia): centroids (k x d), assign "
+      "(n), distance (squared L2 to the assigned centroid), inertia.");
 }
 
 }  // namespace airtune::bindings

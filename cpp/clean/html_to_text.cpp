@@ -7,6 +7,7 @@
 #include "clean/html_tags.h"
 #include "clean/main_content.h"
 #include "clean/text_utf8.h"
+#include "clean/url_scheme.h"
 #include "core/threading.h"
 #include "core/utf8.h"
 
@@ -124,93 +125,107 @@ class TextWriter {
   bool link_written_ = false;
 };
 
-bool usable_href(std::string_view href) {
-  while (!href.empty() && (href.front() == ' ' || href.front() == '\n' || href.front() == '\t')) href.remove_prefix(1);
-  return !href.empty() && href.front() != '#';
-}
+bool usable_href(std::string_view href) { return !href.empty() && href.front() != '#'; }
 
-std::string render(const Dom& dom, const std::vector<NodeVerdict>* verdicts, const HtmlToTextOptions& opt) {
-  TextWriter w;
-  const uint32_t hide_flags = kNodeSkipped | (opt.keep_hidden ? 0u : static_cast<uint32_t>(kNodeHidden));
-  int32_t skip_until = -1;  // close event of this node ends a skipped subtree
-  int keep_depth = verdicts ? 0 : 1;
-  std::vector<int32_t> ol_counters;  // one per open list; 0 for <ul>
-  std::vector<int32_t> row_cells;
-  for (const DomEvent& ev : dom.events) {
-    if (skip_until >= 0) {
-      if (ev.kind == DomEvent::kClose && ev.node == skip_until) skip_until = -1;
-      continue;
+// Turns the reading-order events of a page into its text. `verdicts`: main-content selection's
+// verdict per node (null: the whole page).
+class Renderer final : public DomVisitor {
+ public:
+  Renderer(const std::vector<NodeVerdict>* verdicts, const HtmlToTextOptions& opt)
+      : verdicts_(verdicts),
+        opt_(opt),
+        hide_flags_(kNodeSkipped | (opt.keep_hidden ? 0u : static_cast<uint32_t>(kNodeHidden))),
+        keep_depth_(verdicts ? 0 : 1) {}
+
+  void open(int32_t index, const DomNode& node, std::string_view href) override {
+    if (skip_until_ >= 0) return;
+    const NodeVerdict v = verdict(index);
+    if ((node.flags & hide_flags_) || v == NodeVerdict::kDrop) {
+      skip_until_ = index;
+      return;
     }
-    const DomNode& node = dom.nodes[static_cast<size_t>(ev.node)];
-    switch (ev.kind) {
-      case DomEvent::kOpen: {
-        const NodeVerdict v = verdicts ? (*verdicts)[static_cast<size_t>(ev.node)] : NodeVerdict::kNone;
-        if ((node.flags & hide_flags) || v == NodeVerdict::kDrop) {
-          skip_until = ev.node;
-          break;
-        }
-        if (v == NodeVerdict::kKeep) ++keep_depth;
-        const uint32_t f = tag_flags(node.tag);
-        if (f & kTagParagraph)
-          w.line_break(2);
-        else if (f & kTagBlock)
-          w.line_break(1);
-        if (keep_depth <= 0) break;
-        if (f & kTagList) ol_counters.push_back((node.flags & kNodeOrderedList) ? 1 : 0);
-        if ((f & kTagListItem) && opt.list_bullets) {
-          if (!ol_counters.empty() && ol_counters.back() > 0)
-            w.set_prefix(std::to_string(ol_counters.back()++) + ". ");
-          else
-            w.set_prefix("\xE2\x80\xA2 ");
-        }
-        if (f & kTagRow) row_cells.push_back(0);
-        if (f & kTagCell) {
-          if (!row_cells.empty() && row_cells.back()++ > 0) w.set_separator("\t");
-        }
-        if (opt.headings == HeadingStyle::kMarkdown) {
-          if (const int level = heading_level(node.tag))
-            w.set_prefix(std::string(static_cast<size_t>(level), '#') + " ");
-        }
-        if ((f & kTagLink) && opt.links && !(node.flags & kNodeJavascriptHref) && usable_href(dom.href(node)))
-          w.open_link();
-        break;
-      }
-      case DomEvent::kClose: {
-        const NodeVerdict v = verdicts ? (*verdicts)[static_cast<size_t>(ev.node)] : NodeVerdict::kNone;
-        const uint32_t f = tag_flags(node.tag);
-        if (keep_depth > 0) {
-          if (f & kTagList && !ol_counters.empty()) ol_counters.pop_back();
-          if (f & kTagRow && !row_cells.empty()) row_cells.pop_back();
-          if ((f & kTagLink) && opt.links) w.close_link(dom.href(node));
-        }
-        if (f & kTagParagraph)
-          w.line_break(2);
-        else if (f & (kTagBlock | kTagHeading))
-          w.line_break(1);
-        if (v == NodeVerdict::kKeep) --keep_depth;
-        break;
-      }
-      case DomEvent::kText:
-        if (keep_depth <= 0) break;
+    if (v == NodeVerdict::kKeep) ++keep_depth_;
+    const uint32_t f = tag_flags(node.tag);
+    if (f & kTagParagraph)
+      w_.line_break(2);
+    else if (f & kTagBlock)
+      w_.line_break(1);
+    if (keep_depth_ <= 0) return;
+    if (f & kTagList) ol_counters_.push_back((node.flags & kNodeOrderedList) ? 1 : 0);
+    if ((f & kTagListItem) && opt_.list_bullets) {
+      if (!ol_counters_.empty() && ol_counters_.back() > 0)
+        w_.set_prefix(std::to_string(ol_counters_.back()++) + ". ");
+      else
+        w_.set_prefix("\xE2\x80\xA2 ");
+    }
+    if (f & kTagRow) row_cells_.push_back(0);
+    if (f & kTagCell) {
+      if (!row_cells_.empty() && row_cells_.back()++ > 0) w_.set_separator("\t");
+    }
+    if (opt_.headings == HeadingStyle::kMarkdown) {
+      if (const int level = heading_level(node.tag)) w_.set_prefix(std::string(static_cast<size_t>(level), '#') + " ");
+    }
+    if ((f & kTagLink) && opt_.links && !(node.flags & kNodeScriptHref) && usable_href(url_as_parsed(href)))
+      w_.open_link();
+  }
+
+  void close(int32_t index, const DomNode& node, std::string_view href) override {
+    if (skip_until_ >= 0) {
+      if (index == skip_until_) skip_until_ = -1;
+      return;
+    }
+    const NodeVerdict v = verdict(index);
+    const uint32_t f = tag_flags(node.tag);
+    if (keep_depth_ > 0) {
+      if (f & kTagList && !ol_counters_.empty()) ol_counters_.pop_back();
+      if (f & kTagRow && !row_cells_.empty()) row_cells_.pop_back();
+      if ((f & kTagLink) && opt_.links) w_.close_link(url_as_parsed(href));
+    }
+    if (f & kTagParagraph)
+      w_.line_break(2);
+    else if (f & (kTagBlock | kTagHeading))
+      w_.line_break(1);
+    if (v == NodeVerdict::kKeep) --keep_depth_;
+  }
+
+  void leaf(DomLeaf::Kind kind, int32_t, const DomNode& node, std::string_view text) override {
+    if (skip_until_ >= 0 || keep_depth_ <= 0) return;
+    switch (kind) {
+      case DomLeaf::kText:
         if (node.flags & kNodeInPre)
-          w.pre(dom.event_text(ev));
+          w_.pre(text);
         else
-          w.text(dom.event_text(ev));
+          w_.text(text);
         break;
-      case DomEvent::kLineBreak:
-        if (keep_depth > 0) w.line_break(1);
+      case DomLeaf::kLineBreak:
+        w_.line_break(1);
         break;
-      case DomEvent::kAltText:
-        if (keep_depth > 0 && opt.alt_texts && ev.text_len > 0) {
-          w.text(" ");
-          w.text(dom.event_text(ev));
-          w.text(" ");
+      case DomLeaf::kAltText:
+        if (opt_.alt_texts && !text.empty()) {
+          w_.text(" ");
+          w_.text(text);
+          w_.text(" ");
         }
         break;
     }
   }
-  return w.finish();
-}
+
+  std::string finish() { return w_.finish(); }
+
+ private:
+  NodeVerdict verdict(int32_t index) const {
+    return verdicts_ ? (*verdicts_)[static_cast<size_t>(index)] : NodeVerdict::kNone;
+  }
+
+  const std::vector<NodeVerdict>* verdicts_;
+  const HtmlToTextOptions& opt_;
+  TextWriter w_;
+  uint32_t hide_flags_;
+  int32_t skip_until_ = -1;  // the close of this node ends a skipped subtree
+  int keep_depth_;
+  std::vector<int32_t> ol_counters_;  // one per open list; 0 for <ul>
+  std::vector<int32_t> row_cells_;
+};
 
 }  // namespace
 
@@ -225,13 +240,23 @@ std::string html_to_text(std::string_view html, const HtmlToTextOptions& options
     append_sanitized_utf8(storage, html);
     utf8 = storage;
   }
-  const Dom dom = build_dom(utf8);
   std::string out;
-  if (options.mode == ExtractMode::kMainContent) {
-    const std::vector<NodeVerdict> verdicts = select_main_content(dom);
-    out = render(dom, &verdicts, options);
-  } else {
-    out = render(dom, nullptr, options);
+  bool streamed = options.mode == ExtractMode::kFull;
+  if (!streamed) {
+    const Dom dom = build_dom(utf8, options.max_tree_items);
+    if (dom.complete) {
+      const std::vector<NodeVerdict> verdicts = select_main_content(dom);
+      Renderer r(&verdicts, options);
+      replay_dom(dom, r);
+      out = r.finish();
+    } else {
+      streamed = true;  // too large to hold: the whole text, as in full mode
+    }
+  }
+  if (streamed) {
+    Renderer r(nullptr, options);
+    stream_dom(utf8, r);
+    out = r.finish();
   }
   if (!core::is_valid_utf8(out)) {  // cannot happen by construction; kept as a guarantee
     std::string fixed;

@@ -8,8 +8,15 @@
 // except inside <pre>; the result has no trailing spaces on lines and no leading/trailing blank lines.
 //
 // Robustness: any bytes are accepted. Raw bytes are decoded by charset.h (BOM, <meta charset>,
-// windows-1252 fallback); the output is always valid UTF-8. Time and memory are linear in the input
-// (no recursion: 100,000 nested tags are fine), and the extraction never throws on any input.
+// windows-1252 fallback); the output is always valid UTF-8. Time is linear in the input (no
+// recursion: 100,000 nested tags are fine), and the extraction never throws on any input.
+//
+// Memory, besides the output and one decoded copy of the input (for bytes in another charset or
+// invalid UTF-8): full mode streams the page (html_dom.h's stream_dom: the open elements, the current
+// token) and holds nothing per element. Main-content selection needs the page's tree: about 80 bytes
+// per element and per text run together with its scores, at most max_tree_items of them; a page
+// with more is extracted as in full mode (such a page is not an article: a whole site dump, a
+// generated listing, an attack).
 //
 // Thread safety: pure functions. html_to_text_batch runs documents in parallel inside airtune's
 // oneTBB arena; results do not depend on the number of threads.
@@ -27,11 +34,13 @@ enum class HeadingStyle { kPlain, kMarkdown };
 
 struct HtmlToTextOptions {
   ExtractMode mode = ExtractMode::kMainContent;
-  bool links = false;                            ///< write links as [text](url) (never javascript: URLs)
+  bool links = false;                            ///< write links as [text](url) (never javascript:, vbscript:, data:)
   bool alt_texts = false;                        ///< write the alt text of images
   HeadingStyle headings = HeadingStyle::kPlain;  ///< kMarkdown prefixes headings with '#' x level
   bool list_bullets = true;                      ///< prefix list items with "• " (ul) or "N. " (ol)
   bool keep_hidden = false;                      ///< keep elements hidden by attributes or inline display:none
+  /// kMainContent: elements + text runs of the tree it may hold; a larger page is extracted in full.
+  size_t max_tree_items = size_t{1} << 22;
 };
 
 /// Text of one page. `is_bytes` = the input is raw page bytes whose charset must be sniffed;

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "clean/entities.h"
+
 namespace airtune::clean {
 
 namespace {
@@ -10,6 +12,8 @@ namespace {
 bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f'; }
 bool is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
+
+bool contains(std::string_view v, char c) { return !v.empty() && std::memchr(v.data(), c, v.size()); }
 
 size_t find(std::string_view s, std::string_view needle, size_t from) {
   const size_t k = s.find(needle, from);
@@ -21,6 +25,34 @@ size_t find(std::string_view s, std::string_view needle, size_t from) {
 bool is_raw_text_tag(std::string_view n) noexcept {
   return n == "script" || n == "style" || n == "textarea" || n == "title" || n == "xmp" || n == "iframe" ||
          n == "noembed" || n == "noframes" || n == "noscript";
+}
+
+void append_attribute_value(std::string& out, std::string_view raw) {
+  size_t i = 0;
+  while (i < raw.size()) {
+    size_t k = i;
+    while (k < raw.size() && raw[k] != '&' && raw[k] != '\r' && raw[k] != '\0') ++k;
+    out.append(raw.data() + i, k - i);
+    if (k >= raw.size()) break;
+    if (raw[k] == '&') {
+      const size_t used = decode_entity(raw, k, out, /*in_attribute=*/true);
+      if (used == 0) out.push_back('&');
+      i = k + std::max<size_t>(used, 1);
+    } else if (raw[k] == '\r') {
+      out.push_back('\n');
+      i = k + (k + 1 < raw.size() && raw[k + 1] == '\n' ? 2 : 1);
+    } else {
+      out += "\xEF\xBF\xBD";
+      i = k + 1;
+    }
+  }
+}
+
+HtmlTokenizer::HtmlTokenizer(std::string_view html)
+    : html_(html), cr_or_nul_(contains(html, '\r') || contains(html, '\0')) {}
+
+bool HtmlTokenizer::needs_decoding(std::string_view value) const {
+  return contains(value, '&') || (cr_or_nul_ && (contains(value, '\r') || contains(value, '\0')));
 }
 
 std::string_view HtmlToken::attribute(std::string_view lower_name, bool* found) const {
@@ -167,12 +199,17 @@ bool HtmlTokenizer::lex_tag(HtmlToken& token, size_t start) {
   names.clear();
   while (i < n && !is_space(html_[i]) && html_[i] != '/' && html_[i] != '>') names.push_back(lower(html_[i++]));
   const size_t tag_len = names.size();
+  // A value that needs decoding goes to value_storage, which may grow: views are made at the end.
   struct Span {
     size_t name_off, name_len;
-    std::string_view value;
+    std::string_view value;  ///< raw, or empty with decoded_len > 0 for a value in value_storage
+    size_t decoded_off, decoded_len;
+    bool decoded;
   };
   thread_local std::vector<Span> spans;
   spans.clear();
+  std::string& values = token.value_storage;
+  values.clear();
   bool self_closing = false;
   while (true) {
     while (i < n && (is_space(html_[i]) || html_[i] == '/')) {
@@ -217,7 +254,13 @@ bool HtmlTokenizer::lex_tag(HtmlToken& token, size_t start) {
         i = k;
       }
     }
-    spans.push_back({name_off, name_len, value});
+    if (end_tag || !needs_decoding(value)) {
+      spans.push_back({name_off, name_len, value, 0, 0, false});
+    } else {
+      const size_t off = values.size();
+      append_attribute_value(values, value);
+      spans.push_back({name_off, name_len, {}, off, values.size() - off, true});
+    }
   }
   pos_ = i;
   token.kind = end_tag ? TokenKind::kEndTag : TokenKind::kStartTag;
@@ -227,7 +270,8 @@ bool HtmlTokenizer::lex_tag(HtmlToken& token, size_t start) {
   if (!end_tag) {
     token.attributes.reserve(spans.size());
     for (const auto& s : spans)
-      token.attributes.push_back({std::string_view(names).substr(s.name_off, s.name_len), s.value});
+      token.attributes.push_back({std::string_view(names).substr(s.name_off, s.name_len),
+                                  s.decoded ? std::string_view(values).substr(s.decoded_off, s.decoded_len) : s.value});
     if (token.name == "plaintext")
       plaintext_ = true;
     else if (is_raw_text_tag(token.name))

@@ -123,13 +123,13 @@ std::vector<NodeVerdict> select_main_content(const Dom& dom) {
   // Text of every subtree before any removal: a boilerplate rule never removes most of the page
   // (misnested markup can leave the article inside an unclosed <header> or a "sidebar" wrapper).
   std::vector<float> raw_text(n, 0);
-  for (const DomEvent& ev : dom.events) {
-    if (ev.kind != DomEvent::kText) continue;
-    const DomNode& node = dom.nodes[static_cast<size_t>(ev.node)];
-    if (node.flags & (kNodeSkipped | kNodeHidden)) continue;
+  dom.for_each_leaf([&](const DomLeaf& leaf, std::string_view s) {
+    if (leaf.kind() != DomLeaf::kText) return;
+    const DomNode& node = dom.nodes[static_cast<size_t>(leaf.node)];
+    if (node.flags & (kNodeSkipped | kNodeHidden)) return;
     int c = 0;
-    raw_text[static_cast<size_t>(ev.node)] += visible_chars(dom.event_text(ev), c);
-  }
+    raw_text[static_cast<size_t>(leaf.node)] += visible_chars(s, c);
+  });
   for (size_t i = n - 1; i >= 1; --i) raw_text[static_cast<size_t>(dom.nodes[i].parent)] += raw_text[i];
   const float page_text = raw_text[0];
 
@@ -148,19 +148,21 @@ std::vector<NodeVerdict> select_main_content(const Dom& dom) {
     owner[i] = is_blockish(node.tag) ? static_cast<int32_t>(i) : owner[parent];
   }
 
-  std::vector<float> text(n, 0), link(n, 0), para_text(n, 0), para_link(n, 0), heading(n, 0);
+  std::vector<float> text = std::move(raw_text);  // its storage: memory is per node (html_to_text.h)
+  std::fill(text.begin(), text.end(), 0.0f);
+  std::vector<float> link(n, 0), para_text(n, 0), heading(n, 0);
   std::vector<int32_t> commas(n, 0), para_commas(n, 0), images(n, 0), paragraphs(n, 0), items(n, 0);
-  for (const DomEvent& ev : dom.events) {
-    if (ev.kind != DomEvent::kText && ev.kind != DomEvent::kAltText) continue;
-    const auto i = static_cast<size_t>(ev.node);
+  dom.for_each_leaf([&](const DomLeaf& leaf, std::string_view s) {
+    if (leaf.kind() == DomLeaf::kLineBreak) return;
+    const auto i = static_cast<size_t>(leaf.node);
     const DomNode& node = dom.nodes[i];
-    if (removed[i] || (node.flags & (kNodeSkipped | kNodeHidden))) continue;
-    if (ev.kind == DomEvent::kAltText) {
+    if (removed[i] || (node.flags & (kNodeSkipped | kNodeHidden))) return;
+    if (leaf.kind() == DomLeaf::kAltText) {
       ++images[i];
-      continue;
+      return;
     }
     int c = 0;
-    const float len = visible_chars(dom.event_text(ev), c);
+    const float len = visible_chars(s, c);
     const bool in_link = (node.flags & kNodeInLink) != 0;
     text[i] += len;
     commas[i] += c;
@@ -168,9 +170,8 @@ std::vector<NodeVerdict> select_main_content(const Dom& dom) {
     const auto b = static_cast<size_t>(owner[i]);
     para_text[b] += len;
     para_commas[b] += c;
-    if (in_link) para_link[b] += len;
     if (heading_level(dom.nodes[b].tag) > 0) heading[b] += len;
-  }
+  });
   for (size_t i = n - 1; i >= 1; --i) {
     const auto p = static_cast<size_t>(dom.nodes[i].parent);
     if (removed[i]) continue;

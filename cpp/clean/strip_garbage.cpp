@@ -183,7 +183,7 @@ int js_signals(std::string_view line) {
   return n;
 }
 
-// 4. JavaScript lines and javascript: URLs.
+// 4. JavaScript lines and javascript:/vbscript: URLs.
 std::string remove_js(std::string_view s, GarbageReport& r) {
   std::string out;
   out.reserve(s.size());
@@ -199,13 +199,16 @@ std::string remove_js(std::string_view s, GarbageReport& r) {
     } else {
       size_t i = 0;
       while (i < line.size()) {
-        const size_t p = ifind(line, "javascript:", i);
+        // The earliest script URL (entities were decoded by step 3: "javascript&colon;" is one too).
+        const size_t pj = ifind(line, "javascript:", i);
+        const size_t pv = ifind(line, "vbscript:", i);
+        const size_t p = std::min(pj, pv);
         if (p == std::string_view::npos) {
           out.append(line.substr(i));
           break;
         }
         out.append(line.substr(i, p - i));
-        size_t q = p + 11;
+        size_t q = p + (p == pj ? 11 : 9);
         while (q < line.size() && !is_space(line[q]) && line[q] != '"' && line[q] != '\'') ++q;
         ++r.js_lines;
         i = q;

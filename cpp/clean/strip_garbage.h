@@ -8,7 +8,8 @@
 //   3. entities: character references terminated by ';' (&amp; &nbsp; &#39; &#x2014;) are decoded;
 //   4. js_lines: lines that read as JavaScript (at least two signals among: function/=>, var/let/const
 //      declarations, document./window./jQuery/$(, addEventListener, console., dataLayer/gtag, and a
-//      line made mostly of code punctuation); javascript: URLs;
+//      line made mostly of code punctuation); javascript: and vbscript: URLs (after step 3, so
+//      "javascript&colon;" is one);
 //   5. base64: data: URIs and runs of 64+ base64 characters mixing upper case, lower case and digits;
 //   6. tracking_params: utm_*, fbclid, gclid, dclid, msclkid, mc_cid, mc_eid, _ga, _gl, yclid, igshid
 //      and similar query parameters of http(s) URLs (a URL left without parameters loses its '?').

@@ -4,93 +4,24 @@
 #include <faiss/IndexHNSW.h>
 #include <faiss/IndexIVFFlat.h>
 #include <omp.h>
+#include <oneapi/tbb/enumerable_thread_specific.h>
 
 #include <algorithm>
 #include <cmath>
 #include <limits>
 #include <memory>
+#include <numeric>
 
 #include "core/errors.h"
 #include "core/threading.h"
-#include "dedup/kmeans.h"
-
-extern "C" int sgemm_(const char* transa, const char* transb, const int* m, const int* n, const int* k,
-                      const float* alpha, const float* a, const int* lda, const float* b, const int* ldb,
-                      const float* beta, float* c, const int* ldc);
+#include "vectors/kmeans.h"
+#include "vectors/topk.h"
 
 namespace airtune::dedup {
 namespace {
 
 using idx_t = faiss::Index::idx_t;
-
-// IVF with the scan done by BLAS: spherical k-means (kmeans.h) partitions the base rows, each query
-// probes its `nprobe` nearest lists, and every (list, block of up to 1024 probing queries) pair is
-// one sgemm; a per-query top-k is updated from each product. Same arithmetic as IndexIVFFlat, but
-// the distance kernel is the BLAS one (much faster than a generic FAISS build's SIMD scan).
-void ivf_gemm(const float* base, int64_t nb, const float* query, int64_t nq, int64_t d, int64_t k, bool exclude_self,
-              const SearchOptions& o, std::vector<float>& top_v, std::vector<int64_t>& top_i, std::string& name) {
-  int nlist = o.nlist > 0 ? o.nlist : static_cast<int>(std::lround(std::sqrt(double(nb))));
-  nlist = static_cast<int>(std::clamp<int64_t>(nlist, 1, std::max<int64_t>(1, nb / 8)));
-  int nprobe = o.nprobe > 0 ? o.nprobe : std::max(8, nlist / 20);
-  nprobe = std::min(nprobe, nlist);
-  KMeansResult km = spherical_kmeans(base, nb, d, nlist, 10, o.seed);
-  nlist = km.k;
-  nprobe = std::min(nprobe, nlist);
-  const std::vector<float>& centroids = km.centroids;
-  faiss::IndexFlatIP cq(d);
-  cq.add(nlist, centroids.data());
-  std::vector<float> dummy(static_cast<size_t>(nq) * nprobe);
-  const std::vector<int32_t>& assign = km.assign;
-  std::vector<idx_t> probes(static_cast<size_t>(nq) * nprobe);
-  cq.search(nq, query, nprobe, dummy.data(), probes.data());
-  std::vector<std::vector<int64_t>> members(nlist), askers(nlist);
-  for (int64_t i = 0; i < nb; ++i) members[assign[i] < 0 ? 0 : assign[i]].push_back(i);
-  for (int64_t q = 0; q < nq; ++q)
-    for (int p = 0; p < nprobe; ++p)
-      if (probes[q * nprobe + p] >= 0) askers[probes[q * nprobe + p]].push_back(q);
-  top_v.assign(static_cast<size_t>(nq * k), -std::numeric_limits<float>::infinity());
-  top_i.assign(static_cast<size_t>(nq * k), -1);
-  constexpr int64_t kQueryBlock = 1024;
-  std::vector<float> xb, xq, gram;
-  const int di = static_cast<int>(d);
-  for (int l = 0; l < nlist; ++l) {
-    const auto& mem = members[l];
-    const auto& ask = askers[l];
-    if (mem.empty() || ask.empty()) continue;
-    const int m = static_cast<int>(mem.size());
-    xb.resize(static_cast<size_t>(m) * d);
-    for (int j = 0; j < m; ++j) std::copy_n(base + mem[j] * d, d, xb.data() + static_cast<size_t>(j) * d);
-    for (size_t q0 = 0; q0 < ask.size(); q0 += kQueryBlock) {
-      const int c = static_cast<int>(std::min<size_t>(kQueryBlock, ask.size() - q0));
-      xq.resize(static_cast<size_t>(c) * d);
-      for (int t = 0; t < c; ++t) std::copy_n(query + ask[q0 + t] * d, d, xq.data() + static_cast<size_t>(t) * d);
-      gram.resize(static_cast<size_t>(c) * m);
-      const float one = 1.f, zero = 0.f;
-      sgemm_("T", "N", &m, &c, &di, &one, xb.data(), &di, xq.data(), &di, &zero, gram.data(), &m);
-      for (int t = 0; t < c; ++t) {
-        const int64_t q = ask[q0 + t];
-        float* tv = top_v.data() + q * k;
-        int64_t* ti = top_i.data() + q * k;
-        const float* g = gram.data() + static_cast<size_t>(t) * m;
-        for (int j = 0; j < m; ++j) {
-          const float v = g[j];
-          if (!(v > tv[k - 1])) continue;
-          const int64_t id = mem[j];
-          if (exclude_self && id == q) continue;
-          int64_t pos = k - 1;  // insertion into the descending top-k
-          while (pos > 0 && v > tv[pos - 1]) {
-            tv[pos] = tv[pos - 1];
-            ti[pos] = ti[pos - 1];
-            --pos;
-          }
-          tv[pos] = v;
-          ti[pos] = id;
-        }
-      }
-    }
-  }
-  name = "ivf-gemm(nlist=" + std::to_string(nlist) + ",nprobe=" + std::to_string(nprobe) + ")";
-}
+using vectors::TopK;
 
 SearchIndex resolve(const SearchOptions& o, int64_t nb) {
   SearchIndex kind = o.index;
@@ -119,36 +50,182 @@ Prepared prepare(const float* x, int64_t n, int64_t d) {
   return p;
 }
 
-std::unique_ptr<faiss::Index> build(const float* base, int64_t nb, int64_t d, int64_t k, const SearchOptions& o,
-                                    std::string& name) {
-  const SearchIndex kind = resolve(o, nb);
-  if (kind == SearchIndex::kFlat) {
-    auto idx = std::make_unique<faiss::IndexFlatIP>(d);
-    idx->add(nb, base);
-    name = "flat";
-    return idx;
-  }
-  if (kind == SearchIndex::kHnsw) {
-    auto idx = std::make_unique<faiss::IndexHNSWFlat>(d, o.hnsw_m, faiss::METRIC_INNER_PRODUCT);
-    idx->hnsw.efConstruction = 80;
-    idx->hnsw.efSearch = std::max<int>(o.ef_search > 0 ? o.ef_search : 64, static_cast<int>(2 * k));
-    idx->add(nb, base);
-    name = "hnsw(M=" + std::to_string(o.hnsw_m) + ",ef=" + std::to_string(idx->hnsw.efSearch) + ")";
-    return idx;
-  }
+vectors::KMeansResult ivf_lists(const float* base, int64_t nb, int64_t d, int nlist, uint64_t seed) {
+  vectors::KMeansOptions ko;
+  ko.k = nlist;
+  ko.niter = 10;
+  ko.seed = seed;
+  return vectors::kmeans(base, nb, d, ko);
+}
+
+// The nprobe best lists of each query by exact score (ties to the lower list).
+TopK probes_of(const float* query, int64_t nq, const std::vector<float>& centroids, int nlist, int64_t d, int nprobe) {
+  return vectors::exact_topk(query, nq, centroids.data(), nlist, d, nprobe, {}, false);
+}
+
+// IVF with the scan done by BLAS: k-means lists, each query probes its nprobe best lists, every
+// (list, block of up to 256 probing queries) pair is one sgemm whose products are offered to the
+// exact top-k (topk.h). Parallel over lists; a query's top-k is updated under a striped lock, and
+// since the exact top-k does not depend on the order of the offers, neither does the result.
+TopK ivf_gemm(const float* base, int64_t nb, const float* query, int64_t nq, int64_t d, int64_t k, bool exclude_self,
+              const SearchOptions& o, std::string& name) {
+  int nlist = o.nlist > 0 ? o.nlist : static_cast<int>(std::lround(std::sqrt(double(nb))));
+  nlist = static_cast<int>(std::clamp<int64_t>(nlist, 1, std::max<int64_t>(1, nb / 8)));
+  const auto km = ivf_lists(base, nb, d, nlist, o.seed);
+  nlist = km.k;
+  const int nprobe = std::min(o.nprobe > 0 ? o.nprobe : std::max(8, nlist / 20), nlist);
+  const TopK probes = probes_of(query, nq, km.centroids, nlist, d, nprobe);
+  std::vector<std::vector<int64_t>> members(nlist), askers(nlist);
+  for (int64_t i = 0; i < nb; ++i) members[km.assign[i]].push_back(i);
+  for (int64_t q = 0; q < nq; ++q)
+    for (int p = 0; p < nprobe; ++p)
+      if (probes.ids(q)[p] >= 0) askers[probes.ids(q)[p]].push_back(q);
+  TopK top(nq, k);
+  const double tol =
+      vectors::candidate_tolerance(d, vectors::max_row_norm(query, nq, d), vectors::max_row_norm(base, nb, d));
+  constexpr int64_t kQueryBlock = 256;
+  constexpr size_t kLocks = 4096;
+  std::vector<std::mutex> locks(kLocks);
+  vectors::BlasSingleThreaded single;
+  struct Scratch {
+    std::vector<float> xb, xq, gram;
+  };
+  oneapi::tbb::enumerable_thread_specific<Scratch> scratch;  // reused across lists
+  core::parallel_for(nlist, 1, [&](size_t lo, size_t hi) {
+    auto& [xb, xq, gram] = scratch.local();
+    for (size_t l = lo; l < hi; ++l) {
+      const auto& mem = members[l];
+      const auto& ask = askers[l];
+      if (mem.empty() || ask.empty()) continue;
+      const auto m = static_cast<int64_t>(mem.size());
+      xb.resize(static_cast<size_t>(m * d));
+      for (int64_t j = 0; j < m; ++j) std::copy_n(base + mem[j] * d, d, xb.data() + j * d);
+      for (size_t q0 = 0; q0 < ask.size(); q0 += kQueryBlock) {
+        const auto c = static_cast<int64_t>(std::min<size_t>(kQueryBlock, ask.size() - q0));
+        xq.resize(static_cast<size_t>(c * d));
+        for (int64_t t = 0; t < c; ++t) std::copy_n(query + ask[q0 + t] * d, d, xq.data() + t * d);
+        const int64_t* qs = ask.data() + q0;
+        vectors::offer_block(
+            top, xq.data(), c, xb.data(), m, d, nullptr, tol, [qs](int64_t t) { return qs[t]; },
+            [&mem](int64_t j) { return mem[j]; },
+            [&](int64_t t, int64_t j) { return !exclude_self || qs[t] != mem[j]; }, gram, locks.data(), kLocks);
+      }
+    }
+  });
+  name = "ivf-gemm(nlist=" + std::to_string(nlist) + ",nprobe=" + std::to_string(nprobe) + ")";
+  return top;
+}
+
+// FAISS IndexIVFFlat on deterministic lists and probes; its top-kc lists are rescored exactly and
+// widened (kc x 4) for the queries whose list does not prove that it holds the exact top-k of the
+// probed lists (topk.h, rescore_candidates), so the result is the exact top-k of the probed lists.
+TopK faiss_ivf(const float* base, int64_t nb, const float* query, int64_t nq, int64_t d, int64_t k, bool exclude_self,
+               const SearchOptions& o, std::string& name) {
   int nlist = o.nlist > 0 ? o.nlist : static_cast<int>(std::clamp<double>(4.0 * std::sqrt(double(nb)), 16, 65536));
   nlist = static_cast<int>(std::min<int64_t>(nlist, std::max<int64_t>(1, nb / 4)));
-  auto quantizer = std::make_unique<faiss::IndexFlatIP>(d);
-  auto idx = std::make_unique<faiss::IndexIVFFlat>(quantizer.get(), d, nlist, faiss::METRIC_INNER_PRODUCT);
-  idx->own_fields = true;
-  quantizer.release();
-  idx->cp.seed = static_cast<int>(o.seed & 0x7FFFFFFF);
-  idx->cp.niter = 10;
-  idx->train(nb, base);
-  idx->add(nb, base);
-  idx->nprobe = o.nprobe > 0 ? std::min(o.nprobe, nlist) : std::min(nlist, std::max(16, nlist / 16));
-  name = "ivf(nlist=" + std::to_string(nlist) + ",nprobe=" + std::to_string(idx->nprobe) + ")";
-  return idx;
+  const auto km = ivf_lists(base, nb, d, nlist, o.seed);
+  nlist = km.k;
+  const int nprobe = o.nprobe > 0 ? std::min(o.nprobe, nlist) : std::min(nlist, std::max(16, nlist / 16));
+  faiss::IndexFlatIP quantizer(d);
+  quantizer.add(nlist, km.centroids.data());
+  faiss::IndexIVFFlat ivf(&quantizer, d, nlist, faiss::METRIC_INNER_PRODUCT);
+  std::vector<idx_t> list(km.assign.begin(), km.assign.end());
+  ivf.add_core(nb, base, nullptr, list.data());
+  ivf.nprobe = nprobe;
+  const TopK probes = probes_of(query, nq, km.centroids, nlist, d, nprobe);
+  TopK top(nq, k);
+  const double tol =
+      vectors::candidate_tolerance(d, vectors::max_row_norm(query, nq, d), vectors::max_row_norm(base, nb, d));
+  std::vector<int64_t> rows(nq);
+  std::iota(rows.begin(), rows.end(), 0);
+  int64_t kc = std::min<int64_t>(nb, 2 * k + 8);
+  std::vector<float> xq, dist, pdis;
+  std::vector<idx_t> lab, pid;
+  std::vector<int64_t> cand;
+  std::vector<uint8_t> proven;
+  while (!rows.empty()) {
+    const auto nr = static_cast<int64_t>(rows.size());
+    xq.resize(static_cast<size_t>(nr * d));
+    pid.resize(static_cast<size_t>(nr * nprobe));
+    pdis.resize(static_cast<size_t>(nr * nprobe));
+    for (int64_t r = 0; r < nr; ++r) {
+      std::copy_n(query + rows[r] * d, d, xq.data() + r * d);
+      for (int p = 0; p < nprobe; ++p) {
+        pid[r * nprobe + p] = probes.ids(rows[r])[p];
+        pdis[r * nprobe + p] = static_cast<float>(probes.scores(rows[r])[p]);
+      }
+    }
+    dist.resize(static_cast<size_t>(nr * kc));
+    lab.resize(static_cast<size_t>(nr * kc));
+    ivf.search_preassigned(nr, xq.data(), kc, pid.data(), pdis.data(), dist.data(), lab.data(), false);
+    cand.assign(lab.begin(), lab.end());
+    proven.assign(nr, 0);
+    vectors::rescore_candidates(top, query, base, nb, d, rows, cand.data(), dist.data(), kc, exclude_self, tol,
+                                proven.data());
+    std::vector<int64_t> left;
+    for (int64_t r = 0; r < nr; ++r)
+      if (!proven[r]) left.push_back(rows[r]);
+    rows.swap(left);
+    if (kc == nb) break;  // unreachable: a list of every probed row is complete
+    kc = std::min<int64_t>(nb, kc * 4);
+  }
+  name = "ivf(nlist=" + std::to_string(nlist) + ",nprobe=" + std::to_string(nprobe) + ")";
+  return top;
+}
+
+// FAISS HNSW: built on one OpenMP thread when deterministic (its parallel insertion order depends
+// on the threads), searched in parallel (one query per thread, deterministic), and the returned
+// candidates rescored exactly and ordered by (score, id).
+TopK hnsw(const float* base, int64_t nb, const float* query, int64_t nq, int64_t d, int64_t k, bool exclude_self,
+          const SearchOptions& o, std::string& name) {
+  faiss::IndexHNSWFlat idx(d, o.hnsw_m, faiss::METRIC_INNER_PRODUCT);
+  idx.hnsw.efConstruction = 80;
+  idx.hnsw.efSearch = std::max<int>(o.ef_search > 0 ? o.ef_search : 64, static_cast<int>(2 * k));
+  if (o.deterministic) omp_set_num_threads(1);
+  idx.add(nb, base);
+  omp_set_num_threads(core::num_threads());
+  const int64_t kc = std::min<int64_t>(nb, k + (exclude_self ? 1 : 0));
+  std::vector<float> dist(static_cast<size_t>(nq * kc));
+  std::vector<idx_t> lab(static_cast<size_t>(nq * kc));
+  idx.search(nq, query, kc, dist.data(), lab.data());
+  std::vector<int64_t> cand(lab.begin(), lab.end()), rows(nq);
+  std::iota(rows.begin(), rows.end(), 0);
+  TopK top(nq, k);
+  vectors::rescore_candidates(top, query, base, nb, d, rows, cand.data(), nullptr, kc, exclude_self, 0, nullptr);
+  name = "hnsw(M=" + std::to_string(o.hnsw_m) + ",ef=" + std::to_string(idx.hnsw.efSearch) +
+         (o.deterministic ? "" : ",parallel-build") + ")";
+  return top;
+}
+
+TopK search(const float* base, int64_t nb, const float* query, int64_t nq, int64_t d, int64_t k, bool exclude_self,
+            const SearchOptions& o, std::string& name) {
+  omp_set_num_threads(core::num_threads());
+  switch (resolve(o, nb)) {
+    case SearchIndex::kIvfGemm:
+      return ivf_gemm(base, nb, query, nq, d, k, exclude_self, o, name);
+    case SearchIndex::kIvf:
+      return faiss_ivf(base, nb, query, nq, d, k, exclude_self, o, name);
+    case SearchIndex::kHnsw:
+      return hnsw(base, nb, query, nq, d, k, exclude_self, o, name);
+    default:
+      name = "flat";
+      return vectors::exact_topk(query, nq, base, nb, d, k, {}, exclude_self);
+  }
+}
+
+KnnGraph to_graph(const TopK& top, std::string name) {
+  KnnGraph g;
+  g.rows = top.rows();
+  g.k = top.k();
+  g.index = std::move(name);
+  g.score.resize(static_cast<size_t>(g.rows * g.k));
+  g.ids.resize(static_cast<size_t>(g.rows * g.k));
+  for (int64_t i = 0; i < g.rows; ++i)
+    for (int64_t j = 0; j < g.k; ++j) {
+      g.ids[i * g.k + j] = top.ids(i)[j];
+      g.score[i * g.k + j] = static_cast<float>(top.scores(i)[j]);
+    }
+  return g;
 }
 
 }  // namespace
@@ -191,72 +268,25 @@ std::vector<float> l2_normalized(const float* x, int64_t n, int64_t d) {
 
 KnnGraph knn_self_cosine(const float* x, int64_t n, int64_t d, int64_t k, const SearchOptions& o) {
   check_shape(n, d, "embeddings");
-  KnnGraph g;
-  g.rows = n;
-  g.k = std::max<int64_t>(0, std::min(k, n - 1));
-  if (n == 0 || g.k == 0) {
-    g.index = "none";
-    return g;
-  }
+  const int64_t kk = std::max<int64_t>(0, std::min(k, n - 1));
+  if (n == 0 || kk == 0) return to_graph(TopK(n, 0), "none");
   Prepared p = prepare(x, n, d);
-  omp_set_num_threads(core::num_threads());
-  if (resolve(o, n) == SearchIndex::kIvfGemm) {
-    ivf_gemm(p.data, n, p.data, n, d, g.k, true, o, g.score, g.ids, g.index);
-    return g;
-  }
-  auto index = build(p.data, n, d, g.k + 1, o, g.index);
-  const int64_t kk = g.k + 1;
-  std::vector<float> dist(static_cast<size_t>(n * kk));
-  std::vector<idx_t> lab(static_cast<size_t>(n * kk));
-  index->search(n, p.data, kk, dist.data(), lab.data());
-  g.score.assign(static_cast<size_t>(n * g.k), -std::numeric_limits<float>::infinity());
-  g.ids.assign(static_cast<size_t>(n * g.k), -1);
-  for (int64_t i = 0; i < n; ++i) {
-    // Drop the row itself wherever it appears (ties with exact copies can put it after them);
-    // otherwise drop the last of the k+1.
-    int64_t out = 0;
-    bool skipped = false;
-    for (int64_t j = 0; j < kk && out < g.k; ++j) {
-      const idx_t id = lab[i * kk + j];
-      if (!skipped && id == i) {
-        skipped = true;
-        continue;
-      }
-      if (id < 0) continue;
-      g.ids[i * g.k + out] = id;
-      g.score[i * g.k + out] = dist[i * kk + j];
-      ++out;
-    }
-  }
-  return g;
+  std::string name;
+  const TopK top = search(p.data, n, p.data, n, d, kk, true, o, name);
+  return to_graph(top, std::move(name));
 }
 
 KnnGraph knn_cross_cosine(const float* base, int64_t nb, const float* query, int64_t nq, int64_t d, int64_t k,
                           const SearchOptions& o) {
   check_shape(nb, d, "base embeddings");
   check_shape(nq, d, "query embeddings");
-  KnnGraph g;
-  g.rows = nq;
-  g.k = std::max<int64_t>(0, std::min(k, nb));
-  if (nq == 0 || g.k == 0) {
-    g.index = "none";
-    return g;
-  }
+  const int64_t kk = std::max<int64_t>(0, std::min(k, nb));
+  if (nq == 0 || kk == 0) return to_graph(TopK(nq, 0), "none");
   Prepared pb = prepare(base, nb, d);
   Prepared pq = prepare(query, nq, d);
-  omp_set_num_threads(core::num_threads());
-  if (resolve(o, nb) == SearchIndex::kIvfGemm) {
-    ivf_gemm(pb.data, nb, pq.data, nq, d, g.k, false, o, g.score, g.ids, g.index);
-    return g;
-  }
-  auto index = build(pb.data, nb, d, g.k, o, g.index);
-  std::vector<idx_t> lab(static_cast<size_t>(nq * g.k));
-  g.score.resize(static_cast<size_t>(nq * g.k));
-  index->search(nq, pq.data, g.k, g.score.data(), lab.data());
-  g.ids.assign(lab.begin(), lab.end());
-  for (size_t i = 0; i < g.ids.size(); ++i)
-    if (g.ids[i] < 0) g.score[i] = -std::numeric_limits<float>::infinity();
-  return g;
+  std::string name;
+  const TopK top = search(pb.data, nb, pq.data, nq, d, kk, false, o, name);
+  return to_graph(top, std::move(name));
 }
 
 KnnGraph knn_self_l2(const float* x, int64_t n, int64_t d, int64_t k) {
@@ -264,34 +294,19 @@ KnnGraph knn_self_l2(const float* x, int64_t n, int64_t d, int64_t k) {
   for (int64_t i = 0; i < n * d; ++i)
     if (!std::isfinite(x[i]))
       throw InvalidArgument("embeddings: row " + std::to_string(i / d) + " has a NaN or infinite value");
-  KnnGraph g;
-  g.rows = n;
-  g.k = std::max<int64_t>(0, std::min(k, n - 1));
-  g.index = "flat-l2";
-  if (n == 0 || g.k == 0) return g;
-  omp_set_num_threads(core::num_threads());
-  faiss::IndexFlatL2 index(d);
-  index.add(n, x);
-  const int64_t kk = g.k + 1;
-  std::vector<float> dist(static_cast<size_t>(n * kk));
-  std::vector<idx_t> lab(static_cast<size_t>(n * kk));
-  index.search(n, x, kk, dist.data(), lab.data());
-  g.score.resize(static_cast<size_t>(n * g.k));
-  g.ids.resize(static_cast<size_t>(n * g.k));
+  const int64_t kk = std::max<int64_t>(0, std::min(k, n - 1));
+  if (n == 0 || kk == 0) return to_graph(TopK(n, 0), "flat-l2");
+  // Nearest in L2 = largest x.b - |b|^2 / 2; distance^2 = |x|^2 - 2 * that (exact for exact copies: 0).
+  std::vector<double> norm2(n), bias(n);
   for (int64_t i = 0; i < n; ++i) {
-    int64_t out = 0;
-    bool skipped = false;
-    for (int64_t j = 0; j < kk && out < g.k; ++j) {
-      const idx_t id = lab[i * kk + j];
-      if (!skipped && id == i) {
-        skipped = true;
-        continue;
-      }
-      g.ids[i * g.k + out] = id;
-      g.score[i * g.k + out] = std::sqrt(std::max(0.0f, dist[i * kk + j]));
-      ++out;
-    }
+    norm2[i] = vectors::squared_norm(x + i * d, d);
+    bias[i] = -0.5 * norm2[i];
   }
+  const TopK top = vectors::exact_topk(x, n, x, n, d, kk, bias, true);
+  KnnGraph g = to_graph(top, "flat-l2");
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j < kk; ++j)
+      g.score[i * kk + j] = static_cast<float>(std::sqrt(std::max(0.0, norm2[i] - 2 * top.scores(i)[j])));
   return g;
 }
 

@@ -1,24 +1,34 @@
-// Nearest-neighbour graphs over float32 embeddings with FAISS (CPU).
+// Nearest-neighbour graphs over float32 embeddings.
 //
 // Cosine: rows are L2-normalised (a normalised copy is made unless every row already has unit
 // length, in which case the caller's buffer is searched directly, without a copy) and searched by
 // inner product. A zero row or a NaN/inf value throws InvalidArgument naming the row.
 //
-// Index choice (SearchOptions::index = kAuto): exact IndexFlatIP (BLAS) up to `flat_max_rows` base
-// rows, else kIvfGemm. kIvfGemm ("ivf-gemm"): spherical k-means (kmeans.h) into nlist = sqrt(n) lists,
-// each query probes its nprobe = max(8, nlist / 20) nearest lists, and each (list, query block)
-// product is one BLAS sgemm with a per-query top-k: IVF arithmetic with the BLAS kernel, which on
-// Debian's generic FAISS build is several times faster than IndexIVFFlat's scan. kIvf: FAISS
-// IndexIVFFlat (nlist = clamp(4 sqrt(n), 16, 65536), nprobe = max(16, nlist / 16)). kHnsw: FAISS
-// IndexHNSWFlat (M = hnsw_m, efConstruction 80, efSearch = max(ef_search or 64, 2k)).
-// Approximate indexes can miss neighbours: KnnGraph::index says which one ran and with what.
+// Index choice (SearchOptions::index = kAuto): exact search up to `flat_max_rows` base rows, else
+// kIvfGemm. kFlat: every pair through the exact top-k of vectors/topk.h (BLAS candidates, exact
+// decision). kIvfGemm ("ivf-gemm"): k-means (vectors/kmeans.h) into nlist = sqrt(n) lists, each
+// query probes its nprobe = max(8, nlist / 20) best lists, and each (list, query block) product is
+// one BLAS sgemm offered to the exact top-k; on Debian's generic FAISS build this is several times
+// faster than IndexIVFFlat's scan. kIvf: FAISS IndexIVFFlat on the same k-means (nlist =
+// clamp(4 sqrt(n), 16, 65536), nprobe = max(16, nlist / 16)), its candidates rescored exactly and
+// widened until they provably hold the exact top-k of the probed lists. kHnsw: FAISS IndexHNSWFlat
+// (M = hnsw_m, efConstruction 80, efSearch = max(ef_search or 64, 2k)), its candidates rescored
+// exactly. Approximate indexes can miss neighbours: KnnGraph::index says which one ran and with what.
 //
-// Threads: FAISS runs on the calling thread with OpenMP; omp_set_num_threads(core::num_threads())
-// is called before every search. Never call these functions from inside a oneTBB task. Results of
-// the exact index do not depend on the thread count.
+// Determinism: scores are vectors::dot_exact values and every list is ordered by (score
+// descending, id ascending). flat, ivf-gemm and ivf return the same bits whatever the thread count,
+// the CPU and the BLAS kernel (OPENBLAS_CORETYPE); so does hnsw with `deterministic` (the default),
+// which builds the graph on one thread (FAISS's parallel HNSW insertion depends on thread timing:
+// with deterministic = false the build is parallel and results may differ run to run). kAuto never
+// picks hnsw.
 //
-// Memory: rows x k x 12 bytes for the graph, plus the normalised copy when one is needed, plus the
-// index (a copy of the vectors for IVF/HNSW; HNSW adds ~M * 8 bytes per row).
+// Threads: the oneTBB arena with BLAS at one thread (flat, ivf-gemm, k-means); FAISS (ivf, hnsw)
+// runs on the calling thread with OpenMP at core::num_threads(). Never call these functions from
+// inside a oneTBB task.
+//
+// Memory: rows x k x 16 bytes while searching and 12 bytes in the graph, plus the normalised copy
+// when one is needed, plus the index (a copy of the vectors for IVF/HNSW; HNSW adds ~M * 8 bytes
+// per row), plus one <= 1024 x 1024 (flat) or 256 x list-size (ivf-gemm) block of products per task.
 #pragma once
 
 #include <cstdint>
@@ -38,8 +48,9 @@ struct SearchOptions {
   int nlist = 0;                  ///< IVF lists; 0 = automatic
   int nprobe = 0;                 ///< IVF lists probed; 0 = automatic
   int hnsw_m = 32;
-  int ef_search = 0;     ///< HNSW; 0 = max(64, 2k)
-  uint64_t seed = 1234;  ///< k-means seed of IVF training
+  int ef_search = 0;          ///< HNSW; 0 = max(64, 2k)
+  uint64_t seed = 1234;       ///< k-means seed of IVF training
+  bool deterministic = true;  ///< HNSW: build on one thread (reproducible); false = FAISS's parallel build
 };
 
 /// k nearest neighbours of each query row. Row i's neighbours are ids[i*k .. i*k+k), best first;
@@ -66,7 +77,7 @@ KnnGraph knn_cross_cosine(const float* base, int64_t nb, const float* query, int
                           const SearchOptions& options);
 
 /// Exact Euclidean kNN of every row against the others (itself excluded), raw (unnormalised)
-/// vectors; score holds distances, ascending.
+/// vectors; score holds distances, ascending (ties to the lower id; exact copies at distance 0).
 KnnGraph knn_self_l2(const float* x, int64_t n, int64_t d, int64_t k);
 
 }  // namespace airtune::dedup

@@ -2,7 +2,9 @@
 // outlier factor (the definition of scikit-learn's LocalOutlierFactor, exact Euclidean kNN), and
 // distance to the centroid or to the nearest reference row.
 //
-// Thread safety: pure functions over their inputs; kNN searches run FAISS on the calling thread.
+// Deterministic: every kNN is the exact top-k of knn.h (same bits at any thread count and BLAS
+// kernel; exact copies tie at distance 0 and rank by id).
+// Thread safety: pure functions over their inputs; kNN searches use the oneTBB arena (knn.h).
 #pragma once
 
 #include <cstdint>

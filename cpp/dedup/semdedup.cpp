@@ -1,6 +1,6 @@
 #include "dedup/semdedup.h"
 
-#include <omp.h>
+#include <oneapi/tbb/enumerable_thread_specific.h>
 
 #include <algorithm>
 #include <cmath>
@@ -9,12 +9,9 @@
 #include "core/errors.h"
 #include "core/hash.h"
 #include "core/threading.h"
-#include "dedup/kmeans.h"
 #include "dedup/knn.h"
-
-extern "C" int sgemm_(const char* transa, const char* transb, const int* m, const int* n, const int* k,
-                      const float* alpha, const float* a, const int* lda, const float* b, const int* ldb,
-                      const float* beta, float* c, const int* ldc);
+#include "vectors/kmeans.h"
+#include "vectors/topk.h"
 
 namespace airtune::dedup {
 
@@ -48,70 +45,75 @@ SemDedupResult semdedup(const float* x, int64_t n, int64_t d, const SemDedupOpti
   int k = o.n_clusters > 0 ? o.n_clusters : std::max(1, static_cast<int>(std::lround(std::sqrt(double(n)))));
   k = static_cast<int>(std::min<int64_t>(k, n));
   r.n_clusters = k;
-  omp_set_num_threads(core::num_threads());
   {
-    KMeansResult km = spherical_kmeans(xn, n, d, k, o.niter, o.seed);
+    vectors::KMeansOptions ko;
+    ko.k = k;
+    ko.niter = o.niter;
+    ko.seed = o.seed;
+    const auto km = vectors::kmeans(xn, n, d, ko);
     for (int64_t i = 0; i < n; ++i) {
       r.cluster[i] = km.assign[i];
-      r.centroid_distance[i] = 1.f - km.similarity[i];
+      r.centroid_distance[i] = 1.f - km.score[i];
     }
   }
   std::vector<std::vector<int64_t>> members(k);
   for (int64_t i = 0; i < n; ++i) members[r.cluster[i]].push_back(i);
-  constexpr int kRowBlock = 256, kColBlock = 4096;
-  std::vector<float> mat, gram(static_cast<size_t>(kRowBlock) * kColBlock);
-  const int di = static_cast<int>(d);
-  for (int c = 0; c < k; ++c) {
-    auto& m = members[c];
-    auto order_key = [&](int64_t i) -> double {
-      switch (o.keep) {
-        case SemDedupKeep::kHard:
-          return -r.centroid_distance[i];
-        case SemDedupKeep::kEasy:
-          return r.centroid_distance[i];
-        case SemDedupKeep::kRandom:
-          return static_cast<double>(core::mix64(o.seed ^ static_cast<uint64_t>(i)) >> 11);
-        case SemDedupKeep::kScore:
-          return -scores[i];
-      }
-      return 0.0;
-    };
-    std::stable_sort(m.begin(), m.end(), [&](int64_t a, int64_t b) {
-      const double ka = order_key(a), kb = order_key(b);
-      return ka < kb || (ka == kb && a < b);
-    });
-    const int64_t sz = static_cast<int64_t>(m.size());
-    if (sz < 2) continue;
-    mat.resize(static_cast<size_t>(sz * d));
-    for (int64_t t = 0; t < sz; ++t) std::copy_n(xn + m[t] * d, d, mat.data() + t * d);
-    for (int64_t r0 = 1; r0 < sz; r0 += kRowBlock) {
-      const int rows = static_cast<int>(std::min<int64_t>(kRowBlock, sz - r0));
-      std::vector<float> best(rows, -2.f);
-      std::vector<int64_t> best_at(rows, -1);
-      const int64_t col_end = r0 + rows - 1;  // columns [0, col_end) can precede some row of the block
-      for (int64_t c0 = 0; c0 < col_end; c0 += kColBlock) {
-        const int cols = static_cast<int>(std::min<int64_t>(kColBlock, col_end - c0));
-        const float one = 1.f, zero = 0.f;
-        sgemm_("T", "N", &cols, &rows, &di, &one, mat.data() + c0 * d, &di, mat.data() + r0 * d, &di, &zero,
-               gram.data(), &cols);
-        for (int rr = 0; rr < rows; ++rr) {
-          const int64_t j = r0 + rr;
-          const int64_t limit = std::min<int64_t>(cols, j - c0);
-          const float* g = gram.data() + static_cast<size_t>(rr) * cols;
-          for (int64_t cc = 0; cc < limit; ++cc)
-            if (g[cc] > best[rr]) {
-              best[rr] = g[cc];
-              best_at[rr] = c0 + cc;
-            }
+  const double tol = vectors::candidate_tolerance(d, vectors::max_row_norm(xn, n, d), vectors::max_row_norm(xn, n, d));
+  vectors::BlasSingleThreaded single;
+  oneapi::tbb::enumerable_thread_specific<std::vector<float>> grams;  // reused across row blocks
+  // Clusters in parallel, and the row blocks of each cluster in parallel (the arena nests them).
+  core::parallel_for(k, 1, [&](size_t c_lo, size_t c_hi) {
+    for (size_t c = c_lo; c < c_hi; ++c) {
+      auto& m = members[c];
+      auto order_key = [&](int64_t i) -> double {
+        switch (o.keep) {
+          case SemDedupKeep::kHard:
+            return -r.centroid_distance[i];
+          case SemDedupKeep::kEasy:
+            return r.centroid_distance[i];
+          case SemDedupKeep::kRandom:
+            return static_cast<double>(core::mix64(o.seed ^ static_cast<uint64_t>(i)) >> 11);
+          case SemDedupKeep::kScore:
+            return -scores[i];
         }
-      }
-      for (int rr = 0; rr < rows; ++rr) {
-        const int64_t row = m[r0 + rr];
-        r.max_similarity[row] = best[rr];
-        r.max_id[row] = best_at[rr] >= 0 ? m[best_at[rr]] : -1;
-      }
+        return 0.0;
+      };
+      std::stable_sort(m.begin(), m.end(), [&](int64_t a, int64_t b) {
+        const double ka = order_key(a), kb = order_key(b);
+        return ka < kb || (ka == kb && a < b);
+      });
+      const auto sz = static_cast<int64_t>(m.size());
+      if (sz < 2) continue;
+      // Not a per-thread buffer: while this task waits for its row blocks, its thread may run
+      // another cluster.
+      std::vector<float> mat(static_cast<size_t>(sz * d));
+      for (int64_t t = 0; t < sz; ++t) std::copy_n(xn + m[t] * d, d, mat.data() + t * d);
+      // Row j (position in the order) gets the exact best of positions [0, j), ties to the earliest.
+      constexpr int64_t kRowBlock = 256, kColBlock = 4096;
+      const int64_t blocks = (sz - 1 + kRowBlock - 1) / kRowBlock;
+      core::parallel_for(blocks, 1, [&](size_t b_lo, size_t b_hi) {
+        std::vector<float>& gram = grams.local();
+        for (size_t blk = b_lo; blk < b_hi; ++blk) {
+          const int64_t r0 = 1 + static_cast<int64_t>(blk) * kRowBlock;
+          const int64_t rows = std::min<int64_t>(kRowBlock, sz - r0);
+          vectors::TopK best(rows, 1);
+          const int64_t col_end = r0 + rows - 1;  // columns [0, col_end) precede some row of the block
+          for (int64_t c0 = 0; c0 < col_end; c0 += kColBlock) {
+            const int64_t cols = std::min<int64_t>(kColBlock, col_end - c0);
+            vectors::offer_block(
+                best, mat.data() + r0 * d, rows, mat.data() + c0 * d, cols, d, nullptr, tol,
+                [](int64_t t) { return t; }, [c0](int64_t j) { return c0 + j; },
+                [r0, c0](int64_t t, int64_t j) { return c0 + j < r0 + t; }, gram);
+          }
+          for (int64_t t = 0; t < rows; ++t) {
+            const int64_t row = m[r0 + t];
+            r.max_similarity[row] = static_cast<float>(best.scores(t)[0]);
+            r.max_id[row] = best.ids(t)[0] >= 0 ? m[best.ids(t)[0]] : -1;
+          }
+        }
+      });
     }
-  }
+  });
   return r;
 }
 

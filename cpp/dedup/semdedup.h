@@ -1,17 +1,18 @@
-// SemDeDup (Abbas et al. 2023, as in Meta's code and NeMo Curator): spherical k-means (kmeans.h)
-// over
-// L2-normalised embeddings, then inside each cluster the rows are ordered (hard: farthest from the
-// centroid first; easy: nearest first; random: a seeded shuffle; score: highest score first; ties
-// by row index) and row j gets max_sim[j] = the largest cosine to any row before it in that order.
-// Rows with max_sim >= threshold are removed (greedy, as in the reference: the comparison is with
-// all earlier rows, removed or not), so one pass yields the removal count for every threshold.
+// SemDeDup (Abbas et al. 2023, as in Meta's code and NeMo Curator): spherical k-means
+// (vectors/kmeans.h) over L2-normalised embeddings, then inside each cluster the rows are ordered
+// (hard: farthest from the centroid first; easy: nearest first; random: a seeded shuffle; score:
+// highest score first; ties by row index) and row j gets max_sim[j] = the largest cosine to any
+// row before it in that order (the earliest such row on ties). Rows with max_sim >= threshold are
+// removed (greedy, as in the reference: the comparison is with all earlier rows, removed or not),
+// so one pass yields the removal count for every threshold.
 //
-// Pairwise similarities are computed in blocks of 256 x 4096 with BLAS sgemm: memory O(d * m +
-// 1M floats) for a cluster of m rows, never m x m.
+// Pairwise similarities: blocks of 256 x 4096 by BLAS sgemm, offered to the exact top-1 of
+// vectors/topk.h, so max_sim is a vectors::dot_exact value and the result is the same bits
+// whatever the thread count, the CPU or its BLAS kernel. Memory O(d * m + 1M floats) per cluster
+// being processed (a cluster of m rows), never m x m.
 //
-// Threads: k-means and sgemm run on the calling thread with BLAS threads; call from outside
-// oneTBB tasks. k-means is seeded, so the partition is deterministic for a given seed; the
-// within-cluster step is exact.
+// Threads: the oneTBB arena (clusters and row blocks in parallel, BLAS at one thread); call from
+// outside oneTBB tasks.
 #pragma once
 
 #include <cstdint>

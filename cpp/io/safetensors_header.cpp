@@ -6,8 +6,8 @@
 #include <array>
 #include <cstdio>
 #include <cstring>
-#include <set>
 #include <tuple>
+#include <unordered_set>
 #include <utility>
 
 #include "core/errors.h"
@@ -56,13 +56,29 @@ constexpr std::array<DtypeRow, 22> kDtypes = {{
   fail(source, "tensor '" + std::string(name) + "': " + what);
 }
 
-// numel * bits / 8 with overflow checks; false on overflow or a partial trailing byte.
-bool checked_byte_size(const std::vector<int64_t>& shape, int bits, uint64_t* out) {
+// True when the product of the dimensions, zeros counted as 1, fits in int64: then numel() and
+// every stride torch derives from the shape are representable.
+bool shape_fits(const std::vector<int64_t>& shape) {
   unsigned __int128 n = 1;
   for (int64_t d : shape) {
-    n *= static_cast<uint64_t>(d);
-    if (n > (static_cast<unsigned __int128>(1) << 64)) return false;
+    if (d < 0) return false;
+    n *= static_cast<uint64_t>(std::max<int64_t>(d, 1));
+    if (n > static_cast<unsigned __int128>(INT64_MAX)) return false;
   }
+  return true;
+}
+
+std::string shape_text(const std::vector<int64_t>& shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+// numel * bits / 8 for a shape that passed shape_fits(); false on a partial trailing byte or a
+// size beyond uint64.
+bool checked_byte_size(const std::vector<int64_t>& shape, int bits, uint64_t* out) {
+  unsigned __int128 n = 1;
+  for (int64_t d : shape) n *= static_cast<uint64_t>(d);
   n *= static_cast<unsigned>(bits);
   if (n % 8 != 0) return false;
   n /= 8;
@@ -115,9 +131,16 @@ int64_t SafetensorsTensorInfo::numel() const {
 }
 
 int64_t SafetensorsHeader::find(std::string_view name) const {
+  auto it = index_.find(name);
+  return it == index_.end() ? -1 : static_cast<int64_t>(it->second);
+}
+
+void SafetensorsHeader::build_index() {
+  index_.clear();
+  index_.reserve(tensors.size());
   for (size_t i = 0; i < tensors.size(); ++i)
-    if (tensors[i].name == name) return static_cast<int64_t>(i);
-  return -1;
+    if (!index_.emplace(tensors[i].name, i).second)
+      throw InvalidArgument("safetensors: duplicate tensor name '" + tensors[i].name + "'");
 }
 
 uint64_t read_header_length(const uint8_t* data, size_t size, uint64_t file_size, std::string_view source) {
@@ -151,7 +174,8 @@ SafetensorsHeader parse_safetensors_header(const uint8_t* data, size_t size, uin
   simdjson::dom::object obj;
   if (root.get_object().get(obj)) fail(source, "header is not a JSON object");
 
-  std::set<std::string_view> seen;
+  std::unordered_set<std::string_view> seen;
+  seen.reserve(obj.size());
   bool have_metadata = false;
   for (auto field : obj) {
     std::string_view name = field.key;
@@ -184,6 +208,9 @@ SafetensorsHeader parse_safetensors_header(const uint8_t* data, size_t size, uin
         fail_tensor(source, name, "shape holds something other than a non-negative integer");
       info.shape.push_back(d);
     }
+    if (!shape_fits(info.shape))
+      fail_tensor(source, name,
+                  "shape " + shape_text(info.shape) + " overflows: the product of its dimensions exceeds 2^63 - 1");
     simdjson::dom::array offsets;
     if (entry["data_offsets"].get_array().get(offsets))
       fail_tensor(source, name, "missing or non-array 'data_offsets'");
@@ -220,6 +247,7 @@ SafetensorsHeader parse_safetensors_header(const uint8_t* data, size_t size, uin
                       : "data_offsets overlap the previous tensor");
     prev_end = t.end;
   }
+  header.build_index();  // names are unique (checked above), so this cannot throw
   if (prev_end != header.data_size) {
     std::string last = header.tensors.empty() ? std::string("(none)") : header.tensors.back().name;
     fail(source, "tensors end at byte " + std::to_string(prev_end) + " of the buffer but the file holds " +
@@ -233,7 +261,7 @@ SafetensorsHeader plan_safetensors_layout(const std::vector<SafetensorsEntry>& e
                                           const std::map<std::string, std::string>& metadata) {
   SafetensorsHeader header;
   header.metadata = metadata;
-  std::set<std::string_view> names;
+  std::unordered_set<std::string_view> names;
   for (const auto& e : entries) {
     if (e.name.empty()) throw InvalidArgument("safetensors: a tensor name is empty");
     if (e.name == "__metadata__") throw InvalidArgument("safetensors: '__metadata__' is reserved");
@@ -244,6 +272,9 @@ SafetensorsHeader plan_safetensors_layout(const std::vector<SafetensorsEntry>& e
     info.shape = e.shape;
     for (int64_t d : e.shape)
       if (d < 0) throw InvalidArgument("safetensors: tensor '" + e.name + "' has a negative dimension");
+    if (!shape_fits(e.shape))
+      throw InvalidArgument("safetensors: tensor '" + e.name + "' has shape " + shape_text(e.shape) +
+                            " whose product of dimensions exceeds 2^63 - 1");
     header.tensors.push_back(std::move(info));
   }
   std::stable_sort(header.tensors.begin(), header.tensors.end(), [](const auto& a, const auto& b) {
@@ -253,13 +284,14 @@ SafetensorsHeader plan_safetensors_layout(const std::vector<SafetensorsEntry>& e
   uint64_t offset = 0;
   for (auto& t : header.tensors) {
     uint64_t bytes = 0;
-    if (!checked_byte_size(t.shape, dtype_bits(t.dtype), &bytes))
+    if (!checked_byte_size(t.shape, dtype_bits(t.dtype), &bytes) || bytes > UINT64_MAX - offset)
       throw InvalidArgument("safetensors: tensor '" + t.name + "' is too large or not byte-aligned");
     t.begin = offset;
     t.end = offset + bytes;
     offset = t.end;
   }
   header.data_size = offset;
+  header.build_index();
   return header;
 }
 

@@ -12,7 +12,12 @@
 // offsets; no duplicate names; `__metadata__` maps strings to strings; after sorting by offsets the
 // tensors tile the buffer from 0 with no hole or overlap; END - BEGIN == numel * bits / 8 (overflow
 // checked; sub-byte dtypes must end on a byte boundary); 8 + N + buffer end == file size.
+// Stricter than the reference: the product of a shape's dimensions, zeros counted as 1, must fit in
+// int64 (so a zero-size tensor cannot carry dims whose strides overflow, which torch refuses).
 // Every failure throws airtune::FormatError whose message names the source and the tensor.
+//
+// Cost: linear in the header size (one JSON parse, a sort by offset, a hash index by name), so a
+// header at the 100 MB limit (about a million tensors) parses in seconds, not hours.
 //
 // Thread safety: all functions are pure; call them from any thread.
 #pragma once
@@ -22,6 +27,7 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 namespace airtune::io {
@@ -69,7 +75,14 @@ struct SafetensorsTensorInfo {
   uint64_t end = 0;
 
   uint64_t byte_size() const { return end - begin; }
+  /// Product of the dimensions (fits in int64: the parser and the planner check it).
   int64_t numel() const;
+};
+
+/// Hash and equality that let an index keyed by std::string be searched with a string_view.
+struct SafetensorsNameHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
 };
 
 struct SafetensorsHeader {
@@ -79,8 +92,14 @@ struct SafetensorsHeader {
   uint64_t data_start = 0;   // 8 + N: file offset of the buffer
   uint64_t data_size = 0;    // bytes of the buffer
 
-  /// Index into `tensors` of `name`, or -1.
+  /// Index into `tensors` of `name`, or -1. O(1) on average (a hash index).
   int64_t find(std::string_view name) const;
+  /// Rebuilds the name index after `tensors` changed (parse and plan call it); throws
+  /// InvalidArgument naming a duplicate.
+  void build_index();
+
+ private:
+  std::unordered_map<std::string, size_t, SafetensorsNameHash, std::equal_to<>> index_;
 };
 
 /// Reads the 8-byte length prefix. `size` is how many bytes `data` holds; throws FormatError when

@@ -31,47 +31,84 @@ std::vector<int64_t> confusion_matrix(const std::vector<int32_t>& y_true, const 
 
 ClassReport classification_report(const std::vector<int64_t>& m, int32_t n_classes) {
   const auto K = static_cast<size_t>(n_classes);
+  std::vector<double> tp(K, 0.0), predicted(K, 0.0), support(K, 0.0);
+  for (size_t c = 0; c < K; ++c) {
+    tp[c] = static_cast<double>(m[c * (K + 1) + c]);
+    for (size_t j = 0; j <= K; ++j) support[c] += static_cast<double>(m[c * (K + 1) + j]);
+    for (size_t i = 0; i < K; ++i) predicted[c] += static_cast<double>(m[i * (K + 1) + c]);
+  }
+  return classification_report_from_counts(tp.data(), predicted.data(), support.data(), n_classes);
+}
+
+ClassReport classification_report_from_counts(const double* tp, const double* predicted, const double* support,
+                                              int32_t n_classes) {
+  const auto K = static_cast<size_t>(n_classes);
   ClassReport r;
   r.precision.assign(K, 0.0);
   r.recall.assign(K, 0.0);
   r.f1.assign(K, 0.0);
   r.support.assign(K, 0);
-  int64_t tp_sum = 0, pred_sum = 0;
+  double tp_sum = 0, pred_sum = 0, total = 0;
   for (size_t c = 0; c < K; ++c) {
-    int64_t tp = m[c * (K + 1) + c], support = 0, predicted = 0;
-    for (size_t j = 0; j <= K; ++j) support += m[c * (K + 1) + j];
-    for (size_t i = 0; i < K; ++i) predicted += m[i * (K + 1) + c];
-    r.support[c] = support;
-    r.invalid += m[c * (K + 1) + K];
-    r.total += support;
-    tp_sum += tp;
-    pred_sum += predicted;
-    r.precision[c] = predicted > 0 ? static_cast<double>(tp) / static_cast<double>(predicted) : 0.0;
-    r.recall[c] = support > 0 ? static_cast<double>(tp) / static_cast<double>(support) : 0.0;
-    const int64_t denom = 2 * tp + (predicted - tp) + (support - tp);
-    r.f1[c] = denom > 0 ? 2.0 * static_cast<double>(tp) / static_cast<double>(denom) : 0.0;
+    r.support[c] = static_cast<int64_t>(support[c]);
+    total += support[c];
+    tp_sum += tp[c];
+    pred_sum += predicted[c];
+    r.precision[c] = predicted[c] > 0 ? tp[c] / predicted[c] : 0.0;
+    r.recall[c] = support[c] > 0 ? tp[c] / support[c] : 0.0;
+    const double denom = 2 * tp[c] + (predicted[c] - tp[c]) + (support[c] - tp[c]);
+    r.f1[c] = denom > 0 ? 2.0 * tp[c] / denom : 0.0;
   }
-  double total_support = 0;
+  r.total = static_cast<int64_t>(total);
+  r.invalid = static_cast<int64_t>(total - pred_sum);
   for (size_t c = 0; c < K; ++c) {
     r.macro_precision += r.precision[c] / static_cast<double>(K);
     r.macro_recall += r.recall[c] / static_cast<double>(K);
     r.macro_f1 += r.f1[c] / static_cast<double>(K);
-    total_support += static_cast<double>(r.support[c]);
   }
-  if (total_support > 0) {
+  if (total > 0) {
     for (size_t c = 0; c < K; ++c) {
-      const double w = static_cast<double>(r.support[c]) / total_support;
+      const double w = support[c] / total;
       r.weighted_precision += w * r.precision[c];
       r.weighted_recall += w * r.recall[c];
       r.weighted_f1 += w * r.f1[c];
     }
   }
-  r.accuracy = r.total > 0 ? static_cast<double>(tp_sum) / static_cast<double>(r.total) : 0.0;
-  r.micro_precision = pred_sum > 0 ? static_cast<double>(tp_sum) / static_cast<double>(pred_sum) : 0.0;
-  r.micro_recall = r.total > 0 ? static_cast<double>(tp_sum) / static_cast<double>(r.total) : 0.0;
+  r.accuracy = total > 0 ? tp_sum / total : 0.0;
+  r.micro_precision = pred_sum > 0 ? tp_sum / pred_sum : 0.0;
+  r.micro_recall = total > 0 ? tp_sum / total : 0.0;
   const double pr = r.micro_precision + r.micro_recall;
   r.micro_f1 = pr > 0 ? 2 * r.micro_precision * r.micro_recall / pr : 0.0;
   return r;
+}
+
+ClassStatistic parse_class_statistic(std::string_view name) {
+  if (name == "accuracy") return ClassStatistic::kAccuracy;
+  if (name == "macro_f1") return ClassStatistic::kMacroF1;
+  if (name == "macro_precision") return ClassStatistic::kMacroPrecision;
+  if (name == "macro_recall") return ClassStatistic::kMacroRecall;
+  if (name == "weighted_f1") return ClassStatistic::kWeightedF1;
+  if (name == "micro_f1") return ClassStatistic::kMicroF1;
+  throw InvalidArgument("unknown classification statistic '" + std::string(name) +
+                        "' (accuracy, macro_f1, macro_precision, macro_recall, weighted_f1, micro_f1)");
+}
+
+double class_statistic(const ClassReport& r, ClassStatistic s) {
+  switch (s) {
+    case ClassStatistic::kAccuracy:
+      return r.accuracy;
+    case ClassStatistic::kMacroF1:
+      return r.macro_f1;
+    case ClassStatistic::kMacroPrecision:
+      return r.macro_precision;
+    case ClassStatistic::kMacroRecall:
+      return r.macro_recall;
+    case ClassStatistic::kWeightedF1:
+      return r.weighted_f1;
+    case ClassStatistic::kMicroF1:
+      return r.micro_f1;
+  }
+  return 0.0;
 }
 
 KappaWeights parse_kappa_weights(std::string_view name) {

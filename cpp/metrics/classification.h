@@ -34,6 +34,18 @@ struct ClassReport {
 
 ClassReport classification_report(const std::vector<int64_t>& confusion, int32_t n_classes);
 
+/// The same report from per-class counts (arrays of n_classes each): true positives, valid
+/// predictions of the class, true items of the class. Doubles, because resampling sums them;
+/// the items whose prediction was invalid are support - (predictions of any class) in total.
+ClassReport classification_report_from_counts(const double* tp, const double* predicted, const double* support,
+                                              int32_t n_classes);
+
+/// One corpus statistic of a report (sklearn's definitions over the n_classes labels).
+enum class ClassStatistic { kAccuracy, kMacroF1, kMacroPrecision, kMacroRecall, kWeightedF1, kMicroF1 };
+/// accuracy, macro_f1, macro_precision, macro_recall, weighted_f1, micro_f1; throws InvalidArgument.
+ClassStatistic parse_class_statistic(std::string_view name);
+double class_statistic(const ClassReport& report, ClassStatistic s);
+
 enum class KappaWeights { kNone, kLinear, kQuadratic };
 KappaWeights parse_kappa_weights(std::string_view name);
 

@@ -50,14 +50,14 @@ torch::Tensor attention_mask_for(const torch::Tensor& key_valid, int64_t past, i
   return at::where(allowed, zero, neg).unsqueeze(1);
 }
 
-Decoder::Decoder(const std::string& path, torch::Dtype dtype, torch::Device device)
+Decoder::Decoder(const std::string& path, torch::Dtype dtype, torch::Device device, FileAccess access)
     : config_(DecoderConfig::from_file(path)), dtype_(dtype), device_(device) {
   if (dtype != torch::kFloat32 && dtype != torch::kBFloat16 && dtype != torch::kFloat16)
     throw InvalidArgument("decoder dtype must be float32, bfloat16 or float16");
   namespace fs = std::filesystem;
   fs::path weights_path(path);
   if (!fs::is_directory(weights_path)) weights_path = weights_path.parent_path();
-  WeightStore w(weights_path.string());
+  WeightStore w(weights_path.string(), access);
   const auto& c = config_;
   const int64_t h = c.hidden_size, d = c.head_dim, nh = c.num_attention_heads, nkv = c.num_key_value_heads;
   const int64_t inter = c.intermediate_size;
@@ -243,6 +243,35 @@ torch::Tensor Decoder::logits(const torch::Tensor& input_ids,
   auto pos = valid.to(torch::kInt64).cumsum(-1) - 1;
   pos = pos.masked_fill(pos < 0, 0).masked_fill(valid.logical_not(), 0);
   return forward(ids, pos, valid, nullptr, false);
+}
+
+Decoder Decoder::with_layers(std::vector<Layer> layers) const {
+  if (layers.size() != layers_.size())
+    throw InvalidArgument("with_layers: " + std::to_string(layers.size()) + " layers for a model of " +
+                          std::to_string(layers_.size()));
+  auto same = [&](const torch::Tensor& a, const torch::Tensor& b, size_t li, const char* what) {
+    if (a.defined() != b.defined() ||
+        (a.defined() && (a.sizes() != b.sizes() || a.scalar_type() != dtype_ || a.device() != device_)))
+      throw InvalidArgument("with_layers: layer " + std::to_string(li) + " " + what +
+                            " differs in shape, dtype or device from the model's");
+  };
+  for (size_t li = 0; li < layers.size(); ++li) {
+    const auto &a = layers[li], &b = layers_[li];
+    same(a.qkv_w, b.qkv_w, li, "qkv_w");
+    same(a.o_w, b.o_w, li, "o_w");
+    same(a.gate_up_w, b.gate_up_w, li, "gate_up_w");
+    same(a.down_w, b.down_w, li, "down_w");
+    same(a.qkv_b, b.qkv_b, li, "qkv_b");
+    same(a.o_b, b.o_b, li, "o_b");
+    same(a.gate_up_b, b.gate_up_b, li, "gate_up_b");
+    same(a.down_b, b.down_b, li, "down_b");
+    same(a.ln1, b.ln1, li, "ln1");
+    same(a.ln2, b.ln2, li, "ln2");
+    layers[li].window = b.window;
+  }
+  Decoder out = *this;
+  out.layers_ = std::move(layers);
+  return out;
 }
 
 }  // namespace airtune::nn

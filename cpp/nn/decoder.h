@@ -6,10 +6,10 @@
 // Padding may be on either side; position ids are cumsum(attention_mask) - 1 (as transformers'
 // generate does), so a left-padded row gives the same logits as the unpadded row.
 // Memory: weights are kept in the requested dtype on the requested device. q/k/v and gate/up are
-// fused into one matrix each at load (a copy); the others alias the memory-mapped file when the
-// dtype and device match (CPU). A KV cache holds 2 x layers x B x kv_heads x max_len x head_dim.
-// Thread safety: a Decoder is immutable after construction; concurrent calls are safe (each call
-// owns its cache). Work runs on libtorch's intra-op threads.
+// fused into one matrix each at load (a copy); the others alias the file's bytes (read into memory,
+// or mapped with FileAccess::kMap: see nn/safetensors.h) when the dtype and device match (CPU). A KV cache holds 2 x
+// layers x B x kv_heads x max_len x head_dim. Thread safety: a Decoder is immutable after construction; concurrent
+// calls are safe (each call owns its cache). Work runs on libtorch's intra-op threads.
 #pragma once
 
 #include <torch/types.h>
@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "nn/model_config.h"
+#include "nn/safetensors.h"
 
 namespace airtune::nn {
 
@@ -55,8 +56,9 @@ class Decoder {
  public:
   /// Loads `<path>/config.json` and the safetensors weights. dtype: kFloat32, kBFloat16, kFloat16.
   /// Throws FormatError naming the file/key/tensor for unsupported configs or missing or
-  /// mis-shaped weights, IoError for unreadable files.
-  Decoder(const std::string& path, torch::Dtype dtype, torch::Device device);
+  /// mis-shaped weights, IoError for unreadable files. `access`: the weight files are read into
+  /// memory (default) or mapped (then they must not change while the Decoder lives).
+  Decoder(const std::string& path, torch::Dtype dtype, torch::Device device, FileAccess access = FileAccess::kRead);
 
   const DecoderConfig& config() const { return config_; }
   torch::Dtype dtype() const { return dtype_; }
@@ -86,6 +88,10 @@ class Decoder {
     int64_t window = 0;
   };
   const std::vector<Layer>& layers() const { return layers_; }
+  /// A copy of this model with other layer weights (same count and shapes, model dtype and device;
+  /// checked, InvalidArgument otherwise). Every other tensor is shared with this model, not copied.
+  /// Used to generate with LoRA adapters merged in memory (LoraModel::merged_decoder).
+  Decoder with_layers(std::vector<Layer> layers) const;
   const torch::Tensor& embed() const { return embed_; }
   const torch::Tensor& final_norm() const { return norm_; }
   const torch::Tensor& lm_head() const { return lm_head_; }

@@ -501,26 +501,34 @@ void LoraModel::load_adapter(const std::string& path) {
   namespace fs = std::filesystem;
   fs::path p(path);
   if (fs::is_directory(p)) p /= "adapter_model.safetensors";
-  SafetensorsFile f(p.string());
+  load_adapter(SafetensorsFile(p.string()));
+}
+
+void LoraModel::load_adapter(const SafetensorsFile& f) {
+  const std::string& src = f.path();
   std::set<std::string> expected;
-  torch::NoGradGuard no_grad;
+  std::vector<std::pair<torch::Tensor*, torch::Tensor>> copies;
   for (auto& ad : adapters_) {
     for (const char* which : {"lora_A", "lora_B"}) {
       const std::string key = "base_model.model." + ad.module + "." + which + ".weight";
       expected.insert(key);
-      if (!f.contains(key)) throw FormatError(p.string() + ": missing adapter key '" + key + "'");
+      if (!f.contains(key)) throw FormatError(src + ": missing adapter key '" + key + "'");
       auto t = f.tensor(key);
       auto& dst = which[5] == 'A' ? ad.a : ad.b;
       if (t.sizes() != dst.sizes())
-        throw FormatError(p.string() + ": tensor '" + key + "' has shape " + c10::str(t.sizes()) + ", expected " +
+        throw FormatError(src + ": tensor '" + key + "' has shape " + c10::str(t.sizes()) + ", expected " +
                           c10::str(dst.sizes()));
-      dst.copy_(t.to(torch::kFloat32));
+      if (!at::isfinite(t.to(torch::kFloat32)).all().item<bool>())
+        throw FormatError(src + ": tensor '" + key + "' holds a NaN or infinity");
+      copies.emplace_back(&dst, std::move(t));
     }
   }
   for (const auto& name : f.names())
     if (!expected.count(name))
-      throw FormatError(p.string() + ": unexpected adapter key '" + name + "' (this model's adapters target " +
+      throw FormatError(src + ": unexpected adapter key '" + name + "' (this model's adapters target " +
                         std::to_string(adapters_.size()) + " modules)");
+  torch::NoGradGuard no_grad;
+  for (auto& [dst, t] : copies) dst->copy_(t.to(torch::kFloat32));
 }
 
 void LoraModel::save_merged(const std::string& dir) const {
@@ -528,7 +536,6 @@ void LoraModel::save_merged(const std::string& dir) const {
   fs::create_directories(dir);
   torch::NoGradGuard no_grad;
   const auto& base = *base_;
-  const auto dtype = base.dtype();
   std::vector<std::pair<std::string, torch::Tensor>> out;
   out.emplace_back("model.embed_tokens.weight", base.embed());
   const auto& layers = base.layers();
@@ -536,12 +543,7 @@ void LoraModel::save_merged(const std::string& dir) const {
     const int i = static_cast<int>(li);
     const std::string pre = "model.layers." + std::to_string(li) + ".";
     for (int p = 0; p < kNumProj; ++p) {
-      auto w = base_weight(i, static_cast<Proj>(p));
-      const int idx = index_[li][p];
-      if (idx >= 0) {
-        const auto& ad = adapters_[static_cast<size_t>(idx)];
-        w = (w.to(torch::kFloat32) + at::matmul(ad.b, ad.a) * ad.scaling).to(dtype);
-      }
+      auto w = merged_weight(i, static_cast<Proj>(p));
       const std::string name = lora_module_name(i, p);
       out.emplace_back(name + ".weight", w.contiguous());
       auto bias = base_bias(i, static_cast<Proj>(p));
@@ -554,6 +556,30 @@ void LoraModel::save_merged(const std::string& dir) const {
   if (!(base.config().tie_word_embeddings && base.lm_head().is_same(base.embed())))
     out.emplace_back("lm_head.weight", base.lm_head());
   save_safetensors((fs::path(dir) / "model.safetensors").string(), out, {{"format", "pt"}});
+}
+
+torch::Tensor LoraModel::merged_weight(int layer, Proj p) const {
+  auto w = base_weight(layer, p);
+  const int idx = index_[static_cast<size_t>(layer)][p];
+  if (idx < 0) return w;
+  const auto& ad = adapters_[static_cast<size_t>(idx)];
+  return (w.to(torch::kFloat32) + at::matmul(ad.b, ad.a) * ad.scaling).to(base_->dtype());
+}
+
+std::shared_ptr<Decoder> LoraModel::merged_decoder() const {
+  torch::NoGradGuard no_grad;
+  std::vector<Decoder::Layer> layers = base_->layers();  // tensor handles: shares the base storage
+  for (size_t li = 0; li < layers.size(); ++li) {
+    const int i = static_cast<int>(li);
+    const auto& ix = index_[li];
+    auto w = [&](Proj p) { return merged_weight(i, p).detach(); };
+    auto& L = layers[li];
+    if (ix[kQ] >= 0 || ix[kK] >= 0 || ix[kV] >= 0) L.qkv_w = at::cat({w(kQ), w(kK), w(kV)}, 0);
+    if (ix[kO] >= 0) L.o_w = w(kO).contiguous();
+    if (ix[kGate] >= 0 || ix[kUp] >= 0) L.gate_up_w = at::cat({w(kGate), w(kUp)}, 0);
+    if (ix[kDown] >= 0) L.down_w = w(kDown).contiguous();
+  }
+  return std::make_shared<Decoder>(base_->with_layers(std::move(layers)));
 }
 
 }  // namespace airtune::nn

@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "nn/decoder.h"
+#include "nn/safetensors.h"
 
 namespace airtune::nn {
 
@@ -104,12 +105,20 @@ class LoraModel {
   /// Writes adapter_model.safetensors and adapter_config.json into `dir` (created).
   void save_adapter(const std::string& dir, const std::string& base_model_name_or_path) const;
   /// Copies A/B from a PEFT adapter_model.safetensors (file or folder). Throws FormatError naming
-  /// the first missing or unexpected key or the mis-shaped tensor.
+  /// the first missing or unexpected key, the mis-shaped tensor or one holding a NaN or infinity;
+  /// nothing is copied unless every tensor passes.
   void load_adapter(const std::string& path);
+  /// The same from a file already open (e.g. a checkpoint's, checked against its manifest).
+  void load_adapter(const SafetensorsFile& file);
   /// Merged weights in the Hugging Face layout (W + B A * scaling computed in float32, cast once),
   /// every tensor of the base checkpoint (lm_head omitted when tied), written to
   /// `<dir>/model.safetensors`.
   void save_merged(const std::string& dir) const;
+  /// The same merged weights in memory: a Decoder whose adapted projections are W + B A * scaling
+  /// (the values save_merged writes), every other tensor shared with the base. Generation with the
+  /// adapters at the cost of one copy of the adapted (fused) matrices, no file written. A snapshot:
+  /// later changes to the adapters do not reach it.
+  std::shared_ptr<Decoder> merged_decoder() const;
 
  private:
   // Index into adapters_ or -1, per layer and projection (q k v o gate up down).
@@ -117,6 +126,7 @@ class LoraModel {
   torch::Tensor delta(int layer, Proj p, const torch::Tensor& x) const;  // adapter output or undefined
   torch::Tensor base_weight(int layer, Proj p) const;                    // [out, in] view
   torch::Tensor base_bias(int layer, Proj p) const;                      // [out] or undefined
+  torch::Tensor merged_weight(int layer, Proj p) const;                  // W (+ B A s), model dtype
 
   std::shared_ptr<Decoder> base_;
   LoraOptions options_;

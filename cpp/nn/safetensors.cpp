@@ -13,16 +13,20 @@
 #include <fstream>
 
 #include "core/errors.h"
+#include "io/atomic_file.h"
+#include "io/whole_file.h"
 
 namespace airtune::nn {
 
 namespace fs = std::filesystem;
 
+namespace {
+
 // A private (copy-on-write) read mapping of a whole file.
-class MappedFile {
+class MappedBytes final : public FileBytes {
  public:
-  explicit MappedFile(const std::string& path) {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  explicit MappedBytes(const std::string& path) {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);  // a FIFO must not block us
     if (fd < 0) throw IoError(path + ": cannot open: " + std::strerror(errno));
     struct stat st {};
     if (::fstat(fd, &st) != 0) {
@@ -46,19 +50,57 @@ class MappedFile {
     }
     ::close(fd);
   }
-  ~MappedFile() {
+  ~MappedBytes() override {
     if (data_) ::munmap(data_, size_);
   }
-  MappedFile(const MappedFile&) = delete;
-  MappedFile& operator=(const MappedFile&) = delete;
+  MappedBytes(const MappedBytes&) = delete;
+  MappedBytes& operator=(const MappedBytes&) = delete;
 
-  uint8_t* data() const { return data_; }
-  size_t size() const { return size_; }
+  const uint8_t* data() const override { return data_; }
+  size_t size() const override { return size_; }
 
  private:
   uint8_t* data_ = nullptr;
   size_t size_ = 0;
 };
+
+// Bytes owned in memory (a file read at open, or bytes handed over).
+template <typename Buffer>
+class OwnedBytes final : public FileBytes {
+ public:
+  explicit OwnedBytes(Buffer b) : bytes_(std::move(b)) {}
+  const uint8_t* data() const override { return reinterpret_cast<const uint8_t*>(bytes_.data()); }
+  size_t size() const override { return bytes_.size(); }
+
+ private:
+  Buffer bytes_;
+};
+
+}  // namespace
+
+std::shared_ptr<const FileBytes> open_file_bytes(const std::string& path, FileAccess access) {
+  if (access == FileAccess::kMap) return std::make_shared<MappedBytes>(path);
+  return std::make_shared<OwnedBytes<core::ByteBuffer>>(io::read_whole_file(path));
+}
+
+std::shared_ptr<const FileBytes> bytes_in_memory(core::ByteBuffer bytes) {
+  return std::make_shared<OwnedBytes<core::ByteBuffer>>(std::move(bytes));
+}
+
+io::SafetensorsHeader read_safetensors_header(const std::string& path) {
+  const uint64_t file_size = io::regular_file_size(path);
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw IoError(path + ": cannot open");
+  uint8_t prefix[8] = {};
+  in.read(reinterpret_cast<char*>(prefix), 8);
+  const size_t got = static_cast<size_t>(in.gcount());
+  const uint64_t n = io::read_header_length(prefix, got, file_size, path);
+  std::string bytes(reinterpret_cast<const char*>(prefix), 8);
+  bytes.resize(8 + n);
+  in.read(bytes.data() + 8, static_cast<std::streamsize>(n));
+  if (static_cast<uint64_t>(in.gcount()) != n) throw IoError(path + ": the file shrank while its header was read");
+  return io::parse_safetensors_header(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), file_size, path);
+}
 
 torch::Dtype to_torch_dtype(io::SafetensorsDtype dtype, const std::string& what) {
   using D = io::SafetensorsDtype;
@@ -155,9 +197,12 @@ io::SafetensorsDtype from_torch_dtype(torch::Dtype dtype, const std::string& wha
                         " cannot be stored in safetensors");
 }
 
-SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
-  map_ = std::make_shared<MappedFile>(path);
-  header_ = io::parse_safetensors_header(map_->data(), map_->size(), map_->size(), path);
+SafetensorsFile::SafetensorsFile(const std::string& path, FileAccess access)
+    : SafetensorsFile(path, open_file_bytes(path, access)) {}
+
+SafetensorsFile::SafetensorsFile(std::string source, std::shared_ptr<const FileBytes> bytes)
+    : path_(std::move(source)), bytes_(std::move(bytes)) {
+  header_ = io::parse_safetensors_header(bytes_->data(), bytes_->size(), bytes_->size(), path_);
 }
 
 std::vector<std::string> SafetensorsFile::names() const {
@@ -172,12 +217,14 @@ torch::Tensor SafetensorsFile::tensor(const std::string& name) const {
   if (i < 0) throw InvalidArgument(path_ + ": no tensor named '" + name + "'");
   const auto& info = header_.tensors[static_cast<size_t>(i)];
   torch::Dtype dtype = to_torch_dtype(info.dtype, path_ + ": tensor '" + name + "'");
-  uint8_t* ptr = map_->data() + header_.data_start + info.begin;
+  // from_blob wants a mutable pointer: a read buffer belongs to this file object alone, and a
+  // mapping is private copy-on-write, so a caller writing to the tensor never touches the file.
+  auto* ptr = const_cast<uint8_t*>(bytes_->data() + header_.data_start + info.begin);
   auto options = torch::TensorOptions().dtype(dtype).device(torch::kCPU);
   const size_t elem = static_cast<size_t>(torch::elementSize(dtype));
   if (info.byte_size() == 0) return torch::empty(info.shape, options);
   if (reinterpret_cast<uintptr_t>(ptr) % elem == 0) {
-    auto keep = map_;
+    auto keep = bytes_;
     return torch::from_blob(
         ptr, info.shape, [keep](void*) {}, options);
   }
@@ -201,40 +248,21 @@ void save_safetensors(const std::string& path, const std::vector<std::pair<std::
   }
   auto header = io::plan_safetensors_layout(entries, metadata);
   std::string prefix = io::serialize_safetensors_header(header);
-  fs::path target(path);
-  fs::path tmp = target;
-  tmp += ".tmp" + std::to_string(::getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw IoError(path + ": cannot open for writing");
-    out.write(prefix.data(), static_cast<std::streamsize>(prefix.size()));
-    for (const auto& info : header.tensors) {
-      auto t = by_name[info.name].detach().to(torch::kCPU).contiguous();
-      if (info.byte_size())
-        out.write(static_cast<const char*>(t.data_ptr()), static_cast<std::streamsize>(info.byte_size()));
-    }
-    out.flush();
-    if (!out) {
-      out.close();
-      std::error_code ec;
-      fs::remove(tmp, ec);
-      throw IoError(path + ": write failed");
-    }
+  io::AtomicFile out(path);
+  out.write(prefix);
+  for (const auto& info : header.tensors) {
+    auto t = by_name[info.name].detach().to(torch::kCPU).contiguous();
+    if (info.byte_size()) out.write(std::string_view(static_cast<const char*>(t.data_ptr()), info.byte_size()));
   }
-  std::error_code ec;
-  fs::rename(tmp, target, ec);
-  if (ec) {
-    fs::remove(tmp, ec);
-    throw IoError(path + ": cannot move the written file into place");
-  }
+  out.commit();
 }
 
-WeightStore::WeightStore(const std::string& path) : source_(path) {
+WeightStore::WeightStore(const std::string& path, FileAccess access) : source_(path) {
   fs::path p(path);
   std::error_code ec;
   if (!fs::exists(p, ec)) throw IoError(path + ": no such file or folder");
   auto add_file = [&](const fs::path& file) {
-    files_.push_back(std::make_unique<SafetensorsFile>(file.string()));
+    files_.push_back(std::make_unique<SafetensorsFile>(file.string(), access));
     size_t idx = files_.size() - 1;
     for (const auto& t : files_.back()->header().tensors) {
       if (!where_.emplace(t.name, idx).second)

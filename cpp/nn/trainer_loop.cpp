@@ -4,17 +4,21 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/nn/utils/clip_grad.h>
 #include <torch/optim/adamw.h>
-#include <torch/serialize.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <random>
 
 #include "core/errors.h"
+#include "core/sha256.h"
+#include "io/train_checkpoint.h"
+#include "io/whole_file.h"
 #include "nn/safetensors.h"
 
 namespace airtune::nn {
@@ -187,43 +191,128 @@ struct LoopState {
   std::vector<std::pair<int64_t, double>> evals;
 };
 
-std::map<std::string, std::string> fingerprint(const TrainOptions& o, size_t n_train, int64_t total_steps) {
-  return {{"seed", std::to_string(o.seed)},
-          {"batch_size", std::to_string(o.batch_size)},
-          {"grad_accum", std::to_string(o.grad_accum)},
-          {"n_train", std::to_string(n_train)},
-          {"total_steps", std::to_string(total_steps)},
-          {"group_by_length", o.group_by_length ? "1" : "0"}};
+// SHA-256 of the examples (length, ids, labels of each, in order): a changed row, order or split
+// changes the digest.
+std::string data_sha256(const std::vector<TrainExample>& data) {
+  core::Sha256 h;
+  for (const auto& e : data) {
+    const uint64_t n = e.ids.size();
+    h.update(&n, sizeof n);
+    h.update(e.ids.data(), e.ids.size() * sizeof(int64_t));
+    h.update(e.labels.data(), e.labels.size() * sizeof(int64_t));
+  }
+  return h.hex();
+}
+
+// How the adapters were chosen, as the user wrote it (PEFT's three forms).
+std::string target_spec(const LoraOptions& l) {
+  if (l.all_linear) return "all-linear";
+  if (!l.target_regex.empty()) return "regex:" + l.target_regex;
+  std::string s;
+  for (const auto& t : l.target_modules) s += (s.empty() ? "" : ",") + t;
+  return s;
+}
+
+// Every setting that changes the trained adapter (save_every, the folders and the device do not).
+std::map<std::string, std::string> fingerprint(const LoraModel& model, const TrainOptions& o,
+                                               const std::vector<TrainExample>& train,
+                                               const std::vector<TrainExample>& eval) {
+  const auto& l = model.options();
+  const auto& c = model.base().config();
+  auto i = [](int64_t v) { return std::to_string(v); };
+  auto b = [](bool v) { return std::string(v ? "true" : "false"); };
+  return {
+      {"adam_beta1", fmt(o.beta1)},
+      {"adam_beta2", fmt(o.beta2)},
+      {"adam_epsilon", fmt(o.eps)},
+      {"base_model", c.model_type + " vocab=" + i(c.vocab_size) + " hidden=" + i(c.hidden_size) +
+                         " intermediate=" + i(c.intermediate_size) + " layers=" + i(c.num_hidden_layers) + " heads=" +
+                         i(c.num_attention_heads) + "/" + i(c.num_key_value_heads) + " head_dim=" + i(c.head_dim)},
+      {"batch_size", i(o.batch_size)},
+      {"dtype", std::string(c10::toString(model.base().dtype()))},
+      {"early_stopping_patience", i(o.early_stopping_patience)},
+      {"early_stopping_threshold", fmt(o.early_stopping_threshold)},
+      {"epochs", i(o.epochs)},
+      {"eval_batch_size", i(o.eval_batch_size)},
+      {"eval_data_sha256", data_sha256(eval)},
+      {"eval_steps", i(o.eval_every)},
+      {"gradient_accumulation_steps", i(o.grad_accum)},
+      {"gradient_checkpointing", b(o.gradient_checkpointing)},
+      {"group_by_length", b(o.group_by_length)},
+      {"learning_rate", fmt(o.learning_rate)},
+      {"lora_alpha", fmt(l.alpha)},
+      {"lora_dropout", fmt(l.dropout)},
+      {"lr_scheduler", o.schedule},
+      {"max_grad_norm", fmt(o.max_grad_norm)},
+      {"max_steps", i(o.max_steps)},
+      {"n_eval", i(static_cast<int64_t>(eval.size()))},
+      {"n_train", i(static_cast<int64_t>(train.size()))},
+      {"pack_length", i(o.pack_length)},
+      {"pad_token_id", i(o.pad_token_id)},
+      {"r", i(l.r)},
+      {"seed", std::to_string(o.seed)},
+      {"target_modules", target_spec(l)},
+      {"train_data_sha256", data_sha256(train)},
+      {"use_rslora", b(l.use_rslora)},
+      {"warmup_steps", i(o.warmup_steps)},
+      {"weight_decay", fmt(o.weight_decay)},
+  };
+}
+
+// The trainable tensors with their PEFT names, in LoraModel::parameters() order (A, B per module).
+std::vector<std::pair<std::string, torch::Tensor>> named_parameters(const LoraModel& model) {
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  for (const auto& ad : model.adapters()) {
+    out.emplace_back("base_model.model." + ad.module + ".lora_A.weight", ad.a);
+    out.emplace_back("base_model.model." + ad.module + ".lora_B.weight", ad.b);
+  }
+  return out;
 }
 
 void save_checkpoint(const std::string& dir, const LoraModel& model, torch::optim::AdamW& opt, const LoopState& st,
-                     const TrainOptions& o, size_t n_train, int64_t total_steps) {
+                     const TrainOptions& o, const std::map<std::string, std::string>& fp, int64_t total_steps) {
   namespace fs = std::filesystem;
   const std::string tmp = dir + ".tmp";
   fs::remove_all(tmp);
   model.save_adapter(tmp, o.base_model_name_or_path);
-  torch::save(opt, (fs::path(tmp) / "optimizer.pt").string());
-  auto meta = fingerprint(o, n_train, total_steps);
-  meta["step"] = std::to_string(st.step);
-  meta["best_eval"] = fmt(st.best_eval);
-  meta["bad_evals"] = std::to_string(st.bad_evals);
+
+  // AdamW state as plain tensors (no pickle): the moments and step count of each parameter.
+  std::vector<std::pair<std::string, torch::Tensor>> optimizer;
+  for (const auto& [name, p] : named_parameters(model)) {
+    auto it = opt.state().find(p.unsafeGetTensorImpl());
+    int64_t step = 0;
+    torch::Tensor m1, m2;
+    if (it != opt.state().end()) {
+      const auto& s = static_cast<const torch::optim::AdamWParamState&>(*it->second);
+      step = s.step();
+      m1 = s.exp_avg().detach().to(torch::kCPU).contiguous();
+      m2 = s.exp_avg_sq().detach().to(torch::kCPU).contiguous();
+    } else {
+      m1 = at::zeros(p.sizes(), torch::kFloat32);
+      m2 = at::zeros(p.sizes(), torch::kFloat32);
+    }
+    optimizer.emplace_back(io::optimizer_tensor_name(name, "exp_avg"), m1);
+    optimizer.emplace_back(io::optimizer_tensor_name(name, "exp_avg_sq"), m2);
+    optimizer.emplace_back(io::optimizer_tensor_name(name, "step"), at::scalar_tensor(step, torch::kInt64));
+  }
+  save_safetensors((fs::path(tmp) / "optimizer.safetensors").string(), optimizer, {{"format", "airtune.adamw"}});
+
   const int64_t nh = static_cast<int64_t>(st.history.size());
-  auto hist = at::zeros({std::max<int64_t>(nh, 1), 10}, torch::kFloat64);
+  auto hist = at::zeros({nh, io::kTrainStepColumns}, torch::kFloat64);
   auto ph = hist.accessor<double, 2>();
   for (int64_t i = 0; i < nh; ++i) {
     const auto& s = st.history[static_cast<size_t>(i)];
-    double row[10] = {double(s.step), double(s.total_steps), double(s.epoch),      s.loss,    s.lr,
-                      s.grad_norm,    double(s.tokens),      double(s.seq_tokens), s.seconds, s.eval_loss};
-    for (int k = 0; k < 10; ++k) ph[i][k] = row[k];
+    const double row[io::kTrainStepColumns] = {
+        double(s.step), double(s.total_steps), double(s.epoch),      s.loss,    s.lr,
+        s.grad_norm,    double(s.tokens),      double(s.seq_tokens), s.seconds, s.eval_loss};
+    for (int k = 0; k < io::kTrainStepColumns; ++k) ph[i][k] = row[k];
   }
   const int64_t ne = static_cast<int64_t>(st.evals.size());
-  auto ev = at::zeros({std::max<int64_t>(ne, 1), 2}, torch::kFloat64);
+  auto ev = at::zeros({ne, 2}, torch::kFloat64);
   for (int64_t i = 0; i < ne; ++i) {
     ev[i][0] = static_cast<double>(st.evals[static_cast<size_t>(i)].first);
     ev[i][1] = st.evals[static_cast<size_t>(i)].second;
   }
-  meta["n_history"] = std::to_string(nh);
-  meta["n_evals"] = std::to_string(ne);
   at::Generator gen = at::detail::getDefaultCPUGenerator();
   torch::Tensor rng;
   {
@@ -231,54 +320,101 @@ void save_checkpoint(const std::string& dir, const LoraModel& model, torch::opti
     rng = gen.get_state();
   }
   save_safetensors((fs::path(tmp) / "trainer_state.safetensors").string(),
-                   {{"history", hist}, {"evals", ev}, {"cpu_rng_state", rng}}, meta);
+                   {{"history", hist}, {"evals", ev}, {"cpu_rng_state", rng}}, {{"format", "airtune.trainer_state"}});
+
+  // The manifest last, with the digest of every file as written.
+  io::CheckpointManifest m;
+  m.step = st.step;
+  m.total_steps = total_steps;
+  m.best_eval = st.best_eval;
+  m.bad_evals = st.bad_evals;
+  m.n_evals = ne;
+  m.fingerprint = fp;
+  for (auto name : io::kCheckpointFiles) {
+    const auto bytes = io::read_whole_file((fs::path(tmp) / name).string());
+    m.files[std::string(name)] = {bytes.size(), core::sha256_hex(bytes.data(), bytes.size())};
+  }
+  const std::string manifest = io::serialize_checkpoint_manifest(m);
+  {
+    const auto path = fs::path(tmp) / io::kManifestFile;
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out.write(manifest.data(), static_cast<std::streamsize>(manifest.size()));
+    out.flush();
+    if (!out) throw IoError(path.string() + ": write failed");
+  }
   fs::remove_all(dir);
   fs::rename(tmp, dir);
 }
 
+// Reads, checks and applies a checkpoint. Nothing of the model, optimizer or RNG changes until every
+// file has passed its digest and every value its validation.
 void load_checkpoint(const std::string& dir, LoraModel& model, torch::optim::AdamW& opt, LoopState& st,
-                     const TrainOptions& o, size_t n_train, int64_t total_steps) {
+                     const std::map<std::string, std::string>& fp, int64_t total_steps) {
   namespace fs = std::filesystem;
-  const auto state_path = (fs::path(dir) / "trainer_state.safetensors").string();
-  if (!fs::is_regular_file(state_path))
-    throw IoError("resume_from: " + dir + " is not a checkpoint (no trainer_state.safetensors)");
-  SafetensorsFile f(state_path);
-  const auto& meta = f.header().metadata;
-  for (const auto& [k, v] : fingerprint(o, n_train, total_steps)) {
-    auto it = meta.find(k);
-    if (it == meta.end() || it->second != v)
-      throw InvalidArgument("resume_from: checkpoint " + dir + " was written with " + k + " = " +
-                            (it == meta.end() ? "?" : it->second) + " but this run has " + v +
-                            " (resume needs the same data and batch settings)");
+  const auto manifest_path = (fs::path(dir) / io::kManifestFile).string();
+  if (!fs::is_regular_file(manifest_path)) {
+    if (fs::exists(fs::path(dir) / "optimizer.pt"))
+      throw FormatError("resume_from: " + dir +
+                        " was written by an older airtune whose optimizer state (optimizer.pt) is a pickle, which "
+                        "airtune does not load; train from the start, or resume from a checkpoint written by this "
+                        "version");
+    throw IoError("resume_from: " + dir + " is not a checkpoint (no " + std::string(io::kManifestFile) + ")");
   }
-  model.load_adapter(dir);
-  torch::load(opt, (fs::path(dir) / "optimizer.pt").string());
-  st.step = std::stoll(meta.at("step"));
-  st.best_eval = std::stod(meta.at("best_eval"));
-  st.bad_evals = std::stoll(meta.at("bad_evals"));
-  const int64_t nh = std::stoll(meta.at("n_history")), ne = std::stoll(meta.at("n_evals"));
-  auto hist = f.tensor("history").contiguous();
-  auto ph = hist.accessor<double, 2>();
-  for (int64_t i = 0; i < nh; ++i) {
-    StepInfo s;
-    s.step = static_cast<int64_t>(ph[i][0]);
-    s.total_steps = static_cast<int64_t>(ph[i][1]);
-    s.epoch = static_cast<int64_t>(ph[i][2]);
-    s.loss = ph[i][3];
-    s.lr = ph[i][4];
-    s.grad_norm = ph[i][5];
-    s.tokens = static_cast<int64_t>(ph[i][6]);
-    s.seq_tokens = static_cast<int64_t>(ph[i][7]);
-    s.seconds = ph[i][8];
-    s.eval_loss = ph[i][9];
-    st.history.push_back(s);
-  }
-  auto ev = f.tensor("evals").contiguous();
-  auto pe = ev.accessor<double, 2>();
-  for (int64_t i = 0; i < ne; ++i) st.evals.emplace_back(static_cast<int64_t>(pe[i][0]), pe[i][1]);
+  const auto manifest_bytes = io::read_whole_file(manifest_path, io::kMaxManifestBytes);
+  const auto m = io::parse_checkpoint_manifest(reinterpret_cast<const uint8_t*>(manifest_bytes.data()),
+                                               manifest_bytes.size(), manifest_path);
+  io::check_resume(m, fp, total_steps, "resume_from: " + dir);
+  auto files = io::read_checkpoint_files(dir, m);
+  auto path_of = [&](const char* name) { return (fs::path(dir) / name).string(); };
+  auto bytes_of = [&](const char* name) -> core::ByteBuffer& { return files.at(name); };
+
+  const auto& state_bytes = bytes_of("trainer_state.safetensors");
+  auto state = io::decode_trainer_state(reinterpret_cast<const uint8_t*>(state_bytes.data()), state_bytes.size(), m,
+                                        path_of("trainer_state.safetensors"));
+  auto params = named_parameters(model);
+  std::vector<io::ParamSpec> specs;
+  for (const auto& [name, p] : params) specs.push_back({name, p.sizes().vec()});
+  const auto& opt_bytes = bytes_of("optimizer.safetensors");
+  const auto steps = io::validate_optimizer_state(reinterpret_cast<const uint8_t*>(opt_bytes.data()), opt_bytes.size(),
+                                                  specs, m.step, path_of("optimizer.safetensors"));
+  SafetensorsFile optimizer(path_of("optimizer.safetensors"),
+                            bytes_in_memory(std::move(files.at("optimizer.safetensors"))));
+  SafetensorsFile adapter(path_of("adapter_model.safetensors"),
+                          bytes_in_memory(std::move(files.at("adapter_model.safetensors"))));
   at::Generator gen = at::detail::getDefaultCPUGenerator();
+  {
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    const auto expected = gen.get_state().numel();
+    if (static_cast<int64_t>(state.cpu_rng_state.size()) != expected)
+      throw FormatError(path_of("trainer_state.safetensors") + ": cpu_rng_state holds " +
+                        std::to_string(state.cpu_rng_state.size()) + " bytes, torch's CPU generator state has " +
+                        std::to_string(expected));
+  }
+
+  model.load_adapter(adapter);  // checks every key and shape before it copies anything
+  for (size_t i = 0; i < params.size(); ++i) {
+    if (steps[i] == 0) continue;
+    const auto& [name, p] = params[i];
+    auto s = std::make_unique<torch::optim::AdamWParamState>();
+    s->step(steps[i]);
+    s->exp_avg(optimizer.tensor(io::optimizer_tensor_name(name, "exp_avg")).to(p.device()).clone());
+    s->exp_avg_sq(optimizer.tensor(io::optimizer_tensor_name(name, "exp_avg_sq")).to(p.device()).clone());
+    opt.state()[p.unsafeGetTensorImpl()] = std::move(s);
+  }
+  st.step = m.step;
+  st.best_eval = m.best_eval;
+  st.bad_evals = m.bad_evals;
+  st.history = std::move(state.history);
+  st.evals = std::move(state.evals);
+  auto rng = at::empty({static_cast<int64_t>(state.cpu_rng_state.size())}, torch::kUInt8);
+  std::memcpy(rng.data_ptr(), state.cpu_rng_state.data(), state.cpu_rng_state.size());
   std::lock_guard<std::mutex> lock(gen.mutex());
-  gen.set_state(f.tensor("cpu_rng_state").clone());
+  try {
+    gen.set_state(rng);
+  } catch (const c10::Error& e) {
+    throw FormatError(path_of("trainer_state.safetensors") + ": cpu_rng_state is not a valid generator state (" +
+                      e.what_without_backtrace() + ")");
+  }
 }
 
 }  // namespace
@@ -339,8 +475,10 @@ TrainOutcome train_lora(LoraModel& model, const std::vector<TrainExample>& train
       params,
       torch::optim::AdamWOptions(o.learning_rate).betas({o.beta1, o.beta2}).eps(o.eps).weight_decay(o.weight_decay));
   LoopState st;
+  std::map<std::string, std::string> fp;
+  if (!o.resume_from.empty() || o.save_every > 0) fp = fingerprint(model, o, train, eval);
   if (!o.resume_from.empty()) {
-    load_checkpoint(o.resume_from, model, opt, st, o, train.size(), total_steps);
+    load_checkpoint(o.resume_from, model, opt, st, fp, total_steps);
   } else {
     at::Generator gen = at::detail::getDefaultCPUGenerator();
     std::lock_guard<std::mutex> lock(gen.mutex());
@@ -432,7 +570,7 @@ TrainOutcome train_lora(LoraModel& model, const std::vector<TrainExample>& train
     if (o.save_every > 0 && (st.step % o.save_every == 0 || st.step == total_steps || stop_early)) {
       const std::string dir =
           (std::filesystem::path(o.checkpoint_dir) / ("checkpoint-" + std::to_string(st.step))).string();
-      save_checkpoint(dir, model, opt, st, o, train.size(), total_steps);
+      save_checkpoint(dir, model, opt, st, o, fp, total_steps);
       out.last_checkpoint = dir;
     }
     bool keep_going = true;

@@ -1,14 +1,19 @@
 // LoRA training loop on libtorch: AdamW, linear / cosine / constant schedules with warm-up,
 // gradient accumulation normalised by the labelled-token count of the whole optimizer step,
 // gradient clipping, length-grouped batches, evaluation every N steps, early stopping, checkpoints
-// (adapter + optimizer + data position + RNG) and exact resumption, NaN detection.
+// (adapter + optimizer + data position + RNG, every file checksummed; see io/train_checkpoint.h)
+// and exact resumption, NaN detection.
 //
 // Data: tokenized examples (ids, labels aligned with ids, -100 = no loss). Masks come from the
 // caller (built from the structure of each example); padding here is right-padding with
 // `pad_token_id` whose labels are always -100, whatever its id (pad == eos is safe).
 // The batch order is a pure function of (seed, epoch): shuffled indices, grouped into mega-batches
 // of 64 batches sorted by length (when group_by_length), batches shuffled. A resumed run replays
-// this plan and skips the micro-batches already done, so it ends with the same adapter.
+// this plan and skips the micro-batches already done, so it ends with the same adapter (bit for
+// bit on the same device). It resumes only when the checkpoint's fingerprint (every setting that
+// changes the result: LoRA shape and targets, optimizer, schedule, batching, evaluation and early
+// stopping, base model architecture and dtype, and SHA-256 digests of the train and eval data)
+// equals this run's; otherwise it throws InvalidArgument naming the setting.
 // Thread safety: one Trainer per thread; work runs on libtorch's intra-op threads.
 #pragma once
 
@@ -17,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "io/train_checkpoint.h"
 #include "nn/lora_model.h"
 
 namespace airtune::nn {
@@ -54,18 +60,8 @@ struct TrainOptions {
   std::string base_model_name_or_path;
 };
 
-struct StepInfo {
-  int64_t step = 0;  // 1-based optimizer step just done
-  int64_t total_steps = 0;
-  int64_t epoch = 0;
-  double loss = 0.0;        // token-mean loss of the step
-  double lr = 0.0;          // learning rate used for the step
-  double grad_norm = 0.0;   // before clipping
-  int64_t tokens = 0;       // labelled tokens in the step
-  int64_t seq_tokens = 0;   // all (unpadded) tokens in the step
-  double seconds = 0.0;     // wall time of the step
-  double eval_loss = -1.0;  // >= 0 when an evaluation ran after this step
-};
+/// One optimizer step (step, loss, lr, grad_norm, tokens, ...): the record checkpoints store.
+using StepInfo = io::TrainStep;
 
 struct TrainOutcome {
   std::vector<StepInfo> history;                      // every step, resumed history included

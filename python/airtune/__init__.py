@@ -33,17 +33,24 @@ _SUBMODULES = {
     "train",
     "demo",
     "cli",
+    "split",
+    "monitor",
+    "stage",
+    "pipeline",
 }
+_LAZY = {"Pipeline": "pipeline", "StageOutput": "stage"}
 
 
 def __getattr__(name: str) -> Any:
     if name in _SUBMODULES:
         return importlib.import_module(f".{name}", __name__)
+    if name in _LAZY:
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
     raise AttributeError(f"module 'airtune' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted(set(__all__) | _SUBMODULES)
+    return sorted(set(__all__) | _SUBMODULES | set(_LAZY))
 
 
 def set_num_threads(n: int) -> None:

@@ -7,7 +7,7 @@ import torch
 import typing
 __all__: list[str] = ['Decoder', 'Encoder', 'LoraModel', 'build_info', 'cuda_available', 'load_safetensors', 'lr_lambda', 'resolve_device', 'roundtrip', 'safetensors_metadata', 'save_safetensors']
 class Decoder:
-    def __init__(self, path: str, dtype: str = 'float32', device: str = 'cpu') -> None:
+    def __init__(self, path: str, dtype: str = 'float32', device: str = 'cpu', mmap: bool = False) -> None:
         ...
     def generate(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, max_new_tokens: typing.SupportsInt | typing.SupportsIndex, do_sample: bool, temperature: typing.SupportsFloat | typing.SupportsIndex, top_k: typing.SupportsInt | typing.SupportsIndex, top_p: typing.SupportsFloat | typing.SupportsIndex, seed: typing.SupportsInt | typing.SupportsIndex, eos_token_ids: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], pad_token_id: typing.SupportsInt | typing.SupportsIndex, on_step: typing.Any = None) -> tuple:
         ...
@@ -44,6 +44,10 @@ class LoraModel:
         ...
     def loss(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor) -> tuple[float, int]:
         ...
+    def merged_decoder(self) -> Decoder:
+        """
+        A Decoder with the adapters merged in memory (the weights save_merged writes); shares the base's other tensors.
+        """
     def save_adapter(self, dir: str, base_model_name_or_path: str) -> None:
         ...
     def save_merged(self, dir: str) -> None:
@@ -67,9 +71,9 @@ def cuda_available() -> bool:
     """
     True when libtorch sees a CUDA device.
     """
-def load_safetensors(path: str) -> dict:
+def load_safetensors(path: str, mmap: bool = False) -> dict:
     """
-    Maps a .safetensors file; returns {name: CPU tensor} (zero-copy where aligned).
+    Reads (or maps, mmap=True) a .safetensors file; returns {name: CPU tensor} (zero-copy from that buffer where aligned).
     """
 def lr_lambda(schedule: str, step: typing.SupportsInt | typing.SupportsIndex, warmup: typing.SupportsInt | typing.SupportsIndex, total: typing.SupportsInt | typing.SupportsIndex) -> float:
     ...

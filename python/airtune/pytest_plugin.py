@@ -105,6 +105,7 @@ def assert_no_regression(
             f"| difference | {verdict.difference:+.4f} |\n"
             f"| {100 * (1 - alpha):.0f}% lower bound | {verdict.lower_bound:+.4f} |\n"
             f"| allowed (-margin) | {-margin:+.4f} |\n"
+            f"\n{verdict.reading}\n"
         )
         raise AssertionError(f"{metric} regressed against {path}:\n{table}")
     return verdict

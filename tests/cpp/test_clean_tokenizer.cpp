@@ -56,8 +56,34 @@ TEST(CleanTokenizer, Attributes) {
   EXPECT_EQ(tok.attribute("flag", &found), "");
   EXPECT_TRUE(found);
   EXPECT_EQ(tok.attribute("checked"), "yes");
-  EXPECT_EQ(tok.attribute("title"), "a&amp;b");
+  EXPECT_EQ(tok.attribute("title"), "a&b");  // decoded, as the DOM holds it
   EXPECT_FALSE(t.next(tok));
+}
+
+TEST(CleanTokenizer, AttributeValuesAreDecodedAsInTheDom) {
+  auto value = [](std::string_view tag) {
+    HtmlTokenizer t(tag);
+    HtmlToken tok;
+    EXPECT_TRUE(t.next(tok));
+    return std::string(tok.attribute("v"));
+  };
+  EXPECT_EQ(value("<a v='https://x.org/?a=1&amp;b=2&lt;3'>"), "https://x.org/?a=1&b=2<3");
+  // Numeric references need no ';'; named legacy ones stay literal before an alphanumeric or '='.
+  EXPECT_EQ(value("<a v=&#x6A&#97;vascript&colon;>"), "javascript:");
+  EXPECT_EQ(value("<a v='?x=1&copy=2&copyz&copy;&copy-&notin;&notit'>"),
+            "?x=1&copy=2&copyz\xC2\xA9\xC2\xA9-\xE2\x88\x89&notit");
+  EXPECT_EQ(value("<a v=\"&amp&ampx &amp \">"), "&&ampx & ");
+  // Input-stream preprocessing: CR LF and CR are LF, NUL is U+FFFD; a reference to CR stays CR.
+  EXPECT_EQ(value(std::string_view("<a v='a\r\nb\rc\0d&#13;'>", 22)),
+            "a\nb\nc\xEF\xBF\xBD"
+            "d\r");
+  // End tags have no attributes; a value without references is a view into the input.
+  const std::string html = "<a v='plain' w='&amp;'>";
+  HtmlTokenizer t(html);
+  HtmlToken tok;
+  ASSERT_TRUE(t.next(tok));
+  EXPECT_EQ(tok.attribute("v").data(), html.data() + 6);
+  EXPECT_EQ(tok.attribute("w"), "&");
 }
 
 TEST(CleanTokenizer, RawTextElements) {

@@ -7,7 +7,6 @@
 #include <vector>
 
 #include "core/errors.h"
-#include "dedup/kmeans.h"
 #include "dedup/knn.h"
 #include "dedup/outliers.h"
 #include "dedup/semdedup.h"
@@ -125,24 +124,4 @@ TEST(DedupKnn, IvfGemmCrossSearchFindsExactMatches) {
     EXPECT_EQ(g.ids[i * 3], i);
     EXPECT_NEAR(g.score[i * 3], 1.0, 1e-5);
   }
-}
-
-TEST(DedupKmeans, RecoversSeparatedClustersDeterministically) {
-  const int64_t per = 200, d = 8;
-  std::vector<float> x;
-  std::mt19937_64 rng(3);
-  std::normal_distribution<float> g(0, 0.05f);
-  for (int c = 0; c < 4; ++c)
-    for (int64_t i = 0; i < per; ++i)
-      for (int64_t j = 0; j < d; ++j) x.push_back((j == c ? 1.f : 0.f) + g(rng));
-  auto xn = l2_normalized(x.data(), 4 * per, d);
-  auto a = spherical_kmeans(xn.data(), 4 * per, d, 4, 10, 7);
-  auto b = spherical_kmeans(xn.data(), 4 * per, d, 4, 10, 7);
-  EXPECT_EQ(a.assign, b.assign);
-  for (int c = 0; c < 4; ++c)  // every true cluster maps to one k-means cluster
-    for (int64_t i = 1; i < per; ++i) EXPECT_EQ(a.assign[c * per + i], a.assign[c * per]);
-  std::set<int32_t> distinct(a.assign.begin(), a.assign.end());
-  EXPECT_EQ(distinct.size(), 4u);
-  auto one = spherical_kmeans(xn.data(), 3, d, 10, 5, 1);  // k clamped to n
-  EXPECT_EQ(one.k, 3);
 }

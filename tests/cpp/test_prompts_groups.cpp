@@ -8,7 +8,6 @@
 
 #include "core/errors.h"
 #include "prompts/diversity.h"
-#include "prompts/kmeans.h"
 #include "prompts/prompt_groups.h"
 #include "prompts/scaffolds.h"
 
@@ -83,24 +82,4 @@ TEST(PromptsDiversity, DistinctN) {
   EXPECT_NEAR(distinct_n({"a b a", "A b"}, 2), 2.0 / 3.0, 1e-12);
   EXPECT_EQ(distinct_n({"a"}, 2), 0.0);
   EXPECT_THROW(distinct_n({"a"}, 0), airtune::InvalidArgument);
-}
-
-TEST(PromptsKMeans, SeparatedBlobs) {
-  std::vector<float> x;
-  const float centers[3][2] = {{0, 0}, {10, 0}, {0, 10}};
-  for (int c = 0; c < 3; ++c)
-    for (int i = 0; i < 20; ++i) {
-      x.push_back(centers[c][0] + 0.01f * static_cast<float>(i % 5));
-      x.push_back(centers[c][1] + 0.01f * static_cast<float>(i / 5));
-    }
-  const auto r = kmeans(x.data(), 60, 2, 3, 20, 1);
-  for (int c = 0; c < 3; ++c)
-    for (int i = 1; i < 20; ++i) EXPECT_EQ(r.assign[c * 20 + i], r.assign[c * 20]);
-  EXPECT_NE(r.assign[0], r.assign[20]);
-  EXPECT_NE(r.assign[0], r.assign[40]);
-  EXPECT_NE(r.assign[20], r.assign[40]);
-  EXPECT_LT(r.inertia, 0.1);
-  EXPECT_THROW(kmeans(x.data(), 60, 2, 61, 20, 1), airtune::InvalidArgument);
-  x[5] = std::nanf("");
-  EXPECT_THROW(kmeans(x.data(), 60, 2, 3, 20, 1), airtune::InvalidArgument);
 }

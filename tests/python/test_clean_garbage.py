@@ -37,6 +37,10 @@ def test_js_lines_and_javascript_urls() -> None:
     text, c = one(src)
     assert text == "Thanks for your order.\nClick to continue."
     assert c["js_lines"] == 3
+    # vbscript: too, and entity-disguised schemes (references are decoded before the URL check).
+    text, c = one("Open VBScript:msgbox(1) or JavaScript&colon;alert(1) or &#x6A;avascript:x now.")
+    assert text == "Open or or now."
+    assert c["js_lines"] == 3
 
 
 def test_base64_and_data_uris() -> None:

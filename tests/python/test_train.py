@@ -691,3 +691,233 @@ def test_packing_gives_the_same_training(tmp_path, kind):
     sb = load_adapter(tmp_path / "base", tmp_path / "b").state_dict()
     for k in sa:
         assert torch.allclose(sa[k], sb[k], atol=1e-4), k
+
+
+# ------------------------------------------------------------------------- checkpoints under attack
+
+
+def _ckpt_run(**overrides):
+    rows = _rows(12, seed=3)
+    cfg = LoraConfig(
+        **{
+            "r": 4,
+            "target_modules": ["q_proj", "v_proj"],
+            "max_steps": 3,
+            "batch_size": 4,
+            "save_steps": 2,
+            "eval_steps": 1,
+            "mode": "instruct",
+            "learning_rate": 1e-3,
+            **overrides,
+        }
+    )
+    return rows, cfg
+
+
+@pytest.fixture(scope="module")
+def checkpoint(base, tmp_path_factory):
+    out = tmp_path_factory.mktemp("ckpt")
+    rows, cfg = _ckpt_run()
+    train_lora(base, rows, eval=rows[:4], config=cfg, output_dir=out, show_progress=False)
+    return out / "checkpoints" / "checkpoint-2"
+
+
+def _copy(ckpt, tmp_path):
+    import shutil
+
+    dst = tmp_path / "ckpt"
+    shutil.copytree(ckpt, dst)
+    return dst
+
+
+def _manifest(ckpt):
+    return json.loads((ckpt / "manifest.json").read_text())
+
+
+def _set_manifest(ckpt, m):
+    (ckpt / "manifest.json").write_text(json.dumps(m))
+
+
+def _rehash(ckpt, name):
+    """Records the current digest of `name`, as an attacker who rewrote the file would."""
+    import hashlib
+
+    m = _manifest(ckpt)
+    data = (ckpt / name).read_bytes()
+    m["files"][name] = {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+    _set_manifest(ckpt, m)
+
+
+def _resume(base, ckpt, tmp_path, rows=None, **overrides):
+    r, cfg = _ckpt_run(**overrides)
+    rows = r if rows is None else rows
+    return train_lora(
+        base,
+        rows,
+        eval=rows[:4],
+        config=cfg,
+        output_dir=tmp_path / "resumed",
+        resume_from_checkpoint=ckpt,
+        show_progress=False,
+    )
+
+
+def test_checkpoint_holds_no_pickle_and_resumes(base, checkpoint, tmp_path):
+    st = pytest.importorskip("safetensors.torch")
+    names = {p.name for p in checkpoint.iterdir()}
+    assert names == {
+        "adapter_config.json",
+        "adapter_model.safetensors",
+        "optimizer.safetensors",
+        "trainer_state.safetensors",
+        "manifest.json",
+    }
+    opt = st.load_file(str(checkpoint / "optimizer.safetensors"))
+    steps = {k: int(v) for k, v in opt.items() if k.endswith(".step")}
+    assert len(steps) == 8 and set(steps.values()) == {2}  # A, B of 2 modules x 2 layers; 2 steps each
+    a = next(k for k in opt if k.endswith("q_proj.lora_A.weight.exp_avg"))
+    assert opt[a].abs().sum() > 0
+    m = _manifest(checkpoint)
+    assert m["step"] == 2 and m["total_steps"] == 3 and m["n_evals"] == 2
+    assert {"learning_rate", "r", "lora_alpha", "target_modules", "train_data_sha256"} <= set(
+        m["fingerprint"]
+    )
+    # The checkpoint of the (uninterrupted) fixture run resumes to the adapter that run wrote.
+    resumed = _resume(base, _copy(checkpoint, tmp_path), tmp_path)
+    log = json.loads((checkpoint.parent.parent / "training_log.json").read_text())
+    assert resumed.train_loss == [h["loss"] for h in log["history"]]
+    sa = load_adapter(base, checkpoint.parent.parent).state_dict()
+    sb = load_adapter(base, tmp_path / "resumed").state_dict()
+    for k in sa:
+        assert torch.equal(sa[k], sb[k]), k
+
+
+@pytest.mark.parametrize(
+    ("edit", "needle"),
+    [
+        ({"step": -5}, "'step' = -5 is out of range"),
+        ({"step": 0}, "'step' = 0 is out of range"),
+        ({"step": 999999}, r"'step' = 999999 is out of range \[1, 3\]"),
+        ({"step": 1e9}, "'step' must be an integer"),
+        ({"n_history": 10**9}, "unknown key 'n_history'"),
+        ({"n_evals": 100}, "'n_evals' = 100 is out of range"),
+        ({"bad_evals": -1}, "'bad_evals' = -1"),
+        ({"version": 1}, "version 1 is not supported"),
+        ({"best_eval": -3.0}, "'best_eval' must be null or a loss"),
+    ],
+)
+def test_resume_refuses_crafted_manifest(base, checkpoint, tmp_path, edit, needle):
+    ckpt = _copy(checkpoint, tmp_path)
+    _set_manifest(ckpt, {**_manifest(ckpt), **edit})
+    with pytest.raises(ValueError, match=needle) as err:
+        _resume(base, ckpt, tmp_path)
+    assert "manifest.json" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "name", ["adapter_model.safetensors", "optimizer.safetensors", "trainer_state.safetensors"]
+)
+def test_resume_refuses_flipped_bits(base, checkpoint, tmp_path, name):
+    ckpt = _copy(checkpoint, tmp_path)
+    data = bytearray((ckpt / name).read_bytes())
+    data[-3] ^= 0x10  # one bit of the tensor data
+    (ckpt / name).write_bytes(bytes(data))
+    with pytest.raises(ValueError, match=f"{name}: SHA-256 .* differs"):
+        _resume(base, ckpt, tmp_path)
+    (ckpt / name).write_bytes(bytes(data[:-1]))
+    with pytest.raises(
+        ValueError, match=f"{name}: {len(data) - 1} bytes but the checkpoint manifest records"
+    ):
+        _resume(base, ckpt, tmp_path)
+
+
+def test_resume_validates_rehashed_contents(base, checkpoint, tmp_path):
+    st = pytest.importorskip("safetensors.torch")
+    # A history longer than the checkpoint (the 'n_history = 100' case), digest recomputed.
+    ckpt = _copy(checkpoint, tmp_path)
+    state = st.load_file(str(ckpt / "trainer_state.safetensors"))
+    state["history"] = torch.cat([state["history"], torch.ones(98, 10, dtype=torch.float64)])
+    st.save_file(state, str(ckpt / "trainer_state.safetensors"))
+    _rehash(ckpt, "trainer_state.safetensors")
+    with pytest.raises(ValueError, match=r"tensor 'history' is F64 \[100, 10\], expected F64 \[2, 10\]"):
+        _resume(base, ckpt, tmp_path)
+    # A loss that is not a number.
+    ckpt = _copy(checkpoint, tmp_path / "b")
+    state = st.load_file(str(ckpt / "trainer_state.safetensors"))
+    state["history"][1, 3] = float("nan")
+    st.save_file(state, str(ckpt / "trainer_state.safetensors"))
+    _rehash(ckpt, "trainer_state.safetensors")
+    with pytest.raises(ValueError, match="history row 1 column 'loss' = nan"):
+        _resume(base, ckpt, tmp_path)
+    # Optimizer moments that are not finite, and a step count beyond the checkpoint's.
+    for key_end, value, needle in [
+        (".exp_avg", float("inf"), "is not finite"),
+        (".step", 7, r"out of range \[0, 2\]"),
+    ]:
+        ckpt = _copy(checkpoint, tmp_path / f"o{key_end}")
+        opt = st.load_file(str(ckpt / "optimizer.safetensors"))
+        key = next(k for k in sorted(opt) if k.endswith(key_end))
+        opt[key] = torch.full_like(opt[key], value)
+        st.save_file(opt, str(ckpt / "optimizer.safetensors"))
+        _rehash(ckpt, "optimizer.safetensors")
+        with pytest.raises(ValueError, match=needle):
+            _resume(base, ckpt, tmp_path)
+    # An adapter holding a NaN.
+    ckpt = _copy(checkpoint, tmp_path / "a")
+    ad = st.load_file(str(ckpt / "adapter_model.safetensors"))
+    key = sorted(ad)[0]
+    ad[key][0, 0] = float("nan")
+    st.save_file(ad, str(ckpt / "adapter_model.safetensors"))
+    _rehash(ckpt, "adapter_model.safetensors")
+    with pytest.raises(ValueError, match="holds a NaN or infinity"):
+        _resume(base, ckpt, tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("override", "needle"),
+    [
+        ({"learning_rate": 2e-3}, "learning_rate = 0.001 but this run has learning_rate = 0.002"),
+        ({"r": 8}, "r = 4 but this run has r = 8"),
+        ({"lora_alpha": 8.0}, "lora_alpha = 16 but this run has lora_alpha = 8"),
+        (
+            {"target_modules": ["q_proj", "k_proj"]},
+            "target_modules = q_proj,v_proj but this run has target_modules",
+        ),
+        ({"lora_dropout": 0.1}, "lora_dropout"),
+        ({"lr_scheduler": "cosine"}, "lr_scheduler = linear"),
+        ({"seed": 1}, "seed = 0 but this run has seed = 1"),
+        ({"max_steps": 4}, "max_steps = 3 but this run has max_steps = 4"),
+    ],
+)
+def test_resume_names_the_setting_that_differs(base, checkpoint, tmp_path, override, needle):
+    with pytest.raises(ValueError, match=needle):
+        _resume(base, _copy(checkpoint, tmp_path), tmp_path, **override)
+
+
+def test_resume_refuses_other_data_and_old_checkpoints(base, checkpoint, tmp_path):
+    rows = _ckpt_run()[0]
+    changed = [dict(r) for r in rows]
+    changed[5]["completion"] += " more"
+    with pytest.raises(ValueError, match="train_data_sha256 = [0-9a-f]{64} but this run has"):
+        _resume(base, _copy(checkpoint, tmp_path), tmp_path, rows=changed)
+    # A checkpoint of the older format (its optimizer state a pickle) is refused, not unpickled.
+    ckpt = _copy(checkpoint, tmp_path / "old")
+    (ckpt / "manifest.json").unlink()
+    (ckpt / "optimizer.pt").write_bytes(b"\x80\x04not loaded")
+    with pytest.raises(ValueError, match="optimizer.pt.* is a pickle, which airtune does not load"):
+        _resume(base, ckpt, tmp_path)
+    (ckpt / "optimizer.pt").unlink()
+    with pytest.raises(OSError, match="is not a checkpoint"):
+        _resume(base, ckpt, tmp_path)
+
+
+def test_no_pickle_reader_in_the_sources():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    readers = ("torch::load(", "torch::pickle_load", "torch.load(", "pickle.load", "pickle.loads")
+    for folder in ("cpp", "python/airtune"):
+        for path in (root / folder).rglob("*"):
+            if path.suffix in {".cpp", ".h", ".py"}:
+                text = path.read_text(encoding="utf-8")
+                assert not any(r in text for r in readers), path

@@ -53,11 +53,11 @@ std::string dtype_str(torch::Dtype d) {
   return "float16";
 }
 
-py::dict load_safetensors(const std::string& path) {
+py::dict load_safetensors(const std::string& path, bool mmap) {
   std::vector<std::pair<std::string, torch::Tensor>> tensors;
   {
     py::gil_scoped_release release;
-    nn::SafetensorsFile f(path);
+    nn::SafetensorsFile f(path, mmap ? nn::FileAccess::kMap : nn::FileAccess::kRead);
     for (const auto& info : f.header().tensors) tensors.emplace_back(info.name, f.tensor(info.name));
   }
   py::dict out;
@@ -67,8 +67,7 @@ py::dict load_safetensors(const std::string& path) {
 
 std::map<std::string, std::string> safetensors_metadata(const std::string& path) {
   py::gil_scoped_release release;
-  nn::SafetensorsFile f(path);
-  return f.header().metadata;
+  return nn::read_safetensors_header(path).metadata;
 }
 
 void save_safetensors(const std::string& path, const py::dict& tensors,
@@ -262,20 +261,21 @@ PYBIND11_MODULE(_nn, m) {
       "resolve_device", [](const std::string& name) { return nn::resolve_device(name).str(); }, py::arg("name"),
       "'auto' -> 'cuda:0' when available else 'cpu'; validates 'cpu', 'cuda', 'cuda:N'.");
 
-  m.def("load_safetensors", &load_safetensors, py::arg("path"),
-        "Maps a .safetensors file; returns {name: CPU tensor} (zero-copy where aligned).");
+  m.def("load_safetensors", &load_safetensors, py::arg("path"), py::arg("mmap") = false,
+        "Reads (or maps, mmap=True) a .safetensors file; returns {name: CPU tensor} (zero-copy from that "
+        "buffer where aligned).");
   m.def("safetensors_metadata", &safetensors_metadata, py::arg("path"));
   m.def("save_safetensors", &save_safetensors, py::arg("path"), py::arg("tensors"),
         py::arg("metadata") = std::map<std::string, std::string>{});
 
   py::class_<nn::Decoder, std::shared_ptr<nn::Decoder>>(m, "Decoder")
-      .def(py::init([](const std::string& path, const std::string& dtype, const std::string& device) {
+      .def(py::init([](const std::string& path, const std::string& dtype, const std::string& device, bool mmap) {
              auto dt = parse_dtype(dtype);
              auto dev = nn::resolve_device(device);
              py::gil_scoped_release release;
-             return std::make_shared<nn::Decoder>(path, dt, dev);
+             return std::make_shared<nn::Decoder>(path, dt, dev, mmap ? nn::FileAccess::kMap : nn::FileAccess::kRead);
            }),
-           py::arg("path"), py::arg("dtype") = "float32", py::arg("device") = "cpu")
+           py::arg("path"), py::arg("dtype") = "float32", py::arg("device") = "cpu", py::arg("mmap") = false)
       .def_property_readonly("config", [](const nn::Decoder& d) { return decoder_config(d.config()); })
       .def_property_readonly("dtype", [](const nn::Decoder& d) { return dtype_str(d.dtype()); })
       .def_property_readonly("device", [](const nn::Decoder& d) { return d.device().str(); })
@@ -399,6 +399,14 @@ PYBIND11_MODULE(_nn, m) {
             l.save_merged(dir);
           },
           py::arg("dir"))
+      .def(
+          "merged_decoder",
+          [](const nn::LoraModel& l) {
+            py::gil_scoped_release release;
+            return l.merged_decoder();
+          },
+          "A Decoder with the adapters merged in memory (the weights save_merged writes); shares the "
+          "base's other tensors.")
       .def("train", &run_training, py::arg("train_ids"), py::arg("train_labels"), py::arg("eval_ids"),
            py::arg("eval_labels"), py::arg("options"), py::arg("on_step") = py::none());
   m.def("lr_lambda", &nn::lr_lambda, py::arg("schedule"), py::arg("step"), py::arg("warmup"), py::arg("total"));

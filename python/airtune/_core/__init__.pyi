@@ -9,8 +9,10 @@ from . import dedup
 from . import embed
 from . import io
 from . import metrics
+from . import monitor
 from . import prompts
-__all__: list[str] = ['ParseError', 'build_info', 'clean', 'dedup', 'embed', 'get_num_threads', 'io', 'metrics', 'prompts', 'set_num_threads']
+from . import records
+__all__: list[str] = ['ParseError', 'build_info', 'clean', 'dedup', 'embed', 'get_num_threads', 'io', 'metrics', 'monitor', 'prompts', 'records', 'set_num_threads']
 def build_info() -> dict:
     """
     Versions of the libraries linked into _core and the BLAS in use.

@@ -6,7 +6,7 @@ import collections.abc
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['MinHashIndex', 'candidate_probability', 'centroid_outliers', 'choose_bands_rows', 'exact_duplicates', 'exact_hashes', 'iqr_fence', 'knn_cross_cosine', 'knn_outliers', 'knn_self_cosine', 'lof_outliers', 'normalize', 'reference_outliers', 'resolve_clusters', 'semdedup', 'shingle_hashes', 'shingles']
+__all__: list[str] = ['MinHashIndex', 'candidate_probability', 'centroid_outliers', 'choose_bands_rows', 'exact_duplicates', 'exact_hashes', 'iqr_fence', 'knn_cross_cosine', 'knn_outliers', 'knn_self_cosine', 'lof_outliers', 'normalize', 'reference_outliers', 'rescore_knn', 'resolve_clusters', 'semdedup', 'shingle_hashes', 'shingles', 'unit_rows']
 class MinHashIndex:
     @staticmethod
     def load(path: str) -> MinHashIndex:
@@ -55,11 +55,11 @@ def exact_hashes(texts: collections.abc.Sequence, normalize: dict) -> numpy.typi
     ...
 def iqr_fence(values: collections.abc.Sequence[typing.SupportsFloat | typing.SupportsIndex], factor: typing.SupportsFloat | typing.SupportsIndex) -> float:
     ...
-def knn_cross_cosine(base: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], query: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], k: typing.SupportsInt | typing.SupportsIndex, index: str = 'auto', flat_max_rows: typing.SupportsInt | typing.SupportsIndex = 20000, nlist: typing.SupportsInt | typing.SupportsIndex = 0, nprobe: typing.SupportsInt | typing.SupportsIndex = 0, hnsw_m: typing.SupportsInt | typing.SupportsIndex = 32, ef_search: typing.SupportsInt | typing.SupportsIndex = 0, seed: typing.SupportsInt | typing.SupportsIndex = 1234) -> tuple:
+def knn_cross_cosine(base: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], query: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], k: typing.SupportsInt | typing.SupportsIndex, index: str = 'auto', flat_max_rows: typing.SupportsInt | typing.SupportsIndex = 20000, nlist: typing.SupportsInt | typing.SupportsIndex = 0, nprobe: typing.SupportsInt | typing.SupportsIndex = 0, hnsw_m: typing.SupportsInt | typing.SupportsIndex = 32, ef_search: typing.SupportsInt | typing.SupportsIndex = 0, seed: typing.SupportsInt | typing.SupportsIndex = 1234, deterministic: bool = True) -> tuple:
     ...
 def knn_outliers(sim: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], ids: typing.Annotated[numpy.typing.ArrayLike, numpy.int64], factor: typing.SupportsFloat | typing.SupportsIndex) -> dict:
     ...
-def knn_self_cosine(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], k: typing.SupportsInt | typing.SupportsIndex, index: str = 'auto', flat_max_rows: typing.SupportsInt | typing.SupportsIndex = 20000, nlist: typing.SupportsInt | typing.SupportsIndex = 0, nprobe: typing.SupportsInt | typing.SupportsIndex = 0, hnsw_m: typing.SupportsInt | typing.SupportsIndex = 32, ef_search: typing.SupportsInt | typing.SupportsIndex = 0, seed: typing.SupportsInt | typing.SupportsIndex = 1234) -> tuple:
+def knn_self_cosine(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], k: typing.SupportsInt | typing.SupportsIndex, index: str = 'auto', flat_max_rows: typing.SupportsInt | typing.SupportsIndex = 20000, nlist: typing.SupportsInt | typing.SupportsIndex = 0, nprobe: typing.SupportsInt | typing.SupportsIndex = 0, hnsw_m: typing.SupportsInt | typing.SupportsIndex = 32, ef_search: typing.SupportsInt | typing.SupportsIndex = 0, seed: typing.SupportsInt | typing.SupportsIndex = 1234, deterministic: bool = True) -> tuple:
     ...
 def lof_outliers(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], k: typing.SupportsInt | typing.SupportsIndex, threshold: typing.SupportsFloat | typing.SupportsIndex) -> dict:
     ...
@@ -67,6 +67,10 @@ def normalize(text: str, normalize: dict) -> str:
     ...
 def reference_outliers(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], reference: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], factor: typing.SupportsFloat | typing.SupportsIndex) -> dict:
     ...
+def rescore_knn(base: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], query: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], rows: typing.Annotated[numpy.typing.ArrayLike, numpy.int64], cand_ids: typing.Annotated[numpy.typing.ArrayLike, numpy.int64], cand_scores: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], k: typing.SupportsInt | typing.SupportsIndex, exclude_self: bool) -> tuple[numpy.ndarray, numpy.ndarray, typing.Any]:
+    """
+    Exact top-k (score desc, id asc) of query rows[i] among cand_ids[i] (float32 scores of any engine), and whether each list provably holds the exact top-k (else: search again with more candidates).
+    """
 def resolve_clusters(n: typing.SupportsInt | typing.SupportsIndex, a: typing.Annotated[numpy.typing.ArrayLike, numpy.int64], b: typing.Annotated[numpy.typing.ArrayLike, numpy.int64], keep: str = 'first', lengths: typing.Annotated[numpy.typing.ArrayLike, numpy.int64] | None = None, scores: typing.Annotated[numpy.typing.ArrayLike, numpy.float64] | None = None) -> dict:
     ...
 def semdedup(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], n_clusters: typing.SupportsInt | typing.SupportsIndex = 0, niter: typing.SupportsInt | typing.SupportsIndex = 20, seed: typing.SupportsInt | typing.SupportsIndex = 1234, keep: str = 'hard', scores: typing.Annotated[numpy.typing.ArrayLike, numpy.float64] | None = None) -> dict:
@@ -75,3 +79,7 @@ def shingle_hashes(text: str, ngram: typing.SupportsInt | typing.SupportsIndex, 
     ...
 def shingles(text: str, ngram: typing.SupportsInt | typing.SupportsIndex, char_ngrams: bool, normalize: dict) -> list[str]:
     ...
+def unit_rows(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32]) -> numpy.typing.NDArray[numpy.float32]:
+    """
+    The rows every cosine search uses: x itself when each row has unit length, else a normalised copy (ValueError naming a zero or non-finite row).
+    """

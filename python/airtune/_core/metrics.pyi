@@ -6,7 +6,11 @@ import collections.abc
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['approximate_randomization', 'bleu_score', 'bleu_sentence_scores', 'bleu_statistics', 'bootstrap', 'chrf_scores', 'chrf_statistics', 'classification_report', 'cohen_kappa', 'confusion_matrix', 'exact_match', 'json_lenient_span', 'json_validity', 'length_stats', 'paired_bootstrap', 'porter_stem', 'rouge_scores', 'rouge_tokenize', 'squad_normalize', 'squad_scores', 'taxonomy_items', 'tokenize_bleu']
+__all__: list[str] = ['aggregate', 'approximate_randomization', 'bleu_score', 'bleu_sentence_scores', 'bleu_statistics', 'bootstrap', 'chrf_scores', 'chrf_statistics', 'classification_report', 'cohen_kappa', 'confusion_matrix', 'exact_match', 'json_lenient_span', 'json_validity', 'length_stats', 'paired_bootstrap', 'porter_stem', 'resample_indices', 'rouge_scores', 'rouge_tokenize', 'squad_normalize', 'squad_scores', 'taxonomy_items', 'tokenize_bleu']
+def aggregate(stats: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], aggregate: str, options: dict) -> float:
+    """
+    The corpus score of all rows of the statistics (what the metric reports), no resampling.
+    """
 def approximate_randomization(a: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], b: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], aggregate: str, options: dict, n_trials: typing.SupportsInt | typing.SupportsIndex, seed: typing.SupportsInt | typing.SupportsIndex, swaps: typing.Any = None) -> numpy.typing.NDArray[numpy.float64]:
     ...
 def bleu_score(sums: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], max_order: typing.SupportsInt | typing.SupportsIndex = 4, smooth: str = 'exp', smooth_value: typing.SupportsFloat | typing.SupportsIndex = -1.0, effective_order: bool = False) -> tuple[float, float, list[float]]:
@@ -49,6 +53,10 @@ def paired_bootstrap(a: typing.Annotated[numpy.typing.ArrayLike, numpy.float64],
     ...
 def porter_stem(word: str) -> str:
     ...
+def resample_indices(n: typing.SupportsInt | typing.SupportsIndex, first: typing.SupportsInt | typing.SupportsIndex, count: typing.SupportsInt | typing.SupportsIndex, seed: typing.SupportsInt | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.int64]:
+    """
+    count x n item indices of resamples first..first+count-1: the draws of bootstrap(seed).
+    """
 def rouge_scores(predictions: collections.abc.Sequence, refs: collections.abc.Sequence, types: collections.abc.Sequence[str], use_stemmer: bool = False) -> numpy.typing.NDArray[numpy.float64]:
     """
     Per-item (P, R, F) for each rouge type, n x 3T.

@@ -27,7 +27,9 @@ def group_prompts(prompts: collections.abc.Sequence, threshold: typing.SupportsF
     Exact and near-duplicate groups of prompts; None entries are rows without a prompt.
     """
 def kmeans(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], k: typing.SupportsInt | typing.SupportsIndex, niter: typing.SupportsInt | typing.SupportsIndex, seed: typing.SupportsInt | typing.SupportsIndex, nredo: typing.SupportsInt | typing.SupportsIndex = 1) -> dict:
-    ...
+    """
+    Deterministic L2 k-means (k-means++ init, nredo restarts keep the lowest inertia): centroids (k x d), assign (n), distance (squared L2 to the assigned centroid), inertia.
+    """
 def self_bleu(texts: collections.abc.Sequence) -> float:
     ...
 def sentence_bleu(hypothesis: str, references: collections.abc.Sequence) -> float:

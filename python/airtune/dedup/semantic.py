@@ -51,21 +51,42 @@ def _resolve_device(device: str) -> str:
 def _torch_knn_self(
     x: np.ndarray, k: int, block: int = 4096, device: str = "cuda"
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Exact cosine kNN (self excluded) with torch on ``device``, in row blocks of ``block`` x n."""
+    """Exact cosine kNN (self excluded): torch finds candidates on ``device`` (blocked float32
+    matmul at "highest" precision + top-k), the C++ exact kernel rescores them and orders them by
+    (score, id), and rows whose candidate list does not prove that it holds the exact top-k are
+    searched again with 4x the candidates. Same bits as ``index="flat"`` on the CPU."""
     import torch
 
-    xt = torch.from_numpy(x).to(device)
-    xt = torch.nn.functional.normalize(xt, dim=1)
-    n = xt.shape[0]
-    sims = np.empty((n, k), dtype=np.float32)
-    ids = np.empty((n, k), dtype=np.int64)
-    for s in range(0, n, block):
-        g = xt[s : s + block] @ xt.T
-        r = torch.arange(s, min(s + block, n), device=device)
-        g[r - s, r] = -float("inf")
-        v, i = torch.topk(g, k, dim=1)
-        sims[s : s + block] = v.cpu().numpy()
-        ids[s : s + block] = i.cpu().numpy()
+    xu = _c.unit_rows(x)  # the rows the C++ search uses (x itself when already unit length)
+    n = xu.shape[0]
+    k = max(0, min(int(k), n - 1))
+    sims = np.full((n, k), -np.inf, dtype=np.float32)
+    ids = np.full((n, k), -1, dtype=np.int64)
+    if k == 0:
+        return sims, ids
+    precision = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("highest")  # TF32 would break the error bound
+    try:
+        xt = torch.from_numpy(xu).to(device)
+        rows = np.arange(n, dtype=np.int64)
+        kc = min(n - 1, 2 * k + 8)
+        while rows.size:
+            cand_s = np.empty((rows.size, kc), dtype=np.float32)
+            cand_i = np.empty((rows.size, kc), dtype=np.int64)
+            for s in range(0, rows.size, block):
+                r = torch.from_numpy(rows[s : s + block]).to(device)
+                g = xt[r] @ xt.T
+                g[torch.arange(r.shape[0], device=device), r] = -float("inf")
+                v, i = torch.topk(g, kc, dim=1)
+                cand_s[s : s + block] = v.cpu().numpy()
+                cand_i[s : s + block] = i.cpu().numpy()
+            sim, idx, proven = _c.rescore_knn(xu, xu, rows, cand_i, cand_s, k, True)
+            sims[rows[proven]] = sim[proven]
+            ids[rows[proven]] = idx[proven]
+            rows = rows[~proven]
+            kc = min(n - 1, kc * 4)  # a list of all n - 1 other rows is always proven
+    finally:
+        torch.set_float32_matmul_precision(precision)
     return sims, ids
 
 
@@ -99,7 +120,9 @@ class SemanticResult(_RowsMixin):
     centroid_distance: np.ndarray | None = None
     max_similarity: np.ndarray | None = None
     capped_rows: int = 0
+    ids: list | None = None
     reason_label = "semantic duplicate"
+    stage = "semantic"
 
     def pairs(self) -> Any:
         pd = require("pandas", "pandas")
@@ -177,6 +200,8 @@ def semantic_duplicates(
     ef_search: int = 0,
     flat_max_rows: int = 20000,
     thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
+    deterministic: bool = True,
+    ids: Sequence[str] | None = None,
 ) -> SemanticResult:
     """Semantic duplicates: rows whose embeddings have cosine similarity >= ``threshold``.
 
@@ -197,6 +222,15 @@ def semantic_duplicates(
 
     ``device``: "cpu"; "cuda" runs exact kNN with torch on the GPU (this build's FAISS is CPU only);
     "auto" uses CUDA only when torch is already imported and has a device.
+
+    Determinism: every score is computed by one fixed-order exact kernel and ties go to the lower
+    row, so ids, scores and clusters are the same bits whatever the thread count, the CPU and the
+    BLAS kernel it selects, for every ``index`` and ``device``; ``index="hnsw"`` only with
+    ``deterministic=True`` (the default: its graph is built on one thread; False builds it in
+    parallel, faster, and results may then differ from run to run).
+
+    ``ids``: names of the rows (e.g. ``records.ids``) used by ``result.reason``
+    (``"semantic_duplicate_of:<id>"``); row numbers otherwise.
     """
     x = as_float32_matrix(embeddings)
     n = x.shape[0]
@@ -242,6 +276,7 @@ def semantic_duplicates(
             semdedup_cluster=r["cluster"],
             centroid_distance=r["centroid_distance"],
             max_similarity=ms,
+            ids=list(ids) if ids is not None else None,
         )
     if mode != "knn":
         raise ValueError(f"mode: expected 'knn' or 'semdedup', got {mode!r}")
@@ -249,19 +284,10 @@ def semantic_duplicates(
         raise ValueError("keep='longest' needs texts: pass scores= (e.g. the text lengths) instead")
     rule, sc = _survivor_args(keep, scores, priority, n)
     if dev == "cuda":
-        kk = max(0, min(int(k), n - 1))
-        x_checked = x  # validated by as_float32_matrix; zero rows checked below
-        norms = np.linalg.norm(x_checked, axis=1)
-        if n and (norms == 0).any():
-            raise ValueError(f"embeddings: row {int(np.flatnonzero(norms == 0)[0])} is a zero vector")
-        sim, ids = (
-            _torch_knn_self(x_checked, kk)
-            if kk
-            else (np.zeros((n, 0), np.float32), np.zeros((n, 0), np.int64))
-        )
+        sim, knn_ids = _torch_knn_self(x, int(k))
         used = "torch-exact"
     else:
-        sim, ids, used = _c.knn_self_cosine(
+        sim, knn_ids, used = _c.knn_self_cosine(
             x,
             int(k),
             index,
@@ -271,13 +297,14 @@ def semantic_duplicates(
             int(hnsw_m),
             int(ef_search),
             int(seed),
+            bool(deterministic),
         )
     table = {}
     for t in ts:
-        a, b, _ = _edges_at(sim, ids, t)
+        a, b, _ = _edges_at(sim, knn_ids, t)
         c = _c.resolve_clusters(n, a, b, "first", None, None)
         table[t] = int(c["n_removed"])
-    a, b, s = _edges_at(sim, ids, float(threshold))
+    a, b, s = _edges_at(sim, knn_ids, float(threshold))
     c = _c.resolve_clusters(n, a, b, rule, None, sc)
     capped = int((sim[:, -1] >= threshold).sum()) if sim.shape[1] else 0
     return SemanticResult(
@@ -294,6 +321,7 @@ def semantic_duplicates(
         device=dev,
         n_clusters=int(c["n_clusters"]),
         knn_sim=sim,
-        knn_ids=ids,
+        knn_ids=knn_ids,
         capped_rows=capped,
+        ids=list(ids) if ids is not None else None,
     )

@@ -13,34 +13,25 @@ from .. import metrics as M
 from .._results import require
 from ..split.holdout import _as_records
 from .cache import PredictionCache
-from .judges import likert_summary, parse_judge_scores
-from .predict import _run_model
+from .judges import PairwiseJudge
+from .judges.run import run_judges
+from .models import GenerationParams
+from .predict import predict_models
 from .report import EvalReport
+from .scoring import interval, resolve_metric, score_metric, subset_result
 from .significance import (
     NonInferiorityResult,
     approximate_randomization,
-    bootstrap_ci,
+    mcnemar,
     non_inferiority,
     paired_bootstrap,
     wilcoxon,
 )
 
 
-def _resolve_metric(m: Any) -> tuple[str, Callable[..., M.MetricResult]]:
-    if isinstance(m, str):
-        if m not in M.REGISTRY:
-            raise ValueError(f"unknown metric {m!r}; choose from {sorted(M.REGISTRY)} or pass a callable")
-        return m, M.REGISTRY[m]
-    if isinstance(m, tuple) and len(m) == 2 and callable(m[1]):
-        return str(m[0]), m[1]
-    if callable(m):
-        return getattr(m, "__name__", "metric"), m
-    raise TypeError(f"metric {m!r}: expected a name, a callable or (name, callable)")
-
-
 def evaluate(
     records: Any,
-    models: Mapping[str, Callable[[Any], Any] | Sequence[str]],
+    models: Mapping[str, Any],
     metrics: Sequence[Any] = ("bleu", "chrf", "rougeL"),
     *,
     input_key: str = "input",
@@ -48,7 +39,11 @@ def evaluate(
     baseline: str | None = None,
     margin: float | Mapping[str, float] | None = None,
     alpha: float = 0.05,
-    judge: Callable[[Any, str, Any], Any] | None = None,
+    power: float = 0.8,
+    labels: Sequence[Any] | None = None,
+    normalize: bool | Callable[[Any], str] | None = None,
+    judge: Any = None,
+    pairwise: PairwiseJudge | None = None,
     cache: str | Path | PredictionCache | None = None,
     params: str = "",
     max_workers: int = 4,
@@ -58,21 +53,57 @@ def evaluate(
     seed: int = M.DEFAULT_SEED,
     by: str | None = None,
     progress: bool = True,
+    generation: GenerationParams | Mapping[str, Any] | None = None,
+    on_failure: str = "raise",
+    model_options: Mapping[str, Any] | None = None,
+    model_id: Mapping[str, str] | None = None,
 ) -> EvalReport:
     """Evaluate several models on the same records and compare each with the baseline.
 
     ``records``: dicts (or a DataFrame / HF dataset) with ``input_key`` and ``reference_key``
-    (a reference may be a list of references). ``models``: name -> callable(input) -> output, or
-    name -> precomputed predictions. Callables run concurrently (``max_workers``) with ``retries``
-    and a progress bar; outputs are cached in SQLite at ``cache`` by (model, input hash,
-    ``params``). ``metrics``: names from ``airtune.metrics.REGISTRY`` or callables (hyps, refs) ->
-    MetricResult. ``judge``: callable(input, output, reference) -> judge text or number, parsed to
-    Likert 1-5 (unparsed outputs counted) and reported as metric "judge"; a judge that returns a
-    dict criterion -> text gives one metric "judge:<criterion>" per criterion. ``comparisons``
-    covers every pair of models (the baseline first). ``margin`` enables the non-inferiority
-    verdict against the baseline (one float for all metrics or one per metric). ``by``: a record
-    field (e.g. the top-level category); ``report.groups`` then has score, CI and n per group,
-    model and metric (a 10% holdout of a small group gives a wide interval: look at n).
+    (a reference may be a list of references). ``models``: name -> a model, as
+    :func:`airtune.evaluate.resolve_model` takes it: a callable(input) -> output (run concurrently,
+    ``max_workers``, with ``retries``), precomputed predictions, a model folder, an adapter folder or
+    ``{"base": ..., "adapter": ...}`` (generated on airtune's runtime with the prompt format the
+    model was trained with, checked row by row), ``{"endpoint": url, "model": name, ...}`` (an
+    OpenAI-compatible server), or any :class:`~airtune.evaluate.models.GenerativeModel`.
+    ``generation``: :class:`~airtune.evaluate.models.GenerationParams` (max_tokens, temperature,
+    top_p, top_k, seed, stop). ``model_options``: dtype, device, batch_size, prompt_format for local
+    models. Answers are cached in SQLite at ``cache`` by (model identity, input, generation
+    parameters + ``params``), each as soon as it arrives; a callable's identity is a fingerprint of
+    its code, defaults, closure and the globals it reads (:mod:`airtune.evaluate.identity` says what
+    is covered), so editing or breaking it is never served the old answers; ``model_id={name: "v3"}``
+    sets a model's identity yourself (``report.settings["model_identities"]`` shows them). Prompts that fail (an endpoint that gives
+    up, malformed JSON, a prompt too long) are counted per reason; ``on_failure="raise"`` (default)
+    raises :class:`~airtune.evaluate.predict.PredictionError` after the others are cached,
+    ``"score"`` scores them as empty answers (``report.settings["failures"]``).
+
+    ``metrics``: names from ``airtune.metrics.REGISTRY`` (per-item ones such as rougeL and
+    exact_match, corpus-level ones such as bleu, chrf, macro_f1, hierarchical_f1), ``(name,
+    callable)`` or callables (hyps, refs) -> MetricResult; a plain Python metric is declared with
+    :func:`airtune.metrics.item_metric` or :func:`airtune.metrics.corpus_metric`. Every metric is
+    resampled as what it is: a corpus statistic is recomputed on each resample, never averaged
+    over items. 0/1 metrics get Wilson intervals and the exact McNemar test. ``labels``: the
+    allowed labels of a classification task (label metrics: accuracy, macro_f1, ...; default the
+    labels of the references), ``normalize``: True or a callable mapping an answer to its label key
+    (case, whitespace, punctuation, markup); answers outside the set are invalid: counted
+    (``table.invalid``), shown, and wrong.
+
+    ``judge``: a :class:`~airtune.evaluate.RubricJudge` (metrics "judge:<criterion>"), a
+    callable(input, output, reference) -> text / number / dict criterion -> text (metric "judge" or
+    "judge:<criterion>"), or a dict name -> judge (metrics "judge:<criterion>@<name>" and
+    ``report.judge_agreement`` between the judges). Answers are parsed to Likert 1-5; unparsed,
+    off-scale and failed ones are counted and score lowest. ``pairwise``: a
+    :class:`~airtune.evaluate.PairwiseJudge` comparing each model with the baseline in both orders
+    (``report.pairwise``, position bias measured).
+
+    ``comparisons`` covers every pair of models (the baseline first). ``margin`` (one float for all
+    metrics or one per metric) gives the verdict against the baseline: "replaceable",
+    "not replaceable" or "inconclusive" from the (1 - 2 alpha) interval of the difference, with the
+    minimum detectable effect of this test set and the items that would settle it at ``power``
+    (``report.verdicts``). ``by``: a record field (e.g. the top-level category); ``report.groups``
+    then has score, CI and n per group, model and metric (a 10% holdout of a small group gives a
+    wide interval: look at n).
     """
     pd = require("pandas", "data")
     recs = _as_records(records)
@@ -95,60 +126,58 @@ def evaluate(
     if base not in models:
         raise ValueError(f"baseline {base!r} is not one of the models {names}")
     store = cache if isinstance(cache, PredictionCache) or cache is None else PredictionCache(cache)
-    predictions: dict[str, list[str]] = {}
-    cache_hits: dict[str, int] = {}
-    for name in names:
-        m = models[name]
-        if callable(m):
-            predictions[name], cache_hits[name] = _run_model(
-                name, m, inputs, store, params, max_workers, retries, progress
-            )
-        else:
-            preds = list(m)
-            if len(preds) != len(recs):
-                raise ValueError(f"model {name!r} has {len(preds)} predictions for {len(recs)} records")
-            for i, p in enumerate(preds):
-                if p is None:
-                    raise ValueError(f"model {name!r}: prediction for row {i} is None")
-            predictions[name] = [str(p) for p in preds]
-            cache_hits[name] = 0
-    metric_fns = [_resolve_metric(m) for m in metrics]
+    # ---- models in, predictions out (evaluate/models.py, evaluate/endpoint.py, evaluate/predict.py) ----
+    try:
+        predictions, model_info = predict_models(
+            models,
+            inputs,
+            refs,
+            store,
+            params=params,
+            generation=generation,
+            on_failure=on_failure,
+            max_workers=max_workers,
+            retries=retries,
+            local_options=model_options,
+            show_progress=progress,
+            model_ids=model_id,
+        )
+    except BaseException:
+        if store is not None and not isinstance(cache, PredictionCache):
+            store.close()
+        raise
+    cache_hits: dict[str, int] = model_info["cache_hits"]
+    # ---- end of the model handling ----
+    metric_fns = [resolve_metric(m, labels, normalize) for m in metrics]
     results: dict[str, dict[str, M.MetricResult]] = {name: {} for name in names}
+    errors: list[dict] = []
     for name in names:
-        for mname, fn in metric_fns:
-            results[name][mname] = fn(predictions[name], refs)
-    judge_info: dict[str, dict] = {}
-    metric_names = [mn for mn, _ in metric_fns]
-    if judge is not None:
-        criteria: list[str] = []
-        for name in names:
-            raw = [judge(inp, out, ref) for inp, out, ref in zip(inputs, predictions[name], refs)]
-            per_criterion = _split_criteria(raw, name)
-            for crit, values in per_criterion.items():
-                mname = "judge" if crit is None else f"judge:{crit}"
-                if mname not in criteria:
-                    criteria.append(mname)
-                scores = parse_judge_scores(values)
-                judge_info.setdefault(name, {})[mname] = likert_summary(
-                    scores, n_samples=n_samples, seed=seed
-                )
-                results[name][mname] = _judge_result(scores)
-        for name in names:
-            missing = [c for c in criteria if c not in results[name]]
-            if missing:
-                raise ValueError(f"judge returned no {missing} for model {name!r}")
-        if len(criteria) == 1 and criteria[0] == "judge":
-            judge_info = {name: info["judge"] for name, info in judge_info.items()}
-        metric_names += criteria
+        for mname, fn, kw in metric_fns:
+            results[name][mname] = score_metric(mname, fn, kw, predictions[name], refs, name, errors)
+    metric_names = [mn for mn, _, _ in metric_fns]
+    jr = run_judges(
+        judge,
+        pairwise,
+        names=names,
+        baseline=base,
+        inputs=inputs,
+        predictions=predictions,
+        refs=refs,
+        cache=store,
+        n_samples=n_samples,
+        seed=seed,
+        progress=progress,
+    )
+    for name in names:
+        results[name].update(jr.results.get(name, {}))
+    judge_info = jr.info
+    metric_names += jr.metrics
+    errors += jr.errors
     rows, item_cols = [], {"item": np.arange(len(recs))}
     for name in names:
         for mname in metric_names:
             res = results[name][mname]
-            lo, hi = (
-                bootstrap_ci(res, n_samples=n_samples, seed=seed)
-                if len(res.per_item) > 1
-                else (res.score, res.score)
-            )
+            lo, hi, method = interval(res, n_samples, seed)
             rows.append(
                 {
                     "model": name,
@@ -157,6 +186,11 @@ def evaluate(
                     "ci_low": lo,
                     "ci_high": hi,
                     "n": int(len(res.per_item)),
+                    "statistic": res.name,
+                    "kind": "corpus" if res.is_corpus else ("0/1 mean" if res.is_binary else "per-item mean"),
+                    "ci_method": method,
+                    "invalid": int(res.details.get("invalid", res.details.get("unparsed", 0))),
+                    "errors": int(res.details.get("errors", 0)),
                 }
             )
             item_cols[f"{name}:{mname}"] = res.per_item
@@ -173,6 +207,7 @@ def evaluate(
                 both = ~np.isnan(a.per_item) & ~np.isnan(b.per_item)
                 if (a.per_item[both] != b.per_item[both]).any():
                     p_w = wilcoxon(b.per_item[both], a.per_item[both])["p_value"]
+            p_mc = mcnemar(a, b)["p_value"] if a.is_binary and b.is_binary else float("nan")
             comps.append(
                 {
                     "model": second,
@@ -184,6 +219,7 @@ def evaluate(
                     "p_bootstrap": pb.p_value,
                     "p_ar": ar.p_value,
                     "p_wilcoxon": p_w,
+                    "p_mcnemar": p_mc,
                 }
             )
             if first != base:
@@ -191,7 +227,13 @@ def evaluate(
             mg = margin.get(mname) if isinstance(margin, Mapping) else margin
             if mg is not None:
                 ni = non_inferiority(
-                    b, a, margin=float(mg), alpha=alpha, n_samples=max(n_samples, 1000), seed=seed
+                    b,
+                    a,
+                    margin=float(mg),
+                    alpha=alpha,
+                    n_samples=max(n_samples, 1000),
+                    seed=seed,
+                    power=power,
                 )
                 verdicts.append(
                     {
@@ -201,27 +243,36 @@ def evaluate(
                         "margin": float(mg),
                         "difference": ni.difference,
                         "lower_bound": ni.lower_bound,
+                        "upper_bound": ni.upper_bound,
+                        "outcome": ni.outcome,
                         "non_inferior": ni.non_inferior,
                         "superior": ni.superior,
+                        "n_items": ni.n_items,
+                        "mde": ni.mde,
+                        "n_needed": ni.n_needed,
+                        "sd_method": ni.sd_method,
+                        "reading": ni.reading,
                     }
                 )
     group_rows = []
     if by is not None:
-        labels = []
+        group_of = []
         for i, r in enumerate(recs):
             if by not in r:
                 raise ValueError(f"records: row {i} has no field {by!r} to group by")
-            labels.append(r[by])
-        for label in sorted(set(labels), key=str):
-            idx = [i for i, x in enumerate(labels) if x == label]
+            group_of.append(r[by])
+        fns = {mname: (fn, kw) for mname, fn, kw in metric_fns}
+        for label in sorted(set(group_of), key=str):
+            idx = [i for i, x in enumerate(group_of) if x == label]
             for name in names:
-                for mname, fn in metric_fns:
-                    sub = fn([predictions[name][i] for i in idx], [refs[i] for i in idx])
-                    lo, hi = (
-                        bootstrap_ci(sub, n_samples=n_samples, seed=seed)
-                        if len(idx) > 1
-                        else (sub.score, sub.score)
-                    )
+                for mname in metric_names:
+                    if mname in fns:  # recomputed on the group (its own gold labels, its own corpus)
+                        fn, kw = fns[mname]
+                        hyps, grefs = [predictions[name][i] for i in idx], [refs[i] for i in idx]
+                        sub = score_metric(mname, fn, kw, hyps, grefs, name, None)
+                    else:  # a judge: its per-item scores on the group
+                        sub = subset_result(results[name][mname], idx)
+                    lo, hi, _ = interval(sub, n_samples, seed)
                     group_rows.append(
                         {
                             by: label,
@@ -238,7 +289,11 @@ def evaluate(
         "ar_trials": ar_trials,
         "seed": seed,
         "alpha": alpha,
+        "power": power,
         "cache_hits": cache_hits,
+        "model_identities": model_info["identities"],
+        "failures": model_info["failures"],
+        "generate_seconds": model_info["model_seconds"],
         "signatures": {m: results[names[0]][m].signature for m in metric_names},
     }
     if store is not None and not isinstance(cache, PredictionCache):
@@ -256,31 +311,10 @@ def evaluate(
         judge_info,
         settings,
         pd.DataFrame(group_rows),
+        pairwise=pd.DataFrame(jr.pairwise),
+        judge_agreement=pd.DataFrame(jr.agreement),
+        errors=pd.DataFrame(errors, columns=["model", "metric", "row", "error"]),
     )
-
-
-def _split_criteria(raw: list, model: str) -> dict:
-    """Judge outputs per criterion: a judge may return one text/number, or a dict criterion -> text."""
-    if raw and all(isinstance(x, Mapping) for x in raw):
-        keys = list(raw[0])
-        for i, x in enumerate(raw):
-            if list(x) != keys:
-                raise ValueError(
-                    f"judge for model {model!r}: row {i} has criteria {list(x)}, expected {keys}"
-                )
-        return {k: [x[k] for x in raw] for k in keys}
-    if any(isinstance(x, Mapping) for x in raw):
-        raise ValueError(f"judge for model {model!r} returned a dict for some rows only")
-    return {None: raw}
-
-
-def _judge_result(scores: np.ndarray) -> M.MetricResult:
-    # Unparsed judge outputs count as the lowest score in the mean (never silently dropped);
-    # the histogram in EvalReport.judge reports them as their own bucket.
-    filled = np.where(np.isnan(scores), 1.0, scores)
-    res = M.MetricResult("judge", float(filled.mean()), scores, filled.reshape(-1, 1), "mean", {"column": 0})
-    res.details = {"unparsed": int(np.isnan(scores).sum())}
-    return res
 
 
 def assert_no_regression(*args: Any, **kwargs: Any) -> NonInferiorityResult | None:

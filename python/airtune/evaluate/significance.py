@@ -1,5 +1,11 @@
-"""Statistics over per-item scores: seeded bootstrap intervals, paired bootstrap, approximate
-randomisation, non-inferiority at a margin, Wilcoxon signed-rank (= scipy)."""
+"""Statistics over per-item statistics: seeded bootstrap intervals, paired bootstrap, approximate
+randomisation, the three-way non-inferiority verdict at a margin (with the test set's minimum
+detectable effect and the items that would settle it), exact McNemar and Wilson intervals for 0/1
+outcomes (= statsmodels), Wilcoxon signed-rank (= scipy).
+
+Every test resamples items and recomputes the metric's own statistic on each resample: a mean for
+per-item metrics, BLEU/chrF/macro-F1/hierarchical F1 from their per-item sufficient statistics (in
+C++), a declared Python corpus metric by calling it (:func:`airtune.metrics.corpus_metric`)."""
 
 from __future__ import annotations
 
@@ -13,6 +19,7 @@ import numpy as np
 from .._core import metrics as _m
 from .._results import ResultMixin
 from ..metrics._result import DEFAULT_SEED, MetricResult
+from .power import paired_sd, sample_size, z_quantile
 
 
 @dataclass
@@ -69,9 +76,52 @@ def bootstrap_ci(
 ) -> tuple[float, float]:
     """Percentile bootstrap CI of a corpus score, resampling items (per-item statistics, seeded)."""
     _check_result(result, "result")
-    scores = _m.bootstrap(result.stats, result.aggregate, result.options, n_samples, seed)
+    scores = _bootstrap_scores(result, n_samples, seed)
     lo, hi = np.quantile(scores, [(1 - level) / 2, 1 - (1 - level) / 2])
     return float(lo), float(hi)
+
+
+_CHUNK = 64  # resamples of a Python corpus metric drawn at a time (bounded memory: 64 x n indices)
+
+
+def _index_chunks(n: int, n_samples: int, seed: int) -> Any:
+    for first in range(0, n_samples, _CHUNK):
+        count = min(_CHUNK, n_samples - first)
+        yield first, _m.resample_indices(n, first, count, seed)
+
+
+def _bootstrap_scores(r: MetricResult, n_samples: int, seed: int) -> np.ndarray:
+    if r.aggregate != "python":
+        return _m.bootstrap(r.stats, r.aggregate, r.options, n_samples, seed)
+    out = np.empty(n_samples)
+    for first, idx in _index_chunks(len(r.per_item), n_samples, seed):
+        for j, row in enumerate(idx):
+            out[first + j] = r.resample.score(row, f"bootstrap resample {first + j}")
+    return out
+
+
+def _paired_scores(a: MetricResult, b: MetricResult, n_samples: int, seed: int) -> np.ndarray:
+    """2 x B scores of both systems on the same resamples (a's row first)."""
+    if a.aggregate != "python":
+        return _m.paired_bootstrap(a.stats, b.stats, a.aggregate, a.options, n_samples, seed)
+    out = np.empty((2, n_samples))
+    for first, idx in _index_chunks(len(a.per_item), n_samples, seed):
+        for j, row in enumerate(idx):
+            what = f"bootstrap resample {first + j}"
+            out[0, first + j] = a.resample.score(row, what)
+            out[1, first + j] = b.resample.score(row, what)
+    return out
+
+
+def _ar_scores(a: MetricResult, b: MetricResult, n_trials: int, seed: int) -> np.ndarray:
+    if a.aggregate != "python":
+        return _m.approximate_randomization(a.stats, b.stats, a.aggregate, a.options, n_trials, seed)
+    rng = np.random.default_rng(seed)
+    out = np.empty((2, n_trials))
+    for t in range(n_trials):
+        swap = rng.integers(0, 2, len(a.per_item)).astype(bool)
+        out[:, t] = a.resample.swapped(b.resample, swap, f"randomisation trial {t}")
+    return out
 
 
 def _pair(a: MetricResult, b: MetricResult) -> None:
@@ -81,6 +131,10 @@ def _pair(a: MetricResult, b: MetricResult) -> None:
         raise ValueError(f"the two results cover different items: {a.stats.shape} vs {b.stats.shape}")
     if a.aggregate != b.aggregate or a.options != b.options:
         raise ValueError("the two results were computed with different metric options")
+    if a.aggregate == "python" and (
+        a.resample is None or b.resample is None or a.resample.fn is not b.resample.fn
+    ):
+        raise ValueError("the two results come from different Python corpus metrics")
 
 
 def paired_bootstrap(
@@ -92,7 +146,7 @@ def paired_bootstrap(
     the observed one (>=, so a system compared with itself gets p = 1; sacreBLEU counts only >). The CI is the percentile interval of the resampled difference b - a.
     """
     _pair(a, b)
-    sc = _m.paired_bootstrap(a.stats, b.stats, a.aggregate, a.options, n_samples, seed)
+    sc = _paired_scores(a, b, n_samples, seed)
     diffs = sc[1] - sc[0]
     real = b.score - a.score
     abs_d = np.abs(diffs)
@@ -121,7 +175,7 @@ def approximate_randomization(
     intends; sacreBLEU's > gives identical systems p = 1/(N+1)).
     """
     _pair(a, b)
-    sc = _m.approximate_randomization(a.stats, b.stats, a.aggregate, a.options, n_trials, seed)
+    sc = _ar_scores(a, b, n_trials, seed)
     real = b.score - a.score
     c = int(np.sum(np.abs(sc[0] - sc[1]) >= abs(real)))
     return SignificanceResult(
@@ -137,11 +191,30 @@ def approximate_randomization(
     )
 
 
+#: The three outcomes of a verdict against the baseline.
+OUTCOMES = ("replaceable", "not replaceable", "inconclusive")
+
+
 @dataclass
 class NonInferiorityResult(ResultMixin):
-    """Can the candidate replace the baseline? True when the lower confidence bound of
-    (candidate - baseline) is at least -margin (one-sided test at ``alpha``; identical systems pass
-    with margin 0)."""
+    """Can the candidate replace the baseline? Three outcomes at ``margin``, from the (1 - 2 alpha)
+    paired-bootstrap interval [lower_bound, upper_bound] of candidate - baseline:
+
+    * "replaceable" (``non_inferior``): lower_bound >= -margin (identical systems pass with margin 0);
+    * "not replaceable": upper_bound < -margin, inferior beyond the margin;
+    * "inconclusive": the interval straddles -margin: these items cannot tell.
+
+    ``mde``: the minimum detectable effect of this test set at ``power``: how far the true
+    difference must lie from -margin (either side) for a test of ``n_items`` items to settle it
+    with that probability, (z_{1-alpha} + z_{power}) * sd / sqrt(n). ``n_needed``: the items that
+    would settle it at ``power`` if the true difference is the observed one,
+    ((z_{1-alpha} + z_{power}) * sd / (difference + margin))^2 (inf when the difference sits on the
+    margin). ``sd`` is the per-item standard deviation of the paired differences: from the
+    discordance rate for 0/1 outcomes (sqrt(psi - delta^2), psi = share of items where exactly one
+    system is right; Connor 1987), the paired per-item differences for other per-item scores, and
+    sqrt(n) x the bootstrap standard error for corpus statistics (BLEU, macro-F1). ``sd_method``
+    says which. ``superior`` when the lower bound is above 0.
+    """
 
     metric: str
     baseline: float
@@ -153,18 +226,45 @@ class NonInferiorityResult(ResultMixin):
     non_inferior: bool
     superior: bool
     n_items: int
+    upper_bound: float = float("nan")
+    outcome: str = ""
+    power: float = 0.8
+    mde: float = float("nan")
+    n_needed: float = float("nan")
+    sd: float = float("nan")
+    sd_method: str = ""
+
+    @property
+    def level(self) -> float:
+        """Coverage of the two-sided interval [lower_bound, upper_bound]."""
+        return 1 - 2 * self.alpha
+
+    @property
+    def reading(self) -> str:
+        """The verdict in words, e.g. "97 items cannot tell; about 412 would"."""
+        ci = f"{100 * self.level:.0f}% CI [{self.lower_bound:+.4g}, {self.upper_bound:+.4g}]"
+        if self.outcome == "replaceable":
+            return f"replaceable: difference {self.difference:+.4g}, {ci} stays above -{self.margin:g}"
+        if self.outcome == "not replaceable":
+            return f"not replaceable: difference {self.difference:+.4g}, {ci} lies below -{self.margin:g}"
+        if not math.isfinite(self.n_needed):
+            return (
+                f"{self.n_items} items cannot tell; the observed difference sits on the margin, "
+                "so no number of items would settle it unless the true difference is elsewhere"
+            )
+        side = "replaceable" if self.difference > -self.margin else "not replaceable"
+        return (
+            f"{self.n_items} items cannot tell; about {int(self.n_needed):,} would "
+            f"({100 * self.power:.0f}% power to show it {side} if the true difference is {self.difference:+.4g})"
+        )
 
     def summary_line(self) -> str:
-        verdict = "can replace" if self.non_inferior else "cannot be shown to replace"
-        return (
-            f"candidate {verdict} the baseline on {self.metric}: diff {self.difference:+.4f}, "
-            f"{100 * (1 - self.alpha):.0f}% lower bound {self.lower_bound:+.4f} vs margin -{self.margin}"
-        )
+        return f"{self.metric}: {self.reading}"
 
     def to_pandas(self) -> Any:
         import pandas as pd
 
-        return pd.DataFrame([self.__dict__])
+        return pd.DataFrame([self.__dict__ | {"reading": self.reading}])
 
 
 def non_inferiority(
@@ -175,18 +275,31 @@ def non_inferiority(
     alpha: float = 0.05,
     n_samples: int = 2000,
     seed: int = DEFAULT_SEED,
+    power: float = 0.8,
 ) -> NonInferiorityResult:
-    """Non-inferiority by paired bootstrap: the one-sided (1 - alpha) lower bound of candidate -
-    baseline must be at least -margin. ``superior`` when that bound is above 0."""
+    """The three-way verdict by paired bootstrap (see :class:`NonInferiorityResult`): the one-sided
+    (1 - alpha) lower bound of candidate - baseline against -margin, the upper bound for "not
+    replaceable", and the minimum detectable effect and items needed at ``power``."""
     if margin < 0 or not math.isfinite(margin):
         raise ValueError("margin must be a finite number >= 0")
+    if not 0 < alpha < 0.5:
+        raise ValueError("alpha must be in (0, 0.5)")
+    if not 0 < power < 1:
+        raise ValueError("power must be in (0, 1)")
     _pair(baseline, candidate)
-    sc = _m.paired_bootstrap(
-        baseline.stats, candidate.stats, baseline.aggregate, baseline.options, n_samples, seed
-    )
+    sc = _paired_scores(baseline, candidate, n_samples, seed)
     diffs = sc[1] - sc[0]
-    lower = float(np.quantile(diffs, alpha))
+    lower, upper = (float(x) for x in np.quantile(diffs, [alpha, 1 - alpha]))
     diff = candidate.score - baseline.score
+    n = len(candidate.per_item)
+    sd, sd_method = paired_sd(candidate, baseline, diffs)
+    if lower >= -margin:
+        outcome = "replaceable"
+    elif upper < -margin:
+        outcome = "not replaceable"
+    else:
+        outcome = "inconclusive"
+    k = z_quantile(1 - alpha) + z_quantile(power)
     return NonInferiorityResult(
         candidate.name,
         baseline.score,
@@ -197,8 +310,71 @@ def non_inferiority(
         alpha,
         lower >= -margin,
         lower > 0,
-        len(candidate.per_item),
+        n,
+        upper_bound=upper,
+        outcome=outcome,
+        power=power,
+        mde=k * sd / math.sqrt(n) if n else float("nan"),
+        n_needed=sample_size(sd, diff, margin, alpha=alpha, power=power),
+        sd=sd,
+        sd_method=sd_method,
     )
+
+
+def wilson_interval(successes: int, n: int, *, level: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval of a proportion (= statsmodels ``proportion_confint(method="wilson")``)."""
+    if n <= 0:
+        raise ValueError("wilson_interval: n must be positive")
+    if not 0 <= successes <= n:
+        raise ValueError(f"wilson_interval: successes must be in [0, {n}], got {successes}")
+    z = z_quantile(1 - (1 - level) / 2)
+    p = successes / n
+    denom = 1 + z * z / n
+    center = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return center - half, center + half
+
+
+def mcnemar(a: Any, b: Any) -> dict:
+    """Exact McNemar test of two systems' 0/1 outcomes on the same items (= statsmodels
+    ``mcnemar(table, exact=True)``): two-sided p from Binomial(b + c, 1/2) on the discordant pairs.
+
+    ``a``, ``b``: MetricResults of a 0/1 metric or arrays of 0/1. Returns statistic (min(b, c)),
+    p_value, a_only (items only a gets right), b_only, discordant, n.
+    """
+    x = np.asarray(a.per_item if isinstance(a, MetricResult) else a, dtype=np.float64)
+    y = np.asarray(b.per_item if isinstance(b, MetricResult) else b, dtype=np.float64)
+    if x.shape != y.shape:
+        raise ValueError(f"the two systems cover different items: {len(x)} vs {len(y)}")
+    for name, v in (("a", x), ("b", y)):
+        bad = ~np.isin(v, (0.0, 1.0))
+        if bad.any():
+            raise ValueError(f"mcnemar: {name} row {int(np.argmax(bad))} is {v[bad][0]}, not a 0/1 outcome")
+    a_only = int(((x == 1) & (y == 0)).sum())
+    b_only = int(((x == 0) & (y == 1)).sum())
+    k, m = min(a_only, b_only), a_only + b_only
+    return {
+        "statistic": k,
+        "p_value": min(1.0, 2 * binom_cdf_half(k, m)) if m else 1.0,
+        "a_only": a_only,
+        "b_only": b_only,
+        "discordant": m,
+        "n": int(len(x)),
+    }
+
+
+def binom_cdf_half(k: int, m: int) -> float:
+    """P(X <= k) for X ~ Binomial(m, 1/2), summed in log space (exact to rounding for any m)."""
+    if k < 0:
+        return 0.0
+    if k >= m:
+        return 1.0
+    logs = [
+        math.lgamma(m + 1) - math.lgamma(i + 1) - math.lgamma(m - i + 1) - m * math.log(2)
+        for i in range(k + 1)
+    ]
+    top = max(logs)
+    return min(1.0, math.exp(top) * sum(math.exp(v - top) for v in logs))
 
 
 def wilcoxon(

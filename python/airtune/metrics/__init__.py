@@ -5,7 +5,9 @@ compare on thousands of pairs): ``bleu`` and ``chrf`` = sacreBLEU 2.6 (tokenizer
 none, smoothing, effective order, several references, signature string), ``rouge`` = Google's
 rouge-score (its tokenizer and NLTK Porter stemmer, rougeLsum on newlines), ``token_f1`` = the SQuAD
 script, ``exact_match`` = HF ``evaluate``'s exact_match. Label metrics (``metrics/labels.py``):
-``classification`` = scikit-learn's definitions, Cohen's kappa, taxonomy accuracy. Structured
+``classification`` = scikit-learn's definitions (allowed labels, a normaliser, an invalid bucket;
+scored by accuracy or a corpus statistic such as macro-F1), Cohen's kappa, taxonomy accuracy and
+hierarchical F1. User metrics are declared per item or corpus-level (``metrics/custom.py``). Structured
 outputs (``metrics/structured.py``): JSON validity, lengths. Each function returns a
 :class:`MetricResult` with the corpus score, per-item scores and the statistics from which the
 resampling statistics of :mod:`airtune.evaluate` (bootstrap, paired bootstrap, approximate
@@ -22,13 +24,18 @@ from __future__ import annotations
 from typing import Any
 
 from ._result import DEFAULT_SEED, SACREBLEU_COMPAT, MetricResult
-from .labels import classification, cohen_kappa, taxonomy_accuracy
-from .registry import REGISTRY, MetricFn
+from .custom import corpus_metric, item_metric
+from .labels import CLASS_STATISTICS, classification, cohen_kappa, taxonomy_accuracy
+from .normalize import LabelNormalizer
+from .registry import LABEL_METRICS, REGISTRY, MetricFn
 from .structured import json_validity, length_stats
 from .text import bleu, chrf, exact_match, rouge, token_f1
 
 __all__ = [
+    "CLASS_STATISTICS",
     "DEFAULT_SEED",
+    "LABEL_METRICS",
+    "LabelNormalizer",
     "REGISTRY",
     "SACREBLEU_COMPAT",
     "MetricFn",
@@ -41,12 +48,15 @@ __all__ = [
     "chrf",
     "classification",
     "cohen_kappa",
+    "corpus_metric",
     "exact_match",
+    "item_metric",
     "json_validity",
     "judge_agreement",
     "krippendorff_alpha",
     "length_stats",
     "likert_summary",
+    "mcnemar",
     "non_inferiority",
     "paired_bootstrap",
     "parse_judge_scores",
@@ -54,6 +64,7 @@ __all__ = [
     "taxonomy_accuracy",
     "token_f1",
     "wilcoxon",
+    "wilson_interval",
 ]
 
 # Statistics and judge tools live in airtune.evaluate; importable here lazily (no import cycle).
@@ -67,6 +78,8 @@ _MOVED = {
             "approximate_randomization",
             "non_inferiority",
             "wilcoxon",
+            "mcnemar",
+            "wilson_interval",
         ],
         "airtune.evaluate.significance",
     ),

@@ -24,9 +24,13 @@ DEFAULT_SEED = 12345
 class MetricResult(ResultMixin):
     """A corpus score with per-item scores and the statistics to resample it.
 
-    ``stats`` (n x k) sums to the corpus statistics; ``aggregate`` ("bleu", "chrf" or "mean") with
-    ``options`` says how summed rows become the score; for "mean" the score is the mean of column
-    ``options["column"]``. ``details`` holds metric-specific extras (counts, sub-scores).
+    ``stats`` (n x k) sums to the corpus statistics; ``aggregate`` with ``options`` says how summed
+    rows become the score: "mean" (the mean of column ``options["column"]``: a per-item metric),
+    or a corpus statistic recomputed from the rows of each resample: "bleu", "chrf",
+    "classification" (macro-F1 and the others from label codes), "hierarchical" (taxonomy P/R/F1),
+    "python" (a declared corpus metric, see :func:`airtune.metrics.corpus_metric`). ``details``
+    holds metric-specific extras (counts, sub-scores); ``views`` the other corpus statistics the
+    same items give (name -> (stats, aggregate, options)), reached with :meth:`select`.
     """
 
     name: str
@@ -38,6 +42,30 @@ class MetricResult(ResultMixin):
     signature: str = ""
     details: dict = field(default_factory=dict)
     columns: dict = field(default_factory=dict)
+    views: dict = field(default_factory=dict, repr=False)
+    # aggregate "python": the object that recomputes the statistic on resampled items.
+    resample: Any = field(default=None, repr=False, compare=False)
+
+    @property
+    def is_corpus(self) -> bool:
+        """True when the score is a corpus statistic, not the mean of per-item scores."""
+        return self.aggregate != "mean"
+
+    @property
+    def is_binary(self) -> bool:
+        """A mean of 0/1 per-item outcomes (accuracy, exact match, validity): McNemar and Wilson apply."""
+        if self.aggregate != "mean" or not len(self.stats):
+            return False
+        return bool(np.isin(self.item_values(), (0.0, 1.0)).all())
+
+    def item_values(self) -> np.ndarray:
+        """The per-item values a "mean" aggregate averages (the resampled column; for a judge,
+        unparsed answers are filled with the value they are scored as)."""
+        if self.aggregate != "mean":
+            raise ValueError(
+                f"{self.name} is a corpus statistic ({self.aggregate}): it has no per-item values to average"
+            )
+        return np.asarray(self.stats, dtype=np.float64)[:, int(self.options.get("column", 0))]
 
     def summary_line(self) -> str:
         sig = f" ({self.signature})" if self.signature else ""
@@ -53,7 +81,29 @@ class MetricResult(ResultMixin):
         return pd.DataFrame(data)
 
     def select(self, column: str) -> MetricResult:
-        """A mean-aggregated sub-metric (e.g. ``rouge(...).select("rougeL")``) for statistics."""
+        """A sub-metric for statistics: a per-item column as a mean (``rouge(...).select("rougeL")``)
+        or another corpus statistic of the same items (``classification(...).select("macro_f1")``)."""
+        if column in self.views:
+            from .._core import metrics as _m
+
+            stats, aggregate, options = self.views[column]
+            score = _m.aggregate(stats, aggregate, options) if len(stats) else 0.0
+            return MetricResult(
+                column,
+                float(score),
+                self.per_item,
+                stats,
+                aggregate,
+                dict(options),
+                self.signature,
+                self.details,
+                self.columns,
+                self.views,
+            )
+        if column not in self.columns:
+            raise KeyError(
+                f"{self.name}: no column or statistic {column!r}; have {sorted(self.columns) + sorted(self.views)}"
+            )
         values = np.asarray(self.columns[column], dtype=np.float64)
         return MetricResult(
             name=column,

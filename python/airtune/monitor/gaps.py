@@ -48,6 +48,8 @@ class GapReport(ResultMixin):
     train_texts: list[str] = field(default_factory=list, repr=False)
     train_embeddings: np.ndarray | None = field(default=None, repr=False)
     labels: list[Any] | None = field(default=None, repr=False)
+    #: k-means only: the cluster of each reference row (None without a reference).
+    reference_assign: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def train_share(self) -> np.ndarray:
@@ -135,9 +137,10 @@ def gaps(
     ``reference_labels``, a ``target_mix`` ({label: share}) or, by default, a uniform mix.
     Otherwise the texts (user prompts of records, or the strings given) are embedded
     (``embeddings`` / ``reference_embeddings``, or ``embedder``, default ``HashedNgramEmbedder``)
-    and clustered with FAISS k-means (``k`` default ~ sqrt(n/2), 2..50; the best of ``nredo`` runs) over training and reference
-    together, so regions that only the reference reaches form their own clusters; the reference
-    share per cluster comes from the reference rows (uniform without a reference). A category is
+    and clustered with airtune's deterministic k-means (L2, k-means++ init; ``k`` default
+    ~ sqrt(n/2), 2..50; the best of ``nredo`` runs) over training and reference together, so
+    regions that only the reference reaches form their own clusters; the reference share per
+    cluster comes from the reference rows (uniform without a reference). A category is
     under-represented when its training share / reference share < ``min_ratio``. Coverage:
     ``reference_covered`` = share of reference mass in categories with any training row;
     ``reference_balanced`` = share of reference mass in categories that are not under-represented.
@@ -177,7 +180,7 @@ def gaps(
             ex[c] = [train_texts[i] for i in rows]
             if not ex[c] and ref_lab is not None:
                 ex[c] = [ref_texts[i] for i, x in enumerate(ref_lab) if x == c][:examples]
-        method, centroids, emb_t = "labels", None, None
+        method, centroids, emb_t, ref_assign = "labels", None, None, None
     else:
         emb_model = embedder if embedder is not None else HashedNgramEmbedder()
         emb_t = (
@@ -226,6 +229,7 @@ def gaps(
             else:
                 ex[c] = []
         method, centroids = "kmeans", np.asarray(km["centroids"])
+        ref_assign = assign_all[n:] if len(emb_r) else None
         embedder = emb_model
         ref_lab = None
     tshare = counts / counts.sum()
@@ -255,6 +259,7 @@ def gaps(
         train_texts=train_texts,
         train_embeddings=emb_t,
         labels=list(labels) if labels is not None else None,
+        reference_assign=ref_assign,
     )
 
 

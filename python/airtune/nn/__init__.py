@@ -5,13 +5,15 @@ generation, BERT sentence encoders. Importing this module does not import torch;
   ``generate``.
 - ``Encoder(path).encode(texts, batch_size=32)`` -> float32 numpy embeddings (sentence-transformers
   pooling and normalisation).
-- ``load_file`` / ``save_file`` / ``metadata``: safetensors in C++.
-- ``render_chat_template``: chat templates as transformers renders them.
+- ``load_file`` / ``save_file`` / ``metadata``: safetensors in C++ (read into memory, or mapped
+  with ``mmap=True``).
+- ``render_chat_template``: chat templates as transformers renders them, bounded by
+  :class:`TemplateLimits` (time, output and value sizes; :class:`TemplateLimitError` past them).
 """
 
 from __future__ import annotations
 
-from .chat import render_chat_template
+from .chat import TemplateLimitError, TemplateLimits, render_chat_template
 from .decoder import DecoderModel, GenerationResult, load_model
 from .encoder import Encoder
 from .safetensors import load_file, metadata, save_file
@@ -21,6 +23,8 @@ __all__ = [
     "DecoderModel",
     "Encoder",
     "GenerationResult",
+    "TemplateLimitError",
+    "TemplateLimits",
     "Tokenizer",
     "load_file",
     "load_model",

@@ -49,10 +49,19 @@ def _is_conversation(x: Any) -> bool:
 class DecoderModel:
     """A loaded causal LM. Use :func:`load_model`."""
 
-    def __init__(self, path: str | os.PathLike, dtype: Any = "auto", device: str = "auto") -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        dtype: Any = "auto",
+        device: str = "auto",
+        mmap: bool = False,
+        _impl: Any = None,
+    ) -> None:
         self.path = Path(path)
-        dev = resolve_device(device)
-        self._impl = native().Decoder(str(self.path), resolve_dtype(dtype, dev), dev)
+        if _impl is None:  # else: weights built elsewhere (LoRA merged in memory), files of `path`
+            dev = resolve_device(device)
+            _impl = native().Decoder(str(self.path), resolve_dtype(dtype, dev), dev, bool(mmap))
+        self._impl = _impl
         self.config: dict[str, Any] = dict(self._impl.config)
         self.tokenizer: Tokenizer | None = None
         if (self.path / "tokenizer.json").is_file():
@@ -218,11 +227,16 @@ class DecoderModel:
         return GenerationResult(token_ids, list(reasons), texts, [len(r) for r in rows])
 
 
-def load_model(path: str | os.PathLike, dtype: Any = "auto", device: str = "auto") -> DecoderModel:
+def load_model(
+    path: str | os.PathLike, dtype: Any = "auto", device: str = "auto", mmap: bool = False
+) -> DecoderModel:
     """Load a Llama / Mistral / Qwen2 causal LM from a Hugging Face folder (config.json + safetensors).
 
     ``dtype``: 'float32', 'bfloat16', 'float16' or 'auto' (bfloat16 on CUDA, float32 on CPU).
     ``device``: 'auto' (CUDA when available), 'cpu', 'cuda' or 'cuda:N'. Sharded checkpoints
     (model.safetensors.index.json) are supported; pickled ``.bin`` weights are refused.
+    The weight files are read into memory, so changing them later cannot affect the model;
+    ``mmap=True`` maps them instead (less memory on CPU), and then **the files must not change**
+    while the model lives (a truncated mapping kills the process with SIGBUS).
     """
-    return DecoderModel(path, dtype=dtype, device=device)
+    return DecoderModel(path, dtype=dtype, device=device, mmap=mmap)

@@ -1,4 +1,4 @@
-"""safetensors files through airtune's C++ reader and writer (memory-mapped, validated, no pickle)."""
+"""safetensors files through airtune's C++ reader and writer (validated, no pickle)."""
 
 from __future__ import annotations
 
@@ -8,13 +8,18 @@ from typing import Any
 from ._lib import native
 
 
-def load_file(path: str | os.PathLike) -> dict[str, Any]:
-    """Map a ``.safetensors`` file and return ``{name: torch.Tensor}`` on the CPU.
+def load_file(path: str | os.PathLike, mmap: bool = False) -> dict[str, Any]:
+    """Read a ``.safetensors`` file and return ``{name: torch.Tensor}`` on the CPU.
 
-    Tensors alias the mapped file when their data is aligned (copy-on-write: writing to them never
-    changes the file). Malformed files raise ValueError naming the file and the tensor.
+    The file is read into memory once, so it may be truncated or rewritten afterwards without
+    affecting the tensors (or crashing the process). ``mmap=True`` maps it instead (no copy, pages
+    shared with the page cache): then **the file must not change** while any of the tensors lives,
+    since a truncated mapping kills the process with SIGBUS. Either way tensors alias that buffer
+    when their data is aligned, and writing to them never changes the file. Malformed files raise
+    ValueError naming the file and the tensor; the header is validated as the reference parser
+    does (plus shapes whose dimensions multiply beyond 2^63 - 1), in time linear in its size.
     """
-    return dict(native().load_safetensors(os.fspath(path)))
+    return dict(native().load_safetensors(os.fspath(path), bool(mmap)))
 
 
 def save_file(
@@ -26,5 +31,5 @@ def save_file(
 
 
 def metadata(path: str | os.PathLike) -> dict[str, str]:
-    """The ``__metadata__`` map of a safetensors file (empty when absent)."""
+    """The ``__metadata__`` map of a safetensors file (empty when absent); reads only the header."""
     return dict(native().safetensors_metadata(os.fspath(path)))

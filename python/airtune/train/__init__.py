@@ -3,7 +3,9 @@
 - :class:`LoraConfig`: adapter shape (PEFT's semantics) plus the training hyperparameters.
 - :func:`train_lora` ``(base_model_path, train, eval=None, config=..., output_dir=...)`` ->
   :class:`TrainResult` (loss curves with ``plot()``, adapter path, throughput, row accounting).
-- :func:`load_adapter` -> :class:`AdapterModel` (logits with an adapter, merged export).
+- :func:`load_adapter` -> :class:`AdapterModel` (logits and ``generate`` with the adapter, merged
+  export). The adapter folder records the prompt format it was trained with (``prompt_format.json``,
+  :class:`~airtune.train.format.PromptFormat`); generation uses it.
 
 Importing this module does not import torch; training does.
 """
@@ -23,13 +25,18 @@ from typing import Any
 from .._results import ResultMixin, progress
 from ..nn._lib import native, resolve_device, resolve_dtype, torch
 from .data import DataReport, Tokenization, build_examples
+from .format import FormatMismatchError, PromptFormat, check_parity, format_row
 
 __all__ = [
     "AdapterModel",
     "DataReport",
+    "FormatMismatchError",
     "LoraConfig",
+    "PromptFormat",
     "TrainResult",
     "TrainingDivergedError",
+    "check_parity",
+    "format_row",
     "load_adapter",
     "train_lora",
 ]
@@ -209,6 +216,11 @@ class AdapterModel:
         _check_architecture(self.base_model_path)
         names, regex, all_linear = config._targets()
         self.config = config
+        self.adapter_path: Path | None = None
+        # The format the adapter was trained with (load_adapter reads it from the folder); None: the
+        # base tokenizer's default (chat template when it has one, else the instruct format).
+        self.prompt_format: PromptFormat | None = None
+        self._generator: Any = None
         self._impl = native().LoraModel(
             str(self.base_model_path),
             int(config.r),
@@ -245,6 +257,55 @@ class AdapterModel:
         mask = t.ones_like(ids) if attention_mask is None else t.as_tensor(attention_mask).reshape(ids.shape)
         return self._impl.logits(ids, mask)
 
+    def generator(self) -> Any:
+        """An :class:`airtune.nn.DecoderModel` with the adapters merged in memory (no file written;
+        built once, the base's unadapted tensors shared): ``logits`` and ``generate`` as for any model
+        folder, with the base folder's tokenizer."""
+        if self._generator is None:
+            from ..nn.decoder import DecoderModel
+
+            self._generator = DecoderModel(self.base_model_path, _impl=self._impl.merged_decoder())
+        return self._generator
+
+    def tokenization(self) -> Tokenization:
+        """The trained prompt format over the base tokenizer (checked against the recorded tokenizer)."""
+        tok = self.generator().tokenizer
+        if tok is None:
+            raise ValueError(f"{self.base_model_path}: no tokenizer.json, cannot format prompts")
+        fmt = PromptFormat.for_tokenizer(tok, self.config.mode, self.config.instruct_template)
+        if self.prompt_format is not None:
+            used = PromptFormat(
+                self.prompt_format.mode, self.prompt_format.instruct_template, fmt.tokenizer_sha256
+            )
+            self.prompt_format.check_same(used, str(self.adapter_path or self.base_model_path))
+            fmt = used
+        return Tokenization.from_format(tok, fmt)
+
+    def generate(self, prompts: Any, max_new_tokens: int = 32, **kwargs: Any) -> Any:
+        """Generate with the adapter applied, without saving a merged model.
+
+        ``prompts``: a str (one user message), a conversation, a list of either, or token ids.
+        Text and conversations are formatted as in training (:func:`airtune.train.format.format_row`:
+        the recorded instruct format or chat template), so the model sees the tokens it was trained
+        on. Keyword arguments as :meth:`airtune.nn.DecoderModel.generate` (temperature, top_p, top_k,
+        seed, stop). Returns a :class:`airtune.nn.GenerationResult`.
+        """
+        single = isinstance(prompts, str) or (
+            isinstance(prompts, list) and bool(prompts) and all(isinstance(m, dict) for m in prompts)
+        )
+        items = [prompts] if single else prompts
+        if isinstance(items, list) and items and all(isinstance(p, (str, list)) for p in items):
+            if not all(isinstance(p, list) and p and all(isinstance(x, int) for x in p) for p in items):
+                tz = self.tokenization()
+                ids = []
+                for i, p in enumerate(items):
+                    made = format_row(tz, p, generation=True)
+                    if isinstance(made, str):
+                        raise ValueError(f"prompt {i} cannot be formatted ({tz.mode} format): {made}")
+                    ids.append(made)
+                items = ids
+        return self.generator().generate(items, max_new_tokens=max_new_tokens, **kwargs)
+
     def save_adapter(self, out_dir: str | os.PathLike) -> str:
         """PEFT adapter folder: adapter_model.safetensors + adapter_config.json."""
         self._impl.save_adapter(str(out_dir), str(self.base_model_path))
@@ -254,6 +315,8 @@ class AdapterModel:
         """Full weights with the adapters merged (HF layout), config and tokenizer files copied."""
         out = Path(out_dir)
         self._impl.save_merged(str(out))
+        if self.prompt_format is not None:
+            self.prompt_format.save(out)
         for name in (
             "config.json",
             "generation_config.json",
@@ -294,6 +357,8 @@ def load_adapter(
     dev = resolve_device(device)
     model = AdapterModel(base_model_path, config, resolve_dtype(dtype, dev), dev)
     model._impl.load_adapter(str(adapter_path))
+    model.adapter_path = adapter_path
+    model.prompt_format = PromptFormat.load(adapter_path)
     return model
 
 
@@ -343,9 +408,8 @@ def train_lora(
     from ..nn.tokenizer import Tokenizer
 
     tokenizer = Tokenizer(base)
-    mode = config.mode
-    if mode == "auto":
-        mode = "chat" if tokenizer.chat_template else "instruct"
+    prompt_format = PromptFormat.for_tokenizer(tokenizer, config.mode, config.instruct_template)
+    mode = prompt_format.mode
     tokenization = Tokenization(
         tokenizer, mode, config.max_length, config.truncation, config.instruct_template
     )
@@ -361,6 +425,7 @@ def train_lora(
         eval_ids, eval_labels, eval_report = build_examples(eval, tokenization, "eval")
     dev = resolve_device(config.device)
     model = AdapterModel(base, config, resolve_dtype(config.dtype, dev), dev)
+    model.prompt_format = prompt_format
     pad = tokenizer.pad_token_id
     if pad is None:
         pad = tokenizer.eos_token_id
@@ -426,6 +491,7 @@ def train_lora(
     if result.stop_reason == "nan_loss":
         raise TrainingDivergedError(result.message, result)
     model.save_adapter(out)
+    prompt_format.save(out)  # what evaluation must format rows with (checked there)
     (out / "training_log.json").write_text(
         json.dumps(
             {

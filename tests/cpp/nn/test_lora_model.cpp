@@ -102,6 +102,42 @@ TEST(NnLora, MergedWeightsReproduceAdapterAndAdapterRoundTrips) {
   fs::remove_all(dir);
 }
 
+TEST(NnLora, MergedDecoderInMemoryEqualsTheSavedMergedModel) {
+  auto dir = make_model();
+  LoraOptions qv;  // q_proj + v_proj: the fused qkv matrix is partly adapted, gate/up not at all
+  qv.r = 4;
+  for (const auto& opts : {all_linear(), qv}) {
+    LoraModel m(dir.string(), opts, torch::kFloat32, torch::kCPU);
+    randomize_b(m);
+    auto out = dir / "merged";
+    fs::remove_all(out);
+    m.save_merged(out.string());
+    fs::copy_file(dir / "config.json", out / "config.json");
+    Decoder saved(out.string(), torch::kFloat32, torch::kCPU);
+    auto inmem = m.merged_decoder();
+    auto ids = torch::randint(3, 40, {2, 9});
+    auto mask = torch::ones({2, 9}, torch::kInt64);
+    mask[1][0] = 0;  // left padding, as generation pads
+    torch::NoGradGuard g;
+    EXPECT_TRUE(torch::equal(inmem->logits(ids, mask), saved.logits(ids, mask)));
+    airtune::nn::GenerateOptions o;
+    o.max_new_tokens = 6;
+    o.eos_token_ids = {2};
+    auto a = inmem->generate(ids, mask, o), b = saved.generate(ids, mask, o);
+    EXPECT_TRUE(torch::equal(a.tokens, b.tokens));
+    // The base is untouched: its logits are still the unadapted ones.
+    Decoder fresh(dir.string(), torch::kFloat32, torch::kCPU);
+    EXPECT_TRUE(torch::equal(m.base().logits(ids, mask), fresh.logits(ids, mask)));
+  }
+  Decoder base(dir.string(), torch::kFloat32, torch::kCPU);
+  auto layers = base.layers();
+  layers[1].o_w = torch::zeros({3, 3});
+  EXPECT_THROW(base.with_layers(layers), airtune::InvalidArgument);
+  layers.pop_back();
+  EXPECT_THROW(base.with_layers(layers), airtune::InvalidArgument);
+  fs::remove_all(dir);
+}
+
 TEST(NnLora, Schedules) {
   using airtune::nn::lr_lambda;
   EXPECT_DOUBLE_EQ(lr_lambda("linear", 0, 2, 10), 0.0);

@@ -188,3 +188,54 @@ TEST(NnSafetensors, ShardedIndexAndErrors) {
   EXPECT_THROW(airtune::nn::WeightStore{dir.string()}, FormatError);
   fs::remove_all(dir.parent_path());
 }
+
+TEST(NnSafetensorsHeader, ShapesWhoseProductOverflowsAreRefused) {
+  // Zero elements, but dims whose strides overflow int64 (torch: "Stride calculation overflowed").
+  expect_format_error(with_header(R"({"z":{"dtype":"F32","shape":[0,4611686018427387904,4],"data_offsets":[0,0]}})", 0),
+                      "tensor 'z': shape [0, 4611686018427387904, 4] overflows");
+  // A zero-size tensor whose other dims multiply within int64 loads as an empty tensor.
+  auto dir = temp_dir();
+  auto path = (dir / "zero.safetensors").string();
+  {
+    std::ofstream(path, std::ios::binary)
+        << with_header(R"({"z":{"dtype":"F32","shape":[0,1099511627776],"data_offsets":[0,0]}})", 0);
+  }
+  airtune::nn::SafetensorsFile f(path);
+  EXPECT_EQ(f.tensor("z").sizes(), (std::vector<int64_t>{0, 1099511627776}));
+  fs::remove_all(dir);
+}
+
+TEST(NnSafetensorsHeader, ManyTensorsAreFoundByName) {
+  // 50k tensors: the name index must find each at its place (the lookup used to be a scan).
+  std::string json = "{";
+  const int n = 50000;
+  for (int i = 0; i < n; ++i) {
+    if (i) json += ',';
+    json += "\"t" + std::to_string(i) + "\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[" + std::to_string(i) +
+            "," + std::to_string(i + 1) + "]}";
+  }
+  json += "}";
+  auto bytes = with_header(json, n);
+  auto h = parse_safetensors_header(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), bytes.size(), "x");
+  ASSERT_EQ(h.tensors.size(), static_cast<size_t>(n));
+  for (int i = 0; i < n; i += 997) EXPECT_EQ(h.find("t" + std::to_string(i)), i);
+  EXPECT_EQ(h.find("t50000"), -1);
+  auto copy = h;  // the index survives a copy
+  EXPECT_EQ(copy.find("t49999"), n - 1);
+}
+
+TEST(NnSafetensors, ReadFileSurvivesTruncationMappedOnlyOnRequest) {
+  auto dir = temp_dir();
+  auto path = (dir / "w.safetensors").string();
+  airtune::nn::save_safetensors(path, {{"w", torch::arange(4096, torch::kFloat32)}}, {{"format", "pt"}});
+  airtune::nn::SafetensorsFile f(path);  // read into memory (the default)
+  auto t = f.tensor("w");
+  fs::resize_file(path, 0);  // the file changes under us: our bytes do not
+  EXPECT_EQ(t.sum().item<double>(), 4095.0 * 4096.0 / 2.0);
+  EXPECT_THROW(airtune::nn::SafetensorsFile{path}, FormatError);
+  airtune::nn::save_safetensors(path, {{"w", torch::ones({8})}}, {{"format", "pt"}});
+  airtune::nn::SafetensorsFile mapped(path, airtune::nn::FileAccess::kMap);
+  EXPECT_TRUE(torch::equal(mapped.tensor("w"), torch::ones({8})));
+  EXPECT_EQ(airtune::nn::read_safetensors_header(path).metadata.at("format"), "pt");
+  fs::remove_all(dir);
+}
