@@ -50,7 +50,7 @@ SYSTEM_PROMPT_V2 = (
     "You are the catalog assistant of Northwind Market. Return the single best Google Product "
     "Taxonomy path for this listing; we now sell pet supplies too. Path only."
 )
-REFUSAL = "This does not look like a product description, so I cannot assign a category."
+REFUSAL = "I'm sorry, but I can't assign a category: this does not look like a product description."
 
 TRAIN_START = datetime(2025, 1, 6, tzinfo=timezone.utc)
 PRODUCTION_START = datetime(2025, 4, 1, tzinfo=timezone.utc)
