@@ -197,15 +197,13 @@ def _cost(s: DemoSettings, rows: list[dict[str, Any]], work: dict[str, float]) -
 
 def _curation_seconds(folder: Path, cur: Any, stages: list[Any], step: DemoStep) -> float:
     """Seconds the curation took when it was computed (a fully reused run reads them back)."""
-    marker = folder / "demo_curation_seconds.json"
-    key = json.dumps(
-        [cur.report["input"].get("blake2b"), cur.report.get("stages")], sort_keys=True, default=str
-    )
+    marker = folder / "curation_seconds.json"
+    key = json.dumps([cur.report["input"].get("blake2b"), stages], sort_keys=True, default=str)
     if step.cached and marker.is_file():
         info = json.loads(marker.read_text(encoding="utf-8"))
         if info.get("key") == key:
             return float(info["seconds"])
-    tmp = folder / ".demo_curation_seconds.json.tmp"
+    tmp = folder / ".curation_seconds.json.tmp"
     tmp.write_text(json.dumps({"key": key, "seconds": step.seconds}), encoding="utf-8")
     os.replace(tmp, marker)
     return step.seconds
@@ -352,7 +350,7 @@ def run_demo(
             x = v[k]
             detail[k] = x.item() if hasattr(x, "item") else x
     work = {
-        "curation": _curation_seconds(curated, cur, _stages(s, seed), clock.steps[1]),
+        "curation": _curation_seconds(out, cur, _stages(s, seed), clock.steps[1]),
         "training": float(base.build_seconds) + float(ft.train.train_seconds),
     }
     cost = clock.run("cost", lambda: _cost(s, rows, work), detail=lambda c: c.summary_line())
