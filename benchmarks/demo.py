@@ -1,19 +1,17 @@
-"""The demo recipe end to end at its default sizes: wall and CPU seconds of each step and the
-holdout scores of the untuned base, the fine-tuned model and the API baseline.
+"""The demo end to end at its full sizes (``airtune.demo.run_demo``): wall and CPU seconds of each
+step, a second run in the same folder (what it reuses), and the holdout scores of the untuned base,
+the fine-tuned model and the API baseline with the verdict.
 
-    .venv/bin/python benchmarks/demo.py [--threads 1] [--work DIR]
+    .venv/bin/python benchmarks/demo.py [--threads 1] [--work DIR] [--seed 0]
 
-Steps: generate the traffic -> quick_splits (the stand-in for the curation pipeline) -> build the
-base model (tokenizer, random Llama, pretraining) -> build it again (the cache) -> LoRA fine-tune
--> generation on the holdout and scoring. CPU seconds are the process's user + system time (all
-threads); on a shared machine wall time follows the load average, which is recorded per step.
+CPU seconds are the process's user + system time (all threads); on a shared machine wall time
+follows the load average, which is recorded before each run.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import resource
 import sys
 import tempfile
 import time
@@ -24,11 +22,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import write_results  # noqa: E402
 
 
-def cpu() -> float:
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=1, help="libtorch threads (default 1)")
@@ -36,93 +29,50 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
 
-    from airtune.demo import generate
-    from airtune.demo.model import BaseRecipe, build_base
-    from airtune.demo.recipe import FinetuneRecipe, finetune, quick_splits, score_holdout
+    from airtune.demo import run_demo
 
     work = Path(args.work or tempfile.mkdtemp(prefix="airtune-demo-"))
-    steps: list[dict] = []
-
-    def run(name, fn):
+    runs = []
+    for label, reuse in (("first run", False), ("second run", True)):
         load = os.getloadavg()[0]
-        t0, c0 = time.perf_counter(), cpu()
-        out = fn()
-        steps.append(
-            {
-                "step": name,
-                "wall_s": round(time.perf_counter() - t0, 1),
-                "cpu_s": round(cpu() - c0, 1),
-                "load_avg_1min": round(load, 1),
-            }
-        )
-        print(steps[-1], flush=True)
-        return out
+        t0 = time.perf_counter()
+        res = run_demo(work, reuse=reuse, progress=False, seed=args.seed, num_threads=args.threads)
+        runs.append((label, load, time.perf_counter() - t0, res))
+        print(f"{label}: {runs[-1][2]:.1f} s", flush=True)
+    first, second = runs[0][3], runs[1][3]
+    assert second.to_dict()["scores"] == first.to_dict()["scores"], "a reused run gave other numbers"
 
-    data = run("generate", lambda: generate(work / "data", seed=args.seed, show_progress=False))
-    train, test = run("quick_splits", lambda: quick_splits(data.traffic))
-    base_recipe = BaseRecipe()
-    base = run(
-        "build_base",
-        lambda: build_base(
-            work / "models", data.corpus, base_recipe, show_progress=False, force=True, num_threads=args.threads
-        ),
-    )
-    again = run("build_base (cached)", lambda: build_base(work / "models", data.corpus, base_recipe))
-    assert again.cached
-    ft_recipe = FinetuneRecipe()
-    ft = run(
-        "finetune",
-        lambda: finetune(
-            base.path, train, work / "adapter", ft_recipe, show_progress=False, num_threads=args.threads
-        ),
-    )
-    scores = run(
-        "score_holdout",
-        lambda: score_holdout(
-            test,
-            base.path,
-            ft.merged_path,
-            max_new_tokens=ft_recipe.max_new_tokens,
-            show_progress=False,
-            num_threads=args.threads,
-        ),
-    )
-    print(scores.table())
-    total_wall = sum(s["wall_s"] for s in steps if s["step"] != "build_base (cached)")
-    total_cpu = sum(s["cpu_s"] for s in steps if s["step"] != "build_base (cached)")
-    n = scores["baseline"].n
-    rows = [
-        "| step | wall s | CPU s | load avg |",
-        "|---|---:|---:|---:|",
-        *[f"| {s['step']} | {s['wall_s']} | {s['cpu_s']} | {s['load_avg_1min']} |" for s in steps],
-        f"| total (first run) | {total_wall:.1f} | {total_cpu:.1f} | |",
+    rows = ["| step | first run: wall s | CPU s | second run: wall s | reused |", "|---|---:|---:|---:|---|"]
+    for a, b in zip(first.steps, second.steps):
+        rows.append(
+            f"| {a.name} | {a.seconds:.1f} | {a.cpu_seconds:.1f} | {b.seconds:.1f} | {'yes' if b.cached else 'no'} |"
+        )
+    rows += [
+        f"| total | {first.seconds:.1f} | {sum(s.cpu_seconds for s in first.steps):.1f} | {second.seconds:.1f} | |",
         "",
-        f"Holdout: {n} rows never seen in training (train split {len(train)} rows); base "
-        f"{base.num_parameters:,} parameters, pretraining eval loss {base.initial_eval_loss:.2f} -> "
-        f"{base.eval_loss:.2f}; fine-tune {ft.train.steps} steps, final loss {ft.train.final_loss:.3f}; "
-        f"libtorch threads {args.threads}.",
+        f"Load average (1 min) before the runs: {runs[0][1]:.1f} and {runs[1][1]:.1f}; libtorch threads {args.threads}.",
+        f"Curation: {first.accounting['rows_in']} rows in = {first.accounting['kept']} kept + "
+        f"{first.accounting['dropped']} dropped + {first.accounting['quarantined']} quarantined; "
+        f"{first.holdout['train_rows']} training rows, {first.holdout['scored']} holdout rows scored. "
+        f"Base {first.base['parameters']:,} parameters, pretraining eval loss {first.base['initial_eval_loss']:.2f} -> "
+        f"{first.base['eval_loss']:.2f}; fine-tune {first.train['steps']} steps, final loss {first.train['final_loss']:.3f}.",
         "",
-        "| model | accuracy | hierarchical F1 | level 1 | invalid |",
-        "|---|---:|---:|---:|---:|",
-        *[
-            f"| {s.name} | {s.accuracy:.1%} | {s.hierarchical_f1:.1%} | {s.level_accuracy[0]:.1%} | "
-            f"{s.invalid_rate:.1%} |"
-            for s in scores.scores
-        ],
+        "| model | accuracy (95% CI) | hierarchical F1 (95% CI) |",
+        "|---|---:|---:|",
     ]
+    by = {(s["model"], s["metric"]): s for s in first.scores}
+    for m in ("untuned", "fine-tuned", "api"):
+        a, h = by[(m, "accuracy")], by[(m, "hierarchical_f1")]
+        rows.append(
+            f"| {m} | {a['score']:.1%} [{a['ci_low']:.1%}, {a['ci_high']:.1%}] | "
+            f"{h['score']:.1%} [{h['ci_low']:.1%}, {h['ci_high']:.1%}] |"
+        )
+    rows += ["", f"Verdict: {first.verdict} ({first.verdict_reading})"]
     payload = {
         "threads": args.threads,
-        "steps": steps,
-        "holdout_rows": n,
-        "train_rows": len(train),
-        "base": {
-            "parameters": base.num_parameters,
-            "eval_loss": base.eval_loss,
-            "initial_eval_loss": base.initial_eval_loss,
-            "recipe": base.recipe,
-        },
-        "finetune": {"steps": ft.train.steps, "final_loss": ft.train.final_loss, "recipe": vars(ft_recipe)},
-        "scores": [vars(s) for s in scores.scores],
+        "load_avg_1min": [r[1] for r in runs],
+        "first": first.to_dict(),
+        "second_steps": [vars(s) for s in second.steps],
     }
     write_results("demo", payload, "\n".join(rows))
 

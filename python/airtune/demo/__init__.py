@@ -1,4 +1,9 @@
-"""airtune.demo: the data and model recipe behind the README's first command.
+"""airtune.demo: the README's first command, and the data and model recipe behind it.
+
+- :func:`run_demo` runs the loop end to end on generated traffic: curation (airtune.Pipeline),
+  holdout split, the pretrained tiny Llama, a LoRA fine-tune, airtune.evaluate of the untuned
+  base, the fine-tuned model and the API baseline (intervals, the three-way verdict) and the cost
+  table; a second run reuses every step (:mod:`airtune.demo.run`).
 
 - :func:`generate` writes deterministic production traffic of an e-commerce shop (product
   descriptions -> Google Product Taxonomy paths answered by an API model), a later production
@@ -7,7 +12,8 @@
   weights, pretrained on the corpus), cached by a hash of its recipe (:mod:`airtune.demo.model`).
 - :func:`finetune` and :func:`score_holdout` fine-tune a LoRA adapter on a training split and
   score the untuned base, the fine-tuned model and the API baseline on a holdout; :func:`quick_splits`
-  is a minimal stand-in for the curation pipeline (:mod:`airtune.demo.recipe`). See docs/demo.md.
+  is a minimal stand-in for the curation pipeline, for the recipe's own tests
+  (:mod:`airtune.demo.recipe`). See docs/demo.md.
 
 Importing this package does not import torch.
 """
@@ -26,6 +32,7 @@ from .recipe import (
     quick_splits,
     score_holdout,
 )
+from .run import DemoResult, DemoSettings, DemoStep, run_demo
 from .taxonomy import Category, Taxonomy, load_taxonomy
 
 __all__ = [
@@ -33,6 +40,9 @@ __all__ = [
     "BaseRecipe",
     "Category",
     "DemoData",
+    "DemoResult",
+    "DemoSettings",
+    "DemoStep",
     "DemoSizes",
     "FinetuneRecipe",
     "FinetuneResult",
@@ -45,5 +55,6 @@ __all__ = [
     "load_taxonomy",
     "predict",
     "quick_splits",
+    "run_demo",
     "score_holdout",
 ]
