@@ -315,7 +315,7 @@ def run_demo(
 
     def _evaluate() -> Any:
         with torch_threads(num_threads):
-            return evaluate(
+            rep = evaluate(
                 rows,
                 {"untuned": base.path, "fine-tuned": ft.adapter_path, "api": [r["api"] for r in rows]},
                 metrics=["accuracy", "hierarchical_f1"],
@@ -328,6 +328,8 @@ def run_demo(
                 generation=GenerationParams(max_tokens=s.finetune.max_new_tokens),
                 model_options={"dtype": "float32", "device": "cpu", "batch_size": s.finetune.generate_batch},
             )
+        rep.to_html(out / "evaluation.html")
+        return rep
 
     def _hits(rep: Any) -> bool:
         hits = rep.settings.get("cache_hits", {})
@@ -335,7 +337,6 @@ def run_demo(
 
     report = clock.run("evaluate", _evaluate, cached=_hits, detail=lambda r: r.summary_line())
     report_html = out / "evaluation.html"
-    report.to_html(report_html)
     with open(out / "predictions.jsonl.tmp", "w", encoding="utf-8") as f:
         for i, r in enumerate(rows):
             preds = {m: report.predictions[m][i] for m in names}
