@@ -167,6 +167,24 @@ def test_second_run_reuses_and_gives_the_same_numbers(runs):
     assert Path(second.outputs["predictions"]).read_bytes() == predictions
 
 
+def test_cli_demo_verb_runs_the_loop_and_reuses_the_folder(runs, capsys):
+    """`airtune demo` is run_demo: in the fixture's folder every step is reused, the JSON is the result."""
+    from airtune import cli
+    from airtune.cli.core import jsonable
+
+    out, first, _, _ = runs
+    assert cli.main(["demo", "--quick", "--out", str(out), "--json", "--no-progress"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["verdict"] == first.verdict and payload["scores"] == jsonable(first.to_dict()["scores"])
+    assert all(s["cached"] for s in payload["steps"] if s["name"] in ("pretrain", "finetune", "evaluate"))
+    assert cli.main(["demo", "--quick", "--out", str(out), "--no-progress"]) == 0
+    text = capsys.readouterr().out
+    assert first.verdict in text and first.outputs["evaluation_report"] in text
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["demo", "--seed", "x"])
+    assert exc.value.code == 2
+
+
 def test_generated_traffic_is_deterministic(runs, tmp_path):
     out, r, _, _ = runs
     again = generate(tmp_path, seed=0, sizes=DemoSizes(**r.settings["sizes"]), show_progress=False)
