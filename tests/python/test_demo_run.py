@@ -179,7 +179,7 @@ def test_cli_demo_verb_runs_the_loop_and_reuses_the_folder(runs, capsys):
     assert all(s["cached"] for s in payload["steps"] if s["name"] in ("pretrain", "finetune", "evaluate"))
     assert cli.main(["demo", "--quick", "--out", str(out), "--no-progress"]) == 0
     text = capsys.readouterr().out
-    assert first.verdict in text and first.outputs["evaluation_report"] in text
+    assert f"verdict: {first.verdict.upper()}" in text and first.outputs["evaluation_report"] in text
     with pytest.raises(SystemExit) as exc:
         cli.main(["demo", "--seed", "x"])
     assert exc.value.code == 2
