@@ -50,6 +50,13 @@ size_t first_invalid_utf8(std::string_view s) noexcept {
   return s.size();
 }
 
+void code_point_starts(std::string_view s, std::vector<size_t>& starts) {
+  starts.clear();
+  for (size_t i = 0; i < s.size(); ++i)
+    if ((static_cast<unsigned char>(s[i]) & 0xC0) != 0x80) starts.push_back(i);
+  starts.push_back(s.size());
+}
+
 std::u32string to_u32(std::string_view s) {
   std::u32string out;
   out.reserve(s.size());

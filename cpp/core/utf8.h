@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace airtune::core {
 
@@ -52,6 +53,10 @@ inline char32_t next_code_point(std::string_view s, size_t& i) noexcept {
   i += 4;
   return cp;
 }
+
+/// Byte offsets where the code points of `s` start, then s.size() (cleared first; a stray
+/// continuation byte belongs to the code point before it). For code-point n-grams.
+void code_point_starts(std::string_view s, std::vector<size_t>& starts);
 
 /// The code points of `s` (any bytes; invalid sequences become U+FFFD as in decode_utf8).
 std::u32string to_u32(std::string_view s);

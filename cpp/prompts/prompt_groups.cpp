@@ -15,17 +15,7 @@ namespace airtune::prompts {
 namespace {
 
 // Character k-shingles of the text lower-cased with runs of whitespace collapsed (dedup's shingles).
-dedup::MinHashOptions shingle_options(int k) {
-  dedup::MinHashOptions o;
-  o.ngram = k;
-  o.char_ngrams = true;
-  o.normalize = {.lowercase = true,
-                 .collapse_whitespace = true,
-                 .strip_punctuation = false,
-                 .digits_to_zero = false,
-                 .form = core::UnicodeForm::kNone};
-  return o;
-}
+dedup::MinHashOptions shingle_options(int k) { return dedup::char_shingle_options(k, true); }
 
 // Two texts without shingles (both empty) are the same prompt.
 double similarity(const std::vector<uint64_t>& a, const std::vector<uint64_t>& b) {

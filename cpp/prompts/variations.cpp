@@ -666,17 +666,7 @@ std::string render(const Compiled& c, const Lexicon& lex, const Doc& doc, const 
 
 // Character 4-shingles of the text as it is (dedup's shingles, no normalisation).
 const dedup::MinHashOptions& shingle_options() {
-  static const dedup::MinHashOptions o = [] {
-    dedup::MinHashOptions m;
-    m.ngram = 4;
-    m.char_ngrams = true;
-    m.normalize = {.lowercase = false,
-                   .collapse_whitespace = false,
-                   .strip_punctuation = false,
-                   .digits_to_zero = false,
-                   .form = core::UnicodeForm::kNone};
-    return m;
-  }();
+  static const dedup::MinHashOptions o = dedup::char_shingle_options(4, false);
   return o;
 }
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <random>
 #include <string>
+#include <vector>
 
 #include "core/string_column.h"
 #include "core/utf8.h"
@@ -58,6 +59,17 @@ TEST(Utf8, OneDecoderAgreesWithAValidator) {
       EXPECT_EQ(j, i + len);
     }
   }
+}
+
+TEST(Utf8, CodePointStarts) {
+  std::vector<size_t> starts = {99};
+  core::code_point_starts("", starts);
+  EXPECT_EQ(starts, (std::vector<size_t>{0}));
+  core::code_point_starts("a\xe2\x82\xac\xc3\xa9z", starts);  // "a€éz"
+  EXPECT_EQ(starts, (std::vector<size_t>{0, 1, 4, 6, 7}));
+  const std::string stray = {'\x80', 'a'};  // a stray continuation byte starts nothing
+  core::code_point_starts(stray, starts);
+  EXPECT_EQ(starts, (std::vector<size_t>{1, 2}));
 }
 
 TEST(Utf8, TruncateNeverCutsASequence) {
