@@ -4,14 +4,17 @@
 #include <cmath>
 #include <numeric>
 
+#include "core/enum_names.h"
 #include "core/errors.h"
 
 namespace airtune::dedup {
 
 SurvivorRule parse_survivor_rule(const std::string& name) {
-  if (name == "first") return SurvivorRule::kFirst;
-  if (name == "longest") return SurvivorRule::kLongest;
-  if (name == "score" || name == "priority") return SurvivorRule::kScore;
+  static constexpr core::EnumName<SurvivorRule> kRules[] = {{"first", SurvivorRule::kFirst},
+                                                            {"longest", SurvivorRule::kLongest},
+                                                            {"score", SurvivorRule::kScore},
+                                                            {"priority", SurvivorRule::kScore}};
+  if (const auto rule = core::find_enum(name, kRules)) return *rule;
   throw InvalidArgument("keep: expected 'first', 'longest', 'score' or 'priority', got '" + name + "'");
 }
 

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdlib>
 
+#include "core/enum_names.h"
 #include "core/errors.h"
 #include "core/threading.h"
 #include "metrics/ngram.h"
@@ -12,10 +13,11 @@
 namespace airtune::metrics {
 
 BleuSmooth parse_bleu_smooth(std::string_view name) {
-  if (name == "none") return BleuSmooth::kNone;
-  if (name == "floor") return BleuSmooth::kFloor;
-  if (name == "add-k") return BleuSmooth::kAddK;
-  if (name == "exp") return BleuSmooth::kExp;
+  static constexpr core::EnumName<BleuSmooth> kSmooths[] = {{"none", BleuSmooth::kNone},
+                                                            {"floor", BleuSmooth::kFloor},
+                                                            {"add-k", BleuSmooth::kAddK},
+                                                            {"exp", BleuSmooth::kExp}};
+  if (const auto smooth = core::find_enum(name, kSmooths)) return *smooth;
   throw InvalidArgument("unknown smooth_method '" + std::string(name) + "' (choose none, floor, add-k or exp)");
 }
 
