@@ -29,7 +29,11 @@ std::vector<std::string> corpus(int docs, int words, double edit, uint64_t seed)
     for (auto& x : w) x = vocab(rng);
     for (int v = 0; v < 3; ++v) {
       std::string s;
-      for (int x : w) s += "w" + std::to_string(u(rng) < edit * v ? vocab(rng) : x) + " ";
+      for (int x : w) {  // piece by piece: GCC 12 warns falsely (-Wrestrict) on "w" + std::string
+        s += 'w';
+        s += std::to_string(u(rng) < edit * v ? vocab(rng) : x);
+        s += ' ';
+      }
       out.push_back(s);
     }
   }
