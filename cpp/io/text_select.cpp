@@ -232,6 +232,7 @@ RecordBatch with_contents(const RecordBatch& batch, std::span<const int64_t> mes
   out.id = batch.id;
   out.format = batch.format;
   out.line = batch.line;
+  out.input_at = batch.input_at;  // every per-record column travels (take() reads it)
   out.message_offsets = batch.message_offsets;
   out.label = batch.label;
   out.metadata = batch.metadata;

@@ -65,6 +65,10 @@ TEST(IoTextSelect, WithContentsKeepsEverythingElse) {
   EXPECT_EQ(out.id[0], "a");
   EXPECT_EQ(out.metadata[0], b.metadata[0]);
   EXPECT_EQ(out.line, b.line);
+  EXPECT_EQ(out.input_at, b.input_at);  // a rewritten batch could not be take()n without it (segfault)
+  const RecordBatch taken = out.take({2, 0});
+  EXPECT_EQ(taken.id[0], "c");
+  EXPECT_EQ(taken.content[taken.message_offsets[1]], "S");
   std::vector<int64_t> bad = {2, 1};
   std::vector<std::string_view> two = {"x", "y"};
   EXPECT_THROW(with_contents(b, bad, two), airtune::InvalidArgument);

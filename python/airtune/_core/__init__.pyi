@@ -6,13 +6,14 @@ from airtune import ParseError
 import typing
 from . import clean
 from . import dedup
+from . import distributed
 from . import embed
 from . import io
 from . import metrics
 from . import monitor
 from . import prompts
 from . import records
-__all__: list[str] = ['ParseError', 'build_info', 'clean', 'dedup', 'embed', 'get_num_threads', 'io', 'metrics', 'monitor', 'prompts', 'records', 'set_num_threads']
+__all__: list[str] = ['NN_TORCH_VERSION', 'ParseError', 'build_info', 'clean', 'dedup', 'distributed', 'embed', 'get_num_threads', 'io', 'metrics', 'monitor', 'prompts', 'records', 'set_num_threads']
 def build_info() -> dict:
     """
     Versions of the libraries linked into _core and the BLAS in use.
@@ -23,4 +24,5 @@ def set_num_threads(n: typing.SupportsInt | typing.SupportsIndex) -> None:
     """
     Size of the oneTBB arena (and of OpenMP/OpenBLAS) used by all airtune work.
     """
+NN_TORCH_VERSION: str = '2.13.0'
 __version__: str = '0.1.0'
