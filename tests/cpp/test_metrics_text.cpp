@@ -262,7 +262,10 @@ TEST(MetricsTables, InternerGrowsAndNgramTableCountsExactly) {
   TokenInterner in;
   in.reset(1);
   std::vector<std::string> words;
-  for (int i = 0; i < 5000; ++i) words.push_back("w" + std::to_string(i % 1234));
+  for (int i = 0; i < 5000; ++i) {  // not "w" + std::string: GCC 12 warns falsely (-Wrestrict)
+    words.emplace_back("w");
+    words.back() += std::to_string(i % 1234);
+  }
   std::vector<uint32_t> ids;
   for (const auto& w : words) ids.push_back(in.id(w));
   EXPECT_EQ(in.size(), 1234u);
