@@ -87,6 +87,12 @@ std::vector<double> doubles(const std::optional<F64>& a) {
   return std::vector<double>(r.data(0), r.data(0) + r.shape(0));
 }
 
+template <typename T, int F>
+std::span<const T> span_of(const py::array_t<T, F>& a) {
+  if (a.ndim() != 1) throw InvalidArgument("expected a 1-D array, got " + std::to_string(a.ndim()) + " dimensions");
+  return {a.data(), static_cast<size_t>(a.size())};
+}
+
 void check_matrix(const F32& x, const char* name) {
   if (x.ndim() != 2) throw InvalidArgument(std::string(name) + ": expected a 2-D array");
 }
@@ -185,32 +191,34 @@ void bind_dedup(py::module_& m) {
       py::arg("texts"), py::arg("normalize"), py::arg("keep") = "first", py::arg("scores") = py::none());
 
   d.def(
-      "resolve_clusters",
+      "clusters_from_pairs",
       [](int64_t n, I64 a, I64 b, const std::string& keep, std::optional<I64> lengths, std::optional<F64> scores) {
-        if (a.size() != b.size()) throw InvalidArgument("pairs: a and b differ in length");
         const auto rule = parse_survivor_rule(keep);
         std::vector<int64_t> len;
         if (lengths) len.assign(lengths->data(), lengths->data() + lengths->size());
         const auto sc = doubles(scores);
-        const int64_t* pa = a.data();
-        const int64_t* pb = b.data();
-        const auto np = static_cast<size_t>(a.size());
         Clusters c;
         {
           py::gil_scoped_release release;
-          UnionFind uf(static_cast<size_t>(n));
-          for (size_t i = 0; i < np; ++i) {
-            if (pa[i] < 0 || pa[i] >= n || pb[i] < 0 || pb[i] >= n)
-              throw InvalidArgument("pairs: pair " + std::to_string(i) + " names a row outside [0, " +
-                                    std::to_string(n) + ")");
-            uf.unite(pa[i], pb[i]);
-          }
-          c = resolve_clusters(uf, rule, len, sc);
+          c = clusters_from_pairs(n, span_of(a), span_of(b), rule, len, sc);
         }
         return clusters_dict(std::move(c));
       },
       py::arg("n"), py::arg("a"), py::arg("b"), py::arg("keep") = "first", py::arg("lengths") = py::none(),
-      py::arg("scores") = py::none());
+      py::arg("scores") = py::none(), "Clusters of rows [0, n) joined by the pairs (a[k], b[k]), survivors by keep.");
+
+  d.def(
+      "removed_at_thresholds",
+      [](int64_t n, I64 a, I64 b, F64 similarity, F64 thresholds) {
+        std::vector<int64_t> out;
+        {
+          py::gil_scoped_release release;
+          out = removed_at_thresholds(n, span_of(a), span_of(b), span_of(similarity), span_of(thresholds));
+        }
+        return to_numpy(std::move(out));
+      },
+      py::arg("n"), py::arg("a"), py::arg("b"), py::arg("similarity"), py::arg("thresholds"),
+      "Rows removed (keep='first') at each threshold when the pairs with similarity >= it join rows.");
 
   d.def(
       "shingles",

@@ -8,6 +8,7 @@
 #include <optional>
 
 #include "common.h"
+#include "core/enum_names.h"
 #include "io/jsonl_reader.h"
 #include "io/jsonl_writer.h"
 #include "io/line_parser.h"
@@ -27,9 +28,9 @@ Format format_arg(const std::string& name) {
 }
 
 ErrorMode errors_arg(const std::string& name) {
-  if (name == "raise") return ErrorMode::Raise;
-  if (name == "skip") return ErrorMode::Skip;
-  if (name == "quarantine") return ErrorMode::Quarantine;
+  static constexpr airtune::core::EnumName<ErrorMode> kModes[] = {
+      {"raise", ErrorMode::Raise}, {"skip", ErrorMode::Skip}, {"quarantine", ErrorMode::Quarantine}};
+  if (const auto mode = airtune::core::find_enum(name, kModes)) return *mode;
   throw InvalidArgument("unknown errors mode '" + name + "': use raise, skip or quarantine");
 }
 

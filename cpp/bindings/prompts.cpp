@@ -166,15 +166,6 @@ void bind_prompts(py::module_& m) {
       },
       py::arg("texts"), py::arg("suffix"), py::arg("min_chars"), py::arg("min_rows"));
 
-  p.def("tokenize_13a", &tokenize_13a, py::arg("text"));
-  p.def(
-      "sentence_bleu",
-      [](std::string_view hyp, const py::sequence& refs) {
-        auto views = utf8_views(refs);
-        py::gil_scoped_release nogil;
-        return sentence_bleu(hyp, views);
-      },
-      py::arg("hypothesis"), py::arg("references"));
   p.def(
       "self_bleu",
       [](const py::sequence& texts) {

@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "common.h"
+#include "core/enum_names.h"
 #include "core/normalize.h"
 #include "core/threading.h"
 #include "io/arrow_json.h"
@@ -35,19 +36,19 @@ py::str decode(std::string_view s) {
 
 JsonColumn::Kind kind_of(const std::string& k) {
   using K = JsonColumn::Kind;
-  static const std::pair<const char*, K> kinds[] = {
+  static constexpr airtune::core::EnumName<K> kKinds[] = {
       {"null", K::kNull},     {"bool", K::kBool},       {"int64", K::kInt64},
       {"uint64", K::kUInt64}, {"float64", K::kFloat64}, {"string", K::kString},
       {"json", K::kRawJson},  {"list", K::kList},       {"struct", K::kStruct}};
-  for (const auto& [name, kind] : kinds)
-    if (k == name) return kind;
+  if (const auto kind = airtune::core::find_enum(k, kKinds)) return *kind;
   throw InvalidArgument("arrow column: unknown kind '" + k + "'");
 }
 
 JsonColumn::Mode mode_of(const std::string& m) {
-  if (m == "value") return JsonColumn::Mode::kValue;
-  if (m == "skip_null") return JsonColumn::Mode::kSkipNull;
-  if (m == "splice") return JsonColumn::Mode::kSplice;
+  using M = JsonColumn::Mode;
+  static constexpr airtune::core::EnumName<M> kModes[] = {
+      {"value", M::kValue}, {"skip_null", M::kSkipNull}, {"splice", M::kSplice}};
+  if (const auto mode = airtune::core::find_enum(m, kModes)) return *mode;
   throw InvalidArgument("arrow column: unknown mode '" + m + "'");
 }
 

@@ -8,24 +8,6 @@ namespace airtune::clean {
 
 namespace {
 
-std::u32string to_u32(std::string_view s) {
-  std::u32string out;
-  out.reserve(s.size());
-  for (size_t i = 0; i < s.size();) {
-    size_t len = 1;
-    out.push_back(decode_utf8(s, i, len));
-    i += len;
-  }
-  return out;
-}
-
-std::string to_utf8(const std::u32string& s) {
-  std::string out;
-  out.reserve(s.size() + s.size() / 4);
-  for (char32_t c : s) append_utf8(out, c);
-  return out;
-}
-
 bool plausible_two_byte(char32_t cp) {
   return (cp >= 0x80 && cp <= 0x17F) || (cp >= 0x370 && cp <= 0x52F) || (cp >= 0x590 && cp <= 0x6FF);
 }

@@ -14,24 +14,6 @@ namespace {
 using U32 = std::u32string;
 using U32View = std::u32string_view;
 
-U32 to_u32(std::string_view s) {
-  U32 out;
-  out.reserve(s.size());
-  for (size_t i = 0; i < s.size();) {
-    size_t len = 1;
-    out.push_back(decode_utf8(s, i, len));
-    i += len;
-  }
-  return out;
-}
-
-std::string to_utf8(U32View s) {
-  std::string out;
-  out.reserve(s.size());
-  for (char32_t c : s) append_utf8(out, c);
-  return out;
-}
-
 bool is_space(char32_t c) { return is_unicode_space(c) || c == 0x1C || c == 0x1D || c == 0x1E || c == 0x1F; }
 
 bool is_punct(char32_t c) {

@@ -9,33 +9,6 @@ constexpr char16_t kCp1252High[32] = {0x20AC, 0x0081, 0x201A, 0x0192, 0x201E, 0x
                                       0x02DC, 0x2122, 0x0161, 0x203A, 0x0153, 0x009D, 0x017E, 0x0178};
 }  // namespace
 
-char32_t decode_utf8(std::string_view s, size_t i, size_t& len) noexcept {
-  const auto b0 = static_cast<uint8_t>(s[i]);
-  len = 1;
-  if (b0 < 0x80) return b0;
-  size_t need;
-  char32_t cp;
-  char32_t min;
-  if (b0 >= 0xC2 && b0 <= 0xDF) {
-    need = 1, cp = b0 & 0x1F, min = 0x80;
-  } else if (b0 >= 0xE0 && b0 <= 0xEF) {
-    need = 2, cp = b0 & 0x0F, min = 0x800;
-  } else if (b0 >= 0xF0 && b0 <= 0xF4) {
-    need = 3, cp = b0 & 0x07, min = 0x10000;
-  } else {
-    return kReplacementChar;
-  }
-  if (i + need >= s.size()) return kReplacementChar;
-  for (size_t k = 1; k <= need; ++k) {
-    const auto b = static_cast<uint8_t>(s[i + k]);
-    if ((b & 0xC0) != 0x80) return kReplacementChar;
-    cp = (cp << 6) | (b & 0x3F);
-  }
-  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return kReplacementChar;
-  len = need + 1;
-  return cp;
-}
-
 void append_sanitized_utf8(std::string& out, std::string_view s) {
   size_t i = 0;
   while (i < s.size()) {

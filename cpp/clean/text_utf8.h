@@ -1,7 +1,7 @@
-// Small UTF-8 encode/decode helpers used across airtune::clean (no allocation of their own).
+// Character helpers of airtune::clean: cp1252, Unicode spaces, sanitising. Decoding and encoding
+// are core/utf8.h's (decode_utf8 reads any bytes: a bad byte is U+FFFD with length 1).
 //
-// Thread safety: all functions are pure. Invalid input never crashes: decode_utf8 reports a bad
-// byte as U+FFFD with length 1, so a scan over any bytes makes progress and stays in bounds.
+// Thread safety: all functions are pure.
 #pragma once
 
 #include <cstddef>
@@ -13,14 +13,11 @@
 
 namespace airtune::clean {
 
-constexpr char32_t kReplacementChar = 0xFFFD;
-
-/// Decodes the code point at s[i] (i < s.size()). Sets `len` to the bytes consumed (1..4).
-/// Invalid, truncated, overlong or surrogate sequences give U+FFFD with len = 1.
-char32_t decode_utf8(std::string_view s, size_t i, size_t& len) noexcept;
-
-/// Appends the UTF-8 form of `cp` to `out`; surrogates and values > U+10FFFF become U+FFFD.
-using core::append_utf8;  // UTF-8 encoding of one code point (cpp/core/utf8.h)
+using core::append_utf8;
+using core::decode_utf8;
+using core::kReplacementChar;
+using core::to_u32;
+using core::to_utf8;
 
 /// Appends `s` to `out` with every invalid UTF-8 sequence replaced by U+FFFD.
 void append_sanitized_utf8(std::string& out, std::string_view s);

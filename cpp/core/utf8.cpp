@@ -8,40 +8,71 @@ namespace airtune::core {
 
 bool is_valid_utf8(std::string_view s) noexcept { return simdjson::validate_utf8(s.data(), s.size()); }
 
+char32_t decode_utf8(std::string_view s, size_t i, size_t& len) noexcept {
+  const auto b0 = static_cast<uint8_t>(s[i]);
+  len = 1;
+  if (b0 < 0x80) return b0;
+  size_t need;
+  char32_t cp;
+  char32_t min;
+  if (b0 >= 0xC2 && b0 <= 0xDF) {
+    need = 1, cp = b0 & 0x1F, min = 0x80;
+  } else if (b0 >= 0xE0 && b0 <= 0xEF) {
+    need = 2, cp = b0 & 0x0F, min = 0x800;
+  } else if (b0 >= 0xF0 && b0 <= 0xF4) {
+    need = 3, cp = b0 & 0x07, min = 0x10000;
+  } else {
+    return kReplacementChar;
+  }
+  if (i + need >= s.size()) return kReplacementChar;
+  for (size_t k = 1; k <= need; ++k) {
+    const auto b = static_cast<uint8_t>(s[i + k]);
+    if ((b & 0xC0) != 0x80) return kReplacementChar;
+    cp = (cp << 6) | (b & 0x3F);
+  }
+  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return kReplacementChar;
+  len = need + 1;
+  return cp;
+}
+
 size_t first_invalid_utf8(std::string_view s) noexcept {
-  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-  const size_t n = s.size();
   size_t i = 0;
-  while (i < n) {
-    const unsigned c = p[i];
-    if (c < 0x80) {
+  while (i < s.size()) {
+    if (static_cast<unsigned char>(s[i]) < 0x80) {
       ++i;
       continue;
     }
-    size_t len;
-    uint32_t cp;
-    if (c >= 0xC2 && c <= 0xDF) {
-      len = 2;
-      cp = c & 0x1F;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      len = 3;
-      cp = c & 0x0F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      len = 4;
-      cp = c & 0x07;
-    } else {
-      return i;
-    }
-    if (i + len > n) return i;
-    for (size_t k = 1; k < len; ++k) {
-      if ((p[i + k] & 0xC0) != 0x80) return i;
-      cp = (cp << 6) | (p[i + k] & 0x3F);
-    }
-    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) || (cp >= 0xD800 && cp <= 0xDFFF))
-      return i;
+    size_t len = 1;
+    decode_utf8(s, i, len);
+    if (len == 1) return i;  // a valid non-ASCII sequence is at least two bytes
     i += len;
   }
-  return n;
+  return s.size();
+}
+
+void code_point_starts(std::string_view s, std::vector<size_t>& starts) {
+  starts.clear();
+  for (size_t i = 0; i < s.size(); ++i)
+    if ((static_cast<unsigned char>(s[i]) & 0xC0) != 0x80) starts.push_back(i);
+  starts.push_back(s.size());
+}
+
+std::u32string to_u32(std::string_view s) {
+  std::u32string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size();) {
+    size_t len = 1;
+    out.push_back(decode_utf8(s, i, len));
+    i += len;
+  }
+  return out;
+}
+
+std::string to_utf8(std::u32string_view s) {
+  std::string out;
+  out.reserve(s.size() + s.size() / 4);
+  for (char32_t c : s) append_utf8(out, c);
+  return out;
 }
 
 size_t utf8_length(std::string_view s) noexcept {

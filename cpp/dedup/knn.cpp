@@ -12,6 +12,7 @@
 #include <memory>
 #include <numeric>
 
+#include "core/enum_names.h"
 #include "core/errors.h"
 #include "core/threading.h"
 #include "vectors/kmeans.h"
@@ -231,11 +232,12 @@ KnnGraph to_graph(const TopK& top, std::string name) {
 }  // namespace
 
 SearchIndex parse_search_index(const std::string& name) {
-  if (name == "auto") return SearchIndex::kAuto;
-  if (name == "flat") return SearchIndex::kFlat;
-  if (name == "ivf") return SearchIndex::kIvf;
-  if (name == "hnsw") return SearchIndex::kHnsw;
-  if (name == "ivf-gemm") return SearchIndex::kIvfGemm;
+  static constexpr core::EnumName<SearchIndex> kIndexes[] = {{"auto", SearchIndex::kAuto},
+                                                             {"flat", SearchIndex::kFlat},
+                                                             {"ivf", SearchIndex::kIvf},
+                                                             {"hnsw", SearchIndex::kHnsw},
+                                                             {"ivf-gemm", SearchIndex::kIvfGemm}};
+  if (const auto index = core::find_enum(name, kIndexes)) return *index;
   throw InvalidArgument("index: expected 'auto', 'flat', 'ivf', 'ivf-gemm' or 'hnsw', got '" + name + "'");
 }
 

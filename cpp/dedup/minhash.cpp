@@ -12,17 +12,12 @@
 #include "core/errors.h"
 #include "core/hash.h"
 #include "core/threading.h"
+#include "core/utf8.h"
 
 namespace airtune::dedup {
 namespace {
 
-// Byte offsets where each code point of valid-or-not UTF-8 `s` starts (plus s.size()).
-void code_point_starts(std::string_view s, std::vector<size_t>& starts) {
-  starts.clear();
-  for (size_t i = 0; i < s.size(); ++i)
-    if ((static_cast<unsigned char>(s[i]) & 0xC0) != 0x80) starts.push_back(i);
-  starts.push_back(s.size());
-}
+using core::code_point_starts;
 
 // Per-thread work buffers (passed down instead of thread_local: TLS lookups in a shared library
 // showed up in profiles).
@@ -368,6 +363,18 @@ void validate(const MinHashOptions& o) {
   if (o.num_perm < 1 || o.num_perm > 4096)
     throw InvalidArgument("num_perm: expected 1..4096, got " + std::to_string(o.num_perm));
   if (o.ngram < 1 || o.ngram > 1000) throw InvalidArgument("ngram: expected 1..1000, got " + std::to_string(o.ngram));
+}
+
+MinHashOptions char_shingle_options(int k, bool fold) {
+  MinHashOptions o;
+  o.ngram = k;
+  o.char_ngrams = true;
+  o.normalize = {.lowercase = fold,
+                 .collapse_whitespace = fold,
+                 .strip_punctuation = false,
+                 .digits_to_zero = false,
+                 .form = core::UnicodeForm::kNone};
+  return o;
 }
 
 std::vector<uint64_t> shingle_hashes(std::string_view text, const MinHashOptions& o) {

@@ -49,6 +49,10 @@ struct MinHashOptions {
 /// Throws InvalidArgument naming the bad field.
 void validate(const MinHashOptions& options);
 
+/// Options of character k-shingles (k code points) for shingle sets compared with jaccard(), no
+/// Unicode normalisation form: the text case-folded with whitespace collapsed (`fold`), or as it is.
+MinHashOptions char_shingle_options(int k, bool fold);
+
 /// Sorted unique XXH64 hashes of the shingles of `text` (normalised first).
 std::vector<uint64_t> shingle_hashes(std::string_view text, const MinHashOptions& options);
 

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <numeric>
 
+#include "core/enum_names.h"
 #include "core/errors.h"
 #include "core/hash.h"
 #include "core/threading.h"
@@ -16,10 +17,11 @@
 namespace airtune::dedup {
 
 SemDedupKeep parse_semdedup_keep(const std::string& name) {
-  if (name == "hard") return SemDedupKeep::kHard;
-  if (name == "easy") return SemDedupKeep::kEasy;
-  if (name == "random") return SemDedupKeep::kRandom;
-  if (name == "score") return SemDedupKeep::kScore;
+  static constexpr core::EnumName<SemDedupKeep> kKeeps[] = {{"hard", SemDedupKeep::kHard},
+                                                            {"easy", SemDedupKeep::kEasy},
+                                                            {"random", SemDedupKeep::kRandom},
+                                                            {"score", SemDedupKeep::kScore}};
+  if (const auto keep = core::find_enum(name, kKeeps)) return *keep;
   throw InvalidArgument("keep: expected 'hard', 'easy', 'random' or 'score', got '" + name + "'");
 }
 

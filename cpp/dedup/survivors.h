@@ -1,44 +1,19 @@
-// Union-find and survivor choice shared by exact, near and semantic deduplication.
+// Clusters and survivor choice shared by exact, near and semantic deduplication.
 //
 // Survivors are deterministic: within a cluster the row with the best key wins, ties go to the
 // smallest row index. Nothing depends on thread count or input partitioning.
 #pragma once
 
 #include <cstdint>
-#include <numeric>
 #include <span>
 #include <string>
 #include <vector>
 
+#include "core/union_find.h"
+
 namespace airtune::dedup {
 
-/// Disjoint sets over [0, n) with path halving and union by size. Not thread-safe.
-class UnionFind {
- public:
-  explicit UnionFind(size_t n) : parent_(n), size_(n, 1) { std::iota(parent_.begin(), parent_.end(), 0); }
-  int64_t find(int64_t x) {
-    while (parent_[x] != x) {
-      parent_[x] = parent_[parent_[x]];
-      x = parent_[x];
-    }
-    return x;
-  }
-  /// Joins the sets of a and b; returns true when they were separate.
-  bool unite(int64_t a, int64_t b) {
-    a = find(a);
-    b = find(b);
-    if (a == b) return false;
-    if (size_[a] < size_[b] || (size_[a] == size_[b] && b < a)) std::swap(a, b);
-    parent_[b] = a;
-    size_[a] += size_[b];
-    return true;
-  }
-  size_t size() const { return parent_.size(); }
-
- private:
-  std::vector<int64_t> parent_;
-  std::vector<int64_t> size_;
-};
+using core::UnionFind;  // cpp/core/union_find.h
 
 /// How the kept row of a cluster is chosen.
 enum class SurvivorRule {
@@ -64,5 +39,19 @@ struct Clusters {
 /// rules that need them and must then have uf.size() entries (InvalidArgument otherwise).
 Clusters resolve_clusters(UnionFind& uf, SurvivorRule rule, std::span<const int64_t> lengths,
                           std::span<const double> scores);
+
+/// Clusters of rows [0, n) joined by the pairs (a[k], b[k]), survivors by `rule` (as above).
+/// InvalidArgument when a and b differ in length or a pair names a row outside [0, n) (the pair
+/// is named).
+Clusters clusters_from_pairs(int64_t n, std::span<const int64_t> a, std::span<const int64_t> b, SurvivorRule rule,
+                             std::span<const int64_t> lengths, std::span<const double> scores);
+
+/// The removal table of a threshold sweep: for each thresholds[t], the rows removed (every
+/// cluster keeps one row) when only the pairs with similarity[k] >= thresholds[t] join rows.
+/// One union-find pass over the pairs in decreasing similarity, whatever the number of
+/// thresholds (O(p log p + t log t)); equal to clusters_from_pairs(...).n_removed at each
+/// threshold. Same validation as clusters_from_pairs; similarity has one entry per pair.
+std::vector<int64_t> removed_at_thresholds(int64_t n, std::span<const int64_t> a, std::span<const int64_t> b,
+                                           std::span<const double> similarity, std::span<const double> thresholds);
 
 }  // namespace airtune::dedup

@@ -8,6 +8,7 @@
 #include "core/hash.h"
 #include "core/normalize.h"
 #include "core/threading.h"
+#include "core/utf8.h"
 
 namespace airtune::embed {
 namespace {
@@ -26,13 +27,11 @@ void embed_one(std::string_view text, const HashedNgramOptions& o, std::string& 
     return;
   }
   if (o.char_min > 0) {
-    padded.assign(" ");
+    padded.clear();  // not assign(" "): GCC 12 then warns falsely (-Wrestrict) in the inlined copy
+    padded += ' ';
     padded += norm;
     padded += ' ';
-    starts.clear();
-    for (size_t i = 0; i < padded.size(); ++i)
-      if ((static_cast<unsigned char>(padded[i]) & 0xC0) != 0x80) starts.push_back(i);
-    starts.push_back(padded.size());
+    core::code_point_starts(padded, starts);
     const size_t cps = starts.size() - 1;
     for (int n = o.char_min; n <= o.char_max; ++n) {
       const auto nn = static_cast<size_t>(n);

@@ -32,10 +32,10 @@ struct JsonColumn {
   const void* values = nullptr;        ///< bool bitmap, int64, uint64 or double values
   const int32_t* offsets32 = nullptr;  ///< string / list offsets (one of the two)
   const int64_t* offsets64 = nullptr;
-  const char* data = nullptr;  ///< string bytes
-  std::vector<JsonColumn> children;
-  std::vector<std::string> names;  ///< struct field names
-  std::vector<Mode> modes;         ///< struct field modes
+  const char* data = nullptr;          ///< string bytes
+  std::vector<JsonColumn> children{};  // {}: an initializer list may leave these out (-Wextra)
+  std::vector<std::string> names{};    ///< struct field names
+  std::vector<Mode> modes{};           ///< struct field modes
 
   bool is_valid(int64_t i) const noexcept {
     if (!validity) return true;

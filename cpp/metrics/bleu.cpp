@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdlib>
 
+#include "core/enum_names.h"
 #include "core/errors.h"
 #include "core/threading.h"
 #include "metrics/ngram.h"
@@ -12,10 +13,11 @@
 namespace airtune::metrics {
 
 BleuSmooth parse_bleu_smooth(std::string_view name) {
-  if (name == "none") return BleuSmooth::kNone;
-  if (name == "floor") return BleuSmooth::kFloor;
-  if (name == "add-k") return BleuSmooth::kAddK;
-  if (name == "exp") return BleuSmooth::kExp;
+  static constexpr core::EnumName<BleuSmooth> kSmooths[] = {{"none", BleuSmooth::kNone},
+                                                            {"floor", BleuSmooth::kFloor},
+                                                            {"add-k", BleuSmooth::kAddK},
+                                                            {"exp", BleuSmooth::kExp}};
+  if (const auto smooth = core::find_enum(name, kSmooths)) return *smooth;
   throw InvalidArgument("unknown smooth_method '" + std::string(name) + "' (choose none, floor, add-k or exp)");
 }
 
@@ -31,30 +33,15 @@ struct Scratch {
   NgramTables tables;
 };
 
-void item_statistics(std::string_view hyp, const References& refs, size_t i, const BleuOptions& opt, Scratch& s,
-                     int64_t* row) {
-  const int N = opt.max_order;
-  s.all.clear();
-  s.bounds.clear();
-  s.bounds.push_back(0);
-  // Tokens point into the raw text or into their own buffer: one buffer per side.
-  bleu_tokenize(hyp, opt.tokenizer, true, s.hyp_buf, s.buf2, s.tokens);
-  s.all.insert(s.all.end(), s.tokens.begin(), s.tokens.end());
-  s.bounds.push_back(s.all.size());
-  const size_t k_refs = refs.streams.size();
-  if (s.ref_bufs.size() < k_refs) s.ref_bufs.resize(k_refs);
-  for (size_t k = 0; k < k_refs; ++k) {
-    if (!refs.has(k, i)) continue;
-    bleu_tokenize(refs.streams[k][i], opt.tokenizer, true, s.ref_bufs[k], s.buf2, s.tokens);
-    s.all.insert(s.all.end(), s.tokens.begin(), s.tokens.end());
-    s.bounds.push_back(s.all.size());
-  }
+// The statistics row of the tokens in s.all: the hypothesis is [bounds[0], bounds[1]), each
+// reference a following range. `item` names the row in errors.
+void count_statistics(Scratch& s, int N, size_t item, int64_t* row) {
   s.interner.reset(s.all.size());
   s.ids.resize(s.all.size());
   for (size_t t = 0; t < s.all.size(); ++t) s.ids[t] = s.interner.id(s.all[t]);
   const int bits = bits_for(s.interner.size());
   if (!fits_key(N, bits)) {
-    throw InvalidArgument("bleu: row " + std::to_string(i) + " has too many distinct tokens for max_order " +
+    throw InvalidArgument("bleu: row " + std::to_string(item) + " has too many distinct tokens for max_order " +
                           std::to_string(N));
   }
   const size_t hyp_len = s.bounds[1];
@@ -91,6 +78,26 @@ void item_statistics(std::string_view hyp, const References& refs, size_t i, con
   }
 }
 
+void item_statistics(std::string_view hyp, const References& refs, size_t i, const BleuOptions& opt, Scratch& s,
+                     int64_t* row) {
+  s.all.clear();
+  s.bounds.clear();
+  s.bounds.push_back(0);
+  // Tokens point into the raw text or into their own buffer: one buffer per side.
+  bleu_tokenize(hyp, opt.tokenizer, true, s.hyp_buf, s.buf2, s.tokens);
+  s.all.insert(s.all.end(), s.tokens.begin(), s.tokens.end());
+  s.bounds.push_back(s.all.size());
+  const size_t k_refs = refs.streams.size();
+  if (s.ref_bufs.size() < k_refs) s.ref_bufs.resize(k_refs);
+  for (size_t k = 0; k < k_refs; ++k) {
+    if (!refs.has(k, i)) continue;
+    bleu_tokenize(refs.streams[k][i], opt.tokenizer, true, s.ref_bufs[k], s.buf2, s.tokens);
+    s.all.insert(s.all.end(), s.tokens.begin(), s.tokens.end());
+    s.bounds.push_back(s.all.size());
+  }
+  count_statistics(s, opt.max_order, i, row);
+}
+
 }  // namespace
 
 std::vector<int64_t> bleu_statistics(const std::vector<std::string_view>& hyps, const References& refs,
@@ -105,6 +112,21 @@ std::vector<int64_t> bleu_statistics(const std::vector<std::string_view>& hyps, 
     for (size_t i = begin; i < end; ++i) item_statistics(hyps[i], refs, i, opt, s, stats.data() + i * width);
   });
   return stats;
+}
+
+void bleu_statistics_of_tokens(std::span<const std::string_view> hyp,
+                               const std::vector<std::span<const std::string_view>>& refs, int max_order,
+                               int64_t* row) {
+  if (max_order < 1) throw InvalidArgument("bleu: max_ngram_order must be >= 1");
+  if (refs.empty()) throw InvalidArgument("bleu: at least one reference is needed");
+  Scratch s;
+  s.all.assign(hyp.begin(), hyp.end());
+  s.bounds = {0, s.all.size()};
+  for (const auto& r : refs) {
+    s.all.insert(s.all.end(), r.begin(), r.end());
+    s.bounds.push_back(s.all.size());
+  }
+  count_statistics(s, max_order, 0, row);
 }
 
 BleuScore bleu_from_stats(const double* sums, const BleuOptions& opt) {

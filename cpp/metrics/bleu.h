@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string_view>
 #include <vector>
 
@@ -46,6 +47,12 @@ inline int bleu_stats_width(int max_order) noexcept { return 2 + 2 * max_order; 
 /// UTF-8 (checked, the bad row is named). Lowercasing is the caller's (Python str.lower()).
 std::vector<int64_t> bleu_statistics(const std::vector<std::string_view>& hyps, const References& refs,
                                      const BleuOptions& opt);
+
+/// The statistics row (bleu_stats_width(max_order) entries) of one hypothesis against references,
+/// all already tokenised (token lists as bleu_tokenize yields them): for callers that score many
+/// pairings of one tokenised set (self-BLEU). At least one reference; InvalidArgument otherwise.
+void bleu_statistics_of_tokens(std::span<const std::string_view> hyp,
+                               const std::vector<std::span<const std::string_view>>& refs, int max_order, int64_t* row);
 
 /// BLEU from summed statistics (`sums` has bleu_stats_width entries), as sacreBLEU's compute_bleu.
 BleuScore bleu_from_stats(const double* sums, const BleuOptions& opt);

@@ -1,5 +1,6 @@
 #include "metrics/bleu_tokenizers.h"
 
+#include "core/enum_names.h"
 #include "core/errors.h"
 #include "metrics/text.h"
 
@@ -181,27 +182,20 @@ void tokenize_intl(std::string_view raw, std::string& a) {
 
 }  // namespace
 
+namespace {
+constexpr core::EnumName<BleuTokenizer> kTokenizers[] = {{"13a", BleuTokenizer::k13a},
+                                                         {"intl", BleuTokenizer::kIntl},
+                                                         {"char", BleuTokenizer::kChar},
+                                                         {"none", BleuTokenizer::kNone}};
+}  // namespace
+
 BleuTokenizer parse_bleu_tokenizer(std::string_view name) {
-  if (name == "13a") return BleuTokenizer::k13a;
-  if (name == "intl") return BleuTokenizer::kIntl;
-  if (name == "char") return BleuTokenizer::kChar;
-  if (name == "none") return BleuTokenizer::kNone;
+  if (const auto tok = core::find_enum(name, kTokenizers)) return *tok;
   throw InvalidArgument("unknown tokenizer '" + std::string(name) + "' (choose 13a, intl, char or none)");
 }
 
-const char* bleu_tokenizer_name(BleuTokenizer t) noexcept {
-  switch (t) {
-    case BleuTokenizer::k13a:
-      return "13a";
-    case BleuTokenizer::kIntl:
-      return "intl";
-    case BleuTokenizer::kChar:
-      return "char";
-    case BleuTokenizer::kNone:
-      return "none";
-  }
-  return "?";
-}
+// The table's names are string literals, so the view's data is NUL-terminated.
+const char* bleu_tokenizer_name(BleuTokenizer t) noexcept { return core::enum_name(t, kTokenizers).data(); }
 
 void bleu_tokenize(std::string_view raw, BleuTokenizer tok, bool rstrip, std::string& buf, std::string& buf2,
                    std::vector<std::string_view>& tokens) {

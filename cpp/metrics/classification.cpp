@@ -3,6 +3,7 @@
 #include <cmath>
 #include <string>
 
+#include "core/enum_names.h"
 #include "core/errors.h"
 
 namespace airtune::metrics {
@@ -83,12 +84,13 @@ ClassReport classification_report_from_counts(const double* tp, const double* pr
 }
 
 ClassStatistic parse_class_statistic(std::string_view name) {
-  if (name == "accuracy") return ClassStatistic::kAccuracy;
-  if (name == "macro_f1") return ClassStatistic::kMacroF1;
-  if (name == "macro_precision") return ClassStatistic::kMacroPrecision;
-  if (name == "macro_recall") return ClassStatistic::kMacroRecall;
-  if (name == "weighted_f1") return ClassStatistic::kWeightedF1;
-  if (name == "micro_f1") return ClassStatistic::kMicroF1;
+  static constexpr core::EnumName<ClassStatistic> kStatistics[] = {{"accuracy", ClassStatistic::kAccuracy},
+                                                                   {"macro_f1", ClassStatistic::kMacroF1},
+                                                                   {"macro_precision", ClassStatistic::kMacroPrecision},
+                                                                   {"macro_recall", ClassStatistic::kMacroRecall},
+                                                                   {"weighted_f1", ClassStatistic::kWeightedF1},
+                                                                   {"micro_f1", ClassStatistic::kMicroF1}};
+  if (const auto statistic = core::find_enum(name, kStatistics)) return *statistic;
   throw InvalidArgument("unknown classification statistic '" + std::string(name) +
                         "' (accuracy, macro_f1, macro_precision, macro_recall, weighted_f1, micro_f1)");
 }
@@ -112,9 +114,11 @@ double class_statistic(const ClassReport& r, ClassStatistic s) {
 }
 
 KappaWeights parse_kappa_weights(std::string_view name) {
-  if (name.empty() || name == "none") return KappaWeights::kNone;
-  if (name == "linear") return KappaWeights::kLinear;
-  if (name == "quadratic") return KappaWeights::kQuadratic;
+  static constexpr core::EnumName<KappaWeights> kWeights[] = {{"none", KappaWeights::kNone},
+                                                              {"", KappaWeights::kNone},
+                                                              {"linear", KappaWeights::kLinear},
+                                                              {"quadratic", KappaWeights::kQuadratic}};
+  if (const auto weights = core::find_enum(name, kWeights)) return *weights;
   throw InvalidArgument("unknown kappa weights '" + std::string(name) + "' (none, linear, quadratic)");
 }
 

@@ -1,4 +1,4 @@
-// Text primitives shared by the metrics: UTF-8 decoding, Python's notion of whitespace
+// Text primitives shared by the metrics (UTF-8 decoding is core/utf8.h's): Python's notion of whitespace
 // (str.split / str.rstrip), the Unicode classes of the tokenisers, and token interning.
 //
 // All functions take valid UTF-8 (callers check with core::is_valid_utf8 and report the row);
@@ -15,32 +15,9 @@
 
 namespace airtune::metrics {
 
-/// Decodes the code point at s[i] (valid UTF-8) and advances i past it.
-inline char32_t next_code_point(std::string_view s, size_t& i) noexcept {
-  const auto b0 = static_cast<unsigned char>(s[i]);
-  if (b0 < 0x80) {
-    ++i;
-    return b0;
-  }
-  if (b0 < 0xE0) {
-    char32_t cp = ((b0 & 0x1Fu) << 6) | (static_cast<unsigned char>(s[i + 1]) & 0x3Fu);
-    i += 2;
-    return cp;
-  }
-  if (b0 < 0xF0) {
-    char32_t cp = ((b0 & 0x0Fu) << 12) | ((static_cast<unsigned char>(s[i + 1]) & 0x3Fu) << 6) |
-                  (static_cast<unsigned char>(s[i + 2]) & 0x3Fu);
-    i += 3;
-    return cp;
-  }
-  char32_t cp = ((b0 & 0x07u) << 18) | ((static_cast<unsigned char>(s[i + 1]) & 0x3Fu) << 12) |
-                ((static_cast<unsigned char>(s[i + 2]) & 0x3Fu) << 6) | (static_cast<unsigned char>(s[i + 3]) & 0x3Fu);
-  i += 4;
-  return cp;
-}
+using core::next_code_point;  // decoding of validated UTF-8 (cpp/core/utf8.h)
 
-/// Appends the UTF-8 encoding of cp to out.
-using core::append_utf8;  // UTF-8 encoding of one code point (cpp/core/utf8.h)
+using core::append_utf8;
 
 /// Python's str.isspace(): the separators of str.split() and str.rstrip().
 bool is_py_space(char32_t cp) noexcept;

@@ -6,68 +6,36 @@
 #include <unordered_map>
 
 #include "core/errors.h"
-#include "core/hash.h"
 #include "core/threading.h"
+#include "core/union_find.h"
+#include "dedup/minhash.h"
 
 namespace airtune::prompts {
 
 namespace {
 
-std::vector<uint64_t> shingle_set(std::string_view s, int k) {
-  std::string n;
-  n.reserve(s.size());
-  bool space = false;
-  for (char c : s) {
-    if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v') {
-      space = !n.empty();
-      continue;
-    }
-    if (space) n += ' ';
-    space = false;
-    n += (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-  }
-  std::vector<uint64_t> out;
-  const size_t kk = static_cast<size_t>(k);
-  if (n.size() <= kk) {
-    if (!n.empty()) out.push_back(core::xxh64(n));
-    return out;
-  }
-  for (size_t i = 0; i + kk <= n.size(); ++i) out.push_back(core::xxh64(std::string_view(n).substr(i, kk)));
-  std::sort(out.begin(), out.end());
-  out.erase(std::unique(out.begin(), out.end()), out.end());
-  return out;
-}
+// Character k-shingles of the text lower-cased with runs of whitespace collapsed (dedup's shingles).
+dedup::MinHashOptions shingle_options(int k) { return dedup::char_shingle_options(k, true); }
 
-double jaccard(const std::vector<uint64_t>& a, const std::vector<uint64_t>& b) {
-  if (a.empty() && b.empty()) return 1.0;
-  size_t i = 0, j = 0, inter = 0;
-  while (i < a.size() && j < b.size()) {
-    if (a[i] < b[j])
-      ++i;
-    else if (a[i] > b[j])
-      ++j;
-    else
-      ++inter, ++i, ++j;
-  }
-  return static_cast<double>(inter) / static_cast<double>(a.size() + b.size() - inter);
-}
-
-int64_t find(std::vector<int64_t>& p, int64_t x) {
-  while (p[x] != x) x = p[x] = p[p[x]];
-  return x;
+// Two texts without shingles (both empty) are the same prompt.
+double similarity(const std::vector<uint64_t>& a, const std::vector<uint64_t>& b) {
+  return a.empty() && b.empty() ? 1.0 : dedup::jaccard(a, b);
 }
 
 }  // namespace
 
 double shingle_jaccard(std::string_view a, std::string_view b, int shingle) {
   if (shingle < 1) throw InvalidArgument("shingle must be >= 1");
-  return jaccard(shingle_set(a, shingle), shingle_set(b, shingle));
+  const auto o = shingle_options(shingle);
+  return similarity(dedup::shingle_hashes(a, o), dedup::shingle_hashes(b, o));
 }
 
 PromptGroups group_prompts(const std::vector<std::string_view>& prompts, const std::vector<uint8_t>& present,
                            double threshold, int shingle, int64_t max_distinct) {
   if (!(threshold > 0.0 && threshold <= 1.0)) throw InvalidArgument("threshold must be in (0, 1]");
   if (shingle < 1) throw InvalidArgument("shingle must be >= 1");
+  const auto shingling = shingle_options(shingle);
+  dedup::validate(shingling);
   if (max_distinct < 1) throw InvalidArgument("max_distinct must be >= 1");
   if (!present.empty() && present.size() != prompts.size())
     throw InvalidArgument("present has " + std::to_string(present.size()) + " flags for " +
@@ -96,7 +64,7 @@ PromptGroups group_prompts(const std::vector<std::string_view>& prompts, const s
   std::sort(sel.begin(), sel.end());
   std::vector<std::vector<uint64_t>> sets(m);
   core::parallel_for(static_cast<size_t>(m), 16, [&](size_t b, size_t e) {
-    for (size_t i = b; i < e; ++i) sets[i] = shingle_set(prompts[g.first_row[sel[i]]], shingle);
+    for (size_t i = b; i < e; ++i) sets[i] = dedup::shingle_hashes(prompts[g.first_row[sel[i]]], shingling);
   });
   // Row i of the upper triangle: its partners at or above the threshold.
   std::vector<std::vector<int64_t>> partners(m);
@@ -107,18 +75,13 @@ PromptGroups group_prompts(const std::vector<std::string_view>& prompts, const s
         const double lo = static_cast<double>(std::min(sets[i].size(), sets[j].size()));
         const double hi = static_cast<double>(std::max(sets[i].size(), sets[j].size()));
         if (hi > 0 && lo / hi < threshold) continue;
-        if (jaccard(sets[i], sets[j]) >= threshold) partners[i].push_back(static_cast<int64_t>(j));
+        if (similarity(sets[i], sets[j]) >= threshold) partners[i].push_back(static_cast<int64_t>(j));
       }
     }
   });
-  std::vector<int64_t> parent(m);
-  std::iota(parent.begin(), parent.end(), 0);
-  for (int64_t i = 0; i < m; ++i) {
-    for (const int64_t j : partners[i]) {
-      const int64_t a = find(parent, i), b = find(parent, j);
-      if (a != b) parent[std::max(a, b)] = std::min(a, b);
-    }
-  }
+  core::UnionFind uf(static_cast<size_t>(m));
+  for (int64_t i = 0; i < m; ++i)
+    for (const int64_t j : partners[i]) uf.unite(i, j);
   // Group ids in order of first occurrence of the distinct prompt.
   g.near_of_distinct.assign(d, -1);
   std::vector<int64_t> root_id(m, -1);
@@ -129,7 +92,7 @@ PromptGroups group_prompts(const std::vector<std::string_view>& prompts, const s
       g.near_of_distinct[k] = g.n_near++;
       continue;
     }
-    const int64_t r = find(parent, pos_in_sel[k]);
+    const int64_t r = uf.find(pos_in_sel[k]);
     if (root_id[r] < 0) root_id[r] = g.n_near++;
     g.near_of_distinct[k] = root_id[r];
   }

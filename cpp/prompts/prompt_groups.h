@@ -2,8 +2,9 @@
 //
 // group_prompts() groups rows by exact prompt text (rows without a prompt have present = 0), then
 // groups the distinct prompts by near-duplicate similarity: exact Jaccard similarity of their
-// character k-shingle sets (after lower-casing ASCII and collapsing whitespace), pairs at or above
-// `threshold` joined by union-find. Distinct prompts are few in practice; the pairwise pass is
+// character k-shingle sets (dedup/minhash.h's code-point shingles of the text case-folded with
+// whitespace collapsed; two empty prompts are the same), pairs at or above `threshold` joined by
+// union-find (core/union_find.h). Distinct prompts are few in practice; the pairwise pass is
 // O(d^2) over the `max_distinct` most frequent distinct prompts (the rest stay singletons and
 // `near_truncated` says so). Group ids are in order of first occurrence.
 //

@@ -10,6 +10,7 @@
 #include "core/hash.h"
 #include "core/threading.h"
 #include "core/utf8.h"
+#include "dedup/minhash.h"
 
 namespace airtune::prompts {
 
@@ -663,31 +664,17 @@ std::string render(const Compiled& c, const Lexicon& lex, const Doc& doc, const 
   return out;
 }
 
-void shingles(std::string_view s, std::vector<uint64_t>& out) {
-  out.clear();
-  if (s.size() < 4) {
-    if (!s.empty()) out.push_back(core::xxh64(s));
-    return;
-  }
-  out.reserve(s.size() - 3);
-  for (size_t i = 0; i + 4 <= s.size(); ++i) out.push_back(core::xxh64(s.substr(i, 4)));
-  std::sort(out.begin(), out.end());
-  out.erase(std::unique(out.begin(), out.end()), out.end());
+// Character 4-shingles of the text as it is (dedup's shingles, no normalisation).
+const dedup::MinHashOptions& shingle_options() {
+  static const dedup::MinHashOptions o = dedup::char_shingle_options(4, false);
+  return o;
 }
 
+void shingles(std::string_view s, std::vector<uint64_t>& out) { out = dedup::shingle_hashes(s, shingle_options()); }
+
+// Two texts without shingles (both empty) are at distance 0.
 double jaccard_distance(const std::vector<uint64_t>& a, const std::vector<uint64_t>& b) {
-  if (a.empty() && b.empty()) return 0.0;
-  size_t i = 0, j = 0, inter = 0;
-  while (i < a.size() && j < b.size()) {
-    if (a[i] < b[j])
-      ++i;
-    else if (a[i] > b[j])
-      ++j;
-    else
-      ++inter, ++i, ++j;
-  }
-  const size_t uni = a.size() + b.size() - inter;
-  return 1.0 - static_cast<double>(inter) / static_cast<double>(uni);
+  return a.empty() && b.empty() ? 0.0 : 1.0 - dedup::jaccard(a, b);
 }
 
 }  // namespace

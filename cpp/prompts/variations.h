@@ -111,7 +111,8 @@ class Variator {
   std::vector<Phrase> phrases_;
 };
 
-/// Character 4-gram Jaccard distance (1 - |A n B| / |A u B|) of two texts; 0 for two texts with no 4-grams.
+/// Character 4-gram Jaccard distance (1 - |A n B| / |A u B|) of two texts, over dedup/minhash.h's
+/// code-point shingles of the texts as they are; 0 for two empty texts.
 double shingle_distance(std::string_view a, std::string_view b);
 
 }  // namespace airtune::prompts

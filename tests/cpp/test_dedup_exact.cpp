@@ -1,6 +1,9 @@
 // Normalisation, exact dedup survivors, union-find: hand-computed cases.
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <random>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -138,4 +141,49 @@ TEST(DedupNormalize, MatchesReferenceOnRandomMixes) {
       ASSERT_EQ(normalize(s, o), reference_normalize(s, o)) << "flags " << flags << " input '" << s << "'";
     }
   }
+}
+
+TEST(DedupSurvivors, ClustersFromPairsNameTheBadPair) {
+  const std::vector<int64_t> a = {0, 1}, b = {1, 5};
+  try {
+    clusters_from_pairs(3, a, b, SurvivorRule::kFirst, {}, {});
+    FAIL();
+  } catch (const airtune::InvalidArgument& e) {
+    EXPECT_NE(std::string(e.what()).find("pair 1"), std::string::npos) << e.what();
+  }
+  const std::vector<int64_t> one = {0};
+  EXPECT_THROW(clusters_from_pairs(3, one, b, SurvivorRule::kFirst, {}, {}), airtune::InvalidArgument);
+  const auto c = clusters_from_pairs(3, one, one, SurvivorRule::kFirst, {}, {});
+  EXPECT_EQ(c.n_removed, 0);  // a self pair joins nothing
+}
+
+// The one-pass sweep equals a fresh clustering at every threshold (random graphs, ties, repeats).
+TEST(DedupSurvivors, ThresholdSweepEqualsClusteringAtEachThreshold) {
+  std::mt19937 rng(11);
+  for (int trial = 0; trial < 50; ++trial) {
+    const int64_t n = 1 + static_cast<int64_t>(rng() % 40);
+    const size_t p = rng() % 80;
+    std::vector<int64_t> a(p), b(p);
+    std::vector<double> sim(p);
+    for (size_t k = 0; k < p; ++k) {
+      a[k] = static_cast<int64_t>(rng() % n);
+      b[k] = static_cast<int64_t>(rng() % n);
+      sim[k] = static_cast<double>(rng() % 11) / 10.0;  // many ties
+    }
+    const std::vector<double> ts = {0.95, 0.5, 0.8, 0.5, 0.0, 1.0};
+    const auto removed = removed_at_thresholds(n, a, b, sim, ts);
+    ASSERT_EQ(removed.size(), ts.size());
+    for (size_t t = 0; t < ts.size(); ++t) {
+      std::vector<int64_t> ka, kb;
+      for (size_t k = 0; k < p; ++k)
+        if (sim[k] >= ts[t]) ka.push_back(a[k]), kb.push_back(b[k]);
+      EXPECT_EQ(removed[t], clusters_from_pairs(n, ka, kb, SurvivorRule::kFirst, {}, {}).n_removed) << trial;
+    }
+  }
+  const std::vector<int64_t> a = {0}, b = {1};
+  const std::vector<double> nan_sim = {std::nan("")}, ts = {0.0};
+  EXPECT_EQ(removed_at_thresholds(2, a, b, nan_sim, ts), std::vector<int64_t>{0});
+  const std::vector<double> one_sim = {0.5}, with_nan = {0.0, std::nan(""), 0.5};
+  EXPECT_EQ(removed_at_thresholds(2, a, b, one_sim, with_nan), (std::vector<int64_t>{1, 0, 1}));
+  EXPECT_THROW(removed_at_thresholds(2, a, b, {}, ts), airtune::InvalidArgument);
 }

@@ -16,27 +16,12 @@
 #include "core/threading.h"
 #include "dedup/lsh_index.h"
 #include "dedup/minhash.h"
+#include "dedup_test_util.h"
 
 using namespace airtune::dedup;
+using airtune::test::near_copies_corpus;
 
 namespace {
-
-std::vector<std::string> corpus(int docs, int words, double edit, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::uniform_int_distribution<int> vocab(0, 5000);
-  std::uniform_real_distribution<double> u(0, 1);
-  std::vector<std::string> out;
-  for (int d = 0; d < docs; ++d) {
-    std::vector<int> w(words);
-    for (auto& x : w) x = vocab(rng);
-    for (int v = 0; v < 3; ++v) {
-      std::string s;
-      for (int x : w) s += "w" + std::to_string(u(rng) < edit * v ? vocab(rng) : x) + " ";
-      out.push_back(s);
-    }
-  }
-  return out;
-}
 
 std::vector<std::string_view> views(const std::vector<std::string>& v) { return {v.begin(), v.end()}; }
 
@@ -85,7 +70,7 @@ TEST(DedupMinhash, BandsRowsMatchDatasketch) {
 }
 
 TEST(DedupMinhash, LshPairsAreVerifiedAndMatchBruteForce) {
-  auto docs = corpus(60, 80, 0.08, 7);
+  auto docs = near_copies_corpus(60, 80, 0.08, 7);
   auto v = views(docs);
   MinHashOptions o;
   o.ngram = 3;
@@ -123,7 +108,7 @@ TEST(DedupMinhash, IdenticalCopiesCollapseLinearly) {
 }
 
 TEST(DedupMinhash, SaveLoadRoundTripAndQuery) {
-  auto docs = corpus(30, 60, 0.05, 11);
+  auto docs = near_copies_corpus(30, 60, 0.05, 11);
   auto v = views(docs);
   MinHashOptions o;
   o.ngram = 3;
@@ -165,7 +150,7 @@ TEST(DedupMinhash, SaveLoadRoundTripAndQuery) {
 }
 
 TEST(DedupMinhash, DeterministicAcrossThreadCounts) {
-  auto docs = corpus(80, 50, 0.1, 3);
+  auto docs = near_copies_corpus(80, 50, 0.1, 3);
   auto v = views(docs);
   auto run = [&](int threads) {
     airtune::core::set_num_threads(threads);

@@ -12,29 +12,10 @@
 #include "dedup/exact.h"
 #include "dedup/lsh_index.h"
 #include "dedup/shuffle_keys.h"
+#include "dedup_test_util.h"
 
 using namespace airtune::dedup;
-
-namespace {
-
-std::vector<std::string> corpus(int docs, int words, double edit, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::uniform_int_distribution<int> vocab(0, 5000);
-  std::uniform_real_distribution<double> u(0, 1);
-  std::vector<std::string> out;
-  for (int d = 0; d < docs; ++d) {
-    std::vector<int> w(words);
-    for (auto& x : w) x = vocab(rng);
-    for (int v = 0; v < 3; ++v) {
-      std::string s;
-      for (int x : w) s += "w" + std::to_string(u(rng) < edit * v ? vocab(rng) : x) + " ";
-      out.push_back(s);
-    }
-  }
-  return out;
-}
-
-}  // namespace
+using airtune::test::near_copies_corpus;
 
 TEST(DedupShuffleKeys, ExactKeysAreTheExactHashes) {
   std::vector<std::string_view> v = {"Hello  World", "hello world", "HELLO world!", ""};
@@ -48,7 +29,7 @@ TEST(DedupShuffleKeys, ExactKeysAreTheExactHashes) {
 }
 
 TEST(DedupShuffleKeys, PartitionedBucketsGiveTheSelfPairs) {
-  const auto docs = corpus(50, 60, 0.1, 3);
+  const auto docs = near_copies_corpus(50, 60, 0.1, 3);
   std::vector<std::string_view> v(docs.begin(), docs.end());
   MinHashOptions o;
   o.ngram = 3;

@@ -61,19 +61,17 @@ TEST(PromptsScaffolds, PrefixAndSuffixTemplates) {
   EXPECT_TRUE(find_scaffolds({"same text here!!", "same text here!!", "same text here!!"}, false, 5, 2).empty());
 }
 
-TEST(PromptsDiversity, Tokenizer13a) {
-  EXPECT_EQ(tokenize_13a("Hello, world! It's 3.5-4 (ok)."),
-            (std::vector<std::string>{"Hello", ",", "world", "!", "It's", "3.5", "-", "4", "(", "ok", ")", "."}));
-}
-
-TEST(PromptsDiversity, BleuHandComputed) {
-  EXPECT_NEAR(sentence_bleu("the cat sat on the mat", {"the cat sat on the mat"}), 1.0, 1e-12);
-  // hyp "the cat sat", ref "the cat sat down": p1=3/3, p2=2/2, p3=1/1, no 4-grams (effective order
-  // 3), BP = exp(1 - 4/3).
-  EXPECT_NEAR(sentence_bleu("the cat sat", {"the cat sat down"}), std::exp(1.0 - 4.0 / 3.0), 1e-12);
-  EXPECT_EQ(sentence_bleu("a b", {"c d"}), 0.0);
+TEST(PromptsDiversity, SelfBleuHandComputed) {
   EXPECT_NEAR(self_bleu({"x y z w", "x y z w"}), 1.0, 1e-12);
   EXPECT_EQ(self_bleu({"only one"}), 0.0);
+  EXPECT_EQ(self_bleu({"a b", "c d"}), 0.0);
+  // "the cat sat" against "the cat sat down": p1=3/3, p2=2/2, p3=1/1, no 4-grams (effective order
+  // 3), BP = exp(1 - 4/3). The other way: p = 3/4, 2/3, 1/2 and no 4-gram match, "exp" smoothing
+  // gives 1/(2 * 1); BP = 1.
+  const double forward = std::exp(1.0 - 4.0 / 3.0);
+  const double backward = std::exp((std::log(0.75) + std::log(2.0 / 3.0) + std::log(0.5) + std::log(0.5)) / 4.0);
+  EXPECT_NEAR(self_bleu({"the cat sat", "the cat sat down"}), (forward + backward) / 2.0, 1e-12);
+  EXPECT_THROW(self_bleu({"ok", "\xff"}), airtune::InvalidArgument);
 }
 
 TEST(PromptsDiversity, DistinctN) {

@@ -170,8 +170,8 @@ TEST(PromptsVariations, BadInputAndDegenerateInput) {
   EXPECT_TRUE(code_only.variants.empty());
   const auto json_only = v.generate("{\"a\": [1, 2, {\"b\": null}]}", o);
   EXPECT_TRUE(json_only.variants.empty());
-  EXPECT_THROW(Variator(Lexicon{{{"only one"}}, {}, {}, {}}), airtune::InvalidArgument);
-  EXPECT_THROW(Variator(Lexicon{{{"a\x01", "b"}}, {}, {}, {}}), airtune::InvalidArgument);
+  EXPECT_THROW(Variator(Lexicon{{{"only one"}}, {}, {}, {}, {}}), airtune::InvalidArgument);
+  EXPECT_THROW(Variator(Lexicon{{{"a\x01", "b"}}, {}, {}, {}, {}}), airtune::InvalidArgument);
 }
 
 TEST(PromptsVariations, LargePromptStaysCorrect) {

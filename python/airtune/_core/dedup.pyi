@@ -6,7 +6,7 @@ import collections.abc
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['MinHashIndex', 'candidate_probability', 'centroid_outliers', 'choose_bands_rows', 'exact_duplicates', 'exact_hashes', 'iqr_fence', 'knn_cross_cosine', 'knn_outliers', 'knn_self_cosine', 'lof_outliers', 'normalize', 'reference_outliers', 'rescore_knn', 'resolve_clusters', 'semdedup', 'shingle_hashes', 'shingles', 'signatures_of_sets', 'unit_rows']
+__all__: list[str] = ['MinHashIndex', 'candidate_probability', 'centroid_outliers', 'choose_bands_rows', 'clusters_from_pairs', 'exact_duplicates', 'exact_hashes', 'iqr_fence', 'knn_cross_cosine', 'knn_outliers', 'knn_self_cosine', 'lof_outliers', 'normalize', 'reference_outliers', 'removed_at_thresholds', 'rescore_knn', 'semdedup', 'shingle_hashes', 'shingles', 'signatures_of_sets', 'unit_rows']
 class MinHashIndex:
     @staticmethod
     def load(path: str) -> MinHashIndex:
@@ -49,6 +49,10 @@ def centroid_outliers(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32]
     ...
 def choose_bands_rows(threshold: typing.SupportsFloat | typing.SupportsIndex, num_perm: typing.SupportsInt | typing.SupportsIndex, fp_weight: typing.SupportsFloat | typing.SupportsIndex = 0.5, fn_weight: typing.SupportsFloat | typing.SupportsIndex = 0.5) -> tuple[int, int]:
     ...
+def clusters_from_pairs(n: typing.SupportsInt | typing.SupportsIndex, a: typing.Annotated[numpy.typing.ArrayLike, numpy.int64], b: typing.Annotated[numpy.typing.ArrayLike, numpy.int64], keep: str = 'first', lengths: typing.Annotated[numpy.typing.ArrayLike, numpy.int64] | None = None, scores: typing.Annotated[numpy.typing.ArrayLike, numpy.float64] | None = None) -> dict:
+    """
+    Clusters of rows [0, n) joined by the pairs (a[k], b[k]), survivors by keep.
+    """
 def exact_duplicates(texts: collections.abc.Sequence, normalize: dict, keep: str = 'first', scores: typing.Annotated[numpy.typing.ArrayLike, numpy.float64] | None = None) -> dict:
     ...
 def exact_hashes(texts: collections.abc.Sequence, normalize: dict) -> numpy.typing.NDArray[numpy.uint64]:
@@ -67,12 +71,14 @@ def normalize(text: str, normalize: dict) -> str:
     ...
 def reference_outliers(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], reference: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], factor: typing.SupportsFloat | typing.SupportsIndex) -> dict:
     ...
+def removed_at_thresholds(n: typing.SupportsInt | typing.SupportsIndex, a: typing.Annotated[numpy.typing.ArrayLike, numpy.int64], b: typing.Annotated[numpy.typing.ArrayLike, numpy.int64], similarity: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], thresholds: typing.Annotated[numpy.typing.ArrayLike, numpy.float64]) -> numpy.typing.NDArray[numpy.int64]:
+    """
+    Rows removed (keep='first') at each threshold when the pairs with similarity >= it join rows.
+    """
 def rescore_knn(base: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], query: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], rows: typing.Annotated[numpy.typing.ArrayLike, numpy.int64], cand_ids: typing.Annotated[numpy.typing.ArrayLike, numpy.int64], cand_scores: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], k: typing.SupportsInt | typing.SupportsIndex, exclude_self: bool) -> tuple[numpy.ndarray, numpy.ndarray, typing.Any]:
     """
     Exact top-k (score desc, id asc) of query rows[i] among cand_ids[i] (float32 scores of any engine), and whether each list provably holds the exact top-k (else: search again with more candidates).
     """
-def resolve_clusters(n: typing.SupportsInt | typing.SupportsIndex, a: typing.Annotated[numpy.typing.ArrayLike, numpy.int64], b: typing.Annotated[numpy.typing.ArrayLike, numpy.int64], keep: str = 'first', lengths: typing.Annotated[numpy.typing.ArrayLike, numpy.int64] | None = None, scores: typing.Annotated[numpy.typing.ArrayLike, numpy.float64] | None = None) -> dict:
-    ...
 def semdedup(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], n_clusters: typing.SupportsInt | typing.SupportsIndex = 0, niter: typing.SupportsInt | typing.SupportsIndex = 20, seed: typing.SupportsInt | typing.SupportsIndex = 1234, keep: str = 'hard', scores: typing.Annotated[numpy.typing.ArrayLike, numpy.float64] | None = None) -> dict:
     ...
 def shingle_hashes(text: str, ngram: typing.SupportsInt | typing.SupportsIndex, char_ngrams: bool, normalize: dict) -> numpy.typing.NDArray[numpy.uint64]:

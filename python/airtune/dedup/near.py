@@ -370,17 +370,13 @@ def near_duplicates(
     ts = sorted({float(t) for t in (thresholds or ())} | {float(threshold)}, reverse=True)
     low = min(ts)
     p = index._ix.self_pairs(low, bool(verify), int(max_bucket))
-    table = {}
-    for t in ts:
-        m = p["similarity"] >= t
-        table[t] = int(
-            _c.resolve_clusters(len(rows_), p["a"][m], p["b"][m], "first", None, None)["n_removed"]
-        )
+    removed = _c.removed_at_thresholds(len(rows_), p["a"], p["b"], p["similarity"], np.asarray(ts))
+    table = {t: int(r) for t, r in zip(ts, removed)}
     if low < float(threshold):
         m = p["similarity"] >= float(threshold)
         p = {**p, "a": p["a"][m], "b": p["b"][m], "similarity": p["similarity"][m]}
     lengths = _lengths(rows_) if rule == "longest" else None
-    c = _c.resolve_clusters(len(rows_), p["a"], p["b"], rule, lengths, sc)
+    c = _c.clusters_from_pairs(len(rows_), p["a"], p["b"], rule, lengths, sc)
     labs = _labels_of(records, labels, len(rows_))
     keep_mask, cluster, conflicts, conflict_dropped = _resolve_conflicts(
         c["keep"].astype(bool), c["cluster"], c["size"], labs, on_conflict

@@ -299,13 +299,20 @@ def semantic_duplicates(
             int(seed),
             bool(deterministic),
         )
-    table = {}
-    for t in ts:
-        a, b, _ = _edges_at(sim, knn_ids, t)
-        c = _c.resolve_clusters(n, a, b, "first", None, None)
-        table[t] = int(c["n_removed"])
+    # One sweep over every kNN edge (a pair seen twice joins once): each threshold is compared in
+    # the scores' dtype, as `sim >= t` compares it.
+    ts_sim = np.asarray(ts, dtype=sim.dtype).astype(np.float64)
+    edge = knn_ids.ravel() >= 0
+    removed = _c.removed_at_thresholds(
+        n,
+        np.repeat(np.arange(sim.shape[0], dtype=np.int64), sim.shape[1])[edge],
+        knn_ids.ravel()[edge],
+        sim.ravel()[edge],
+        ts_sim,
+    )
+    table = {t: int(r) for t, r in zip(ts, removed)}
     a, b, s = _edges_at(sim, knn_ids, float(threshold))
-    c = _c.resolve_clusters(n, a, b, rule, None, sc)
+    c = _c.clusters_from_pairs(n, a, b, rule, None, sc)
     capped = int((sim[:, -1] >= threshold).sum()) if sim.shape[1] else 0
     return SemanticResult(
         keep=c["keep"].astype(bool),

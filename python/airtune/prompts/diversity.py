@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from .._core import metrics as _m
 from .._inputs import as_str_list
 from ._common import _P
 
@@ -17,15 +18,18 @@ def distinct_n(texts: Any, n: int = 2) -> float:
 
 
 def sentence_bleu(hypothesis: str, references: Sequence[str]) -> float:
-    """sacreBLEU-compatible sentence BLEU (13a, exp smoothing, effective order) in [0, 1]."""
-    return float(_P.sentence_bleu(hypothesis, list(references)))
+    """sacreBLEU's sentence BLEU (13a, exp smoothing, effective order) in [0, 1]: the metrics' BLEU."""
+    refs = list(references)
+    if not refs:
+        raise ValueError("sentence_bleu: at least one reference is needed")
+    stats = _m.bleu_statistics([hypothesis], [[r] for r in refs], "13a", 4)
+    return float(_m.bleu_sentence_scores(stats, 4, "exp", -1.0, True)[0]) / 100
 
 
 def self_bleu(texts: Any) -> float:
     """Mean sentence BLEU of each text against all the others (lower = more diverse), in [0, 1].
 
-    Our own C++ implementation of sacreBLEU's sentence BLEU; the metrics module's sacreBLEU-exact
-    BLEU can replace it once merged.
+    sacreBLEU's sentence BLEU, computed by the metrics' C++ BLEU over texts tokenised once.
     """
     return float(_P.self_bleu(as_str_list(texts)))
 

@@ -16,7 +16,8 @@ routes the band entries of the representatives; shuffle 2 on the band key forms 
 their candidate pairs (``bucket_pairs``: same star + chain above ``max_bucket``); shuffles 3 and 4
 join each pair with the shingle sets of its two rows (partitioned by row) and verify it by exact
 Jaccard (``jaccard_rows``). The verified edges (and the copy edges) are collected on the driver and
-joined by the C++ union-find (``resolve_clusters``) over the rows they touch.
+joined by the C++ union-find (``clusters_from_pairs``; the removal table in one
+``removed_at_thresholds`` sweep) over the rows they touch.
 """
 
 from __future__ import annotations
@@ -338,12 +339,10 @@ def near_stage(
     members = np.unique(np.concatenate([a, b]))
     ia, ib = np.searchsorted(members, a), np.searchsorted(members, b)
     n = len(members)
-    table = {}
-    for t in ts:
-        m = sim >= t
-        table[t] = int(_c.resolve_clusters(n, ia[m], ib[m], "first", None, None)["n_removed"])
+    removed = _c.removed_at_thresholds(n, ia, ib, sim, np.asarray(ts, dtype=np.float64))
+    table = {t: int(r) for t, r in zip(ts, removed)}
     m = sim >= threshold
-    c = _c.resolve_clusters(n, ia[m], ib[m], "first", None, None)
+    c = _c.clusters_from_pairs(n, ia[m], ib[m], "first", None, None)
     details: dict[str, Any] = {
         "clusters": [],
         "threshold_table": {f"{t:g}": v for t, v in table.items()},
