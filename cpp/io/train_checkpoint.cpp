@@ -129,7 +129,8 @@ CheckpointManifest parse_checkpoint_manifest(const uint8_t* data, size_t size, s
                      std::to_string(m.best_step) + ")");
   if (m.best_step > 0) {
     double v = 0;
-    if (best.get_double().get(v) || !std::isfinite(v)) fail(source, "'best_metric' must be a finite number, got " + shown(best));
+    if (best.get_double().get(v) || !std::isfinite(v))
+      fail(source, "'best_metric' must be a finite number, got " + shown(best));
     if (m.n_evals == 0) fail(source, "'best_metric' is set but 'n_evals' is 0");
     m.best_metric = v;
   }
@@ -264,9 +265,9 @@ TrainerState decode_trainer_state(const uint8_t* data, size_t size, const Checkp
       rng.byte_size() > kMaxRngStateBytes)
     fail(source, "tensor 'cpu_rng_state' must be U8 [k] with 1 <= k <= " + std::to_string(kMaxRngStateBytes));
 
-  static constexpr const char* kColumns[kTrainStepColumns] = {
-      "step",       "total_steps", "epoch",   "loss",      "lr",           "grad_norm",
-      "tokens",     "seq_tokens",  "seconds", "eval_loss", "eval_accuracy"};
+  static constexpr const char* kColumns[kTrainStepColumns] = {"step",    "total_steps", "epoch",        "loss",
+                                                              "lr",      "grad_norm",   "tokens",       "seq_tokens",
+                                                              "seconds", "eval_loss",   "eval_accuracy"};
   TrainerState out;
   out.history.reserve(static_cast<size_t>(m.step));
   int64_t evals_in_history = 0;
@@ -337,8 +338,7 @@ TrainerState decode_trainer_state(const uint8_t* data, size_t size, const Checkp
     }
     out.evals.push_back({s, loss, metric});
   }
-  if (!best_seen)
-    fail(source, "'best_step' " + std::to_string(m.best_step) + " is not the step of an evaluation");
+  if (!best_seen) fail(source, "'best_step' " + std::to_string(m.best_step) + " is not the step of an evaluation");
   out.cpu_rng_state.assign(buf + rng.begin, buf + rng.end);
   return out;
 }

@@ -50,13 +50,13 @@ struct TrainStep {
   int64_t step = 0;  // 1-based optimizer step just done
   int64_t total_steps = 0;
   int64_t epoch = 0;
-  double loss = 0.0;        // token-mean loss of the step
-  double lr = 0.0;          // learning rate used for the step
-  double grad_norm = 0.0;   // before clipping
-  int64_t tokens = 0;       // labelled tokens in the step
-  int64_t seq_tokens = 0;   // all (unpadded) tokens in the step
-  double seconds = 0.0;     // wall time of the step
-  double eval_loss = -1.0;  // >= 0 when an evaluation ran after this step
+  double loss = 0.0;            // token-mean loss of the step
+  double lr = 0.0;              // learning rate used for the step
+  double grad_norm = 0.0;       // before clipping
+  int64_t tokens = 0;           // labelled tokens in the step
+  int64_t seq_tokens = 0;       // all (unpadded) tokens in the step
+  double seconds = 0.0;         // wall time of the step
+  double eval_loss = -1.0;      // >= 0 when an evaluation ran after this step
   double eval_accuracy = -1.0;  // token accuracy of that evaluation, in [0, 1] (-1: none)
 };
 inline constexpr int kTrainStepColumns = 11;
@@ -113,13 +113,13 @@ std::map<std::string, core::ByteBuffer> read_checkpoint_files(const std::string&
 
 /// The trainer state of a checkpoint, validated.
 struct TrainerState {
-  std::vector<TrainStep> history;                 // m.step rows, steps 1..m.step
+  std::vector<TrainStep> history;  // m.step rows, steps 1..m.step
   struct Eval {
     int64_t step = 0;
     double loss = 0.0, metric = 0.0;
   };
-  std::vector<Eval> evals;  // m.n_evals rows, steps increasing
-  std::vector<uint8_t> cpu_rng_state;             // the bytes torch's CPU generator returned
+  std::vector<Eval> evals;             // m.n_evals rows, steps increasing
+  std::vector<uint8_t> cpu_rng_state;  // the bytes torch's CPU generator returned
 };
 
 /// Decodes trainer_state.safetensors (`size` bytes at `data`) and validates it against `m`.

@@ -196,7 +196,8 @@ Decoder::Decoder(const std::string& path, torch::Dtype dtype, torch::Device devi
     } else {
       m.w = dparts.size() == 1 ? dparts.front() : at::cat(dparts, 0);
     }
-    if (!biases.empty()) m.b = biases.size() == 1 ? (own ? biases.front().clone() : biases.front()) : at::cat(biases, 0);
+    if (!biases.empty())
+      m.b = biases.size() == 1 ? (own ? biases.front().clone() : biases.front()) : at::cat(biases, 0);
     return m;
   };
   const int64_t qd = nh * d, kvd = nkv * d;
@@ -263,8 +264,8 @@ torch::Tensor Decoder::embed_tokens(const torch::Tensor& ids, const torch::Tenso
   auto x = at::embedding(weight.scalar_type() == dtype_ ? weight : weight.to(dtype_), ids);
   if (config_.embed_scale > 0) {
     // transformers: a float32 tensor of sqrt(hidden) cast to the weight's dtype
-    auto scale = at::scalar_tensor(config_.embed_scale, torch::TensorOptions().dtype(torch::kFloat32))
-                     .to(x.device(), dtype_);
+    auto scale =
+        at::scalar_tensor(config_.embed_scale, torch::TensorOptions().dtype(torch::kFloat32)).to(x.device(), dtype_);
     x = x * scale;
   }
   return x;
@@ -272,8 +273,7 @@ torch::Tensor Decoder::embed_tokens(const torch::Tensor& ids, const torch::Tenso
 
 torch::Tensor Decoder::head_logits(const torch::Tensor& h, const torch::Tensor& weight) const {
   auto logits = at::linear(h, weight.scalar_type() == h.scalar_type() ? weight : weight.to(h.scalar_type()));
-  if (config_.final_softcap > 0)
-    logits = at::tanh(logits / config_.final_softcap) * config_.final_softcap;
+  if (config_.final_softcap > 0) logits = at::tanh(logits / config_.final_softcap) * config_.final_softcap;
   return logits;
 }
 
@@ -427,7 +427,7 @@ Decoder Decoder::with_layers(std::vector<Layer> layers) const {
                             " differs in shape, dtype or device from the model's");
   };
   for (size_t li = 0; li < layers.size(); ++li) {
-    auto &a = layers[li];
+    auto& a = layers[li];
     const auto& b = layers_[li];
     for (int k = 0; k < kNumMatrices; ++k) {
       const auto &ma = a.m[static_cast<size_t>(k)], &mb = b.m[static_cast<size_t>(k)];

@@ -144,8 +144,8 @@ LoraModel::LoraModel(const std::string& base_path, const LoraOptions& options, t
       const auto* alpha = pattern_value(options_.alpha_pattern, name);
       ad.r = r ? *r : options_.r;
       ad.alpha = alpha ? *alpha : options_.alpha;
-      ad.scaling = options_.use_rslora ? ad.alpha / std::sqrt(static_cast<double>(ad.r))
-                                       : ad.alpha / static_cast<double>(ad.r);
+      ad.scaling =
+          options_.use_rslora ? ad.alpha / std::sqrt(static_cast<double>(ad.r)) : ad.alpha / static_cast<double>(ad.r);
       // kaiming_uniform_(a=sqrt(5)) on [r, in]: gain = sqrt(2 / (1 + 5)), bound = gain * sqrt(3 / in).
       const double bound = std::sqrt(2.0 / 6.0) * std::sqrt(3.0 / static_cast<double>(in));
       ad.a = at::empty({ad.r, in}, torch::TensorOptions().dtype(torch::kFloat32)).uniform_(-bound, bound, gen);
@@ -273,7 +273,8 @@ std::vector<std::pair<std::string, torch::Tensor>> LoraModel::named_parameters()
   for (const auto& ad : adapters_) {
     out.emplace_back("base_model.model." + ad.module + ".lora_A.weight", ad.a);
     out.emplace_back("base_model.model." + ad.module + ".lora_B.weight", ad.b);
-    if (ad.magnitude.defined()) out.emplace_back("base_model.model." + ad.module + ".lora_magnitude_vector", ad.magnitude);
+    if (ad.magnitude.defined())
+      out.emplace_back("base_model.model." + ad.module + ".lora_magnitude_vector", ad.magnitude);
   }
   for (const auto& c : copies_) {
     out.emplace_back("base_model.model." + c.module + ".weight", c.weight);
@@ -372,8 +373,7 @@ torch::Tensor LoraModel::embed_weight() const {
   return embed_copy_ >= 0 ? copies_[static_cast<size_t>(embed_copy_)].weight.to(base_->dtype()) : base_->embed();
 }
 torch::Tensor LoraModel::lm_head_weight() const {
-  return lm_head_copy_ >= 0 ? copies_[static_cast<size_t>(lm_head_copy_)].weight.to(base_->dtype())
-                            : base_->lm_head();
+  return lm_head_copy_ >= 0 ? copies_[static_cast<size_t>(lm_head_copy_)].weight.to(base_->dtype()) : base_->lm_head();
 }
 torch::Tensor LoraModel::final_norm_weight() const {
   return final_norm_copy_ >= 0 ? copies_[static_cast<size_t>(final_norm_copy_)].weight.to(base_->dtype())
@@ -755,8 +755,8 @@ void LoraModel::save_merged(const std::string& dir) const {
     }
   }
   out.emplace_back("model.norm.weight", final_norm_weight().detach());
-  const bool untouched_tie = cfg.tie_word_embeddings && base.lm_head().is_same(base.embed()) && embed_copy_ < 0 &&
-                             lm_head_copy_ < 0;
+  const bool untouched_tie =
+      cfg.tie_word_embeddings && base.lm_head().is_same(base.embed()) && embed_copy_ < 0 && lm_head_copy_ < 0;
   if (!untouched_tie) out.emplace_back("lm_head.weight", lm_head_weight().detach());
   save_safetensors((fs::path(dir) / "model.safetensors").string(), out, {{"format", "pt"}});
 }

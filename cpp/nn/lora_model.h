@@ -87,7 +87,7 @@ struct TrainedModule {
   std::string module;  // HF module name
   Kind kind = Kind::kEmbed;
   int layer = -1;
-  int slot = -1;          // kProjection
+  int slot = -1;              // kProjection
   Norm norm = Norm::kAttnIn;  // kLayerNorm
   torch::Tensor weight, bias;
 };
@@ -101,9 +101,9 @@ struct ProjectionSlot {
 };
 
 struct LossSum {
-  torch::Tensor sum;   // scalar float32: sum of token cross-entropies (graph attached)
-  int64_t tokens = 0;  // number of positions with a label
-  int64_t correct = 0; // labelled positions whose argmax logit is the label (token accuracy)
+  torch::Tensor sum;    // scalar float32: sum of token cross-entropies (graph attached)
+  int64_t tokens = 0;   // number of positions with a label
+  int64_t correct = 0;  // labelled positions whose argmax logit is the label (token accuracy)
 };
 
 class LoraModel {

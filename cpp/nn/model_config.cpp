@@ -193,8 +193,8 @@ void read_rope(const Json& j, simdjson::dom::object rope, const std::string& whe
   if (type != "default" && !(r.factor > 0)) throw FormatError(source + ": key '" + where + "factor' must be positive");
   r.low_freq_factor = j.number(rope, "low_freq_factor", 1.0, where);
   r.high_freq_factor = j.number(rope, "high_freq_factor", 4.0, where);
-  r.original_max_position_embeddings = j.integer(rope, "original_max_position_embeddings",
-                                                 type == "llama3" ? -1 : max_pos, type == "llama3", where);
+  r.original_max_position_embeddings =
+      j.integer(rope, "original_max_position_embeddings", type == "llama3" ? -1 : max_pos, type == "llama3", where);
   if (type == "llama3" && !(r.high_freq_factor > r.low_freq_factor))
     throw FormatError(source + ": key '" + where + "high_freq_factor' must exceed low_freq_factor");
   if (!(r.theta > 0)) throw FormatError(source + ": key '" + where + "rope_theta' must be positive");
@@ -210,8 +210,8 @@ void read_quantization(const Json& j, DecoderConfig& c) {
     bool b = false;
     return !q[key].get(e) && !e.get_bool().get(b) && b;
   };
-  c.quantization.method = j.string(q, "quant_method", flag("load_in_4bit") || flag("load_in_8bit") ? "bitsandbytes" : "",
-                                   where);
+  c.quantization.method =
+      j.string(q, "quant_method", flag("load_in_4bit") || flag("load_in_8bit") ? "bitsandbytes" : "", where);
   const std::string supported =
       " (airtune reads bitsandbytes NF4 checkpoints, load_in_4bit with bnb_4bit_quant_type nf4; otherwise give "
       "the unquantized checkpoint and quantization='nf4' or 'int8', which quantizes it at load)";
@@ -238,8 +238,8 @@ DecoderConfig DecoderConfig::from_json(const std::string& text, const std::strin
   auto archs = j.string_list("architectures");
   if (c.model_type.empty() && !archs.empty()) {
     const std::pair<const char*, const char*> prefixes[] = {
-        {"Llama", "llama"}, {"Mistral", "mistral"}, {"Qwen2", "qwen2"}, {"Gemma3", "gemma3_text"},
-        {"Gemma2", "gemma2"}, {"Gemma", "gemma"},   {"Phi3", "phi3"}};
+        {"Llama", "llama"},   {"Mistral", "mistral"}, {"Qwen2", "qwen2"}, {"Gemma3", "gemma3_text"},
+        {"Gemma2", "gemma2"}, {"Gemma", "gemma"},     {"Phi3", "phi3"}};
     for (const auto& [prefix, type] : prefixes)
       if (archs[0].rfind(prefix, 0) == 0) {
         c.model_type = type;
@@ -310,8 +310,7 @@ DecoderConfig DecoderConfig::from_json(const std::string& text, const std::strin
     }
   }
   if (!(c.rope.theta > 0)) throw FormatError(source + ": key 'rope_theta' must be positive");
-  if (!(partial > 0 && partial <= 1))
-    throw FormatError(source + ": key 'partial_rotary_factor' must be in (0, 1]");
+  if (!(partial > 0 && partial <= 1)) throw FormatError(source + ": key 'partial_rotary_factor' must be in (0, 1]");
   c.rotary_dim = static_cast<int64_t>(static_cast<double>(c.head_dim) * partial);
   if (c.rotary_dim <= 0 || c.rotary_dim % 2 != 0)
     throw FormatError(source + ": partial_rotary_factor x head_dim must be a positive even number of dims");

@@ -28,8 +28,8 @@ struct RopeConfig {
 
 /// The `quantization_config` of a checkpoint (empty method: an unquantized checkpoint).
 struct CheckpointQuantization {
-  std::string method;      // quant_method ("bitsandbytes", "gptq", ...)
-  bool bnb_nf4 = false;    // bitsandbytes load_in_4bit with bnb_4bit_quant_type nf4: read as it is
+  std::string method;    // quant_method ("bitsandbytes", "gptq", ...)
+  bool bnb_nf4 = false;  // bitsandbytes load_in_4bit with bnb_4bit_quant_type nf4: read as it is
   bool double_quant = false;
 };
 

@@ -17,7 +17,7 @@ namespace airtune::nn {
 namespace {
 
 constexpr float kInv127 = static_cast<float>(7.874015718698502e-3);  // bitsandbytes' 1/127
-constexpr int64_t kGrain = 2048;                                      // blocks per parallel task
+constexpr int64_t kGrain = 2048;                                     // blocks per parallel task
 
 // The nearest of `n` sorted levels to x; ties go to the lower level (bucketize over midpoints).
 template <size_t N>
@@ -195,8 +195,8 @@ torch::Tensor QuantizedTensor::scales() const {
     for (int64_t b = 0; b < out.numel(); ++b) o[b] = lv[c[b]] * a2[b / kNestedBlock] + nested_offset;
     return out;
   }
-  auto lv = at::from_blob(const_cast<float*>(dynamic_map_levels().data()), {256}, torch::kFloat32)
-                .to(nested_codes.device());
+  auto lv =
+      at::from_blob(const_cast<float*>(dynamic_map_levels().data()), {256}, torch::kFloat32).to(nested_codes.device());
   auto idx = at::arange(blocks(), torch::TensorOptions().dtype(torch::kInt64).device(nested_codes.device()));
   return lv.index_select(0, nested_codes.to(torch::kInt64)) *
              nested_absmax.index_select(0, at::floor_divide(idx, kNestedBlock)) +

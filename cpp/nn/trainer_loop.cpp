@@ -270,7 +270,8 @@ std::map<std::string, std::string> fingerprint(const LoraModel& model, const Tra
       {"alpha_pattern", patterns_spec(l.alpha_pattern)},
       {"rank_pattern", patterns_spec(l.rank_pattern)},
       {"use_dora", b(l.use_dora)},
-      {"modules_to_save", [&] {
+      {"modules_to_save",
+       [&] {
          std::string m;
          for (const auto& t : l.modules_to_save) m += (m.empty() ? "" : ",") + t;
          return m;
@@ -323,10 +324,9 @@ void save_checkpoint(const std::string& dir, const LoraModel& model, torch::opti
   auto ph = hist.accessor<double, 2>();
   for (int64_t i = 0; i < nh; ++i) {
     const auto& s = st.history[static_cast<size_t>(i)];
-    const double row[io::kTrainStepColumns] = {double(s.step),   double(s.total_steps), double(s.epoch),
-                                               s.loss,           s.lr,                  s.grad_norm,
-                                               double(s.tokens), double(s.seq_tokens),  s.seconds,
-                                               s.eval_loss,      s.eval_accuracy};
+    const double row[io::kTrainStepColumns] = {
+        double(s.step),   double(s.total_steps), double(s.epoch), s.loss,      s.lr,           s.grad_norm,
+        double(s.tokens), double(s.seq_tokens),  s.seconds,       s.eval_loss, s.eval_accuracy};
     for (int k = 0; k < io::kTrainStepColumns; ++k) ph[i][k] = row[k];
   }
   const int64_t ne = static_cast<int64_t>(st.evals.size());
@@ -543,8 +543,8 @@ TrainOutcome train_lora(LoraModel& model, const std::vector<TrainExample>& train
                           "' is never computed: an evaluation computes eval_loss, eval_perplexity and "
                           "eval_token_accuracy");
   if (o.load_best_at_end && eval.empty())
-    throw InvalidArgument("load_best_model_at_end needs eval data: without it the best-model metric (" +
-                          o.best_metric + ") is never computed");
+    throw InvalidArgument("load_best_model_at_end needs eval data: without it the best-model metric (" + o.best_metric +
+                          ") is never computed");
   if (o.early_stopping_patience > 0 && eval.empty())
     throw InvalidArgument("early_stopping_patience needs eval data: without it " + o.best_metric +
                           " is never computed");

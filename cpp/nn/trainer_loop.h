@@ -64,7 +64,7 @@ struct TrainOptions {
   std::string best_dir;
   int64_t early_stopping_patience = 0;  // evaluations without improvement before stopping; 0: off
   double early_stopping_threshold = 0.0;
-  int64_t save_every = 0;  // checkpoint every N steps into checkpoint_dir; 0: off
+  int64_t save_every = 0;        // checkpoint every N steps into checkpoint_dir; 0: off
   int64_t save_total_limit = 0;  // > 0: keep only the newest N checkpoints (by step); 0: keep all
   std::string checkpoint_dir;
   std::string resume_from;  // a checkpoint folder written by a previous run

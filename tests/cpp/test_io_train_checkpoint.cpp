@@ -92,8 +92,8 @@ std::vector<double> sample_history() {
   std::vector<double> h;
   for (int i = 0; i < 4; ++i) {
     const double eval = i == 1 ? 1.25 : (i == 3 ? 1.5 : -1.0);
-    const double row[kTrainStepColumns] = {double(i + 1), 7,    double(i / 3), 2.0 - 0.1 * i,           1e-3, 0.5,
-                                           10,            20,   0.01,          eval, eval < 0 ? -1.0 : 0.5};
+    const double row[kTrainStepColumns] = {double(i + 1), 7,    double(i / 3),        2.0 - 0.1 * i, 1e-3, 0.5, 10, 20,
+                                           0.01,          eval, eval < 0 ? -1.0 : 0.5};
     h.insert(h.end(), row, row + kTrainStepColumns);
   }
   return h;

@@ -171,8 +171,7 @@ py::dict step_dict(const nn::StepInfo& s) {
   d["seq_tokens"] = s.seq_tokens;
   d["seconds"] = s.seconds;
   d["eval_loss"] = s.eval_loss >= 0 ? py::object(py::float_(s.eval_loss)) : py::object(py::none());
-  d["eval_token_accuracy"] =
-      s.eval_loss >= 0 ? py::object(py::float_(s.eval_accuracy)) : py::object(py::none());
+  d["eval_token_accuracy"] = s.eval_loss >= 0 ? py::object(py::float_(s.eval_accuracy)) : py::object(py::none());
   return d;
 }
 
@@ -357,10 +356,9 @@ PYBIND11_MODULE(_nn, m) {
            }),
            py::arg("path"), py::arg("dtype") = "float32", py::arg("device") = "cpu", py::arg("mmap") = false,
            py::arg("quantization") = "", py::arg("quant_block_size") = 64, py::arg("double_quant") = false)
-      .def_property_readonly("quantization",
-                             [](const nn::Decoder& d) {
-                               return d.quantization() ? nn::describe(*d.quantization()) : std::string();
-                             })
+      .def_property_readonly(
+          "quantization",
+          [](const nn::Decoder& d) { return d.quantization() ? nn::describe(*d.quantization()) : std::string(); })
       .def_property_readonly("config", [](const nn::Decoder& d) { return decoder_config(d.config()); })
       .def_property_readonly("dtype", [](const nn::Decoder& d) { return dtype_str(d.dtype()); })
       .def_property_readonly("device", [](const nn::Decoder& d) { return d.device().str(); })
