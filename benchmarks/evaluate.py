@@ -303,8 +303,6 @@ def render(payload: dict) -> str:
     load = payload.get("load_1min")
     load_s = f", 1-minute load {load:.1f}" if load is not None else ""
     lines = [
-        "### evaluate (`benchmarks/evaluate.py`)",
-        "",
         f"{n} items x {len(MODELS)} candidate models ({answers} answers) against a local stub endpoint "
         f"(its own process, answers in microseconds: the harness is what is measured), {CONCURRENCY} requests in "
         f"flight, exact match + (airtune) bootstrap CIs, paired tests and the non-inferiority verdict; "

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs everything airtune needs on a fresh Debian machine (run as root), idempotently:
-# the Debian libraries, a virtualenv in .venv, torch 2.13.0 (CPU), airtune itself (compiled with
+# the Debian libraries, a virtualenv in .venv, torch (the nn extra's pin: 2.13.0, CPU), airtune itself (compiled with
 # ccache into the persistent build/py folder) and, with --tests, the test extras and the C++ tests.
 #   bash scripts/setup.sh            # user install (demo)
 #   bash scripts/setup.sh --tests    # + test extras, GoogleTest suite built in build/py
@@ -14,7 +14,8 @@ log() { printf '\n== %s\n' "$*"; }
 
 # 1. Debian packages (only when one is missing: apt-get update is the slow part).
 packages=(build-essential ccache pkg-config zlib1g-dev libfaiss-dev libsimdjson-dev libtbb-dev
-          libgtest-dev libgmock-dev clang-format-14 libopenblas0-pthread libopenblas-dev python3-venv python3-dev)
+          libgtest-dev libgmock-dev libutf8proc-dev clang-format-14 libopenblas0-pthread libopenblas-dev python3-venv python3-dev
+          qemu-user)  # qemu-user: the wheel's smoke test on a CPU without AVX (tests/wheel/run.sh)
 # The tests check links and reports in a real browser.
 [ $with_tests -eq 1 ] && packages+=(chromium)
 missing=()
@@ -37,9 +38,13 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 py="$venv/bin/python"
 pip=("$py" -m pip install -q --disable-pip-version-check)
-if ! "$py" -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '2.13.0')" 2>/dev/null; then
-  log "installing torch 2.13.0 (CPU)"
-  "${pip[@]}" torch==2.13.0
+# The torch release is the one pinned by the `nn` extra (pyproject.toml): the wheel's _nn is built
+# against it. On our machines `pip install torch==2.13.0` takes the CPU build from a file on disk.
+torch_version="$("$py" -c 'import tomllib; d = tomllib.load(open("pyproject.toml", "rb"))
+print(next(r for r in d["project"]["optional-dependencies"]["nn"] if r.startswith("torch==")).split("==")[1])')"
+if ! "$py" -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '$torch_version')" 2>/dev/null; then
+  log "installing torch $torch_version"
+  "${pip[@]}" "torch==$torch_version"
 fi
 "${pip[@]}" "scikit-build-core>=0.10" "pybind11>=2.12" ninja cmake numpy
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every test: installs what is needed (idempotently), then runs the GoogleTest suite (CTest),
-# the C++ tests again under AddressSanitizer + UBSan, the stub and lint checks, and pytest
-# (parity tests against the peer libraries, notebooks included).
+# the C++ tests again under AddressSanitizer + UBSan, the stub and lint checks, pytest
+# (parity tests against the peer libraries, notebooks included) and the wheel as users install it
+# (AIRTUNE_SKIP_WHEEL=1 skips that stage).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -28,3 +29,12 @@ git ls-files 'cpp/*.cpp' 'cpp/*.h' 'tests/*.cpp' 'tests/*.h' | grep -v 'unicode_
 
 printf '\n== pytest\n'
 python -m pytest tests/python -q -p no:cacheprovider "$@"
+
+if [ "${AIRTUNE_SKIP_WHEEL:-0}" != "1" ]; then
+  # The wheel is packed from build/py (compiled above, nothing recompiles); its sdist is checked to
+  # hold every tracked file. `bash scripts/build_wheels.sh` alone builds the wheel from the sdist.
+  printf '\n== wheel: build, auditwheel, fresh virtualenvs (tests/wheel/run.sh)\n'
+  export AIRTUNE_STAGE_START="$(date +%s)"
+  DIST="$root/build/dist" bash scripts/build_wheels.sh --reuse-build build/py
+  bash tests/wheel/run.sh "$(ls "$root"/build/dist/airtune-*manylinux*.whl)"
+fi

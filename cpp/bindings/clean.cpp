@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "clean/chat_quality.h"
 #include "clean/fix_text.h"
 #include "clean/html_to_text.h"
 #include "clean/quality_filter.h"
@@ -34,6 +35,11 @@ struct TextViews {
 
 TextViews text_views(const py::sequence& seq, const char* what) {
   TextViews out;
+  if (const airtune::io::SelectedText* col = airtune::bindings::text_column_of(seq)) {
+    out.views = airtune::bindings::column_views(*col);
+    out.is_bytes.assign(out.views.size(), 0);
+    return out;
+  }
   py::object fast = py::reinterpret_steal<py::object>(PySequence_Fast(seq.ptr(), "expected a sequence"));
   if (!fast) throw py::error_already_set();
   const Py_ssize_t n = PySequence_Fast_GET_SIZE(fast.ptr());
@@ -70,6 +76,14 @@ TextViews text_views(const py::sequence& seq, const char* what) {
   return out;
 }
 
+py::list to_str_list(const std::vector<std::string>& strings);
+
+// The kernel's output as a list of str, or kept in C++ as a TextColumn (for rewrites of records).
+py::object texts_out(std::vector<std::string>&& strings, bool as_column) {
+  if (!as_column) return to_str_list(strings);
+  return py::cast(std::make_shared<airtune::io::SelectedText>(airtune::io::text_column(std::move(strings), "texts")));
+}
+
 py::list to_str_list(const std::vector<std::string>& strings) {
   py::list out(strings.size());
   for (size_t i = 0; i < strings.size(); ++i) {
@@ -80,8 +94,9 @@ py::list to_str_list(const std::vector<std::string>& strings) {
   return out;
 }
 
-py::list html_to_text(const py::sequence& docs, const std::string& mode, bool links, bool alt_texts,
-                      const std::string& headings, bool list_bullets, bool keep_hidden, int64_t max_tree_items) {
+py::object html_to_text(const py::sequence& docs, const std::string& mode, bool links, bool alt_texts,
+                        const std::string& headings, bool list_bullets, bool keep_hidden, int64_t max_tree_items,
+                        bool as_column) {
   HtmlToTextOptions opt;
   if (mode == "main_content")
     opt.mode = ExtractMode::kMainContent;
@@ -108,13 +123,18 @@ py::list html_to_text(const py::sequence& docs, const std::string& mode, bool li
     py::gil_scoped_release release;
     out = airtune::clean::html_to_text_batch(in.views, in.is_bytes, opt);
   }
-  return to_str_list(out);
+  return texts_out(std::move(out), as_column);
 }
 
-py::list fix_text(const py::sequence& texts, const std::string& unescape_html, bool fix_encoding, bool fix_c1_controls,
-                  bool remove_control_chars, bool remove_zero_width, bool fix_line_breaks, bool fix_latin_ligatures,
-                  bool uncurl_quotes, bool normalize_whitespace) {
+py::object fix_text(const py::sequence& texts, const std::string& unescape_html, bool fix_encoding,
+                    bool fix_c1_controls, bool remove_control_chars, bool remove_zero_width, bool fix_line_breaks,
+                    bool fix_latin_ligatures, bool uncurl_quotes, bool normalize_whitespace,
+                    const std::string& normalization, bool as_column) {
   airtune::clean::FixTextOptions opt;
+  const auto form = airtune::core::parse_unicode_form(normalization);
+  if (!form)
+    throw airtune::InvalidArgument("normalization: expected NFC, NFKC, NFD, NFKD or none, got '" + normalization + "'");
+  opt.normalization = *form;
   if (unescape_html == "auto")
     opt.unescape_html = airtune::clean::UnescapeHtml::kAuto;
   else if (unescape_html == "yes")
@@ -137,7 +157,7 @@ py::list fix_text(const py::sequence& texts, const std::string& unescape_html, b
     py::gil_scoped_release release;
     out = airtune::clean::fix_text_batch(in.views, opt);
   }
-  return to_str_list(out);
+  return texts_out(std::move(out), as_column);
 }
 
 // (keep mask, reasons list with None for kept rows, texts after line-level rules)
@@ -161,7 +181,7 @@ py::tuple quality_filter(const py::sequence& texts, const airtune::clean::Qualit
 
 // (texts, counts: dict of int64 arrays, one entry per kind of garbage)
 py::tuple strip_garbage(const py::sequence& texts, bool script_blocks, bool tags, bool entities, bool js_lines,
-                        bool base64, bool tracking_params) {
+                        bool base64, bool tracking_params, bool as_column) {
   airtune::clean::GarbageOptions opt;
   opt.script_blocks = script_blocks;
   opt.tags = tags;
@@ -192,7 +212,7 @@ py::tuple strip_garbage(const py::sequence& texts, bool script_blocks, bool tags
   counts["base64"] = airtune::bindings::to_numpy(std::move(c_b64));
   counts["tracking_params"] = airtune::bindings::to_numpy(std::move(c_track));
   counts["bytes_removed"] = airtune::bindings::to_numpy(std::move(c_bytes));
-  return py::make_tuple(to_str_list(out), counts);
+  return py::make_tuple(texts_out(std::move(out), as_column), counts);
 }
 
 }  // namespace
@@ -205,14 +225,17 @@ void bind_clean(py::module_& m) {
         py::arg("alt_texts") = false, py::arg("headings") = "plain", py::arg("list_bullets") = true,
         py::arg("keep_hidden") = false,
         py::arg("max_tree_items") = static_cast<int64_t>(airtune::clean::HtmlToTextOptions{}.max_tree_items),
+        py::arg("as_column") = false,
         "Text of each HTML page (str or bytes); runs in parallel with the GIL released.");
   c.def("fix_text", &fix_text, py::arg("texts"), py::arg("unescape_html") = "auto", py::arg("fix_encoding") = true,
         py::arg("fix_c1_controls") = true, py::arg("remove_control_chars") = true, py::arg("remove_zero_width") = true,
         py::arg("fix_line_breaks") = true, py::arg("fix_latin_ligatures") = true, py::arg("uncurl_quotes") = false,
-        py::arg("normalize_whitespace") = true, "Unicode repair of each text (NFC is applied in Python).");
+        py::arg("normalize_whitespace") = true, py::arg("normalization") = "NFC", py::arg("as_column") = false,
+        "Unicode repair of each text, then Unicode normalisation (utf8proc).");
   c.def("strip_garbage", &strip_garbage, py::arg("texts"), py::arg("script_blocks") = true, py::arg("tags") = true,
         py::arg("entities") = true, py::arg("js_lines") = true, py::arg("base64") = true,
-        py::arg("tracking_params") = true, "Remove leaked markup, JS, base64 and tracking parameters.");
+        py::arg("tracking_params") = true, py::arg("as_column") = false,
+        "Remove leaked markup, JS, base64 and tracking parameters.");
   c.def("quality_filter", &quality_filter, py::arg("texts"), py::arg("params"),
         "Run the enabled quality filters: (keep uint8 array, reasons, texts after line rules).");
 
@@ -262,6 +285,46 @@ void bind_clean(py::module_& m) {
   AIRTUNE_FIELD(char_duplicates_ratio);
   AIRTUNE_FIELD(new_line_ratio);
 #undef AIRTUNE_FIELD
+
+  using airtune::clean::ChatQualityParams;
+  py::class_<ChatQualityParams> cp(c, "ChatQualityParams", "Switches and thresholds of the chat quality checks.");
+  cp.def(py::init<>());
+#define AIRTUNE_FIELD(name) cp.def_readwrite(#name, &ChatQualityParams::name)
+  AIRTUNE_FIELD(no_assistant);
+  AIRTUNE_FIELD(empty_turn);
+  AIRTUNE_FIELD(turn_too_long);
+  AIRTUNE_FIELD(max_turn_chars);
+  AIRTUNE_FIELD(markup);
+  AIRTUNE_FIELD(refusal);
+  AIRTUNE_FIELD(truncated);
+  AIRTUNE_FIELD(truncated_min_words);
+  AIRTUNE_FIELD(language_mismatch);
+  AIRTUNE_FIELD(language_min_letters);
+  AIRTUNE_FIELD(length_ratio);
+  AIRTUNE_FIELD(max_length_ratio);
+  AIRTUNE_FIELD(min_length_ratio);
+  AIRTUNE_FIELD(repetition);
+  AIRTUNE_FIELD(max_dup_line_frac);
+#undef AIRTUNE_FIELD
+  c.def("chat_quality_rules", &airtune::clean::chat_quality_rules);
+  c.def(
+      "chat_quality",
+      [](const airtune::io::RecordBatch& batch, const ChatQualityParams& params) {
+        std::vector<airtune::clean::ChatVerdict> verdicts;
+        {
+          py::gil_scoped_release release;
+          verdicts = airtune::clean::chat_quality_batch(batch, params);
+        }
+        std::vector<uint8_t> keep(verdicts.size());
+        py::list reasons(verdicts.size());
+        for (size_t i = 0; i < verdicts.size(); ++i) {
+          keep[i] = verdicts[i].keep ? 1 : 0;
+          reasons[i] = verdicts[i].keep ? py::object(py::none()) : py::object(py::str(verdicts[i].reason));
+        }
+        return py::make_tuple(airtune::bindings::to_numpy(std::move(keep)), reasons);
+      },
+      py::arg("batch"), py::arg("params"),
+      "Chat quality checks of every record: (keep uint8 array, reasons with None for kept rows).");
 }
 
 }  // namespace airtune::bindings

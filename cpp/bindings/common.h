@@ -11,16 +11,32 @@
 
 #include "core/errors.h"
 #include "core/string_column.h"
+#include "io/text_select.h"
 
 namespace airtune::bindings {
 
 namespace py = pybind11;
 
+/// The C++ text column behind `obj` when it is an airtune._core.records.TextColumn (the text a
+/// selector took out of records), else nullptr. Its views stay valid while `obj` is alive.
+inline const io::SelectedText* text_column_of(const py::handle& obj) {
+  if (!py::isinstance<io::SelectedText>(obj)) return nullptr;
+  return &obj.cast<const io::SelectedText&>();
+}
+
+/// Views of every string of a text column (no copy).
+inline std::vector<std::string_view> column_views(const io::SelectedText& col) {
+  std::vector<std::string_view> out(col.size());
+  for (size_t i = 0; i < out.size(); ++i) out[i] = col.text[i];
+  return out;
+}
+
 /// UTF-8 views of a sequence of str (or bytes) without copying: str objects cache their UTF-8
 /// form, and the views stay valid while `seq` is alive and unmodified. Call with the GIL held;
 /// use the views after releasing it. None becomes an empty view. Other types raise TypeError
-/// naming the row.
+/// naming the row. A TextColumn (records' text from a selector) is viewed in place.
 inline std::vector<std::string_view> utf8_views(const py::sequence& seq) {
+  if (const io::SelectedText* col = text_column_of(seq)) return column_views(*col);
   std::vector<std::string_view> out;
   const size_t n = py::len(seq);
   out.reserve(n);

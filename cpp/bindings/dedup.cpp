@@ -14,7 +14,6 @@
 #include "dedup/knn.h"
 #include "dedup/lsh_index.h"
 #include "dedup/minhash.h"
-#include "dedup/normalize.h"
 #include "dedup/outliers.h"
 #include "dedup/semdedup.h"
 #include "dedup/survivors.h"
@@ -36,6 +35,14 @@ NormalizeOptions norm_from(const py::dict& d) {
   NormalizeOptions o;
   for (auto [k, v] : d) {
     const auto key = k.cast<std::string>();
+    if (key == "unicode") {
+      const auto name = v.is_none() ? std::string("none") : v.cast<std::string>();
+      const auto form = core::parse_unicode_form(name);
+      if (!form || *form == core::UnicodeForm::kNFD || *form == core::UnicodeForm::kNFKD)
+        throw InvalidArgument("normalize: unicode must be 'NFKC', 'NFC' or None, got '" + name + "'");
+      o.form = *form;
+      continue;
+    }
     const bool b = v.cast<bool>();
     if (key == "lowercase")
       o.lowercase = b;
@@ -57,6 +64,8 @@ py::dict norm_to(const NormalizeOptions& o) {
   d["collapse_whitespace"] = o.collapse_whitespace;
   d["strip_punctuation"] = o.strip_punctuation;
   d["digits_to_zero"] = o.digits_to_zero;
+  d["unicode"] = o.form == core::UnicodeForm::kNone ? py::object(py::none())
+                                                    : py::object(py::str(std::string(core::unicode_form_name(o.form))));
   return d;
 }
 

@@ -8,6 +8,7 @@
 //   FormatError     -> ValueError
 //   other Error     -> RuntimeError
 // Anything else is rethrown for the next translator. Call with the GIL held.
+// Messages are UTF-8 with any other byte shown as \xNN: they may name a path that is not UTF-8.
 #pragma once
 
 #include <Python.h>
@@ -25,27 +26,41 @@ inline void set_attr(PyObject* obj, const char* name, PyObject* value) {
   }
 }
 
+/// A str from UTF-8 bytes that may not be UTF-8 (paths): invalid bytes become \xNN.
+inline PyObject* text(const std::string& s) {
+  return PyUnicode_DecodeUTF8(s.data(), static_cast<Py_ssize_t>(s.size()), "backslashreplace");
+}
+
+inline void set_error(PyObject* type, const char* message) {
+  PyObject* value = text(message);
+  if (!value) return;  // the failed decode left its own Python error set
+  PyErr_SetObject(type, value);
+  Py_DECREF(value);
+}
+
 /// `parse_error` is the airtune.ParseError type object (borrowed; must outlive the call).
 inline void translate_airtune_errors(std::exception_ptr p, PyObject* parse_error) {
   try {
     if (p) std::rethrow_exception(p);
   } catch (const airtune::ParseError& e) {
-    PyObject* inst = PyObject_CallFunction(parse_error, "s", e.what());
+    PyObject* message = text(e.what());
+    PyObject* inst = message ? PyObject_CallFunctionObjArgs(parse_error, message, nullptr) : nullptr;
+    Py_XDECREF(message);
     if (!inst) return;  // the failed call left its own Python error set
-    set_attr(inst, "source", PyUnicode_FromString(e.source().c_str()));
+    set_attr(inst, "source", text(e.source()));
     set_attr(inst, "line", PyLong_FromLongLong(e.line()));
     set_attr(inst, "column", PyLong_FromLongLong(e.column()));
-    set_attr(inst, "reason", PyUnicode_FromString(e.reason().c_str()));
+    set_attr(inst, "reason", text(e.reason()));
     PyErr_SetObject(parse_error, inst);
     Py_DECREF(inst);
   } catch (const airtune::IoError& e) {
-    PyErr_SetString(PyExc_OSError, e.what());
+    set_error(PyExc_OSError, e.what());
   } catch (const airtune::InvalidArgument& e) {
-    PyErr_SetString(PyExc_ValueError, e.what());
+    set_error(PyExc_ValueError, e.what());
   } catch (const airtune::FormatError& e) {
-    PyErr_SetString(PyExc_ValueError, e.what());
+    set_error(PyExc_ValueError, e.what());
   } catch (const airtune::Error& e) {
-    PyErr_SetString(PyExc_RuntimeError, e.what());
+    set_error(PyExc_RuntimeError, e.what());
   }
 }
 

@@ -1,7 +1,11 @@
 // airtune._core.io: JSONL reading/writing and the columnar RecordBatch.
 #include <pybind11/stl.h>
+#include <pybind11/stl/filesystem.h>
 
+#include <filesystem>
+#include <limits>
 #include <memory>
+#include <optional>
 
 #include "common.h"
 #include "io/jsonl_reader.h"
@@ -138,18 +142,27 @@ void bind_io(py::module_& m) {
           py::arg("top_k") = 5);
 
   py::class_<JsonlReader>(io, "JsonlReader", "Streaming JSONL reader; see airtune.io.read_jsonl.")
-      .def(py::init([](const std::string& path, const std::string& format, const std::string& errors,
-                       const std::string& quarantine_path, size_t block_bytes, size_t max_line_bytes) {
+      .def(py::init([](const std::filesystem::path& path, const std::string& format, const std::string& errors,
+                       const std::optional<std::filesystem::path>& quarantine_path, size_t block_bytes,
+                       size_t max_line_bytes, std::optional<uint64_t> max_bytes, std::optional<int64_t> max_lines,
+                       size_t max_errors) {
              ReadOptions o;
              o.format = format_arg(format);
              o.errors = errors_arg(errors);
-             o.quarantine_path = quarantine_path;
+             if (quarantine_path) o.quarantine_path = quarantine_path->native();
              o.block_bytes = block_bytes;
              o.max_line_bytes = max_line_bytes;
-             return std::make_unique<JsonlReader>(path, std::move(o));
+             o.max_bytes = max_bytes.value_or(std::numeric_limits<uint64_t>::max());
+             o.max_lines = max_lines.value_or(std::numeric_limits<int64_t>::max());
+             o.max_errors = max_errors;
+             py::gil_scoped_release release;  // opening a FIFO waits for its writer
+             return std::make_unique<JsonlReader>(path.native(), std::move(o));
            }),
-           py::arg("path"), py::arg("format") = "auto", py::arg("errors") = "raise", py::arg("quarantine_path") = "",
-           py::arg("block_bytes") = size_t{16} << 20, py::arg("max_line_bytes") = size_t{64} << 20)
+           py::arg("path"), py::arg("format") = "auto", py::arg("errors") = "raise",
+           py::arg("quarantine_path") = py::none(), py::arg("block_bytes") = size_t{16} << 20,
+           py::arg("max_line_bytes") = size_t{64} << 20, py::arg("max_bytes") = py::none(),
+           py::arg("max_lines") = py::none(), py::arg("max_errors") = size_t{1000},
+           "Paths are str, bytes or os.PathLike (file system encoding). max_bytes / max_lines: None for no limit.")
       .def(
           "read_block",
           [](JsonlReader& self, RecordBatch& out) {
@@ -169,6 +182,17 @@ void bind_io(py::module_& m) {
              d["rejected"] = c.rejected;
              d["blank"] = c.blank;
              d["bytes"] = c.bytes;
+             d["errors_not_kept"] = c.errors_not_kept;
+             switch (self.limit_reached()) {
+               case Limit::MaxBytes:
+                 d["limit_reached"] = "max_bytes";
+                 break;
+               case Limit::MaxLines:
+                 d["limit_reached"] = "max_lines";
+                 break;
+               case Limit::None:
+                 d["limit_reached"] = py::none();
+             }
              return d;
            })
       .def(
@@ -178,10 +202,10 @@ void bind_io(py::module_& m) {
 
   io.def(
       "write_jsonl",
-      [](const RecordBatch& batch, const std::string& path, const std::string& format) {
+      [](const RecordBatch& batch, const std::filesystem::path& path, const std::string& format) {
         const Format f = format_arg(format);
         py::gil_scoped_release release;
-        return write_jsonl(batch, path, f);
+        return write_jsonl(batch, path.native(), f);
       },
       py::arg("batch"), py::arg("path"), py::arg("format") = "auto");
 

@@ -20,6 +20,10 @@
 
 namespace py = pybind11;
 
+#ifndef AIRTUNE_NN_TORCH_VERSION
+#define AIRTUNE_NN_TORCH_VERSION ""  // built without the libtorch module _nn
+#endif
+
 #define AIRTUNE_STRINGIFY_(x) #x
 #define AIRTUNE_STRINGIFY(x) AIRTUNE_STRINGIFY_(x)
 
@@ -100,6 +104,7 @@ py::dict build_info() {
 PYBIND11_MODULE(_core, m) {
   m.doc() = "airtune's C++ core (no torch). Use the airtune package rather than this module.";
   m.attr("__version__") = AIRTUNE_VERSION;
+  m.attr("NN_TORCH_VERSION") = AIRTUNE_NN_TORCH_VERSION;
 
   g_parse_error = PyErr_NewExceptionWithDoc(
       "airtune.ParseError",

@@ -195,7 +195,8 @@ std::string fix_text(std::string_view text, const FixTextOptions& opt) {
     out.push_back(c);
   }
   if (opt.normalize_whitespace) normalize_whitespace(out);
-  return to_utf8(out);
+  if (opt.normalization == core::UnicodeForm::kNone) return to_utf8(out);
+  return core::unicode_normalize(to_utf8(out), opt.normalization);
 }
 
 std::vector<std::string> fix_text_batch(const std::vector<std::string_view>& texts, const FixTextOptions& options) {

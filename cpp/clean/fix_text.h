@@ -17,7 +17,8 @@
 //   7. normalize_whitespace: other space characters (no-break, en/em, ideographic...) -> ' ', trailing
 //      spaces of lines removed, runs of blank lines -> one blank line, leading/trailing blank space
 //      of the text removed.
-// Unicode normalisation (NFC) is applied by the Python layer with unicodedata after this pass.
+//   8. normalization: Unicode normalisation form (NFC by default; NFKC, NFD, NFKD or none), with
+//      utf8proc (core/normalize.h).
 //
 // Thread safety: pure functions; the batch form runs in parallel in airtune's arena. Any bytes are
 // accepted: invalid UTF-8 becomes U+FFFD first. Time and memory are linear in the input.
@@ -27,6 +28,8 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "core/normalize.h"
 
 namespace airtune::clean {
 
@@ -42,6 +45,7 @@ struct FixTextOptions {
   bool fix_latin_ligatures = true;
   bool uncurl_quotes = false;
   bool normalize_whitespace = true;
+  core::UnicodeForm normalization = core::UnicodeForm::kNFC;
 };
 
 /// The repaired text (valid UTF-8).

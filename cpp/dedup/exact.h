@@ -1,6 +1,6 @@
 // Exact deduplication: rows whose normalised text is identical.
 //
-// Each row is normalised (see normalize.h) and hashed with XXH64; rows with equal hashes are then
+// Each row is normalised (see core/normalize.h) and hashed with XXH64; rows with equal hashes are then
 // compared byte for byte on their normalised text, so a hash collision never merges two different
 // rows. Memory: 16 bytes per row plus one normalised text per duplicate group at a time.
 //
@@ -13,10 +13,14 @@
 #include <string_view>
 #include <vector>
 
-#include "dedup/normalize.h"
+#include "core/normalize.h"
 #include "dedup/survivors.h"
 
 namespace airtune::dedup {
+
+using core::normalize;
+using core::normalize_into;
+using core::NormalizeOptions;
 
 /// XXH64 (seed 0) of the normalised form of each text.
 std::vector<uint64_t> exact_hashes(std::span<const std::string_view> texts, const NormalizeOptions& options);

@@ -11,12 +11,13 @@
 #include "core/errors.h"
 #include "core/hash.h"
 #include "core/threading.h"
+#include "io/atomic_file.h"
 
 namespace airtune::dedup {
 namespace {
 
 constexpr char kMagic[8] = {'A', 'I', 'R', 'T', 'M', 'H', 'X', '1'};
-constexpr uint32_t kVersion = 1;
+constexpr uint32_t kVersion = 2;
 constexpr uint64_t kMaxRows = (1ULL << 32) - 1;
 
 inline uint64_t pack(int64_t a, int64_t b) { return (static_cast<uint64_t>(a) << 32) | static_cast<uint64_t>(b); }
@@ -307,9 +308,7 @@ void MinHashIndex::save(const std::string& path) const {
   w.put<int32_t>(options_.char_ngrams ? 1 : 0);
   w.put<int32_t>(keep_shingles_ ? 1 : 0);
   w.put<uint64_t>(options_.seed);
-  const auto& nz = options_.normalize;
-  w.put<uint32_t>((nz.lowercase ? 1u : 0u) | (nz.collapse_whitespace ? 2u : 0u) | (nz.strip_punctuation ? 4u : 0u) |
-                  (nz.digits_to_zero ? 8u : 0u));
+  w.put<uint32_t>(options_.normalize.flags());
   w.put<int32_t>(bands_);
   w.put<int32_t>(rows_);
   w.put<double>(threshold_);  // 0 = not set
@@ -320,21 +319,9 @@ void MinHashIndex::save(const std::string& path) const {
   w.put_array(sig_.shingle_offsets);
   w.put_array(sig_.shingle_data);
   w.put<uint64_t>(core::xxh64_bytes(w.buf.data(), w.buf.size(), 0));
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    if (!f) throw IoError(tmp + ": cannot open for writing");
-    f.write(w.buf.data(), static_cast<std::streamsize>(w.buf.size()));
-    f.flush();
-    if (!f) {
-      std::remove(tmp.c_str());
-      throw IoError(tmp + ": write failed");
-    }
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    throw IoError(path + ": cannot rename " + tmp + " into place");
-  }
+  io::AtomicFile out(path);
+  out.write(std::string_view(w.buf.data(), w.buf.size()));
+  out.commit();
 }
 
 MinHashIndex MinHashIndex::load(const std::string& path) {
@@ -352,7 +339,7 @@ MinHashIndex MinHashIndex::load(const std::string& path) {
   r.end = buf.size() - 8;
   r.pos = 8;
   const auto version = r.get<uint32_t>("version");
-  if (version != kVersion) r.fail("unsupported version " + std::to_string(version));
+  if (version != kVersion && version != 1) r.fail("unsupported version " + std::to_string(version));
   const auto header = r.get<uint32_t>("header size");
   r.need(header, "header");
   MinHashOptions o;
@@ -362,7 +349,12 @@ MinHashIndex MinHashIndex::load(const std::string& path) {
   const bool keep = r.get<int32_t>("has_shingles") != 0;
   o.seed = r.get<uint64_t>("seed");
   const auto flags = r.get<uint32_t>("normalisation flags");
-  o.normalize = {(flags & 1u) != 0, (flags & 2u) != 0, (flags & 4u) != 0, (flags & 8u) != 0};
+  try {
+    // Version 1 stored the four switches only; its Python layer applied NFKC before hashing.
+    o.normalize = core::NormalizeOptions::from_flags(version == 1 ? ((flags & 15u) | (2u << 4)) : flags);
+  } catch (const InvalidArgument& e) {
+    r.fail(e.what());
+  }
   const int bands = r.get<int32_t>("bands");
   const int rows = r.get<int32_t>("rows");
   const auto threshold = r.get<double>("threshold");

@@ -15,9 +15,10 @@
 // Memory: per row num_perm * 8 bytes of signature + 8 bytes per distinct shingle (kept only when
 // verification is possible) + bands * 16 bytes of band table.
 //
-// File format (little-endian), written to "<path>.tmp" then renamed (atomic on POSIX):
-//   magic "AIRTMHX1" | u32 version (1) | u32 header bytes | header fields (num_perm, ngram,
-//   char_ngrams, seed, 4 normalisation flags, bands, rows, has_shingles, f64 threshold) | u64 rows |
+// File format (little-endian), written atomically (io::AtomicFile: temporary file, fsync, rename):
+//   magic "AIRTMHX1" | u32 version (2) | u32 header bytes | header fields (num_perm, ngram,
+//   char_ngrams, seed, u32 normalisation flags (NormalizeOptions::flags(): the four switches and the
+//   Unicode form), bands, rows, has_shingles, f64 threshold) | u64 rows |
 //   u64 shingle count | signatures | shingle offsets (rows + 1, i64) | shingle hashes |
 //   u64 XXH64 of everything before it.
 // load() checks magic, version, sizes against the file length and the checksum and throws

@@ -1,6 +1,6 @@
 // MinHash signatures over word or character n-gram shingles, and the LSH banding arithmetic.
 //
-// Shingles: the text is normalised (normalize.h); word shingles are n consecutive words (split on
+// Shingles: the text is normalised (core/normalize.h); word shingles are n consecutive words (split on
 // ' ' after normalisation) joined by one space, character shingles are n consecutive code points.
 // A text with fewer than n words (code points) has one shingle: all of it. An empty text has no
 // shingles and never becomes a near-duplicate. Each shingle is hashed to 64 bits: a character
@@ -31,9 +31,12 @@
 #include <string_view>
 #include <vector>
 
-#include "dedup/normalize.h"
+#include "core/normalize.h"
 
 namespace airtune::dedup {
+
+using core::normalize_into;
+using core::NormalizeOptions;
 
 struct MinHashOptions {
   int num_perm = 128;        ///< signature length, 1..4096

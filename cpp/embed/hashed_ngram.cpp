@@ -6,8 +6,8 @@
 
 #include "core/errors.h"
 #include "core/hash.h"
+#include "core/normalize.h"
 #include "core/threading.h"
-#include "dedup/normalize.h"
 
 namespace airtune::embed {
 namespace {
@@ -20,7 +20,7 @@ inline void add_feature(std::string_view f, uint64_t seed, float w, float* row, 
 void embed_one(std::string_view text, const HashedNgramOptions& o, std::string& norm, std::string& padded,
                std::vector<size_t>& starts, float* row) {
   std::fill(row, row + o.dim, 0.f);
-  dedup::normalize_into(text, dedup::NormalizeOptions{true, true, false, false}, norm);
+  core::normalize_into(text, core::NormalizeOptions{true, true, false, false}, norm);
   if (norm.empty()) {
     add_feature("<empty>", o.seed, 1.f, row, o.dim);
     return;

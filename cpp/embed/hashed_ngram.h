@@ -1,6 +1,6 @@
 // HashedNgramEmbedder: a model-free text embedding by feature hashing.
 //
-// Each text is lower-cased (ASCII) and whitespace-collapsed (dedup/normalize.h), then its
+// Each text is NFKC-normalised, case-folded and whitespace-collapsed (core/normalize.h), then its
 // character n-grams (n in [char_min, char_max], over code points, the text padded with one space
 // at each end) and word n-grams (n in [1, word_max]) are hashed with XXH64 (features of different
 // kinds and lengths get different seeds). Feature hash h adds sign(h) * weight to dimension

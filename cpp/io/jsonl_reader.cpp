@@ -2,6 +2,7 @@
 
 #include <oneapi/tbb/enumerable_thread_specific.h>
 
+#include <algorithm>
 #include <filesystem>
 
 #include "core/errors.h"
@@ -25,7 +26,9 @@ JsonlReader::JsonlReader(const std::string& path, ReadOptions options) : path_(p
         quarantine_->write(piece);
     };
   }
-  source_ = std::make_unique<LineSource>(path, options_.block_bytes, options_.max_line_bytes, std::move(sink));
+  if (options_.max_lines < 0) throw InvalidArgument("max_lines must be >= 0");
+  source_ = std::make_unique<LineSource>(path, options_.block_bytes, options_.max_line_bytes, std::move(sink),
+                                         SourceLimits{options_.max_bytes, options_.max_lines});
 }
 
 JsonlReader::~JsonlReader() = default;
@@ -45,8 +48,8 @@ void JsonlReader::quarantine(const Block& block, const Line& line, const LineErr
 }
 
 void JsonlReader::reserve_for_file(RecordBatch& out) const {
-  if (source_->compressed()) return;
-  const size_t bytes = static_cast<size_t>(source_->file_size());
+  if (source_->compressed() || !source_->sized()) return;
+  const size_t bytes = static_cast<size_t>(std::min<uint64_t>(source_->file_size(), options_.max_bytes));
   if (out.content.data.capacity() < out.content.data.size() + bytes)
     out.content.data.reserve(out.content.data.size() + bytes);
 }
@@ -55,12 +58,17 @@ bool JsonlReader::read_block(RecordBatch& out) {
   if (ended_) return false;
   const bool pipelined = options_.errors != ErrorMode::Quarantine;
   bool have;
-  if (!started_ || !pipelined) {
-    have = source_->next_block(block_);
-    started_ = true;
-  } else {
-    have = prefetch_.get();
-    std::swap(block_, next_block_);
+  try {
+    if (!started_ || !pipelined) {
+      started_ = true;
+      have = source_->next_block(block_);
+    } else {
+      have = prefetch_.get();
+      std::swap(block_, next_block_);
+    }
+  } catch (...) {
+    ended_ = true;  // an input error ends the read; the lines before it were handed out
+    throw;
   }
   if (!have) {
     ended_ = true;
@@ -89,9 +97,16 @@ bool JsonlReader::read_block(RecordBatch& out) {
     parts.push_back(&chunk.batch);
     for (auto& [index, error] : chunk.errors) {
       if (options_.errors == ErrorMode::Quarantine) quarantine(block_, lines[index], error);
-      errors_.push_back(std::move(error));
+      if (errors_kept_ < options_.max_errors) {
+        errors_.push_back(std::move(error));
+        ++errors_kept_;
+      } else {
+        ++counts_.errors_not_kept;
+      }
     }
   }
+  counts_.lines_read += block_.blank;
+  counts_.blank += block_.blank;
   out.append_all(parts);
   counts_.bytes += block_.bytes_read;
   return true;

@@ -1,23 +1,29 @@
-// JsonlReader: streaming, parallel ingestion of JSONL (plain or gzip) into RecordBatches.
+// JsonlReader: streaming, parallel ingestion of JSONL (plain or gzip; a file, pipe, FIFO or
+// device) into RecordBatches.
 //
-// The file is read in blocks of whole lines (LineSource); the lines of a block are parsed in
+// The input is read in blocks of whole lines (LineSource); the lines of a block are parsed in
 // parallel in the airtune arena (one RecordParser per thread) and appended in line order, so the
-// result does not depend on the thread count. Memory: O(block_bytes + max_line_bytes) besides the
-// records the caller keeps.
+// result does not depend on the thread count. Memory: O(block_bytes + max_line_bytes) plus at most
+// LineSource::kMaxLinesPerBlock line entries and errors per block (two blocks in flight), plus
+// max_errors kept errors, besides the records the caller keeps.
+//
+// Limits: max_bytes / max_lines stop the read cleanly at a line boundary (limit_reached() says
+// which); the records read so far are kept and the counts add up.
 //
 // Reading is pipelined: a second thread reads and splits block N+1 while block N is parsed
 // (except in Quarantine mode, where oversize lines stream to the quarantine file in order).
 //
 // Accounting, always: lines_read == kept + rejected + blank. Bad lines are, by ErrorMode:
 //   Raise       the first one (in line order) throws ParseError(source, line, column, reason)
-//   Skip        dropped, each reported in errors()
-//   Quarantine  dropped, reported, and written verbatim to `quarantine_path` with their reasons in
+//   Skip        dropped, the first max_errors reported in errors() (all are counted in rejected)
+//   Quarantine  dropped, reported as in Skip, and all written verbatim to `quarantine_path` with their reasons in
 //               `quarantine_path + ".reasons.jsonl"` (one JSON object per quarantined line, same
 //               order: {"line", "column", "field", "reason"}); both written atomically by finish().
 #pragma once
 
 #include <cstdint>
 #include <future>
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -35,9 +41,12 @@ enum class ErrorMode { Raise, Skip, Quarantine };
 struct ReadOptions {
   Format format = Format::Auto;
   ErrorMode errors = ErrorMode::Raise;
-  std::string quarantine_path;               ///< required for Quarantine
-  size_t block_bytes = size_t{16} << 20;     ///< bytes of lines parsed per parallel step
-  size_t max_line_bytes = size_t{64} << 20;  ///< longer lines are rejected (never buffered)
+  std::string quarantine_path;                                ///< required for Quarantine
+  size_t block_bytes = size_t{16} << 20;                      ///< bytes of lines parsed per parallel step
+  size_t max_line_bytes = size_t{64} << 20;                   ///< longer lines are rejected (never buffered)
+  uint64_t max_bytes = std::numeric_limits<uint64_t>::max();  ///< stop after this much (decompressed) input
+  int64_t max_lines = std::numeric_limits<int64_t>::max();    ///< stop after this many lines (blank included)
+  size_t max_errors = 1000;                                   ///< rejections kept in errors()
 };
 
 struct ReadCounts {
@@ -45,7 +54,8 @@ struct ReadCounts {
   int64_t kept = 0;
   int64_t rejected = 0;
   int64_t blank = 0;
-  uint64_t bytes = 0;  ///< bytes of (decompressed) input consumed
+  uint64_t bytes = 0;           ///< bytes of (decompressed) input consumed
+  int64_t errors_not_kept = 0;  ///< rejections counted but over max_errors (not in errors())
 };
 
 class JsonlReader {
@@ -71,7 +81,10 @@ class JsonlReader {
   const ReadCounts& counts() const noexcept { return counts_; }
   std::vector<LineError>& errors() noexcept { return errors_; }
   const std::string& source() const noexcept { return source_name_; }
+  /// Size of a regular file (compressed for gzip); 0 for pipes and devices.
   uint64_t file_size() const noexcept { return source_->file_size(); }
+  /// Which limit (if any) ended the read before the end of the input.
+  Limit limit_reached() const noexcept { return source_->limit_reached(); }
 
  private:
   void quarantine(const Block& block, const Line& line, const LineError& error);
@@ -81,6 +94,7 @@ class JsonlReader {
   std::unique_ptr<AtomicFile> quarantine_, reasons_;
   std::unique_ptr<LineSource> source_;
   std::vector<LineError> errors_;
+  size_t errors_kept_ = 0;
   ReadCounts counts_;
   Block block_, next_block_;
   std::future<bool> prefetch_;  // reads next_block_ while block_ is parsed (not in Quarantine mode)

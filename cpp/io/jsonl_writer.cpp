@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <memory>
+#include <span>
 #include <vector>
 
 #include "core/errors.h"
@@ -81,11 +82,15 @@ void write_chat(std::string& out, const RecordBatch& b, size_t i) {
 }
 
 // The speaker name a ShareGPT turn had, kept in extra as {"from": ...} when not canonical.
-std::string_view sharegpt_from(const RecordBatch& b, size_t j, std::string& extra_rest) {
+std::string_view sharegpt_from(const RecordBatch& b, size_t i, size_t j, std::string& extra_rest) {
   static constexpr std::string_view kCanonical[] = {"system", "human", "gpt", "tool", "text"};
   extra_rest.clear();
   std::string_view from = kCanonical[b.role[j]];
-  if (!b.extra.is_valid(j)) return from;
+  // Only a ShareGPT turn's extra holds its speaker; other layouts refuse a "from" (check_conversion).
+  if (!b.extra.is_valid(j) || static_cast<Format>(b.format[i]) != Format::ShareGPT) {
+    if (b.extra.is_valid(j)) extra_rest = std::string(b.extra[j]);
+    return from;
+  }
   std::string_view obj = b.extra[j];
   // The reader appends "from" last; split it off so it is not written twice.
   const std::string_view marker = ",\"from\":";
@@ -118,7 +123,7 @@ void write_sharegpt(std::string& out, const RecordBatch& b, size_t i) {
   for (size_t j = b.messages_begin(i); j < b.messages_end(i); ++j) {
     if (role_at(b, j) == Role::Text) cannot(b, i, Format::ShareGPT, "it is a text record");
     if (j != b.messages_begin(i)) out.push_back(',');
-    std::string_view from = sharegpt_from(b, j, rest);
+    std::string_view from = sharegpt_from(b, i, j, rest);
     out += "{\"from\":";
     append_json_string(out, from);
     out += ",\"value\":";
@@ -166,9 +171,25 @@ void write_alpaca(std::string& out, const RecordBatch& b, size_t i) {
     }
     out.push_back(']');
   }
+  // Give back instruction and input as the reader found them (see RecordBatch::input_at); a user
+  // turn from another layout is all instruction, with the conventional empty input.
+  const std::string_view user = b.content[end - 2];
+  std::string_view instruction = user, input;
+  const int64_t at = static_cast<Format>(b.format[i]) == Format::Alpaca && i < b.input_at.size()
+                         ? b.input_at[i]
+                         : RecordBatch::kNoInput;
+  const size_t split = static_cast<size_t>(at);
+  if (at >= 0 && split < user.size() && split >= 2 && user.substr(split - 2, 2) == "\n\n") {
+    instruction = user.substr(0, split - 2);
+    input = user.substr(split);
+  }
   out += ",\"instruction\":";
-  append_json_string(out, b.content[end - 2]);
-  out += ",\"input\":\"\",\"output\":";
+  append_json_string(out, instruction);
+  if (at != RecordBatch::kInputAbsent) {
+    out += ",\"input\":";
+    append_json_string(out, input);
+  }
+  out += ",\"output\":";
   append_json_string(out, b.content[end - 1]);
   if (has_system) {
     out += ",\"system\":";
@@ -201,8 +222,62 @@ void write_text(std::string& out, const RecordBatch& b, size_t i) {
   write_common_tail(out, b, i);
 }
 
+// The top-level keys each layout writes besides "id" and "label".
+std::span<const std::string_view> layout_keys(Format f) {
+  static constexpr std::string_view kChat[] = {"messages"}, kShareGPT[] = {"conversations", "system"},
+                                    kAlpaca[] = {"history", "instruction", "input", "output", "system"},
+                                    kPromptCompletion[] = {"prompt", "completion"}, kText[] = {"text"};
+  switch (f) {
+    case Format::Chat:
+      return kChat;
+    case Format::ShareGPT:
+      return kShareGPT;
+    case Format::Alpaca:
+      return kAlpaca;
+    case Format::PromptCompletion:
+      return kPromptCompletion;
+    case Format::Text:
+      return kText;
+    default:
+      return {};
+  }
+}
+
+// The first key of the stored JSON object `col[i]` that is one of `keys`, or "".
+std::string_view colliding_key(const core::StringColumn& col, size_t i, std::span<const std::string_view> keys) {
+  if (!col.is_valid(i)) return {};
+  const std::string_view obj = col[i];
+  bool maybe = false;
+  for (std::string_view k : keys) maybe = maybe || obj.find(k) != std::string_view::npos;
+  if (!maybe) return {};
+  for (std::string_view key : top_level_keys(obj))
+    for (std::string_view k : keys)
+      if (key == k) return k;
+  return {};
+}
+
+constexpr std::string_view kChatMessageKeys[] = {"role", "content"};
+constexpr std::string_view kShareGPTTurnKeys[] = {"from", "value"};
+
+// Converting a record to another layout must not write a key twice (a reader would keep only one
+// of them): a metadata field named like one of the new layout's fields, or a message field named
+// like the fields of the new layout's messages, cannot be written.
+void check_conversion(const RecordBatch& b, size_t i, Format format) {
+  if (std::string_view k = colliding_key(b.metadata, i, layout_keys(format)); !k.empty())
+    cannot(b, i, format, "its metadata field '" + std::string(k) + "' is a field of that layout");
+  if (format != Format::Chat && format != Format::ShareGPT) return;
+  const auto keys = format == Format::Chat ? std::span<const std::string_view>(kChatMessageKeys)
+                                           : std::span<const std::string_view>(kShareGPTTurnKeys);
+  for (size_t j = b.messages_begin(i); j < b.messages_end(i); ++j)
+    if (std::string_view k = colliding_key(b.extra, j, keys); !k.empty())
+      cannot(b, i, format,
+             "message " + std::to_string(j - b.messages_begin(i)) + " has a field '" + std::string(k) +
+                 "', a field of that layout's messages");
+}
+
 void append_record(std::string& out, const RecordBatch& b, size_t i, Format format) {
   if (format == Format::Auto) format = static_cast<Format>(b.format[i]);
+  if (format != static_cast<Format>(b.format[i])) check_conversion(b, i, format);
   switch (format) {
     case Format::Chat:
       write_chat(out, b, i);

@@ -53,6 +53,7 @@ void RecordBatch::append(const RecordBatch& other) {
   id.append(other.id);
   format.insert(format.end(), other.format.begin(), other.format.end());
   line.insert(line.end(), other.line.begin(), other.line.end());
+  input_at.insert(input_at.end(), other.input_at.begin(), other.input_at.end());
   for (size_t i = 1; i < other.message_offsets.size(); ++i) message_offsets.push_back(base + other.message_offsets[i]);
   label.append(other.label);
   metadata.append(other.metadata);
@@ -93,6 +94,7 @@ void RecordBatch::append_all(const std::vector<const RecordBatch*>& parts) {
   grow(id, id_bytes, records);
   grow(format, records);
   grow(line, records);
+  grow(input_at, records);
   grow(message_offsets, records + 1);
   grow(metadata, meta_bytes, records);
   grow(label, 0, records);
@@ -106,6 +108,7 @@ void RecordBatch::clear() {
   id.clear();
   format.clear();
   line.clear();
+  input_at.clear();
   message_offsets.assign(1, 0);
   label.clear();
   metadata.clear();
@@ -136,6 +139,7 @@ RecordBatch RecordBatch::take(const std::vector<int64_t>& rows) const {
     copy_entry(id, i, out.id);
     out.format.push_back(format[i]);
     out.line.push_back(line[i]);
+    out.input_at.push_back(input_at[i]);
     copy_entry(label, i, out.label);
     copy_entry(metadata, i, out.metadata);
     for (size_t j = messages_begin(i); j < messages_end(i); ++j) {

@@ -6,7 +6,7 @@
 // chat data has any number of turns; a {"text"} record has one message of role Text.
 //
 // RecordBatch keeps records in Arrow-like columns so Python sees them without copies:
-//   per record  i: id[i], format[i], line[i], label[i], metadata[i],
+//   per record  i: id[i], format[i], line[i], label[i], metadata[i], input_at[i],
 //                  messages message_offsets[i] .. message_offsets[i+1]
 //   per message j: role[j], content[j], name[j], tool_calls[j], tool_call_id[j], extra[j]
 // Nullable string columns (label, metadata, name, tool_calls, tool_call_id, extra) mark missing
@@ -41,6 +41,13 @@ struct RecordBatch {
   std::vector<int64_t> message_offsets{0};  ///< size() + 1 entries into the message columns
   core::StringColumn label;                 ///< nullable
   core::StringColumn metadata;              ///< nullable; a JSON object
+  /// Where an Alpaca record's `input` starts in its last user message (instruction + "\n\n" +
+  /// input, or the instruction alone when input is ""): a byte offset, kNoInput for records not
+  /// read as Alpaca, kInputAbsent for Alpaca records without an `input` field (or null). It lets
+  /// the writer give back `instruction` and `input` as they were.
+  std::vector<int64_t> input_at;
+  static constexpr int64_t kNoInput = -1;
+  static constexpr int64_t kInputAbsent = -2;
 
   std::vector<uint8_t> role;        ///< Role per message
   core::StringColumn content;       ///< per message; empty when the source had null

@@ -2,7 +2,10 @@
 
 #include <array>
 #include <string>
+#include <unordered_map>
+#include <unordered_set>
 #include <utility>
+#include <vector>
 
 #include "core/utf8.h"
 #include "io/json_text.h"
@@ -49,6 +52,124 @@ std::string_view expect_string(element e, const std::string& field) {
   return std::string_view(e.get_string().value_unsafe());
 }
 
+struct Field {
+  std::string_view key;
+  element value;
+};
+
+// The fields of an object with duplicate keys resolved as Python's json does: each key once, at
+// the position of its first occurrence, with the value of its last. Linear below kIndexed fields,
+// hashed above, so a crafted object with many keys stays O(n).
+class FieldList {
+ public:
+  void collect(object obj) {
+    fields_.clear();
+    index_.clear();
+    for (auto [key, value] : obj) {
+      if (Field* f = lookup(key)) {
+        f->value = value;
+        continue;
+      }
+      fields_.push_back({key, value});
+      if (fields_.size() > kIndexed) {
+        if (index_.empty())
+          for (size_t i = 0; i < fields_.size(); ++i) index_.emplace(fields_[i].key, i);
+        else
+          index_.emplace(key, fields_.size() - 1);
+      }
+    }
+  }
+  const element* find(std::string_view key) const {
+    const Field* f = const_cast<FieldList*>(this)->lookup(key);
+    return f ? &f->value : nullptr;
+  }
+  std::vector<Field>::const_iterator begin() const { return fields_.begin(); }
+  std::vector<Field>::const_iterator end() const { return fields_.end(); }
+
+ private:
+  static constexpr size_t kIndexed = 16;
+  Field* lookup(std::string_view key) {
+    if (!index_.empty()) {
+      auto it = index_.find(key);
+      return it == index_.end() ? nullptr : &fields_[it->second];
+    }
+    for (Field& f : fields_)
+      if (f.key == key) return &f;
+    return nullptr;
+  }
+  std::vector<Field> fields_;
+  std::unordered_map<std::string_view, size_t> index_;
+};
+
+bool has_duplicate_keys(element e) {
+  if (e.type() == element_type::ARRAY) {
+    array items = e.get_array().value_unsafe();
+    for (element v : items)
+      if (has_duplicate_keys(v)) return true;
+    return false;
+  }
+  if (e.type() != element_type::OBJECT) return false;
+  object obj = e.get_object().value_unsafe();
+  std::vector<std::string_view> seen;
+  std::unordered_set<std::string_view> many;
+  for (auto [key, value] : obj) {
+    if (seen.size() < 16) {
+      for (std::string_view k : seen)
+        if (k == key) return true;
+      seen.push_back(key);
+      if (seen.size() == 16) many.insert(seen.begin(), seen.end());
+    } else if (!many.insert(key).second) {
+      return true;
+    }
+    if (has_duplicate_keys(value)) return true;
+  }
+  return false;
+}
+
+void append_deduplicated(std::string& out, element e) {
+  if (e.type() == element_type::ARRAY) {
+    out.push_back('[');
+    bool first = true;
+    array items = e.get_array().value_unsafe();
+    for (element v : items) {
+      if (!first) out.push_back(',');
+      first = false;
+      append_deduplicated(out, v);
+    }
+    out.push_back(']');
+  } else if (e.type() == element_type::OBJECT) {
+    FieldList fields;
+    fields.collect(e.get_object().value_unsafe());
+    out.push_back('{');
+    bool first = true;
+    for (const Field& f : fields) {
+      if (!first) out.push_back(',');
+      first = false;
+      append_json_string(out, f.key);
+      out.push_back(':');
+      append_deduplicated(out, f.value);
+    }
+    out.push_back('}');
+  } else {
+    out += simdjson::minify(e);
+  }
+}
+
+// A value kept as JSON text (metadata, extra fields, tool calls, non-string labels): minified,
+// with duplicate keys at any depth resolved like FieldList (the last value wins).
+void append_json_value(std::string& out, element e) {
+  if (has_duplicate_keys(e))
+    append_deduplicated(out, e);
+  else
+    out += simdjson::minify(e);
+}
+
+std::string json_value(element e) {
+  std::string out;
+  append_json_value(out, e);
+  return out;
+}
+
 // Collects unknown fields of an object into a JSON object text.
 struct ExtraFields {
   std::string json;
@@ -56,7 +177,7 @@ struct ExtraFields {
     json.push_back(json.empty() ? '{' : ',');
     append_json_string(json, key);
     json.push_back(':');
-    json += simdjson::minify(value);
+    append_json_value(json, value);
   }
   void add_string(std::string_view key, std::string_view value) {
     json.push_back(json.empty() ? '{' : ',');
@@ -74,6 +195,11 @@ struct ExtraFields {
   }
 };
 
+// Scratch field lists, one per nesting level the parser reads (reused across lines).
+struct Scratch {
+  FieldList top, message, part;
+};
+
 // Remembers column sizes so a half-built record can be removed on error.
 struct Mark {
   size_t records, messages;
@@ -89,6 +215,7 @@ void rollback(RecordBatch& b, Mark m) {
   truncate(b.id, m.records);
   b.format.resize(m.records);
   b.line.resize(m.records);
+  b.input_at.resize(m.records);
   b.message_offsets.resize(m.records + 1);
   truncate(b.label, m.records);
   truncate(b.metadata, m.records);
@@ -143,7 +270,8 @@ std::string_view expect_string(element e, const Where& where, const char* suffix
 }
 
 // Content as a string, an array of text parts (joined into `storage`), or null (nullopt).
-std::optional<std::string_view> message_content(element e, const Where& where, std::string& storage) {
+std::optional<std::string_view> message_content(element e, const Where& where, std::string& storage,
+                                                FieldList& part_fields) {
   switch (e.type()) {
     case element_type::STRING:
       return std::string_view(e.get_string().value_unsafe());
@@ -154,19 +282,28 @@ std::optional<std::string_view> message_content(element e, const Where& where, s
       size_t k = 0;
       array parts = e.get_array().value_unsafe();
       for (element part : parts) {
-        const std::string pf = where(".content") + "[" + std::to_string(k++) + "]";
+        const size_t index = k++;
+        auto pf = [&](const char* suffix = "") {
+          return where(".content") + "[" + std::to_string(index) + "]" + suffix;
+        };
         if (part.type() == element_type::STRING) {
           storage += part.get_string().value_unsafe();
           continue;
         }
-        if (part.type() != element_type::OBJECT) schema_error(pf, "expected a text part object");
-        object po = part.get_object().value_unsafe();
+        if (part.type() != element_type::OBJECT) schema_error(pf(), "expected a text part object");
+        part_fields.collect(part.get_object().value_unsafe());
         std::string_view type = "text";
-        if (auto t = po["type"]; !t.error()) type = expect_string(t.value_unsafe(), pf + ".type");
-        if (type != "text") schema_error(pf, "unsupported content part type '" + std::string(type) + "'");
-        auto text = po["text"];
-        if (text.error()) schema_error(pf + ".text", "missing");
-        storage += expect_string(text.value_unsafe(), pf + ".text");
+        if (const element* t = part_fields.find("type")) {
+          if (t->type() != element_type::STRING)
+            schema_error(pf(".type"), "expected a string, got " + std::string(type_name(t->type())));
+          type = t->get_string().value_unsafe();
+        }
+        if (type != "text") schema_error(pf(), "unsupported content part type '" + std::string(type) + "'");
+        const element* text = part_fields.find("text");
+        if (!text) schema_error(pf(".text"), "missing");
+        if (text->type() != element_type::STRING)
+          schema_error(pf(".text"), "expected a string, got " + std::string(type_name(text->type())));
+        storage += text->get_string().value_unsafe();
       }
       return std::string_view(storage);
     }
@@ -176,7 +313,7 @@ std::optional<std::string_view> message_content(element e, const Where& where, s
   }
 }
 
-void parse_chat_messages(element messages, RecordBatch& b) {
+void parse_chat_messages(element messages, RecordBatch& b, Scratch& scratch) {
   if (messages.type() != element_type::ARRAY)
     schema_error("messages", "expected an array, got " + std::string(type_name(messages.type())));
   size_t k = 0;
@@ -191,22 +328,23 @@ void parse_chat_messages(element messages, RecordBatch& b) {
     std::string_view name, call_id;
     std::string tool_calls;
     ExtraFields extra;
-    object fields = m.get_object().value_unsafe();
-    for (auto [key, value] : fields) {
+    FieldList& fields = scratch.message;
+    fields.collect(m.get_object().value_unsafe());
+    for (const auto& [key, value] : fields) {
       if (key == "role") {
         std::string_view r = expect_string(value, where, ".role");
         role = chat_role(r);
         if (!role) schema_error(where(".role"), "unknown role '" + std::string(r) + "'");
       } else if (key == "content") {
         has_content = true;
-        content = message_content(value, where, joined);
+        content = message_content(value, where, joined, scratch.part);
       } else if (key == "name" && value.type() == element_type::STRING) {
         has_name = true;
         name = value.get_string().value_unsafe();
       } else if (key == "tool_calls" && value.type() != element_type::NULL_VALUE) {
         if (value.type() != element_type::ARRAY) schema_error(where(".tool_calls"), "expected an array");
         has_tool_calls = true;
-        tool_calls = simdjson::minify(value);
+        tool_calls = json_value(value);
       } else if (key == "tool_call_id" && value.type() == element_type::STRING) {
         has_call_id = true;
         call_id = value.get_string().value_unsafe();
@@ -215,8 +353,7 @@ void parse_chat_messages(element messages, RecordBatch& b) {
       }
     }
     if (!role) schema_error(where(".role"), "missing");
-    if (!has_content && !has_tool_calls && extra.json.find("\"function_call\"") == std::string::npos)
-      schema_error(where(".content"), "missing");
+    if (!has_content && !has_tool_calls && !fields.find("function_call")) schema_error(where(".content"), "missing");
     if (!content && *role != Role::Assistant)
       schema_error(where(".content"), "null content is only allowed for assistant messages");
     b.role.push_back(static_cast<uint8_t>(*role));
@@ -241,7 +378,7 @@ void parse_chat_messages(element messages, RecordBatch& b) {
   if (k == 0) schema_error("messages", "empty");
 }
 
-void parse_sharegpt(element conversations, std::optional<std::string_view> system, RecordBatch& b) {
+void parse_sharegpt(element conversations, std::optional<std::string_view> system, RecordBatch& b, Scratch& scratch) {
   if (conversations.type() != element_type::ARRAY)
     schema_error("conversations", "expected an array, got " + std::string(type_name(conversations.type())));
   if (system && !system->empty()) push_message(b, Role::System, *system);
@@ -252,11 +389,15 @@ void parse_sharegpt(element conversations, std::optional<std::string_view> syste
     if (turn.type() != element_type::OBJECT) schema_error(where(), "expected an object");
     std::optional<std::string_view> from, value;
     ExtraFields extra;
-    object fields = turn.get_object().value_unsafe();
-    for (auto [key, v] : fields) {
-      if (key == "from" || key == "role")
+    FieldList& fields = scratch.message;
+    fields.collect(turn.get_object().value_unsafe());
+    // "role" and "content" are aliases of "from" and "value" only when those are absent; otherwise
+    // they are other fields of the turn (kept in extra).
+    const bool has_from = fields.find("from") != nullptr, has_value = fields.find("value") != nullptr;
+    for (const auto& [key, v] : fields) {
+      if (key == "from" || (key == "role" && !has_from))
         from = expect_string(v, where, key == "from" ? ".from" : ".role");
-      else if (key == "value" || key == "content")
+      else if (key == "value" || (key == "content" && !has_value))
         value = expect_string(v, where, key == "value" ? ".value" : ".content");
       else
         extra.add(key, v);
@@ -278,12 +419,12 @@ void parse_sharegpt(element conversations, std::optional<std::string_view> syste
   if (k == 0) schema_error("conversations", "empty");
 }
 
-Format detect(object obj) {
-  if (!obj["messages"].error()) return Format::Chat;
-  if (!obj["conversations"].error()) return Format::ShareGPT;
-  if (!obj["instruction"].error()) return Format::Alpaca;
-  if (!obj["prompt"].error() && !obj["completion"].error()) return Format::PromptCompletion;
-  if (!obj["text"].error()) return Format::Text;
+Format detect(const FieldList& top) {
+  if (top.find("messages")) return Format::Chat;
+  if (top.find("conversations")) return Format::ShareGPT;
+  if (top.find("instruction")) return Format::Alpaca;
+  if (top.find("prompt") && top.find("completion")) return Format::PromptCompletion;
+  if (top.find("text")) return Format::Text;
   return Format::Auto;
 }
 
@@ -323,34 +464,30 @@ std::string_view required_fields(Format f) {
   }
 }
 
-void parse_record(object obj, Format format, RecordBatch& b) {
-  auto field = [&](const char* key) -> std::optional<element> {
-    auto r = obj[key];
-    if (r.error()) return std::nullopt;
-    return r.value_unsafe();
-  };
+// Parses the layout's fields of `top` into messages of `b`; returns the record's input_at.
+int64_t parse_record(const FieldList& top, Format format, RecordBatch& b, Scratch& scratch) {
   auto required_string = [&](const char* key) {
-    auto e = field(key);
+    const element* e = top.find(key);
     if (!e) schema_error(key, std::string("missing (format ") + std::string(format_name(format)) + ")");
     return expect_string(*e, key);
   };
   auto optional_string = [&](const char* key) -> std::optional<std::string_view> {
-    auto e = field(key);
+    const element* e = top.find(key);
     if (!e || e->type() == element_type::NULL_VALUE) return std::nullopt;
     return expect_string(*e, key);
   };
 
   switch (format) {
     case Format::Chat: {
-      auto m = field("messages");
+      const element* m = top.find("messages");
       if (!m) schema_error("messages", "missing (format chat)");
-      parse_chat_messages(*m, b);
+      parse_chat_messages(*m, b, scratch);
       break;
     }
     case Format::ShareGPT: {
-      auto c = field("conversations");
+      const element* c = top.find("conversations");
       if (!c) schema_error("conversations", "missing (format sharegpt)");
-      parse_sharegpt(*c, optional_string("system"), b);
+      parse_sharegpt(*c, optional_string("system"), b, scratch);
       break;
     }
     case Format::Alpaca: {
@@ -358,7 +495,7 @@ void parse_record(object obj, Format format, RecordBatch& b) {
       std::string_view output = required_string("output");
       std::optional<std::string_view> input = optional_string("input");
       if (auto s = optional_string("system"); s && !s->empty()) push_message(b, Role::System, *s);
-      if (auto h = field("history"); h && h->type() != element_type::NULL_VALUE) {
+      if (const element* h = top.find("history"); h && h->type() != element_type::NULL_VALUE) {
         if (h->type() != element_type::ARRAY)
           schema_error("history", "expected an array of [instruction, response] pairs");
         size_t k = 0;
@@ -373,13 +510,18 @@ void parse_record(object obj, Format format, RecordBatch& b) {
         }
       }
       std::string user(instruction);
-      if (input && !input->empty()) {
-        user += "\n\n";
-        user += *input;
+      int64_t input_at = RecordBatch::kInputAbsent;
+      if (input) {
+        input_at = static_cast<int64_t>(instruction.size());
+        if (!input->empty()) {
+          user += "\n\n";
+          user += *input;
+          input_at += 2;
+        }
       }
       push_message(b, Role::User, user);
       push_message(b, Role::Assistant, output);
-      break;
+      return input_at;
     }
     case Format::PromptCompletion: {
       std::string_view prompt = required_string("prompt");
@@ -396,9 +538,17 @@ void parse_record(object obj, Format format, RecordBatch& b) {
           "",
           "unrecognised record: no 'messages', 'conversations', 'instruction', 'prompt'/'completion' or 'text' field");
   }
+  return RecordBatch::kNoInput;
 }
 
 }  // namespace
+
+struct RecordScratch : Scratch {};
+
+RecordParser::RecordParser(Format format) : format_(format), scratch_(std::make_unique<RecordScratch>()) {}
+RecordParser::~RecordParser() = default;
+RecordParser::RecordParser(RecordParser&&) noexcept = default;
+RecordParser& RecordParser::operator=(RecordParser&&) noexcept = default;
 
 std::optional<LineError> RecordParser::parse(std::string_view text, size_t capacity, int64_t line,
                                              std::string_view default_id, RecordBatch& out) {
@@ -412,60 +562,75 @@ std::optional<LineError> RecordParser::parse(std::string_view text, size_t capac
     if (parsed.error() == simdjson::UTF8_ERROR) {
       return error(static_cast<int64_t>(core::first_invalid_utf8(text)) + 1, "", "invalid UTF-8");
     }
-    JsonSyntaxError syntax = find_json_syntax_error(text);
-    if (syntax.reason.empty()) {
+    JsonTextError found = find_json_error(text);
+    if (found.reason.empty()) {
       // Well-formed text that simdjson still refuses: depth or size limits.
       return error(1, "", std::string("invalid JSON: ") + simdjson::error_message(parsed.error()));
     }
-    return error(static_cast<int64_t>(syntax.offset) + 1, "", "invalid JSON: " + syntax.reason);
+    std::string reason = "invalid JSON: " + (found.field.empty() ? found.reason : found.field + ": " + found.reason);
+    return error(static_cast<int64_t>(found.offset) + 1, std::move(found.field), std::move(reason));
   }
   root = parsed.value_unsafe();
   if (root.type() != element_type::OBJECT)
     return error(1, "", "expected a JSON object, got " + std::string(type_name(root.type())));
-  object obj = root.get_object().value_unsafe();
+  Scratch& scratch = *scratch_;
+  FieldList& top = scratch.top;
+  top.collect(root.get_object().value_unsafe());
 
   const Mark mark{out.size(), out.message_count()};
   try {
     Format format = format_;
-    if (format == Format::Auto) format = detect(obj);
+    if (format == Format::Auto) format = detect(top);
     if (format != Format::Auto && format_ != Format::Auto) {
       // An explicit format: say which fields are missing rather than guessing another layout.
       bool has = false;
-      for (auto [key, value] : obj) has = has || (consumed(format, key) && key != "id" && key != "label");
+      for (const auto& [key, value] : top) has = has || (consumed(format, key) && key != "id" && key != "label");
       if (!has)
         schema_error("", "not a " + std::string(format_name(format)) + " record: expected " +
                              std::string(required_fields(format)));
     }
-    parse_record(obj, format, out);
+    const int64_t input_at = parse_record(top, format, out, scratch);
 
     std::string id;
-    if (auto e = obj["id"]; !e.error() && e.value_unsafe().type() != element_type::NULL_VALUE) {
-      element v = e.value_unsafe();
-      if (v.type() == element_type::STRING)
-        id = std::string(v.get_string().value_unsafe());
-      else if (v.type() == element_type::INT64 || v.type() == element_type::UINT64)
-        id = simdjson::minify(v);
+    if (const element* v = top.find("id"); v && v->type() != element_type::NULL_VALUE) {
+      if (v->type() == element_type::STRING)
+        id = std::string(v->get_string().value_unsafe());
+      else if (v->type() == element_type::INT64 || v->type() == element_type::UINT64)
+        id = simdjson::minify(*v);
       else
-        schema_error("id", "expected a string or an integer, got " + std::string(type_name(v.type())));
+        schema_error("id", "expected a string or an integer, got " + std::string(type_name(v->type())));
     } else {
       id = std::string(default_id);
     }
     out.id.push_back(id);
-    if (auto e = obj["label"]; !e.error() && e.value_unsafe().type() != element_type::NULL_VALUE) {
-      element v = e.value_unsafe();
-      if (v.type() == element_type::STRING)
-        out.label.push_back(v.get_string().value_unsafe());
+    if (const element* v = top.find("label"); v && v->type() != element_type::NULL_VALUE) {
+      if (v->type() == element_type::STRING)
+        out.label.push_back(v->get_string().value_unsafe());
       else
-        out.label.push_back(simdjson::minify(v));
+        out.label.push_back(json_value(*v));
     } else {
       out.label.push_null();
     }
     ExtraFields meta;
-    for (auto [key, value] : obj)
-      if (!consumed(format, key)) meta.add(key, value);
+    for (const auto& [key, value] : top) {
+      if (consumed(format, key)) continue;
+      if (key == "metadata" && value.type() == element_type::OBJECT) {
+        // A "metadata" object is the record's metadata itself, not a field of it (never wrapped);
+        // its duplicate keys resolve like the top level's (the last wins).
+        FieldList& inner = scratch.part;
+        inner.collect(value.get_object().value_unsafe());
+        for (const auto& [k, v] : inner) {
+          if (top.find(k) && !consumed(format, k)) schema_error("metadata." + std::string(k), "also a top-level field");
+          meta.add(k, v);
+        }
+        continue;
+      }
+      meta.add(key, value);
+    }
     meta.store(out.metadata);
     out.format.push_back(static_cast<uint8_t>(format));
     out.line.push_back(line);
+    out.input_at.push_back(input_at);
     out.message_offsets.push_back(static_cast<int64_t>(out.message_count()));
   } catch (const SchemaError& e) {
     rollback(out, mark);

@@ -13,6 +13,7 @@
 #include <fstream>
 
 #include "core/errors.h"
+#include "io/atomic_file.h"
 #include "io/whole_file.h"
 
 namespace airtune::nn {
@@ -247,32 +248,13 @@ void save_safetensors(const std::string& path, const std::vector<std::pair<std::
   }
   auto header = io::plan_safetensors_layout(entries, metadata);
   std::string prefix = io::serialize_safetensors_header(header);
-  fs::path target(path);
-  fs::path tmp = target;
-  tmp += ".tmp" + std::to_string(::getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw IoError(path + ": cannot open for writing");
-    out.write(prefix.data(), static_cast<std::streamsize>(prefix.size()));
-    for (const auto& info : header.tensors) {
-      auto t = by_name[info.name].detach().to(torch::kCPU).contiguous();
-      if (info.byte_size())
-        out.write(static_cast<const char*>(t.data_ptr()), static_cast<std::streamsize>(info.byte_size()));
-    }
-    out.flush();
-    if (!out) {
-      out.close();
-      std::error_code ec;
-      fs::remove(tmp, ec);
-      throw IoError(path + ": write failed");
-    }
+  io::AtomicFile out(path);
+  out.write(prefix);
+  for (const auto& info : header.tensors) {
+    auto t = by_name[info.name].detach().to(torch::kCPU).contiguous();
+    if (info.byte_size()) out.write(std::string_view(static_cast<const char*>(t.data_ptr()), info.byte_size()));
   }
-  std::error_code ec;
-  fs::rename(tmp, target, ec);
-  if (ec) {
-    fs::remove(tmp, ec);
-    throw IoError(path + ": cannot move the written file into place");
-  }
+  out.commit();
 }
 
 WeightStore::WeightStore(const std::string& path, FileAccess access) : source_(path) {

@@ -5,6 +5,8 @@ airtune ingest FILE [options]         read + validate a JSONL file, print the su
 airtune demo [--out DIR]              ingest the bundled sample with quarantine
 airtune evaluate DATA --model N=SPEC  models (folders, adapters, endpoints) on a test set -> report
 airtune serve MODEL [--adapter A]     an OpenAI-compatible HTTP server over airtune's runtime
+airtune curate CONFIG [--input FILE] [--out DIR] [--no-resume]
+                                      run a curation pipeline (TOML or YAML config)
 """
 
 from __future__ import annotations
@@ -38,8 +40,8 @@ def _ingest(
         print(f"rejected lines ({report.rejected}):")
         for e in report.errors[:20]:
             print(f"  {e}")
-        if len(report.errors) > 20:
-            print(f"  ... {len(report.errors) - 20} more")
+        if report.rejected > 20:
+            print(f"  ... {report.rejected - 20} more")
     print()
     print(summary)
     assert report.balanced, "line accounting does not balance"  # invariant of the reader
@@ -229,6 +231,45 @@ def _add_local_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _curate(config: str, input_path: str | None, out: str | None, resume: bool, progress: bool) -> int:
+    """The `curate` verb: validate the config, run it, print the funnel and where the outputs are."""
+    import warnings
+
+    from .pipeline import Pipeline, PipelineConfigError
+
+    try:
+        pipeline, cfg_input, cfg_output = Pipeline.from_config(config)
+    except (PipelineConfigError, OSError) as exc:
+        print(f"airtune curate: {exc}", file=sys.stderr)
+        return 2
+    pipeline.progress = progress
+    source = input_path or cfg_input
+    target = out or cfg_output
+    if not source or not target:
+        print(
+            "airtune curate: give the input and the output folder (in the config or --input/--out)",
+            file=sys.stderr,
+        )
+        return 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.showwarning = lambda msg, *a, **k: print(f"warning: {msg}", file=sys.stderr)
+        try:
+            result = pipeline.run(source, target, resume=resume)
+        except (OSError, ValueError) as exc:
+            print(f"airtune curate: {exc}", file=sys.stderr)
+            return 1
+    print(result.summary_line())
+    for row in result.funnel:
+        cached = " (cached)" if row["cached"] else ""
+        print(
+            f"  {row['stage']:<20} {row['rows_in']:>9} in {row['kept']:>9} kept {row['dropped']:>8} dropped{cached}"
+        )
+    for name, path in result.paths.items():
+        print(f"{name:>12}: {path}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="airtune", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -301,6 +342,12 @@ def main(argv: list[str] | None = None) -> int:
     sv.add_argument("--max-batch", type=int, default=16, help="prompts generated together at most")
     sv.add_argument("--log-level", default="info")
     _add_local_options(sv)
+    cur = sub.add_parser("curate", help="run a curation pipeline from a TOML or YAML config")
+    cur.add_argument("config", help="pipeline config (.toml, .yaml)")
+    cur.add_argument("--input", help="the JSONL to curate (overrides the config's input)")
+    cur.add_argument("--out", help="output folder (overrides the config's output)")
+    cur.add_argument("--no-resume", action="store_true", help="recompute every stage")
+    cur.add_argument("--progress", action="store_true")
 
     args = parser.parse_args(argv)
     if args.threads:
@@ -308,6 +355,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "info":
         print(json.dumps(build_info(), indent=2))
         return 0
+    if args.command == "curate":
+        return _curate(args.config, args.input, args.out, not args.no_resume, args.progress)
     if args.command == "ingest":
         return _ingest(
             args.path,

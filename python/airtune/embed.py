@@ -54,7 +54,7 @@ class HashedNgramEmbedder:
 
     def __call__(self, texts: list[str]) -> np.ndarray:
         return _core.embed.hashed_ngram(
-            as_str_list(texts),
+            texts if isinstance(texts, _core.records.TextColumn) else as_str_list(texts),
             self.dim,
             self.char_ngrams[0],
             self.char_ngrams[1],

@@ -5,8 +5,8 @@
 #include <vector>
 
 #include "core/errors.h"
+#include "core/normalize.h"
 #include "dedup/exact.h"
-#include "dedup/normalize.h"
 #include "dedup/survivors.h"
 
 using namespace airtune::dedup;

@@ -136,3 +136,83 @@ TEST(RecordParser, ErrorsRollBackPartialRecords) {
   EXPECT_EQ(b.content[1], "ok2");
   EXPECT_EQ(b.message_offsets.back(), 2);
 }
+
+TEST(RecordParser, DuplicateKeysLastWinsEverywhere) {
+  // Python's json.loads keeps the last value of a repeated key; so does the parser, at every level.
+  auto top = parse(R"({"text":"first","id":"a","text":"second","id":"b"})");
+  ASSERT_FALSE(top.error) << top.error->reason;
+  EXPECT_EQ(content(top.batch, 0), "second");
+  EXPECT_EQ(top.batch.id[0], "b");
+
+  auto msgs = parse(R"({"messages":[{"role":"robot","content":5,"role":"user","content":"q"}],)"
+                    R"("messages":[{"role":"system","content":"s"},{"role":"user","content":"u"}]})");
+  ASSERT_FALSE(msgs.error) << msgs.error->reason;
+  ASSERT_EQ(msgs.batch.message_count(), 2u);
+  EXPECT_EQ(content(msgs.batch, 0), "s");
+
+  auto in_message = parse(R"({"messages":[{"role":"robot","content":5,"role":"user","content":"q"}]})");
+  ASSERT_FALSE(in_message.error) << in_message.error->reason;
+  EXPECT_EQ(in_message.batch.role[0], static_cast<uint8_t>(Role::User));
+  EXPECT_EQ(content(in_message.batch, 0), "q");
+
+  auto parts = parse(R"({"messages":[{"role":"user","content":[{"type":"image","text":"x","type":"text"}]}]})");
+  ASSERT_FALSE(parts.error) << parts.error->reason;
+  EXPECT_EQ(content(parts.batch, 0), "x");
+
+  // Kept JSON text holds each key once (first position, last value), nested objects included.
+  auto meta = parse(R"({"text":"t","k":1,"m":{"x":1,"y":2,"x":3},"k":2,"tools":[{"a":1,"a":[{"b":0,"b":1}]}]})");
+  ASSERT_FALSE(meta.error) << meta.error->reason;
+  EXPECT_EQ(meta.batch.metadata[0], R"({"k":2,"m":{"x":3,"y":2},"tools":[{"a":[{"b":1}]}]})");
+  auto extra = parse(R"({"messages":[{"role":"user","content":"c","w":1,"w":{"z":1,"z":2}}]})");
+  ASSERT_FALSE(extra.error) << extra.error->reason;
+  EXPECT_EQ(extra.batch.extra[0], R"({"w":{"z":2}})");
+}
+
+TEST(RecordParser, ManyKeysStayLinear) {
+  std::string line = R"({"text":"t")";
+  for (int i = 0; i < 50000; ++i) line += ",\"k" + std::to_string(i % 40000) + "\":" + std::to_string(i);
+  line += "}";
+  auto p = parse(line);
+  ASSERT_FALSE(p.error) << p.error->reason;
+  EXPECT_NE(std::string(p.batch.metadata[0]).find("\"k0\":40000,"), std::string::npos);
+  EXPECT_EQ(std::string(p.batch.metadata[0]).find("\"k0\":0,"), std::string::npos);
+}
+
+TEST(RecordParser, ShareGptAliasesOnlyWhenTheNamesAreAbsent) {
+  auto p = parse(R"({"conversations":[{"from":"human","value":"v","content":"c","role":"user"}]})");
+  ASSERT_FALSE(p.error) << p.error->reason;
+  EXPECT_EQ(content(p.batch, 0), "v");
+  EXPECT_EQ(p.batch.extra[0], R"({"content":"c","role":"user"})");
+  auto alias = parse(R"({"conversations":[{"role":"user","content":"c"}]})");
+  ASSERT_FALSE(alias.error) << alias.error->reason;
+  EXPECT_EQ(content(alias.batch, 0), "c");
+}
+
+TEST(RecordParser, AlpacaRemembersWhereInputStarts) {
+  auto with = parse(R"({"instruction":"Translate","input":"bonjour","output":"hello"})");
+  EXPECT_EQ(with.batch.input_at[0], 11);  // "Translate\n\n"
+  auto empty = parse(R"({"instruction":"I","input":"","output":"o"})");
+  EXPECT_EQ(empty.batch.input_at[0], 1);
+  auto absent = parse(R"({"instruction":"I","output":"o"})");
+  EXPECT_EQ(absent.batch.input_at[0], RecordBatch::kInputAbsent);
+  auto chat = parse(R"({"prompt":"p","completion":"c"})");
+  EXPECT_EQ(chat.batch.input_at[0], RecordBatch::kNoInput);
+}
+
+TEST(RecordParser, OutOfRangeValuesNameTheFieldAndColumn) {
+  auto big = parse(R"({"text":"t","score":1e400})");
+  ASSERT_TRUE(big.error);
+  EXPECT_EQ(big.error->column, 21);
+  EXPECT_EQ(big.error->field, "score");
+  EXPECT_EQ(big.error->reason, "invalid JSON: score: number out of range: 1e400 is beyond a 64-bit float");
+  auto huge_int = parse(R"({"id":123456789012345678901234567890,"text":"t"})");
+  ASSERT_TRUE(huge_int.error);
+  EXPECT_EQ(huge_int.error->column, 7);
+  EXPECT_EQ(huge_int.error->field, "id");
+  auto surrogate = parse(R"({"messages":[{"role":"user","content":"\udc00"}]})");
+  ASSERT_TRUE(surrogate.error);
+  EXPECT_EQ(surrogate.error->column, 40);
+  EXPECT_EQ(surrogate.error->field, "messages[0].content");
+  EXPECT_NE(surrogate.error->reason.find("lone surrogate"), std::string::npos);
+  EXPECT_TRUE(big.batch.size() == 0 && surrogate.batch.size() == 0);
+}

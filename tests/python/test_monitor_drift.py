@@ -216,9 +216,7 @@ def test_windows_say_when_drift_began_and_records_give_prompts_and_labels(tmp_pa
     cand = io.read_jsonl(paths["candidates"])
     assert len(cand) == len(r.drifted_rows()) > 0
     assert set(cand.ids) <= {f"r{i}" for i in range(900)}
-    md = cand[0].metadata
-    md = md.get("metadata", md)  # records read by this io still wrap metadata; the pipeline work unwraps it
-    assert md["request_id"].startswith("q")
+    assert cand[0].metadata["request_id"].startswith("q")
     report = json.loads((tmp_path / "out" / "drift.json").read_text())
     assert report["recommendation"] == "retrain" and report["drifted_rows"] == r.drifted_rows().tolist()
     assert not list((tmp_path / "out").glob(".drift.json.*"))

@@ -94,3 +94,77 @@ def test_cli_demo_writes_the_summary(tmp_path, capsys):
     )
     assert (tmp_path / "sample.quarantine.jsonl").read_bytes().count(b"\n") == report["rejected"]
     assert "24 clean records written" in capsys.readouterr().out
+
+
+def test_version_is_defined_once_in_pyproject():
+    from pathlib import Path
+
+    import tomllib
+
+    pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
+    version = tomllib.loads(pyproject.read_text())["project"]["version"]
+    # CMake reads the same field (SKBUILD_PROJECT_VERSION) into _core; the wheel stage of
+    # scripts/test.sh also checks the installed wheel's metadata against both.
+    assert airtune.__version__ == version == airtune.build_info()["version"]
+
+
+def _fake_torch(tmp_path, version: str) -> dict:
+    import os
+
+    (tmp_path / "torch").mkdir()
+    (tmp_path / "torch" / "__init__.py").write_text(f"__version__ = {version!r}\n")
+    return dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]))
+
+
+def test_nn_refuses_another_torch_release(tmp_path):
+    built = airtune._core.NN_TORCH_VERSION
+    assert built, "this build has _nn: _core must record its torch release"
+    env = _fake_torch(tmp_path, "2.5.1+cu121")
+    code = (
+        "import sys, airtune\n"
+        "try:\n"
+        "    import airtune._nn\n"
+        "except ImportError as exc:\n"
+        "    print(type(exc).__name__, exc.name, 'airtune._nn' in sys.modules, airtune.build_info()['nn_error'] == str(exc))\n"
+        "    print(exc)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr  # an ImportError, never a crash or an undefined symbol
+    first, message = result.stdout.split("\n", 1)
+    assert first == "TorchVersionError airtune._nn False True"
+    assert f"built against torch {built}" in message and "torch 2.5.1+cu121" in message
+    assert f"pip install 'torch=={built}'" in message and "--no-build-isolation" in message
+    # The public entry points say the same.
+    result = subprocess.run(
+        [sys.executable, "-c", "from airtune.nn._lib import native; native()"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert result.returncode == 1 and "TorchVersionError" in result.stderr and "2.5.1+cu121" in result.stderr
+
+
+def test_nn_accepts_the_same_release_with_another_local_label():
+    from airtune import _torch_guard
+
+    assert _torch_guard.release("2.13.0+cu130") == _torch_guard.release("2.13.0+cpu") == "2.13.0"
+    assert _torch_guard.release("2.13.0") != _torch_guard.release("2.13.1")
+
+
+def test_absurd_thread_counts_warn_and_do_not_change_the_pool():
+    import os
+
+    env = dict(
+        os.environ, OMP_NUM_THREADS="100000", OPENBLAS_NUM_THREADS="100000", AIRTUNE_NUM_THREADS="lots"
+    )
+    code = "import airtune; i = airtune.build_info(); print(airtune.get_num_threads(), i['blas']['threads'], i['openmp_max_threads'])"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr
+    pool, blas, omp = map(int, result.stdout.split())
+    assert pool == blas == omp == os.cpu_count()  # the default pool (std::thread::hardware_concurrency)
+    for var in (
+        "OMP_NUM_THREADS='100000' asks for more threads",
+        "OPENBLAS_NUM_THREADS='100000'",
+        "AIRTUNE_NUM_THREADS='lots' is not",
+    ):
+        assert var in result.stderr, result.stderr

@@ -11,7 +11,8 @@ from . import io
 from . import metrics
 from . import monitor
 from . import prompts
-__all__: list[str] = ['ParseError', 'build_info', 'clean', 'dedup', 'embed', 'get_num_threads', 'io', 'metrics', 'monitor', 'prompts', 'set_num_threads']
+from . import records
+__all__: list[str] = ['NN_TORCH_VERSION', 'ParseError', 'build_info', 'clean', 'dedup', 'embed', 'get_num_threads', 'io', 'metrics', 'monitor', 'prompts', 'records', 'set_num_threads']
 def build_info() -> dict:
     """
     Versions of the libraries linked into _core and the BLAS in use.
@@ -22,4 +23,5 @@ def set_num_threads(n: typing.SupportsInt | typing.SupportsIndex) -> None:
     """
     Size of the oneTBB arena (and of OpenMP/OpenBLAS) used by all airtune work.
     """
+NN_TORCH_VERSION: str = '2.13.0'
 __version__: str = '0.1.0'

@@ -3,8 +3,10 @@ HTML to text, garbage stripping, unicode repair, quality filters
 """
 from __future__ import annotations
 import collections.abc
+import numpy
+import numpy.typing
 import typing
-__all__: list[str] = ['QualityParams', 'fix_text', 'html_to_text', 'quality_filter', 'strip_garbage']
+__all__: list[str] = ['ChatQualityParams', 'QualityParams', 'chat_quality', 'chat_quality_rules', 'fix_text', 'html_to_text', 'quality_filter', 'strip_garbage']
 class QualityParams:
     """
     Switches and thresholds of the quality filters.
@@ -202,11 +204,68 @@ class QualityParams:
     @top_4_gram_frac.setter
     def top_4_gram_frac(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
         ...
-def fix_text(texts: collections.abc.Sequence, unescape_html: str = 'auto', fix_encoding: bool = True, fix_c1_controls: bool = True, remove_control_chars: bool = True, remove_zero_width: bool = True, fix_line_breaks: bool = True, fix_latin_ligatures: bool = True, uncurl_quotes: bool = False, normalize_whitespace: bool = True) -> list:
+class ChatQualityParams:
     """
-    Unicode repair of each text (NFC is applied in Python).
+    Switches and thresholds of the chat quality checks.
     """
-def html_to_text(docs: collections.abc.Sequence, mode: str = 'main_content', links: bool = False, alt_texts: bool = False, headings: str = 'plain', list_bullets: bool = True, keep_hidden: bool = False, max_tree_items: typing.SupportsInt | typing.SupportsIndex = 4194304) -> list:
+    empty_turn: bool
+    language_mismatch: bool
+    length_ratio: bool
+    markup: bool
+    no_assistant: bool
+    refusal: bool
+    repetition: bool
+    truncated: bool
+    turn_too_long: bool
+    def __init__(self) -> None:
+        ...
+    @property
+    def language_min_letters(self) -> int:
+        ...
+    @language_min_letters.setter
+    def language_min_letters(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def max_dup_line_frac(self) -> float:
+        ...
+    @max_dup_line_frac.setter
+    def max_dup_line_frac(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def max_length_ratio(self) -> float:
+        ...
+    @max_length_ratio.setter
+    def max_length_ratio(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def max_turn_chars(self) -> int:
+        ...
+    @max_turn_chars.setter
+    def max_turn_chars(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def min_length_ratio(self) -> float:
+        ...
+    @min_length_ratio.setter
+    def min_length_ratio(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def truncated_min_words(self) -> int:
+        ...
+    @truncated_min_words.setter
+    def truncated_min_words(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+def chat_quality(batch: ..., params: ChatQualityParams) -> tuple[numpy.typing.NDArray[numpy.uint8], list]:
+    """
+    Chat quality checks of every record: (keep uint8 array, reasons with None for kept rows).
+    """
+def chat_quality_rules() -> list[str]:
+    ...
+def fix_text(texts: collections.abc.Sequence, unescape_html: str = 'auto', fix_encoding: bool = True, fix_c1_controls: bool = True, remove_control_chars: bool = True, remove_zero_width: bool = True, fix_line_breaks: bool = True, fix_latin_ligatures: bool = True, uncurl_quotes: bool = False, normalize_whitespace: bool = True, normalization: str = 'NFC', as_column: bool = False) -> typing.Any:
+    """
+    Unicode repair of each text, then Unicode normalisation (utf8proc).
+    """
+def html_to_text(docs: collections.abc.Sequence, mode: str = 'main_content', links: bool = False, alt_texts: bool = False, headings: str = 'plain', list_bullets: bool = True, keep_hidden: bool = False, max_tree_items: typing.SupportsInt | typing.SupportsIndex = 4194304, as_column: bool = False) -> typing.Any:
     """
     Text of each HTML page (str or bytes); runs in parallel with the GIL released.
     """
@@ -214,7 +273,7 @@ def quality_filter(texts: collections.abc.Sequence, params: ...) -> tuple:
     """
     Run the enabled quality filters: (keep uint8 array, reasons, texts after line rules).
     """
-def strip_garbage(texts: collections.abc.Sequence, script_blocks: bool = True, tags: bool = True, entities: bool = True, js_lines: bool = True, base64: bool = True, tracking_params: bool = True) -> tuple:
+def strip_garbage(texts: collections.abc.Sequence, script_blocks: bool = True, tags: bool = True, entities: bool = True, js_lines: bool = True, base64: bool = True, tracking_params: bool = True, as_column: bool = False) -> tuple:
     """
     Remove leaked markup, JS, base64 and tracking parameters.
     """

@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections.abc
 import numpy
 import numpy.typing
+import os
 import typing
 __all__: list[str] = ['JsonlReader', 'RecordBatch', 'parse_lines', 'write_jsonl']
 class RecordBatch:
@@ -37,8 +38,10 @@ class JsonlReader:
     """
     Streaming JSONL reader; see airtune.io.read_jsonl.
     """
-    def __init__(self, path: str, format: str = 'auto', errors: str = 'raise', quarantine_path: str = '', block_bytes: typing.SupportsInt | typing.SupportsIndex = 16777216, max_line_bytes: typing.SupportsInt | typing.SupportsIndex = 67108864) -> None:
-        ...
+    def __init__(self, path: os.PathLike | str | bytes, format: str = 'auto', errors: str = 'raise', quarantine_path: os.PathLike | str | bytes | None = None, block_bytes: typing.SupportsInt | typing.SupportsIndex = 16777216, max_line_bytes: typing.SupportsInt | typing.SupportsIndex = 67108864, max_bytes: typing.SupportsInt | typing.SupportsIndex | None = None, max_lines: typing.SupportsInt | typing.SupportsIndex | None = None, max_errors: typing.SupportsInt | typing.SupportsIndex = 1000) -> None:
+        """
+        Paths are str, bytes or os.PathLike (file system encoding). max_bytes / max_lines: None for no limit.
+        """
     def counts(self) -> dict:
         ...
     def finish(self) -> None:
@@ -62,5 +65,5 @@ def parse_lines(lines: collections.abc.Sequence, format: str = 'auto', id_prefix
     """
     Parses JSON texts (one record each) in parallel: (batch, errors, blank_count).
     """
-def write_jsonl(batch: RecordBatch, path: str, format: str = 'auto') -> int:
+def write_jsonl(batch: RecordBatch, path: os.PathLike | str | bytes, format: str = 'auto') -> int:
     ...

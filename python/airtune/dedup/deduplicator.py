@@ -10,13 +10,14 @@ from typing import Any
 import numpy as np
 
 from .._results import ResultMixin, require
-from ._common import _EXACT_FLAGS, _c, _texts, _unicode_prep
+from ..stage import StageResult
+from ._common import _c, _norm_flags, _texts
 from .exact import exact_duplicates
 from .near import MinHashIndex, near_duplicates
 
 
 @dataclass(repr=False)
-class DeduplicatorResult(ResultMixin):
+class DeduplicatorResult(StageResult, ResultMixin):
     """Result of :meth:`Deduplicator.transform`: ``keep`` mask and a reason per dropped row
     ('exact-reference', 'near-reference', 'exact', 'near'), with the matched row."""
 
@@ -24,6 +25,7 @@ class DeduplicatorResult(ResultMixin):
     reason: list[str]
     matched_row: np.ndarray
     similarity: np.ndarray
+    stage = "dedup"
 
     @property
     def counts(self) -> dict[str, int]:
@@ -49,6 +51,11 @@ class DeduplicatorResult(ResultMixin):
 
     def __repr__(self) -> str:
         return self.summary_line()
+
+
+def _core_take(column: Any, rows: list[int]) -> list:
+    texts = column.to_list()
+    return [texts[i] for i in rows]
 
 
 class Deduplicator:
@@ -77,25 +84,30 @@ class Deduplicator:
         self._hashes: dict[int, int] = {}
         self._index: MinHashIndex | None = None
 
-    def fit(self, reference: Any, column: str | None = None) -> Deduplicator:
-        rows = _texts(reference, column, "reference")
+    def _flags(self) -> dict[str, Any]:
+        return _norm_flags(True, True, False, False, self.nfkc)
+
+    def fit(self, reference: Any, column: str | None = None, *, select: str | None = None) -> Deduplicator:
+        rows, _ = _texts(reference, column, "reference", select=select, stage="dedup")
         self._index = MinHashIndex(self.threshold, self.ngram, num_perm=self.num_perm, nfkc=self.nfkc)
         self._index.add(rows)
         self._hashes = {}
-        for i, h in enumerate(_c.exact_hashes(_unicode_prep(rows, self.nfkc, True), _EXACT_FLAGS).tolist()):
+        for i, h in enumerate(_c.exact_hashes(rows, self._flags()).tolist()):
             self._hashes.setdefault(h, i)
         return self
 
-    def transform(self, texts: Any, column: str | None = None) -> DeduplicatorResult:
+    def transform(
+        self, texts: Any, column: str | None = None, *, select: str | None = None
+    ) -> DeduplicatorResult:
         if self._index is None:
             raise RuntimeError("Deduplicator: call fit(reference) first")
-        rows = _texts(texts, column)
+        rows, _ = _texts(texts, column, select=select, stage="dedup")
         n = len(rows)
         reason = [""] * n
         matched = np.full(n, -1, dtype=np.int64)
         sim = np.zeros(n)
         if self.exact:
-            hs = _c.exact_hashes(_unicode_prep(rows, self.nfkc, True), _EXACT_FLAGS).tolist()
+            hs = _c.exact_hashes(rows, self._flags()).tolist()
             for i, h in enumerate(hs):
                 j = self._hashes.get(h)
                 if j is not None:
@@ -107,7 +119,7 @@ class Deduplicator:
                     reason[i], matched[i], sim[i] = "near-reference", int(best[i]), float(bsim[i])
         if self.within:
             live = [i for i in range(n) if not reason[i]]
-            sub = [rows[i] for i in live]
+            sub = [rows[i] for i in live] if isinstance(rows, list) else _core_take(rows, live)
             if self.exact:
                 ex = exact_duplicates(sub, nfkc=self.nfkc)
                 for k in np.flatnonzero(~ex.keep).tolist():

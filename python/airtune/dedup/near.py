@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from .._results import ResultMixin, require
-from ._common import _c, _norm_flags, _RowsMixin, _survivor_args, _texts, _unicode_prep
+from ._common import _c, _labels_of, _norm_flags, _resolve_conflicts, _RowsMixin, _survivor_args, _texts
 
 
 def choose_bands_rows(
@@ -39,9 +39,8 @@ def shingles(
     nfkc: bool = True,
 ) -> list[str]:
     """The shingles MinHash sees for ``text`` (in text order, repeats included)."""
-    (prepped,) = _unicode_prep([text], nfkc, lowercase)
     return _c.shingles(
-        prepped, int(ngram), bool(char_ngrams), _norm_flags(lowercase, whitespace, punctuation, digits)
+        text, int(ngram), bool(char_ngrams), _norm_flags(lowercase, whitespace, punctuation, digits, nfkc)
     )
 
 
@@ -102,7 +101,9 @@ class MinHashIndex:
     :data:`NEAR_WEIGHTS`. The shingle sets are kept (8 bytes per distinct shingle) so that every
     candidate can be verified by exact Jaccard; ``keep_shingles=False`` saves that memory and
     reports signature estimates instead. Files are written atomically (temp file + rename) and
-    checked on load (magic, version, sizes, XXH64 checksum).
+    checked on load (magic, version, sizes, XXH64 checksum). The file records every normalisation
+    flag the index was built with (Unicode form included), so a loaded index hashes new texts the
+    same way; ``nfkc=False`` builds an index without the Unicode compatibility folding.
     """
 
     def __init__(
@@ -139,14 +140,14 @@ class MinHashIndex:
                 int(ngram),
                 bool(char_ngrams),
                 int(seed),
-                _norm_flags(lowercase, whitespace, punctuation, digits),
+                _norm_flags(lowercase, whitespace, punctuation, digits, nfkc),
                 int(bands),
                 int(rows),
                 bool(keep_shingles),
             )
             if 0.0 <= self.threshold <= 1.0:
                 self._ix.threshold = self.threshold
-        self.nfkc = nfkc
+        self.nfkc = self.options["normalize"]["unicode"] == "NFKC"
 
     # -- properties
     @property
@@ -164,21 +165,27 @@ class MinHashIndex:
     def __len__(self) -> int:
         return len(self._ix)
 
-    def _prep(self, texts: Any, column: str | None) -> list:
-        rows = _texts(texts, column)
-        return _unicode_prep(rows, self.nfkc, self.options["normalize"]["lowercase"])
+    def _prep(self, texts: Any, column: str | None, select: str | None = None) -> Any:
+        return _texts(texts, column, select=select, stage="near")[0]
 
-    def add(self, texts: Any, column: str | None = None) -> range:
-        """Hash ``texts`` and append them; returns their index rows."""
+    def add(self, texts: Any, column: str | None = None, *, select: str | None = None) -> range:
+        """Hash ``texts`` (records: the ``select``-ed text, by default the conversation) and append
+        them; returns their index rows."""
         start = len(self)
-        self._ix.add(self._prep(texts, column))
+        self._ix.add(self._prep(texts, column, select))
         return range(start, len(self))
 
     def query(
-        self, texts: Any, threshold: float | None = None, *, verify: bool = True, column: str | None = None
+        self,
+        texts: Any,
+        threshold: float | None = None,
+        *,
+        verify: bool = True,
+        column: str | None = None,
+        select: str | None = None,
     ) -> QueryResult:
         """Index rows similar (Jaccard >= threshold) to each query text; the index is unchanged."""
-        rows = self._prep(texts, column)
+        rows = self._prep(texts, column, select)
         t = self.threshold if threshold is None else float(threshold)
         p = self._ix.query(rows, t, verify)
         return QueryResult(
@@ -207,7 +214,8 @@ class MinHashIndex:
     @classmethod
     def load(cls, path: str | os.PathLike, threshold: float | None = None, nfkc: bool = True) -> MinHashIndex:
         """Read an index written by :meth:`save` (OSError if unreadable, ValueError if invalid).
-        ``threshold`` defaults to the one stored in the file."""
+        ``threshold`` defaults to the one stored in the file; the normalisation (``nfkc`` included)
+        is the one stored in the file, so the ``nfkc`` argument is ignored (kept for old callers)."""
         native = _c.MinHashIndex.load(os.fspath(path))
         if threshold is None:
             threshold = float(native.threshold) or 0.8
@@ -246,7 +254,13 @@ class NearDuplicateResult(_RowsMixin):
     n_clusters: int
     survivor_rule: str
     candidate_probability: dict[float, float] = field(default_factory=dict)
+    conflicts: list = field(default_factory=list)
+    on_conflict: str = "first"
+    ids: list | None = None
+    threshold_table: dict[float, int] = field(default_factory=dict)
+    conflict_dropped: np.ndarray | None = None
     reason_label = "near duplicate"
+    stage = "near"
 
     def pairs(self) -> Any:
         """The pairs as a DataFrame (a, b, similarity)."""
@@ -276,7 +290,9 @@ class NearDuplicateResult(_RowsMixin):
         return self.summary_line()
 
 
-def _lengths(rows: list) -> np.ndarray:
+def _lengths(rows: Any) -> np.ndarray:
+    if hasattr(rows, "byte_lengths"):
+        return rows.byte_lengths()
     return np.fromiter(
         (len(t.encode()) if isinstance(t, str) else len(t or b"") for t in rows),
         dtype=np.int64,
@@ -289,6 +305,7 @@ def near_duplicates(
     threshold: float = 0.8,
     ngram: int = 5,
     *,
+    select: str | None = None,
     column: str | None = None,
     num_perm: int = 128,
     char_ngrams: bool = False,
@@ -306,6 +323,9 @@ def near_duplicates(
     digits: bool = False,
     nfkc: bool = True,
     max_bucket: int = 256,
+    labels: Any = None,
+    on_conflict: str = "first",
+    thresholds: tuple[float, ...] | None = (0.95, 0.9, 0.85, 0.8, 0.7, 0.6),
 ) -> NearDuplicateResult:
     """Near duplicates by MinHash-LSH with exact-Jaccard verification.
 
@@ -317,8 +337,11 @@ def near_duplicates(
     ``candidate_probability``. Pairs are joined by union-find; each cluster keeps one row by
     ``keep`` ("first", "longest", "score" with ``scores``, or ``priority=``, lower wins).
     Empty texts have no shingles and are never near duplicates (use exact_duplicates for them).
+    Records and chat rows are compared on ``select`` (default: the whole conversation); label
+    conflicts inside clusters are reported and settled as in :func:`exact_duplicates`.
+    ``threshold_table``: rows removed at each of ``thresholds`` (pairs verified once at the lowest).
     """
-    rows_ = _texts(texts, column)
+    rows_, records = _texts(texts, column, select=select, stage="near")
     rule, sc = _survivor_args(keep, scores, priority, len(rows_))
     index = MinHashIndex(
         threshold,
@@ -336,17 +359,32 @@ def near_duplicates(
         nfkc=nfkc,
         keep_shingles=verify,
     )
-    index._ix.add(_unicode_prep(rows_, nfkc, lowercase))
-    p = index._ix.self_pairs(float(threshold), bool(verify), int(max_bucket))
+    index._ix.add(rows_)
+    ts = sorted({float(t) for t in (thresholds or ())} | {float(threshold)}, reverse=True)
+    low = min(ts)
+    p = index._ix.self_pairs(low, bool(verify), int(max_bucket))
+    table = {}
+    for t in ts:
+        m = p["similarity"] >= t
+        table[t] = int(
+            _c.resolve_clusters(len(rows_), p["a"][m], p["b"][m], "first", None, None)["n_removed"]
+        )
+    if low < float(threshold):
+        m = p["similarity"] >= float(threshold)
+        p = {**p, "a": p["a"][m], "b": p["b"][m], "similarity": p["similarity"][m]}
     lengths = _lengths(rows_) if rule == "longest" else None
     c = _c.resolve_clusters(len(rows_), p["a"], p["b"], rule, lengths, sc)
+    labs = _labels_of(records, labels, len(rows_))
+    keep_mask, cluster, conflicts, conflict_dropped = _resolve_conflicts(
+        c["keep"].astype(bool), c["cluster"], c["size"], labs, on_conflict
+    )
     probs = {
         s: candidate_probability(s, index.bands, index.rows)
         for s in sorted({0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 1.0, round(float(threshold), 6)})
     }
     return NearDuplicateResult(
-        keep=c["keep"].astype(bool),
-        cluster=c["cluster"],
+        keep=keep_mask,
+        cluster=cluster,
         cluster_size=c["size"],
         pairs_a=p["a"],
         pairs_b=p["b"],
@@ -361,4 +399,9 @@ def near_duplicates(
         n_clusters=int(c["n_clusters"]),
         survivor_rule=rule if priority is None else "priority",
         candidate_probability=probs,
+        conflicts=conflicts,
+        on_conflict=on_conflict,
+        ids=records.ids if records is not None else None,
+        threshold_table=table,
+        conflict_dropped=conflict_dropped if conflict_dropped.any() else None,
     )

@@ -9,18 +9,27 @@ import numpy as np
 
 from .._inputs import as_float32_matrix
 from .._results import ResultMixin, require
+from ..stage import StageResult
 from ._common import _c
 
 
 @dataclass(repr=False)
-class OutlierResult(ResultMixin):
-    """Outlier scores (higher = more outlying), flags and the reason for each flag."""
+class OutlierResult(StageResult, ResultMixin):
+    """Outlier scores (higher = more outlying), flags and the reason for each flag.
+
+    As a stage: ``keep`` is ``~flag`` and ``reason[i]`` reads ``"outlier:<method> ..."`` for a flagged row.
+    """
 
     score: np.ndarray
     flag: np.ndarray
     fence: float
     method: str
     reason: list[str]
+    stage = "outliers"
+
+    @property
+    def keep(self) -> np.ndarray:  # type: ignore[override]
+        return ~self.flag
 
     @property
     def n_flagged(self) -> int:
@@ -95,5 +104,8 @@ def outliers(
     else:
         raise ValueError(f"method: expected 'knn', 'lof' or 'centroid', got {method!r}")
     score, flag, fence = r["score"], r["flag"].astype(bool), float(r["fence"])
-    reason = [f"{what} {s:.4g} > {fence:.4g}" if f else "" for s, f in zip(score.tolist(), flag.tolist())]
+    reason = [
+        f"outlier:{name}: {what} {s:.4g} > {fence:.4g}" if f else ""
+        for s, f in zip(score.tolist(), flag.tolist())
+    ]
     return OutlierResult(score=score, flag=flag, fence=fence, method=name, reason=reason)

@@ -120,7 +120,9 @@ class SemanticResult(_RowsMixin):
     centroid_distance: np.ndarray | None = None
     max_similarity: np.ndarray | None = None
     capped_rows: int = 0
+    ids: list | None = None
     reason_label = "semantic duplicate"
+    stage = "semantic"
 
     def pairs(self) -> Any:
         pd = require("pandas", "pandas")
@@ -199,6 +201,7 @@ def semantic_duplicates(
     flat_max_rows: int = 20000,
     thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
     deterministic: bool = True,
+    ids: Sequence[str] | None = None,
 ) -> SemanticResult:
     """Semantic duplicates: rows whose embeddings have cosine similarity >= ``threshold``.
 
@@ -225,6 +228,9 @@ def semantic_duplicates(
     BLAS kernel it selects, for every ``index`` and ``device``; ``index="hnsw"`` only with
     ``deterministic=True`` (the default: its graph is built on one thread; False builds it in
     parallel, faster, and results may then differ from run to run).
+
+    ``ids``: names of the rows (e.g. ``records.ids``) used by ``result.reason``
+    (``"semantic_duplicate_of:<id>"``); row numbers otherwise.
     """
     x = as_float32_matrix(embeddings)
     n = x.shape[0]
@@ -270,6 +276,7 @@ def semantic_duplicates(
             semdedup_cluster=r["cluster"],
             centroid_distance=r["centroid_distance"],
             max_similarity=ms,
+            ids=list(ids) if ids is not None else None,
         )
     if mode != "knn":
         raise ValueError(f"mode: expected 'knn' or 'semdedup', got {mode!r}")
@@ -277,10 +284,10 @@ def semantic_duplicates(
         raise ValueError("keep='longest' needs texts: pass scores= (e.g. the text lengths) instead")
     rule, sc = _survivor_args(keep, scores, priority, n)
     if dev == "cuda":
-        sim, ids = _torch_knn_self(x, int(k))
+        sim, knn_ids = _torch_knn_self(x, int(k))
         used = "torch-exact"
     else:
-        sim, ids, used = _c.knn_self_cosine(
+        sim, knn_ids, used = _c.knn_self_cosine(
             x,
             int(k),
             index,
@@ -294,10 +301,10 @@ def semantic_duplicates(
         )
     table = {}
     for t in ts:
-        a, b, _ = _edges_at(sim, ids, t)
+        a, b, _ = _edges_at(sim, knn_ids, t)
         c = _c.resolve_clusters(n, a, b, "first", None, None)
         table[t] = int(c["n_removed"])
-    a, b, s = _edges_at(sim, ids, float(threshold))
+    a, b, s = _edges_at(sim, knn_ids, float(threshold))
     c = _c.resolve_clusters(n, a, b, rule, None, sc)
     capped = int((sim[:, -1] >= threshold).sum()) if sim.shape[1] else 0
     return SemanticResult(
@@ -314,6 +321,7 @@ def semantic_duplicates(
         device=dev,
         n_clusters=int(c["n_clusters"]),
         knn_sim=sim,
-        knn_ids=ids,
+        knn_ids=knn_ids,
         capped_rows=capped,
+        ids=list(ids) if ids is not None else None,
     )

@@ -1,7 +1,9 @@
 """Records from and to in-memory data: pandas, pyarrow, Hugging Face datasets, lists of dicts.
 
-In-memory rows go through the same C++ parser as files (each row serialised to JSON once), so
-the formats, validation and error messages are identical; errors name the row (0-based).
+In-memory rows go through the same C++ parser as files, so the formats, validation and error
+messages are identical; errors name the row (0-based). Arrow tables (and DataFrames and HF datasets,
+through Arrow) are encoded to JSON column by column in C++ (``io/arrow_in.py``,
+``cpp/io/arrow_json.h``): no Python work per row. Lists of dicts are serialised once per row.
 """
 
 from __future__ import annotations
@@ -50,9 +52,10 @@ def _canonical_row(row: dict) -> dict:
     source_format = row.get("format")
     row = {k: v for k, v in row.items() if k not in _CANONICAL_ONLY}
     meta = row.pop("metadata", None)
-    if isinstance(meta, str):
-        for k, v in json.loads(meta).items():
-            row.setdefault(k, v)
+    if isinstance(meta, str):  # the JSON text column of Records.to_arrow()
+        meta = json.loads(meta)
+    if isinstance(meta, dict) and meta:
+        row["metadata"] = meta  # the reader unwraps it (and names a key that is also top-level)
     if row.get("label") is None:
         row.pop("label", None)
     messages = []
@@ -109,18 +112,88 @@ def from_dicts(rows: Any, format: str = "auto", errors: str = "raise", source: s
     return Records(batch, report=report)
 
 
+def _is_canonical(columns: list[str]) -> bool:
+    return "messages" in columns and ("format" in columns or "metadata" in columns)
+
+
+def _finish(batch: Any, errs: list, blank: int, n: int, errors: str, source: str) -> Records:
+    line_errors = [LineError(*e) for e in errs]
+    if line_errors and errors == "raise":
+        e = line_errors[0]
+        exc = ParseError(f"{source}: row {e.line}: {e.reason}")
+        exc.source, exc.line, exc.column, exc.reason = source, e.line, e.column, e.reason
+        raise exc
+    report = IngestReport(
+        source=source,
+        lines_read=n,
+        kept=len(batch),
+        rejected=len(line_errors),
+        blank=blank,
+        errors=line_errors,
+    )
+    return Records(batch, report=report)
+
+
+def _from_table(table: Any, format: str, errors: str, source: str, extra: dict | None = None) -> Records:
+    from .arrow_in import table_spec
+
+    if errors not in ("raise", "skip"):
+        raise ValueError("errors must be 'raise' or 'skip' for in-memory data")
+    spec = table_spec(table, _is_canonical(list(table.column_names) + list(extra or {})), extra)
+    batch, errs, blank = _core.records.parse_arrow(spec, format, source, 0)
+    return _finish(batch, errs, blank, table.num_rows, errors, source)
+
+
 def from_pandas(df: Any, format: str = "auto", errors: str = "raise") -> Records:
-    """Records from a DataFrame whose columns follow a supported layout (or ``Records.to_pandas()``)."""
-    return from_dicts(df.to_dict(orient="records"), format, errors, source="dataframe")
+    """Records from a DataFrame whose columns follow a supported layout (or ``Records.to_pandas()``).
+
+    Columns go through pyarrow (vectorised) and the C++ encoder; a ``metadata`` column of dicts and
+    any column pyarrow cannot type (mixed types) are serialised once per column, not per row.
+    """
+    pa = __import__("pyarrow")
+    from .arrow_in import json_column
+
+    extra = {}
+    plain = df
+    for name in list(df.columns):
+        col = df[name]
+        if str(name) == "metadata" and col.dtype == object:
+            extra["metadata"] = json_column([v if isinstance(v, dict) else None for v in col.tolist()])
+            plain = plain.drop(columns=[name])
+    try:
+        table = pa.Table.from_pandas(plain, preserve_index=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
+        table = None
+    if table is None:  # a column pyarrow cannot type: that column as JSON values
+        arrays, names = [], []
+        for name in plain.columns:
+            try:
+                arrays.append(pa.array(plain[name], from_pandas=True))
+                names.append(str(name))
+            except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
+                extra[str(name)] = json_column([_none_if_missing(v) for v in plain[name].tolist()])
+        table = (
+            pa.table(dict(zip(names, arrays))) if names else pa.table({"_": pa.nulls(len(df))}).drop(["_"])
+        )
+    if table.num_rows != len(df):  # a DataFrame of only the metadata column
+        table = pa.table({"_airtune_rows": pa.nulls(len(df))}).drop(["_airtune_rows"])
+    return _from_table(table, format, errors, "dataframe", extra)
+
+
+def _none_if_missing(v: Any) -> Any:
+    if isinstance(v, float) and v != v or type(v).__name__ in ("NAType", "NaTType"):
+        return None
+    return v
 
 
 def from_arrow(table: Any, format: str = "auto", errors: str = "raise") -> Records:
-    """Records from a pyarrow Table (or RecordBatch) in a supported layout (or ``Records.to_arrow()``)."""
-    return from_dicts(table.to_pylist(), format, errors, source="arrow")
+    """Records from a pyarrow Table (or RecordBatch) in a supported layout (or ``Records.to_arrow()``),
+    encoded column by column in C++ (no per-row Python)."""
+    return _from_table(table, format, errors, "arrow")
 
 
 def from_hf(dataset: Any, format: str = "auto", errors: str = "raise") -> Records:
-    """Records from a Hugging Face ``datasets.Dataset``."""
+    """Records from a Hugging Face ``datasets.Dataset`` (its Arrow table, no per-row Python)."""
     return from_arrow(dataset.data.table, format, errors)
 
 
@@ -145,10 +218,15 @@ def canonicalize(batch: dict[str, list], format: str = "auto", errors: str = "ra
     ``id``, ``messages`` (list of {role, content}), ``label`` and ``metadata`` (JSON text). With
     ``errors="skip"`` bad rows are dropped, so pass ``remove_columns=dataset.column_names``.
     """
-    keys = list(batch)
-    n = len(batch[keys[0]]) if keys else 0
-    rows = [{k: batch[k][i] for k in keys} for i in range(n)]
-    records = from_dicts(rows, format, errors, source="batch")
+    pa = __import__("pyarrow")
+    try:
+        records = _from_table(pa.Table.from_pydict(dict(batch)), format, errors, "batch")
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):  # columns pyarrow cannot type
+        keys = list(batch)
+        n = len(batch[keys[0]]) if keys else 0
+        records = from_dicts(
+            [{k: batch[k][i] for k in keys} for i in range(n)], format, errors, source="batch"
+        )
     table = records.to_arrow()
     return {
         "id": table.column("id").to_pylist(),

@@ -1,24 +1,36 @@
-"""Reading and writing JSONL files (plain or gzip) with full accounting of every line."""
+"""Reading and writing JSONL files (plain or gzip; also pipes, FIFOs and devices) with full
+accounting of every line."""
 
 from __future__ import annotations
 
+import errno
 import os
 import time
 from collections.abc import Iterator
 from typing import Any
 
 from .. import _core
+from .._paths import PathArg, display_path, fs_path
 from .._results import progress as _progress
 from .records import Records
 from .report import IngestReport, LineError
 
 DEFAULT_BLOCK_BYTES = 16 << 20
 DEFAULT_MAX_LINE_BYTES = 64 << 20
+DEFAULT_MAX_ERRORS = 1000
 _ERRORS = ("raise", "skip", "quarantine")
 
 
+def _limit(value: int | None, name: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{name} must be a non-negative int or None, got {value!r}")
+    return value
+
+
 def _default_quarantine_path(path: str) -> str:
-    base = os.fspath(path)
+    base = path
     for suffix in (".gz", ".jsonl", ".json", ".ndjson"):
         if base.endswith(suffix):
             base = base[: -len(suffix)]
@@ -26,39 +38,59 @@ def _default_quarantine_path(path: str) -> str:
 
 
 class JsonlStream:
-    """Iterates over a JSONL file in batches of records with bounded memory.
+    """Iterates over a JSONL input in batches of records with bounded memory.
 
-    Each batch holds the records of about ``batch_bytes`` of input. After iteration,
-    ``report`` has the accounting of the whole file. Use as an iterator or a context manager.
+    Each batch holds the records of about ``batch_bytes`` of input (empty batches are skipped).
+    After iteration, ``report`` has the accounting of the whole input; if reading fails midway
+    (a file truncated while read, a corrupt gzip stream), the batches before the failure were
+    yielded, the OSError names the last complete line, and ``report`` counts up to it.
+    Use as an iterator or a context manager.
     """
 
     def __init__(
         self,
-        path: str | os.PathLike,
+        path: PathArg,
         format: str = "auto",
         errors: str = "raise",
-        quarantine_path: str | os.PathLike | None = None,
+        quarantine_path: PathArg | None = None,
         batch_bytes: int = DEFAULT_BLOCK_BYTES,
         max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
         progress: bool = True,
+        *,
+        max_bytes: int | None = None,
+        max_lines: int | None = None,
+        max_errors: int = DEFAULT_MAX_ERRORS,
     ) -> None:
         if errors not in _ERRORS:
             raise ValueError(f"errors must be one of {_ERRORS}, got {errors!r}")
-        path = os.fspath(path)
+        path = fs_path(path)
         if not os.path.exists(path):
-            raise FileNotFoundError(f"{path}: no such file")
+            raise FileNotFoundError(errno.ENOENT, "no such file", path)
         if errors == "quarantine":
             quarantine_path = (
-                os.fspath(quarantine_path) if quarantine_path else _default_quarantine_path(path)
+                fs_path(quarantine_path, "quarantine_path")
+                if quarantine_path
+                else _default_quarantine_path(path)
             )
         elif quarantine_path is not None:
             raise ValueError("quarantine_path is only used with errors='quarantine'")
+        max_bytes, max_lines = _limit(max_bytes, "max_bytes"), _limit(max_lines, "max_lines")
+        if _limit(max_errors, "max_errors") is None:
+            raise ValueError("max_errors must be a non-negative int")
         self.path = path
         self._reader = _core.io.JsonlReader(
-            path, format, errors, quarantine_path or "", int(batch_bytes), int(max_line_bytes)
+            path,
+            format,
+            errors,
+            quarantine_path,
+            int(batch_bytes),
+            int(max_line_bytes),
+            max_bytes,
+            max_lines,
+            max_errors,
         )
         self.report = IngestReport(
-            source=path,
+            source=display_path(path),
             quarantine_path=quarantine_path,
             reasons_path=quarantine_path + ".reasons.jsonl" if quarantine_path else None,
         )
@@ -80,7 +112,12 @@ class JsonlStream:
         try:
             while True:
                 batch = into if into is not None else _core.io.RecordBatch()
-                if not self._reader.read_block(batch):
+                try:
+                    more = self._reader.read_block(batch)
+                except BaseException:
+                    self._update(time.perf_counter() - start)  # the counts up to the failure
+                    raise
+                if not more:
                     break
                 self._update(time.perf_counter() - start)
                 if size:
@@ -94,13 +131,15 @@ class JsonlStream:
 
     def __iter__(self) -> Iterator[Records]:
         for batch in self._blocks():
-            yield Records(batch)
+            if len(batch):
+                yield Records(batch)
 
     def _update(self, seconds: float) -> None:
         counts = self._reader.counts()
         r = self.report
         r.lines_read, r.kept, r.rejected = counts["lines_read"], counts["kept"], counts["rejected"]
         r.blank, r.bytes, r.seconds = counts["blank"], counts["bytes"], seconds
+        r.errors_not_kept, r.limit_reached = counts["errors_not_kept"], counts["limit_reached"]
         r.errors.extend(LineError(*e) for e in self._reader.take_errors())
 
     def read_all(self) -> Records:
@@ -119,16 +158,22 @@ class JsonlStream:
 
 
 def read_jsonl(
-    path: str | os.PathLike,
+    path: PathArg,
     format: str = "auto",
     errors: str = "raise",
-    quarantine_path: str | os.PathLike | None = None,
+    quarantine_path: PathArg | None = None,
     *,
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
     block_bytes: int = DEFAULT_BLOCK_BYTES,
+    max_bytes: int | None = None,
+    max_lines: int | None = None,
+    max_errors: int = DEFAULT_MAX_ERRORS,
     progress: bool = True,
 ) -> Records:
-    """Read a JSONL file (``.jsonl`` or gzip, detected by content) into canonical records.
+    """Read a JSONL input (``.jsonl`` or gzip, detected by content) into canonical records.
+
+    ``path`` is a ``str``, ``bytes`` or ``os.PathLike`` naming a file, a FIFO, a pipe
+    (``/dev/stdin``, a shell's ``<(cmd)``) or a device.
 
     Parameters
     ----------
@@ -139,41 +184,84 @@ def read_jsonl(
         ``"quarantine"``: as skip, and bad lines are written verbatim to ``quarantine_path``
         (default ``<file>.quarantine.jsonl``) with their reasons in ``<quarantine_path>.reasons.jsonl``.
     max_line_bytes: longer lines are rejected without being held in memory.
+    max_bytes, max_lines: stop cleanly after that much (decompressed) input or that many lines,
+        at a line boundary; ``report.limit_reached`` then says which. The records hold about
+        1-3x the bytes they were read from (small records cost the most): cap the memory of an
+        untrusted or endless input (``/dev/zero``) with ``max_bytes``.
+    max_errors: rejections listed in ``report.errors``; the others are counted in
+        ``report.errors_not_kept`` (and all are written to the quarantine file).
+
+    A repeated key in a line resolves as in Python's ``json``: the last value wins. Numbers
+    beyond a 64-bit float or integers outside int64/uint64, and lone surrogate escapes, reject
+    the line with the field and column of the value.
 
     Returns ``Records`` whose ``report`` accounts for every line:
-    ``lines_read == kept + rejected + blank``.
+    ``lines_read == kept + rejected + blank``. A regular file that shrinks while it is read, or a
+    corrupt or truncated gzip stream, raises OSError naming the file and the last complete line.
     """
-    stream = JsonlStream(path, format, errors, quarantine_path, block_bytes, max_line_bytes, progress)
+    stream = JsonlStream(
+        path,
+        format,
+        errors,
+        quarantine_path,
+        block_bytes,
+        max_line_bytes,
+        progress,
+        max_bytes=max_bytes,
+        max_lines=max_lines,
+        max_errors=max_errors,
+    )
     return stream.read_all()
 
 
 def iter_jsonl(
-    path: str | os.PathLike,
+    path: PathArg,
     format: str = "auto",
     errors: str = "raise",
-    quarantine_path: str | os.PathLike | None = None,
+    quarantine_path: PathArg | None = None,
     *,
     batch_bytes: int = DEFAULT_BLOCK_BYTES,
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    max_bytes: int | None = None,
+    max_lines: int | None = None,
+    max_errors: int = DEFAULT_MAX_ERRORS,
     progress: bool = False,
 ) -> JsonlStream:
-    """Stream a JSONL file as ``Records`` batches of about ``batch_bytes`` of input each.
+    """Stream a JSONL input as ``Records`` batches of about ``batch_bytes`` of input each.
 
-    Memory stays bounded by the batch size whatever the file size. The returned stream's
-    ``report`` holds the accounting once iteration has finished.
+    Memory stays bounded by the batch size whatever the input (blank lines and tiny lines
+    included): O(batch_bytes + max_line_bytes), about 100 MB with the defaults, besides the
+    batches the caller keeps.
+    The arguments are those of ``read_jsonl``. The returned stream's ``report`` holds the
+    accounting once iteration has finished.
     """
-    return JsonlStream(path, format, errors, quarantine_path, batch_bytes, max_line_bytes, progress)
+    return JsonlStream(
+        path,
+        format,
+        errors,
+        quarantine_path,
+        batch_bytes,
+        max_line_bytes,
+        progress,
+        max_bytes=max_bytes,
+        max_lines=max_lines,
+        max_errors=max_errors,
+    )
 
 
-def write_jsonl(records: Any, path: str | os.PathLike, format: str = "auto") -> int:
-    """Write records to ``path`` atomically (temporary file + rename); gzip if it ends in ``.gz``.
+def write_jsonl(records: Any, path: PathArg, format: str = "auto") -> int:
+    """Write records to ``path`` atomically; gzip if it ends in ``.gz``.
 
+    The bytes go to ``<path>.tmp.<pid>.<n>``, fsynced and renamed over ``path`` (its folder
+    fsynced too), so ``path`` is either the old file or the whole new one. An existing ``path``
+    keeps its permissions; temporary files that killed writers left for ``path`` are removed.
     ``records`` is a ``Records`` or anything ``airtune.io.from_any`` accepts (DataFrame, Arrow
     table, HF dataset, list of dicts). ``format`` chooses the layout (``auto``: each record's
-    source layout). Returns the number of bytes written (uncompressed).
+    source layout; an Alpaca record gets its ``instruction`` and ``input`` back). Returns the
+    number of bytes written (uncompressed).
     """
     from .convert import from_any
 
     if not isinstance(records, Records):
         records = from_any(records)
-    return _core.io.write_jsonl(records._batch, os.fspath(path), format)
+    return _core.io.write_jsonl(records._batch, fs_path(path), format)

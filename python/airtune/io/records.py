@@ -8,6 +8,7 @@ pandas, parquet or a Hugging Face ``Dataset`` copies only where those libraries 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -259,9 +260,30 @@ class Records(ResultMixin):
         )
 
     def to_pandas(self) -> Any:
-        """A DataFrame with one row per record; messages as lists of dicts."""
+        """A DataFrame with one row per record; messages as lists of dicts, metadata as dicts
+        (``{}`` for a record without metadata), typed as they were read."""
         require("pandas", "data")
-        return self.to_arrow().to_pandas()
+        frame = self.to_arrow().to_pandas()
+        frame["metadata"] = self.metadata_dicts()
+        return frame
+
+    def metadata_dicts(self) -> list[dict]:
+        """Every record's metadata as a dict, parsed in one pass (not one json.loads per row)."""
+        m = self._strings["metadata"]
+        n = len(self)
+        if n == 0:
+            return []
+        valid = np.ones(n, dtype=bool) if m.valid is None else m.valid.astype(bool)
+        starts, ends = m.offsets[:-1], m.offsets[1:]
+        if valid.all():
+            body = m.data.tobytes()
+            parts = [body[s:e] for s, e in zip(starts.tolist(), ends.tolist())]
+        else:
+            body = m.data.tobytes()
+            parts = [
+                body[s:e] if v else b"{}" for s, e, v in zip(starts.tolist(), ends.tolist(), valid.tolist())
+            ]
+        return json.loads(b"[" + b",".join(parts) + b"]")
 
     def to_hf(self) -> Any:
         """A Hugging Face ``datasets.Dataset`` with the columns of ``to_arrow()``."""
@@ -275,7 +297,7 @@ class Records(ResultMixin):
     def to_json(self, i: int, format: str = "auto") -> str:
         return self._batch.to_json(i, format)
 
-    def write_jsonl(self, path: str, format: str = "auto") -> int:
+    def write_jsonl(self, path: str | bytes | os.PathLike, format: str = "auto") -> int:
         """Write to `path` atomically (gzip when it ends in .gz); returns bytes written."""
         from .jsonl import write_jsonl
 

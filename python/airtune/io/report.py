@@ -24,6 +24,10 @@ class LineError:
 
 @dataclass
 class IngestReport(ResultMixin):
+    """Counts of one ingestion. ``errors`` lists the first ``max_errors`` rejections (all of them
+    are counted in ``rejected``; ``errors_not_kept`` more were not listed). ``limit_reached`` is
+    ``"max_bytes"`` or ``"max_lines"`` when a cap stopped the read before the end of the input."""
+
     source: str
     lines_read: int = 0
     kept: int = 0
@@ -34,6 +38,8 @@ class IngestReport(ResultMixin):
     errors: list[LineError] = field(default_factory=list)
     quarantine_path: str | None = None
     reasons_path: str | None = None
+    errors_not_kept: int = 0
+    limit_reached: str | None = None
 
     @property
     def balanced(self) -> bool:
@@ -41,13 +47,18 @@ class IngestReport(ResultMixin):
         return self.lines_read == self.kept + self.rejected + self.blank
 
     def reasons(self) -> Counter:
-        """Rejections counted by reason, with the variable parts (names, positions) kept."""
+        """Listed rejections counted by reason, with the variable parts (names, positions) kept
+        (the first ``max_errors``; the quarantine reasons file has them all)."""
         return Counter(e.reason for e in self.errors)
 
     def summary_line(self) -> str:
         text = f"{self.source}: {self.lines_read} lines read, {self.kept} kept, {self.rejected} rejected"
         if self.blank:
             text += f", {self.blank} blank"
+        if self.errors_not_kept:
+            text += f" (the first {len(self.errors)} rejections listed)"
+        if self.limit_reached:
+            text += f"; stopped at {self.limit_reached}"
         if self.quarantine_path:
             text += f" (quarantined to {self.quarantine_path})"
         return text
@@ -72,5 +83,7 @@ class IngestReport(ResultMixin):
             "balanced": self.balanced,
             "quarantine_path": self.quarantine_path,
             "reasons_path": self.reasons_path,
+            "errors_not_kept": self.errors_not_kept,
+            "limit_reached": self.limit_reached,
             "errors": [e.__dict__ for e in self.errors],
         }

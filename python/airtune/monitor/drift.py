@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 
 from .. import _core
-from .._inputs import as_float32_matrix, as_str_list
+from .._inputs import as_float32_matrix
 from .._results import ResultMixin, require
 
 __all__ = ["DriftReport", "WindowDrift", "drift", "psi"]
@@ -71,66 +71,43 @@ def psi(expected: Any, actual: Any) -> float:
 
 
 def _is_records(obj: Any) -> bool:
-    return type(obj).__name__ == "Records" and hasattr(obj, "messages_of_role")
+    from ..io import Records
+
+    return isinstance(obj, Records)
 
 
 def _records_of(obj: Any) -> Any:
-    from ..io import from_any
+    from ..io.select import as_records
 
-    return obj if _is_records(obj) else from_any(obj)
-
-
-def _last_of_role(records: Any, role: str) -> list[str | None]:
-    rows, contents = records.messages_of_role(role)
-    out: list[str | None] = [None] * len(records)
-    for r, c in zip(rows.tolist(), contents):
-        out[r] = c  # later turns overwrite earlier ones: the last one stays
-    return out
+    return as_records(obj)
 
 
-def _first_of_role(records: Any, role: str) -> list[str | None]:
-    rows, contents = records.messages_of_role(role)
-    out: list[str | None] = [None] * len(records)
-    for r, c in zip(rows.tolist(), contents):
-        if out[r] is None:
-            out[r] = c
-    return out
+def _texts(data: Any, select: str | None, name: str) -> list[str]:
+    """The text each row is compared on (a selector of records, see :mod:`airtune.io.select`, or
+    the strings given), as Python strings for the embedder. ``select=None``: the last user turn of
+    records, the strings themselves otherwise."""
+    from ..io.select import stage_texts
+
+    if select is None and _record_like(data):
+        select = "last_user"
+    texts, _ = stage_texts(data, select, name=name, stage="monitor", missing="empty")
+    return texts.to_list() if hasattr(texts, "to_list") else ["" if t is None else str(t) for t in texts]
 
 
-def _texts(data: Any, select: str, name: str) -> list[str]:
-    """The text each row is compared on: a role's last turn of records, or the strings given."""
-    if _is_records(data) or isinstance(data, (list, tuple)) and data and isinstance(data[0], dict):
-        recs = _records_of(data)
-        if select in ("last_user", "user"):
-            got = _last_of_role(recs, "user")
-        elif select == "first_user":
-            got = _first_of_role(recs, "user")
-        elif select in ("last_assistant", "assistant", "response"):
-            got = _last_of_role(recs, "assistant")
-        else:
-            raise ValueError(
-                f"{name}: select must be 'last_user', 'first_user' or 'last_assistant', got {select!r}"
-            )
-        text = _last_of_role(recs, "text")
-        return [g if g is not None else (t or "") for g, t in zip(got, text)]
-    return ["" if t is None else str(t) for t in as_str_list(data, name)]
+def _record_like(data: Any) -> bool:
+    if _is_records(data) or hasattr(data, "columns") or hasattr(data, "column_names"):
+        return True
+    if isinstance(data, (list, tuple)):
+        first = next((r for r in data if r is not None), None)
+        return isinstance(first, (dict, list, tuple))
+    return False
 
 
-def _records_metadata(records: Any, key: str) -> list[Any]:
-    out = []
-    for i in range(len(records)):
-        rec = records[i]
-        if key == "label":
-            out.append(rec.label)
-            continue
-        md = rec.metadata
-        value = md.get(key)
-        if value is None and isinstance(
-            md.get("metadata"), dict
-        ):  # records read before metadata was unwrapped
-            value = md["metadata"].get(key)
-        out.append(value)
-    return out
+def _field(records: Any, select: str) -> list[str | None]:
+    """One field of every record (``"label"``, ``"system"``, ``"metadata.<key>"``), None where absent
+    (taken out in C++: ``airtune._core.records.select_text``)."""
+    col = _core.records.select_text(records._batch, select)
+    return [t if ok else None for t, ok in zip(col.to_list(), col.present.tolist())]
 
 
 def _parse_time(v: Any, row: int) -> float:
@@ -143,6 +120,10 @@ def _parse_time(v: Any, row: int) -> float:
     if hasattr(v, "timestamp"):  # pandas / numpy datetimes
         return float(v.timestamp())
     s = str(v).strip()
+    try:
+        return float(s)  # seconds since the epoch, as metadata text
+    except ValueError:
+        pass
     try:
         dt = datetime.fromisoformat(s.replace("Z", "+00:00"))
     except ValueError:
@@ -495,7 +476,7 @@ def drift(
     train: Any,
     production: Any,
     *,
-    select: str = "last_user",
+    select: str | None = None,
     embedder: Any = None,
     train_embeddings: Any = None,
     production_embeddings: Any = None,
@@ -514,8 +495,8 @@ def drift(
 ) -> DriftReport:
     """Compare production traffic with the training data (see the module docstring).
 
-    ``train`` / ``production``: records (the ``select`` turn of each is compared: ``"last_user"``,
-    ``"first_user"`` or ``"last_assistant"``) or lists of strings. Embeddings come from
+    ``train`` / ``production``: records (the text ``select`` names is compared, any selector of
+    :mod:`airtune.io.select`; default the last user turn) or lists of strings. Embeddings come from
     ``embedder`` (default :class:`airtune.embed.HashedNgramEmbedder`) unless given. Labels: given, or
     the records' ``label`` field when both sides have them. Timestamps: given (one per production row:
     seconds, ISO 8601 strings or datetimes) or read from each record's ``metadata[time_key]``; with a
@@ -594,9 +575,9 @@ def drift(
     # Labels.
     label_psi, label_table = None, []
     if train_labels is None and _is_records(train):
-        train_labels = _records_metadata(train, "label")
+        train_labels = _field(train, "label")
     if production_labels is None and _is_records(production):
-        production_labels = _records_metadata(production, "label")
+        production_labels = _field(production, "label")
     if train_labels is not None and production_labels is not None:
         tl = [x for x in train_labels if x is not None]
         pl = [x for x in production_labels if x is not None]
@@ -617,8 +598,8 @@ def drift(
     # System prompts.
     unseen, sp_psi = None, None
     if _is_records(train) and _is_records(production):
-        ts = _first_of_role(train, "system")
-        ps = _first_of_role(production, "system")
+        ts = _field(train, "system")
+        ps = _field(production, "system")
         if any(s is not None for s in ts) or any(s is not None for s in ps):
             seen = {s for s in ts}
             unseen = float(np.mean([s not in seen for s in ps]))
@@ -640,7 +621,7 @@ def drift(
         if timestamps is None:
             if not _is_records(production):
                 raise ValueError("window: give timestamps= (one per production row) or records with metadata")
-            timestamps = _records_metadata(production, time_key)
+            timestamps = _field(production, f"metadata.{time_key}")
         times = np.array([_parse_time(v, i) for i, v in enumerate(timestamps)], dtype=np.float64)
         if times.size != n_pr:
             raise ValueError(f"timestamps: {times.size} values for {n_pr} production rows")

@@ -7,21 +7,15 @@ from typing import Any
 
 
 def native() -> Any:
-    """``airtune._nn`` (imports torch); ImportError with instructions when it was not built."""
-    try:
-        torch = importlib.import_module("torch")
-    except ImportError as exc:
-        raise ImportError(
-            "airtune.nn needs PyTorch: pip install 'airtune[nn]' (or pip install torch)"
-        ) from exc
-    del torch
-    try:
-        return importlib.import_module("airtune._nn")
-    except ImportError as exc:
-        raise ImportError(
-            "airtune was built without its libtorch module _nn: reinstall with torch importable at build "
-            "time (pip install --no-build-isolation airtune)"
-        ) from exc
+    """``airtune._nn`` (imports torch); an ImportError that says what to install when it cannot load.
+
+    The torch release is checked before ``_nn`` is loaded (``airtune._torch_guard``): a torch other
+    than the one it was built against raises ``TorchVersionError`` naming both releases.
+    """
+    from .._torch_guard import check_torch
+
+    check_torch()
+    return importlib.import_module("airtune._nn")
 
 
 def torch() -> Any:

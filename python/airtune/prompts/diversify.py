@@ -72,7 +72,7 @@ def diversify(
     was_dicts = isinstance(records, list) and (not records or isinstance(records[0], dict))
     recs = _to_records(records)
     system = _first_of_role(recs, "system")
-    dicts = recs.to_dicts(format="chat")
+    new_system: dict[int, str] = {}
     distinct: dict[str, list[int]] = {}
     for i, s in enumerate(system):
         if s is not None and s.strip():
@@ -98,22 +98,27 @@ def diversify(
                 idx = 0
             variant_of_row[row] = idx
             if idx > 0:
-                msgs = dicts[row]["messages"]
-                for m in msgs:
-                    if m["role"] == "system":
-                        m["content"] = pool[slot]
-                        break
+                new_system[row] = pool[slot]
         usage[prompt] = counts
     n_no = int((variant_of_row == -1).sum())
     n_orig = int((variant_of_row == 0).sum())
     n_var = int((variant_of_row > 0).sum())
-    want_dicts = output == "dicts" or (output == "auto" and was_dicts)
-    if want_dicts:
-        out: Any = dicts
-    else:
-        from ..io import from_dicts
+    # Write the new system prompts back in C++: ids, labels, metadata, formats, lines and every
+    # other field of the records are kept as they were.
+    from .. import _core
+    from ..io import Records
 
-        out = from_dicts(dicts, source="diversify")
+    R = _core.records
+    sys_idx = R.messages_with_roles(recs._batch, ["system"])
+    first_sys = {}
+    for j, row in zip(sys_idx.tolist(), R.message_record(recs._batch, sys_idx).tolist()):
+        first_sys.setdefault(row, j)
+    rows_changed = sorted(new_system)
+    idx = np.array([first_sys[r] for r in rows_changed], dtype=np.int64)
+    varied = Records(R.with_contents(recs._batch, idx, [new_system[r] for r in rows_changed]))
+    varied.report = recs.report
+    want_dicts = output == "dicts" or (output == "auto" and was_dicts)
+    out: Any = varied.to_dicts(format="chat") if want_dicts else varied
     return DiversifyResult(
         records=out,
         variant_of_row=variant_of_row,

@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from .holdout import SplitResult, holdout_split, normalized_hash
+from .holdout import GROUP_FLAGS, SplitResult, holdout_split, normalized_hash
 from .leakage import LeakageResult, leakage
 
-__all__ = ["LeakageResult", "SplitResult", "holdout_split", "leakage", "normalized_hash"]
+__all__ = ["GROUP_FLAGS", "LeakageResult", "SplitResult", "holdout_split", "leakage", "normalized_hash"]

@@ -5,28 +5,41 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import re
-import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from .. import _core
 from .._results import ResultMixin
 
-_PUNCT_RE = re.compile(r"[\W_]+", re.UNICODE)
+#: The normalisation of the holdout's duplicate groups: the one of exact dedup (NFKC, case folding,
+#: whitespace; C++ core/normalize), with punctuation and symbols also folded, so that every group of
+#: exact duplicates (and more) stays on one side.
+GROUP_FLAGS = {
+    "lowercase": True,
+    "collapse_whitespace": True,
+    "strip_punctuation": True,
+    "digits_to_zero": False,
+    "unicode": "NFKC",
+}
+
+
+def _group_hashes(texts: Any) -> list[str]:
+    return [f"{h:016x}" for h in _core.dedup.exact_hashes(texts, GROUP_FLAGS).tolist()]
 
 
 def normalized_hash(text: str) -> str:
-    """Hash of a text after NFKC, lowercasing and dropping punctuation/whitespace differences.
+    """Hash (XXH64, hex) of a text after the shared normalisation (NFKC, Unicode case folding,
+    punctuation and whitespace differences dropped: :data:`GROUP_FLAGS`).
 
     Two texts with the same normalised hash are treated as duplicates by :func:`holdout_split`.
-    This is the exact-after-normalisation stage; MinHash near-duplicate groups from
-    ``airtune.dedup`` plug in through ``holdout_split(groups=...)``.
+    The normalisation is the C++ one of :func:`airtune.dedup.exact_duplicates` and
+    :func:`airtune.split.leakage`; MinHash near-duplicate groups from ``airtune.dedup`` plug in
+    through ``holdout_split(groups=...)``.
     """
-    norm = _PUNCT_RE.sub(" ", unicodedata.normalize("NFKC", text).lower()).strip()
-    return hashlib.blake2b(norm.encode("utf-8"), digest_size=16).hexdigest()
+    return _group_hashes([text])[0]
 
 
 def _stable_hash(seed: int, key: str) -> int:
@@ -61,11 +74,12 @@ class SplitResult(ResultMixin):
 
     ``train_index`` / ``test_index`` are positions in the input; ``strata`` lists, per stratum,
     the counts on each side; ``singletons`` the strata too small to split (kept in train);
-    ``duplicate_groups`` the number of groups of duplicate texts kept on one side.
+    ``duplicate_groups`` the number of groups of duplicate texts kept on one side. For
+    :class:`airtune.io.Records` input, ``train`` and ``test`` are Records (every field kept).
     """
 
-    train: list
-    test: list
+    train: Any
+    test: Any
     train_index: np.ndarray
     test_index: np.ndarray
     strata: list[dict]
@@ -105,6 +119,7 @@ def holdout_split(
     text_key: str | Sequence[str] | None = None,
     dedup: bool = True,
     groups: Sequence | None = None,
+    select: str = "conversation",
 ) -> SplitResult:
     """Deterministic, stratified holdout split with no duplicates across the two sides.
 
@@ -115,9 +130,17 @@ def holdout_split(
     seeded hash of the group's id (``id_key`` if given, else its text), so the choice is stable as
     data grows. Strata with a single group stay in train and are reported in ``singletons``: no
     error where scikit-learn's stratified split raises one.
+
+    :class:`airtune.io.Records`: duplicates are grouped on the ``select``-ed text (the whole
+    conversation by default, taken out in C++); ``stratify`` may be a selector (``"label"``,
+    ``"metadata.<key>"``) and ``id_key="id"`` uses the record ids.
     """
     if not 0.0 < fraction < 1.0:
         raise ValueError(f"fraction must be in (0, 1), got {fraction}")
+    from ..io import Records
+
+    if isinstance(records, Records):
+        return _split_records(records, fraction, stratify, seed, id_key, dedup, groups, select)
     recs = _as_records(records)
     n = len(recs)
     if groups is not None and len(groups) != n:
@@ -148,9 +171,89 @@ def holdout_split(
     if groups is not None:
         gkey = [f"g:{g}" for g in groups]
     elif dedup:
-        gkey = [normalized_hash(_record_text(r, text_key)) for r in recs]
+        gkey = _group_hashes([_record_text(r, text_key) for r in recs])
     else:
         gkey = [f"i:{i}" for i in range(n)]
+    train_idx, test_idx, strata, singletons, dup_groups = _assign(gkey, labels, keys, fraction, seed)
+    return SplitResult(
+        [recs[i] for i in train_idx],
+        [recs[i] for i in test_idx],
+        train_idx,
+        test_idx,
+        strata,
+        singletons,
+        dup_groups,
+        seed,
+        fraction,
+    )
+
+
+def _split_records(
+    records: Any,
+    fraction: float,
+    stratify: Any,
+    seed: int,
+    id_key: str | None,
+    dedup: bool,
+    groups: Sequence | None,
+    select: str,
+) -> SplitResult:
+    from ..io.select import is_selector, select_text
+
+    n = len(records)
+    if groups is not None and len(groups) != n:
+        raise ValueError(f"groups has {len(groups)} labels for {n} records")
+    text = select_text(records, select, stage="split", missing="empty")
+    if stratify is None:
+        labels: list = [None] * n
+    elif isinstance(stratify, str):
+        if not is_selector(stratify):
+            stratify = f"metadata.{stratify}"
+        col = select_text(records, stratify, stage="split (stratify)", missing="empty")
+        if n and not col.present.any():
+            raise ValueError(f"split: stratify={stratify!r} names no field of any of the {n} records")
+        labels = [
+            t if p else None for t, p in zip(col.to_list(), col.present.tolist())
+        ]  # absent: own stratum
+    elif callable(stratify):
+        labels = [stratify(r) for r in records]
+    else:
+        labels = list(stratify)
+        if len(labels) != n:
+            raise ValueError(f"stratify has {len(labels)} labels for {n} records")
+    if id_key is None:
+        keys = _group_hashes(text)
+    elif id_key == "id":
+        keys = records.ids
+    else:
+        keys = select_text(
+            records, id_key if is_selector(id_key) else f"metadata.{id_key}", stage="split"
+        ).to_list()
+    if groups is not None:
+        gkey = [f"g:{g}" for g in groups]
+    elif dedup:
+        gkey = _group_hashes(text)
+    else:
+        gkey = [f"i:{i}" for i in range(n)]
+    train_idx, test_idx, strata, singletons, dup_groups = _assign(gkey, labels, keys, fraction, seed)
+    return SplitResult(
+        records.take(train_idx),
+        records.take(test_idx),
+        train_idx,
+        test_idx,
+        strata,
+        singletons,
+        dup_groups,
+        seed,
+        fraction,
+    )
+
+
+def _assign(
+    gkey: list[str], labels: list, keys: list[str], fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray, list[dict], list, int]:
+    """Groups to sides: per stratum, round(fraction * groups) groups to test by a seeded hash."""
+    n = len(gkey)
     members: dict[str, list[int]] = {}
     for i, g in enumerate(gkey):
         members.setdefault(g, []).append(i)
@@ -176,17 +279,7 @@ def holdout_split(
         is_test[members[g]] = True
     test_idx = np.flatnonzero(is_test)
     train_idx = np.flatnonzero(~is_test)
-    return SplitResult(
-        [recs[i] for i in train_idx],
-        [recs[i] for i in test_idx],
-        train_idx,
-        test_idx,
-        strata,
-        singletons,
-        dup_groups,
-        seed,
-        fraction,
-    )
+    return train_idx, test_idx, strata, singletons, dup_groups
 
 
 def _label_key(label: Any) -> Any:
