@@ -221,9 +221,9 @@ def test_qlora_adapter_loads_in_peft_over_the_same_quantized_base(tmp_path, kind
     )
     res = train_lora(base, _rows(16), config=cfg, output_dir=tmp_path / "out", show_progress=False)
     assert res.train_loss[-1] < res.train_loss[0]
-    ours = load_adapter(
-        base, tmp_path / "out", quantization=kind, quant_block_size=32, double_quant=double_quant
-    )
+    recorded = json.loads((tmp_path / "out" / "quantization.json").read_text())
+    assert recorded == {"quantization": kind, "quant_block_size": 32, "double_quant": double_quant}
+    ours = load_adapter(base, tmp_path / "out")  # quantized as recorded
     assert ours._impl.quantization.startswith(kind)
     mem = ours._impl.memory()
     n_proj = sum(
@@ -243,7 +243,9 @@ def test_qlora_adapter_loads_in_peft_over_the_same_quantized_base(tmp_path, kind
     got = ours.logits(ids, mask)
     assert _masked_max_diff(got, want, mask) < TOL
     # and the quantization changed the base: the dense base gives other logits
+    (tmp_path / "out" / "quantization.json").unlink()
     dense = load_adapter(base, tmp_path / "out")
+    assert dense._impl.quantization == ""
     assert _masked_max_diff(dense.logits(ids, mask), want, mask) > 10 * TOL
 
 

@@ -295,7 +295,10 @@ def test_best_metric_errors_before_the_first_step(base, tmp_path):
 def test_reused_output_dir_is_refused_unless_overwrite_or_resume(base, tmp_path):
     cfg = LoraConfig(max_steps=2, batch_size=2, save_steps=1, mode="instruct")
     out = tmp_path / "o"
-    train_lora(base, _rows(6), config=cfg, output_dir=out, show_progress=False)
+    res = train_lora(base, _rows(6), config=cfg, output_dir=out, show_progress=False)
+    text = str(res)  # the short form: no history, no eval lines without evaluations
+    assert text.startswith("TrainResult: 2/2 steps (completed)") and f"adapter: {out}" in text
+    assert len(text.splitlines()) == 3 and "eval" not in text
     before = _adapter(out)
     with pytest.raises(FileExistsError, match=re.escape(str(out)) + ".*adapter_config.json.*checkpoints"):
         train_lora(base, _rows(6, seed=3), config=cfg, output_dir=out, show_progress=False)

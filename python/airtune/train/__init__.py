@@ -47,13 +47,15 @@ __all__ = [
 SUPPORTED_MODEL_TYPES = ("llama", "mistral", "qwen2", "gemma", "gemma2", "gemma3_text", "phi3")
 #: The metrics an evaluation computes (``metric_for_best_model``), and whether higher is better.
 BEST_METRICS = {"eval_loss": False, "eval_perplexity": False, "eval_token_accuracy": True}
+#: The quantization of the base an adapter was trained over (read back by load_adapter).
+QUANTIZATION_FILE = "quantization.json"
 #: What train_lora writes into output_dir (a folder holding any of these is a used one).
 OUTPUT_ARTIFACTS = (
     "adapter_config.json",
     "adapter_model.safetensors",
     "training_log.json",
     "prompt_format.json",
-    "quantization.json",
+    "quantization.json",  # QUANTIZATION_FILE
     "checkpoints",
     "best",
     "merged",
@@ -458,13 +460,22 @@ def load_adapter(
     dtype: str = "float32",
     device: str = "cpu",
     quantization: str | None = None,
-    quant_block_size: int = 64,
-    double_quant: bool = False,
+    quant_block_size: int | None = None,
+    double_quant: bool | None = None,
 ) -> AdapterModel:
     """Base model plus a PEFT LoRA adapter folder (ours or PEFT's: rank/alpha patterns, DoRA and
     modules_to_save included). ``quantization`` holds the base as in training (see
-    :class:`LoraConfig`). Raises ValueError on any key mismatch."""
+    :class:`LoraConfig`); by default, as the adapter folder's ``quantization.json`` records (written
+    by :func:`train_lora` over a quantized base), else dense. Raises ValueError on any key mismatch."""
     adapter_path = Path(adapter_path)
+    recorded = adapter_path / QUANTIZATION_FILE
+    if quantization is None and recorded.is_file():
+        q = json.loads(recorded.read_text(encoding="utf-8"))
+        quantization = q.get("quantization")
+        quant_block_size = q.get("quant_block_size") if quant_block_size is None else quant_block_size
+        double_quant = q.get("double_quant") if double_quant is None else double_quant
+    quant_block_size = 64 if quant_block_size is None else int(quant_block_size)
+    double_quant = bool(double_quant)
     cfg = json.loads((adapter_path / "adapter_config.json").read_text(encoding="utf-8"))
     if cfg.get("peft_type") != "LORA":
         raise ValueError(f"{adapter_path}: peft_type {cfg.get('peft_type')!r} is not LORA")
@@ -520,6 +531,15 @@ def _options(
         base_model_name_or_path=base,
     )
     return d
+
+
+def _write_quantization(folder: Path, config: LoraConfig) -> None:
+    q = {
+        "quantization": config.quantization,
+        "quant_block_size": int(config.quant_block_size),
+        "double_quant": bool(config.double_quant),
+    }
+    (folder / QUANTIZATION_FILE).write_text(json.dumps(q, indent=1) + "\n", encoding="utf-8")
 
 
 def _prepare_output_dir(out: Path, overwrite: bool, resuming: bool) -> None:
@@ -664,6 +684,8 @@ def train_lora(
         raise TrainingDivergedError(result.message, result)
     model.save_adapter(out)
     prompt_format.save(out)  # what evaluation must format rows with (checked there)
+    if config.quantization:  # load_adapter holds the base as in training
+        _write_quantization(out, config)
     (out / "training_log.json").write_text(
         json.dumps(
             {
@@ -689,6 +711,8 @@ def train_lora(
         result.best_adapter_path = str(raw["best_adapter"] or out)
         if raw["best_adapter"]:
             prompt_format.save(Path(raw["best_adapter"]))
+            if config.quantization:
+                _write_quantization(Path(raw["best_adapter"]), config)
     if config.save_merged:
         result.merged_path = model.save_merged(out / "merged")
     return result
