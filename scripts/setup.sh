@@ -51,10 +51,10 @@ fi
 # 3. airtune, compiled against the venv's torch (hence --no-build-isolation), incrementally.
 log "building and installing airtune"
 export CCACHE_BASEDIR="$root" CCACHE_NOHASHDIR=1
-target="."
+target=".[demo,data,plot]"  # what `airtune demo` (scripts/demo.sh) needs beside torch
 defines=()
 if [ $with_tests -eq 1 ]; then
-  target=".[test]"
+  target=".[test,demo]"
   defines=(-Ccmake.define.AIRTUNE_BUILD_TESTS=ON)
 fi
 "${pip[@]}" --no-build-isolation -Cbuild-dir=build/py "${defines[@]}" "$target"

@@ -225,8 +225,7 @@ void bind_clean(py::module_& m) {
         py::arg("alt_texts") = false, py::arg("headings") = "plain", py::arg("list_bullets") = true,
         py::arg("keep_hidden") = false,
         py::arg("max_tree_items") = static_cast<int64_t>(airtune::clean::HtmlToTextOptions{}.max_tree_items),
-        py::arg("as_column") = false,
-        "Text of each HTML page (str or bytes); runs in parallel with the GIL released.");
+        py::arg("as_column") = false, "Text of each HTML page (str or bytes); runs in parallel with the GIL released.");
   c.def("fix_text", &fix_text, py::arg("texts"), py::arg("unescape_html") = "auto", py::arg("fix_encoding") = true,
         py::arg("fix_c1_controls") = true, py::arg("remove_control_chars") = true, py::arg("remove_zero_width") = true,
         py::arg("fix_line_breaks") = true, py::arg("fix_latin_ligatures") = true, py::arg("uncurl_quotes") = false,

@@ -30,6 +30,7 @@ namespace {
 using F32 = py::array_t<float, py::array::c_style>;
 using F64 = py::array_t<double, py::array::c_style | py::array::forcecast>;
 using I64 = py::array_t<int64_t, py::array::c_style | py::array::forcecast>;
+using U64 = py::array_t<uint64_t, py::array::c_style | py::array::forcecast>;
 
 NormalizeOptions norm_from(const py::dict& d) {
   NormalizeOptions o;
@@ -224,6 +225,27 @@ void bind_dedup(py::module_& m) {
         return to_numpy(shingle_hashes(text, minhash_from(1, ngram, char_ngrams, 1, norm)));
       },
       py::arg("text"), py::arg("ngram"), py::arg("char_ngrams"), py::arg("normalize"));
+
+  d.def(
+      "signatures_of_sets",
+      [](U64 hashes, I64 offsets, int num_perm, uint64_t seed) {
+        MinHashOptions o;
+        o.num_perm = num_perm;
+        o.seed = seed;
+        std::vector<uint64_t> v;
+        {
+          py::gil_scoped_release release;
+          v = signatures_of_sets({hashes.data(), static_cast<size_t>(hashes.size())},
+                                 {offsets.data(), static_cast<size_t>(offsets.size())}, o);
+        }
+        const auto rows = static_cast<py::ssize_t>(offsets.size() - 1);
+        py::array_t<uint64_t> out({rows, static_cast<py::ssize_t>(num_perm)});
+        std::memcpy(out.mutable_data(), v.data(), v.size() * sizeof(uint64_t));
+        return out;
+      },
+      py::arg("hashes"), py::arg("offsets"), py::arg("num_perm") = 128, py::arg("seed") = 1,
+      "MinHash signatures (rows x num_perm, uint64) of shingle sets given as 64-bit hashes: set i is "
+      "hashes[offsets[i]:offsets[i+1]] (any order, repeats allowed).");
 
   d.def(
       "choose_bands_rows",

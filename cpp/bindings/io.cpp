@@ -145,7 +145,7 @@ void bind_io(py::module_& m) {
       .def(py::init([](const std::filesystem::path& path, const std::string& format, const std::string& errors,
                        const std::optional<std::filesystem::path>& quarantine_path, size_t block_bytes,
                        size_t max_line_bytes, std::optional<uint64_t> max_bytes, std::optional<int64_t> max_lines,
-                       size_t max_errors) {
+                       size_t max_errors, uint64_t start_offset, int64_t first_line) {
              ReadOptions o;
              o.format = format_arg(format);
              o.errors = errors_arg(errors);
@@ -155,6 +155,8 @@ void bind_io(py::module_& m) {
              o.max_bytes = max_bytes.value_or(std::numeric_limits<uint64_t>::max());
              o.max_lines = max_lines.value_or(std::numeric_limits<int64_t>::max());
              o.max_errors = max_errors;
+             o.start_offset = start_offset;
+             o.first_line = first_line;
              py::gil_scoped_release release;  // opening a FIFO waits for its writer
              return std::make_unique<JsonlReader>(path.native(), std::move(o));
            }),
@@ -162,7 +164,9 @@ void bind_io(py::module_& m) {
            py::arg("quarantine_path") = py::none(), py::arg("block_bytes") = size_t{16} << 20,
            py::arg("max_line_bytes") = size_t{64} << 20, py::arg("max_bytes") = py::none(),
            py::arg("max_lines") = py::none(), py::arg("max_errors") = size_t{1000},
-           "Paths are str, bytes or os.PathLike (file system encoding). max_bytes / max_lines: None for no limit.")
+           py::arg("start_offset") = uint64_t{0}, py::arg("first_line") = int64_t{1},
+           "Paths are str, bytes or os.PathLike (file system encoding). max_bytes / max_lines: None for no limit. "
+           "start_offset / first_line: read a byte range of a plain file that starts at a line start.")
       .def(
           "read_block",
           [](JsonlReader& self, RecordBatch& out) {

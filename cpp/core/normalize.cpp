@@ -244,18 +244,21 @@ void normalize_into(std::string_view text, const NormalizeOptions& o, std::strin
     char* const begin = out.data();
     char* w = begin;
     bool pending = false;
+    bool started = false;  // w != begin
     const uint8_t* map = ascii_map(o);
     for (char ch : text) {
+      // Without branches (word ends are unpredictable), short dependency chains: `started` is
+      // carried by one OR, `w` by one add; `pending` follows from them.
       const uint8_t c = map[static_cast<uint8_t>(ch)];
-      if (c == kSeparator) {
-        pending = w != begin;
-        continue;
-      }
-      if (pending) {
-        *w++ = ' ';
-        pending = false;
-      }
-      *w++ = static_cast<char>(c);
+      const bool sep = c == kSeparator;
+      const bool space_first = !sep & pending;
+      // In bounds: before this byte the output is shorter than the input consumed, and with a
+      // pending space (an unwritten separator) shorter by one more.
+      w[0] = ' ';
+      w[space_first] = static_cast<char>(c);
+      w += space_first + !sep;
+      pending = sep & started;
+      started |= !sep;
     }
     out.resize(static_cast<size_t>(w - begin));
     return;

@@ -5,6 +5,10 @@
 #include <cstring>
 #include <limits>
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
 #include "core/errors.h"
 #include "core/hash.h"
 #include "core/threading.h"
@@ -30,6 +34,8 @@ struct Scratch {
   std::vector<uint64_t> words;
   std::vector<uint32_t> folded;
   std::vector<uint32_t> mins;
+  std::vector<uint64_t> sort_tmp;
+  std::vector<uint32_t> counts;
 };
 
 // Splits normalised text into words (separated by one or more ' '): [starts[k], ends[k]).
@@ -106,9 +112,11 @@ PermKeys perm_keys(const MinHashOptions& o) {
   return k;
 }
 
-// The inner loop: 32-bit lanes so that it vectorises (8 lanes with AVX2, chosen at run time).
-__attribute__((target_clones("avx2", "default"))) void min_hash_32(const uint32_t* set, size_t n, const uint32_t* a,
-                                                                   const uint32_t* b, uint32_t* out, size_t np) {
+// The inner loop, sig[p] = min_i (a[p] * y_i + b[p]) mod 2^32. The SIMD versions keep a tile of
+// permutations' multipliers, offsets and minima in registers and stream the shingles past them
+// (one broadcast per shingle and tile), so the loop is bound by the multiplier, not by loads and
+// stores of the minima. Chosen once at run time from the CPU's features; all give equal results.
+void min_hash_scalar(const uint32_t* set, size_t n, const uint32_t* a, const uint32_t* b, uint32_t* out, size_t np) {
   for (size_t p = 0; p < np; ++p) out[p] = 0xFFFFFFFFu;
   for (size_t i = 0; i < n; ++i) {
     const uint32_t y = set[i];
@@ -118,6 +126,96 @@ __attribute__((target_clones("avx2", "default"))) void min_hash_32(const uint32_
     }
   }
 }
+
+#if defined(__x86_64__)
+// GCC 12's _mm512_min_epu32 passes an undefined vector as its mask source: a false warning.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+__attribute__((target("avx512f"))) void min_hash_avx512(const uint32_t* set, size_t n, const uint32_t* a,
+                                                        const uint32_t* b, uint32_t* out, size_t np) {
+  constexpr size_t kTile = 64;  // 4 x 16 lanes: 12 of the 32 zmm registers
+  size_t p = 0;
+  for (; p + kTile <= np; p += kTile) {
+    const __m512i a0 = _mm512_loadu_si512(a + p), a1 = _mm512_loadu_si512(a + p + 16);
+    const __m512i a2 = _mm512_loadu_si512(a + p + 32), a3 = _mm512_loadu_si512(a + p + 48);
+    const __m512i b0 = _mm512_loadu_si512(b + p), b1 = _mm512_loadu_si512(b + p + 16);
+    const __m512i b2 = _mm512_loadu_si512(b + p + 32), b3 = _mm512_loadu_si512(b + p + 48);
+    __m512i m0 = _mm512_set1_epi32(-1), m1 = m0, m2 = m0, m3 = m0;
+    for (size_t i = 0; i < n; ++i) {
+      const __m512i y = _mm512_set1_epi32(static_cast<int>(set[i]));
+      m0 = _mm512_min_epu32(m0, _mm512_add_epi32(_mm512_mullo_epi32(a0, y), b0));
+      m1 = _mm512_min_epu32(m1, _mm512_add_epi32(_mm512_mullo_epi32(a1, y), b1));
+      m2 = _mm512_min_epu32(m2, _mm512_add_epi32(_mm512_mullo_epi32(a2, y), b2));
+      m3 = _mm512_min_epu32(m3, _mm512_add_epi32(_mm512_mullo_epi32(a3, y), b3));
+    }
+    _mm512_storeu_si512(out + p, m0);
+    _mm512_storeu_si512(out + p + 16, m1);
+    _mm512_storeu_si512(out + p + 32, m2);
+    _mm512_storeu_si512(out + p + 48, m3);
+  }
+  for (; p + 16 <= np; p += 16) {
+    const __m512i av = _mm512_loadu_si512(a + p), bv = _mm512_loadu_si512(b + p);
+    __m512i m = _mm512_set1_epi32(-1);
+    for (size_t i = 0; i < n; ++i)
+      m = _mm512_min_epu32(m,
+                           _mm512_add_epi32(_mm512_mullo_epi32(av, _mm512_set1_epi32(static_cast<int>(set[i]))), bv));
+    _mm512_storeu_si512(out + p, m);
+  }
+  if (p < np) min_hash_scalar(set, n, a + p, b + p, out + p, np - p);
+}
+#pragma GCC diagnostic pop
+
+__attribute__((target("avx2"))) void min_hash_avx2(const uint32_t* set, size_t n, const uint32_t* a, const uint32_t* b,
+                                                   uint32_t* out, size_t np) {
+  constexpr size_t kTile = 32;  // 4 x 8 lanes: 12 of the 16 ymm registers
+  size_t p = 0;
+  for (; p + kTile <= np; p += kTile) {
+    const __m256i a0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + p)),
+                  a1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + p + 8)),
+                  a2 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + p + 16)),
+                  a3 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + p + 24));
+    const __m256i b0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + p)),
+                  b1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + p + 8)),
+                  b2 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + p + 16)),
+                  b3 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + p + 24));
+    __m256i m0 = _mm256_set1_epi32(-1), m1 = m0, m2 = m0, m3 = m0;
+    for (size_t i = 0; i < n; ++i) {
+      const __m256i y = _mm256_set1_epi32(static_cast<int>(set[i]));
+      m0 = _mm256_min_epu32(m0, _mm256_add_epi32(_mm256_mullo_epi32(a0, y), b0));
+      m1 = _mm256_min_epu32(m1, _mm256_add_epi32(_mm256_mullo_epi32(a1, y), b1));
+      m2 = _mm256_min_epu32(m2, _mm256_add_epi32(_mm256_mullo_epi32(a2, y), b2));
+      m3 = _mm256_min_epu32(m3, _mm256_add_epi32(_mm256_mullo_epi32(a3, y), b3));
+    }
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + p), m0);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + p + 8), m1);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + p + 16), m2);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + p + 24), m3);
+  }
+  for (; p + 8 <= np; p += 8) {
+    const __m256i av = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + p)),
+                  bv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + p));
+    __m256i m = _mm256_set1_epi32(-1);
+    for (size_t i = 0; i < n; ++i)
+      m = _mm256_min_epu32(m,
+                           _mm256_add_epi32(_mm256_mullo_epi32(av, _mm256_set1_epi32(static_cast<int>(set[i]))), bv));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + p), m);
+  }
+  if (p < np) min_hash_scalar(set, n, a + p, b + p, out + p, np - p);
+}
+#endif
+
+using MinHashKernel = void (*)(const uint32_t*, size_t, const uint32_t*, const uint32_t*, uint32_t*, size_t);
+
+MinHashKernel pick_kernel() {
+  __builtin_cpu_init();
+#if defined(__x86_64__)
+  if (__builtin_cpu_supports("avx512f")) return min_hash_avx512;
+  if (__builtin_cpu_supports("avx2")) return min_hash_avx2;
+#endif
+  return min_hash_scalar;
+}
+
+const MinHashKernel min_hash_32 = pick_kernel();
 
 // Permutation p maps a shingle's 32-bit fold y = lo32(m) ^ hi32(m), m = mix64(x), of its XXH64 x to
 // a[p] * y + b[p] (mod 2^32), a bijection (a[p] odd) whose high bits, which decide the minimum,
@@ -143,48 +241,125 @@ void signature_with_keys(std::span<const uint64_t> set, const PermKeys& keys, ui
 }
 
 constexpr uint64_t kRollBase = 0x9E3779B97F4A7C15ULL;  // odd: multiplication is invertible mod 2^64
+constexpr size_t kPad = 8;  // bytes of ' ' after the normalised text, so that 8-byte loads stay inside
+
+inline uint64_t load64(const char* p) {
+  uint64_t v;
+  std::memcpy(&v, p, 8);
+  return v;
+}
+
+// 0x80 in every byte of v that is ' ', 0 elsewhere (exact: no carries between bytes).
+inline uint64_t space_bytes(uint64_t v) {
+  constexpr uint64_t kLow7 = 0x7F7F7F7F7F7F7F7FULL;
+  const uint64_t x = v ^ 0x2020202020202020ULL;
+  return ~(((x & kLow7) + kLow7) | x | kLow7);
+}
 
 // 64-bit hash of one word: words of up to 8 bytes are packed into an integer (with their length)
-// and mixed, longer words go through XXH64.
+// and mixed, longer words go through XXH64. `p` has at least 8 readable bytes (kPad).
 inline uint64_t word_hash(const char* p, size_t len) {
   if (len <= 8) {
-    uint64_t v = 0;
-    std::memcpy(&v, p, len);
+    const uint64_t v = len == 8 ? load64(p) : load64(p) & ((uint64_t{1} << (8 * len)) - 1);  // little-endian
     return core::mix64(v + len * 0xD6E8FEB86659FD93ULL);
   }
   return core::xxh64_bytes(p, len, 0);
 }
 
+// Hashes of the words of `norm` (separated by runs of ' '), found 8 bytes at a time; norm[size]
+// .. norm[size + kPad) must be ' '.
+void word_hashes(std::string_view norm, std::vector<uint64_t>& words) {
+  const char* s = norm.data();
+  const size_t n = norm.size();
+  words.resize(n / 2 + 1);  // at most one word per two bytes
+  size_t count = 0, i = 0;
+  while (i < n) {
+    if (s[i] == ' ') {
+      ++i;
+      continue;
+    }
+    size_t j = i;
+    for (;;) {  // ends at n at the latest: the padding is spaces
+      const uint64_t m = space_bytes(load64(s + j));
+      if (m) {
+        j += static_cast<size_t>(__builtin_ctzll(m)) >> 3;
+        break;
+      }
+      j += 8;
+    }
+    words[count++] = word_hash(s + i, j - i);
+    i = j + 1;
+  }
+  words.resize(count);
+}
+
+// Sorts and dedups 64-bit hashes (uniform by construction): one pass into ~n buckets by the top
+// bits, then insertion sort inside each (std::sort for a crowded bucket, so the worst case stays
+// O(n log n)). Several times faster than std::sort on these inputs, whose comparisons mispredict.
+void sort_unique(std::vector<uint64_t>& v, std::vector<uint64_t>& tmp, std::vector<uint32_t>& counts) {
+  const size_t n = v.size();
+  if (n < 64) {
+    std::sort(v.begin(), v.end());
+  } else {
+    const int bits = std::min(20, 64 - __builtin_clzll(static_cast<unsigned long long>(n)));  // 2^bits > n
+    const size_t nb = size_t{1} << bits;
+    counts.assign(nb + 1, 0);
+    for (const uint64_t x : v) ++counts[(x >> (64 - bits)) + 1];
+    for (size_t b = 0; b < nb; ++b) counts[b + 1] += counts[b];
+    tmp.resize(n);
+    for (const uint64_t x : v) tmp[counts[x >> (64 - bits)]++] = x;  // counts[b] ends at bucket b's end
+    size_t begin = 0;
+    for (size_t b = 0; b < nb; ++b) {
+      const size_t end = counts[b];
+      if (end - begin > 32) {
+        std::sort(tmp.begin() + static_cast<std::ptrdiff_t>(begin), tmp.begin() + static_cast<std::ptrdiff_t>(end));
+      } else {
+        for (size_t k = begin + 1; k < end; ++k) {
+          const uint64_t x = tmp[k];
+          size_t m = k;
+          for (; m > begin && tmp[m - 1] > x; --m) tmp[m] = tmp[m - 1];
+          tmp[m] = x;
+        }
+      }
+      begin = end;
+    }
+    v.swap(tmp);
+  }
+  v.erase(std::unique(v.begin(), v.end()), v.end());
+}
+
 // Word shingles: h = mix64(sum_t H(word[s+t]) * B^(m-1-t) mod 2^64), a polynomial over the
 // words' hashes updated in O(1) per shingle (each word is hashed once, not n times).
-// Character shingles: XXH64 of their UTF-8 bytes.
-void shingle_hashes_into(std::string_view text, const MinHashOptions& o, Scratch& sc, std::vector<uint64_t>& out) {
+// Character shingles: XXH64 of their UTF-8 bytes. `sorted=false` leaves repeats and text order
+// (enough for a signature, whose minima do not depend on either).
+void shingle_hashes_into(std::string_view text, const MinHashOptions& o, Scratch& sc, std::vector<uint64_t>& out,
+                         bool sorted = true) {
   normalize_into(text, o.normalize, sc.norm);
   out.clear();
-  const std::string_view norm(sc.norm);
+  const size_t len = sc.norm.size();
   if (o.char_ngrams) {
+    const std::string_view norm(sc.norm);
     for_each_shingle(norm, o, sc, [&](std::string_view sh) { out.push_back(core::xxh64(sh)); });
   } else {
-    split_words(norm, sc.starts, sc.ends);
-    const size_t words = sc.starts.size();
+    sc.norm.append(kPad, ' ');
+    word_hashes(std::string_view(sc.norm.data(), len), sc.words);
+    const size_t words = sc.words.size();
     if (words > 0) {
-      sc.words.resize(words);
-      for (size_t k = 0; k < words; ++k) sc.words[k] = word_hash(norm.data() + sc.starts[k], sc.ends[k] - sc.starts[k]);
       const size_t m = std::min(words, static_cast<size_t>(o.ngram));
       uint64_t top = 1;  // B^(m-1)
       for (size_t t = 1; t < m; ++t) top *= kRollBase;
       uint64_t h = 0;
       for (size_t t = 0; t < m; ++t) h = h * kRollBase + sc.words[t];
-      out.reserve(words - m + 1);
-      out.push_back(core::mix64(h ^ m));
+      out.resize(words - m + 1);
+      uint64_t* w = out.data();
+      *w++ = core::mix64(h ^ m);
       for (size_t s = 1; s + m <= words; ++s) {
         h = (h - sc.words[s - 1] * top) * kRollBase + sc.words[s + m - 1];
-        out.push_back(core::mix64(h ^ m));
+        *w++ = core::mix64(h ^ m);
       }
     }
   }
-  std::sort(out.begin(), out.end());
-  out.erase(std::unique(out.begin(), out.end()), out.end());
+  if (sorted) sort_unique(out, sc.sort_tmp, sc.counts);
 }
 
 }  // namespace
@@ -224,27 +399,56 @@ Signatures signatures(std::span<const std::string_view> texts, const MinHashOpti
   Signatures sig;
   sig.num_perm = o.num_perm;
   sig.values.resize(n * static_cast<size_t>(o.num_perm));
-  std::vector<std::vector<uint64_t>> sets(keep_shingles ? n : 0);
-  core::parallel_for(n, 64, [&](size_t b, size_t e) {
+  sig.shingle_offsets.assign(n + 1, 0);
+  // Shingle sets go to one buffer per block of rows (fixed blocks: the layout does not depend on
+  // the thread count), joined at the end: no allocation per row.
+  constexpr size_t kBlock = 256;
+  const size_t blocks = (n + kBlock - 1) / kBlock;
+  std::vector<std::vector<uint64_t>> block_sets(keep_shingles ? blocks : 0);
+  core::parallel_for(blocks, 1, [&](size_t bb, size_t be) {
     Scratch sc;
     std::vector<uint64_t> set;
-    for (size_t i = b; i < e; ++i) {
-      shingle_hashes_into(texts[i], o, sc, set);
-      signature_with_keys(set, keys, sig.values.data() + i * keys.size(), sc);
-      if (keep_shingles) sets[i].assign(set.begin(), set.end());
+    for (size_t blk = bb; blk < be; ++blk) {
+      for (size_t i = blk * kBlock; i < std::min(n, (blk + 1) * kBlock); ++i) {
+        shingle_hashes_into(texts[i], o, sc, set, keep_shingles);
+        signature_with_keys(set, keys, sig.values.data() + i * keys.size(), sc);
+        if (keep_shingles) {
+          block_sets[blk].insert(block_sets[blk].end(), set.begin(), set.end());
+          sig.shingle_offsets[i + 1] = static_cast<int64_t>(set.size());
+        }
+      }
     }
   });
-  sig.shingle_offsets.assign(n + 1, 0);
-  for (size_t i = 0; i < n; ++i)
-    sig.shingle_offsets[i + 1] = sig.shingle_offsets[i] + static_cast<int64_t>(keep_shingles ? sets[i].size() : 0);
+  for (size_t i = 0; i < n; ++i) sig.shingle_offsets[i + 1] += sig.shingle_offsets[i];
   if (keep_shingles) {
     sig.shingle_data.resize(static_cast<size_t>(sig.shingle_offsets[n]));
-    for (size_t i = 0; i < n; ++i) {
-      std::copy(sets[i].begin(), sets[i].end(), sig.shingle_data.begin() + sig.shingle_offsets[i]);
-      std::vector<uint64_t>().swap(sets[i]);
+    for (size_t blk = 0; blk < blocks; ++blk) {
+      std::copy(block_sets[blk].begin(), block_sets[blk].end(),
+                sig.shingle_data.begin() + sig.shingle_offsets[blk * kBlock]);
+      std::vector<uint64_t>().swap(block_sets[blk]);
     }
   }
   return sig;
+}
+
+std::vector<uint64_t> signatures_of_sets(std::span<const uint64_t> hashes, std::span<const int64_t> offsets,
+                                         const MinHashOptions& o) {
+  validate(o);
+  if (offsets.empty() || offsets[0] != 0) throw InvalidArgument("offsets: expected rows + 1 entries starting at 0");
+  for (size_t i = 1; i < offsets.size(); ++i)
+    if (offsets[i] < offsets[i - 1] || static_cast<uint64_t>(offsets[i]) > hashes.size())
+      throw InvalidArgument("offsets: entry " + std::to_string(i) + " is out of order or past the hashes");
+  const size_t n = offsets.size() - 1;
+  const auto keys = perm_keys(o);
+  std::vector<uint64_t> out(n * keys.size());
+  core::parallel_for(n, 64, [&](size_t b, size_t e) {
+    Scratch sc;
+    for (size_t i = b; i < e; ++i)
+      signature_with_keys(
+          hashes.subspan(static_cast<size_t>(offsets[i]), static_cast<size_t>(offsets[i + 1] - offsets[i])), keys,
+          out.data() + i * keys.size(), sc);
+  });
+  return out;
 }
 
 double jaccard(std::span<const uint64_t> a, std::span<const uint64_t> b) {

@@ -11,7 +11,7 @@
 //
 // Signature: for permutation p, sig[p] = min over shingles x of (a[p] * y + b[p]) mod 2^32 where
 // y = lo32(m) ^ hi32(m), m = mix64(x), with a[p] (odd) and b[p] drawn from SplitMix64 of the seed
-// (each permutation a bijection on 32-bit values; the loop is vectorised with AVX2 when the CPU has it). Values are
+// (each permutation a bijection on 32-bit values; register-tiled AVX-512 or AVX2 loops, chosen at run time). Values are
 // stored zero-extended in uint64 (UINT64_MAX = empty set). The fraction
 // of equal positions of two signatures estimates the Jaccard similarity of the shingle sets
 // (standard error sqrt(J(1-J)/num_perm)).
@@ -57,6 +57,13 @@ std::vector<std::string> shingles(std::string_view text, const MinHashOptions& o
 
 /// The signature of one shingle set: num_perm values (UINT64_MAX everywhere for an empty set).
 void signature_of(std::span<const uint64_t> shingle_set, const MinHashOptions& options, uint64_t* out);
+
+/// Signatures of shingle sets given as hashes: set i is hashes[offsets[i], offsets[i + 1]) (any
+/// order, repeats allowed; offsets has rows + 1 non-decreasing entries starting at 0). Returns
+/// rows x num_perm values, equal to what signatures() computes from the texts with those hashes.
+/// Throws InvalidArgument for bad offsets. Runs in parallel in the airtune arena.
+std::vector<uint64_t> signatures_of_sets(std::span<const uint64_t> hashes, std::span<const int64_t> offsets,
+                                         const MinHashOptions& options);
 
 /// Signatures and shingle sets of many texts.
 struct Signatures {

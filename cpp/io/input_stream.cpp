@@ -30,7 +30,7 @@ struct InputStream::Inflater {
   }
 };
 
-InputStream::InputStream(const std::string& path) : path_(path) {
+InputStream::InputStream(const std::string& path, uint64_t start_offset) : path_(path) {
   fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd_ < 0) throw IoError(path + ": cannot open: " + std::strerror(errno));
   try {
@@ -38,6 +38,16 @@ InputStream::InputStream(const std::string& path) : path_(path) {
     if (::fstat(fd_, &st) != 0) throw IoError(path + ": cannot stat: " + std::strerror(errno));
     if (S_ISDIR(st.st_mode)) throw IoError(path + ": is a directory, not a JSONL file");
     if (S_ISREG(st.st_mode)) size_ = static_cast<uint64_t>(st.st_size);
+    if (start_offset > 0) {  // a range of a plain file: no gzip sniffing past its first byte
+      unsigned char magic[2] = {0, 0};
+      if (!size_ || ::pread(fd_, magic, 2, 0) < 0) throw InvalidArgument(path + ": a byte range needs a regular file");
+      if (magic[0] == 0x1f && magic[1] == 0x8b)
+        throw InvalidArgument(path + ": a gzip file cannot be read by byte range");
+      if (start_offset > *size_ || ::lseek(fd_, static_cast<off_t>(start_offset), SEEK_SET) < 0)
+        throw InvalidArgument(path + ": range start " + std::to_string(start_offset) + " is past the end of the file");
+      raw_read_ = start_offset;
+      return;
+    }
     // Sniff the first two bytes into the buffer (a pipe may deliver them one at a time).
     buf_.resize(kBufferBytes);
     while (buf_end_ < 2 && !raw_eof_) {

@@ -26,7 +26,9 @@ class InputStream {
  public:
   /// Opens `path` (a file system path, bytes as given). Throws IoError naming it when it cannot
   /// be opened, is a directory, or its first bytes cannot be read.
-  explicit InputStream(const std::string& path);
+  /// `start_offset` > 0 reads a plain regular file from that byte on (a range of a file split
+  /// across workers); InvalidArgument for a gzip file or an input that cannot seek.
+  explicit InputStream(const std::string& path, uint64_t start_offset = 0);
   ~InputStream();
   InputStream(const InputStream&) = delete;
   InputStream& operator=(const InputStream&) = delete;

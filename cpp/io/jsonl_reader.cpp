@@ -27,8 +27,9 @@ JsonlReader::JsonlReader(const std::string& path, ReadOptions options) : path_(p
     };
   }
   if (options_.max_lines < 0) throw InvalidArgument("max_lines must be >= 0");
-  source_ = std::make_unique<LineSource>(path, options_.block_bytes, options_.max_line_bytes, std::move(sink),
-                                         SourceLimits{options_.max_bytes, options_.max_lines});
+  source_ = std::make_unique<LineSource>(
+      path, options_.block_bytes, options_.max_line_bytes, std::move(sink),
+      SourceLimits{options_.max_bytes, options_.max_lines, options_.start_offset, options_.first_line});
 }
 
 JsonlReader::~JsonlReader() = default;

@@ -47,6 +47,8 @@ struct ReadOptions {
   uint64_t max_bytes = std::numeric_limits<uint64_t>::max();  ///< stop after this much (decompressed) input
   int64_t max_lines = std::numeric_limits<int64_t>::max();    ///< stop after this many lines (blank included)
   size_t max_errors = 1000;                                   ///< rejections kept in errors()
+  uint64_t start_offset = 0;  ///< a range of a plain file: its first byte (a line start) ...
+  int64_t first_line = 1;     ///< ... and that line's number (records, errors and default ids use it)
 };
 
 struct ReadCounts {

@@ -21,11 +21,17 @@ bool is_blank(const char* p, size_t n) {
 
 LineSource::LineSource(const std::string& path, size_t block_bytes, size_t max_line_bytes,
                        std::function<void(int64_t, std::string_view)> oversize_sink, SourceLimits limits)
-    : input_(path),
+    : input_(path, limits.start_offset),
       block_bytes_(std::max<size_t>(block_bytes, 4096)),
       max_line_bytes_(std::max<size_t>(max_line_bytes, 1)),
       oversize_sink_(std::move(oversize_sink)),
-      limits_(limits) {}
+      limits_(limits) {
+  if (limits.first_line < 1) throw InvalidArgument("first_line must be >= 1");
+  line_number_ = limits.first_line - 1;  // max_lines counts the lines of the range only
+  limits_.max_lines = limits.max_lines > std::numeric_limits<int64_t>::max() - line_number_
+                          ? std::numeric_limits<int64_t>::max()
+                          : limits.max_lines + line_number_;
+}
 
 size_t LineSource::read_some(char* dst, size_t n) {
   if (eof_ || n == 0) return 0;

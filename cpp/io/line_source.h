@@ -53,6 +53,8 @@ struct Block {
 struct SourceLimits {
   uint64_t max_bytes = std::numeric_limits<uint64_t>::max();  ///< input bytes, newlines included
   int64_t max_lines = std::numeric_limits<int64_t>::max();    ///< lines, blank ones included
+  uint64_t start_offset = 0;  ///< read a plain file from this byte (a line start) on: a range of it
+  int64_t first_line = 1;     ///< the number of the range's first line (lines before it + 1)
 };
 
 enum class Limit { None, MaxBytes, MaxLines };

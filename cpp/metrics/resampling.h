@@ -42,19 +42,19 @@ struct Aggregator {
   /// Number of sums a resample accumulates for rows of `k` statistics.
   size_t width(size_t k) const noexcept { return kind == kClassification ? 3 * static_cast<size_t>(n_classes) : k; }
 
-  /// Adds one item's row to the sums.
-  void add(double* sums, const double* row, size_t k) const noexcept {
+  /// Adds one item's row to the sums, `times` times (how often a resample drew the item).
+  void add(double* sums, const double* row, size_t k, double times = 1.0) const noexcept {
     if (kind != kClassification) {
-      for (size_t c = 0; c < k; ++c) sums[c] += row[c];
+      for (size_t c = 0; c < k; ++c) sums[c] += times * row[c];
       return;
     }
     const auto K = static_cast<size_t>(n_classes);
     const auto t = static_cast<size_t>(row[0]);
     const auto p = static_cast<int64_t>(row[1]);
-    sums[2 * K + t] += 1.0;
+    sums[2 * K + t] += times;
     if (p >= 0) {
-      sums[K + static_cast<size_t>(p)] += 1.0;
-      if (static_cast<size_t>(p) == t) sums[t] += 1.0;
+      sums[K + static_cast<size_t>(p)] += times;
+      if (static_cast<size_t>(p) == t) sums[t] += times;
     }
   }
 

@@ -1,14 +1,60 @@
 #include "nn/encoder.h"
 
 #include <ATen/ATen.h>
+#include <ATen/core/dispatch/Dispatcher.h>
 
 #include <cmath>
 #include <filesystem>
+#include <optional>
 
 #include "core/errors.h"
 #include "nn/safetensors.h"
 
 namespace airtune::nn {
+namespace {
+
+// oneDNN's linear with the weight reordered once into its blocked layout, fused with the bias and
+// GELU/ReLU or with the residual add (the ops torch.compile uses on CPUs). On a one-thread
+// MiniLM-sized GEMM it runs ~20% faster than at::linear's MKL sgemm where MKL does not pick its
+// AVX-512 kernels (AMD), and each fusion saves a pass over the activations. Found through the
+// dispatcher, so a libtorch built without oneDNN falls back to at::linear.
+struct OneDnn {
+  std::optional<c10::OperatorHandle> reorder, pointwise, binary;
+  bool ok() const { return reorder && pointwise && binary; }
+};
+
+const OneDnn& onednn() {
+  static const OneDnn ops = [] {
+    OneDnn o;
+    auto& d = c10::Dispatcher::singleton();
+    o.reorder = d.findSchema({"mkldnn::_reorder_linear_weight", ""});
+    o.pointwise = d.findSchema({"mkldnn::_linear_pointwise", ""});
+    o.binary = d.findSchema({"mkldnn::_linear_pointwise", "binary"});
+    return o;
+  }();
+  return ops;
+}
+
+torch::Tensor call(const c10::OperatorHandle& op, std::vector<c10::IValue> stack) {
+  op.callBoxed(&stack);
+  return stack.at(0).toTensor();
+}
+
+torch::Tensor pack(const torch::Tensor& w) { return call(*onednn().reorder, {w, c10::IValue()}); }
+
+// act: "none" | "gelu" | "relu"; algorithm: "none" (erf GELU) | "tanh".
+torch::Tensor onednn_linear(const torch::Tensor& x, const torch::Tensor& wp, const torch::Tensor& b, const char* act,
+                            const char* algorithm) {
+  return call(*onednn().pointwise, {x, wp, b, std::string(act), c10::List<std::optional<c10::Scalar>>(),
+                                    algorithm ? c10::IValue(std::string(algorithm)) : c10::IValue()});
+}
+
+torch::Tensor onednn_linear_add(const torch::Tensor& x, const torch::Tensor& other, const torch::Tensor& wp,
+                                const torch::Tensor& b) {
+  return call(*onednn().binary, {x, other, wp, b, std::string("add")});
+}
+
+}  // namespace
 
 Encoder::Encoder(const std::string& path, torch::Dtype dtype, torch::Device device)
     : config_(EncoderConfig::from_file(path)), dtype_(dtype), device_(device) {
@@ -54,6 +100,36 @@ Encoder::Encoder(const std::string& path, torch::Dtype dtype, torch::Device devi
     L.ln2_b = get(p + "output.LayerNorm.bias", {h});
     layers_.push_back(std::move(L));
   }
+  packed_ = device.is_cpu() && dtype == torch::kFloat32 && onednn().ok();
+  if (packed_) {
+    for (auto& L : layers_) {
+      L.qkv_p = pack(L.qkv_w);
+      L.o_p = pack(L.o_w);
+      L.in_p = pack(L.in_w);
+      L.out_p = pack(L.out_w);
+    }
+  }
+}
+
+torch::Tensor Encoder::dense(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& wp,
+                             const torch::Tensor& b, bool activation) const {
+  const auto& act = config_.hidden_act;
+  if (packed_) {
+    if (!activation) return onednn_linear(x, wp, b, "none", nullptr);
+    if (act == "gelu") return onednn_linear(x, wp, b, "gelu", "none");
+    if (act == "relu") return onednn_linear(x, wp, b, "relu", nullptr);
+    return onednn_linear(x, wp, b, "gelu", "tanh");
+  }
+  auto y = at::linear(x, w, b);
+  if (!activation) return y;
+  if (act == "gelu") return at::gelu(y);
+  if (act == "relu") return at::relu(y);
+  return at::gelu(y, "tanh");
+}
+
+torch::Tensor Encoder::dense_add(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& wp,
+                                 const torch::Tensor& b, const torch::Tensor& residual) const {
+  return packed_ ? onednn_linear_add(x, residual, wp, b) : at::linear(x, w, b) + residual;
 }
 
 torch::Tensor Encoder::hidden_states(const torch::Tensor& input_ids, const torch::Tensor& attention_mask) const {
@@ -87,25 +163,33 @@ torch::Tensor Encoder::hidden_states(const torch::Tensor& input_ids, const torch
   const bool no_padding = valid.all().item<bool>();
   auto mask = no_padding ? torch::Tensor() : at::where(valid, zero, neg);
   const double scale = 1.0 / std::sqrt(static_cast<double>(d));
+  // The real tokens as rows of one [T, H] matrix through the dense layers (2-D GEMMs, fused
+  // epilogues): padding tokens (a fifth of a length-sorted batch of real sentences) cost no GEMM
+  // work; only attention sees the padded [B, S] layout.
+  x = x.reshape({b * s, h});
+  torch::Tensor rows;  // flat indices of the real tokens, when there is padding
+  if (!no_padding) {
+    rows = valid.view({b * s}).nonzero().squeeze(1);
+    x = x.index_select(0, rows);
+  }
+  auto padded = [&](const torch::Tensor& t) {  // [T, F] -> [B, S, F], zeros at padding
+    if (no_padding) return t.view({b, s, t.size(1)});
+    return at::zeros({b * s, t.size(1)}, t.options()).index_copy_(0, rows, t).view({b, s, t.size(1)});
+  };
   for (const auto& L : layers_) {
-    auto qkv = at::linear(x, L.qkv_w, L.qkv_b);
+    auto qkv = padded(dense(x, L.qkv_w, L.qkv_p, L.qkv_b, false));
     auto q = qkv.narrow(-1, 0, h).view({b, s, nh, d}).transpose(1, 2);
     auto k = qkv.narrow(-1, h, h).view({b, s, nh, d}).transpose(1, 2);
     auto v = qkv.narrow(-1, 2 * h, h).view({b, s, nh, d}).transpose(1, 2);
     auto a = no_padding ? at::scaled_dot_product_attention(q, k, v, std::nullopt, 0.0, false, scale)
                         : at::scaled_dot_product_attention(q, k, v, mask, 0.0, false, scale);
-    a = a.transpose(1, 2).reshape({b, s, h});
-    x = at::layer_norm(at::linear(a, L.o_w, L.o_b) + x, {h}, L.ln1_w, L.ln1_b, c.layer_norm_eps);
-    auto inter = at::linear(x, L.in_w, L.in_b);
-    if (c.hidden_act == "gelu")
-      inter = at::gelu(inter);
-    else if (c.hidden_act == "relu")
-      inter = at::relu(inter);
-    else
-      inter = at::gelu(inter, "tanh");
-    x = at::layer_norm(at::linear(inter, L.out_w, L.out_b) + x, {h}, L.ln2_w, L.ln2_b, c.layer_norm_eps);
+    a = a.transpose(1, 2).reshape({b * s, h});
+    if (!no_padding) a = a.index_select(0, rows);
+    x = at::layer_norm(dense_add(a, L.o_w, L.o_p, L.o_b, x), {h}, L.ln1_w, L.ln1_b, c.layer_norm_eps);
+    auto inter = dense(x, L.in_w, L.in_p, L.in_b, true);
+    x = at::layer_norm(dense_add(inter, L.out_w, L.out_p, L.out_b, x), {h}, L.ln2_w, L.ln2_b, c.layer_norm_eps);
   }
-  return x;
+  return padded(x);
 }
 
 torch::Tensor Encoder::embed(const torch::Tensor& input_ids, const torch::Tensor& attention_mask, Pooling pooling,

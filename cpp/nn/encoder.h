@@ -4,7 +4,9 @@
 // Shapes: input_ids / attention_mask [B, S] (attention_mask 1 = real token); token type ids are 0.
 // embed() returns [B, hidden] float32 on the CPU. Weights may be stored with or without a "bert."
 // prefix. Memory: weights kept in the requested dtype/device (aliasing the mapped file on CPU when
-// the dtype matches). Thread safety: immutable after construction; concurrent calls are safe.
+// the dtype matches); on the CPU in float32 the dense weights are also kept reordered for oneDNN
+// (one more copy of them, 22 MB for MiniLM-L6), whose fused linear runs the dense layers. Thread safety: immutable
+// after construction; concurrent calls are safe.
 #pragma once
 
 #include <torch/types.h>
@@ -26,7 +28,8 @@ class Encoder {
 
   const EncoderConfig& config() const { return config_; }
 
-  /// Last hidden states [B, S, H] in the model dtype.
+  /// Last hidden states [B, S, H] in the model dtype; zero at padding positions (mask 0), which
+  /// the dense layers skip.
   torch::Tensor hidden_states(const torch::Tensor& input_ids, const torch::Tensor& attention_mask) const;
 
   /// Pooled (and L2-normalised when `normalize`) sentence embeddings [B, H], float32 on CPU.
@@ -36,12 +39,20 @@ class Encoder {
  private:
   struct Layer {
     torch::Tensor qkv_w, qkv_b, o_w, o_b, ln1_w, ln1_b, in_w, in_b, out_w, out_b, ln2_w, ln2_b;
+    torch::Tensor qkv_p, o_p, in_p, out_p;  // oneDNN-packed copies of the dense weights (CPU fp32)
   };
+  // x [N, in] -> [N, out]: bias, then the config's activation when `activation`.
+  torch::Tensor dense(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& wp, const torch::Tensor& b,
+                      bool activation) const;
+  // x W^T + b + residual.
+  torch::Tensor dense_add(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& wp,
+                          const torch::Tensor& b, const torch::Tensor& residual) const;
   EncoderConfig config_;
   torch::Dtype dtype_;
   torch::Device device_;
   torch::Tensor word_, pos_, type_, emb_ln_w_, emb_ln_b_;
   std::vector<Layer> layers_;
+  bool packed_ = false;  // CPU float32 with oneDNN: dense layers through its packed, fused linear
 };
 
 }  // namespace airtune::nn

@@ -34,6 +34,7 @@ _SUBMODULES = {
     "cost",
     "nn",
     "train",
+    "demo",
     "cli",
     "split",
     "monitor",

@@ -75,3 +75,67 @@ TEST(DedupSurvivors, UnionFindTransitive) {
   EXPECT_EQ(c.n_removed, 3);
   EXPECT_THROW(parse_survivor_rule("best"), airtune::InvalidArgument);
 }
+
+namespace {
+
+// A plain code-point-by-code-point reference of normalize() (the header's rules), for random
+// mixes of ASCII, multi-byte letters, Unicode spaces and punctuation.
+std::string reference_normalize(std::string_view s, const NormalizeOptions& o) {
+  auto is_space = [](uint32_t c) {
+    return c == ' ' || (c >= 0x09 && c <= 0x0D) || c == 0xA0 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 ||
+           c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000 || c == 0x85;
+  };
+  auto is_punct = [](uint32_t c) {
+    if (c < 0x80)
+      return (c >= 0x21 && c <= 0x2F) || (c >= 0x3A && c <= 0x40) || (c >= 0x5B && c <= 0x60) ||
+             (c >= 0x7B && c <= 0x7E);
+    return (c >= 0xA1 && c <= 0xBF) || (c >= 0x2010 && c <= 0x205E) || (c >= 0x3001 && c <= 0x303F);
+  };
+  std::string out;
+  bool pending = false;
+  for (size_t i = 0; i < s.size();) {
+    const auto b0 = static_cast<unsigned char>(s[i]);
+    const size_t len = b0 < 0x80 ? 1 : b0 < 0xE0 ? 2 : b0 < 0xF0 ? 3 : 4;  // the test feeds valid UTF-8
+    uint32_t cp = len == 1 ? b0 : len == 2 ? (b0 & 0x1F) : len == 3 ? (b0 & 0x0F) : (b0 & 0x07);
+    for (size_t k = 1; k < len; ++k) cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
+    const bool space = is_space(cp) || (o.strip_punctuation && is_punct(cp));
+    if (space && o.collapse_whitespace) {
+      pending = !out.empty();
+    } else {
+      if (pending) out += ' ';
+      pending = false;
+      if (space)
+        out += (cp < 0x80 && is_space(cp)) ? static_cast<char>(cp) : ' ';
+      else if (o.lowercase && cp >= 'A' && cp <= 'Z')
+        out += static_cast<char>(cp - 'A' + 'a');
+      else if (o.digits_to_zero && cp >= '0' && cp <= '9')
+        out += '0';
+      else
+        out.append(s.substr(i, len));
+    }
+    i += len;
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST(DedupNormalize, MatchesReferenceOnRandomMixes) {
+  const std::vector<std::string> parts = {
+      "a", "B", "z9",       " ",        "  ",           "\t",       "\n",           ",",
+      "!", "7", "\xC3\xA9", "\xC2\xA0", "\xE2\x80\x83", "\xC2\xBF", "\xE3\x80\x82", "Qu"};
+  uint64_t state = 1;
+  auto next = [&state] {
+    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return state >> 33;
+  };
+  for (int flags = 0; flags < 16; ++flags) {
+    const NormalizeOptions o{(flags & 1) != 0, (flags & 2) != 0, (flags & 4) != 0, (flags & 8) != 0};
+    for (int trial = 0; trial < 300; ++trial) {
+      std::string s;
+      const int n = static_cast<int>(next() % 40);
+      for (int k = 0; k < n; ++k) s += parts[next() % parts.size()];
+      ASSERT_EQ(normalize(s, o), reference_normalize(s, o)) << "flags " << flags << " input '" << s << "'";
+    }
+  }
+}

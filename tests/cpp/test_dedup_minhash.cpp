@@ -2,6 +2,7 @@
 // index save/load and corrupt files, determinism across thread counts.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "core/errors.h"
+#include "core/hash.h"
 #include "core/threading.h"
 #include "dedup/lsh_index.h"
 #include "dedup/minhash.h"
@@ -175,4 +177,60 @@ TEST(DedupMinhash, DeterministicAcrossThreadCounts) {
   auto one = run(1);
   auto two = run(2);
   EXPECT_EQ(one, two);
+}
+
+// The signature kernels (AVX-512, AVX2 tiles, scalar tail) against the definition in minhash.h,
+// for permutation counts that exercise full tiles, single vectors and the scalar remainder.
+TEST(DedupMinhash, SignatureMatchesDefinitionForEveryTileShape) {
+  std::mt19937_64 rng(7);
+  std::vector<uint64_t> set(300);
+  for (auto& x : set) x = rng();
+  std::sort(set.begin(), set.end());
+  for (int np : {1, 7, 8, 15, 16, 31, 33, 63, 64, 100, 128, 129, 200, 256}) {
+    MinHashOptions o;
+    o.num_perm = np;
+    o.seed = 3;
+    std::vector<uint64_t> got(np);
+    signature_of(set, o, got.data());
+    for (int p = 0; p < np; ++p) {
+      const uint64_t r = airtune::core::mix64(o.seed * 0x9E3779B97F4A7C15ULL + static_cast<uint64_t>(p) + 1);
+      const uint32_t a = static_cast<uint32_t>(r) | 1u, b = static_cast<uint32_t>(r >> 32);
+      uint32_t want = 0xFFFFFFFFu;
+      for (const uint64_t x : set) {
+        const uint64_t m = airtune::core::mix64(x);
+        want = std::min(want, a * static_cast<uint32_t>(m ^ (m >> 32)) + b);
+      }
+      ASSERT_EQ(got[p], want) << "num_perm " << np << " permutation " << p;
+    }
+  }
+}
+
+// Word hashes read 8 bytes at a time: a word's hash must not depend on the bytes after it, and
+// the sorted set (bucket sort for large sets) must equal std::sort + unique of the same hashes.
+TEST(DedupMinhash, ShingleHashesIgnoreNeighboursAndAreSortedUnique) {
+  MinHashOptions o;
+  o.ngram = 1;
+  for (int len = 1; len <= 20; ++len) {
+    const std::string w(len, static_cast<char>('a' + len));
+    const auto alone = shingle_hashes(w, o);
+    ASSERT_EQ(alone.size(), 1u);
+    const auto with = shingle_hashes(w + " zzzzzzzzzzzzzzzz " + w + "q", o);
+    EXPECT_NE(std::find(with.begin(), with.end(), alone[0]), with.end()) << "word length " << len;
+  }
+  std::mt19937_64 rng(11);
+  std::string text;
+  for (int i = 0; i < 5000; ++i) text += "w" + std::to_string(rng() % 700) + (i % 17 ? " " : ",  ");
+  o.ngram = 2;
+  const auto sorted = shingle_hashes(text, o);
+  std::set<std::string> distinct;
+  for (const auto& s : shingles(text, o)) distinct.insert(s);
+  EXPECT_EQ(sorted.size(), distinct.size());
+  EXPECT_TRUE(std::is_sorted(sorted.begin(), sorted.end()));
+  EXPECT_EQ(std::adjacent_find(sorted.begin(), sorted.end()), sorted.end());
+  // The signature of the text (unsorted hashes with repeats) equals that of its sorted set.
+  const std::vector<std::string_view> one{text};
+  const auto sig = signatures(one, o, /*keep_shingles=*/false);
+  std::vector<uint64_t> want(o.num_perm);
+  signature_of(sorted, o, want.data());
+  EXPECT_EQ(std::vector<uint64_t>(sig.values.begin(), sig.values.end()), want);
 }

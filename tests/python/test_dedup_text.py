@@ -186,6 +186,25 @@ def test_minhash_estimates_agree_with_datasketch_on_same_shingles():
     assert np.std(errs_ours) < 2.0 * np.std(errs_ds) + 0.01
 
 
+def test_signatures_of_hash_sets_equal_those_of_the_texts():
+    from airtune import _core
+
+    rng = random.Random(9)
+    texts = [" ".join(f"w{rng.randrange(400)}" for _ in range(rng.randrange(0, 120))) for _ in range(300)]
+    for num_perm in (7, 128, 200):
+        ix = dedup.MinHashIndex(0.8, 3, num_perm=num_perm, seed=4)
+        ix.add(texts)
+        norm = ix._ix.options["normalize"]
+        sets = [_core.dedup.shingle_hashes(t, 3, False, norm) for t in texts]
+        # the same sets shuffled with repeats: order and multiplicity do not change a signature
+        flat = np.concatenate([np.concatenate([s, s[::-1]]) for s in sets]).astype(np.uint64)
+        offsets = np.cumsum([0] + [2 * len(s) for s in sets])
+        sig = _core.dedup.signatures_of_sets(flat, offsets, num_perm, 4)
+        np.testing.assert_array_equal(sig, ix.signatures())
+    with pytest.raises(ValueError, match="offsets"):
+        _core.dedup.signatures_of_sets(np.zeros(3, np.uint64), np.array([0, 5]), 8, 1)
+
+
 def test_candidate_rate_follows_s_curve_like_datasketch_lsh():
     datasketch = pytest.importorskip("datasketch")
     rng = random.Random(9)

@@ -83,16 +83,21 @@ def test_faiss_and_torch_share_one_process():
     assert out == {"blas": "openblas", "sum": 8.0, "sym": True}
 
 
-def test_cli_demo_writes_the_summary(tmp_path, capsys):
+def test_cli_ingest_of_the_bundled_sample_writes_the_summary(tmp_path, capsys):
+    from importlib import resources
+
     from airtune import cli
 
-    assert cli.main(["demo", "--out", str(tmp_path)]) == 0
-    payload = json.loads((tmp_path / "summary.json").read_text())
+    sample = str(resources.files("airtune") / "data" / "sample_chat.jsonl")
+    quarantine, summary = tmp_path / "sample.quarantine.jsonl", tmp_path / "summary.json"
+    argv = ["ingest", sample, "--quarantine", str(quarantine), "--summary-out", str(summary)]
+    assert cli.main([*argv, "--out", str(tmp_path / "clean.jsonl")]) == 0
+    payload = json.loads(summary.read_text())
     report = payload["report"]
     assert (
         report["balanced"] and report["lines_read"] == report["kept"] + report["rejected"] + report["blank"]
     )
-    assert (tmp_path / "sample.quarantine.jsonl").read_bytes().count(b"\n") == report["rejected"]
+    assert quarantine.read_bytes().count(b"\n") == report["rejected"]
     assert "24 clean records written" in capsys.readouterr().out
 
 

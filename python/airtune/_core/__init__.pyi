@@ -6,13 +6,14 @@ from airtune import ParseError
 import typing
 from . import clean
 from . import dedup
+from . import distributed
 from . import embed
 from . import io
 from . import metrics
 from . import monitor
 from . import prompts
 from . import records
-__all__: list[str] = ['NN_TORCH_VERSION', 'ParseError', 'build_info', 'clean', 'dedup', 'embed', 'get_num_threads', 'io', 'metrics', 'monitor', 'prompts', 'records', 'set_num_threads']
+__all__: list[str] = ['NN_TORCH_VERSION', 'ParseError', 'build_info', 'clean', 'dedup', 'distributed', 'embed', 'get_num_threads', 'io', 'metrics', 'monitor', 'prompts', 'records', 'set_num_threads']
 def build_info() -> dict:
     """
     Versions of the libraries linked into _core and the BLAS in use.

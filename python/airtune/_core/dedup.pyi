@@ -6,7 +6,7 @@ import collections.abc
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['MinHashIndex', 'candidate_probability', 'centroid_outliers', 'choose_bands_rows', 'exact_duplicates', 'exact_hashes', 'iqr_fence', 'knn_cross_cosine', 'knn_outliers', 'knn_self_cosine', 'lof_outliers', 'normalize', 'reference_outliers', 'rescore_knn', 'resolve_clusters', 'semdedup', 'shingle_hashes', 'shingles', 'unit_rows']
+__all__: list[str] = ['MinHashIndex', 'candidate_probability', 'centroid_outliers', 'choose_bands_rows', 'exact_duplicates', 'exact_hashes', 'iqr_fence', 'knn_cross_cosine', 'knn_outliers', 'knn_self_cosine', 'lof_outliers', 'normalize', 'reference_outliers', 'rescore_knn', 'resolve_clusters', 'semdedup', 'shingle_hashes', 'shingles', 'signatures_of_sets', 'unit_rows']
 class MinHashIndex:
     @staticmethod
     def load(path: str) -> MinHashIndex:
@@ -79,6 +79,10 @@ def shingle_hashes(text: str, ngram: typing.SupportsInt | typing.SupportsIndex, 
     ...
 def shingles(text: str, ngram: typing.SupportsInt | typing.SupportsIndex, char_ngrams: bool, normalize: dict) -> list[str]:
     ...
+def signatures_of_sets(hashes: typing.Annotated[numpy.typing.ArrayLike, numpy.uint64], offsets: typing.Annotated[numpy.typing.ArrayLike, numpy.int64], num_perm: typing.SupportsInt | typing.SupportsIndex = 128, seed: typing.SupportsInt | typing.SupportsIndex = 1) -> numpy.typing.NDArray[numpy.uint64]:
+    """
+    MinHash signatures (rows x num_perm, uint64) of shingle sets given as 64-bit hashes: set i is hashes[offsets[i]:offsets[i+1]] (any order, repeats allowed).
+    """
 def unit_rows(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32]) -> numpy.typing.NDArray[numpy.float32]:
     """
     The rows every cosine search uses: x itself when each row has unit length, else a normalised copy (ValueError naming a zero or non-finite row).

@@ -38,9 +38,9 @@ class JsonlReader:
     """
     Streaming JSONL reader; see airtune.io.read_jsonl.
     """
-    def __init__(self, path: os.PathLike | str | bytes, format: str = 'auto', errors: str = 'raise', quarantine_path: os.PathLike | str | bytes | None = None, block_bytes: typing.SupportsInt | typing.SupportsIndex = 16777216, max_line_bytes: typing.SupportsInt | typing.SupportsIndex = 67108864, max_bytes: typing.SupportsInt | typing.SupportsIndex | None = None, max_lines: typing.SupportsInt | typing.SupportsIndex | None = None, max_errors: typing.SupportsInt | typing.SupportsIndex = 1000) -> None:
+    def __init__(self, path: os.PathLike | str | bytes, format: str = 'auto', errors: str = 'raise', quarantine_path: os.PathLike | str | bytes | None = None, block_bytes: typing.SupportsInt | typing.SupportsIndex = 16777216, max_line_bytes: typing.SupportsInt | typing.SupportsIndex = 67108864, max_bytes: typing.SupportsInt | typing.SupportsIndex | None = None, max_lines: typing.SupportsInt | typing.SupportsIndex | None = None, max_errors: typing.SupportsInt | typing.SupportsIndex = 1000, start_offset: typing.SupportsInt | typing.SupportsIndex = 0, first_line: typing.SupportsInt | typing.SupportsIndex = 1) -> None:
         """
-        Paths are str, bytes or os.PathLike (file system encoding). max_bytes / max_lines: None for no limit.
+        Paths are str, bytes or os.PathLike (file system encoding). max_bytes / max_lines: None for no limit. start_offset / first_line: read a byte range of a plain file that starts at a line start.
         """
     def counts(self) -> dict:
         ...

@@ -3,6 +3,7 @@ candidate verified by exact Jaccard, union-find clusters; the MinHash index save
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,7 +19,13 @@ def choose_bands_rows(
 ) -> tuple[int, int]:
     """(bands, rows) minimising ``w_fp * FP area + w_fn * FN area`` of the LSH S-curve around
     ``threshold`` (the rule of datasketch's MinHashLSH, same result for the same weights)."""
-    return tuple(_c.choose_bands_rows(float(threshold), int(num_perm), float(weights[0]), float(weights[1])))
+    return _bands_rows(float(threshold), int(num_perm), float(weights[0]), float(weights[1]))
+
+
+@functools.lru_cache(maxsize=256)
+def _bands_rows(threshold: float, num_perm: int, w_fp: float, w_fn: float) -> tuple[int, int]:
+    # The search integrates ~num_perm * ln(num_perm) S-curves (tens of ms): once per setting.
+    return tuple(_c.choose_bands_rows(threshold, num_perm, w_fp, w_fn))
 
 
 def candidate_probability(s: float, bands: int, rows: int) -> float:

@@ -60,7 +60,11 @@ class JsonlStream:
         max_bytes: int | None = None,
         max_lines: int | None = None,
         max_errors: int = DEFAULT_MAX_ERRORS,
+        start_offset: int = 0,
+        first_line: int = 1,
     ) -> None:
+        """``start_offset``/``first_line``: read a byte range of a plain file (from a line start,
+        numbered ``first_line``; ``max_bytes`` ends it), as the Ray engine does for each block."""
         if errors not in _ERRORS:
             raise ValueError(f"errors must be one of {_ERRORS}, got {errors!r}")
         path = fs_path(path)
@@ -88,6 +92,8 @@ class JsonlStream:
             max_bytes,
             max_lines,
             max_errors,
+            int(start_offset),
+            int(first_line),
         )
         self.report = IngestReport(
             source=display_path(path),

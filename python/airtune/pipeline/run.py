@@ -223,7 +223,8 @@ class _ExactState:
         self.hashes, self.ids = hashes[order], all_ids[order]
 
 
-def _clean(records: Records, o: dict[str, Any]) -> tuple[StageOutput, dict[str, Any]]:
+def _clean_rows(records: Records, o: dict[str, Any]) -> tuple[Records, np.ndarray, list[str], dict[str, Any]]:
+    """(rewritten records, keep, reason per row, details) of the clean stage, row for row."""
     from .. import clean
 
     roles = o["messages"]
@@ -251,7 +252,11 @@ def _clean(records: Records, o: dict[str, Any]) -> tuple[StageOutput, dict[str, 
             details["removed"][k] = details["removed"].get(k, 0) + v
         current = res.records
     details["changed"] = int(changed.sum())
-    keep = ~emptied
+    return current, ~emptied, reason, details
+
+
+def _clean(records: Records, o: dict[str, Any]) -> tuple[StageOutput, dict[str, Any]]:
+    current, keep, reason, details = _clean_rows(records, o)
     rows = np.flatnonzero(~keep)
     out = StageOutput("clean", current.take(keep), current.take(rows), [reason[i] for i in rows.tolist()])
     return out, details
@@ -474,11 +479,31 @@ class Pipeline:
     ``airtune.pipeline.stage(name, **options)``; see :data:`airtune.pipeline.STAGES` for every
     stage and option. Options are validated here: an unknown stage or option, or a value of the
     wrong type, raises :class:`PipelineConfigError` naming the stage and the key.
+
+    ``engine``: ``"local"`` (this process, the default) or ``"ray"`` (a Ray cluster: ``address``
+    as ``ray.init`` takes it, None for a running session or a local cluster; ``blocks`` read tasks;
+    stages read, clean, quality, exact, near and write; see ``docs/scale.md``). Both engines keep
+    the same rows with the same reasons and survivors.
     """
 
-    def __init__(self, stages: Sequence[Any], *, progress: bool = False) -> None:
+    def __init__(
+        self,
+        stages: Sequence[Any],
+        *,
+        progress: bool = False,
+        engine: str = "local",
+        address: str | None = None,
+        blocks: int | None = None,
+    ) -> None:
         self.stages = validate(stages)
         self.progress = progress
+        if engine not in ("local", "ray"):
+            raise ValueError(f"engine: expected 'local' or 'ray', got {engine!r}")
+        if engine == "ray":
+            from .distributed import check_stages
+
+            check_stages([s.name for s in self.stages])
+        self.engine, self.address, self.blocks = engine, address, blocks
 
     @classmethod
     def from_config(cls, path: str | os.PathLike) -> tuple[Pipeline, str | None, str | None]:
@@ -495,6 +520,8 @@ class Pipeline:
     def run(self, source: Any, out_dir: str | os.PathLike, *, resume: bool = True) -> PipelineResult:
         """Run every stage on ``source`` (a JSONL path, or Records / anything
         :func:`airtune.io.from_any` takes) and write the outputs into ``out_dir``."""
+        if self.engine == "ray":
+            return self._run_ray(source, out_dir)
         started = time.perf_counter()
         out = Path(out_dir)
         if out.exists() and not out.is_dir():
@@ -669,6 +696,16 @@ class Pipeline:
         }
         _atomic_text(out / "manifest.json", json.dumps(manifest, indent=1, default=str))
         return PipelineResult(train, test, report["funnel"], report, paths, accounting)
+
+    def _run_ray(self, source: Any, out_dir: str | os.PathLike) -> PipelineResult:
+        from .distributed import run_ray
+
+        stages = list(self.stages)
+        if "read" not in [s.name for s in stages]:
+            stages.insert(0, validate(["read"])[0])
+        for i, s in enumerate(stages):
+            s.position = i
+        return run_ray(stages, source, out_dir, address=self.address, blocks=self.blocks)
 
     # ------------------------------------------------------------------------------------------
     def _batches(

@@ -1,0 +1,194 @@
+// airtune._core.distributed: what the Ray engine of the pipeline needs from C++: records rebuilt
+// from the Arrow buffers of a block (one copy of each buffer, no per-row Python), and the per-row
+// keys and per-group kernels of deduplication across machines (dedup/shuffle_keys.h).
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <memory>
+#include <span>
+#include <string>
+
+#include "common.h"
+#include "core/errors.h"
+#include "dedup/lsh_index.h"
+#include "dedup/shuffle_keys.h"
+#include "io/record.h"
+
+namespace py = pybind11;
+using namespace airtune;
+using namespace airtune::dedup;
+using airtune::bindings::to_numpy;
+using airtune::bindings::utf8_views;
+
+namespace {
+
+using I32 = py::array_t<int32_t, py::array::c_style | py::array::forcecast>;
+using I64 = py::array_t<int64_t, py::array::c_style | py::array::forcecast>;
+using U64 = py::array_t<uint64_t, py::array::c_style | py::array::forcecast>;
+
+using U8 = py::array_t<uint8_t, py::array::c_style | py::array::forcecast>;
+
+template <typename T, typename A>
+std::span<const T> span_of(const A& a) {
+  return {a.data(), static_cast<size_t>(a.size())};
+}
+
+template <typename T>
+std::vector<T> vector_of(const py::dict& d, const char* key, size_t expect) {
+  auto a = d[key].cast<py::array_t<T, py::array::c_style | py::array::forcecast>>();
+  if (static_cast<size_t>(a.size()) != expect)
+    throw InvalidArgument(std::string("batch_from_columns: ") + key + " has " + std::to_string(a.size()) +
+                          " entries, expected " + std::to_string(expect));
+  return std::vector<T>(a.data(), a.data() + a.size());
+}
+
+// (data uint8, offsets int64 from 0, valid uint8 flags or None) -> StringColumn of `n` strings.
+core::StringColumn string_column(const py::dict& d, const char* key, size_t n) {
+  auto t = d[key].cast<py::tuple>();
+  if (t.size() != 3)
+    throw InvalidArgument(std::string("batch_from_columns: ") + key + ": expected (data, offsets, valid)");
+  const auto data = t[0].cast<U8>();
+  const auto off = t[1].cast<I64>();
+  core::StringColumn c;
+  if (static_cast<size_t>(off.size()) != n + 1)
+    throw InvalidArgument(std::string("batch_from_columns: ") + key + " has " + std::to_string(off.size()) +
+                          " offsets, expected " + std::to_string(n + 1));
+  const int64_t* o = off.data();
+  if (o[0] != 0 || o[n] != static_cast<int64_t>(data.size()))
+    throw InvalidArgument(std::string("batch_from_columns: ") + key + ": offsets must run from 0 to the data size");
+  for (size_t i = 0; i < n; ++i)
+    if (o[i + 1] < o[i]) throw InvalidArgument(std::string("batch_from_columns: ") + key + ": offsets decrease");
+  c.data.assign(reinterpret_cast<const char*>(data.data()), static_cast<size_t>(data.size()));
+  c.offsets.assign(o, o + n + 1);
+  if (!t[2].is_none()) {
+    const auto v = t[2].cast<U8>();
+    if (static_cast<size_t>(v.size()) != n)
+      throw InvalidArgument(std::string("batch_from_columns: ") + key + ": validity has the wrong length");
+    c.valid.assign(v.data(), v.data() + n);
+  }
+  return c;
+}
+
+}  // namespace
+
+namespace airtune::bindings {
+
+void bind_distributed(py::module_& m) {
+  auto s = m.def_submodule("distributed",
+                           "Records from Arrow block buffers; per-row keys and per-group kernels "
+                           "of deduplication across machines.");
+
+  s.def(
+      "batch_from_columns",
+      [](const py::dict& d) {
+        auto b = std::make_shared<io::RecordBatch>();
+        const size_t n = static_cast<size_t>(d["line"].cast<I64>().size());
+        b->line = vector_of<int64_t>(d, "line", n);
+        b->format = vector_of<uint8_t>(d, "format", n);
+        b->input_at = vector_of<int64_t>(d, "input_at", n);
+        b->message_offsets = vector_of<int64_t>(d, "message_offsets", n + 1);
+        const size_t m = static_cast<size_t>(d["role"].cast<U8>().size());
+        b->role = vector_of<uint8_t>(d, "role", m);
+        if (b->message_offsets[0] != 0 || b->message_offsets[n] != static_cast<int64_t>(m))
+          throw InvalidArgument("batch_from_columns: message_offsets must run from 0 to the message count");
+        for (size_t i = 0; i < n; ++i)
+          if (b->message_offsets[i + 1] < b->message_offsets[i])
+            throw InvalidArgument("batch_from_columns: message_offsets decrease");
+        for (uint8_t f : b->format)
+          if (f >= io::kFormatCount)
+            throw InvalidArgument("batch_from_columns: unknown format code " + std::to_string(f));
+        for (uint8_t r : b->role)
+          if (r >= io::kRoleCount) throw InvalidArgument("batch_from_columns: unknown role code " + std::to_string(r));
+        b->id = string_column(d, "id", n);
+        b->label = string_column(d, "label", n);
+        b->metadata = string_column(d, "metadata", n);
+        b->content = string_column(d, "content", m);
+        b->name = string_column(d, "name", m);
+        b->tool_calls = string_column(d, "tool_calls", m);
+        b->tool_call_id = string_column(d, "tool_call_id", m);
+        b->extra = string_column(d, "extra", m);
+        return b;
+      },
+      py::arg("columns"),
+      "A RecordBatch from columns laid out as RecordBatch.columns() gives them (plus input_at), offsets "
+      "starting at 0; each buffer is copied once and checked (lengths, offsets, format and role codes).");
+
+  s.def(
+      "input_at",
+      [](const io::RecordBatch& b) {
+        std::vector<int64_t> v =
+            b.input_at.size() == b.size() ? b.input_at : std::vector<int64_t>(b.size(), io::RecordBatch::kNoInput);
+        return to_numpy(std::move(v));
+      },
+      py::arg("batch"), "Per record: where an Alpaca input starts (RecordBatch::input_at; -1 when not Alpaca).");
+
+  s.def(
+      "exact_keys",
+      [](const py::sequence& texts, uint32_t flags) {
+        auto views = utf8_views(texts);
+        const auto o = core::NormalizeOptions::from_flags(flags);
+        ExactKeys k;
+        {
+          py::gil_scoped_release release;
+          k = exact_keys(views, o);
+        }
+        return py::make_tuple(to_numpy(std::move(k.hash)), to_numpy(std::move(k.check)));
+      },
+      py::arg("texts"), py::arg("flags"),
+      "(hash, check): XXH64 of each normalised text with seed 0 (the exact-dedup hash) and with a second "
+      "seed. `flags`: NormalizeOptions::flags() (bit 0 lowercase, 1 whitespace, 2 punctuation, 3 digits, "
+      "bits 4-6 the Unicode form).");
+
+  s.def(
+      "minhash_keys",
+      [](const py::sequence& texts, const MinHashIndex& index) {
+        auto views = utf8_views(texts);
+        MinHashKeys k;
+        {
+          py::gil_scoped_release release;
+          k = minhash_keys(views, index.options(), index.bands(), index.rows());
+        }
+        const auto n = static_cast<py::ssize_t>(k.signature_hash.size());
+        py::dict d;
+        auto bands = to_numpy(std::move(k.band_keys));
+        d["band_keys"] = bands.reshape({n, static_cast<py::ssize_t>(k.bands)});
+        d["signature_hash"] = to_numpy(std::move(k.signature_hash));
+        d["set_hash"] = to_numpy(std::move(k.set_hash));
+        d["empty"] = to_numpy(std::move(k.empty));
+        d["shingle_data"] = to_numpy(std::move(k.shingle_data));
+        d["shingle_offsets"] = to_numpy(std::move(k.shingle_offsets));
+        return d;
+      },
+      py::arg("texts"), py::arg("index"),
+      "Band keys (rows x bands), copy-group keys, empty flags and shingle sets of `texts` under the "
+      "options, bands and rows of `index` (an airtune._core.dedup.MinHashIndex; it is not modified).");
+
+  s.def(
+      "bucket_pairs",
+      [](const I32& band, const U64& key, const I64& row, int64_t max_bucket) {
+        RowPairs p;
+        {
+          py::gil_scoped_release release;
+          p = bucket_pairs(span_of<int32_t>(band), span_of<uint64_t>(key), span_of<int64_t>(row), max_bucket);
+        }
+        return py::make_tuple(to_numpy(std::move(p.a)), to_numpy(std::move(p.b)), p.capped_buckets);
+      },
+      py::arg("band"), py::arg("key"), py::arg("row"), py::arg("max_bucket") = 256,
+      "(a, b, capped_buckets): the candidate pairs (a < b, sorted, unique) of the buckets of equal (band, key).");
+
+  s.def(
+      "jaccard_rows",
+      [](const U64& a_data, const I64& a_offsets, const U64& b_data, const I64& b_offsets) {
+        std::vector<double> out;
+        {
+          py::gil_scoped_release release;
+          out = jaccard_rows(span_of<uint64_t>(a_data), span_of<int64_t>(a_offsets), span_of<uint64_t>(b_data),
+                             span_of<int64_t>(b_offsets));
+        }
+        return to_numpy(std::move(out));
+      },
+      py::arg("a_data"), py::arg("a_offsets"), py::arg("b_data"), py::arg("b_offsets"),
+      "Exact Jaccard of set i of A with set i of B (sorted unique uint64 sets given by data and offsets).");
+}
+
+}  // namespace airtune::bindings

@@ -1,0 +1,34 @@
+"""
+Records from Arrow block buffers; per-row keys and per-group kernels of deduplication across machines.
+"""
+from __future__ import annotations
+import airtune._core.dedup
+import collections.abc
+import numpy
+import numpy.typing
+import typing
+__all__: list[str] = ['batch_from_columns', 'bucket_pairs', 'exact_keys', 'input_at', 'jaccard_rows', 'minhash_keys']
+def batch_from_columns(columns: dict) -> ...:
+    """
+    A RecordBatch from columns laid out as RecordBatch.columns() gives them (plus input_at), offsets starting at 0; each buffer is copied once and checked (lengths, offsets, format and role codes).
+    """
+def bucket_pairs(band: typing.Annotated[numpy.typing.ArrayLike, numpy.int32], key: typing.Annotated[numpy.typing.ArrayLike, numpy.uint64], row: typing.Annotated[numpy.typing.ArrayLike, numpy.int64], max_bucket: typing.SupportsInt | typing.SupportsIndex = 256) -> tuple[numpy.typing.NDArray[numpy.int64], numpy.typing.NDArray[numpy.int64], int]:
+    """
+    (a, b, capped_buckets): the candidate pairs (a < b, sorted, unique) of the buckets of equal (band, key).
+    """
+def exact_keys(texts: collections.abc.Sequence, flags: typing.SupportsInt | typing.SupportsIndex) -> tuple[numpy.typing.NDArray[numpy.uint64], numpy.typing.NDArray[numpy.uint64]]:
+    """
+    (hash, check): XXH64 of each normalised text with seed 0 (the exact-dedup hash) and with a second seed. `flags`: NormalizeOptions::flags() (bit 0 lowercase, 1 whitespace, 2 punctuation, 3 digits, bits 4-6 the Unicode form).
+    """
+def input_at(batch: ...) -> numpy.typing.NDArray[numpy.int64]:
+    """
+    Per record: where an Alpaca input starts (RecordBatch::input_at; -1 when not Alpaca).
+    """
+def jaccard_rows(a_data: typing.Annotated[numpy.typing.ArrayLike, numpy.uint64], a_offsets: typing.Annotated[numpy.typing.ArrayLike, numpy.int64], b_data: typing.Annotated[numpy.typing.ArrayLike, numpy.uint64], b_offsets: typing.Annotated[numpy.typing.ArrayLike, numpy.int64]) -> numpy.typing.NDArray[numpy.float64]:
+    """
+    Exact Jaccard of set i of A with set i of B (sorted unique uint64 sets given by data and offsets).
+    """
+def minhash_keys(texts: collections.abc.Sequence, index: airtune._core.dedup.MinHashIndex) -> dict:
+    """
+    Band keys (rows x bands), copy-group keys, empty flags and shingle sets of `texts` under the options, bands and rows of `index` (an airtune._core.dedup.MinHashIndex; it is not modified).
+    """

@@ -1,0 +1,185 @@
+"""Pipeline(engine="ray") on a real local Ray cluster (2 CPUs) against the local engine."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import support_chats
+from airtune.pipeline import Pipeline
+
+ray = pytest.importorskip("ray")
+
+STAGES = [
+    "read",
+    "clean",
+    "quality",
+    ("exact", {"on_conflict": "majority"}),
+    ("near", {"threshold": 0.7}),
+    "write",
+]
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def chats(tmp_path_factory) -> Path:
+    path = support_chats.write_jsonl(tmp_path_factory.mktemp("chats") / "support.jsonl", 1200, seed=11)
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    lines.insert(300, "{not json\n")  # quarantined, numbered where it is
+    lines.insert(700, "\n")  # blank: not a row
+    lines.insert(900, '{"messages": 3}\n')
+    path.write_text("".join(lines), encoding="utf-8")
+    return path
+
+
+def _lines(path: Path) -> list[str]:
+    return path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+
+
+def _stages(result) -> list[tuple]:
+    by_stage = result.report["reasons"]
+    return [
+        (s["stage"], s["rows_in"], s["kept"], s["dropped"], s["quarantined"], by_stage.get(s["stage"]))
+        for s in result.funnel
+    ]
+
+
+@pytest.mark.parametrize("blocks", [3, 7])
+def test_ray_engine_keeps_what_the_local_engine_keeps(cluster, chats, tmp_path, blocks):
+    local = Pipeline(STAGES).run(chats, tmp_path / "local")
+    dist = Pipeline(STAGES, engine="ray", blocks=blocks).run(chats, tmp_path / "ray")
+    manifest = json.loads((tmp_path / "ray" / "manifest.json").read_text())
+    assert manifest["engine"] == "ray" and manifest["ray"]["blocks"] >= 2
+    assert dist.accounting == local.accounting
+    a = dist.accounting
+    assert a["rows_in"] == a["kept"] + a["dropped"] + a["quarantined"] and a["quarantined"] == 2
+    # the same kept rows, byte for byte and in input order
+    assert _lines(tmp_path / "ray" / "train.jsonl") == _lines(tmp_path / "local" / "train.jsonl")
+    # the same dropped rows with the same stage and reason (survivor ids included)
+    assert sorted(_lines(tmp_path / "ray" / "dropped.jsonl")) == sorted(
+        _lines(tmp_path / "local" / "dropped.jsonl")
+    )
+    assert _lines(tmp_path / "ray" / "quarantine.jsonl") == _lines(tmp_path / "local" / "quarantine.jsonl")
+    assert _stages(dist) == _stages(local)
+    funnel = {s["stage"]: s for s in dist.funnel}
+    assert funnel["exact"]["dropped"] > 0 and funnel["near"]["dropped"] > 0  # the test can fail
+    reasons = [json.loads(x)["airtune_reason"] for x in _lines(tmp_path / "ray" / "dropped.jsonl")]
+    assert any(r.startswith("near_duplicate_of:") for r in reasons)
+    assert any(r.startswith("exact_duplicate_of:") for r in reasons)
+    assert json.loads((tmp_path / "ray" / "report.json").read_text())["balanced"]
+
+
+@pytest.mark.parametrize("kind", ["jsonl+gzip", "parquet"])
+def test_shards_give_what_one_file_gives(cluster, tmp_path, kind):
+    import gzip
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    whole = support_chats.write_jsonl(tmp_path / "all.jsonl", 500, seed=4)
+    lines = whole.read_bytes().splitlines(keepends=True)
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    if kind == "parquet":
+        table = pa.Table.from_pylist([json.loads(x) for x in lines])
+        pq.write_table(table.slice(0, 260), shards / "a.parquet", row_group_size=100)
+        pq.write_table(table.slice(260), shards / "b.parquet", row_group_size=100)
+    else:
+        (shards / "a.jsonl").write_bytes(b"".join(lines[:260]))
+        (shards / "b.jsonl.gz").write_bytes(gzip.compress(b"".join(lines[260:])))
+    stages = ["read", "clean", "exact", ("near", {"threshold": 0.7})]
+    local = Pipeline(stages).run(whole, tmp_path / "local")
+    dist = Pipeline(stages, engine="ray", blocks=4).run(shards, tmp_path / "ray")
+    assert dist.accounting == local.accounting and dist.accounting["dropped"] > 0
+    assert _lines(tmp_path / "ray" / "train.jsonl") == _lines(tmp_path / "local" / "train.jsonl")
+    assert sorted(_lines(tmp_path / "ray" / "dropped.jsonl")) == sorted(
+        _lines(tmp_path / "local" / "dropped.jsonl")
+    )
+
+
+def test_killed_workers_are_retried_and_the_result_is_exact(cluster, chats, tmp_path, monkeypatch):
+    """A read task and a dedup key task each lose their worker process (SIGKILL from outside)."""
+    faults = tmp_path / "faults"
+    faults.mkdir()
+    for point in ("read", "keys"):
+        (faults / point).write_text("kill")
+    monkeypatch.setenv("AIRTUNE_RAY_FAULTS", str(faults))
+    killed: list[str] = []
+    stop = threading.Event()
+
+    def killer() -> None:
+        while not stop.is_set():
+            for pid_file in faults.glob("*.pid"):
+                os.kill(int(pid_file.read_text()), signal.SIGKILL)
+                killed.append(pid_file.stem)
+                pid_file.unlink()
+            time.sleep(0.05)
+
+    t = threading.Thread(target=killer, daemon=True)
+    t.start()
+    try:
+        dist = Pipeline(STAGES, engine="ray", blocks=3).run(chats, tmp_path / "ray")
+    finally:
+        stop.set()
+        t.join()
+    assert sorted(killed) == ["keys", "read"]
+    local = Pipeline(STAGES).run(chats, tmp_path / "local")
+    assert dist.accounting == local.accounting
+    assert _lines(tmp_path / "ray" / "train.jsonl") == _lines(tmp_path / "local" / "train.jsonl")
+    assert sorted(_lines(tmp_path / "ray" / "dropped.jsonl")) == sorted(
+        _lines(tmp_path / "local" / "dropped.jsonl")
+    )
+
+
+def test_ray_engine_refuses_what_it_cannot_run(tmp_path, chats):
+    with pytest.raises(ValueError, match="stage 'semantic' does not run on the Ray engine"):
+        Pipeline(["read", "semantic"], engine="ray")
+    with pytest.raises(ValueError, match="engine"):
+        Pipeline(["read"], engine="spark")
+    empty = tmp_path / "shards"
+    empty.mkdir()
+    (empty / "a.jsonl").write_bytes(chats.read_bytes()[:2000].rsplit(b"\n", 1)[0] + b"\n")
+    (empty / "b.jsonl").write_bytes(b"")
+    with pytest.raises(ValueError, match=r"shard .*b\.jsonl is empty"):
+        Pipeline(["read"], engine="ray").run(empty, tmp_path / "out")
+    (empty / "b.jsonl").unlink()
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"text": ["x"]}), empty / "c.parquet")
+    with pytest.raises(ValueError, match="shards of different formats"):
+        Pipeline(["read"], engine="ray").run(empty, tmp_path / "out")
+    assert not (tmp_path / "out" / "manifest.json").exists()
+
+
+def test_a_bad_line_under_errors_raise_names_the_shard_line_and_node(cluster, chats, tmp_path):
+    with pytest.raises(ValueError, match=r"read: shard .*support\.jsonl \(bytes .*\) on node .*:301:"):
+        Pipeline([("read", {"errors": "raise"}), "exact"], engine="ray", blocks=3).run(chats, tmp_path / "o")
+    assert not (tmp_path / "o" / "manifest.json").exists() and not (tmp_path / "o" / ".ray-work").exists()
+
+
+def test_curate_cli_on_ray_and_an_address_with_no_cluster(cluster, chats, tmp_path, capsys):
+    from airtune.cli import main
+
+    cfg = tmp_path / "p.toml"
+    cfg.write_text('[[stages]]\nstage = "read"\n[[stages]]\nstage = "exact"\n', encoding="utf-8")
+    out = tmp_path / "out"
+    assert main(["curate", str(cfg), "--input", str(chats), "--out", str(out), "--engine", "ray"]) == 0
+    assert json.loads((out / "manifest.json").read_text())["engine"] == "ray"
+    ray.shutdown()  # no session, so that --address is used (the last test of the module)
+    bad = ["curate", str(cfg), "--input", str(chats), "--out", str(tmp_path / "o2"), "--engine", "ray"]
+    assert main([*bad, "--address", "127.0.0.1:9"]) == 1
+    assert "no Ray cluster at '127.0.0.1:9'" in capsys.readouterr().err
+    assert not (tmp_path / "o2" / "manifest.json").exists()
+    assert not ray.is_initialized()
