@@ -54,7 +54,9 @@ CONFIGS = {
     ),
 }
 R, ALPHA, LR = 16, 32.0, 1e-4
-ENGINES = ("airtune", "peft", "airtune-ckpt")
+# airtune-nf4: the frozen base in NF4 with double quantization (QLoRA), LoRA fp32 on top;
+# peft-bnb4: PEFT over transformers + bitsandbytes' 4-bit NF4 base (where bitsandbytes runs on the CPU).
+ENGINES = ("airtune", "peft", "airtune-ckpt", "airtune-nf4", "peft-bnb4")
 WORKLOADS = ("all", "prompt")
 
 
@@ -98,7 +100,12 @@ def _child(engine: str, folder: str, cfg: dict, steps: int, warmup: int, threads
     if engine.startswith("airtune"):
         from airtune.nn._lib import native
 
-        model = native().LoraModel(folder, R, ALPHA, 0.0, False, [], "", True, 0, "float32", "cpu")
+        quant = (
+            dict(quantization="nf4", quant_block_size=64, double_quant=True)
+            if engine == "airtune-nf4"
+            else {}
+        )
+        model = native().LoraModel(folder, R, ALPHA, 0.0, False, [], "", True, 0, "float32", "cpu", **quant)
         opts = dict(
             epochs=1,
             max_steps=n,
@@ -132,7 +139,18 @@ def _child(engine: str, folder: str, cfg: dict, steps: int, warmup: int, threads
         import peft
         import transformers
 
-        model = transformers.AutoModelForCausalLM.from_pretrained(folder, torch_dtype=torch.float32)
+        if engine == "peft-bnb4":
+            qc = transformers.BitsAndBytesConfig(
+                load_in_4bit=True,
+                bnb_4bit_quant_type="nf4",
+                bnb_4bit_use_double_quant=True,
+                bnb_4bit_compute_dtype=torch.float32,
+            )
+            model = transformers.AutoModelForCausalLM.from_pretrained(
+                folder, quantization_config=qc, device_map="cpu"
+            )
+        else:
+            model = transformers.AutoModelForCausalLM.from_pretrained(folder, torch_dtype=torch.float32)
         model = peft.get_peft_model(
             model, peft.LoraConfig(r=R, lora_alpha=ALPHA, target_modules="all-linear", task_type="CAUSAL_LM")
         )
@@ -153,6 +171,15 @@ def _child(engine: str, folder: str, cfg: dict, steps: int, warmup: int, threads
             times.append(time.perf_counter() - t0)
         times = times[warmup:]
     return {"engine": engine, "step_times": times, "losses": losses, "peak_rss_mb": _vm_hwm_mb()}
+
+
+def _bnb_version() -> str:
+    try:
+        import bitsandbytes
+
+        return bitsandbytes.__version__
+    except ImportError:
+        return "not installed"
 
 
 def main() -> None:
@@ -228,10 +255,16 @@ def main() -> None:
             "first_losses": [round(x, 5) for x in r["losses"][:3]],
         }
     ratios = {}
+    pairs = (
+        ("airtune", "peft"),
+        ("airtune-ckpt", "peft"),
+        ("airtune-nf4", "peft"),
+        ("airtune-nf4", "peft-bnb4"),
+    )
     for w in WORKLOADS:
-        for e in ("airtune", "airtune-ckpt"):
-            ours, peer = rows[f"{e}/{w}"], rows[f"peft/{w}"]
-            ratios[f"{e}/{w}"] = {
+        for e, p in pairs:
+            ours, peer = rows[f"{e}/{w}"], rows[f"{p}/{w}"]
+            ratios[f"{e}/{w}" if p == "peft" else f"{e}/{w}/vs-{p}"] = {
                 "tokens_per_s": round(ours["tokens_per_s"] / peer["tokens_per_s"], 3),
                 "peak_rss": round(ours["peak_rss_mb"] / peer["peak_rss_mb"], 3),
             }
@@ -258,6 +291,7 @@ def main() -> None:
             "torch": torch.__version__,
             "transformers": transformers.__version__,
             "peft": peft.__version__,
+            "bitsandbytes": _bnb_version(),
         },
         "rows": rows,
         "ratios_vs_peft": ratios,
@@ -274,9 +308,16 @@ def main() -> None:
         "| task | airtune tokens/s | PEFT tokens/s | speed ratio | peak RSS MB (airtune / PEFT) | note |\n"
         "|---|---|---|---|---|---|\n"
     )
+    labels = (
+        ("airtune", "peft", ""),
+        ("airtune-ckpt", "peft", ", airtune with gradient checkpointing"),
+        ("airtune-nf4", "peft", ", airtune over an NF4 base (double quant), PEFT over the fp32 base"),
+        ("airtune-nf4", "peft-bnb4", ", both over an NF4 base (PEFT + bitsandbytes 4-bit, double quant)"),
+    )
     for w, wl in (("all", "every token labelled"), ("prompt", "half of each row an unlabelled prompt")):
-        for e, label in (("airtune", ""), ("airtune-ckpt", ", airtune with gradient checkpointing")):
-            ours, peer, ra = rows[f"{e}/{w}"], rows[f"peft/{w}"], ratios[f"{e}/{w}"]
+        for e, p, label in labels:
+            key = f"{e}/{w}" if p == "peft" else f"{e}/{w}/vs-{p}"
+            ours, peer, ra = rows[f"{e}/{w}"], rows[f"{p}/{w}"], ratios[key]
             md += (
                 f"| {task}, {wl}{label} | {ours['tokens_per_s']} | {peer['tokens_per_s']} | "
                 f"{ra['tokens_per_s']:.2f}x | {ours['peak_rss_mb']} / {peer['peak_rss_mb']} "

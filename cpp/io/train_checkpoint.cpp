@@ -47,8 +47,8 @@ int64_t get_int(simdjson::dom::element v, std::string_view source, std::string_v
   return out;
 }
 
-const char* const kTopKeys[] = {"format",    "version", "step",        "total_steps", "best_eval",
-                                "bad_evals", "n_evals", "fingerprint", "files"};
+const char* const kTopKeys[] = {"format",    "version",   "step",    "total_steps", "best_metric",
+                                "best_step", "bad_evals", "n_evals", "fingerprint", "files"};
 
 }  // namespace
 
@@ -58,7 +58,8 @@ std::string serialize_checkpoint_manifest(const CheckpointManifest& m) {
   j += ",\n  \"version\": " + std::to_string(kCheckpointVersion);
   j += ",\n  \"step\": " + std::to_string(m.step);
   j += ",\n  \"total_steps\": " + std::to_string(m.total_steps);
-  j += ",\n  \"best_eval\": " + (std::isfinite(m.best_eval) ? fmt_double(m.best_eval) : std::string("null"));
+  j += ",\n  \"best_metric\": " + (m.best_step > 0 ? fmt_double(m.best_metric) : std::string("null"));
+  j += ",\n  \"best_step\": " + std::to_string(m.best_step);
   j += ",\n  \"bad_evals\": " + std::to_string(m.bad_evals);
   j += ",\n  \"n_evals\": " + std::to_string(m.n_evals);
   j += ",\n  \"fingerprint\": {";
@@ -121,15 +122,17 @@ CheckpointManifest parse_checkpoint_manifest(const uint8_t* data, size_t size, s
   m.step = get_int(fields["step"], source, "step", 1, m.total_steps);
   m.n_evals = get_int(fields["n_evals"], source, "n_evals", 0, m.step);
   m.bad_evals = get_int(fields["bad_evals"], source, "bad_evals", 0, m.n_evals);
-  auto best = fields["best_eval"];
-  if (best.is_null()) {
-    m.best_eval = std::numeric_limits<double>::infinity();
-  } else {
+  m.best_step = get_int(fields["best_step"], source, "best_step", 0, m.step);
+  auto best = fields["best_metric"];
+  if (best.is_null() != (m.best_step == 0))
+    fail(source, "'best_metric' must be null exactly when 'best_step' is 0 (got " + shown(best) + " at step " +
+                     std::to_string(m.best_step) + ")");
+  if (m.best_step > 0) {
     double v = 0;
-    if (best.get_double().get(v) || !std::isfinite(v) || v < 0)
-      fail(source, "'best_eval' must be null or a loss >= 0, got " + shown(best));
-    if (m.n_evals == 0) fail(source, "'best_eval' is set but 'n_evals' is 0");
-    m.best_eval = v;
+    if (best.get_double().get(v) || !std::isfinite(v))
+      fail(source, "'best_metric' must be a finite number, got " + shown(best));
+    if (m.n_evals == 0) fail(source, "'best_metric' is set but 'n_evals' is 0");
+    m.best_metric = v;
   }
 
   simdjson::dom::object fp;
@@ -148,7 +151,7 @@ CheckpointManifest parse_checkpoint_manifest(const uint8_t* data, size_t size, s
   simdjson::dom::object files;
   if (fields["files"].get_object().get(files)) fail(source, "'files' is not an object");
   for (auto kv : files) {
-    bool known = false;
+    bool known = kv.key == kBestAdapterFile && m.best_step > 0;
     for (auto name : kCheckpointFiles) known = known || kv.key == name;
     if (!known) fail(source, "'files' lists '" + std::string(kv.key) + "', which is not a checkpoint file");
     simdjson::dom::object entry;
@@ -174,6 +177,9 @@ CheckpointManifest parse_checkpoint_manifest(const uint8_t* data, size_t size, s
   }
   for (auto name : kCheckpointFiles)
     if (!m.files.count(std::string(name))) fail(source, "'files' does not list '" + std::string(name) + "'");
+  if (m.best_step > 0 && !m.files.count(std::string(kBestAdapterFile)))
+    fail(source, "'files' does not list '" + std::string(kBestAdapterFile) + "' although 'best_step' is " +
+                     std::to_string(m.best_step));
   return m;
 }
 
@@ -251,7 +257,7 @@ TrainerState decode_trainer_state(const uint8_t* data, size_t size, const Checkp
   exact_tensor_set(h, 3, source);
   const uint8_t* buf = data + h.data_start;
   const auto& hist = expect_tensor(h, source, "history", SafetensorsDtype::kF64, {m.step, kTrainStepColumns});
-  const auto& ev = expect_tensor(h, source, "evals", SafetensorsDtype::kF64, {m.n_evals, 2});
+  const auto& ev = expect_tensor(h, source, "evals", SafetensorsDtype::kF64, {m.n_evals, 3});
   const int64_t rng_i = h.find("cpu_rng_state");
   if (rng_i < 0) fail(source, "missing tensor 'cpu_rng_state'");
   const auto& rng = h.tensors[static_cast<size_t>(rng_i)];
@@ -259,8 +265,9 @@ TrainerState decode_trainer_state(const uint8_t* data, size_t size, const Checkp
       rng.byte_size() > kMaxRngStateBytes)
     fail(source, "tensor 'cpu_rng_state' must be U8 [k] with 1 <= k <= " + std::to_string(kMaxRngStateBytes));
 
-  static constexpr const char* kColumns[kTrainStepColumns] = {
-      "step", "total_steps", "epoch", "loss", "lr", "grad_norm", "tokens", "seq_tokens", "seconds", "eval_loss"};
+  static constexpr const char* kColumns[kTrainStepColumns] = {"step",    "total_steps", "epoch",        "loss",
+                                                              "lr",      "grad_norm",   "tokens",       "seq_tokens",
+                                                              "seconds", "eval_loss",   "eval_accuracy"};
   TrainerState out;
   out.history.reserve(static_cast<size_t>(m.step));
   int64_t evals_in_history = 0;
@@ -296,31 +303,42 @@ TrainerState decode_trainer_state(const uint8_t* data, size_t size, const Checkp
     if (s.seq_tokens < s.tokens) bad(7, "fewer than the labelled tokens");
     s.seconds = nonneg(8);
     s.eval_loss = row[9];
+    s.eval_accuracy = row[10];
     if (s.eval_loss != -1.0) {
       nonneg(9);
+      if (!(s.eval_accuracy >= 0 && s.eval_accuracy <= 1)) bad(10, "not a share in [0, 1]");
       ++evals_in_history;
+    } else if (s.eval_accuracy != -1.0) {
+      bad(10, "set without an evaluation");
     }
     out.history.push_back(s);
   }
   if (evals_in_history != m.n_evals)
     fail(source, "the history records " + std::to_string(evals_in_history) + " evaluations but 'n_evals' is " +
                      std::to_string(m.n_evals));
-  bool best_seen = !std::isfinite(m.best_eval);
+  bool best_seen = m.best_step == 0;
   for (int64_t i = 0; i < m.n_evals; ++i) {
-    const double step = value_at<double>(buf, ev, static_cast<size_t>(2 * i));
-    const double loss = value_at<double>(buf, ev, static_cast<size_t>(2 * i + 1));
+    const double step = value_at<double>(buf, ev, static_cast<size_t>(3 * i));
+    const double loss = value_at<double>(buf, ev, static_cast<size_t>(3 * i + 1));
+    const double metric = value_at<double>(buf, ev, static_cast<size_t>(3 * i + 2));
     const std::string where = "evals row " + std::to_string(i);
     if (!(std::isfinite(step) && step >= 1 && step <= static_cast<double>(m.step) && step == std::floor(step)))
       fail(source, where + ": step " + fmt_double(step) + " is not a step of this checkpoint");
     const auto s = static_cast<int64_t>(step);
-    if (!out.evals.empty() && s <= out.evals.back().first) fail(source, where + ": steps do not increase");
+    if (!out.evals.empty() && s <= out.evals.back().step) fail(source, where + ": steps do not increase");
     if (std::memcmp(&loss, &out.history[static_cast<size_t>(s - 1)].eval_loss, sizeof loss) != 0)
       fail(source,
            where + ": loss " + fmt_double(loss) + " differs from the history's eval_loss at step " + std::to_string(s));
-    best_seen = best_seen || loss == m.best_eval;
-    out.evals.emplace_back(s, loss);
+    if (!std::isfinite(metric)) fail(source, where + ": metric " + fmt_double(metric) + " is not finite");
+    if (s == m.best_step) {
+      if (std::memcmp(&metric, &m.best_metric, sizeof metric) != 0)
+        fail(source, where + ": metric " + fmt_double(metric) + " at the best step differs from 'best_metric' " +
+                         fmt_double(m.best_metric));
+      best_seen = true;
+    }
+    out.evals.push_back({s, loss, metric});
   }
-  if (!best_seen) fail(source, "'best_eval' " + fmt_double(m.best_eval) + " is none of the evaluation losses");
+  if (!best_seen) fail(source, "'best_step' " + std::to_string(m.best_step) + " is not the step of an evaluation");
   out.cpu_rng_state.assign(buf + rng.begin, buf + rng.end);
   return out;
 }

@@ -8,16 +8,23 @@
 //   adapter_model.safetensors, adapter_config.json   the PEFT adapter, loadable by PEFT as it is
 //   optimizer.safetensors   AdamW state of each trainable tensor NAME (the adapter's PEFT names):
 //                           NAME.exp_avg, NAME.exp_avg_sq (F32, the tensor's shape), NAME.step (I64 [])
-//   trainer_state.safetensors  history F64 [step, 10] (one row per optimizer step, the columns of
-//                           TrainStep in order), evals F64 [n_evals, 2] (step, loss), cpu_rng_state U8 [k]
+//   trainer_state.safetensors  history F64 [step, 11] (one row per optimizer step, the columns of
+//                           TrainStep in order), evals F64 [n_evals, 3] (step, eval loss, the value of
+//                           the best-model metric), cpu_rng_state U8 [k]
+//   best_adapter.safetensors   the trainable tensors at the best evaluation so far (the adapter's
+//                           names and shapes), present exactly when best_step > 0
 //   manifest.json           written last, after the other files are complete:
-//     {"format": "airtune.lora_checkpoint", "version": 2, "step": S, "total_steps": T,
-//      "best_eval": null | LOSS, "bad_evals": B, "n_evals": E,
+//     {"format": "airtune.lora_checkpoint", "version": 3, "step": S, "total_steps": T,
+//      "best_metric": null | VALUE, "best_step": K, "bad_evals": B, "n_evals": E,
 //      "fingerprint": {"SETTING": "VALUE", ...},
 //      "files": {"FILE": {"bytes": N, "sha256": "64 hex digits"}, ...}}
+//   The best-model metric and its direction are settings of the fingerprint
+//   (metric_for_best_model, greater_is_better); B counts the evaluations since the last one that
+//   improved on the best by more than the early-stopping threshold.
 //
 // Trust: every file is untrusted. The manifest is parsed strictly (known keys only, each once, typed,
-// in range: 1 <= S <= T, 0 <= B <= E <= S, best_eval >= 0 or null); every listed file is read once
+// in range: 1 <= S <= T, 0 <= B <= E <= S, 0 <= K <= S, best_metric finite and set exactly when
+// K > 0); every listed file is read once
 // into memory and its size and SHA-256 checked before any of it is parsed; the trainer state and the
 // optimizer state are then validated value by value against the manifest (finite numbers, integral
 // counts, history steps 1..S, evals matching the history), so a crafted or corrupted checkpoint is
@@ -43,22 +50,25 @@ struct TrainStep {
   int64_t step = 0;  // 1-based optimizer step just done
   int64_t total_steps = 0;
   int64_t epoch = 0;
-  double loss = 0.0;        // token-mean loss of the step
-  double lr = 0.0;          // learning rate used for the step
-  double grad_norm = 0.0;   // before clipping
-  int64_t tokens = 0;       // labelled tokens in the step
-  int64_t seq_tokens = 0;   // all (unpadded) tokens in the step
-  double seconds = 0.0;     // wall time of the step
-  double eval_loss = -1.0;  // >= 0 when an evaluation ran after this step
+  double loss = 0.0;            // token-mean loss of the step
+  double lr = 0.0;              // learning rate used for the step
+  double grad_norm = 0.0;       // before clipping
+  int64_t tokens = 0;           // labelled tokens in the step
+  int64_t seq_tokens = 0;       // all (unpadded) tokens in the step
+  double seconds = 0.0;         // wall time of the step
+  double eval_loss = -1.0;      // >= 0 when an evaluation ran after this step
+  double eval_accuracy = -1.0;  // token accuracy of that evaluation, in [0, 1] (-1: none)
 };
-inline constexpr int kTrainStepColumns = 10;
+inline constexpr int kTrainStepColumns = 11;
 
 inline constexpr std::string_view kCheckpointFormat = "airtune.lora_checkpoint";
-inline constexpr int64_t kCheckpointVersion = 2;
+inline constexpr int64_t kCheckpointVersion = 3;
 inline constexpr std::string_view kManifestFile = "manifest.json";
-/// The files a checkpoint holds besides the manifest, which lists exactly these.
+/// The files every checkpoint holds besides the manifest.
 inline constexpr std::array<std::string_view, 4> kCheckpointFiles = {
     "adapter_config.json", "adapter_model.safetensors", "optimizer.safetensors", "trainer_state.safetensors"};
+/// The file of the best adapter, listed exactly when best_step > 0.
+inline constexpr std::string_view kBestAdapterFile = "best_adapter.safetensors";
 /// Bounds on what the parser accepts (bytes of manifest.json; settings in the fingerprint and the
 /// length of each name and value; bytes of the RNG state).
 inline constexpr uint64_t kMaxManifestBytes = 1 << 20;
@@ -74,11 +84,12 @@ struct CheckpointFileEntry {
 struct CheckpointManifest {
   int64_t step = 0;                                  // optimizer steps done (>= 1)
   int64_t total_steps = 0;                           // of the run (>= step)
-  double best_eval = 0.0;                            // +inf when no evaluation improved yet (JSON null)
-  int64_t bad_evals = 0;                             // evaluations without improvement since the best
+  double best_metric = 0.0;                          // value of the best evaluation (JSON null when best_step is 0)
+  int64_t best_step = 0;                             // step of the best evaluation, 0: none yet
+  int64_t bad_evals = 0;                             // evaluations without improvement (early stopping)
   int64_t n_evals = 0;                               // rows of the evals tensor
   std::map<std::string, std::string> fingerprint;    // the settings that decide the result
-  std::map<std::string, CheckpointFileEntry> files;  // exactly kCheckpointFiles
+  std::map<std::string, CheckpointFileEntry> files;  // kCheckpointFiles (+ kBestAdapterFile)
 };
 
 /// manifest.json text for `m` (keys in a fixed order; the parser reads it back exactly).
@@ -102,9 +113,13 @@ std::map<std::string, core::ByteBuffer> read_checkpoint_files(const std::string&
 
 /// The trainer state of a checkpoint, validated.
 struct TrainerState {
-  std::vector<TrainStep> history;                 // m.step rows, steps 1..m.step
-  std::vector<std::pair<int64_t, double>> evals;  // (step, loss), m.n_evals rows, steps increasing
-  std::vector<uint8_t> cpu_rng_state;             // the bytes torch's CPU generator returned
+  std::vector<TrainStep> history;  // m.step rows, steps 1..m.step
+  struct Eval {
+    int64_t step = 0;
+    double loss = 0.0, metric = 0.0;
+  };
+  std::vector<Eval> evals;             // m.n_evals rows, steps increasing
+  std::vector<uint8_t> cpu_rng_state;  // the bytes torch's CPU generator returned
 };
 
 /// Decodes trainer_state.safetensors (`size` bytes at `data`) and validates it against `m`.

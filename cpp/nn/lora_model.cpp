@@ -12,47 +12,26 @@
 #include <set>
 
 #include "core/errors.h"
+#include "io/json_text.h"
 #include "nn/safetensors.h"
 
 namespace airtune::nn {
 
 namespace {
 
-constexpr const char* kProjNames[] = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
-
-std::string json_escape(const std::string& s) {
+std::string quoted(const std::string& s) {
   std::string out;
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
+  io::append_json_string(out, s);
   return out;
 }
 
-bool matches(const LoraOptions& o, const std::string& name) {
+std::string number(double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.17g", v);
+  return buf;
+}
+
+bool matches_target(const LoraOptions& o, const std::string& name) {
   if (o.all_linear) return true;
   if (!o.target_regex.empty()) return std::regex_match(name, std::regex(o.target_regex));
   for (const auto& t : o.target_modules) {
@@ -64,46 +43,116 @@ bool matches(const LoraOptions& o, const std::string& name) {
   return false;
 }
 
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// PEFT's get_pattern_key: the first pattern P with re.match(r"(.*\.)?(P)$", name).
+template <typename V>
+const V* pattern_value(const std::vector<std::pair<std::string, V>>& patterns, const std::string& name) {
+  for (const auto& [pattern, value] : patterns)
+    if (std::regex_match(name, std::regex("(.*\\.)?(" + pattern + ")"))) return &value;
+  return nullptr;
+}
+
+torch::Tensor trainable(torch::Tensor t) { return t.detach().to(torch::kFloat32).clone().set_requires_grad(true); }
+
 }  // namespace
 
-std::string lora_module_name(int layer, int proj) {
+std::vector<ProjectionSlot> projection_slots(const DecoderConfig& c) {
+  const int64_t qd = c.num_attention_heads * c.head_dim, kvd = c.num_key_value_heads * c.head_dim;
+  const int64_t inter = c.intermediate_size, h = c.hidden_size;
+  if (c.fused_projections)
+    return {{"qkv_proj", "self_attn.qkv_proj", Matrix::kQKV, 0, qd + 2 * kvd},
+            {"o_proj", "self_attn.o_proj", Matrix::kO, 0, h},
+            {"gate_up_proj", "mlp.gate_up_proj", Matrix::kGateUp, 0, 2 * inter},
+            {"down_proj", "mlp.down_proj", Matrix::kDown, 0, h}};
+  return {{"q_proj", "self_attn.q_proj", Matrix::kQKV, 0, qd},
+          {"k_proj", "self_attn.k_proj", Matrix::kQKV, qd, kvd},
+          {"v_proj", "self_attn.v_proj", Matrix::kQKV, qd + kvd, kvd},
+          {"o_proj", "self_attn.o_proj", Matrix::kO, 0, h},
+          {"gate_proj", "mlp.gate_proj", Matrix::kGateUp, 0, inter},
+          {"up_proj", "mlp.up_proj", Matrix::kGateUp, inter, inter},
+          {"down_proj", "mlp.down_proj", Matrix::kDown, 0, h}};
+}
+
+std::string lora_module_name(const std::vector<ProjectionSlot>& slots, int layer, int slot) {
+  return "model.layers." + std::to_string(layer) + "." + slots[static_cast<size_t>(slot)].path;
+}
+
+std::string norm_module_name(const DecoderConfig& c, int layer, Norm n) {
   const std::string p = "model.layers." + std::to_string(layer) + ".";
-  return p + (proj <= 3 ? "self_attn." : "mlp.") + kProjNames[proj];
+  switch (n) {
+    case Norm::kAttnIn:
+      return p + "input_layernorm";
+    case Norm::kAttnOut:
+      return c.sandwich_norms ? p + "post_attention_layernorm" : "";
+    case Norm::kMlpIn:
+      return p + (c.sandwich_norms ? "pre_feedforward_layernorm" : "post_attention_layernorm");
+    case Norm::kMlpOut:
+      return c.sandwich_norms ? p + "post_feedforward_layernorm" : "";
+    case Norm::kQ:
+      return c.qk_norm ? p + "self_attn.q_norm" : "";
+    case Norm::kK:
+      return c.qk_norm ? p + "self_attn.k_norm" : "";
+  }
+  return "";
 }
 
 LoraModel::LoraModel(const std::string& base_path, const LoraOptions& options, torch::Dtype dtype, torch::Device device)
-    : base_(std::make_shared<Decoder>(base_path, dtype, device)), options_(options) {
+    : options_(options) {
   if (options_.r <= 0) throw InvalidArgument("LoRA rank r must be > 0, got " + std::to_string(options_.r));
   if (!(options_.dropout >= 0.0 && options_.dropout < 1.0)) throw InvalidArgument("lora_dropout must be in [0, 1)");
-  if (!options_.target_regex.empty()) {
+  auto check_regex = [](const std::string& re, const std::string& what) {
     try {
-      std::regex re(options_.target_regex);
+      std::regex r(re);
     } catch (const std::regex_error& e) {
-      throw InvalidArgument("target_modules regex '" + options_.target_regex + "' is invalid: " + e.what());
+      throw InvalidArgument(what + " '" + re + "' is not a valid regex: " + e.what());
     }
+  };
+  if (!options_.target_regex.empty()) check_regex(options_.target_regex, "target_modules regex");
+  for (const auto& [p, v] : options_.rank_pattern) {
+    check_regex("(.*\\.)?(" + p + ")", "rank_pattern key");
+    if (v <= 0) throw InvalidArgument("rank_pattern['" + p + "'] must be > 0, got " + std::to_string(v));
   }
-  const double scaling = options_.use_rslora ? options_.alpha / std::sqrt(static_cast<double>(options_.r))
-                                             : options_.alpha / static_cast<double>(options_.r);
-  auto gen = at::make_generator<at::CPUGeneratorImpl>(options_.seed);
+  for (const auto& [p, v] : options_.alpha_pattern) {
+    check_regex("(.*\\.)?(" + p + ")", "alpha_pattern key");
+    if (!std::isfinite(v)) throw InvalidArgument("alpha_pattern['" + p + "'] must be a finite number");
+  }
+  base_ = std::make_shared<Decoder>(base_path, dtype, device, FileAccess::kRead, options_.quantization);
+  const auto& cfg = base_->config();
+  slots_ = projection_slots(cfg);
   const int n_layers = static_cast<int>(base_->layers().size());
-  index_.assign(static_cast<size_t>(n_layers), {});
+  const int n_slots = static_cast<int>(slots_.size());
+  adapter_at_.assign(static_cast<size_t>(n_layers), std::vector<int>(static_cast<size_t>(n_slots), -1));
+  copy_at_.assign(static_cast<size_t>(n_layers), std::vector<int>(static_cast<size_t>(n_slots), -1));
+  norm_copy_at_.assign(static_cast<size_t>(n_layers), {});
+  for (auto& a : norm_copy_at_) a.fill(-1);
+
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(options_.seed);
   for (int i = 0; i < n_layers; ++i) {
-    for (int p = 0; p < kNumProj; ++p) {
-      index_[i][p] = -1;
-      const std::string name = lora_module_name(i, p);
-      if (!matches(options_, name)) continue;
-      auto w = base_weight(i, static_cast<Proj>(p));
-      const int64_t out = w.size(0), in = w.size(1);
+    for (int p = 0; p < n_slots; ++p) {
+      const std::string name = lora_module_name(slots_, i, p);
+      if (!matches_target(options_, name)) continue;
+      const auto& slot = slots_[static_cast<size_t>(p)];
+      const int64_t out = slot.rows, in = base_->layers()[static_cast<size_t>(i)].matrix(slot.matrix).cols();
       LoraAdapter ad;
       ad.module = name;
-      ad.scaling = scaling;
+      ad.layer = i;
+      ad.slot = p;
+      const auto* r = pattern_value(options_.rank_pattern, name);
+      const auto* alpha = pattern_value(options_.alpha_pattern, name);
+      ad.r = r ? *r : options_.r;
+      ad.alpha = alpha ? *alpha : options_.alpha;
+      ad.scaling =
+          options_.use_rslora ? ad.alpha / std::sqrt(static_cast<double>(ad.r)) : ad.alpha / static_cast<double>(ad.r);
       // kaiming_uniform_(a=sqrt(5)) on [r, in]: gain = sqrt(2 / (1 + 5)), bound = gain * sqrt(3 / in).
       const double bound = std::sqrt(2.0 / 6.0) * std::sqrt(3.0 / static_cast<double>(in));
-      ad.a = at::empty({options_.r, in}, torch::TensorOptions().dtype(torch::kFloat32)).uniform_(-bound, bound, gen);
-      ad.b = at::zeros({out, options_.r}, torch::TensorOptions().dtype(torch::kFloat32));
+      ad.a = at::empty({ad.r, in}, torch::TensorOptions().dtype(torch::kFloat32)).uniform_(-bound, bound, gen);
+      ad.b = at::zeros({out, ad.r}, torch::TensorOptions().dtype(torch::kFloat32));
       ad.a = ad.a.to(device).set_requires_grad(true);
       ad.b = ad.b.to(device).set_requires_grad(true);
-      index_[i][p] = static_cast<int>(adapters_.size());
+      adapter_at_[static_cast<size_t>(i)][static_cast<size_t>(p)] = static_cast<int>(adapters_.size());
       adapters_.push_back(std::move(ad));
     }
   }
@@ -115,138 +164,238 @@ LoraModel::LoraModel(const std::string& base_path, const LoraOptions& options, t
       for (size_t k = 0; k < options_.target_modules.size(); ++k) what += (k ? ", " : "") + options_.target_modules[k];
       what += "]";
     }
-    throw InvalidArgument("LoRA " + what +
-                          " matches no linear module (candidates: q_proj k_proj v_proj o_proj gate_proj up_proj "
-                          "down_proj, e.g. model.layers.0.self_attn.q_proj)");
+    std::string candidates;
+    for (const auto& s : slots_) candidates += " " + s.name;
+    throw InvalidArgument("LoRA " + what + " matches no linear module (candidates:" + candidates + ", e.g. " +
+                          lora_module_name(slots_, 0, 0) + ")");
+  }
+  if (options_.use_dora) {
+    torch::NoGradGuard no_grad;
+    for (auto& ad : adapters_) {
+      // ||W + s B A|| with B = 0: the row norms of the frozen weight, in float32 (PEFT's init)
+      auto w = base_weight(ad.layer, ad.slot, base_->dtype()).to(torch::kFloat32);
+      ad.magnitude = at::linalg_vector_norm(w, 2, {1}, false, torch::kFloat32).detach().set_requires_grad(true);
+    }
+  }
+
+  // modules_to_save: every module whose name ends with an entry (PEFT), containers expanded.
+  struct Candidate {
+    std::string name;
+    TrainedModule::Kind kind;
+    int layer = -1, slot = -1;
+    Norm norm = Norm::kAttnIn;
+  };
+  std::vector<Candidate> leaves;
+  leaves.push_back({"model.embed_tokens", TrainedModule::Kind::kEmbed});
+  for (int i = 0; i < n_layers; ++i) {
+    for (int p = 0; p < n_slots; ++p)
+      leaves.push_back({lora_module_name(slots_, i, p), TrainedModule::Kind::kProjection, i, p});
+    for (int n = 0; n < kNumNorms; ++n) {
+      const auto name = norm_module_name(cfg, i, static_cast<Norm>(n));
+      if (!name.empty()) leaves.push_back({name, TrainedModule::Kind::kLayerNorm, i, -1, static_cast<Norm>(n)});
+    }
+  }
+  leaves.push_back({"model.norm", TrainedModule::Kind::kFinalNorm});
+  leaves.push_back({"lm_head", TrainedModule::Kind::kLmHead});
+  std::set<std::string> chosen;
+  for (const auto& entry : options_.modules_to_save) {
+    if (entry.empty()) throw InvalidArgument("modules_to_save holds an empty name");
+    bool found = false;
+    for (const auto& leaf : leaves) {
+      // the leaf itself, or a container of it ("model.layers.0.mlp", "mlp", ...), ends with the entry
+      bool hit = ends_with(leaf.name, entry);
+      for (size_t dot = leaf.name.find('.'); !hit && dot != std::string::npos; dot = leaf.name.find('.', dot + 1))
+        hit = ends_with(leaf.name.substr(0, dot), entry);
+      if (!hit) continue;
+      found = true;
+      chosen.insert(leaf.name);
+    }
+    if (!found)
+      throw InvalidArgument("modules_to_save entry '" + entry +
+                            "' names no module of this model (modules: model.embed_tokens, " +
+                            lora_module_name(slots_, 0, 0) + " ..., " + norm_module_name(cfg, 0, Norm::kAttnIn) +
+                            " ..., model.norm, lm_head; a name matches every module ending with it, as in PEFT)");
+  }
+  for (const auto& leaf : leaves) {
+    if (!chosen.count(leaf.name)) continue;
+    TrainedModule t;
+    t.module = leaf.name;
+    t.kind = leaf.kind;
+    t.layer = leaf.layer;
+    t.slot = leaf.slot;
+    t.norm = leaf.norm;
+    switch (leaf.kind) {
+      case TrainedModule::Kind::kEmbed:
+        t.weight = trainable(base_->embed());
+        embed_copy_ = static_cast<int>(copies_.size());
+        break;
+      case TrainedModule::Kind::kLmHead:
+        t.weight = trainable(base_->lm_head());
+        lm_head_copy_ = static_cast<int>(copies_.size());
+        break;
+      case TrainedModule::Kind::kFinalNorm:
+        t.weight = trainable(base_->final_norm());
+        final_norm_copy_ = static_cast<int>(copies_.size());
+        break;
+      case TrainedModule::Kind::kLayerNorm:
+        t.weight = trainable(base_->layers()[static_cast<size_t>(leaf.layer)].norm(leaf.norm));
+        norm_copy_at_[static_cast<size_t>(leaf.layer)][static_cast<size_t>(leaf.norm)] =
+            static_cast<int>(copies_.size());
+        break;
+      case TrainedModule::Kind::kProjection: {
+        if (adapter_at_[static_cast<size_t>(leaf.layer)][static_cast<size_t>(leaf.slot)] >= 0)
+          throw InvalidArgument("modules_to_save selects " + leaf.name +
+                                ", which LoRA also targets: a module is either adapted or copied");
+        const auto& slot = slots_[static_cast<size_t>(leaf.slot)];
+        if (base_->layers()[static_cast<size_t>(leaf.layer)].matrix(slot.matrix).quantized())
+          throw InvalidArgument("modules_to_save selects " + leaf.name +
+                                ", which the quantized base holds in 4/8 bits: a trainable copy needs an unquantized "
+                                "module (quantize the others or train it with LoRA)");
+        t.weight = trainable(base_weight(leaf.layer, leaf.slot, base_->dtype()));
+        auto bias = base_bias(leaf.layer, leaf.slot);
+        if (bias.defined()) t.bias = trainable(bias);
+        copy_at_[static_cast<size_t>(leaf.layer)][static_cast<size_t>(leaf.slot)] = static_cast<int>(copies_.size());
+        break;
+      }
+    }
+    copies_.push_back(std::move(t));
   }
 }
 
 std::vector<torch::Tensor> LoraModel::parameters() const {
   std::vector<torch::Tensor> out;
-  for (const auto& a : adapters_) {
-    out.push_back(a.a);
-    out.push_back(a.b);
+  for (auto& [name, t] : named_parameters()) out.push_back(t);
+  return out;
+}
+
+std::vector<std::pair<std::string, torch::Tensor>> LoraModel::named_parameters() const {
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  for (const auto& ad : adapters_) {
+    out.emplace_back("base_model.model." + ad.module + ".lora_A.weight", ad.a);
+    out.emplace_back("base_model.model." + ad.module + ".lora_B.weight", ad.b);
+    if (ad.magnitude.defined())
+      out.emplace_back("base_model.model." + ad.module + ".lora_magnitude_vector", ad.magnitude);
+  }
+  for (const auto& c : copies_) {
+    out.emplace_back("base_model.model." + c.module + ".weight", c.weight);
+    if (c.bias.defined()) out.emplace_back("base_model.model." + c.module + ".bias", c.bias);
   }
   return out;
 }
 
 int64_t LoraModel::num_trainable() const {
   int64_t n = 0;
-  for (const auto& a : adapters_) n += a.a.numel() + a.b.numel();
+  for (const auto& [name, t] : named_parameters()) n += t.numel();
   return n;
 }
 
-torch::Tensor LoraModel::base_weight(int layer, Proj p) const {
-  const auto& L = base_->layers()[static_cast<size_t>(layer)];
-  const auto& c = base_->config();
-  const int64_t qd = c.num_attention_heads * c.head_dim, kvd = c.num_key_value_heads * c.head_dim;
-  const int64_t inter = c.intermediate_size;
-  switch (p) {
-    case kQ:
-      return L.qkv_w.narrow(0, 0, qd);
-    case kK:
-      return L.qkv_w.narrow(0, qd, kvd);
-    case kV:
-      return L.qkv_w.narrow(0, qd + kvd, kvd);
-    case kO:
-      return L.o_w;
-    case kGate:
-      return L.gate_up_w.narrow(0, 0, inter);
-    case kUp:
-      return L.gate_up_w.narrow(0, inter, inter);
-    default:
-      return L.down_w;
-  }
+torch::Tensor LoraModel::base_weight(int layer, int slot, torch::Dtype dtype) const {
+  const auto& s = slots_[static_cast<size_t>(slot)];
+  const auto& m = base_->layers()[static_cast<size_t>(layer)].matrix(s.matrix);
+  if (m.quantized()) return m.q->dequantize(dtype, s.row0, s.row0 + s.rows);
+  auto w = m.w.narrow(0, s.row0, s.rows);
+  return w.scalar_type() == dtype ? w : w.to(dtype);
 }
 
-torch::Tensor LoraModel::base_bias(int layer, Proj p) const {
-  const auto& L = base_->layers()[static_cast<size_t>(layer)];
-  const auto& c = base_->config();
-  const int64_t qd = c.num_attention_heads * c.head_dim, kvd = c.num_key_value_heads * c.head_dim;
-  const int64_t inter = c.intermediate_size;
-  switch (p) {
-    case kQ:
-      return L.qkv_b.defined() ? L.qkv_b.narrow(0, 0, qd) : torch::Tensor();
-    case kK:
-      return L.qkv_b.defined() ? L.qkv_b.narrow(0, qd, kvd) : torch::Tensor();
-    case kV:
-      return L.qkv_b.defined() ? L.qkv_b.narrow(0, qd + kvd, kvd) : torch::Tensor();
-    case kO:
-      return L.o_b;
-    case kGate:
-      return L.gate_up_b.defined() ? L.gate_up_b.narrow(0, 0, inter) : torch::Tensor();
-    case kUp:
-      return L.gate_up_b.defined() ? L.gate_up_b.narrow(0, inter, inter) : torch::Tensor();
-    default:
-      return L.down_b;
-  }
+torch::Tensor LoraModel::base_bias(int layer, int slot) const {
+  const auto& s = slots_[static_cast<size_t>(slot)];
+  const auto& m = base_->layers()[static_cast<size_t>(layer)].matrix(s.matrix);
+  return m.b.defined() ? m.b.narrow(0, s.row0, s.rows) : torch::Tensor();
 }
 
-torch::Tensor LoraModel::delta(int layer, Proj p, const torch::Tensor& x) const {
-  const int idx = index_[static_cast<size_t>(layer)][p];
-  if (idx < 0) return {};
+// Output of one module: its slice of the fused base output (or its trained copy) plus its adapter.
+torch::Tensor LoraModel::slot_output(int layer, int slot, const torch::Tensor& x, const torch::Tensor& base_out) const {
+  const int ci = copy_at_[static_cast<size_t>(layer)][static_cast<size_t>(slot)];
+  if (ci >= 0) {
+    const auto& c = copies_[static_cast<size_t>(ci)];
+    const auto dt = x.scalar_type();
+    return c.bias.defined() ? at::linear(x, c.weight.to(dt), c.bias.to(dt)) : at::linear(x, c.weight.to(dt));
+  }
+  const int idx = adapter_at_[static_cast<size_t>(layer)][static_cast<size_t>(slot)];
+  if (idx < 0) return base_out;
   const auto& ad = adapters_[static_cast<size_t>(idx)];
   auto xf = x.to(torch::kFloat32);
-  if (options_.dropout > 0.0 && training_) xf = at::dropout(xf, options_.dropout, true);
-  // (x A^T)(s B)^T: the scaling is applied to the small [out, r] matrix, not to the [tokens, out] output.
-  return at::linear(at::linear(xf, ad.a), ad.b * ad.scaling).to(x.scalar_type());
+  const bool drop = options_.dropout > 0.0 && training_;
+  if (drop) xf = at::dropout(xf, options_.dropout, true);
+  if (!ad.magnitude.defined()) {
+    // (x A^T)(s B)^T: the scaling is applied to the small [out, r] matrix, not to the [tokens, out] output.
+    return base_out + at::linear(at::linear(xf, ad.a), ad.b * ad.scaling).to(x.scalar_type());
+  }
+  // DoRA, as PEFT: the weight norm is a constant of the graph.
+  torch::Tensor g;
+  auto w = base_weight(layer, slot, base_->dtype()).to(torch::kFloat32);
+  {
+    torch::NoGradGuard no_grad;
+    auto norm = at::linalg_vector_norm(w + at::matmul(ad.b, ad.a) * ad.scaling, 2, {1}, false, torch::kFloat32);
+    g = norm;
+  }
+  g = ad.magnitude / g;
+  auto lora = at::linear(at::linear(xf, ad.a), ad.b);
+  torch::Tensor plain;  // base(x) without its bias
+  if (drop) {
+    plain = at::linear(xf, w);
+  } else {
+    auto bias = base_bias(layer, slot);
+    plain = bias.defined() ? base_out - bias : base_out;
+  }
+  return (base_out + ((g - 1) * plain + g * lora * ad.scaling)).to(x.scalar_type());
 }
 
-torch::Tensor LoraModel::layer_forward(int i, const torch::Tensor& x_in, const LayerInputs& in) const {
-  const auto& base = *base_;
-  const auto& c = base.config();
-  const auto& L = base.layers()[static_cast<size_t>(i)];
-  const int64_t b = x_in.size(0), s = x_in.size(1);
-  const int64_t nh = c.num_attention_heads, nkv = c.num_key_value_heads, d = c.head_dim;
-  const int64_t qd = nh * d, kvd = nkv * d, inter = c.intermediate_size;
-  const double scale = 1.0 / std::sqrt(static_cast<double>(d));
-  auto rotate_half = [](const torch::Tensor& t) {
-    const int64_t half = t.size(-1) / 2;
-    return at::cat({-t.narrow(-1, half, half), t.narrow(-1, 0, half)}, -1);
-  };
-  auto add = [](torch::Tensor y, const torch::Tensor& dl) { return dl.defined() ? y + dl : y; };
-  auto x = x_in;
-  auto hn = base.rms_norm(x, L.ln1);
-  auto qkv = L.qkv_b.defined() ? at::linear(hn, L.qkv_w, L.qkv_b) : at::linear(hn, L.qkv_w);
-  auto q = add(qkv.narrow(-1, 0, qd), delta(i, kQ, hn));
-  auto k = add(qkv.narrow(-1, qd, kvd), delta(i, kK, hn));
-  auto v = add(qkv.narrow(-1, qd + kvd, kvd), delta(i, kV, hn));
-  q = q.view({b, s, nh, d}).transpose(1, 2);
-  k = k.view({b, s, nkv, d}).transpose(1, 2);
-  v = v.view({b, s, nkv, d}).transpose(1, 2);
-  q = q * in.cos + rotate_half(q) * in.sin;
-  k = k * in.cos + rotate_half(k) * in.sin;
-  const auto& mask = in.masks[static_cast<size_t>(i)];
-  torch::Tensor attn;
-  if (mask.defined()) {
-    if (nkv != nh) {
-      k = k.repeat_interleave(nh / nkv, 1);
-      v = v.repeat_interleave(nh / nkv, 1);
-    }
-    attn = at::scaled_dot_product_attention(q, k, v, mask, 0.0, false, scale);
-  } else {  // as transformers' sdpa path without a mask: the kernel handles GQA (no k/v copies)
-    attn = at::scaled_dot_product_attention(q, k, v, std::nullopt, 0.0, true, scale, nkv != nh);
+torch::Tensor LoraModel::Hooks::project(int layer, Matrix m, const torch::Tensor& x) const {
+  const auto& M = m_;
+  std::vector<int> slots;
+  bool touched = false;
+  for (int p = 0; p < static_cast<int>(M.slots_.size()); ++p) {
+    if (M.slots_[static_cast<size_t>(p)].matrix != m) continue;
+    slots.push_back(p);
+    touched = touched || M.adapter_at_[static_cast<size_t>(layer)][static_cast<size_t>(p)] >= 0 ||
+              M.copy_at_[static_cast<size_t>(layer)][static_cast<size_t>(p)] >= 0;
   }
-  attn = attn.transpose(1, 2).reshape({b, s, qd});
-  auto o = add(L.o_b.defined() ? at::linear(attn, L.o_w, L.o_b) : at::linear(attn, L.o_w), delta(i, kO, attn));
-  x = x + o;
-  auto h2 = base.rms_norm(x, L.ln2);
-  auto gu = L.gate_up_b.defined() ? at::linear(h2, L.gate_up_w, L.gate_up_b) : at::linear(h2, L.gate_up_w);
-  auto gate = add(gu.narrow(-1, 0, inter), delta(i, kGate, h2));
-  auto up = add(gu.narrow(-1, inter, inter), delta(i, kUp, h2));
-  auto act = at::silu(gate) * up;
-  auto mlp =
-      add(L.down_b.defined() ? at::linear(act, L.down_w, L.down_b) : at::linear(act, L.down_w), delta(i, kDown, act));
-  return x + mlp;
+  auto base = M.base_->base_project(layer, m, x);
+  if (!touched) return base;
+  if (slots.size() == 1) return M.slot_output(layer, slots.front(), x, base);
+  std::vector<torch::Tensor> pieces;
+  for (int p : slots) {
+    const auto& s = M.slots_[static_cast<size_t>(p)];
+    pieces.push_back(M.slot_output(layer, p, x, base.narrow(-1, s.row0, s.rows)));
+  }
+  return at::cat(pieces, -1);
+}
+
+torch::Tensor LoraModel::Hooks::norm(int layer, Norm n) const {
+  const int ci = m_.norm_copy_at_[static_cast<size_t>(layer)][static_cast<size_t>(n)];
+  const auto& base = m_.base_->layers()[static_cast<size_t>(layer)].norm(n);
+  if (ci < 0) return base;
+  return m_.copies_[static_cast<size_t>(ci)].weight.to(base.scalar_type());
+}
+
+torch::Tensor LoraModel::embed_weight() const {
+  return embed_copy_ >= 0 ? copies_[static_cast<size_t>(embed_copy_)].weight.to(base_->dtype()) : base_->embed();
+}
+torch::Tensor LoraModel::lm_head_weight() const {
+  return lm_head_copy_ >= 0 ? copies_[static_cast<size_t>(lm_head_copy_)].weight.to(base_->dtype()) : base_->lm_head();
+}
+torch::Tensor LoraModel::final_norm_weight() const {
+  return final_norm_copy_ >= 0 ? copies_[static_cast<size_t>(final_norm_copy_)].weight.to(base_->dtype())
+                               : base_->final_norm();
+}
+
+torch::Tensor LoraModel::layer_forward(int i, const torch::Tensor& x, const LayerInputs& in) const {
+  return base_->layer_forward(i, x, in, nullptr, hooks_);
 }
 
 std::vector<torch::Tensor> LoraModel::layer_parameters(int i) const {
   std::vector<torch::Tensor> out;
-  for (int p = 0; p < kNumProj; ++p) {
-    const int idx = index_[static_cast<size_t>(i)][p];
-    if (idx < 0) continue;
-    out.push_back(adapters_[static_cast<size_t>(idx)].a);
-    out.push_back(adapters_[static_cast<size_t>(idx)].b);
+  for (const auto& ad : adapters_) {
+    if (ad.layer != i) continue;
+    out.push_back(ad.a);
+    out.push_back(ad.b);
+    if (ad.magnitude.defined()) out.push_back(ad.magnitude);
+  }
+  for (const auto& c : copies_) {
+    if (c.layer != i) continue;
+    out.push_back(c.weight);
+    if (c.bias.defined()) out.push_back(c.bias);
   }
   return out;
 }
@@ -255,15 +404,17 @@ namespace {
 
 // Gradient checkpointing: the forward keeps only the layer input; the backward re-runs the layer
 // with grad enabled (same dropout draws: the CPU generator state is saved and replayed) and
-// differentiates it with respect to the input and the layer's adapter tensors.
+// differentiates it with respect to the input and the layer's trainable tensors.
 struct CheckpointedLayer : public torch::autograd::Function<CheckpointedLayer> {
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, torch::Tensor x, at::TensorList params,
-                               const LoraModel* model, int64_t layer, const LoraModel::LayerInputs* in) {
+                               const LoraModel* model, int64_t layer, const LayerInputs* in) {
     ctx->save_for_backward({x});
     ctx->saved_data["layer"] = layer;
     ctx->saved_data["model"] = reinterpret_cast<int64_t>(model);
     ctx->saved_data["cos"] = in->cos;
     ctx->saved_data["sin"] = in->sin;
+    ctx->saved_data["cos_local"] = in->cos_local;
+    ctx->saved_data["sin_local"] = in->sin_local;
     ctx->saved_data["mask"] = in->masks[static_cast<size_t>(layer)];
     ctx->saved_data["n_params"] = static_cast<int64_t>(params.size());
     const bool replay = model->training() && model->options().dropout > 0.0;
@@ -280,12 +431,17 @@ struct CheckpointedLayer : public torch::autograd::Function<CheckpointedLayer> {
                                                  torch::autograd::variable_list grad_out) {
     const auto* model = reinterpret_cast<const LoraModel*>(ctx->saved_data["model"].toInt());
     const int layer = static_cast<int>(ctx->saved_data["layer"].toInt());
-    LoraModel::LayerInputs in;
-    in.cos = ctx->saved_data["cos"].toTensor();
-    in.sin = ctx->saved_data["sin"].toTensor();
+    LayerInputs in;
+    auto tensor = [&](const char* key) {
+      auto v = ctx->saved_data[key];
+      return v.isTensor() ? v.toTensor() : torch::Tensor();
+    };
+    in.cos = tensor("cos");
+    in.sin = tensor("sin");
+    in.cos_local = tensor("cos_local");
+    in.sin_local = tensor("sin_local");
     in.masks.assign(static_cast<size_t>(layer) + 1, torch::Tensor());
-    auto m = ctx->saved_data["mask"];
-    if (m.isTensor()) in.masks[static_cast<size_t>(layer)] = m.toTensor();
+    in.masks[static_cast<size_t>(layer)] = tensor("mask");
     auto x = ctx->get_saved_variables()[0].detach().requires_grad_(true);
     torch::Tensor rng_now;
     const bool replay = ctx->saved_data["replay"].toBool();
@@ -343,18 +499,13 @@ torch::Tensor LoraModel::hidden(const torch::Tensor& input_ids, const torch::Ten
     pos = valid.to(torch::kInt64).cumsum(-1) - 1;
     pos = pos.masked_fill(pos < 0, 0).masked_fill(valid.logical_not(), 0);
   }
-  auto x = at::embedding(base.embed(), ids);
+  auto x = base.embed_tokens(ids, embed_weight());
   LayerInputs in;
-  {
-    auto [cos, sin] = base.rope(pos);
-    in.cos = cos.unsqueeze(1);
-    in.sin = sin.unsqueeze(1);
-  }
-  // Per layer: an additive mask, or none for the kernel's causal mode (no padding, no window).
-  const bool no_padding = !packed && valid.all().item<bool>();
-  torch::Tensor mask_full;
-  std::map<int64_t, torch::Tensor> window_masks;
-  const auto& layers = base.layers();
+  base.rope(pos, in);
+  // Per layer: an additive mask, or none for the kernel's causal mode (no padding, no window,
+  // no eager attention).
+  const bool no_padding = !packed && valid.all().item<bool>() && !base.eager_attention();
+  std::map<int64_t, torch::Tensor> masks;  // window (0: full) -> mask
   auto additive = [&](const torch::Tensor& allowed) {
     auto zero = at::zeros({}, torch::TensorOptions().dtype(dtype).device(device));
     auto neg = at::full({},
@@ -364,36 +515,31 @@ torch::Tensor LoraModel::hidden(const torch::Tensor& input_ids, const torch::Ten
                         torch::TensorOptions().dtype(dtype).device(device));
     return at::where(allowed, zero, neg).unsqueeze(1);
   };
-  for (const auto& L : layers) {
-    if (packed) {
-      if (L.window > 0 && L.window < s) {
-        auto it = window_masks.find(L.window);
-        if (it == window_masks.end()) {
-          auto j = at::arange(s, torch::TensorOptions().dtype(torch::kInt64).device(device));
-          auto near = (j.view({s, 1}) - j.view({1, s})) < L.window;
-          it = window_masks.emplace(L.window, additive(packed_allowed & near.unsqueeze(0))).first;
-        }
-        in.masks.push_back(it->second);
-      } else {
-        if (!mask_full.defined()) mask_full = additive(packed_allowed);
-        in.masks.push_back(mask_full);
-      }
+  for (const auto& L : base.layers()) {
+    const int64_t window = L.window > 0 && L.window < s ? L.window : 0;
+    if (window == 0 && no_padding) {
+      in.masks.emplace_back();
       continue;
     }
-    if (L.window > 0 && L.window < s) {
-      auto it = window_masks.find(L.window);
-      if (it == window_masks.end())
-        it = window_masks.emplace(L.window, attention_mask_for(valid, 0, s, L.window, dtype)).first;
-      in.masks.push_back(it->second);
-    } else if (no_padding) {
-      in.masks.emplace_back();
-    } else {
-      if (!mask_full.defined()) mask_full = attention_mask_for(valid, 0, s, 0, dtype);
-      in.masks.push_back(mask_full);
+    auto it = masks.find(window);
+    if (it == masks.end()) {
+      torch::Tensor mask;
+      if (packed) {
+        auto allowed = packed_allowed;
+        if (window > 0) {
+          auto j = at::arange(s, torch::TensorOptions().dtype(torch::kInt64).device(device));
+          allowed = allowed & ((j.view({s, 1}) - j.view({1, s})) < window).unsqueeze(0);
+        }
+        mask = additive(allowed);
+      } else {
+        mask = attention_mask_for(valid, 0, s, window, dtype);
+      }
+      it = masks.emplace(window, mask).first;
     }
+    in.masks.push_back(it->second);
   }
   const bool checkpoint = checkpointing_ && torch::GradMode::is_enabled();
-  for (size_t li = 0; li < layers.size(); ++li) {
+  for (size_t li = 0; li < base.layers().size(); ++li) {
     const int i = static_cast<int>(li);
     if (checkpoint) {
       auto params = layer_parameters(i);
@@ -402,15 +548,15 @@ torch::Tensor LoraModel::hidden(const torch::Tensor& input_ids, const torch::Ten
       x = layer_forward(i, x, in);
     }
   }
-  return base.rms_norm(x, base.final_norm());
+  return base.rms_norm(x, final_norm_weight());
 }
 
 torch::Tensor LoraModel::logits(const torch::Tensor& input_ids, const torch::Tensor& attention_mask) const {
-  return at::linear(hidden(input_ids, attention_mask), base_->lm_head());
+  return base_->head_logits(hidden(input_ids, attention_mask), lm_head_weight());
 }
 
 LossSum LoraModel::loss_sum(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
-                            const torch::Tensor& labels) const {
+                            const torch::Tensor& labels, bool accuracy) const {
   if (labels.sizes() != input_ids.sizes()) throw InvalidArgument("labels must have the shape of input_ids");
   auto h = hidden(input_ids, attention_mask);
   const int64_t s = h.size(1);
@@ -424,17 +570,20 @@ LossSum LoraModel::loss_sum(const torch::Tensor& input_ids, const torch::Tensor&
     return out;
   }
   const bool all = out.tokens == target.numel();  // no gather (and no scatter in the backward)
-  auto logits = at::linear(all ? hs : hs.index_select(0, keep), base_->lm_head()).to(torch::kFloat32);
-  out.sum = at::cross_entropy_loss(logits, all ? target : target.index_select(0, keep), {}, at::Reduction::Sum);
+  auto logits = base_->head_logits(all ? hs : hs.index_select(0, keep), lm_head_weight()).to(torch::kFloat32);
+  auto t = all ? target : target.index_select(0, keep);
+  out.sum = at::cross_entropy_loss(logits, t, {}, at::Reduction::Sum);
+  if (accuracy) {
+    torch::NoGradGuard no_grad;
+    out.correct = logits.argmax(-1).eq(t).sum().item<int64_t>();
+  }
   return out;
 }
 
 std::vector<std::pair<std::string, torch::Tensor>> LoraModel::peft_state_dict() const {
   std::vector<std::pair<std::string, torch::Tensor>> out;
-  for (const auto& ad : adapters_) {
-    out.emplace_back("base_model.model." + ad.module + ".lora_A.weight", ad.a.detach().to(torch::kCPU).contiguous());
-    out.emplace_back("base_model.model." + ad.module + ".lora_B.weight", ad.b.detach().to(torch::kCPU).contiguous());
-  }
+  for (const auto& [name, t] : named_parameters())
+    out.emplace_back(name, t.detach().to(torch::kCPU, torch::kFloat32).contiguous());
   return out;
 }
 
@@ -446,15 +595,15 @@ void LoraModel::save_adapter(const std::string& dir, const std::string& base_mod
   // is saved as the string PEFT full-matches.
   std::string targets;
   if (!options_.target_regex.empty()) {
-    targets = "\"" + json_escape(options_.target_regex) + "\"";
+    targets = quoted(options_.target_regex);
   } else {
     std::set<std::string> leaves;
     for (const auto& ad : adapters_) leaves.insert(ad.module.substr(ad.module.rfind('.') + 1));
     // Leaf names only when they select exactly the adapted modules (PEFT matches them in every
     // layer); otherwise the full module names.
     size_t selected = 0;
-    for (size_t i = 0; i < index_.size(); ++i)
-      for (int p = 0; p < kNumProj; ++p) selected += leaves.count(kProjNames[p]);
+    for (size_t i = 0; i < adapter_at_.size(); ++i)
+      for (const auto& s : slots_) selected += leaves.count(s.name);
     if (selected != adapters_.size()) {
       leaves.clear();
       for (const auto& ad : adapters_) leaves.insert(ad.module);
@@ -462,32 +611,43 @@ void LoraModel::save_adapter(const std::string& dir, const std::string& base_mod
     targets = "[";
     bool first = true;
     for (const auto& l : leaves) {
-      targets += std::string(first ? "" : ", ") + "\"" + l + "\"";
+      targets += std::string(first ? "" : ", ") + quoted(l);
       first = false;
     }
     targets += "]";
   }
-  char alpha[64], dropout[64];
-  std::snprintf(alpha, sizeof alpha, "%.17g", options_.alpha);
-  std::snprintf(dropout, sizeof dropout, "%.17g", options_.dropout);
+  auto pattern_json = [](const auto& patterns) {
+    std::string s = "{";
+    for (size_t k = 0; k < patterns.size(); ++k)
+      s += (k ? ", " : "") + quoted(patterns[k].first) + ": " + number(static_cast<double>(patterns[k].second));
+    return s + "}";
+  };
+  std::string mts = "null";
+  if (!options_.modules_to_save.empty()) {
+    mts = "[";
+    for (size_t k = 0; k < options_.modules_to_save.size(); ++k)
+      mts += (k ? ", " : "") + quoted(options_.modules_to_save[k]);
+    mts += "]";
+  }
   std::string json = "{\n";
-  json += "  \"alpha_pattern\": {},\n";
-  json += "  \"base_model_name_or_path\": \"" + json_escape(base_model_name_or_path) + "\",\n";
+  json += "  \"alpha_pattern\": " + pattern_json(options_.alpha_pattern) + ",\n";
+  json += "  \"base_model_name_or_path\": " + quoted(base_model_name_or_path) + ",\n";
   json += "  \"bias\": \"none\",\n";
   json += "  \"fan_in_fan_out\": false,\n";
   json += "  \"inference_mode\": true,\n";
   json += "  \"init_lora_weights\": true,\n";
   json += "  \"layers_pattern\": null,\n";
   json += "  \"layers_to_transform\": null,\n";
-  json += std::string("  \"lora_alpha\": ") + alpha + ",\n";
-  json += std::string("  \"lora_dropout\": ") + dropout + ",\n";
-  json += "  \"modules_to_save\": null,\n";
+  json += "  \"lora_alpha\": " + number(options_.alpha) + ",\n";
+  json += "  \"lora_dropout\": " + number(options_.dropout) + ",\n";
+  json += "  \"modules_to_save\": " + mts + ",\n";
   json += "  \"peft_type\": \"LORA\",\n";
   json += "  \"r\": " + std::to_string(options_.r) + ",\n";
-  json += "  \"rank_pattern\": {},\n";
+  json += "  \"rank_pattern\": " + pattern_json(options_.rank_pattern) + ",\n";
   json += "  \"revision\": null,\n";
   json += "  \"target_modules\": " + targets + ",\n";
   json += "  \"task_type\": \"CAUSAL_LM\"";
+  if (options_.use_dora) json += ",\n  \"use_dora\": true";
   if (options_.use_rslora) json += ",\n  \"use_rslora\": true";
   json += "\n}\n";
   const auto path = fs::path(dir) / "adapter_config.json";
@@ -504,31 +664,71 @@ void LoraModel::load_adapter(const std::string& path) {
   load_adapter(SafetensorsFile(p.string()));
 }
 
-void LoraModel::load_adapter(const SafetensorsFile& f) {
+void LoraModel::load_adapter(const SafetensorsFile& f) { load_state(read_state(f)); }
+
+std::vector<std::pair<std::string, torch::Tensor>> LoraModel::read_state(const SafetensorsFile& f) const {
   const std::string& src = f.path();
   std::set<std::string> expected;
-  std::vector<std::pair<torch::Tensor*, torch::Tensor>> copies;
-  for (auto& ad : adapters_) {
-    for (const char* which : {"lora_A", "lora_B"}) {
-      const std::string key = "base_model.model." + ad.module + "." + which + ".weight";
-      expected.insert(key);
-      if (!f.contains(key)) throw FormatError(src + ": missing adapter key '" + key + "'");
-      auto t = f.tensor(key);
-      auto& dst = which[5] == 'A' ? ad.a : ad.b;
-      if (t.sizes() != dst.sizes())
-        throw FormatError(src + ": tensor '" + key + "' has shape " + c10::str(t.sizes()) + ", expected " +
-                          c10::str(dst.sizes()));
-      if (!at::isfinite(t.to(torch::kFloat32)).all().item<bool>())
-        throw FormatError(src + ": tensor '" + key + "' holds a NaN or infinity");
-      copies.emplace_back(&dst, std::move(t));
-    }
+  std::vector<std::pair<std::string, torch::Tensor>> tensors;
+  for (const auto& [key, dst] : named_parameters()) {
+    expected.insert(key);
+    if (!f.contains(key)) throw FormatError(src + ": missing adapter key '" + key + "'");
+    auto t = f.tensor(key);
+    if (t.sizes() != dst.sizes())
+      throw FormatError(src + ": tensor '" + key + "' has shape " + c10::str(t.sizes()) + ", expected " +
+                        c10::str(dst.sizes()));
+    if (!t.is_floating_point()) throw FormatError(src + ": tensor '" + key + "' is not floating-point");
+    t = t.to(torch::kFloat32);
+    if (!at::isfinite(t).all().item<bool>()) throw FormatError(src + ": tensor '" + key + "' holds a NaN or infinity");
+    tensors.emplace_back(key, std::move(t));
   }
   for (const auto& name : f.names())
     if (!expected.count(name))
-      throw FormatError(src + ": unexpected adapter key '" + name + "' (this model's adapters target " +
-                        std::to_string(adapters_.size()) + " modules)");
+      throw FormatError(src + ": unexpected adapter key '" + name + "' (this model trains " +
+                        std::to_string(expected.size()) + " tensors: " + std::to_string(adapters_.size()) +
+                        " adapters, " + std::to_string(copies_.size()) + " module copies)");
+  return tensors;
+}
+
+void LoraModel::load_state(const std::vector<std::pair<std::string, torch::Tensor>>& tensors) {
+  auto params = named_parameters();
+  if (tensors.size() != params.size())
+    throw InvalidArgument("load_state: " + std::to_string(tensors.size()) + " tensors for " +
+                          std::to_string(params.size()) + " trainable tensors");
+  std::map<std::string, const torch::Tensor*> by_name;
+  for (const auto& [k, t] : tensors) by_name[k] = &t;
+  for (const auto& [k, p] : params) {
+    auto it = by_name.find(k);
+    if (it == by_name.end()) throw InvalidArgument("load_state: no tensor for '" + k + "'");
+    if (it->second->sizes() != p.sizes()) throw InvalidArgument("load_state: '" + k + "' has another shape");
+  }
   torch::NoGradGuard no_grad;
-  for (auto& [dst, t] : copies) dst->copy_(t.to(torch::kFloat32));
+  for (auto& [k, p] : params) {
+    auto dst = p;
+    dst.copy_(by_name[k]->to(torch::kFloat32));
+  }
+}
+
+torch::Tensor LoraModel::merged_weight(int layer, int slot) const {
+  const int ci = copy_at_[static_cast<size_t>(layer)][static_cast<size_t>(slot)];
+  if (ci >= 0) return copies_[static_cast<size_t>(ci)].weight.detach().to(base_->dtype());
+  const int idx = adapter_at_[static_cast<size_t>(layer)][static_cast<size_t>(slot)];
+  auto w = base_weight(layer, slot, base_->dtype());
+  if (idx < 0) return w;
+  const auto& ad = adapters_[static_cast<size_t>(idx)];
+  auto merged = w.to(torch::kFloat32) + at::matmul(ad.b, ad.a) * ad.scaling;
+  if (ad.magnitude.defined()) {
+    auto norm = at::linalg_vector_norm(merged, 2, {1}, true, torch::kFloat32);
+    merged = (ad.magnitude.unsqueeze(1) / norm) * merged;
+  }
+  return merged.to(base_->dtype());
+}
+
+torch::Tensor LoraModel::merged_bias(int layer, int slot) const {
+  const int ci = copy_at_[static_cast<size_t>(layer)][static_cast<size_t>(slot)];
+  if (ci >= 0 && copies_[static_cast<size_t>(ci)].bias.defined())
+    return copies_[static_cast<size_t>(ci)].bias.detach().to(base_->dtype());
+  return base_bias(layer, slot);
 }
 
 void LoraModel::save_merged(const std::string& dir) const {
@@ -536,34 +736,29 @@ void LoraModel::save_merged(const std::string& dir) const {
   fs::create_directories(dir);
   torch::NoGradGuard no_grad;
   const auto& base = *base_;
+  const auto& cfg = base.config();
   std::vector<std::pair<std::string, torch::Tensor>> out;
-  out.emplace_back("model.embed_tokens.weight", base.embed());
+  out.emplace_back("model.embed_tokens.weight", embed_weight().detach());
   const auto& layers = base.layers();
   for (size_t li = 0; li < layers.size(); ++li) {
     const int i = static_cast<int>(li);
-    const std::string pre = "model.layers." + std::to_string(li) + ".";
-    for (int p = 0; p < kNumProj; ++p) {
-      auto w = merged_weight(i, static_cast<Proj>(p));
-      const std::string name = lora_module_name(i, p);
-      out.emplace_back(name + ".weight", w.contiguous());
-      auto bias = base_bias(i, static_cast<Proj>(p));
+    for (int p = 0; p < static_cast<int>(slots_.size()); ++p) {
+      const std::string name = lora_module_name(slots_, i, p);
+      out.emplace_back(name + ".weight", merged_weight(i, p).contiguous());
+      auto bias = merged_bias(i, p);
       if (bias.defined()) out.emplace_back(name + ".bias", bias.contiguous());
     }
-    out.emplace_back(pre + "input_layernorm.weight", layers[li].ln1);
-    out.emplace_back(pre + "post_attention_layernorm.weight", layers[li].ln2);
+    for (int n = 0; n < kNumNorms; ++n) {
+      const auto name = norm_module_name(cfg, i, static_cast<Norm>(n));
+      if (name.empty()) continue;
+      out.emplace_back(name + ".weight", hooks_.norm(i, static_cast<Norm>(n)).detach());
+    }
   }
-  out.emplace_back("model.norm.weight", base.final_norm());
-  if (!(base.config().tie_word_embeddings && base.lm_head().is_same(base.embed())))
-    out.emplace_back("lm_head.weight", base.lm_head());
+  out.emplace_back("model.norm.weight", final_norm_weight().detach());
+  const bool untouched_tie =
+      cfg.tie_word_embeddings && base.lm_head().is_same(base.embed()) && embed_copy_ < 0 && lm_head_copy_ < 0;
+  if (!untouched_tie) out.emplace_back("lm_head.weight", lm_head_weight().detach());
   save_safetensors((fs::path(dir) / "model.safetensors").string(), out, {{"format", "pt"}});
-}
-
-torch::Tensor LoraModel::merged_weight(int layer, Proj p) const {
-  auto w = base_weight(layer, p);
-  const int idx = index_[static_cast<size_t>(layer)][p];
-  if (idx < 0) return w;
-  const auto& ad = adapters_[static_cast<size_t>(idx)];
-  return (w.to(torch::kFloat32) + at::matmul(ad.b, ad.a) * ad.scaling).to(base_->dtype());
 }
 
 std::shared_ptr<Decoder> LoraModel::merged_decoder() const {
@@ -571,15 +766,36 @@ std::shared_ptr<Decoder> LoraModel::merged_decoder() const {
   std::vector<Decoder::Layer> layers = base_->layers();  // tensor handles: shares the base storage
   for (size_t li = 0; li < layers.size(); ++li) {
     const int i = static_cast<int>(li);
-    const auto& ix = index_[li];
-    auto w = [&](Proj p) { return merged_weight(i, p).detach(); };
     auto& L = layers[li];
-    if (ix[kQ] >= 0 || ix[kK] >= 0 || ix[kV] >= 0) L.qkv_w = at::cat({w(kQ), w(kK), w(kV)}, 0);
-    if (ix[kO] >= 0) L.o_w = w(kO).contiguous();
-    if (ix[kGate] >= 0 || ix[kUp] >= 0) L.gate_up_w = at::cat({w(kGate), w(kUp)}, 0);
-    if (ix[kDown] >= 0) L.down_w = w(kDown).contiguous();
+    for (int m = 0; m < kNumMatrices; ++m) {
+      std::vector<int> slots;
+      bool touched = false;
+      for (int p = 0; p < static_cast<int>(slots_.size()); ++p) {
+        if (static_cast<int>(slots_[static_cast<size_t>(p)].matrix) != m) continue;
+        slots.push_back(p);
+        touched = touched || adapter_at_[li][static_cast<size_t>(p)] >= 0 || copy_at_[li][static_cast<size_t>(p)] >= 0;
+      }
+      if (!touched) continue;
+      std::vector<torch::Tensor> w, b;
+      for (int p : slots) {
+        w.push_back(merged_weight(i, p));
+        auto bias = merged_bias(i, p);
+        if (bias.defined()) b.push_back(bias);
+      }
+      auto& lm = L.m[static_cast<size_t>(m)];
+      lm.q.reset();
+      lm.w = w.size() == 1 ? w.front().contiguous() : at::cat(w, 0);
+      if (!b.empty()) lm.b = b.size() == 1 ? b.front().contiguous() : at::cat(b, 0);
+    }
+    for (int n = 0; n < kNumNorms; ++n)
+      if (norm_copy_at_[li][static_cast<size_t>(n)] >= 0)
+        L.norms[static_cast<size_t>(n)] = hooks_.norm(i, static_cast<Norm>(n)).detach().clone();
   }
-  return std::make_shared<Decoder>(base_->with_layers(std::move(layers)));
+  auto dec = base_->with_layers(std::move(layers));
+  auto copy = [&](int idx) {
+    return idx >= 0 ? copies_[static_cast<size_t>(idx)].weight.detach().to(base_->dtype()).clone() : torch::Tensor();
+  };
+  return std::make_shared<Decoder>(dec.with_head(copy(embed_copy_), copy(final_norm_copy_), copy(lm_head_copy_)));
 }
 
 }  // namespace airtune::nn

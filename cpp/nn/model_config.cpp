@@ -2,6 +2,7 @@
 
 #include <simdjson.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -38,6 +39,11 @@ class Json {
     return !o[key].get(e) && !e.is_null();
   }
   bool has(std::string_view key) const { return has(obj_, key); }
+  /// The key is there, null or not.
+  bool present(std::string_view key) const {
+    simdjson::dom::element e;
+    return !obj_[key].get(e);
+  }
 
   int64_t integer(simdjson::dom::object o, std::string_view key, int64_t def, bool required,
                   const std::string& where = "") const {
@@ -163,20 +169,90 @@ DecoderConfig DecoderConfig::from_file(const std::string& path) {
   return from_json(text, source);
 }
 
+namespace {
+
+const char* const kDecoderTypes[] = {"llama", "mistral", "qwen2", "gemma", "gemma2", "gemma3_text", "phi3"};
+
+bool known_decoder(const std::string& t) {
+  for (const char* k : kDecoderTypes)
+    if (t == k) return true;
+  return false;
+}
+
+// One RoPE description (an object of rope_parameters / rope_scaling); `where` names it in errors.
+void read_rope(const Json& j, simdjson::dom::object rope, const std::string& where, int64_t max_pos, RopeConfig& r) {
+  const std::string& source = j.source();
+  r.theta = j.number(rope, "rope_theta", r.theta, where);
+  std::string type = j.string(rope, "rope_type", "", where);
+  if (type.empty()) type = j.string(rope, "type", "default", where);
+  if (type != "default" && type != "linear" && type != "llama3")
+    throw FormatError(source + ": key '" + where + "rope_type' is '" + type +
+                      "': unsupported (supported: default, linear, llama3)");
+  r.type = type;
+  r.factor = j.number(rope, "factor", 1.0, where);
+  if (type != "default" && !(r.factor > 0)) throw FormatError(source + ": key '" + where + "factor' must be positive");
+  r.low_freq_factor = j.number(rope, "low_freq_factor", 1.0, where);
+  r.high_freq_factor = j.number(rope, "high_freq_factor", 4.0, where);
+  r.original_max_position_embeddings =
+      j.integer(rope, "original_max_position_embeddings", type == "llama3" ? -1 : max_pos, type == "llama3", where);
+  if (type == "llama3" && !(r.high_freq_factor > r.low_freq_factor))
+    throw FormatError(source + ": key '" + where + "high_freq_factor' must exceed low_freq_factor");
+  if (!(r.theta > 0)) throw FormatError(source + ": key '" + where + "rope_theta' must be positive");
+}
+
+void read_quantization(const Json& j, DecoderConfig& c) {
+  simdjson::dom::object q;
+  if (!j.object("quantization_config", &q)) return;
+  const std::string& source = j.source();
+  const std::string where = "quantization_config.";
+  auto flag = [&](const char* key) {
+    simdjson::dom::element e;
+    bool b = false;
+    return !q[key].get(e) && !e.get_bool().get(b) && b;
+  };
+  c.quantization.method =
+      j.string(q, "quant_method", flag("load_in_4bit") || flag("load_in_8bit") ? "bitsandbytes" : "", where);
+  const std::string supported =
+      " (airtune reads bitsandbytes NF4 checkpoints, load_in_4bit with bnb_4bit_quant_type nf4; otherwise give "
+      "the unquantized checkpoint and quantization='nf4' or 'int8', which quantizes it at load)";
+  if (c.quantization.method != "bitsandbytes")
+    throw FormatError(source + ": key '" + where + "quant_method' is '" + c.quantization.method +
+                      "': a quantized checkpoint format airtune does not read" + supported);
+  if (flag("load_in_8bit"))
+    throw FormatError(source + ": key '" + where +
+                      "load_in_8bit' is true: bitsandbytes 8-bit (LLM.int8) checkpoints are not read" + supported);
+  const std::string type = j.string(q, "bnb_4bit_quant_type", "fp4", where);
+  if (!flag("load_in_4bit") || type != "nf4")
+    throw FormatError(source + ": key '" + where + "bnb_4bit_quant_type' is '" + type +
+                      "': only nf4 bitsandbytes checkpoints are read" + supported);
+  c.quantization.bnb_nf4 = true;
+  c.quantization.double_quant = flag("bnb_4bit_use_double_quant");
+}
+
+}  // namespace
+
 DecoderConfig DecoderConfig::from_json(const std::string& text, const std::string& source) {
   Json j(text, source);
   DecoderConfig c;
   c.model_type = j.string("model_type", "");
   auto archs = j.string_list("architectures");
   if (c.model_type.empty() && !archs.empty()) {
-    if (archs[0].rfind("Llama", 0) == 0) c.model_type = "llama";
-    if (archs[0].rfind("Mistral", 0) == 0) c.model_type = "mistral";
-    if (archs[0].rfind("Qwen2", 0) == 0) c.model_type = "qwen2";
+    const std::pair<const char*, const char*> prefixes[] = {
+        {"Llama", "llama"},   {"Mistral", "mistral"}, {"Qwen2", "qwen2"}, {"Gemma3", "gemma3_text"},
+        {"Gemma2", "gemma2"}, {"Gemma", "gemma"},     {"Phi3", "phi3"}};
+    for (const auto& [prefix, type] : prefixes)
+      if (archs[0].rfind(prefix, 0) == 0) {
+        c.model_type = type;
+        break;
+      }
   }
-  if (c.model_type != "llama" && c.model_type != "mistral" && c.model_type != "qwen2") {
+  if (!known_decoder(c.model_type)) {
     throw FormatError(source + ": key 'model_type' is '" + c.model_type +
-                      "': unsupported architecture (supported decoders: llama, mistral, qwen2)");
+                      "': unsupported architecture (supported decoders: llama, mistral, qwen2, gemma, gemma2, "
+                      "gemma3_text, phi3)");
   }
+  const std::string& t = c.model_type;
+  const bool gemma = t == "gemma" || t == "gemma2" || t == "gemma3_text";
   read_dimensions(j, source, c);
   c.num_key_value_heads = j.integer("num_key_value_heads", c.num_attention_heads);
   require_positive(source, "num_key_value_heads", c.num_key_value_heads);
@@ -193,58 +269,92 @@ DecoderConfig DecoderConfig::from_json(const std::string& text, const std::strin
   c.max_position_embeddings = j.integer("max_position_embeddings", 2048);
   require_positive(source, "max_position_embeddings", c.max_position_embeddings);
   c.rms_norm_eps = j.number("rms_norm_eps", 1e-6);
-  std::string act = j.string("hidden_act", "silu");
-  if (act != "silu" && act != "swish")
-    throw FormatError(source + ": key 'hidden_act' is '" + act + "': only silu is supported for decoders");
 
-  // RoPE: v5 rope_parameters, else v4 rope_theta + rope_scaling.
-  simdjson::dom::object rope;
-  std::string where;
-  bool have_rope = false;
-  c.rope.theta = j.number("rope_theta", 10000.0);
-  if (j.object("rope_parameters", &rope)) {
-    have_rope = true;
-    where = "rope_parameters.";
-    c.rope.theta = j.number(rope, "rope_theta", c.rope.theta, where);
-  } else if (j.object("rope_scaling", &rope)) {
-    have_rope = true;
-    where = "rope_scaling.";
+  // Activation: Gemma 2/3 name it hidden_activation; Gemma's legacy "gelu" means the tanh approximation.
+  std::string act = j.string("hidden_activation", "");
+  if (act.empty()) act = j.string("hidden_act", gemma ? "gelu_pytorch_tanh" : "silu");
+  if (act == "silu" || act == "swish") {
+    c.activation = "silu";
+  } else if (act == "gelu_pytorch_tanh" || (t == "gemma" && act == "gelu")) {
+    c.activation = "gelu_tanh";
+  } else {
+    throw FormatError(source + ": key 'hidden_act' is '" + act +
+                      "': unsupported (decoders: silu, or gelu_pytorch_tanh for Gemma)");
   }
-  if (have_rope) {
-    std::string type = j.string(rope, "rope_type", "", where);
-    if (type.empty()) type = j.string(rope, "type", "default", where);
-    if (type != "default" && type != "linear" && type != "llama3")
-      throw FormatError(source + ": key '" + where + "rope_type' is '" + type +
-                        "': unsupported (supported: default, linear, llama3)");
-    c.rope.type = type;
-    c.rope.factor = j.number(rope, "factor", 1.0, where);
-    if (type != "default" && !(c.rope.factor > 0))
-      throw FormatError(source + ": key '" + where + "factor' must be positive");
-    c.rope.low_freq_factor = j.number(rope, "low_freq_factor", 1.0, where);
-    c.rope.high_freq_factor = j.number(rope, "high_freq_factor", 4.0, where);
-    c.rope.original_max_position_embeddings =
-        j.integer(rope, "original_max_position_embeddings", type == "llama3" ? -1 : c.max_position_embeddings,
-                  type == "llama3", where);
-    if (type == "llama3" && !(c.rope.high_freq_factor > c.rope.low_freq_factor))
-      throw FormatError(source + ": key '" + where + "high_freq_factor' must exceed low_freq_factor");
+
+  // RoPE: v5 rope_parameters (per layer type for Gemma 3), else v4 rope_theta + rope_scaling.
+  c.rope.theta = j.number("rope_theta", 10000.0);
+  simdjson::dom::object rope;
+  double partial = j.number("partial_rotary_factor", 1.0);
+  if (j.object("rope_parameters", &rope)) {
+    simdjson::dom::element full, local;
+    const bool per_type = !rope["full_attention"].get(full) || !rope["sliding_attention"].get(local);
+    if (per_type) {
+      simdjson::dom::object o;
+      if (!rope["full_attention"].get(full) && !full.get_object().get(o))
+        read_rope(j, o, "rope_parameters.full_attention.", c.max_position_embeddings, c.rope);
+      if (!rope["sliding_attention"].get(local) && !local.get_object().get(o)) {
+        c.rope_local.theta = 10000.0;
+        read_rope(j, o, "rope_parameters.sliding_attention.", c.max_position_embeddings, c.rope_local);
+        c.has_local_rope = true;
+      }
+    } else {
+      read_rope(j, rope, "rope_parameters.", c.max_position_embeddings, c.rope);
+      partial = j.number(rope, "partial_rotary_factor", partial, "rope_parameters.");
+    }
+  } else {
+    if (j.object("rope_scaling", &rope)) read_rope(j, rope, "rope_scaling.", c.max_position_embeddings, c.rope);
+    if (t == "gemma3_text") {
+      c.rope_local.theta = j.number("rope_local_base_freq", 10000.0);
+      c.has_local_rope = true;
+    }
   }
   if (!(c.rope.theta > 0)) throw FormatError(source + ": key 'rope_theta' must be positive");
+  if (!(partial > 0 && partial <= 1)) throw FormatError(source + ": key 'partial_rotary_factor' must be in (0, 1]");
+  c.rotary_dim = static_cast<int64_t>(static_cast<double>(c.head_dim) * partial);
+  if (c.rotary_dim <= 0 || c.rotary_dim % 2 != 0)
+    throw FormatError(source + ": partial_rotary_factor x head_dim must be a positive even number of dims");
 
-  if (c.model_type == "qwen2") {
+  if (t == "qwen2") {
     c.attention_bias = true;  // q/k/v biases are part of the architecture
     c.o_proj_bias = false;
-  } else if (c.model_type == "llama") {
+  } else if (t == "llama" || gemma) {
     c.attention_bias = j.boolean("attention_bias", false);
     c.o_proj_bias = c.attention_bias;
-    c.mlp_bias = j.boolean("mlp_bias", false);
+    c.mlp_bias = t == "llama" && j.boolean("mlp_bias", false);
   }
-  c.tie_word_embeddings = j.boolean("tie_word_embeddings", c.model_type == "qwen2" ? false : false);
+  c.tie_word_embeddings = j.boolean("tie_word_embeddings", gemma);
+  if (gemma) {
+    c.norm_plus_one = true;
+    c.embed_scale = std::sqrt(static_cast<double>(c.hidden_size));
+  }
+  if (t == "gemma2" || t == "gemma3_text") {
+    c.sandwich_norms = true;
+    const double scalar = j.number("query_pre_attn_scalar", 256.0);
+    if (!(scalar > 0)) throw FormatError(source + ": key 'query_pre_attn_scalar' must be positive");
+    c.attn_scale = 1.0 / std::sqrt(scalar);
+    // transformers' defaults apply when the key is absent; null turns softcapping off
+    const bool g2 = t == "gemma2";
+    c.attn_softcap = j.number("attn_logit_softcapping", g2 && !j.present("attn_logit_softcapping") ? 50.0 : 0.0);
+    c.final_softcap = j.number("final_logit_softcapping", g2 && !j.present("final_logit_softcapping") ? 30.0 : 0.0);
+    if (c.attn_softcap < 0 || c.final_softcap < 0)
+      throw FormatError(source + ": softcapping values must be positive or null");
+  }
+  c.qk_norm = t == "gemma3_text";
+  c.fused_projections = t == "phi3";
 
   // Attention windows per layer.
   int64_t window = j.integer("sliding_window", 0);
   if (window < 0) throw FormatError(source + ": key 'sliding_window' must be positive or null");
   c.layer_window.assign(static_cast<size_t>(c.num_hidden_layers), 0);
   auto layer_types = j.string_list("layer_types");
+  if (layer_types.empty() && (t == "gemma2" || t == "gemma3_text") && window > 0) {
+    // transformers' defaults: Gemma 2 alternates sliding/full; Gemma 3 has one full layer in sliding_window_pattern
+    const int64_t pattern = t == "gemma2" ? 2 : j.integer("sliding_window_pattern", 6);
+    if (pattern <= 0) throw FormatError(source + ": key 'sliding_window_pattern' must be positive");
+    for (int64_t i = 0; i < c.num_hidden_layers; ++i)
+      layer_types.push_back((i + 1) % pattern ? "sliding_attention" : "full_attention");
+  }
   if (!layer_types.empty()) {
     if (static_cast<int64_t>(layer_types.size()) != c.num_hidden_layers)
       throw FormatError(source + ": key 'layer_types' has " + std::to_string(layer_types.size()) + " entries for " +
@@ -259,17 +369,36 @@ DecoderConfig DecoderConfig::from_json(const std::string& text, const std::strin
                           "': unsupported");
       }
     }
-  } else if (c.model_type == "mistral" && window > 0) {
+  } else if ((t == "mistral" || t == "phi3") && window > 0) {
     c.layer_window.assign(static_cast<size_t>(c.num_hidden_layers), window);
-  } else if (c.model_type == "qwen2" && j.boolean("use_sliding_window", false) && window > 0) {
+  } else if (t == "qwen2" && j.boolean("use_sliding_window", false) && window > 0) {
     int64_t max_window_layers = j.integer("max_window_layers", c.num_hidden_layers);
     for (int64_t i = max_window_layers; i < c.num_hidden_layers; ++i) c.layer_window[static_cast<size_t>(i)] = window;
   }
+  if (j.boolean("use_bidirectional_attention", false))
+    throw FormatError(source + ": key 'use_bidirectional_attention' is true: only causal decoders are supported");
 
   c.eos_token_ids = j.int_list("eos_token_id");
   c.bos_token_id = j.integer("bos_token_id", -1);
   c.pad_token_id = j.integer("pad_token_id", -1);
+  read_quantization(j, c);
   return c;
+}
+
+BnbQuantState parse_bnb_quant_state(const std::string& text, const std::string& source) {
+  Json j(text, source);
+  BnbQuantState q;
+  q.quant_type = j.string("quant_type", "");
+  q.blocksize = j.integer("blocksize", 0, true);
+  q.nested = j.has("nested_blocksize");
+  if (q.nested) {
+    q.nested_blocksize = j.integer("nested_blocksize", 0, true);
+    q.nested_offset = j.number("nested_offset", NAN);
+    if (!std::isfinite(q.nested_offset)) throw FormatError(source + ": key 'nested_offset' must be a finite number");
+  }
+  q.shape = j.int_list("shape");
+  if (q.blocksize <= 0) throw FormatError(source + ": key 'blocksize' must be positive");
+  return q;
 }
 
 EncoderConfig EncoderConfig::from_file(const std::string& path) {

@@ -185,11 +185,30 @@ torch::optim::AdamWOptions& group_options(torch::optim::AdamW& opt) {
 
 struct LoopState {
   int64_t step = 0;
-  double best_eval = INFINITY;
+  int64_t best_step = 0;  // 0: no evaluation yet
+  double best_metric = 0.0;
   int64_t bad_evals = 0;
   std::vector<StepInfo> history;
-  std::vector<std::pair<int64_t, double>> evals;
+  std::vector<EvalOutcome> evals;
+  std::vector<std::pair<std::string, torch::Tensor>> best_state;  // CPU copies at the best evaluation
 };
+
+// A copy of the trainable tensors on the CPU (the best adapter): always a copy, never a view of the
+// live parameters (which later steps change in place).
+std::vector<std::pair<std::string, torch::Tensor>> snapshot(const LoraModel& model) {
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  for (const auto& [name, t] : model.named_parameters())
+    out.emplace_back(name, t.detach().to(torch::kCPU, torch::kFloat32, /*non_blocking=*/false, /*copy=*/true));
+  return out;
+}
+
+// Every pattern or name list as one string for the fingerprint.
+template <typename V>
+std::string patterns_spec(const std::vector<std::pair<std::string, V>>& p) {
+  std::string s;
+  for (const auto& [k, v] : p) s += (s.empty() ? "" : ",") + k + "=" + fmt(static_cast<double>(v));
+  return s;
+}
 
 // SHA-256 of the examples (length, ids, labels of each, in order): a changed row, order or split
 // changes the digest.
@@ -243,8 +262,21 @@ std::map<std::string, std::string> fingerprint(const LoraModel& model, const Tra
       {"lora_alpha", fmt(l.alpha)},
       {"lora_dropout", fmt(l.dropout)},
       {"lr_scheduler", o.schedule},
+      {"load_best_model_at_end", b(o.load_best_at_end)},
       {"max_grad_norm", fmt(o.max_grad_norm)},
       {"max_steps", i(o.max_steps)},
+      {"metric_for_best_model", o.best_metric},
+      {"greater_is_better", b(o.greater_is_better)},
+      {"alpha_pattern", patterns_spec(l.alpha_pattern)},
+      {"rank_pattern", patterns_spec(l.rank_pattern)},
+      {"use_dora", b(l.use_dora)},
+      {"modules_to_save",
+       [&] {
+         std::string m;
+         for (const auto& t : l.modules_to_save) m += (m.empty() ? "" : ",") + t;
+         return m;
+       }()},
+      {"quantization", model.base().quantization() ? describe(*model.base().quantization()) : "none"},
       {"n_eval", i(static_cast<int64_t>(eval.size()))},
       {"n_train", i(static_cast<int64_t>(train.size()))},
       {"pack_length", i(o.pack_length)},
@@ -259,16 +291,6 @@ std::map<std::string, std::string> fingerprint(const LoraModel& model, const Tra
   };
 }
 
-// The trainable tensors with their PEFT names, in LoraModel::parameters() order (A, B per module).
-std::vector<std::pair<std::string, torch::Tensor>> named_parameters(const LoraModel& model) {
-  std::vector<std::pair<std::string, torch::Tensor>> out;
-  for (const auto& ad : model.adapters()) {
-    out.emplace_back("base_model.model." + ad.module + ".lora_A.weight", ad.a);
-    out.emplace_back("base_model.model." + ad.module + ".lora_B.weight", ad.b);
-  }
-  return out;
-}
-
 void save_checkpoint(const std::string& dir, const LoraModel& model, torch::optim::AdamW& opt, const LoopState& st,
                      const TrainOptions& o, const std::map<std::string, std::string>& fp, int64_t total_steps) {
   namespace fs = std::filesystem;
@@ -278,7 +300,7 @@ void save_checkpoint(const std::string& dir, const LoraModel& model, torch::opti
 
   // AdamW state as plain tensors (no pickle): the moments and step count of each parameter.
   std::vector<std::pair<std::string, torch::Tensor>> optimizer;
-  for (const auto& [name, p] : named_parameters(model)) {
+  for (const auto& [name, p] : model.named_parameters()) {
     auto it = opt.state().find(p.unsafeGetTensorImpl());
     int64_t step = 0;
     torch::Tensor m1, m2;
@@ -303,16 +325,21 @@ void save_checkpoint(const std::string& dir, const LoraModel& model, torch::opti
   for (int64_t i = 0; i < nh; ++i) {
     const auto& s = st.history[static_cast<size_t>(i)];
     const double row[io::kTrainStepColumns] = {
-        double(s.step), double(s.total_steps), double(s.epoch),      s.loss,    s.lr,
-        s.grad_norm,    double(s.tokens),      double(s.seq_tokens), s.seconds, s.eval_loss};
+        double(s.step),   double(s.total_steps), double(s.epoch), s.loss,      s.lr,           s.grad_norm,
+        double(s.tokens), double(s.seq_tokens),  s.seconds,       s.eval_loss, s.eval_accuracy};
     for (int k = 0; k < io::kTrainStepColumns; ++k) ph[i][k] = row[k];
   }
   const int64_t ne = static_cast<int64_t>(st.evals.size());
-  auto ev = at::zeros({ne, 2}, torch::kFloat64);
+  auto ev = at::zeros({ne, 3}, torch::kFloat64);
+  auto pe = ev.accessor<double, 2>();
   for (int64_t i = 0; i < ne; ++i) {
-    ev[i][0] = static_cast<double>(st.evals[static_cast<size_t>(i)].first);
-    ev[i][1] = st.evals[static_cast<size_t>(i)].second;
+    const auto& e = st.evals[static_cast<size_t>(i)];
+    pe[i][0] = static_cast<double>(e.step);
+    pe[i][1] = e.loss;
+    pe[i][2] = e.metric;
   }
+  if (st.best_step > 0)
+    save_safetensors((fs::path(tmp) / io::kBestAdapterFile).string(), st.best_state, {{"format", "pt"}});
   at::Generator gen = at::detail::getDefaultCPUGenerator();
   torch::Tensor rng;
   {
@@ -326,11 +353,14 @@ void save_checkpoint(const std::string& dir, const LoraModel& model, torch::opti
   io::CheckpointManifest m;
   m.step = st.step;
   m.total_steps = total_steps;
-  m.best_eval = st.best_eval;
+  m.best_metric = st.best_metric;
+  m.best_step = st.best_step;
   m.bad_evals = st.bad_evals;
   m.n_evals = ne;
   m.fingerprint = fp;
-  for (auto name : io::kCheckpointFiles) {
+  std::vector<std::string_view> names(io::kCheckpointFiles.begin(), io::kCheckpointFiles.end());
+  if (st.best_step > 0) names.push_back(io::kBestAdapterFile);
+  for (auto name : names) {
     const auto bytes = io::read_whole_file((fs::path(tmp) / name).string());
     m.files[std::string(name)] = {bytes.size(), core::sha256_hex(bytes.data(), bytes.size())};
   }
@@ -371,7 +401,7 @@ void load_checkpoint(const std::string& dir, LoraModel& model, torch::optim::Ada
   const auto& state_bytes = bytes_of("trainer_state.safetensors");
   auto state = io::decode_trainer_state(reinterpret_cast<const uint8_t*>(state_bytes.data()), state_bytes.size(), m,
                                         path_of("trainer_state.safetensors"));
-  auto params = named_parameters(model);
+  auto params = model.named_parameters();
   std::vector<io::ParamSpec> specs;
   for (const auto& [name, p] : params) specs.push_back({name, p.sizes().vec()});
   const auto& opt_bytes = bytes_of("optimizer.safetensors");
@@ -381,6 +411,11 @@ void load_checkpoint(const std::string& dir, LoraModel& model, torch::optim::Ada
                             bytes_in_memory(std::move(files.at("optimizer.safetensors"))));
   SafetensorsFile adapter(path_of("adapter_model.safetensors"),
                           bytes_in_memory(std::move(files.at("adapter_model.safetensors"))));
+  std::vector<std::pair<std::string, torch::Tensor>> best_state;
+  if (m.best_step > 0) {
+    const std::string best(io::kBestAdapterFile);
+    best_state = model.read_state(SafetensorsFile(path_of(best.c_str()), bytes_in_memory(std::move(files.at(best)))));
+  }
   at::Generator gen = at::detail::getDefaultCPUGenerator();
   {
     std::lock_guard<std::mutex> lock(gen.mutex());
@@ -402,10 +437,16 @@ void load_checkpoint(const std::string& dir, LoraModel& model, torch::optim::Ada
     opt.state()[p.unsafeGetTensorImpl()] = std::move(s);
   }
   st.step = m.step;
-  st.best_eval = m.best_eval;
+  st.best_metric = m.best_metric;
+  st.best_step = m.best_step;
   st.bad_evals = m.bad_evals;
   st.history = std::move(state.history);
-  st.evals = std::move(state.evals);
+  st.evals.clear();
+  for (const auto& e : state.evals) {
+    const auto& h = st.history[static_cast<size_t>(e.step - 1)];
+    st.evals.push_back({e.step, e.loss, h.eval_accuracy, e.metric});
+  }
+  st.best_state = std::move(best_state);
   auto rng = at::empty({static_cast<int64_t>(state.cpu_rng_state.size())}, torch::kUInt8);
   std::memcpy(rng.data_ptr(), state.cpu_rng_state.data(), state.cpu_rng_state.size());
   std::lock_guard<std::mutex> lock(gen.mutex());
@@ -430,8 +471,13 @@ double lr_lambda(const std::string& schedule, int64_t step, int64_t warmup, int6
   throw InvalidArgument("lr schedule '" + schedule + "' is not supported: use linear, cosine or constant");
 }
 
-double evaluate_loss(LoraModel& model, const std::vector<TrainExample>& data, int64_t batch_size,
-                     int64_t pad_token_id) {
+const std::vector<std::string>& best_metric_names() {
+  static const std::vector<std::string> names = {"eval_loss", "eval_perplexity", "eval_token_accuracy"};
+  return names;
+}
+
+EvalResult evaluate_loss(LoraModel& model, const std::vector<TrainExample>& data, int64_t batch_size,
+                         int64_t pad_token_id) {
   torch::NoGradGuard no_grad;
   model.set_training(false);
   std::vector<int64_t> order(data.size());
@@ -439,18 +485,49 @@ double evaluate_loss(LoraModel& model, const std::vector<TrainExample>& data, in
   std::stable_sort(order.begin(), order.end(),
                    [&](int64_t a, int64_t b) { return data[a].ids.size() > data[b].ids.size(); });
   double sum = 0.0;
-  int64_t n = 0;
+  int64_t n = 0, correct = 0;
   for (size_t start = 0; start < order.size(); start += static_cast<size_t>(batch_size)) {
     std::vector<int64_t> rows(
         order.begin() + static_cast<std::ptrdiff_t>(start),
         order.begin() + static_cast<std::ptrdiff_t>(std::min(order.size(), start + static_cast<size_t>(batch_size))));
     auto b = make_batch(data, rows, pad_token_id, model.base().device());
-    auto ls = model.loss_sum(b.ids, b.mask, b.labels);
+    auto ls = model.loss_sum(b.ids, b.mask, b.labels, true);
     sum += ls.sum.item<double>();
     n += ls.tokens;
+    correct += ls.correct;
   }
-  return n > 0 ? sum / static_cast<double>(n) : NAN;
+  EvalResult r;
+  r.loss = n > 0 ? sum / static_cast<double>(n) : NAN;
+  r.token_accuracy = n > 0 ? static_cast<double>(correct) / static_cast<double>(n) : NAN;
+  return r;
 }
+
+namespace {
+
+double metric_value(const std::string& name, const EvalResult& r) {
+  if (name == "eval_loss") return r.loss;
+  if (name == "eval_perplexity") return std::exp(std::min(r.loss, 700.0));
+  return r.token_accuracy;
+}
+
+// Deletes the oldest checkpoint-N folders of `dir` (N <= step) beyond the newest `limit`.
+void rotate_checkpoints(const std::string& dir, int64_t step, int64_t limit) {
+  namespace fs = std::filesystem;
+  std::vector<std::pair<int64_t, fs::path>> found;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    if (!e.is_directory()) continue;
+    const std::string name = e.path().filename().string();
+    if (name.rfind("checkpoint-", 0) != 0 || name.size() == 11 || name.size() > 30) continue;
+    const std::string digits = name.substr(11);
+    if (digits.find_first_not_of("0123456789") != std::string::npos) continue;
+    const int64_t n = std::stoll(digits);
+    if (n <= step) found.emplace_back(n, e.path());
+  }
+  std::sort(found.begin(), found.end());
+  for (size_t i = 0; i + static_cast<size_t>(limit) < found.size(); ++i) fs::remove_all(found[i].second);
+}
+
+}  // namespace
 
 TrainOutcome train_lora(LoraModel& model, const std::vector<TrainExample>& train, const std::vector<TrainExample>& eval,
                         const TrainOptions& o, const StepCallback& on_step) {
@@ -459,6 +536,18 @@ TrainOutcome train_lora(LoraModel& model, const std::vector<TrainExample>& train
   if (o.epochs <= 0 && o.max_steps <= 0) throw InvalidArgument("epochs or max_steps must be > 0");
   if (!(o.learning_rate >= 0)) throw InvalidArgument("learning_rate must be >= 0");
   if (o.save_every > 0 && o.checkpoint_dir.empty()) throw InvalidArgument("save_every needs a checkpoint_dir");
+  if (o.save_total_limit < 0) throw InvalidArgument("save_total_limit must be >= 0");
+  const auto& metrics = best_metric_names();
+  if (std::find(metrics.begin(), metrics.end(), o.best_metric) == metrics.end())
+    throw InvalidArgument("metric_for_best_model '" + o.best_metric +
+                          "' is never computed: an evaluation computes eval_loss, eval_perplexity and "
+                          "eval_token_accuracy");
+  if (o.load_best_at_end && eval.empty())
+    throw InvalidArgument("load_best_model_at_end needs eval data: without it the best-model metric (" + o.best_metric +
+                          ") is never computed");
+  if (o.early_stopping_patience > 0 && eval.empty())
+    throw InvalidArgument("early_stopping_patience needs eval data: without it " + o.best_metric +
+                          " is never computed");
   lr_lambda(o.schedule, 0, 0, 1);  // validates the name
   const int64_t vocab = model.base().config().vocab_size;
   validate(train, "train", vocab);
@@ -555,14 +644,23 @@ TrainOutcome train_lora(LoraModel& model, const std::vector<TrainExample>& train
     out.seq_tokens += info.seq_tokens;
     bool stop_early = false;
     if (!eval.empty() && ((o.eval_every > 0 && st.step % o.eval_every == 0) || st.step == total_steps)) {
-      info.eval_loss = evaluate_loss(model, eval, o.eval_batch_size, o.pad_token_id);
-      st.evals.emplace_back(st.step, info.eval_loss);
-      if (info.eval_loss < st.best_eval - o.early_stopping_threshold) {
-        st.best_eval = info.eval_loss;
+      const auto r = evaluate_loss(model, eval, o.eval_batch_size, o.pad_token_id);
+      info.eval_loss = r.loss;
+      info.eval_accuracy = r.token_accuracy;
+      const double v = metric_value(o.best_metric, r);
+      st.evals.push_back({st.step, r.loss, r.token_accuracy, v});
+      // Early stopping as transformers' EarlyStoppingCallback: against the best before this one.
+      const bool better = st.best_step == 0 || (o.greater_is_better ? v > st.best_metric : v < st.best_metric);
+      if (st.best_step == 0 || (better && std::fabs(v - st.best_metric) > o.early_stopping_threshold)) {
         st.bad_evals = 0;
       } else {
         st.bad_evals += 1;
         if (o.early_stopping_patience > 0 && st.bad_evals >= o.early_stopping_patience) stop_early = true;
+      }
+      if (better) {
+        st.best_metric = v;
+        st.best_step = st.step;
+        st.best_state = snapshot(model);
       }
     }
     info.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
@@ -572,6 +670,7 @@ TrainOutcome train_lora(LoraModel& model, const std::vector<TrainExample>& train
           (std::filesystem::path(o.checkpoint_dir) / ("checkpoint-" + std::to_string(st.step))).string();
       save_checkpoint(dir, model, opt, st, o, fp, total_steps);
       out.last_checkpoint = dir;
+      if (o.save_total_limit > 0) rotate_checkpoints(o.checkpoint_dir, st.step, o.save_total_limit);
     }
     bool keep_going = true;
     if (on_step) keep_going = on_step(info);
@@ -586,8 +685,22 @@ TrainOutcome train_lora(LoraModel& model, const std::vector<TrainExample>& train
   }
   model.set_training(false);
   out.train_seconds = std::chrono::duration<double>(Clock::now() - t_run).count();
+  out.best_step = st.best_step;
+  out.best_metric = st.best_metric;
+  if (out.stop_reason != "nan_loss" && st.best_step > 0 && st.best_step != st.step) {
+    if (o.load_best_at_end) {
+      model.load_state(st.best_state);
+      out.best_restored = true;
+    } else if (!o.best_dir.empty()) {
+      auto current = snapshot(model);
+      model.load_state(st.best_state);
+      model.save_adapter(o.best_dir, o.base_model_name_or_path);
+      model.load_state(current);
+      out.best_adapter = o.best_dir;
+    }
+  }
   out.history = std::move(st.history);
-  out.eval_loss = std::move(st.evals);
+  out.evals = std::move(st.evals);
   out.steps_done = st.step;
   return out;
 }

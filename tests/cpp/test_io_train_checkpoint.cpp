@@ -30,11 +30,13 @@ CheckpointManifest sample_manifest() {
   CheckpointManifest m;
   m.step = 4;
   m.total_steps = 7;
-  m.best_eval = 1.25;
+  m.best_metric = 1.25;
+  m.best_step = 2;
   m.bad_evals = 1;
   m.n_evals = 2;
   m.fingerprint = {{"learning_rate", "0.0050000000000000001"}, {"r", "4"}, {"train_data_sha256", "ab"}};
   for (auto name : kCheckpointFiles) m.files[std::string(name)] = {3, airtune::core::sha256_hex("abc")};
+  m.files[std::string(kBestAdapterFile)] = {3, airtune::core::sha256_hex("abc")};
   return m;
 }
 
@@ -90,8 +92,8 @@ std::vector<double> sample_history() {
   std::vector<double> h;
   for (int i = 0; i < 4; ++i) {
     const double eval = i == 1 ? 1.25 : (i == 3 ? 1.5 : -1.0);
-    const double row[kTrainStepColumns] = {double(i + 1), 7,   double(i / 3), 2.0 - 0.1 * i, 1e-3, 0.5, 10, 20,
-                                           0.01,          eval};
+    const double row[kTrainStepColumns] = {double(i + 1), 7,    double(i / 3),        2.0 - 0.1 * i, 1e-3, 0.5, 10, 20,
+                                           0.01,          eval, eval < 0 ? -1.0 : 0.5};
     h.insert(h.end(), row, row + kTrainStepColumns);
   }
   return h;
@@ -100,7 +102,7 @@ std::vector<double> sample_history() {
 std::string trainer_state(const std::vector<double>& history, int64_t rows, const std::vector<double>& evals,
                           int64_t eval_rows, std::string rng = std::string(16, '\x07')) {
   return safetensors_bytes({{"history", SafetensorsDtype::kF64, {rows, kTrainStepColumns}, raw(history)},
-                            {"evals", SafetensorsDtype::kF64, {eval_rows, 2}, raw(evals)},
+                            {"evals", SafetensorsDtype::kF64, {eval_rows, 3}, raw(evals)},
                             {"cpu_rng_state", SafetensorsDtype::kU8, {int64_t(rng.size())}, rng}});
 }
 
@@ -125,16 +127,20 @@ TEST(IoTrainCheckpoint, ManifestRoundTrips) {
   const auto back = parse(serialize_checkpoint_manifest(m));
   EXPECT_EQ(back.step, 4);
   EXPECT_EQ(back.total_steps, 7);
-  EXPECT_EQ(back.best_eval, 1.25);
+  EXPECT_EQ(back.best_metric, 1.25);
+  EXPECT_EQ(back.best_step, 2);
   EXPECT_EQ(back.bad_evals, 1);
   EXPECT_EQ(back.n_evals, 2);
   EXPECT_EQ(back.fingerprint, m.fingerprint);
-  EXPECT_EQ(back.files.size(), kCheckpointFiles.size());
+  EXPECT_EQ(back.files.size(), kCheckpointFiles.size() + 1);  // the best adapter too
   auto none = m;
   none.n_evals = 0;
   none.bad_evals = 0;
-  none.best_eval = std::numeric_limits<double>::infinity();
-  EXPECT_TRUE(std::isinf(parse(serialize_checkpoint_manifest(none)).best_eval));  // written as null
+  none.best_step = 0;
+  none.files.erase(std::string(kBestAdapterFile));
+  const auto text = serialize_checkpoint_manifest(none);
+  EXPECT_NE(text.find("\"best_metric\": null"), std::string::npos) << text;
+  EXPECT_EQ(parse(text).best_step, 0);
 }
 
 TEST(IoTrainCheckpoint, ManifestFieldsAreValidated) {
@@ -146,12 +152,15 @@ TEST(IoTrainCheckpoint, ManifestFieldsAreValidated) {
   expect_manifest_error(edited("\"n_evals\": 2", "\"n_evals\": 5"), "'n_evals' = 5");
   expect_manifest_error(edited("\"bad_evals\": 1", "\"bad_evals\": 3"), "'bad_evals' = 3");
   expect_manifest_error(edited("\"total_steps\": 7", "\"total_steps\": 0"), "'total_steps' = 0");
-  expect_manifest_error(edited("\"best_eval\": 1.25", "\"best_eval\": -1"), "'best_eval'");
+  expect_manifest_error(edited("\"best_metric\": 1.25", "\"best_metric\": null"), "'best_metric' must be null exactly");
+  expect_manifest_error(edited("\"best_metric\": 1.25", "\"best_metric\": \"x\""), "'best_metric' must be a finite");
+  expect_manifest_error(edited("\"best_step\": 2", "\"best_step\": 5"), "'best_step' = 5");
+  expect_manifest_error(edited("\"best_step\": 2", "\"best_step\": 0"), "'best_metric' must be null exactly");
   expect_manifest_error(edited("\"step\": 4", "\"step\": 4, \"n_history\": 1000000000"), "unknown key 'n_history'");
   expect_manifest_error(edited("\"step\": 4", "\"step\": 4, \"step\": 4"), "'step' appears twice");
   expect_manifest_error(edited("\"step\": 4,", ""), "missing key 'step'");
   expect_manifest_error(edited("airtune.lora_checkpoint", "other"), "not an airtune training checkpoint");
-  expect_manifest_error(edited("\"version\": 2", "\"version\": 1"), "version 1 is not supported");
+  expect_manifest_error(edited("\"version\": 3", "\"version\": 2"), "version 2 is not supported");
   expect_manifest_error(edited("\"r\": \"4\"", "\"r\": 4"), "fingerprint 'r' is not a string");
   expect_manifest_error(edited("\"optimizer.safetensors\"", "\"../optimizer.safetensors\""), "not a checkpoint file");
   expect_manifest_error(edited(airtune::core::sha256_hex("abc"), "00"), "64 lowercase hex digits");
@@ -162,10 +171,18 @@ TEST(IoTrainCheckpoint, ManifestFieldsAreValidated) {
   auto no_file = sample_manifest();
   no_file.files.erase("optimizer.safetensors");
   expect_manifest_error(serialize_checkpoint_manifest(no_file), "does not list 'optimizer.safetensors'");
+  auto no_best = sample_manifest();
+  no_best.files.erase(std::string(kBestAdapterFile));
+  expect_manifest_error(serialize_checkpoint_manifest(no_best), "does not list 'best_adapter.safetensors'");
+  auto stray_best = sample_manifest();
+  stray_best.best_step = 0;
+  stray_best.n_evals = 0;
+  stray_best.bad_evals = 0;
+  expect_manifest_error(serialize_checkpoint_manifest(stray_best), "'best_adapter.safetensors', which is not");
   auto no_evals = sample_manifest();
   no_evals.n_evals = 0;
   no_evals.bad_evals = 0;
-  expect_manifest_error(serialize_checkpoint_manifest(no_evals), "'best_eval' is set but 'n_evals' is 0");
+  expect_manifest_error(serialize_checkpoint_manifest(no_evals), "'best_metric' is set but 'n_evals' is 0");
 }
 
 TEST(IoTrainCheckpoint, ResumeNamesTheSettingThatDiffers) {
@@ -199,13 +216,15 @@ TEST(IoTrainCheckpoint, FilesAreCheckedBeforeUse) {
   const auto dir = fs::temp_directory_path() / ("airtune_ckpt_" + std::to_string(::getpid()));
   fs::create_directories(dir);
   CheckpointManifest m = sample_manifest();
-  for (auto name : kCheckpointFiles) {
+  std::vector<std::string_view> names(kCheckpointFiles.begin(), kCheckpointFiles.end());
+  names.push_back(kBestAdapterFile);
+  for (auto name : names) {
     const std::string body = "contents of " + std::string(name);
     std::ofstream(dir / name, std::ios::binary) << body;
     m.files[std::string(name)] = {body.size(), airtune::core::sha256_hex(body)};
   }
   auto files = read_checkpoint_files(dir.string(), m);
-  ASSERT_EQ(files.size(), kCheckpointFiles.size());
+  ASSERT_EQ(files.size(), kCheckpointFiles.size() + 1);
   EXPECT_EQ(std::string(files.at("optimizer.safetensors").data(), files.at("optimizer.safetensors").size()),
             "contents of optimizer.safetensors");
 
@@ -230,7 +249,7 @@ TEST(IoTrainCheckpoint, FilesAreCheckedBeforeUse) {
 
 TEST(IoTrainCheckpoint, TrainerStateDecodesAndValidates) {
   const auto m = sample_manifest();
-  const std::vector<double> evals = {2, 1.25, 4, 1.5};
+  const std::vector<double> evals = {2, 1.25, 1.25, 4, 1.5, 1.5};
   const auto s = decode(trainer_state(sample_history(), 4, evals, 2), m);
   ASSERT_EQ(s.history.size(), 4u);
   EXPECT_EQ(s.history[3].step, 4);
@@ -238,14 +257,16 @@ TEST(IoTrainCheckpoint, TrainerStateDecodesAndValidates) {
   EXPECT_DOUBLE_EQ(s.history[2].loss, 1.8);
   EXPECT_EQ(s.history[1].eval_loss, 1.25);
   ASSERT_EQ(s.evals.size(), 2u);
-  EXPECT_EQ(s.evals[1].first, 4);
+  EXPECT_EQ(s.evals[1].step, 4);
+  EXPECT_EQ(s.evals[1].metric, 1.5);
+  EXPECT_EQ(s.history[1].eval_accuracy, 0.5);
   EXPECT_EQ(s.cpu_rng_state.size(), 16u);
 
   // A history of 100 rows where the manifest says 4 steps (the 'n_history = 100' case).
   std::vector<double> long_history = sample_history();
   long_history.resize(100 * kTrainStepColumns, 1.0);
   expect_state_error(trainer_state(long_history, 100, evals, 2), m,
-                     "tensor 'history' is F64 [100, 10], expected F64 [4, 10]");
+                     "tensor 'history' is F64 [100, 11], expected F64 [4, 11]");
   auto bad = [&](int row, int col, double v) {
     auto h = sample_history();
     h[row * kTrainStepColumns + col] = v;
@@ -256,14 +277,25 @@ TEST(IoTrainCheckpoint, TrainerStateDecodesAndValidates) {
   expect_state_error(bad(1, 6, 1e300), m, "column 'tokens' = 1.0000000000000001e+300: not a count");
   expect_state_error(bad(1, 6, 2.5), m, "column 'tokens' = 2.5: not a count");
   expect_state_error(bad(0, 1, 8), m, "column 'total_steps' = 8");
-  expect_state_error(bad(0, 9, 0.5), m, "records 3 evaluations but 'n_evals' is 2");
-  expect_state_error(trainer_state(sample_history(), 4, {2, 1.25, 4, 1.75}, 2), m, "evals row 1: loss 1.75 differs");
-  expect_state_error(trainer_state(sample_history(), 4, {4, 1.5, 2, 1.25}, 2), m, "evals row 1: steps do not increase");
-  expect_state_error(trainer_state(sample_history(), 4, {2, 1.25, 9, 1.5}, 2), m, "step 9 is not a step");
+  expect_state_error(bad(0, 9, 0.5), m, "column 'eval_accuracy' = -1: not a share in [0, 1]");
+  auto three_evals = sample_history();
+  three_evals[9] = 0.5;
+  three_evals[10] = 0.25;
+  expect_state_error(trainer_state(three_evals, 4, evals, 2), m, "records 3 evaluations but 'n_evals' is 2");
+  expect_state_error(bad(0, 10, 0.5), m, "column 'eval_accuracy' = 0.5: set without an evaluation");
+  expect_state_error(bad(1, 10, 2.0), m, "column 'eval_accuracy' = 2: not a share in [0, 1]");
+  expect_state_error(trainer_state(sample_history(), 4, {2, 1.25, 1.25, 4, 1.75, 1.5}, 2), m,
+                     "evals row 1: loss 1.75 differs");
+  expect_state_error(trainer_state(sample_history(), 4, {4, 1.5, 1.5, 2, 1.25, 1.25}, 2), m,
+                     "evals row 1: steps do not increase");
+  expect_state_error(trainer_state(sample_history(), 4, {2, 1.25, 1.25, 9, 1.5, 1.5}, 2), m, "step 9 is not a step");
+  expect_state_error(trainer_state(sample_history(), 4, {2, 1.25, 1.0, 4, 1.5, 1.5}, 2), m,
+                     "metric 1 at the best step differs from 'best_metric' 1.25");
+  expect_state_error(trainer_state(sample_history(), 4, {2, 1.25, 1.25, 4, 1.5, NAN}, 2), m, "is not finite");
   expect_state_error(trainer_state(sample_history(), 4, evals, 2, ""), m, "cpu_rng_state");
   auto other_best = m;
-  other_best.best_eval = 1.0;
-  expect_state_error(trainer_state(sample_history(), 4, evals, 2), other_best, "'best_eval' 1 is none of");
+  other_best.best_step = 3;
+  expect_state_error(trainer_state(sample_history(), 4, evals, 2), other_best, "'best_step' 3 is not the step of an");
   expect_state_error("garbage", m, "too short");
 }
 

@@ -27,8 +27,10 @@ void check_state(const TrainerState& s, const CheckpointManifest& m) {
     if (!std::isfinite(h.loss) || h.tokens < 0 || h.seq_tokens < h.tokens) std::abort();
   }
   for (size_t i = 0; i < s.evals.size(); ++i) {
-    if (s.evals[i].first < 1 || s.evals[i].first > m.step) std::abort();
-    if (i > 0 && s.evals[i].first <= s.evals[i - 1].first) std::abort();
+    if (s.evals[i].step < 1 || s.evals[i].step > m.step) std::abort();
+    if (i > 0 && s.evals[i].step <= s.evals[i - 1].step) std::abort();
+    if (!std::isfinite(s.evals[i].metric)) std::abort();
+    if (s.evals[i].step == m.best_step && s.evals[i].metric != m.best_metric) std::abort();
   }
   if (s.cpu_rng_state.empty()) std::abort();
 }
@@ -50,14 +52,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     return 0;
   }
   if (m.step < 1 || m.step > m.total_steps || m.n_evals > m.step || m.bad_evals > m.n_evals) std::abort();
-  if (m.files.size() != kCheckpointFiles.size()) std::abort();
+  if (m.files.size() != kCheckpointFiles.size() + (m.best_step > 0 ? 1 : 0)) std::abort();
+  if (m.best_step > m.step || (m.best_step > 0 && !std::isfinite(m.best_metric))) std::abort();
 
   const std::string text = serialize_checkpoint_manifest(m);
   const auto again = parse_checkpoint_manifest(reinterpret_cast<const uint8_t*>(text.data()), text.size(), "again");
   if (again.step != m.step || again.total_steps != m.total_steps || again.n_evals != m.n_evals ||
       again.bad_evals != m.bad_evals || again.fingerprint != m.fingerprint || again.files.size() != m.files.size())
     std::abort();
-  if (std::memcmp(&again.best_eval, &m.best_eval, sizeof m.best_eval) != 0) std::abort();
+  if (again.best_step != m.best_step) std::abort();
+  if (m.best_step > 0 && std::memcmp(&again.best_metric, &m.best_metric, sizeof m.best_metric) != 0) std::abort();
 
   check_resume(m, m.fingerprint, m.total_steps, "fuzz");  // its own settings always resume
   try {

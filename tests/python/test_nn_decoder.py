@@ -42,6 +42,11 @@ CASES = {
     "llama-linear-rope": ("llama", {"rope_scaling": {"rope_type": "linear", "factor": 4.0}}),
     "mistral-sliding": ("mistral", {"sliding_window": 6}),
     "qwen2-bias": ("qwen2", {"tie_word_embeddings": True}),
+    "gemma": ("gemma", {}),
+    "gemma2-softcap-sliding": ("gemma2", {}),
+    "gemma3-qknorm-local-rope": ("gemma3_text", {}),
+    "phi3-partial-rotary": ("phi3", {}),
+    "phi3-sliding": ("phi3", {"sliding_window": 6}),
 }
 
 

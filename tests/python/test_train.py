@@ -770,6 +770,7 @@ def test_checkpoint_holds_no_pickle_and_resumes(base, checkpoint, tmp_path):
         "adapter_model.safetensors",
         "optimizer.safetensors",
         "trainer_state.safetensors",
+        "best_adapter.safetensors",
         "manifest.json",
     }
     opt = st.load_file(str(checkpoint / "optimizer.safetensors"))
@@ -803,7 +804,9 @@ def test_checkpoint_holds_no_pickle_and_resumes(base, checkpoint, tmp_path):
         ({"n_evals": 100}, "'n_evals' = 100 is out of range"),
         ({"bad_evals": -1}, "'bad_evals' = -1"),
         ({"version": 1}, "version 1 is not supported"),
-        ({"best_eval": -3.0}, "'best_eval' must be null or a loss"),
+        ({"best_metric": None}, "'best_metric' must be null exactly when 'best_step' is 0"),
+        ({"best_metric": "x"}, "'best_metric' must be a finite number"),
+        ({"best_step": 7}, "'best_step' = 7 is out of range"),
     ],
 )
 def test_resume_refuses_crafted_manifest(base, checkpoint, tmp_path, edit, needle):
@@ -815,7 +818,13 @@ def test_resume_refuses_crafted_manifest(base, checkpoint, tmp_path, edit, needl
 
 
 @pytest.mark.parametrize(
-    "name", ["adapter_model.safetensors", "optimizer.safetensors", "trainer_state.safetensors"]
+    "name",
+    [
+        "adapter_model.safetensors",
+        "optimizer.safetensors",
+        "trainer_state.safetensors",
+        "best_adapter.safetensors",
+    ],
 )
 def test_resume_refuses_flipped_bits(base, checkpoint, tmp_path, name):
     ckpt = _copy(checkpoint, tmp_path)
@@ -836,10 +845,10 @@ def test_resume_validates_rehashed_contents(base, checkpoint, tmp_path):
     # A history longer than the checkpoint (the 'n_history = 100' case), digest recomputed.
     ckpt = _copy(checkpoint, tmp_path)
     state = st.load_file(str(ckpt / "trainer_state.safetensors"))
-    state["history"] = torch.cat([state["history"], torch.ones(98, 10, dtype=torch.float64)])
+    state["history"] = torch.cat([state["history"], torch.ones(98, 11, dtype=torch.float64)])
     st.save_file(state, str(ckpt / "trainer_state.safetensors"))
     _rehash(ckpt, "trainer_state.safetensors")
-    with pytest.raises(ValueError, match=r"tensor 'history' is F64 \[100, 10\], expected F64 \[2, 10\]"):
+    with pytest.raises(ValueError, match=r"tensor 'history' is F64 \[100, 11\], expected F64 \[2, 11\]"):
         _resume(base, ckpt, tmp_path)
     # A loss that is not a number.
     ckpt = _copy(checkpoint, tmp_path / "b")
@@ -862,15 +871,16 @@ def test_resume_validates_rehashed_contents(base, checkpoint, tmp_path):
         _rehash(ckpt, "optimizer.safetensors")
         with pytest.raises(ValueError, match=needle):
             _resume(base, ckpt, tmp_path)
-    # An adapter holding a NaN.
-    ckpt = _copy(checkpoint, tmp_path / "a")
-    ad = st.load_file(str(ckpt / "adapter_model.safetensors"))
-    key = sorted(ad)[0]
-    ad[key][0, 0] = float("nan")
-    st.save_file(ad, str(ckpt / "adapter_model.safetensors"))
-    _rehash(ckpt, "adapter_model.safetensors")
-    with pytest.raises(ValueError, match="holds a NaN or infinity"):
-        _resume(base, ckpt, tmp_path)
+    # An adapter (the last or the best one) holding a NaN.
+    for name in ("adapter_model.safetensors", "best_adapter.safetensors"):
+        ckpt = _copy(checkpoint, tmp_path / name)
+        ad = st.load_file(str(ckpt / name))
+        key = sorted(ad)[0]
+        ad[key][0, 0] = float("nan")
+        st.save_file(ad, str(ckpt / name))
+        _rehash(ckpt, name)
+        with pytest.raises(ValueError, match=f"{name}.*holds a NaN or infinity"):
+            _resume(base, ckpt, tmp_path)
 
 
 @pytest.mark.parametrize(

@@ -58,7 +58,10 @@ def tiny_causal_lm(
     norm_scale: float = 0.2,
     **overrides,
 ):
-    """A tiny random Llama / Mistral / Qwen2 (transformers) saved to `folder` as safetensors.
+    """A tiny random Llama / Mistral / Qwen2 / Gemma / Gemma 2 / Gemma 3 (text) / Phi-3
+    (transformers) saved to `folder` as safetensors. The Gemma and Phi-3 configurations are cut
+    down so that their particular parts matter at this size (head_dim 8, sliding windows of 6
+    tokens, softcapping, partial rotary).
 
     Weights are N(0, weight_scale), norms 1 + N(0, norm_scale), drawn from a generator seeded with
     `seed`, so a seed always gives the same model. Returns the model (eval mode).
@@ -78,11 +81,28 @@ def tiny_causal_lm(
         eos_token_id=2,
         pad_token_id=0,
     )
+    family = {
+        "gemma": dict(head_dim=8),
+        "gemma2": dict(
+            head_dim=8,
+            query_pre_attn_scalar=16,
+            sliding_window=6,
+            attn_logit_softcapping=5.0,
+            final_logit_softcapping=3.0,
+        ),
+        "gemma3_text": dict(head_dim=8, query_pre_attn_scalar=16, sliding_window=6, sliding_window_pattern=2),
+        "phi3": dict(partial_rotary_factor=0.5),
+    }
+    common.update(family.get(kind, {}))
     common.update(overrides)
     cls = {
         "llama": transformers.LlamaConfig,
         "mistral": transformers.MistralConfig,
         "qwen2": transformers.Qwen2Config,
+        "gemma": transformers.GemmaConfig,
+        "gemma2": transformers.Gemma2Config,
+        "gemma3_text": transformers.Gemma3TextConfig,
+        "phi3": transformers.Phi3Config,
     }[kind]
     torch.manual_seed(seed)
     model = transformers.AutoModelForCausalLM.from_config(cls(**common)).eval()

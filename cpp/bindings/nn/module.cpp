@@ -15,6 +15,7 @@
 #include "nn/device.h"
 #include "nn/encoder.h"
 #include "nn/lora_model.h"
+#include "nn/quantized.h"
 #include "nn/safetensors.h"
 #include "nn/trainer_loop.h"
 
@@ -102,6 +103,9 @@ py::dict decoder_config(const nn::DecoderConfig& c) {
   d["rope_theta"] = c.rope.theta;
   d["attention_bias"] = c.attention_bias;
   d["tie_word_embeddings"] = c.tie_word_embeddings;
+  d["activation"] = c.activation;
+  d["rotary_dim"] = c.rotary_dim;
+  d["quantization_method"] = c.quantization.method;
   d["layer_window"] = c.layer_window;
   d["eos_token_ids"] = c.eos_token_ids;
   d["bos_token_id"] = c.bos_token_id;
@@ -167,7 +171,61 @@ py::dict step_dict(const nn::StepInfo& s) {
   d["seq_tokens"] = s.seq_tokens;
   d["seconds"] = s.seconds;
   d["eval_loss"] = s.eval_loss >= 0 ? py::object(py::float_(s.eval_loss)) : py::object(py::none());
+  d["eval_token_accuracy"] = s.eval_loss >= 0 ? py::object(py::float_(s.eval_accuracy)) : py::object(py::none());
   return d;
+}
+
+std::optional<nn::QuantOptions> quant_options(const std::string& kind, int64_t block_size, bool double_quant) {
+  if (kind.empty() || kind == "none") return std::nullopt;
+  nn::QuantOptions q;
+  q.kind = nn::parse_quant_kind(kind);
+  q.block_size = block_size;
+  q.double_quant = double_quant;
+  return q;
+}
+
+py::dict quantized_dict(const nn::QuantizedTensor& q) {
+  py::dict d;
+  d["kind"] = nn::quant_kind_name(q.kind);
+  d["rows"] = q.rows;
+  d["cols"] = q.cols;
+  d["block_size"] = q.block_size;
+  d["codes"] = q.codes;
+  d["absmax"] = q.absmax.defined() ? py::object(py::cast(q.absmax)) : py::object(py::none());
+  d["nested_codes"] = q.nested_codes.defined() ? py::object(py::cast(q.nested_codes)) : py::object(py::none());
+  d["nested_absmax"] = q.nested_absmax.defined() ? py::object(py::cast(q.nested_absmax)) : py::object(py::none());
+  d["nested_offset"] = q.nested_offset;
+  d["scales"] = q.scales();
+  return d;
+}
+
+nn::QuantizedTensor quantized_from(const py::dict& d) {
+  nn::QuantizedTensor q;
+  q.kind = nn::parse_quant_kind(d["kind"].cast<std::string>());
+  q.rows = d["rows"].cast<int64_t>();
+  q.cols = d["cols"].cast<int64_t>();
+  q.block_size = d["block_size"].cast<int64_t>();
+  q.codes = d["codes"].cast<torch::Tensor>();
+  auto opt = [&](const char* k) {
+    return d.contains(k) && !d[k].is_none() ? d[k].cast<torch::Tensor>() : torch::Tensor();
+  };
+  q.absmax = opt("absmax");
+  q.nested_codes = opt("nested_codes");
+  q.nested_absmax = opt("nested_absmax");
+  q.nested_offset = d.contains("nested_offset") ? d["nested_offset"].cast<float>() : 0.0f;
+  q.validate("quantized weight");
+  return q;
+}
+
+template <typename V>
+std::vector<std::pair<std::string, V>> pattern_list(const py::object& o) {
+  std::vector<std::pair<std::string, V>> out;
+  if (o.is_none()) return out;
+  for (auto item : o) {
+    auto pair = item.cast<py::tuple>();
+    out.emplace_back(pair[0].cast<std::string>(), pair[1].cast<V>());
+  }
+  return out;
 }
 
 py::dict run_training(nn::LoraModel& model, const std::vector<std::vector<int64_t>>& train_ids,
@@ -197,6 +255,11 @@ py::dict run_training(nn::LoraModel& model, const std::vector<std::vector<int64_
   o.eval_every = get("eval_steps").cast<int64_t>();
   o.eval_batch_size = get("eval_batch_size").cast<int64_t>();
   o.early_stopping_patience = get("early_stopping_patience").cast<int64_t>();
+  if (opts.contains("metric_for_best_model")) o.best_metric = get("metric_for_best_model").cast<std::string>();
+  if (opts.contains("greater_is_better")) o.greater_is_better = get("greater_is_better").cast<bool>();
+  if (opts.contains("load_best_model_at_end")) o.load_best_at_end = get("load_best_model_at_end").cast<bool>();
+  if (opts.contains("best_dir")) o.best_dir = get("best_dir").cast<std::string>();
+  if (opts.contains("save_total_limit")) o.save_total_limit = get("save_total_limit").cast<int64_t>();
   o.early_stopping_threshold = get("early_stopping_threshold").cast<double>();
   o.save_every = get("save_steps").cast<int64_t>();
   o.checkpoint_dir = get("checkpoint_dir").cast<std::string>();
@@ -222,7 +285,20 @@ py::dict run_training(nn::LoraModel& model, const std::vector<std::vector<int64_
   py::list hist;
   for (const auto& s : out.history) hist.append(step_dict(s));
   d["history"] = hist;
-  d["eval_loss"] = out.eval_loss;
+  py::list evals;
+  for (const auto& e : out.evals) {
+    py::dict ed;
+    ed["step"] = e.step;
+    ed["eval_loss"] = e.loss;
+    ed["eval_token_accuracy"] = e.token_accuracy;
+    ed["metric"] = e.metric;
+    evals.append(ed);
+  }
+  d["evals"] = evals;
+  d["best_step"] = out.best_step;
+  d["best_metric"] = out.best_step > 0 ? py::object(py::float_(out.best_metric)) : py::object(py::none());
+  d["best_restored"] = out.best_restored;
+  d["best_adapter"] = out.best_adapter;
   d["steps_done"] = out.steps_done;
   d["total_steps"] = out.total_steps;
   d["stop_reason"] = out.stop_reason;
@@ -269,13 +345,20 @@ PYBIND11_MODULE(_nn, m) {
         py::arg("metadata") = std::map<std::string, std::string>{});
 
   py::class_<nn::Decoder, std::shared_ptr<nn::Decoder>>(m, "Decoder")
-      .def(py::init([](const std::string& path, const std::string& dtype, const std::string& device, bool mmap) {
+      .def(py::init([](const std::string& path, const std::string& dtype, const std::string& device, bool mmap,
+                       const std::string& quantization, int64_t quant_block_size, bool double_quant) {
              auto dt = parse_dtype(dtype);
              auto dev = nn::resolve_device(device);
+             auto q = quant_options(quantization, quant_block_size, double_quant);
              py::gil_scoped_release release;
-             return std::make_shared<nn::Decoder>(path, dt, dev, mmap ? nn::FileAccess::kMap : nn::FileAccess::kRead);
+             return std::make_shared<nn::Decoder>(path, dt, dev, mmap ? nn::FileAccess::kMap : nn::FileAccess::kRead,
+                                                  q);
            }),
-           py::arg("path"), py::arg("dtype") = "float32", py::arg("device") = "cpu", py::arg("mmap") = false)
+           py::arg("path"), py::arg("dtype") = "float32", py::arg("device") = "cpu", py::arg("mmap") = false,
+           py::arg("quantization") = "", py::arg("quant_block_size") = 64, py::arg("double_quant") = false)
+      .def_property_readonly(
+          "quantization",
+          [](const nn::Decoder& d) { return d.quantization() ? nn::describe(*d.quantization()) : std::string(); })
       .def_property_readonly("config", [](const nn::Decoder& d) { return decoder_config(d.config()); })
       .def_property_readonly("dtype", [](const nn::Decoder& d) { return dtype_str(d.dtype()); })
       .def_property_readonly("device", [](const nn::Decoder& d) { return d.device().str(); })
@@ -322,7 +405,9 @@ PYBIND11_MODULE(_nn, m) {
   py::class_<nn::LoraModel, std::shared_ptr<nn::LoraModel>>(m, "LoraModel")
       .def(py::init([](const std::string& path, int64_t r, double alpha, double dropout, bool use_rslora,
                        std::vector<std::string> targets, const std::string& regex, bool all_linear, uint64_t seed,
-                       const std::string& dtype, const std::string& device) {
+                       const std::string& dtype, const std::string& device, const py::object& rank_pattern,
+                       const py::object& alpha_pattern, bool use_dora, std::vector<std::string> modules_to_save,
+                       const std::string& quantization, int64_t quant_block_size, bool double_quant) {
              nn::LoraOptions o;
              o.r = r;
              o.alpha = alpha;
@@ -332,6 +417,11 @@ PYBIND11_MODULE(_nn, m) {
              o.target_regex = regex;
              o.all_linear = all_linear;
              o.seed = seed;
+             o.rank_pattern = pattern_list<int64_t>(rank_pattern);
+             o.alpha_pattern = pattern_list<double>(alpha_pattern);
+             o.use_dora = use_dora;
+             o.modules_to_save = std::move(modules_to_save);
+             o.quantization = quant_options(quantization, quant_block_size, double_quant);
              auto dt = parse_dtype(dtype);
              auto dev = nn::resolve_device(device);
              py::gil_scoped_release release;
@@ -339,7 +429,48 @@ PYBIND11_MODULE(_nn, m) {
            }),
            py::arg("path"), py::arg("r"), py::arg("alpha"), py::arg("dropout"), py::arg("use_rslora"),
            py::arg("target_modules"), py::arg("target_regex"), py::arg("all_linear"), py::arg("seed"),
-           py::arg("dtype") = "float32", py::arg("device") = "cpu")
+           py::arg("dtype") = "float32", py::arg("device") = "cpu", py::arg("rank_pattern") = py::none(),
+           py::arg("alpha_pattern") = py::none(), py::arg("use_dora") = false,
+           py::arg("modules_to_save") = std::vector<std::string>{}, py::arg("quantization") = "",
+           py::arg("quant_block_size") = 64, py::arg("double_quant") = false)
+      .def_property_readonly("quantization",
+                             [](const nn::LoraModel& l) {
+                               const auto& q = l.base().quantization();
+                               return q ? nn::describe(*q) : std::string();
+                             })
+      .def("memory",
+           [](const nn::LoraModel& l) {
+             // bytes the model holds: frozen weights (dense and quantized), trainable tensors
+             int64_t dense = 0, quant = 0;
+             std::vector<const torch::Tensor*> seen;
+             auto add = [&](const torch::Tensor& t) {
+               if (!t.defined()) return;
+               for (const auto* s : seen)
+                 if (s->is_same(t)) return;
+               seen.push_back(&t);
+               dense += t.numel() * t.element_size();
+             };
+             const auto& b = l.base();
+             add(b.embed());
+             add(b.final_norm());
+             add(b.lm_head());
+             for (const auto& L : b.layers()) {
+               for (const auto& mtx : L.m) {
+                 if (mtx.quantized()) {
+                   quant += mtx.q->bytes();
+                 } else {
+                   add(mtx.w);
+                 }
+                 add(mtx.b);
+               }
+               for (const auto& n : L.norms) add(n);
+             }
+             py::dict d;
+             d["dense_weight_bytes"] = dense;
+             d["quantized_weight_bytes"] = quant;
+             d["trainable_params"] = l.num_trainable();
+             return d;
+           })
       .def_property_readonly("config", [](const nn::LoraModel& l) { return decoder_config(l.base().config()); })
       .def_property_readonly("num_trainable", &nn::LoraModel::num_trainable)
       .def_property_readonly("modules",
@@ -410,4 +541,46 @@ PYBIND11_MODULE(_nn, m) {
       .def("train", &run_training, py::arg("train_ids"), py::arg("train_labels"), py::arg("eval_ids"),
            py::arg("eval_labels"), py::arg("options"), py::arg("on_step") = py::none());
   m.def("lr_lambda", &nn::lr_lambda, py::arg("schedule"), py::arg("step"), py::arg("warmup"), py::arg("total"));
+  m.def(
+      "nf4_levels", [] { return std::vector<float>(nn::nf4_levels().begin(), nn::nf4_levels().end()); },
+      "The 16 NF4 levels (bitsandbytes' float32 table).");
+  m.def(
+      "dynamic_map",
+      [] { return std::vector<float>(nn::dynamic_map_levels().begin(), nn::dynamic_map_levels().end()); },
+      "The 256 levels of bitsandbytes' signed dynamic map (double quantization).");
+  m.def(
+      "quantize_weight",
+      [](const torch::Tensor& w, const std::string& kind, int64_t block_size, bool double_quant) {
+        nn::QuantOptions o;
+        o.kind = nn::parse_quant_kind(kind);
+        o.block_size = block_size;
+        o.double_quant = double_quant;
+        nn::QuantizedTensor q;
+        {
+          py::gil_scoped_release release;
+          q = nn::quantize(w, o);
+        }
+        return quantized_dict(q);
+      },
+      py::arg("weight"), py::arg("kind"), py::arg("block_size") = 64, py::arg("double_quant") = false,
+      "Quantizes a 2-D weight (nn/quantized.h); returns its codes and scales.");
+  m.def(
+      "dequantize_weight",
+      [](const py::dict& q, const std::string& dtype, bool reference) {
+        auto t = quantized_from(q);
+        auto dt = parse_dtype(dtype);
+        py::gil_scoped_release release;
+        return reference ? nn::dequantize_reference(t, dt, 0, t.rows) : nn::dequantize(t, dt);
+      },
+      py::arg("quantized"), py::arg("dtype") = "float32", py::arg("reference") = false,
+      "The dequantized weight of quantize_weight's result (reference=True: the ATen-ops path of non-CPU devices).");
+  m.def(
+      "quantized_matmul",
+      [](const torch::Tensor& x, const py::dict& q) {
+        auto m = std::make_shared<const nn::QuantizedMatrix>(std::vector<nn::QuantizedTensor>{quantized_from(q)});
+        py::gil_scoped_release release;
+        return nn::quantized_linear(x, m, torch::Tensor());
+      },
+      py::arg("x"), py::arg("quantized"), "x W^T with W dequantized panel by panel (differentiable in x).");
+  m.def("best_metric_names", &nn::best_metric_names);
 }

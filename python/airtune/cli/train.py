@@ -33,13 +33,18 @@ airtune train split/train.jsonl --base models/llama-1b --out adapter/ --epochs 2
 airtune train --run runs/r1 --base models/llama-1b --config run.toml     # [train] table of LoraConfig fields"""
 
 # LoraConfig fields that are not flags here (set by the verb itself).
-_NOT_FLAGS = {"target_modules"}
+# rank_pattern / alpha_pattern ({pattern: value}) are set through the Python API only.
+_NOT_FLAGS = {"target_modules", "rank_pattern", "alpha_pattern"}
 
 
 def _lora_fields() -> list[dataclasses.Field]:
     from ..train import LoraConfig
 
     return [f for f in dataclasses.fields(LoraConfig) if f.name not in _NOT_FLAGS]
+
+
+def _names(v: str) -> list[str]:
+    return [x.strip() for x in str(v).split(",") if x.strip()]
 
 
 def _bool(v: str) -> bool:
@@ -74,7 +79,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     for f in _lora_fields():
         default = getattr(defaults, f.name)
         flag = "--" + f.name.replace("_", "-")
-        if isinstance(default, bool):
+        special = {"save_total_limit": int, "greater_is_better": _bool, "modules_to_save": _names}
+        if f.name in special:  # optional settings (None: the default)
+            lora.add_argument(flag, type=special[f.name], default=default, help=f"({default})")
+        elif isinstance(default, bool):
             lora.add_argument(flag, type=_bool, default=default, metavar="BOOL", help=f"({default})")
         elif isinstance(default, (int, float)):
             lora.add_argument(flag, type=type(default), default=default, help=f"({default})")
@@ -157,7 +165,7 @@ def train(
         res = train_lora(base, records, ev, config=cfg, output_dir=adapter, show_progress=progress)
     except TrainingDivergedError as exc:
         res, code = exc.result, 1
-    except ValueError as exc:
+    except (ValueError, FileExistsError) as exc:  # FileExistsError: --out holds an earlier run
         raise BadInput(f"train: {exc}") from None
     summary = {
         "summary": res.summary_line().replace(str(out), str(shown or out)),

@@ -232,7 +232,15 @@ def finetune(
     )
     t0 = time.perf_counter()
     with torch_threads(num_threads):
-        res = train_lora(base_path, train, eval=eval, config=cfg, output_dir=out, show_progress=show_progress)
+        res = train_lora(
+            base_path,
+            train,
+            eval=eval,
+            config=cfg,
+            output_dir=out,
+            show_progress=show_progress,
+            overwrite_output_dir=True,  # a folder of another key: retrained from scratch, never mixed
+        )
     tmp = out / f".{_CACHE_FILE}.tmp-{os.getpid()}"
     tmp.write_text(json.dumps({"key": key, "train": asdict(res)}, indent=1, default=str), encoding="utf-8")
     os.replace(tmp, out / _CACHE_FILE)

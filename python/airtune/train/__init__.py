@@ -1,8 +1,11 @@
-"""airtune.train: LoRA fine-tuning of Llama-family models in C++ on libtorch, PEFT-compatible output.
+"""airtune.train: LoRA fine-tuning of decoder models in C++ on libtorch, PEFT-compatible output.
 
-- :class:`LoraConfig`: adapter shape (PEFT's semantics) plus the training hyperparameters.
+- :class:`LoraConfig`: adapter shape (PEFT's semantics: ranks and alphas per module, DoRA,
+  modules_to_save), the quantization of the frozen base (NF4 / int8, QLoRA) and the training
+  hyperparameters.
 - :func:`train_lora` ``(base_model_path, train, eval=None, config=..., output_dir=...)`` ->
-  :class:`TrainResult` (loss curves with ``plot()``, adapter path, throughput, row accounting).
+  :class:`TrainResult` (loss curves with ``plot()``, the best adapter by a metric, adapter path,
+  throughput, row accounting).
 - :func:`load_adapter` -> :class:`AdapterModel` (logits and ``generate`` with the adapter, merged
   export). The adapter folder records the prompt format it was trained with (``prompt_format.json``,
   :class:`~airtune.train.format.PromptFormat`); generation uses it.
@@ -41,7 +44,22 @@ __all__ = [
     "train_lora",
 ]
 
-SUPPORTED_MODEL_TYPES = ("llama", "mistral", "qwen2")
+SUPPORTED_MODEL_TYPES = ("llama", "mistral", "qwen2", "gemma", "gemma2", "gemma3_text", "phi3")
+#: The metrics an evaluation computes (``metric_for_best_model``), and whether higher is better.
+BEST_METRICS = {"eval_loss": False, "eval_perplexity": False, "eval_token_accuracy": True}
+#: The quantization of the base an adapter was trained over (read back by load_adapter).
+QUANTIZATION_FILE = "quantization.json"
+#: What train_lora writes into output_dir (a folder holding any of these is a used one).
+OUTPUT_ARTIFACTS = (
+    "adapter_config.json",
+    "adapter_model.safetensors",
+    "training_log.json",
+    "prompt_format.json",
+    "quantization.json",  # QUANTIZATION_FILE
+    "checkpoints",
+    "best",
+    "merged",
+)
 
 
 class TrainingDivergedError(FloatingPointError):
@@ -54,7 +72,7 @@ class TrainingDivergedError(FloatingPointError):
 
 @dataclass
 class LoraConfig:
-    """LoRA adapter and training settings (defaults follow PEFT and transformers' Trainer).
+    r"""LoRA adapter and training settings (defaults follow PEFT and transformers' Trainer).
 
     ``target_modules``: a list of module names matched exactly or as a ``.suffix`` (PEFT), a str
     regex full-matched against names such as ``model.layers.0.self_attn.q_proj``, or ``"all-linear"``.
@@ -65,6 +83,21 @@ class LoraConfig:
     ``gradient_checkpointing`` recomputes each decoder layer in the backward pass (less memory, same
     gradients). ``packing`` packs the examples of each micro-batch into rows of ``max_length`` tokens
     (positions restart and attention stays inside each example: same loss as unpacked, less padding).
+
+    PEFT options: ``rank_pattern`` / ``alpha_pattern`` ({pattern: r or alpha}, the first pattern P
+    whose regex ``(.*\.)?(P)`` matches a module's full name sets it), ``use_dora`` (DoRA: a trained
+    magnitude per output row), ``modules_to_save`` (full trained copies of modules such as
+    ``embed_tokens`` and ``lm_head``, saved in the adapter; a name selects every module ending with it).
+    ``quantization``: ``"nf4"`` or ``"int8"`` holds the frozen projections in 4 / 8 bits with one
+    absmax scale per ``quant_block_size`` weights (QLoRA; ``double_quant`` also quantizes the scales),
+    dequantized inside each matmul; LoRA stays float32. A bitsandbytes NF4 checkpoint is read as it
+    is (leave ``quantization`` None or give "nf4").
+    Best adapter: every evaluation computes ``eval_loss``, ``eval_perplexity`` and
+    ``eval_token_accuracy``; ``metric_for_best_model`` (default eval_loss; "loss" is accepted for
+    "eval_loss") picks the best, ``greater_is_better`` its direction (default: lower for loss and
+    perplexity, higher for accuracy). ``load_best_model_at_end`` ends with the best adapter in
+    ``output_dir``; otherwise the best one, when it is not the last, goes to ``output_dir/best``.
+    Early stopping follows the same metric. ``save_total_limit`` keeps the newest N checkpoints.
     """
 
     r: int = 8
@@ -96,7 +129,18 @@ class LoraConfig:
     eval_batch_size: int = 8
     early_stopping_patience: int = 0
     early_stopping_threshold: float = 0.0
+    metric_for_best_model: str | None = None
+    greater_is_better: bool | None = None
+    load_best_model_at_end: bool = False
     save_steps: int = 0
+    save_total_limit: int | None = None
+    rank_pattern: dict[str, int] = field(default_factory=dict)
+    alpha_pattern: dict[str, float] = field(default_factory=dict)
+    use_dora: bool = False
+    modules_to_save: Sequence[str] | None = None
+    quantization: str | None = None
+    quant_block_size: int = 64
+    double_quant: bool = False
     seed: int = 0
     dtype: str = "auto"
     device: str = "auto"
@@ -120,6 +164,42 @@ class LoraConfig:
             raise ValueError("batch_size and gradient_accumulation_steps must be > 0")
         if self.epochs <= 0 and self.max_steps <= 0:
             raise ValueError("epochs or max_steps must be > 0")
+        if self.quantization not in (None, "nf4", "int8"):
+            raise ValueError(f"quantization must be None, 'nf4' or 'int8', got {self.quantization!r}")
+        if self.quant_block_size <= 0 or (self.quantization == "nf4" and self.quant_block_size % 2):
+            raise ValueError(
+                f"quant_block_size must be a positive (for nf4: even) number, got {self.quant_block_size}"
+            )
+        if self.save_total_limit is not None and self.save_total_limit < 1:
+            raise ValueError(f"save_total_limit must be None or >= 1, got {self.save_total_limit}")
+        for name, pattern in (("rank_pattern", self.rank_pattern), ("alpha_pattern", self.alpha_pattern)):
+            if not isinstance(pattern, dict):
+                raise ValueError(f"{name} must be a dict {{pattern: value}}, got {type(pattern).__name__}")
+        for key, value in self.rank_pattern.items():
+            if not isinstance(value, int) or value <= 0:
+                raise ValueError(f"rank_pattern[{key!r}] must be a positive int, got {value!r}")
+        if self.modules_to_save is not None and (
+            isinstance(self.modules_to_save, str)
+            or not all(isinstance(m, str) and m for m in self.modules_to_save)
+        ):
+            raise ValueError(f"modules_to_save must be a list of module names, got {self.modules_to_save!r}")
+        self.best_metric()
+
+    def best_metric(self) -> tuple[str, bool]:
+        """The metric that picks the best adapter (eval_ prefixed) and whether greater is better."""
+        name = self.metric_for_best_model or "eval_loss"
+        if not name.startswith("eval_"):
+            name = f"eval_{name}"
+        if name not in BEST_METRICS:
+            raise ValueError(
+                f"metric_for_best_model {self.metric_for_best_model!r} is never computed: an evaluation "
+                f"computes {', '.join(BEST_METRICS)}"
+            )
+        greater = BEST_METRICS[name] if self.greater_is_better is None else bool(self.greater_is_better)
+        return name, greater
+
+    def _quant_args(self) -> tuple[str, int, bool]:
+        return (self.quantization or "", int(self.quant_block_size), bool(self.double_quant))
 
     def _targets(self) -> tuple[list[str], str, bool]:
         t = self.target_modules
@@ -133,9 +213,11 @@ class LoraConfig:
         return names, "", False
 
 
-@dataclass
+@dataclass(repr=False)
 class TrainResult(ResultMixin):
-    """Outcome of :func:`train_lora`."""
+    """Outcome of :func:`train_lora`. ``print(result)`` shows a short summary (losses, steps,
+    throughput, where the adapter is); ``history`` holds every step, ``evals`` every evaluation
+    (step, eval_loss, eval_token_accuracy, metric)."""
 
     adapter_path: str
     history: list[dict[str, Any]]
@@ -153,6 +235,12 @@ class TrainResult(ResultMixin):
     last_checkpoint: str | None = None
     message: str = ""
     config: dict[str, Any] = field(default_factory=dict)
+    evals: list[dict[str, Any]] = field(default_factory=list)
+    metric_for_best_model: str = "eval_loss"
+    best_step: int = 0  # step of the best evaluation (0: none ran)
+    best_metric: float | None = None
+    best_restored: bool = False  # the adapter in adapter_path is the best one (load_best_model_at_end)
+    best_adapter_path: str | None = None  # where the best adapter is (adapter_path when it is the final one)
 
     @property
     def train_loss(self) -> list[float]:
@@ -169,6 +257,34 @@ class TrainResult(ResultMixin):
             f"TrainResult: {self.steps}/{self.total_steps} steps ({self.stop_reason}), final loss {fl}{ev}, "
             f"{self.tokens_per_second:.0f} tokens/s, adapter {self.adapter_path}"
         )
+
+    def __str__(self) -> str:
+        fl = f"{self.final_loss:.4f}" if self.final_loss is not None else "n/a"
+        first = f"{self.history[0]['loss']:.4f} -> " if len(self.history) > 1 else ""
+        lines = [
+            f"TrainResult: {self.steps}/{self.total_steps} steps ({self.stop_reason}) in "
+            f"{self.train_seconds:.1f} s, {self.tokens_per_second:.0f} tokens/s",
+            f"  train loss {first}{fl} (final)",
+        ]
+        if self.evals:
+            last = self.evals[-1]
+            line = f"  eval loss {last['eval_loss']:.4f} (final, step {last['step']})"
+            if self.best_step > 0 and self.best_metric is not None:
+                where = (
+                    "restored"
+                    if self.best_restored
+                    else (
+                        "the final adapter"
+                        if self.best_step == self.steps
+                        else f"saved to {self.best_adapter_path}"
+                    )
+                )
+                line += f"; best {self.metric_for_best_model} {self.best_metric:.4f} at step {self.best_step} ({where})"
+            lines.append(line)
+        lines.append(f"  adapter: {self.adapter_path}")
+        return "\n".join(lines)
+
+    __repr__ = __str__
 
     def to_pandas(self) -> Any:
         import pandas as pd
@@ -233,6 +349,13 @@ class AdapterModel:
             int(config.seed),
             dtype,
             device,
+            rank_pattern=[(str(k), int(v)) for k, v in config.rank_pattern.items()],
+            alpha_pattern=[(str(k), float(v)) for k, v in config.alpha_pattern.items()],
+            use_dora=bool(config.use_dora),
+            modules_to_save=list(config.modules_to_save or []),
+            quantization=config._quant_args()[0],
+            quant_block_size=config._quant_args()[1],
+            double_quant=config._quant_args()[2],
         )
 
     @property
@@ -336,15 +459,32 @@ def load_adapter(
     adapter_path: str | os.PathLike,
     dtype: str = "float32",
     device: str = "cpu",
+    quantization: str | None = None,
+    quant_block_size: int | None = None,
+    double_quant: bool | None = None,
 ) -> AdapterModel:
-    """Base model plus a PEFT LoRA adapter folder (ours or PEFT's). Raises ValueError on any key mismatch."""
+    """Base model plus a PEFT LoRA adapter folder (ours or PEFT's: rank/alpha patterns, DoRA and
+    modules_to_save included). ``quantization`` holds the base as in training (see
+    :class:`LoraConfig`); by default, as the adapter folder's ``quantization.json`` records (written
+    by :func:`train_lora` over a quantized base), else dense. Raises ValueError on any key mismatch."""
     adapter_path = Path(adapter_path)
+    recorded = adapter_path / QUANTIZATION_FILE
+    if quantization is None and recorded.is_file():
+        q = json.loads(recorded.read_text(encoding="utf-8"))
+        quantization = q.get("quantization")
+        quant_block_size = q.get("quant_block_size") if quant_block_size is None else quant_block_size
+        double_quant = q.get("double_quant") if double_quant is None else double_quant
+    quant_block_size = 64 if quant_block_size is None else int(quant_block_size)
+    double_quant = bool(double_quant)
     cfg = json.loads((adapter_path / "adapter_config.json").read_text(encoding="utf-8"))
     if cfg.get("peft_type") != "LORA":
         raise ValueError(f"{adapter_path}: peft_type {cfg.get('peft_type')!r} is not LORA")
     for key in ("rank_pattern", "alpha_pattern"):
-        if cfg.get(key):
-            raise ValueError(f"{adapter_path}: {key} is not supported")
+        if not isinstance(cfg.get(key) or {}, dict):
+            raise ValueError(f"{adapter_path}: {key} must be an object {{pattern: value}}")
+    mts = cfg.get("modules_to_save") or None
+    if mts is not None and not (isinstance(mts, list) and all(isinstance(m, str) for m in mts)):
+        raise ValueError(f"{adapter_path}: modules_to_save must be a list of module names, got {mts!r}")
     targets = cfg.get("target_modules")
     if isinstance(targets, list):
         targets = sorted(targets)
@@ -353,6 +493,13 @@ def load_adapter(
         lora_alpha=float(cfg.get("lora_alpha", 8)),
         target_modules=targets,
         use_rslora=bool(cfg.get("use_rslora", False)),
+        rank_pattern={str(k): int(v) for k, v in (cfg.get("rank_pattern") or {}).items()},
+        alpha_pattern={str(k): float(v) for k, v in (cfg.get("alpha_pattern") or {}).items()},
+        use_dora=bool(cfg.get("use_dora", False)),
+        modules_to_save=mts,
+        quantization=quantization,
+        quant_block_size=quant_block_size,
+        double_quant=double_quant,
     )
     dev = resolve_device(device)
     model = AdapterModel(base_model_path, config, resolve_dtype(dtype, dev), dev)
@@ -369,7 +516,13 @@ def _options(
         math.ceil(config.warmup_ratio * total_steps) if config.warmup_ratio else 0
     )
     d = asdict(config)
+    metric, greater = config.best_metric()
     d.update(
+        metric_for_best_model=metric,
+        greater_is_better=bool(greater),
+        load_best_model_at_end=bool(config.load_best_model_at_end),
+        best_dir="" if config.load_best_model_at_end else str(output_dir / "best"),
+        save_total_limit=int(config.save_total_limit or 0),
         warmup_steps=int(warmup),
         pad_token_id=int(pad_id),
         checkpoint_dir=str(output_dir / "checkpoints") if config.save_steps > 0 else "",
@@ -378,6 +531,36 @@ def _options(
         base_model_name_or_path=base,
     )
     return d
+
+
+def _write_quantization(folder: Path, config: LoraConfig) -> None:
+    q = {
+        "quantization": config.quantization,
+        "quant_block_size": int(config.quant_block_size),
+        "double_quant": bool(config.double_quant),
+    }
+    (folder / QUANTIZATION_FILE).write_text(json.dumps(q, indent=1) + "\n", encoding="utf-8")
+
+
+def _prepare_output_dir(out: Path, overwrite: bool, resuming: bool) -> None:
+    """Creates ``out``; refuses one holding a previous run's outputs unless overwriting or resuming."""
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"output_dir {out} exists and is not a folder")
+    used = sorted(name for name in OUTPUT_ARTIFACTS if (out / name).exists())
+    if used and not resuming:
+        if not overwrite:
+            raise FileExistsError(
+                f"output_dir {out} holds the outputs of an earlier run ({', '.join(used)}): pass "
+                "overwrite_output_dir=True to replace them, resume_from_checkpoint to continue that run, "
+                "or choose another folder"
+            )
+        for name in used:
+            p = out / name
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p)
+            else:
+                p.unlink()
+    out.mkdir(parents=True, exist_ok=True)
 
 
 def train_lora(
@@ -389,6 +572,7 @@ def train_lora(
     callbacks: Sequence[Callable[[dict[str, Any]], Any]] = (),
     resume_from_checkpoint: str | os.PathLike | None = None,
     show_progress: bool = True,
+    overwrite_output_dir: bool = False,
 ) -> TrainResult:
     """Fine-tune LoRA adapters on ``train`` and write a PEFT adapter folder to ``output_dir``.
 
@@ -400,6 +584,9 @@ def train_lora(
     ``resume_from_checkpoint``: a ``checkpoint-N`` folder written with ``save_steps``; the resumed
     run ends with the same adapter as an uninterrupted one. Raises :class:`TrainingDivergedError`
     when the loss becomes NaN/inf (the last good checkpoint is kept and named in the message).
+    An ``output_dir`` that already holds the outputs of a run is refused (FileExistsError) unless
+    ``overwrite_output_dir`` (those outputs are deleted first) or ``resume_from_checkpoint`` is
+    given, so checkpoints of two runs never mix.
     """
     config = config or LoraConfig()
     config.validate()
@@ -436,7 +623,7 @@ def train_lora(
         else math.ceil(config.epochs * micro / config.gradient_accumulation_steps)
     )
     out = Path(output_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    _prepare_output_dir(out, overwrite_output_dir, resume_from_checkpoint is not None)
     opts = _options(
         config,
         total_steps,
@@ -474,7 +661,12 @@ def train_lora(
     result = TrainResult(
         adapter_path=str(out),
         history=list(raw["history"]),
-        eval_history=[(int(s), float(v)) for s, v in raw["eval_loss"]],
+        eval_history=[(int(e["step"]), float(e["eval_loss"])) for e in raw["evals"]],
+        evals=[dict(e) for e in raw["evals"]],
+        metric_for_best_model=config.best_metric()[0],
+        best_step=int(raw["best_step"]),
+        best_metric=None if raw["best_metric"] is None else float(raw["best_metric"]),
+        best_restored=bool(raw["best_restored"]),
         steps=int(raw["steps_done"]),
         total_steps=int(raw["total_steps"]),
         stop_reason=str(raw["stop_reason"]),
@@ -492,11 +684,21 @@ def train_lora(
         raise TrainingDivergedError(result.message, result)
     model.save_adapter(out)
     prompt_format.save(out)  # what evaluation must format rows with (checked there)
+    if config.quantization:  # load_adapter holds the base as in training
+        _write_quantization(out, config)
     (out / "training_log.json").write_text(
         json.dumps(
             {
                 "history": result.history,
                 "eval_history": result.eval_history,
+                "evals": result.evals,
+                "best": {
+                    "metric": result.metric_for_best_model,
+                    "step": result.best_step,
+                    "value": result.best_metric,
+                    "restored": result.best_restored,
+                    "path": result.best_adapter_path,
+                },
                 "stop_reason": result.stop_reason,
                 "train_report": asdict(train_report),
                 "config": result.config,
@@ -505,6 +707,12 @@ def train_lora(
         ),
         encoding="utf-8",
     )
+    if result.best_step > 0:
+        result.best_adapter_path = str(raw["best_adapter"] or out)
+        if raw["best_adapter"]:
+            prompt_format.save(Path(raw["best_adapter"]))
+            if config.quantization:
+                _write_quantization(Path(raw["best_adapter"]), config)
     if config.save_merged:
         result.merged_path = model.save_merged(out / "merged")
     return result

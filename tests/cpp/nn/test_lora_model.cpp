@@ -131,7 +131,7 @@ TEST(NnLora, MergedDecoderInMemoryEqualsTheSavedMergedModel) {
   }
   Decoder base(dir.string(), torch::kFloat32, torch::kCPU);
   auto layers = base.layers();
-  layers[1].o_w = torch::zeros({3, 3});
+  layers[1].matrix(airtune::nn::Matrix::kO).w = torch::zeros({3, 3});
   EXPECT_THROW(base.with_layers(layers), airtune::InvalidArgument);
   layers.pop_back();
   EXPECT_THROW(base.with_layers(layers), airtune::InvalidArgument);
