@@ -411,7 +411,10 @@ def test_steps_of_one_run_in_parallel_processes_all_land_in_the_manifest(work, t
     import subprocess
 
     r = tmp_path / "r"
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "python")}
+    import airtune
+
+    # the children import the airtune this process imported (the installed one in CI, python/ in a dev tree)
+    env = {**os.environ, "PYTHONPATH": str(Path(airtune.__file__).resolve().parents[1])}
     base = [sys.executable, "-m", "airtune.cli"]
     argvs = [
         ["ingest", work / "data.jsonl", "--run", r, "--no-progress"],

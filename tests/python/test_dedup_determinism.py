@@ -121,7 +121,9 @@ def test_same_bits_across_threads_and_blas_kernels():
     assert airtune.build_info()["blas"]["core"]
     root = Path(__file__).resolve().parents[2]
     env_base = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
-    env_base["PYTHONPATH"] = os.pathsep.join([str(root / "python"), env_base.get("PYTHONPATH", "")])
+    # the children import the airtune this process imported (the installed one in CI, python/ in a dev tree)
+    package_root = str(Path(airtune.__file__).resolve().parents[1])
+    env_base["PYTHONPATH"] = os.pathsep.join([package_root, env_base.get("PYTHONPATH", "")])
     compared = []
     for kernel in KERNELS:
         env = dict(env_base, OPENBLAS_CORETYPE=kernel)
