@@ -122,7 +122,7 @@ def test_verdict_follows_its_interval(runs):
 
 def test_outputs_and_result(runs):
     _, r, _, _ = runs
-    for key in ("traffic", "curation_report", "predictions", "evaluation_report", "result"):
+    for key in ("traffic", "curation_report", "predictions", "evaluation_report", "run_report", "result"):
         assert Path(r.outputs[key]).is_file(), key
     for key in ("base_model", "adapter", "merged_model"):
         assert Path(r.outputs[key]).is_dir(), key
@@ -183,6 +183,39 @@ def test_cli_demo_verb_runs_the_loop_and_reuses_the_folder(runs, capsys):
     with pytest.raises(SystemExit) as exc:
         cli.main(["demo", "--seed", "x"])
     assert exc.value.code == 2
+
+
+def test_the_demo_run_report_renders_in_chromium(runs, tmp_path):
+    """One page for the whole demo run (funnel, training curves, evaluation and verdict, cost),
+    from a run folder the CLI reads: rendered by headless Chromium, no console error."""
+    from airtune.runs import RunFolder
+    from browser import render
+
+    out, first, _, second = runs
+    page = Path(first.outputs["run_report"])
+    assert page == out / "run" / "report.html" and second.outputs["run_report"] == str(page)
+    steps = RunFolder(out / "run", create=False).steps
+    assert list(steps) == ["curate", "train", "evaluate", "cost"]
+    for linked in ("curate/report.html", "evaluate/report.html"):  # the page links them
+        assert (out / "run" / linked).is_file() and f"href='{linked}'" in page.read_text(encoding="utf-8")
+    assert (
+        steps["train"]["seconds"] > 0 and steps["evaluate"]["result"]["decision"]["candidates"]["fine-tuned"]
+    )
+    shown = render(page, tmp_path, size="1280,2400")
+    errors = [c for c in shown.console if "error" in c.lower() or "uncaught" in c.lower()]
+    assert errors == [], errors
+    assert 'data-rendered="ok"' in shown.dom, "a section is missing or the page script failed"
+    for sid in ("summary", "curation", "training", "evaluation", "cost"):
+        assert f'id="{sid}"' in shown.dom
+    for absent in ("No curate step", "No train step", "No evaluate step", "No cost step"):
+        assert absent not in shown.dom
+    verdict = steps["evaluate"]["result"]["decision"]["candidates"]["fine-tuned"]["verdict"]
+    assert f"<b>fine-tuned</b> against <b>api</b>: <b>{verdict}</b>" in shown.dom and "<svg" in shown.dom
+    assert shown.screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    history = RunFolder(out / "run", create=False).manifest["history"]
+    # the first run recorded the four steps, every later run in the folder reused them
+    assert [h["step"] for h in history[:4]] == ["curate", "train", "evaluate", "cost"]
+    assert len(history) >= 8 and all(h.get("reused") for h in history[4:]), history
 
 
 def test_generated_traffic_is_deterministic(runs, tmp_path):

@@ -156,14 +156,31 @@ def compute(args: argparse.Namespace) -> dict[str, Any]:
         utilisation=args.utilisation,
         months=args.months,
     )
+    return payload_of(
+        report, case, table.date, args.input_tokens, args.output_tokens, args.peak_factor, args.utilisation
+    )
+
+
+def payload_of(
+    report: Any,
+    case: Any,
+    prices_date: str,
+    input_tokens: float,
+    output_tokens: float,
+    peak_factor: float,
+    utilisation: float,
+) -> dict[str, Any]:
+    """What ``cost.json`` holds (and the run report reads): the table of every option, the
+    replacement case and its cumulative costs, for a :func:`airtune.cost.monthly_cost` report and
+    a :func:`airtune.cost.replacement` case."""
     m, api, own = case.cumulative()
     return {
-        "prices_date": table.date,
+        "prices_date": prices_date,
         "traffic": {
-            "input_tokens": args.input_tokens,
-            "output_tokens": args.output_tokens,
-            "peak_factor": args.peak_factor,
-            "utilisation": args.utilisation,
+            "input_tokens": input_tokens,
+            "output_tokens": output_tokens,
+            "peak_factor": peak_factor,
+            "utilisation": utilisation,
         },
         "table": sorted(report.rows, key=lambda r: r["monthly_usd"]),
         "replacement": case.to_dict() | {"summary": case.summary_line()},

@@ -167,7 +167,18 @@ def train(
         res, code = exc.result, 1
     except (ValueError, FileExistsError) as exc:  # FileExistsError: --out holds an earlier run
         raise BadInput(f"train: {exc}") from None
-    summary = {
+    summary = summary_of(res, base, out, shown, code)
+    from .._atomic import write_text_atomic
+    from .core import dumps
+
+    write_text_atomic(out / "train.json", dumps(summary))
+    return code, summary
+
+
+def summary_of(res: Any, base: Any, out: Path, shown: Any, code: int) -> dict[str, Any]:
+    """What ``train.json`` holds (and the run report reads) for a :class:`airtune.train.TrainResult`
+    whose adapter is ``out/adapter`` (``shown``: the folder named in the summary line)."""
+    return {
         "summary": res.summary_line().replace(str(out), str(shown or out)),
         "base": str(base),
         "adapter": "adapter" if code == 0 else None,
@@ -186,11 +197,6 @@ def train(
         "config": res.config,
         "message": res.message,
     }
-    from .._atomic import write_text_atomic
-    from .core import dumps
-
-    write_text_atomic(out / "train.json", dumps(summary))
-    return code, summary
 
 
 def _text(s: dict, where: Path) -> str:

@@ -255,6 +255,7 @@ def run_demo(
     """
     from ..evaluate import GenerationParams, evaluate
     from ..pipeline import Pipeline
+    from .run_folder import record_run
 
     s = settings or (DemoSettings.quick(seed) if quick else DemoSettings.full(seed))
     out = Path(out_dir)
@@ -359,6 +360,20 @@ def run_demo(
     cost = clock.run("cost", lambda: _cost(s, rows, work), detail=lambda c: c.summary_line())
 
     scores = _score_rows(report)
+    run_report = record_run(
+        out,
+        traffic=data.traffic,
+        curated=curated,
+        evaluation_html=report_html,
+        stages=[{"stage": st.name, **st.options} for st in Pipeline(_stages(s, seed)).stages],
+        train_result=ft.train,
+        base_path=base.path,
+        adapter_path=ft.adapter_path,
+        report=report,
+        candidate="fine-tuned",
+        case=cost,
+        seconds={st.name: st.seconds for st in clock.steps},
+    )
     outputs = {
         "data": data.out_dir,
         "traffic": data.traffic,
@@ -369,6 +384,7 @@ def run_demo(
         "merged_model": ft.merged_path,
         "predictions": str(out / "predictions.jsonl"),
         "evaluation_report": str(report_html),
+        "run_report": str(run_report),
         "result": str(out / "demo_result.json"),
     }
     result = DemoResult(

@@ -383,8 +383,12 @@ class Step:
                 }
             )
 
-    def commit(self, result: Mapping[str, Any] | None = None, exit_code: int = 0) -> None:
-        """Publish the staging folder as ``RUN/<step>/`` and record the step in the manifest."""
+    def commit(
+        self, result: Mapping[str, Any] | None = None, exit_code: int = 0, *, seconds: float | None = None
+    ) -> None:
+        """Publish the staging folder as ``RUN/<step>/`` and record the step in the manifest.
+        ``seconds``: the work's own duration when it ran before the step was opened (a driver such
+        as the demo records finished work); by default the time since the step was opened."""
         if self.reused:
             raise RuntimeError(f"step {self.name!r} was reused: nothing to commit")
         if self.committed:
@@ -394,7 +398,8 @@ class Step:
         for f in _files(self.dir):
             rel = f"{self.name}/{f.relative_to(self.dir).as_posix()}"
             outputs[rel] = {"sha256": cache.file(f), "bytes": f.stat().st_size}
-        seconds = time.perf_counter() - self._t0
+        if seconds is None:
+            seconds = time.perf_counter() - self._t0
         entry = {
             "key": self.key,
             "started": self.started,
