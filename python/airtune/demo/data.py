@@ -32,7 +32,7 @@ import random
 import re
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -471,40 +471,12 @@ def _traffic(
             if rng.random() < 0.5
             else timedelta(days=rng.randrange(1, 20))
         )
-        rows.append(
-            _Row(
-                o.time + delta,
-                o.system,
-                o.prompt_version,
-                o.user,
-                o.answer,
-                o.gold,
-                o.kind,
-                html=o.html,
-                style=o.style,
-                answer_kind=o.answer_kind,
-                dup_of=j,
-            )
-        )
+        rows.append(replace(o, time=o.time + delta, dup_of=j))
     for _ in range(n_near):
         j = rng.choice(originals)
         o = rows[j]
         text = _near_variant(o.user, rng)
-        rows.append(
-            _Row(
-                o.time + timedelta(hours=rng.randrange(1, 400)),
-                o.system,
-                o.prompt_version,
-                text,
-                o.answer,
-                o.gold,
-                o.kind,
-                html=o.html,
-                style=o.style,
-                answer_kind=o.answer_kind,
-                near_of=j,
-            )
-        )
+        rows.append(replace(o, time=o.time + timedelta(hours=rng.randrange(1, 400)), user=text, near_of=j))
     for _ in range(n_off):
         day = rng.random() * days
         system, version = prompt_at(day, rng)

@@ -294,10 +294,10 @@ def _exact(
         earlier = survivors[seen >= 0]
         global_id = {int(r): state.ids[int(p)] for r, p in zip(survivors.tolist(), seen.tolist()) if p >= 0}
         keep[earlier] = False
-        for i in range(len(records)):
-            s = int(res.cluster[i])
-            if s in global_id and not reason[i].startswith("label_conflict"):
-                reason[i] = f"exact_duplicate_of:{global_id[s]}"
+        # only the rows of clusters first seen in an earlier batch get a new reason (no per-row loop)
+        for i in np.flatnonzero(np.isin(res.cluster, earlier)).tolist():
+            if not reason[i].startswith("label_conflict"):
+                reason[i] = f"exact_duplicate_of:{global_id[int(res.cluster[i])]}"
         fresh = np.flatnonzero(keep)
         state.add(res.hashes[fresh], [ids[i] for i in fresh.tolist()])
     rows = np.flatnonzero(~keep)
@@ -344,19 +344,20 @@ def _near(records: Records, o: dict[str, Any]) -> tuple[StageOutput, dict[str, A
         char_ngrams=bool(o["char_ngrams"]),
         on_conflict=o["on_conflict"],
     )
-    warning = _warn(
-        "near",
-        res.n_removed,
-        res.n_rows,
-        o["warn_above"],
-        {f"threshold {t:g}": v for t, v in res.threshold_table.items()},
-    )
     return res.apply(records), {
-        "warning": warning,
-        "clusters": _clusters(records, res, o["select"]),
-        "threshold_table": {f"{t:g}": v for t, v in res.threshold_table.items()},
+        **_dedup_details("near", "threshold", records, res, o),
         "n_conflicts": len(res.conflicts),
     }
+
+
+def _dedup_details(stage: str, unit: str, records: Records, res: Any, o: dict[str, Any]) -> dict[str, Any]:
+    """What the report shows of a near/semantic stage: the >warn_above warning with the removals
+    per threshold, the clusters side by side, the threshold table."""
+    table = {f"{t:g}": v for t, v in res.threshold_table.items()}
+    warning = _warn(
+        stage, res.n_removed, res.n_rows, o["warn_above"], {f"{unit} {t}": v for t, v in table.items()}
+    )
+    return {"warning": warning, "clusters": _clusters(records, res, o["select"]), "threshold_table": table}
 
 
 def _semantic(records: Records, o: dict[str, Any]) -> tuple[StageOutput, dict[str, Any]]:
@@ -366,19 +367,7 @@ def _semantic(records: Records, o: dict[str, Any]) -> tuple[StageOutput, dict[st
         return StageOutput("semantic", records, records.take([]), []), {}
     x = _embed(records, o["select"], o["embedder"])
     res = semantic_duplicates(x, float(o["threshold"]), k=int(o["k"]), ids=records.ids, device="cpu")
-    warning = _warn(
-        "semantic",
-        res.n_removed,
-        res.n_rows,
-        o["warn_above"],
-        {f"cosine {t:g}": v for t, v in res.threshold_table.items()},
-    )
-    return res.apply(records), {
-        "warning": warning,
-        "clusters": _clusters(records, res, o["select"]),
-        "threshold_table": {f"{t:g}": v for t, v in res.threshold_table.items()},
-        "index": res.index,
-    }
+    return res.apply(records), {**_dedup_details("semantic", "cosine", records, res, o), "index": res.index}
 
 
 def _outliers(records: Records, o: dict[str, Any]) -> tuple[StageOutput, dict[str, Any]]:
