@@ -412,3 +412,33 @@ def test_report_renders_in_chromium_with_every_section(tmp_path, chats):
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert report["balanced"] and [f["stage"] for f in report["funnel"]][0] == "read"
     assert np.isclose(sum(report["labels"]["train"].values()), len(r.train))
+
+
+@pytest.mark.parametrize("on_conflict", ["majority", "drop"])
+def test_exact_label_conflicts_are_settled_over_the_whole_input(tmp_path, on_conflict):
+    """A duplicate group whose rows fall in different streamed batches is settled as one group:
+    the outcome does not depend on read.batch_bytes."""
+    rows = []
+    for i in range(600):
+        q = "how do I reset my password?" if i in (5, 300, 590) else f"question number {i} about billing"
+        label = "account" if i == 5 else ("password" if i in (300, 590) else "billing")
+        rows.append(
+            {
+                "id": f"r{i}",
+                "messages": [{"role": "user", "content": q}, {"role": "assistant", "content": f"answer {i}"}],
+                "label": label,
+            }
+        )
+    path = tmp_path / "in.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    stages = [("exact", {"on_conflict": on_conflict, "select": "user"}), "write"]
+    small = Pipeline([("read", {"batch_bytes": 4 << 10}), *stages]).run(path, tmp_path / "s")
+    big = Pipeline(["read", *stages]).run(path, tmp_path / "b")
+    for name in ("train.jsonl", "dropped.jsonl"):
+        assert (tmp_path / "s" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+    assert small.accounting == big.accounting and small.report["balanced"]
+    kept = {r["id"] for r in _jsonl(tmp_path / "s" / "train.jsonl")}
+    group = {"r5", "r300", "r590"}
+    # majority: the most common label (password) keeps its first row; drop: the whole group goes
+    assert kept & group == ({"r300"} if on_conflict == "majority" else set())
+    assert small.accounting["kept"] + small.accounting["dropped"] == 600

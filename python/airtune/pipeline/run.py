@@ -5,7 +5,9 @@ Streaming: the leading run of streaming stages (read, clean, quality, exact) pro
 batch by batch (``read.batch_bytes`` of input at a time); a pipeline made only of streaming stages
 holds one batch plus the exact-dedup table (8 bytes of hash and the id per distinct row) whatever
 the file size. Near and semantic dedup, outliers, the split and diversification need the whole
-(remaining) set in memory.
+(remaining) set in memory, and so does exact dedup that settles label conflicts by majority or by
+dropping the group (``on_conflict="majority"|"drop"``: a group's labels are known only once every
+row is seen), so that the result never depends on ``read.batch_bytes``.
 
 Resuming: each unit of work (the streaming prefix as one unit, then every later stage) stores its
 output under ``<out_dir>/.cache/<key>/`` where the key hashes the input's content, every stage
@@ -545,7 +547,7 @@ class Pipeline:
         chain = [__version__, input_id]
         prefix = []
         for s in stages:
-            if s.spec.streaming and s.name != "write":
+            if _streams(s):
                 prefix.append(s)
             else:
                 break
@@ -848,13 +850,24 @@ class Pipeline:
             t = time.perf_counter()
             o = s.options
             dropped = False
-            if s.name in ("near", "semantic", "outliers"):
+            if s.name in ("clean", "quality", "exact", "near", "semantic", "outliers"):
                 assert current is not None
-                res, details = {"near": _near, "semantic": _semantic, "outliers": _outliers}[s.name](
-                    current, o
-                )
+                qres = None
+                if s.name == "quality":
+                    res, details, qres = _quality(current, o)
+                elif s.name == "exact":
+                    res, details = _exact(current, o, None)
+                else:
+                    fn = {"clean": _clean, "near": _near, "semantic": _semantic, "outliers": _outliers}[
+                        s.name
+                    ]
+                    res, details = fn(current, o)
                 st.add(res)
-                st.details = details
+                st.details = {**details, **st.details}
+                if qres is not None:
+                    _warn_quality(s, st, qres.rules())
+                    if "warning" in st.details:
+                        st.details["rule_table"] = qres.rules()
                 _write_records(res.kept, tmp / "kept.jsonl")
                 if len(res.dropped):
                     _with_reasons(res.dropped, s.name, res.dropped_reasons).write_jsonl(
@@ -912,6 +925,15 @@ class Pipeline:
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
+
+
+def _streams(s: StageConfig) -> bool:
+    """Whether the stage runs batch by batch in the streaming prefix. Exact dedup that settles label
+    conflicts by majority or by dropping the group needs every row of a group first, so it runs on
+    the whole remaining set (as the Ray engine settles it over the whole input)."""
+    if s.name == "write" or not s.spec.streaming:
+        return False
+    return not (s.name == "exact" and s.options["on_conflict"] != "first")
 
 
 def _warn_quality(s: StageConfig, st: StageStats, table: dict[str, int]) -> None:

@@ -14,9 +14,8 @@ same names), in input order. The work folder ``<out>/.ray-work`` is removed when
 There is no resume cache on this engine: a rerun recomputes.
 
 The rows kept, the reasons and the survivors equal the local engine's on the same input whatever
-the number of blocks and workers. One difference by construction: the local engine settles label
-conflicts of exact duplicates (on_conflict="majority"/"drop") inside each streamed batch, this
-engine over the whole input (as the local engine does when the input fits one batch).
+the number of blocks and workers; label conflicts of exact duplicates (on_conflict="majority"/"drop")
+are settled over the whole input, as the local engine does.
 """
 
 from __future__ import annotations
