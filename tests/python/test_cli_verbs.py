@@ -488,3 +488,66 @@ def test_the_run_report_renders_in_chromium(run, tmp_path):
     code, tampered = cli_json("report", r2)
     assert code == 0 and tampered["changed"] == {"split": ["split/split.json"]}
     assert "CHANGED: split/split.json" in (r2 / "report.html").read_text(encoding="utf-8")
+
+
+PIPELINE_TOML = """\
+[[stages]]
+stage = "read"
+[[stages]]
+stage = "clean"
+html_to_text = true
+[[stages]]
+stage = "quality"
+preset = "chat"
+[[stages]]
+stage = "exact"
+on_conflict = "majority"
+[[stages]]
+stage = "write"
+"""
+
+
+def test_monitor_curate_compares_production_in_the_training_datas_form(tmp_path):
+    """Raw production logs carry leaked HTML the training side had cleaned away: compared raw, the
+    pre-drift window reads as drift; passed through the curation config's clean and quality stages
+    first (--curate), it does not, and the planted drift after it is still found."""
+    from airtune.demo import data
+
+    d = data.generate(tmp_path / "demo", seed=0, show_progress=False)
+    cfg = tmp_path / "pipeline.toml"
+    cfg.write_text(PIPELINE_TOML)
+    code, _, err = cli(
+        "curate", cfg, "--input", d.traffic, "--out", tmp_path / "cur", "--no-progress"
+    )
+    assert code == 0, err
+    train = tmp_path / "cur" / "train.jsonl"
+    prod = d.production
+    before = ("--until", "2025-04-10", "--permutations", "200")
+    code, raw = cli_json("monitor", train, prod, *before, "--out", tmp_path / "m1")
+    assert code == 1 and raw["recommendation"] == "retrain" and "curated" not in raw
+    code, cur = cli_json(
+        "monitor", train, prod, *before, "--out", tmp_path / "m2", "--curate", cfg, "--no-progress"
+    )
+    assert code == 0 and cur["recommendation"] != "retrain", cur["reasons"]
+    c = cur["curated"]  # every production row of the window accounted for
+    assert c["rows_in"] == raw["window"]["rows"] == c["kept"] + sum(c["dropped"].values())
+    assert cur["n_production"] == c["kept"]
+    code, after = cli_json(
+        "monitor",
+        train,
+        prod,
+        "--since",
+        "2025-04-20",
+        "--permutations",
+        "200",
+        "--out",
+        tmp_path / "m3",
+        "--curate",
+        cfg,
+    )
+    assert code == 1 and after["recommendation"] == "retrain"
+    # a config without a per-row stage is refused, naming the file
+    bad = tmp_path / "dedup_only.toml"
+    bad.write_text('[[stages]]\nstage = "exact"\n')
+    code, _, err = cli("monitor", train, prod, "--out", tmp_path / "m4", "--curate", bad)
+    assert code != 0 and "dedup_only.toml" in err and "clean or quality" in err

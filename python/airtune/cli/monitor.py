@@ -19,6 +19,7 @@ from .core import (
     out_folder,
     path_arg,
     run_of,
+    show_progress,
 )
 
 HELP = "drift of production traffic against the training data: calibrated tests, retrain or not, drifted rows"
@@ -29,11 +30,14 @@ DESCRIPTION = (
     "unseen system prompts, lengths, and per --window when the rows carry timestamps "
     "(metadata[--time-key]). Writes drift.json, candidates.jsonl (the drifted rows, for the next "
     "`airtune curate`) and regression_cases.jsonl (for the pytest plugin). Exit 1 when it recommends "
-    "retraining. Both files must be in the same record format; an empty window is bad input."
+    "retraining. Both files must be in the same record format; an empty window is bad input. "
+    "--curate CONFIG first passes production through the per-row stages (clean, quality) of the "
+    "curation config that made TRAIN, so raw logs are compared in the form the training data has."
 )
 EXAMPLE = """\
 airtune monitor runs/r1/split/train.jsonl production.jsonl --window 1D --out drift/
-airtune monitor runs/r1/split/train.jsonl production.jsonl --since 2025-04-15 --run runs/r1 --json"""
+airtune monitor runs/r1/split/train.jsonl production.jsonl --since 2025-04-15 --run runs/r1 --json
+airtune monitor curated/train.jsonl raw_logs.jsonl --curate pipeline.toml --window 1D --out drift/"""
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -52,7 +56,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-mmd-rows", type=int, default=1000)
     p.add_argument("--k", type=int, help="clusters (default: from the data)")
     p.add_argument("--seed", type=int, default=0)
-    common_options(p, progress=False)
+    p.add_argument(
+        "--curate",
+        type=path_arg,
+        metavar="CONFIG",
+        help="pass production through this curation config's clean and quality stages first",
+    )
+    common_options(p)
 
 
 def _dominant(formats: np.ndarray) -> tuple[str, float]:
@@ -95,7 +105,42 @@ def load(train_path: Path, prod_path: Path, args: argparse.Namespace) -> tuple[A
             )
         info["window"] = {"since": args.since, "until": args.until, "rows": int(rows.size), "of": len(prod)}
         prod = prod.take(rows)
+    if args.curate:
+        prod, info["curated"] = curate_production(prod, Path(args.curate), progress=show_progress(args))
+        if not len(prod):
+            raise BadInput(f"{prod_path}: every production row was dropped by {args.curate}'s stages")
     return train, prod, info
+
+
+# the stages that rewrite or filter one row at a time: what production goes through before comparing
+_ROW_STAGES = ("clean", "quality")
+
+
+def curate_production(prod: Any, config: Path, *, progress: bool) -> tuple[Any, dict[str, Any]]:
+    """Production through the clean and quality stages of the curation config (with the options the
+    training data was curated with); dedup, split and the other whole-set stages are not applied
+    (repeated production prompts are traffic, not noise). Returns the rows kept and what happened."""
+    import tempfile
+    import warnings
+
+    from ..pipeline import Pipeline, PipelineConfigError
+
+    existing_file(config, "the curation config (--curate)")
+    try:
+        pipeline, _, _ = Pipeline.from_config(config)
+    except PipelineConfigError as exc:
+        raise BadInput(str(exc)) from None
+    stages = [s for s in pipeline.stages if s.name in _ROW_STAGES]
+    if not stages:
+        raise BadInput(f"{config}: no clean or quality stage to pass production through")
+    with tempfile.TemporaryDirectory(prefix="airtune-monitor-") as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a heavy filter on production is reported below, not warned
+        result = Pipeline(stages, progress=progress).run(prod, Path(tmp) / "curated")
+        kept = result.train
+        len(kept)  # read from the folder before it goes
+    acc = result.accounting
+    dropped = {r["stage"]: r["dropped"] for r in result.funnel}
+    return kept, {"config": str(config), "rows_in": acc["rows_in"], "kept": len(kept), "dropped": dropped}
 
 
 def _iso(t: float) -> str:
@@ -137,7 +182,14 @@ def monitor(
         "drifted_rows": n,
         **info,
     }
-    text = repr(report) + f"\n{n} drifted rows exported: {Path(paths['candidates']).name} (next curation), "
+    text = repr(report)
+    if "curated" in info:
+        c = info["curated"]
+        text = (
+            f"production through {Path(c['config']).name}'s clean/quality stages: {c['rows_in']} rows, "
+            f"{c['kept']} kept\n" + text
+        )
+    text += f"\n{n} drifted rows exported: {Path(paths['candidates']).name} (next curation), "
     text += f"{Path(paths['regression_cases']).name} (regression cases)"
     return (EXIT_FAILED if report.recommendation == "retrain" else 0), payload, text
 
@@ -150,10 +202,13 @@ def run(args: argparse.Namespace) -> Outcome:
         code, payload, text = monitor(tr, pr, out, args)
         return Outcome(code, payload | {"out": str(out)}, text + f"\noutputs: {out}")
     folder = run_of(args, "monitor")
+    inputs = {"train": tr, "production": pr}
+    if args.curate:  # its stages decide the outputs: hashed as an input
+        inputs["curate"] = existing_file(args.curate, "the curation config (--curate)")
     with folder.step(
         "monitor",
-        inputs={"train": tr, "production": pr},
-        options=options_of(args, drop=("train", "production", "out")),
+        inputs=inputs,
+        options=options_of(args, drop=("train", "production", "out", "curate")),
     ) as step:
         if step.reused:
             import json
