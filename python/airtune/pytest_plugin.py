@@ -103,7 +103,9 @@ def assert_no_regression(
             f"| baseline ({base.get('model')}) | {verdict.baseline:.4f} |\n"
             f"| current ({name}) | {verdict.candidate:.4f} |\n"
             f"| difference | {verdict.difference:+.4f} |\n"
-            f"| {100 * (1 - alpha):.0f}% lower bound | {verdict.lower_bound:+.4f} |\n"
+            # the one-sided bound at alpha is the lower end of the two-sided (1 - 2 alpha) CI the reading shows
+            f"| {100 * (1 - alpha):.0f}% lower bound (lower end of the {100 * (1 - 2 * alpha):.0f}% CI) "
+            f"| {verdict.lower_bound:+.4f} |\n"
             f"| allowed (-margin) | {-margin:+.4f} |\n"
             f"\n{verdict.reading}\n"
         )
