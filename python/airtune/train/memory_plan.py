@@ -16,7 +16,7 @@ import json
 import math
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -203,7 +203,7 @@ class ModelConfig:
             raise PlanError(f"{cfg_path}: not JSON ({exc})") from None
         if not isinstance(cfg, dict):
             raise PlanError(f"{cfg_path}: a JSON object is expected")
-        return cls.from_dict(cfg, str(cfg_path))
+        return replace(cls.from_dict(cfg, str(cfg_path)), name=str(cfg_path.parent))
 
     # -- the modules, named as the trainer names them (lora_model.cpp: projection_slots) --
     def slots(self) -> list[tuple[str, str, int, int]]:
