@@ -26,35 +26,60 @@ from pathlib import Path
 # name -> (family, config overrides of tiny_causal_lm, training options): 5-30M parameters, shaped so
 # that weights, activations and logits are all visible
 PLAN_MODELS: dict[str, dict] = {
-    "llama-14M": dict(
+    "llama-7M": dict(
         kind="llama",
-        model=dict(vocab_size=8192, hidden_size=256, intermediate_size=688, num_hidden_layers=4,
-                   num_attention_heads=4, num_key_value_heads=2),
-        seq=256, batch=4, targets="all-linear",
+        model=dict(
+            vocab_size=8192,
+            hidden_size=256,
+            intermediate_size=688,
+            num_hidden_layers=4,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+        ),
+        seq=256,
+        batch=4,
+        targets="all-linear",
     ),
-    "qwen2-11M": dict(
+    "qwen2-8M": dict(
         kind="qwen2",
-        model=dict(vocab_size=4096, hidden_size=384, intermediate_size=1024, num_hidden_layers=3,
-                   num_attention_heads=6, num_key_value_heads=2),
-        seq=192, batch=4, targets=["q_proj", "v_proj"],
+        model=dict(
+            vocab_size=4096,
+            hidden_size=384,
+            intermediate_size=1024,
+            num_hidden_layers=3,
+            num_attention_heads=6,
+            num_key_value_heads=2,
+        ),
+        seq=192,
+        batch=4,
+        targets=["q_proj", "v_proj"],
     ),
-    "gemma-9M": dict(
+    "gemma-7M": dict(
         kind="gemma",
-        model=dict(vocab_size=6144, hidden_size=256, intermediate_size=1024, num_hidden_layers=6,
-                   num_attention_heads=4, num_key_value_heads=1, head_dim=64),
-        seq=160, batch=4, targets="all-linear",
+        model=dict(
+            vocab_size=6144,
+            hidden_size=256,
+            intermediate_size=1024,
+            num_hidden_layers=6,
+            num_attention_heads=4,
+            num_key_value_heads=1,
+            head_dim=64,
+        ),
+        seq=160,
+        batch=4,
+        targets="all-linear",
     ),
 }
 # (model, quantization of the base, gradient checkpointing): one fresh child process each (a second
 # run in the same process starts from a heap the first one grew, and measures a few MB low)
 CASES = [
-    ("llama-14M", None, False),
-    ("llama-14M", None, True),
-    ("llama-14M", "nf4", False),
-    ("qwen2-11M", None, False),
-    ("qwen2-11M", None, True),
-    ("gemma-9M", None, False),
-    ("gemma-9M", None, True),
+    ("llama-7M", None, False),
+    ("llama-7M", None, True),
+    ("llama-7M", "nf4", False),
+    ("qwen2-8M", None, False),
+    ("qwen2-8M", None, True),
+    ("gemma-7M", None, False),
+    ("gemma-7M", None, True),
 ]
 
 
@@ -64,8 +89,14 @@ def build(folder: Path, name: str) -> Path:
     spec = PLAN_MODELS[name]
     path = folder / name
     if not (path / "config.json").is_file():
-        tiny_causal_lm(path, spec["kind"], weight_scale=0.02, norm_scale=0.0,
-                       max_position_embeddings=1024, **spec["model"])
+        tiny_causal_lm(
+            path,
+            spec["kind"],
+            weight_scale=0.02,
+            norm_scale=0.0,
+            max_position_embeddings=1024,
+            **spec["model"],
+        )
     return path
 
 
@@ -74,8 +105,15 @@ def lora_config(name: str, ckpt: bool, quant: str | None):
 
     spec = PLAN_MODELS[name]
     return LoraConfig(
-        r=16, lora_alpha=32, target_modules=spec["targets"], max_length=spec["seq"], batch_size=spec["batch"],
-        gradient_checkpointing=ckpt, quantization=quant, double_quant=quant is not None, group_by_length=False,
+        r=16,
+        lora_alpha=32,
+        target_modules=spec["targets"],
+        max_length=spec["seq"],
+        batch_size=spec["batch"],
+        gradient_checkpointing=ckpt,
+        quantization=quant,
+        double_quant=quant is not None,
+        group_by_length=False,
     )
 
 
@@ -90,7 +128,6 @@ def _child(args: dict) -> dict:
     import random
 
     import torch
-
     from airtune.nn._lib import native
 
     torch.set_num_threads(int(args.get("threads", 1)))
@@ -98,14 +135,29 @@ def _child(args: dict) -> dict:
     spec = PLAN_MODELS[args["name"]]
     rng = random.Random(0)
     steps = int(args.get("steps", 2))
-    rows = [[rng.randrange(3, spec["model"]["vocab_size"]) for _ in range(cfg.max_length)]
-            for _ in range(steps * cfg.batch_size)]
+    rows = [
+        [rng.randrange(3, spec["model"]["vocab_size"]) for _ in range(cfg.max_length)]
+        for _ in range(steps * cfg.batch_size)
+    ]
     names, regex, all_linear = cfg._targets()
 
     def load():
-        return native().LoraModel(args["path"], cfg.r, cfg.lora_alpha, 0.0, False, names, regex, all_linear, 0,
-                                  "float32", "cpu", quantization=cfg._quant_args()[0],
-                                  quant_block_size=cfg._quant_args()[1], double_quant=cfg._quant_args()[2])
+        return native().LoraModel(
+            args["path"],
+            cfg.r,
+            cfg.lora_alpha,
+            0.0,
+            False,
+            names,
+            regex,
+            all_linear,
+            0,
+            "float32",
+            "cpu",
+            quantization=cfg._quant_args()[0],
+            quant_block_size=cfg._quant_args()[1],
+            double_quant=cfg._quant_args()[2],
+        )
 
     del_me = load()  # a first load touches the loader's code and one-time buffers (runtime footprint)
     del del_me
@@ -113,11 +165,29 @@ def _child(args: dict) -> dict:
     model = load()
     loaded = _status("VmRSS")
     opts = dict(
-        epochs=1, max_steps=steps, batch_size=cfg.batch_size, gradient_accumulation_steps=1, learning_rate=1e-4,
-        weight_decay=0.0, adam_beta1=0.9, adam_beta2=0.999, adam_epsilon=1e-8, max_grad_norm=1.0,
-        lr_scheduler="constant", warmup_steps=0, seed=0, group_by_length=False, pad_token_id=0, eval_steps=0,
-        eval_batch_size=8, early_stopping_patience=0, early_stopping_threshold=0.0, save_steps=0,
-        gradient_checkpointing=False, checkpoint_dir="", resume_from="",
+        epochs=1,
+        max_steps=steps,
+        batch_size=cfg.batch_size,
+        gradient_accumulation_steps=1,
+        learning_rate=1e-4,
+        weight_decay=0.0,
+        adam_beta1=0.9,
+        adam_beta2=0.999,
+        adam_epsilon=1e-8,
+        max_grad_norm=1.0,
+        lr_scheduler="constant",
+        warmup_steps=0,
+        seed=0,
+        group_by_length=False,
+        pad_token_id=0,
+        eval_steps=0,
+        eval_batch_size=8,
+        early_stopping_patience=0,
+        early_stopping_threshold=0.0,
+        save_steps=0,
+        gradient_checkpointing=False,
+        checkpoint_dir="",
+        resume_from="",
         base_model_name_or_path=args["path"],
     )
     # warm-up: one step of one 8-token row touches the code and kernels a step runs (their pages and
@@ -129,19 +199,27 @@ def _child(args: dict) -> dict:
         Path("/proc/self/clear_refs").write_text("5")
         model.train(rows, rows, [], [], dict(opts, gradient_checkpointing=bool(ckpt)), None)
         peak = _status("VmHWM")
-        out.append({"ckpt": bool(ckpt), "measured_bytes": (loaded - before) + (peak - now),
-                    "loaded_bytes": loaded - before})
+        out.append(
+            {
+                "ckpt": bool(ckpt),
+                "measured_bytes": (loaded - before) + (peak - now),
+                "loaded_bytes": loaded - before,
+            }
+        )
     return {"runs": out}
 
 
-def measure(path: Path, name: str, quant: str | None, ckpt: bool, steps: int = 2, pythonpath: str = "") -> dict:
+def measure(
+    path: Path, name: str, quant: str | None, ckpt: bool, steps: int = 2, pythonpath: str = ""
+) -> dict:
     """Runs the steps in a fresh child; returns {"ckpt", "measured_bytes", "loaded_bytes"}."""
     env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536", OMP_NUM_THREADS="1")
     here = str(Path(__file__).resolve().parent)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (pythonpath, here, env.get("PYTHONPATH", "")) if p)
     args = dict(path=str(path), name=name, ckpts=[ckpt], quant=quant, steps=steps)
-    out = subprocess.run([sys.executable, __file__, json.dumps(args)], capture_output=True, text=True, env=env,
-                         timeout=300)
+    out = subprocess.run(
+        [sys.executable, __file__, json.dumps(args)], capture_output=True, text=True, env=env, timeout=300
+    )
     if out.returncode != 0:
         raise RuntimeError(f"measurement child failed ({out.returncode}):\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])["runs"][0]

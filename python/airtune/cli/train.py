@@ -73,7 +73,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "step time) for --device and exit without training; reads only the base's config.json",
     )
     p.add_argument(
-        "--mfu", type=float, default=0.4, help="with --plan: the share of the GPU's BF16 FLOP rate reached (0.4)"
+        "--mfu",
+        type=float,
+        default=0.4,
+        help="with --plan: the share of the GPU's BF16 FLOP rate reached (0.4)",
     )
     lora = p.add_argument_group("LoRA and training (airtune.train.LoraConfig)")
     lora.add_argument(

@@ -231,7 +231,9 @@ class ModelConfig:
     def num_parameters(self) -> int:
         """Parameters of the checkpoint (embeddings counted once when tied)."""
         h, v = self.hidden_size, self.vocab_size
-        per_layer = sum(r * c for _, _, r, c in self.slots()) + self._norms_per_layer() + self._biases_per_layer()
+        per_layer = (
+            sum(r * c for _, _, r, c in self.slots()) + self._norms_per_layer() + self._biases_per_layer()
+        )
         return v * h * (1 if self.tie_word_embeddings else 2) + h + self.num_hidden_layers * per_layer
 
     def _norms_per_layer(self) -> int:
@@ -368,10 +370,10 @@ class TrainPlan:
         ]
         for k, v in self.terms.items():
             lines.append(f"  {k:<12}{v / GiB:>10.3f} GiB")
-        lines.append(f"  {'total':<12}{self.total_bytes / GiB:>10.3f} GiB (+ {self.reserve_bytes / GiB:.2f} reserve)")
         lines.append(
-            f"  fits: {'yes' if self.fits else 'no'}; largest batch that fits: {self.largest_batch}"
+            f"  {'total':<12}{self.total_bytes / GiB:>10.3f} GiB (+ {self.reserve_bytes / GiB:.2f} reserve)"
         )
+        lines.append(f"  fits: {'yes' if self.fits else 'no'}; largest batch that fits: {self.largest_batch}")
         if self.step_seconds is not None and self.tokens_per_second is not None:
             lines.append(
                 f"  step {self.step_seconds:.3f} s, {self.tokens_per_second:,.0f} tokens/s at "
@@ -395,8 +397,19 @@ def _config_of(config: Any) -> Any:
     return config
 
 
-def _count(m: ModelConfig, c: Any, batch: int, seq: int, e: int, quant: str | None, block: int,
-           double: bool, ckpt: bool, label_fraction: float, masked: bool) -> tuple[dict[str, int], int, float]:
+def _count(
+    m: ModelConfig,
+    c: Any,
+    batch: int,
+    seq: int,
+    e: int,
+    quant: str | None,
+    block: int,
+    double: bool,
+    ckpt: bool,
+    label_fraction: float,
+    masked: bool,
+) -> tuple[dict[str, int], int, float]:
     """The terms (bytes) of one micro-batch of `batch` rows of `seq` tokens, the trainable count and
     the FLOPs of one step. See docs/train.md, "Memory plan"."""
     names, regex, all_linear = c._targets()
@@ -409,8 +422,10 @@ def _count(m: ModelConfig, c: Any, batch: int, seq: int, e: int, quant: str | No
     saves = set(c.modules_to_save or ())
 
     def saved(module: str) -> bool:
-        return any(module.endswith(s) or any(module[:k].endswith(s) for k in range(len(module)) if module[k] == ".")
-                   for s in saves)
+        return any(
+            module.endswith(s) or any(module[:k].endswith(s) for k in range(len(module)) if module[k] == ".")
+            for s in saves
+        )
 
     slots = m.slots()
     # weights
@@ -504,7 +519,9 @@ def _count(m: ModelConfig, c: Any, batch: int, seq: int, e: int, quant: str | No
         b += T * 2 * i_ * e + T * i_ * e
         return b
 
-    per_layer = [layer_saved(li, li > first_grad or embed_copy) if li >= first_grad else 0 for li in range(n_layers)]
+    per_layer = [
+        layer_saved(li, li > first_grad or embed_copy) if li >= first_grad else 0 for li in range(n_layers)
+    ]
     final_norm_in = T * h * f32
     if ckpt:
         activations = sum(T * h * e for li in range(n_layers) if li >= first_grad) + final_norm_in
@@ -603,8 +620,9 @@ def plan(
 
     def count(b: int) -> tuple[dict[str, int], int, float]:
         mk = (b > 1 or c.packing) if masked is None else masked
-        return _count(m, c, b, seq, e, quant, int(c.quant_block_size), bool(c.double_quant), ckpt,
-                      label_fraction, mk)
+        return _count(
+            m, c, b, seq, e, quant, int(c.quant_block_size), bool(c.double_quant), ckpt, label_fraction, mk
+        )
 
     reserve = int(reserve_gib * GiB) if dev.name != "cpu" else 0
     room = dev.memory_bytes - reserve
