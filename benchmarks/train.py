@@ -227,17 +227,22 @@ def _train_table(payload: dict) -> str:
 def _plan_rows() -> dict:
     """Predicted and measured peaks of the plan's validation cases (one fresh child each)."""
     import plan_models
-    from airtune.train import plan
 
     load_before = os.getloadavg()[0]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for name, quant, ckpt in plan_models.CASES:
+        for case in plan_models.CASES:
+            name, quant, ckpt, padded = case
             path = plan_models.build(Path(tmp), name)
             r = plan_models.measure(
-                path, name, quant, ckpt, pythonpath=str(Path(__file__).resolve().parents[1] / "python")
+                path,
+                name,
+                quant,
+                ckpt,
+                pythonpath=str(Path(__file__).resolve().parents[1] / "python"),
+                padded=padded,
             )
-            p = plan(path, plan_models.lora_config(name, ckpt, quant), "cpu", masked=False)
+            p = plan_models.predict(path, case)
             spec = plan_models.PLAN_MODELS[name]
             rows.append(
                 {
@@ -248,6 +253,7 @@ def _plan_rows() -> dict:
                     "targets": spec["targets"],
                     "quantization": quant,
                     "gradient_checkpointing": ckpt,
+                    "padded": padded,
                     "predicted_mb": round(p.total_bytes / 2**20, 1),
                     "measured_mb": round(r["measured_bytes"] / 2**20, 1),
                     "error_pct": round(100 * (p.total_bytes - r["measured_bytes"]) / r["measured_bytes"], 1),
@@ -269,6 +275,7 @@ def _plan_table(plan_payload: dict) -> str:
         what = (
             f"{r['model']} ({r['params'] / 1e6:.1f}M params), batch {r['batch']} x seq {r['seq']}, r=16 {targets}, "
             f"fp32{', NF4 base' if r['quantization'] else ''}{', gradient checkpointing' if r['gradient_checkpointing'] else ''}"
+            f"{', padded batches (3 of 4 rows 3/4 long: attention mask)' if r.get('padded') else ''}"
         )
         md += (
             f"| {what} | {r['predicted_mb']} | {r['measured_mb']} | {r['error_pct']:+.1f}% | "

@@ -70,17 +70,28 @@ PLAN_MODELS: dict[str, dict] = {
         targets="all-linear",
     ),
 }
-# (model, quantization of the base, gradient checkpointing): one fresh child process each (a second
-# run in the same process starts from a heap the first one grew, and measures a few MB low)
+# (model, quantization of the base, gradient checkpointing, padded batches): one fresh child process
+# each (a second run in the same process starts from a heap the first one grew, and measures a few MB
+# low)
 CASES = [
-    ("llama-7M", None, False),
-    ("llama-7M", None, True),
-    ("llama-7M", "nf4", False),
-    ("qwen2-8M", None, False),
-    ("qwen2-8M", None, True),
-    ("gemma-7M", None, False),
-    ("gemma-7M", None, True),
+    ("llama-7M", None, False, False),
+    ("llama-7M", None, True, False),
+    ("llama-7M", "nf4", False, False),
+    ("llama-7M", None, False, True),
+    ("qwen2-8M", None, False, False),
+    ("qwen2-8M", None, True, False),
+    ("gemma-7M", None, False, False),
+    ("gemma-7M", None, True, False),
 ]
+
+
+def predict(path: Path, case: tuple) -> object:
+    """The plan of a case, as the measurement runs it (fp32 on the CPU, mask only when padded)."""
+    from airtune.train import plan
+
+    name, quant, ckpt, padded = case
+    cfg = lora_config(name, ckpt, quant)
+    return plan(path, cfg, "cpu", masked=padded, label_fraction=label_fraction(cfg, padded))
 
 
 def build(folder: Path, name: str) -> Path:
@@ -117,6 +128,21 @@ def lora_config(name: str, ckpt: bool, quant: str | None):
     )
 
 
+def row_lengths(cfg, steps: int, padded: bool) -> list[int]:
+    """Rows of max_length tokens; padded: each batch holds one such row and shorter ones (3/4 of it),
+    so the batch is padded and the trainer builds an attention mask."""
+    n = steps * cfg.batch_size
+    return [
+        cfg.max_length if i % cfg.batch_size == 0 or not padded else cfg.max_length * 3 // 4 for i in range(n)
+    ]
+
+
+def label_fraction(cfg, padded: bool) -> float:
+    """The share of a padded batch's positions (batch x (width - 1)) that carry a label."""
+    lengths = row_lengths(cfg, 1, padded)
+    return sum(n - 1 for n in lengths) / (len(lengths) * (cfg.max_length - 1))
+
+
 def _status(key: str) -> int:
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith(key + ":"):
@@ -135,10 +161,8 @@ def _child(args: dict) -> dict:
     spec = PLAN_MODELS[args["name"]]
     rng = random.Random(0)
     steps = int(args.get("steps", 2))
-    rows = [
-        [rng.randrange(3, spec["model"]["vocab_size"]) for _ in range(cfg.max_length)]
-        for _ in range(steps * cfg.batch_size)
-    ]
+    lengths = row_lengths(cfg, steps, bool(args.get("padded")))
+    rows = [[rng.randrange(3, spec["model"]["vocab_size"]) for _ in range(n)] for n in lengths]
     names, regex, all_linear = cfg._targets()
 
     def load():
@@ -210,13 +234,19 @@ def _child(args: dict) -> dict:
 
 
 def measure(
-    path: Path, name: str, quant: str | None, ckpt: bool, steps: int = 2, pythonpath: str = ""
+    path: Path,
+    name: str,
+    quant: str | None,
+    ckpt: bool,
+    steps: int = 2,
+    pythonpath: str = "",
+    padded: bool = False,
 ) -> dict:
     """Runs the steps in a fresh child; returns {"ckpt", "measured_bytes", "loaded_bytes"}."""
     env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536", OMP_NUM_THREADS="1")
     here = str(Path(__file__).resolve().parent)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (pythonpath, here, env.get("PYTHONPATH", "")) if p)
-    args = dict(path=str(path), name=name, ckpts=[ckpt], quant=quant, steps=steps)
+    args = dict(path=str(path), name=name, ckpts=[ckpt], quant=quant, steps=steps, padded=padded)
     out = subprocess.run(
         [sys.executable, __file__, json.dumps(args)], capture_output=True, text=True, env=env, timeout=300
     )
