@@ -186,8 +186,9 @@ def _child(args: dict) -> dict:
     del_me = load()  # a first load touches the loader's code and one-time buffers (runtime footprint)
     del del_me
     before = _status("VmRSS")
+    Path("/proc/self/clear_refs").write_text("5")
     model = load()
-    loaded = _status("VmRSS")
+    loaded, load_peak = _status("VmRSS"), _status("VmHWM")
     opts = dict(
         epochs=1,
         max_steps=steps,
@@ -228,6 +229,7 @@ def _child(args: dict) -> dict:
                 "ckpt": bool(ckpt),
                 "measured_bytes": (loaded - before) + (peak - now),
                 "loaded_bytes": loaded - before,
+                "load_peak_bytes": load_peak - before,
             }
         )
     return {"runs": out}
@@ -242,7 +244,8 @@ def measure(
     pythonpath: str = "",
     padded: bool = False,
 ) -> dict:
-    """Runs the steps in a fresh child; returns {"ckpt", "measured_bytes", "loaded_bytes"}."""
+    """Runs the steps in a fresh child; returns {"ckpt", "measured_bytes", "loaded_bytes",
+    "load_peak_bytes"} (the last: the peak while the model loaded, net of the RSS before)."""
     env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536", OMP_NUM_THREADS="1")
     here = str(Path(__file__).resolve().parent)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (pythonpath, here, env.get("PYTHONPATH", "")) if p)

@@ -663,9 +663,7 @@ def plan(
     tps = batch * seq * int(c.gradient_accumulation_steps) / step_s if step_s else None
     notes: list[str] = []
     if dev.name == "cpu":
-        notes.append(
-            "on the CPU the checkpoint file is read whole while loading: add its size to the load peak"
-        )
+        notes.append("on the CPU the runtime adds ~20 MB (libtorch's code and first-step buffers)")
     if rate is None:
         notes.append("no FLOP rate for this device: step time not predicted (give tflops=)")
     return TrainPlan(
