@@ -256,6 +256,8 @@ def _plan_rows() -> dict:
                     "padded": padded,
                     "predicted_mb": round(p.total_bytes / 2**20, 1),
                     "measured_mb": round(r["measured_bytes"] / 2**20, 1),
+                    "weights_mb": round(p.terms["weights"] / 2**20, 1),
+                    "load_peak_mb": round(r["load_peak_bytes"] / 2**20, 1),
                     "error_pct": round(100 * (p.total_bytes - r["measured_bytes"]) / r["measured_bytes"], 1),
                     "terms_mb": {k: round(v / 2**20, 1) for k, v in p.terms.items()},
                 }
@@ -268,7 +270,10 @@ def _plan_rows() -> dict:
 
 
 def _plan_table(plan_payload: dict) -> str:
-    md = "\n| plan vs measured peak | predicted MiB | measured MiB | error | note |\n|---|---|---|---|---|\n"
+    md = (
+        "\n| plan vs measured peak | predicted MiB | measured MiB | error | weights term / load peak MiB | note |\n"
+        "|---|---|---|---|---|---|\n"
+    )
     load = f"load average {plan_payload['load_average_before']} -> {plan_payload['load_average_after']}"
     for r in plan_payload["rows"]:
         targets = r["targets"] if isinstance(r["targets"], str) else ",".join(r["targets"])
@@ -279,6 +284,7 @@ def _plan_table(plan_payload: dict) -> str:
         )
         md += (
             f"| {what} | {r['predicted_mb']} | {r['measured_mb']} | {r['error_pct']:+.1f}% | "
+            f"{r.get('weights_mb', '')} / {r.get('load_peak_mb', '')} | "
             f"airtune.train.plan(device='cpu') vs the model load's RSS + the peak of 2 steps above the warmed-up RSS "
             f"(tests/python/plan_models.py), fresh process, "
             f"1 thread, {load} |\n"
