@@ -11,7 +11,14 @@ the child reports its step times and VmHWM.
 
     PYTHONPATH=python python benchmarks/train.py            # default (< 3 min): ~10M params, seq 256
     PYTHONPATH=python python benchmarks/train.py --full     # the issue's ~50M params at seq 512
+    PYTHONPATH=python python benchmarks/train.py --plan-only  # only the memory plan's rows (below)
 Writes benchmarks/results/train.json and benchmarks/results/train.md.
+
+Memory plan rows ("plan vs measured peak"): airtune.train.plan's predicted peak of a training step
+beside the measured one, for the models and cases of tests/python/plan_models.py (Llama, Qwen2 and
+Gemma of 7-8M parameters, with and without gradient checkpointing, one NF4 base), each in a fresh
+child: VmHWM of the steps net of the process's RSS before the model was loaded (see plan_models.py).
+``--plan-only`` measures just these and keeps the training rows of the last full run.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "python"))
 
 CONFIGS = {
     "default": dict(
@@ -182,6 +190,108 @@ def _bnb_version() -> str:
         return "not installed"
 
 
+def _train_table(payload: dict) -> str:
+    """The training rows (airtune against PEFT) of a full run's payload."""
+    cfg, rows, ratios = payload["config"], payload["rows"], payload["ratios_vs_peft"]
+    n_params = cfg["params"]
+    task = (
+        f"LoRA training step, Llama {n_params / 1e6:.1f}M params, seq {cfg['seq']}, batch {cfg['batch']}, "
+        f"r={R} all-linear, fp32, CPU {cfg['threads']} thread(s)"
+    )
+    note = (
+        f"median of {cfg['rounds']} x {cfg['steps']} steps (after {cfg['warmup']} warm-up), engines alternating, "
+        "fresh process per run"
+    )
+    md = (
+        "| task | airtune tokens/s | PEFT tokens/s | speed ratio | peak RSS MB (airtune / PEFT) | note |\n"
+        "|---|---|---|---|---|---|\n"
+    )
+    labels = (
+        ("airtune", "peft", ""),
+        ("airtune-ckpt", "peft", ", airtune with gradient checkpointing"),
+        ("airtune-nf4", "peft", ", airtune over an NF4 base (double quant), PEFT over the fp32 base"),
+        ("airtune-nf4", "peft-bnb4", ", both over an NF4 base (PEFT + bitsandbytes 4-bit, double quant)"),
+    )
+    for w, wl in (("all", "every token labelled"), ("prompt", "half of each row an unlabelled prompt")):
+        for e, p, label in labels:
+            key = f"{e}/{w}" if p == "peft" else f"{e}/{w}/vs-{p}"
+            ours, peer, ra = rows[f"{e}/{w}"], rows[f"{p}/{w}"], ratios[key]
+            md += (
+                f"| {task}, {wl}{label} | {ours['tokens_per_s']} | {peer['tokens_per_s']} | "
+                f"{ra['tokens_per_s']:.2f}x | {ours['peak_rss_mb']} / {peer['peak_rss_mb']} "
+                f"({ra['peak_rss']:.2f}x) | {note} |\n"
+            )
+    return md
+
+
+def _plan_rows() -> dict:
+    """Predicted and measured peaks of the plan's validation cases (one fresh child each)."""
+    import plan_models
+
+    load_before = os.getloadavg()[0]
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for case in plan_models.CASES:
+            name, quant, ckpt, padded = case
+            path = plan_models.build(Path(tmp), name)
+            r = plan_models.measure(
+                path,
+                name,
+                quant,
+                ckpt,
+                pythonpath=str(Path(__file__).resolve().parents[1] / "python"),
+                padded=padded,
+            )
+            p = plan_models.predict(path, case)
+            spec = plan_models.PLAN_MODELS[name]
+            rows.append(
+                {
+                    "model": name,
+                    "params": p.num_parameters,
+                    "seq": spec["seq"],
+                    "batch": spec["batch"],
+                    "targets": spec["targets"],
+                    "quantization": quant,
+                    "gradient_checkpointing": ckpt,
+                    "padded": padded,
+                    "predicted_mb": round(p.total_bytes / 2**20, 1),
+                    "measured_mb": round(r["measured_bytes"] / 2**20, 1),
+                    "weights_mb": round(p.terms["weights"] / 2**20, 1),
+                    "load_peak_mb": round(r["load_peak_bytes"] / 2**20, 1),
+                    "error_pct": round(100 * (p.total_bytes - r["measured_bytes"]) / r["measured_bytes"], 1),
+                    "terms_mb": {k: round(v / 2**20, 1) for k, v in p.terms.items()},
+                }
+            )
+    return {
+        "rows": rows,
+        "load_average_before": round(load_before, 2),
+        "load_average_after": round(os.getloadavg()[0], 2),
+    }
+
+
+def _plan_table(plan_payload: dict) -> str:
+    md = (
+        "\n| plan vs measured peak | predicted MiB | measured MiB | error | weights term / load peak MiB | note |\n"
+        "|---|---|---|---|---|---|\n"
+    )
+    load = f"load average {plan_payload['load_average_before']} -> {plan_payload['load_average_after']}"
+    for r in plan_payload["rows"]:
+        targets = r["targets"] if isinstance(r["targets"], str) else ",".join(r["targets"])
+        what = (
+            f"{r['model']} ({r['params'] / 1e6:.1f}M params), batch {r['batch']} x seq {r['seq']}, r=16 {targets}, "
+            f"fp32{', NF4 base' if r['quantization'] else ''}{', gradient checkpointing' if r['gradient_checkpointing'] else ''}"
+            f"{', padded batches (3 of 4 rows 3/4 long: attention mask)' if r.get('padded') else ''}"
+        )
+        md += (
+            f"| {what} | {r['predicted_mb']} | {r['measured_mb']} | {r['error_pct']:+.1f}% | "
+            f"{r.get('weights_mb', '')} / {r.get('load_peak_mb', '')} | "
+            f"airtune.train.plan(device='cpu') vs the model load's RSS + the peak of 2 steps above the warmed-up RSS "
+            f"(tests/python/plan_models.py), fresh process, "
+            f"1 thread, {load} |\n"
+        )
+    return md
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--full", action="store_true")
@@ -192,6 +302,7 @@ def main() -> None:
     ap.add_argument("--child", nargs=2, metavar=("ENGINE", "FOLDER"))
     ap.add_argument("--prompt", action="store_true", help="child: half of each row is an unlabelled prompt")
     ap.add_argument("--config", default="default")
+    ap.add_argument("--plan-only", action="store_true", help="measure only the memory plan rows")
     args = ap.parse_args()
     name = "full" if args.full else args.config
     cfg = CONFIGS[name]
@@ -203,10 +314,20 @@ def main() -> None:
         )
         return
 
+    from _common import RESULTS, write_results
+
+    if args.plan_only:
+        previous = RESULTS / "train.json"
+        payload = json.loads(previous.read_text()) if previous.is_file() else {}
+        payload = {k: v for k, v in payload.items() if k not in ("area", "machine")}
+        payload["plan"] = _plan_rows()
+        md = _train_table(payload) if "rows" in payload else ""
+        write_results("train", payload, md + _plan_table(payload["plan"]))
+        return
+
     import peft
     import torch
     import transformers
-    from _common import write_results
 
     results: dict[str, dict] = {}
     load_before = os.getloadavg()[0]
@@ -296,34 +417,8 @@ def main() -> None:
         "rows": rows,
         "ratios_vs_peft": ratios,
     }
-    task = (
-        f"LoRA training step, Llama {n_params / 1e6:.1f}M params, seq {cfg['seq']}, batch {cfg['batch']}, "
-        f"r={R} all-linear, fp32, CPU {args.threads} thread(s)"
-    )
-    note = (
-        f"median of {args.rounds} x {args.steps} steps (after {args.warmup} warm-up), engines alternating, "
-        "fresh process per run"
-    )
-    md = (
-        "| task | airtune tokens/s | PEFT tokens/s | speed ratio | peak RSS MB (airtune / PEFT) | note |\n"
-        "|---|---|---|---|---|---|\n"
-    )
-    labels = (
-        ("airtune", "peft", ""),
-        ("airtune-ckpt", "peft", ", airtune with gradient checkpointing"),
-        ("airtune-nf4", "peft", ", airtune over an NF4 base (double quant), PEFT over the fp32 base"),
-        ("airtune-nf4", "peft-bnb4", ", both over an NF4 base (PEFT + bitsandbytes 4-bit, double quant)"),
-    )
-    for w, wl in (("all", "every token labelled"), ("prompt", "half of each row an unlabelled prompt")):
-        for e, p, label in labels:
-            key = f"{e}/{w}" if p == "peft" else f"{e}/{w}/vs-{p}"
-            ours, peer, ra = rows[f"{e}/{w}"], rows[f"{p}/{w}"], ratios[key]
-            md += (
-                f"| {task}, {wl}{label} | {ours['tokens_per_s']} | {peer['tokens_per_s']} | "
-                f"{ra['tokens_per_s']:.2f}x | {ours['peak_rss_mb']} / {peer['peak_rss_mb']} "
-                f"({ra['peak_rss']:.2f}x) | {note} |\n"
-            )
-    write_results("train", payload, md)
+    payload["plan"] = _plan_rows()
+    write_results("train", payload, _train_table(payload) + _plan_table(payload["plan"]))
 
 
 if __name__ == "__main__":

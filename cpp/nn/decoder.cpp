@@ -148,7 +148,9 @@ Decoder::Decoder(const std::string& path, torch::Dtype dtype, torch::Device devi
   if (!fs::is_directory(weights_path)) weights_path = weights_path.parent_path();
   WeightStore w(weights_path.string(), access);
   const auto& c = config_;
-  const bool own = access != FileAccess::kMap;
+  // kRead: copy what aliases the file's bytes, so they are released after loading; kStream tensors
+  // already own their bytes (one tensor of the file at a time), kMap ones alias the mapping.
+  const bool own = access == FileAccess::kRead;
   const bool prequantized = c.quantization.bnb_nf4;
   if (!prequantized) quant_ = quant;
   const int64_t h = c.hidden_size, d = c.head_dim, nh = c.num_attention_heads, nkv = c.num_key_value_heads;

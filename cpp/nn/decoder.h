@@ -18,7 +18,9 @@
 // Memory: weights are kept in the requested dtype on the requested device (quantized projections
 // in their packed form). q/k/v and gate/up are fused into one matrix each at load (a copy). On the
 // CPU every tensor owns its memory, so the file's bytes are released after loading, unless the files
-// are mapped (FileAccess::kMap: tensors then alias the mapping; see nn/safetensors.h). A KV cache
+// are mapped (FileAccess::kMap: tensors then alias the mapping; see nn/safetensors.h); streamed
+// (FileAccess::kStream, LoraModel's) reads one tensor at a time, so a quantized base never holds the
+// dense file. A KV cache
 // holds 2 x layers x B x kv_heads x max_len x head_dim. Thread safety: a Decoder is immutable after construction;
 // concurrent calls are safe (each call owns its cache). Work runs on libtorch's intra-op threads.
 #pragma once

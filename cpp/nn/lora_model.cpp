@@ -119,7 +119,9 @@ LoraModel::LoraModel(const std::string& base_path, const LoraOptions& options, t
     check_regex("(.*\\.)?(" + p + ")", "alpha_pattern key");
     if (!std::isfinite(v)) throw InvalidArgument("alpha_pattern['" + p + "'] must be a finite number");
   }
-  base_ = std::make_shared<Decoder>(base_path, dtype, device, FileAccess::kRead, options_.quantization);
+  // Streamed: the checkpoint is read tensor by tensor (and quantized as it is read), so loading
+  // never holds the whole dense file beside the model.
+  base_ = std::make_shared<Decoder>(base_path, dtype, device, FileAccess::kStream, options_.quantization);
   const auto& cfg = base_->config();
   slots_ = projection_slots(cfg);
   const int n_layers = static_cast<int>(base_->layers().size());

@@ -197,8 +197,14 @@ io::SafetensorsDtype from_torch_dtype(torch::Dtype dtype, const std::string& wha
                         " cannot be stored in safetensors");
 }
 
-SafetensorsFile::SafetensorsFile(const std::string& path, FileAccess access)
-    : SafetensorsFile(path, open_file_bytes(path, access)) {}
+SafetensorsFile::SafetensorsFile(const std::string& path, FileAccess access) : path_(path) {
+  if (access == FileAccess::kStream) {
+    header_ = read_safetensors_header(path);  // validated against the file's size
+    return;
+  }
+  bytes_ = open_file_bytes(path, access);
+  header_ = io::parse_safetensors_header(bytes_->data(), bytes_->size(), bytes_->size(), path_);
+}
 
 SafetensorsFile::SafetensorsFile(std::string source, std::shared_ptr<const FileBytes> bytes)
     : path_(std::move(source)), bytes_(std::move(bytes)) {
@@ -217,12 +223,22 @@ torch::Tensor SafetensorsFile::tensor(const std::string& name) const {
   if (i < 0) throw InvalidArgument(path_ + ": no tensor named '" + name + "'");
   const auto& info = header_.tensors[static_cast<size_t>(i)];
   torch::Dtype dtype = to_torch_dtype(info.dtype, path_ + ": tensor '" + name + "'");
-  // from_blob wants a mutable pointer: a read buffer belongs to this file object alone, and a
-  // mapping is private copy-on-write, so a caller writing to the tensor never touches the file.
-  auto* ptr = const_cast<uint8_t*>(bytes_->data() + header_.data_start + info.begin);
   auto options = torch::TensorOptions().dtype(dtype).device(torch::kCPU);
   const size_t elem = static_cast<size_t>(torch::elementSize(dtype));
   if (info.byte_size() == 0) return torch::empty(info.shape, options);
+  if (!bytes_) {  // streamed: this tensor's bytes only, into a tensor of its own
+    auto out = torch::empty(info.shape, options);
+    std::ifstream in(path_, std::ios::binary);
+    if (!in) throw IoError(path_ + ": cannot open");
+    in.seekg(static_cast<std::streamoff>(header_.data_start + info.begin));
+    in.read(reinterpret_cast<char*>(out.data_ptr()), static_cast<std::streamsize>(info.byte_size()));
+    if (!in || static_cast<uint64_t>(in.gcount()) != info.byte_size())
+      throw IoError(path_ + ": the file shrank while tensor '" + name + "' was read");
+    return out;
+  }
+  // from_blob wants a mutable pointer: a read buffer belongs to this file object alone, and a
+  // mapping is private copy-on-write, so a caller writing to the tensor never touches the file.
+  auto* ptr = const_cast<uint8_t*>(bytes_->data() + header_.data_start + info.begin);
   if (reinterpret_cast<uintptr_t>(ptr) % elem == 0) {
     auto keep = bytes_;
     return torch::from_blob(

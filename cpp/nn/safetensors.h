@@ -6,6 +6,8 @@
 // is read into memory once at open, so truncating or rewriting it later cannot affect the process;
 // FileAccess::kMap maps it instead (no copy, pages shared with the page cache) and then the file
 // must not change while any tensor from it lives: a truncated mapping kills the process with SIGBUS.
+// FileAccess::kStream reads only the header at open and each tensor's bytes when it is asked for
+// (the trainer's loader: one tensor of the file in memory at a time, quantized as it is read).
 //
 // Ownership: a tensor returned by SafetensorsFile::tensor() without a copy aliases the buffer (or
 // mapping) and keeps it alive (the deleter holds a shared_ptr to it); a mapping is private
@@ -30,8 +32,11 @@ namespace airtune::nn {
 
 /// How a reader holds a file's bytes (see the top of this header).
 enum class FileAccess {
-  kRead,  // read into memory at open (the default): later changes to the file cannot reach us
-  kMap,   // memory-mapped: the file must not change while tensors from it live
+  kRead,    // read into memory at open (the default): later changes to the file cannot reach us
+  kMap,     // memory-mapped: the file must not change while tensors from it live
+  kStream,  // only the header at open; each tensor() reads its own bytes into a tensor it owns, so a
+            // loader holds one tensor of the file at a time (a file that shrinks is an IoError; once
+            // the tensors are read, later changes cannot reach them)
 };
 
 /// The bytes of a whole file, read or mapped; immutable once made.
@@ -73,7 +78,7 @@ class SafetensorsFile {
 
  private:
   std::string path_;
-  std::shared_ptr<const FileBytes> bytes_;
+  std::shared_ptr<const FileBytes> bytes_;  // null when streamed (FileAccess::kStream)
   io::SafetensorsHeader header_;
 };
 

@@ -30,7 +30,8 @@ DESCRIPTION = (
 )
 EXAMPLE = """\
 airtune train split/train.jsonl --base models/llama-1b --out adapter/ --epochs 2 --learning-rate 2e-4
-airtune train --run runs/r1 --base models/llama-1b --config run.toml     # [train] table of LoraConfig fields"""
+airtune train --run runs/r1 --base models/llama-1b --config run.toml     # [train] table of LoraConfig fields
+airtune train --base models/mistral-7b --plan --device L4 --quantization nf4 --batch-size 4   # memory plan only"""
 
 # LoraConfig fields that are not flags here (set by the verb itself).
 # rank_pattern / alpha_pattern ({pattern: value}) are set through the Python API only.
@@ -65,8 +66,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--eval", type=path_arg, help="records to compute the eval loss on (curves only)")
     p.add_argument("--out", type=path_arg, help="adapter folder (without --run)")
-    # --plan (the memory plan of a run before it starts) belongs here: r2/trainer adds the flag and
-    # its branch in run() below, before any data is read.
+    p.add_argument(
+        "--plan",
+        action="store_true",
+        help="print the run's memory plan (airtune.train.plan: peak memory term by term, largest batch, "
+        "step time) for --device and exit without training; reads only the base's config.json",
+    )
+    p.add_argument(
+        "--mfu",
+        type=float,
+        default=0.4,
+        help="with --plan: the share of the GPU's BF16 FLOP rate reached (0.4)",
+    )
     lora = p.add_argument_group("LoRA and training (airtune.train.LoraConfig)")
     lora.add_argument(
         "--target-modules",
@@ -219,8 +230,27 @@ def _brief(s: dict) -> dict:
     }
 
 
+def plan_outcome(args: argparse.Namespace, cfg: Any) -> Outcome:
+    """``--plan``: the memory plan for ``--device`` (a GPU name, a size in GB or cpu; "auto": L4)."""
+    from ..train import PlanError, plan
+
+    if not args.base:
+        raise BadInput("give --base MODEL (a model folder)")
+    base = Path(args.base)
+    if not (base / "config.json").is_file():
+        raise BadInput(f"{base}: no config.json (--base must be a model folder)")
+    device = "L4" if cfg.device == "auto" else cfg.device
+    try:
+        p = plan(base, cfg, float(device) if device.replace(".", "", 1).isdigit() else device, mfu=args.mfu)
+    except PlanError as exc:
+        raise BadInput(f"--plan: {exc}") from None
+    return Outcome(0, p.to_dict(), str(p))
+
+
 def run(args: argparse.Namespace) -> Outcome:
     cfg = lora_config(args)
+    if args.plan:
+        return plan_outcome(args, cfg)
     base = check_base(args.base)
     ev = existing_file(args.eval, "the eval records (--eval)") if args.eval else None
     if not args.run:

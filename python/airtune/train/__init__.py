@@ -6,6 +6,9 @@
 - :func:`train_lora` ``(base_model_path, train, eval=None, config=..., output_dir=...)`` ->
   :class:`TrainResult` (loss curves with ``plot()``, the best adapter by a metric, adapter path,
   throughput, row accounting).
+- :func:`plan` ``(base, config, device="L4")`` -> :class:`TrainPlan`: the run's predicted peak
+  memory term by term, the largest batch that fits a GPU, step time and training hours (feeding
+  ``airtune.cost.OneTimeCosts``), from the model's config.json alone (``memory_plan.py``).
 - :func:`load_adapter` -> :class:`AdapterModel` (logits and ``generate`` with the adapter, merged
   export). The adapter folder records the prompt format it was trained with (``prompt_format.json``,
   :class:`~airtune.train.format.PromptFormat`); generation uses it.
@@ -29,18 +32,24 @@ from .._results import ResultMixin, progress
 from ..nn._lib import native, resolve_device, resolve_dtype, torch
 from .data import DataReport, Tokenization, build_examples
 from .format import FormatMismatchError, PromptFormat, check_parity, format_row
+from .memory_plan import DEVICES, ModelConfig, PlanError, TrainPlan, plan
 
 __all__ = [
+    "DEVICES",
     "AdapterModel",
     "DataReport",
     "FormatMismatchError",
     "LoraConfig",
+    "ModelConfig",
+    "PlanError",
     "PromptFormat",
+    "TrainPlan",
     "TrainResult",
     "TrainingDivergedError",
     "check_parity",
     "format_row",
     "load_adapter",
+    "plan",
     "train_lora",
 ]
 

@@ -239,3 +239,22 @@ TEST(NnSafetensors, ReadFileSurvivesTruncationMappedOnlyOnRequest) {
   EXPECT_EQ(airtune::nn::read_safetensors_header(path).metadata.at("format"), "pt");
   fs::remove_all(dir);
 }
+
+TEST(NnSafetensors, StreamedTensorsOwnTheirBytesAndAShrunkFileIsAnError) {
+  auto dir = temp_dir();
+  auto path = (dir / "w.safetensors").string();
+  auto w = torch::arange(4096, torch::kFloat32), b = torch::arange(6, torch::kInt64).view({2, 3});
+  airtune::nn::save_safetensors(path, {{"w", w}, {"b", b}}, {{"format", "pt"}});
+  airtune::nn::SafetensorsFile f(path, airtune::nn::FileAccess::kStream);  // the header only
+  EXPECT_EQ(f.names().size(), 2u);
+  auto t = f.tensor("w");
+  EXPECT_TRUE(torch::equal(t, w));
+  EXPECT_TRUE(torch::equal(f.tensor("b"), b));
+  airtune::nn::WeightStore store(path, airtune::nn::FileAccess::kStream);
+  EXPECT_TRUE(torch::equal(store.get("b", {2, 3}), b));
+  fs::resize_file(path, 64);  // the file shrinks under us: a tensor read before keeps its bytes
+  EXPECT_EQ(t.sum().item<double>(), 4095.0 * 4096.0 / 2.0);
+  EXPECT_THROW(f.tensor("w"), airtune::IoError);  // a later read names the file and tensor
+  EXPECT_THROW(airtune::nn::SafetensorsFile(path, airtune::nn::FileAccess::kStream), FormatError);
+  fs::remove_all(dir);
+}
