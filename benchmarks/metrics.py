@@ -23,6 +23,7 @@ import json
 import os
 import platform
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -131,14 +132,14 @@ ROUGE_MARKER = "ROUGE-1/2/L with the Porter stemmer on a realistic vocabulary"
 def rouge_cold_child(engine: str, n: int) -> None:
     hyps, refs = real_corpus(n)
     fn = _rouge_engine(engine, hyps, refs)
-    t0 = time.perf_counter()
+    c0, t0 = time.process_time(), time.perf_counter()
     f = fn()
-    print(json.dumps({"seconds": time.perf_counter() - t0, "mean_f": f.mean(0).tolist()}))
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    print(json.dumps({"seconds": wall, "cpu_seconds": cpu, "mean_f": f.mean(0).tolist()}))
 
 
 def rouge_real(n: int, repeats: int, out: Path) -> None:
     import subprocess
-    import sys
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from _common import Load, alternating, setting_line
@@ -173,19 +174,28 @@ def rouge_real(n: int, repeats: int, out: Path) -> None:
             "the machine is shared, so wall times carry noise",
         ),
         "",
-        "| engine | cold s (first call) | warm s (median) | warm CPU s | speedup cold | speedup warm "
-        "| max abs diff of per-item F vs rouge-score |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| engine | cold s (first call) | cold CPU s | warm s (median) | warm CPU s | speedup cold "
+        "| speedup warm | max abs diff of per-item F vs rouge-score |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     rows = []
     for e in ROUGE_ENGINES:
         tc, tw = cold[e]["seconds"], warm[e].median
         name = e if e == "rouge-score" else f"airtune {e.split()[1]} thread(s)"
         lines.append(
-            f"| {name} | {tc:.3f} | {tw:.3f} | {warm[e].cpu_median:.3f} | {t_peer_cold / tc:.1f}x "
+            f"| {name} | {tc:.3f} | {cold[e]['cpu_seconds']:.3f} | {tw:.3f} | {warm[e].cpu_median:.3f} "
+            f"| {t_peer_cold / tc:.1f}x "
             f"| {t_peer_warm / tw:.1f}x | {diffs[e]:.1e} |"
         )
-        rows.append({"engine": name, "cold_s": tc, "warm": warm[e].as_dict(), "max_abs_diff": diffs[e]})
+        rows.append(
+            {
+                "engine": name,
+                "cold_s": tc,
+                "cold_cpu_s": cold[e]["cpu_seconds"],
+                "warm": warm[e].as_dict(),
+                "max_abs_diff": diffs[e],
+            }
+        )
     lines.append("")
     path = out / "metrics.json"
     data = json.loads(path.read_text()) if path.exists() else {"runs": {}}
@@ -221,13 +231,17 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=20000)
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--peer-repeats", type=int, default=1)
+    ap.add_argument(
+        "--peer-repeats", type=int, default=None, help="default: --repeats (the same for every engine)"
+    )
     ap.add_argument("--out", default=str(Path(__file__).parent / "results"))
     ap.add_argument(
         "--rouge-real", type=int, default=0, metavar="N", help="the realistic-vocabulary ROUGE table"
     )
     ap.add_argument("--rouge-cold", choices=ROUGE_ENGINES, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.peer_repeats is None:
+        args.peer_repeats = args.repeats
     if args.rouge_cold:
         rouge_cold_child(args.rouge_cold, args.n)
         return
@@ -278,13 +292,32 @@ def main() -> None:
             lambda: float(np.mean(M.bootstrap_ci(M.bleu(hyps, refs), n_samples=1000))),
         ),
     }
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from _common import alternating
+
+    load = os.getloadavg()[0]
     rows = []
     for name, (peer, ours) in ops.items():
-        t_peer, v_peer = timed(peer, args.peer_repeats)
-        airtune.set_num_threads(1)
-        t_1, v_1 = timed(ours, args.repeats)
-        airtune.set_num_threads(cores)
-        t_n, v_n = timed(ours, args.repeats)
+        if args.peer_repeats == args.repeats:
+            # the same repeats for every engine, alternating (each ran once before, untimed)
+            t = alternating(
+                {
+                    "peer": peer,
+                    "1": lambda ours=ours: (airtune.set_num_threads(1), ours())[1],
+                    "n": lambda ours=ours: (airtune.set_num_threads(cores), ours())[1],
+                },
+                args.repeats,
+            )
+            airtune.set_num_threads(cores)
+            (t_peer, v_peer), (t_1, v_1), (t_n, v_n) = (
+                (t[e].median, t[e].result) for e in ("peer", "1", "n")
+            )
+        else:
+            t_peer, v_peer = timed(peer, args.peer_repeats)
+            airtune.set_num_threads(1)
+            t_1, v_1 = timed(ours, args.repeats)
+            airtune.set_num_threads(cores)
+            t_n, v_n = timed(ours, args.repeats)
         if "bootstrap" not in name:
             assert abs(v_peer - v_1) < 1e-9 and v_1 == v_n, (name, v_peer, v_1, v_n)
         peer_name = "rouge-score" if "ROUGE" in name else "sacreBLEU"
@@ -323,6 +356,9 @@ def main() -> None:
         "n_pairs": args.n,
         "repeats": args.repeats,
         "peer_repeats": args.peer_repeats,
+        "alternating": args.peer_repeats == args.repeats,
+        "loadavg_1m_before": round(load, 2),
+        "loadavg_1m_after": round(os.getloadavg()[0], 2),
         "rows": rows,
     }
     out = Path(args.out)
@@ -345,7 +381,14 @@ def main() -> None:
         lines += [
             f"Metrics, {int(n_key):,} synthetic sentence pairs, {run['machine']['processor']}, "
             f"{run['machine']['cores']} cores (median of {run['repeats']} for airtune, "
-            f"{run['peer_repeats']} for the peer; sacreBLEU {run['versions']['sacrebleu']}).",
+            f"{run['peer_repeats']} for the peer"
+            + (", alternating" if run.get("alternating") else "")
+            + (
+                f"; 1-minute load {run['loadavg_1m_before']:.1f} before, {run['loadavg_1m_after']:.1f} after"
+                if "loadavg_1m_before" in run
+                else ""
+            )
+            + f"; the machine is shared; sacreBLEU {run['versions']['sacrebleu']}).",
             "",
             "| operation | peer | peer s | airtune 1 thread s | speedup | airtune all cores s | speedup |",
             "|---|---|---:|---:|---:|---:|---:|",
