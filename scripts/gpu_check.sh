@@ -6,7 +6,10 @@
 # wheel was carried), and write the results under $OUT, all within 8 minutes.
 #
 #   scripts/gpu_check.sh --prepare   # here (Debian with apt): the .debs the build needs -> .gpu/debs
-#                                    # (wheels to carry, e.g. faiss-gpu-cu12 or liger-kernel: .gpu/wheels)
+#                                    # and the wheels to measure beside, copied from a local wheel
+#                                    # folder ($GPU_WHEELS; default .whl/ and wheels/ of the checkout):
+#                                    # faiss_gpu* (faiss-gpu-cu12, faiss-gpu-cu13-cuvs), liger_kernel*
+#                                    # -> .gpu/wheels, installed there into a --target prefix
 #   scripts/gpu_check.sh             # there, in the repository root, with .gpu carried along
 #   scripts/gpu_check.sh --dry-run   # here, on the CPU: every step that needs no GPU, for real
 #                                    # (deps unpacked into a prefix, CMake configured against it,
@@ -38,6 +41,15 @@ prepare() {
   mkdir -p "$carry/debs" "$carry/wheels"
   grep -qxF '/.gpu/' .git/info/exclude 2>/dev/null || echo '/.gpu/' >> "$(git rev-parse --git-path info/exclude)"
   (cd "$carry/debs" && apt-get download "${debs[@]}") || { echo "apt-get download failed" >&2; return 1; }
+  # A faiss-gpu wheel makes semantic dedup's device="cuda" use GPU FAISS (dedup/_faiss_gpu.py), and
+  # benchmarks/gpu.py measures it; its CUDA libraries must be there (torch's nvidia-* wheels) or carried.
+  local dir w n=0
+  for dir in ${GPU_WHEELS:-$root/.whl $root/wheels}; do
+    for w in "$dir"/faiss_gpu*.whl "$dir"/liger_kernel*.whl; do
+      [ -f "$w" ] && cp -u "$w" "$carry/wheels/" && n=$((n + 1))
+    done
+  done
+  echo "wheels carried from ${GPU_WHEELS:-.whl/ wheels/}: $n ($(ls "$carry/wheels" | tr '\n' ' '))"
   echo "carried: .gpu ($(du -sh "$carry" | cut -f1)); wheels to measure beside (optional): .gpu/wheels"
 }
 
@@ -102,7 +114,7 @@ if dev == "cuda" and not torch.cuda.is_available():
 for name in ("transformers", "peft", "numpy", "pybind11", "faiss", "liger_kernel"):
     try:
         m = importlib.import_module(name)
-        print(name, getattr(m, "__version__", "?"))
+        print(name, getattr(m, "__version__", "?"), *(["gpus", m.get_num_gpus()] if name == "faiss" else []))
     except ImportError:
         print(name, "missing", "(required)" if name in ("transformers", "peft", "numpy", "pybind11") else "")
         if name in ("transformers", "peft", "numpy", "pybind11"):

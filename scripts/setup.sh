@@ -16,8 +16,9 @@ log() { printf '\n== %s\n' "$*"; }
 packages=(build-essential ccache pkg-config zlib1g-dev libfaiss-dev libsimdjson-dev libtbb-dev
           libgtest-dev libgmock-dev libutf8proc-dev clang-format-14 libopenblas0-pthread libopenblas-dev python3-venv python3-dev
           qemu-user)  # qemu-user: the wheel's smoke test on a CPU without AVX (tests/wheel/run.sh)
-# The tests check links and reports in a real browser.
-[ $with_tests -eq 1 ] && packages+=(chromium)
+# The tests check links and reports in a real browser; benchmarks/metrics.py draws its realistic
+# vocabulary from wamerican's word list (/usr/share/dict/words).
+[ $with_tests -eq 1 ] && packages+=(chromium wamerican)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

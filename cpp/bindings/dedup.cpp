@@ -368,6 +368,39 @@ void bind_dedup(py::module_& m) {
       py::arg("seed") = 1234, py::arg("deterministic") = true);
 
   d.def(
+      "ivf_plan",
+      [](F32 base, F32 query, const std::string& index, int nlist, int nprobe, uint64_t seed) {
+        check_matrix(base, "base embeddings");
+        check_matrix(query, "query embeddings");
+        const int64_t nb = base.shape(0), nq = query.shape(0), dim = base.shape(1);
+        if (query.shape(1) != dim) throw InvalidArgument("ivf_plan: base and query dimensions differ");
+        const SearchIndex kind = parse_search_index(index);
+        SearchOptions o;
+        o.nlist = nlist;
+        o.nprobe = nprobe;
+        o.seed = seed;
+        IvfPlan p;
+        {
+          py::gil_scoped_release release;
+          p = ivf_plan(base.data(), nb, query.data(), nq, dim, kind, o);
+        }
+        py::dict out;
+        out["nlist"] = p.nlist;
+        out["nprobe"] = p.nprobe;
+        out["centroids"] = to_numpy(std::move(p.centroids)).reshape({static_cast<int64_t>(p.nlist), dim});
+        out["assign"] = to_numpy(std::move(p.assign));
+        out["probe_ids"] = to_numpy(std::move(p.probe_ids)).reshape({nq, static_cast<int64_t>(p.nprobe)});
+        out["probe_scores"] = to_numpy(std::move(p.probe_scores)).reshape({nq, static_cast<int64_t>(p.nprobe)});
+        return out;
+      },
+      py::arg("base"), py::arg("query"), py::arg("index"), py::arg("nlist") = 0, py::arg("nprobe") = 0,
+      py::arg("seed") = 1234,
+      "The lists and probes that index='ivf' or 'ivf-gemm' scans (k-means of the base rows; each query's nprobe "
+      "best lists, best first): dict nlist, nprobe, centroids (nlist x d), assign (per base row), probe_ids and "
+      "probe_scores (nq x nprobe). Another engine scanning them, its candidates rescored by rescore_knn, returns "
+      "the same kNN graph.");
+
+  d.def(
       "unit_rows",
       [](F32 x) -> F32 {
         check_matrix(x, "embeddings");

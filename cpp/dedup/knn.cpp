@@ -59,9 +59,37 @@ vectors::KMeansResult ivf_lists(const float* base, int64_t nb, int64_t d, int nl
   return vectors::kmeans(base, nb, d, ko);
 }
 
-// The nprobe best lists of each query by exact score (ties to the lower list).
-TopK probes_of(const float* query, int64_t nq, const std::vector<float>& centroids, int nlist, int64_t d, int nprobe) {
-  return vectors::exact_topk(query, nq, centroids.data(), nlist, d, nprobe, {}, false);
+// The lists (nlist rule of each kind) and each query's nprobe best lists by exact score (ties to
+// the lower list), on rows already normalised.
+IvfPlan plan_lists(const float* base, int64_t nb, const float* query, int64_t nq, int64_t d, SearchIndex kind,
+                   const SearchOptions& o) {
+  int nlist = 0;
+  if (kind == SearchIndex::kIvfGemm) {
+    nlist = o.nlist > 0 ? o.nlist : static_cast<int>(std::lround(std::sqrt(double(nb))));
+    nlist = static_cast<int>(std::clamp<int64_t>(nlist, 1, std::max<int64_t>(1, nb / 8)));
+  } else if (kind == SearchIndex::kIvf) {
+    nlist = o.nlist > 0 ? o.nlist : static_cast<int>(std::clamp<double>(4.0 * std::sqrt(double(nb)), 16, 65536));
+    nlist = static_cast<int>(std::min<int64_t>(nlist, std::max<int64_t>(1, nb / 4)));
+  } else {
+    throw InvalidArgument("ivf_plan: index must be 'ivf' or 'ivf-gemm'");
+  }
+  auto km = ivf_lists(base, nb, d, nlist, o.seed);
+  IvfPlan p;
+  p.nlist = km.k;
+  p.nprobe = kind == SearchIndex::kIvfGemm ? std::min(o.nprobe > 0 ? o.nprobe : std::max(8, p.nlist / 20), p.nlist)
+             : o.nprobe > 0                ? std::min(o.nprobe, p.nlist)
+                                           : std::min(p.nlist, std::max(16, p.nlist / 16));
+  const TopK probes = vectors::exact_topk(query, nq, km.centroids.data(), p.nlist, d, p.nprobe, {}, false);
+  p.centroids = std::move(km.centroids);
+  p.assign.assign(km.assign.begin(), km.assign.end());
+  p.probe_ids.resize(static_cast<size_t>(nq * p.nprobe));
+  p.probe_scores.resize(static_cast<size_t>(nq * p.nprobe));
+  for (int64_t q = 0; q < nq; ++q)
+    for (int j = 0; j < p.nprobe; ++j) {
+      p.probe_ids[q * p.nprobe + j] = probes.ids(q)[j];
+      p.probe_scores[q * p.nprobe + j] = static_cast<float>(probes.scores(q)[j]);
+    }
+  return p;
 }
 
 // IVF with the scan done by BLAS: k-means lists, each query probes its nprobe best lists, every
@@ -70,17 +98,13 @@ TopK probes_of(const float* query, int64_t nq, const std::vector<float>& centroi
 // since the exact top-k does not depend on the order of the offers, neither does the result.
 TopK ivf_gemm(const float* base, int64_t nb, const float* query, int64_t nq, int64_t d, int64_t k, bool exclude_self,
               const SearchOptions& o, std::string& name) {
-  int nlist = o.nlist > 0 ? o.nlist : static_cast<int>(std::lround(std::sqrt(double(nb))));
-  nlist = static_cast<int>(std::clamp<int64_t>(nlist, 1, std::max<int64_t>(1, nb / 8)));
-  const auto km = ivf_lists(base, nb, d, nlist, o.seed);
-  nlist = km.k;
-  const int nprobe = std::min(o.nprobe > 0 ? o.nprobe : std::max(8, nlist / 20), nlist);
-  const TopK probes = probes_of(query, nq, km.centroids, nlist, d, nprobe);
+  const IvfPlan plan = plan_lists(base, nb, query, nq, d, SearchIndex::kIvfGemm, o);
+  const int nlist = plan.nlist, nprobe = plan.nprobe;
   std::vector<std::vector<int64_t>> members(nlist), askers(nlist);
-  for (int64_t i = 0; i < nb; ++i) members[km.assign[i]].push_back(i);
+  for (int64_t i = 0; i < nb; ++i) members[plan.assign[i]].push_back(i);
   for (int64_t q = 0; q < nq; ++q)
     for (int p = 0; p < nprobe; ++p)
-      if (probes.ids(q)[p] >= 0) askers[probes.ids(q)[p]].push_back(q);
+      if (const int64_t l = plan.probe_ids[q * nprobe + p]; l >= 0) askers[l].push_back(q);
   TopK top(nq, k);
   const double tol =
       vectors::candidate_tolerance(d, vectors::max_row_norm(query, nq, d), vectors::max_row_norm(base, nb, d));
@@ -122,18 +146,14 @@ TopK ivf_gemm(const float* base, int64_t nb, const float* query, int64_t nq, int
 // probed lists (topk.h, rescore_candidates), so the result is the exact top-k of the probed lists.
 TopK faiss_ivf(const float* base, int64_t nb, const float* query, int64_t nq, int64_t d, int64_t k, bool exclude_self,
                const SearchOptions& o, std::string& name) {
-  int nlist = o.nlist > 0 ? o.nlist : static_cast<int>(std::clamp<double>(4.0 * std::sqrt(double(nb)), 16, 65536));
-  nlist = static_cast<int>(std::min<int64_t>(nlist, std::max<int64_t>(1, nb / 4)));
-  const auto km = ivf_lists(base, nb, d, nlist, o.seed);
-  nlist = km.k;
-  const int nprobe = o.nprobe > 0 ? std::min(o.nprobe, nlist) : std::min(nlist, std::max(16, nlist / 16));
+  const IvfPlan plan = plan_lists(base, nb, query, nq, d, SearchIndex::kIvf, o);
+  const int nlist = plan.nlist, nprobe = plan.nprobe;
   faiss::IndexFlatIP quantizer(d);
-  quantizer.add(nlist, km.centroids.data());
+  quantizer.add(nlist, plan.centroids.data());
   faiss::IndexIVFFlat ivf(&quantizer, d, nlist, faiss::METRIC_INNER_PRODUCT);
-  std::vector<idx_t> list(km.assign.begin(), km.assign.end());
+  std::vector<idx_t> list(plan.assign.begin(), plan.assign.end());
   ivf.add_core(nb, base, nullptr, list.data());
   ivf.nprobe = nprobe;
-  const TopK probes = probes_of(query, nq, km.centroids, nlist, d, nprobe);
   TopK top(nq, k);
   const double tol =
       vectors::candidate_tolerance(d, vectors::max_row_norm(query, nq, d), vectors::max_row_norm(base, nb, d));
@@ -151,10 +171,8 @@ TopK faiss_ivf(const float* base, int64_t nb, const float* query, int64_t nq, in
     pdis.resize(static_cast<size_t>(nr * nprobe));
     for (int64_t r = 0; r < nr; ++r) {
       std::copy_n(query + rows[r] * d, d, xq.data() + r * d);
-      for (int p = 0; p < nprobe; ++p) {
-        pid[r * nprobe + p] = probes.ids(rows[r])[p];
-        pdis[r * nprobe + p] = static_cast<float>(probes.scores(rows[r])[p]);
-      }
+      std::copy_n(plan.probe_ids.data() + rows[r] * nprobe, nprobe, pid.data() + r * nprobe);
+      std::copy_n(plan.probe_scores.data() + rows[r] * nprobe, nprobe, pdis.data() + r * nprobe);
     }
     dist.resize(static_cast<size_t>(nr * kc));
     lab.resize(static_cast<size_t>(nr * kc));
@@ -266,6 +284,17 @@ std::vector<float> l2_normalized(const float* x, int64_t n, int64_t d) {
     for (int64_t j = 0; j < d; ++j) out[i * d + j] = static_cast<float>(x[i * d + j] * inv);
   }
   return out;
+}
+
+IvfPlan ivf_plan(const float* base, int64_t nb, const float* query, int64_t nq, int64_t d, SearchIndex kind,
+                 const SearchOptions& o) {
+  check_shape(nb, d, "base embeddings");
+  check_shape(nq, d, "query embeddings");
+  if (nb == 0) throw InvalidArgument("ivf_plan: no base rows");
+  Prepared pb = prepare(base, nb, d);
+  Prepared pq = query == base ? Prepared{{}, pb.data} : prepare(query, nq, d);
+  omp_set_num_threads(core::num_threads());
+  return plan_lists(pb.data, nb, pq.data, nq, d, kind, o);
 }
 
 KnnGraph knn_self_cosine(const float* x, int64_t n, int64_t d, int64_t k, const SearchOptions& o) {

@@ -63,6 +63,25 @@ struct KnnGraph {
   std::string index;  ///< "flat", "ivf(nlist=..,nprobe=..)", "hnsw(M=..,ef=..)"
 };
 
+/// The lists and probes of an IVF search ("ivf" or "ivf-gemm" and its nlist/nprobe/seed rules):
+/// k-means of the base rows into nlist lists, and each query's nprobe best lists by exact inner
+/// product with the centroids (ties to the lower list). Both IVF indexes scan exactly these
+/// lists, and another engine that scans them (a Python FAISS with GPU indexes) and has its
+/// candidates rescored exactly (vectors::rescore_candidates) returns the same result.
+struct IvfPlan {
+  int nlist = 0;
+  int nprobe = 0;
+  std::vector<float> centroids;     ///< nlist x d, unit rows
+  std::vector<int64_t> assign;      ///< per base row: its list
+  std::vector<int64_t> probe_ids;   ///< nq x nprobe, best first
+  std::vector<float> probe_scores;  ///< nq x nprobe, inner product with the centroid
+};
+
+/// The IvfPlan of `kind` (kIvf or kIvfGemm; InvalidArgument otherwise) for query rows against base
+/// rows (cosine: both normalised as the searches normalise them). nb >= 1. Threads: the oneTBB arena.
+IvfPlan ivf_plan(const float* base, int64_t nb, const float* query, int64_t nq, int64_t d, SearchIndex kind,
+                 const SearchOptions& options);
+
 /// Unit-length copy of `x` (n x d); InvalidArgument naming the first zero or non-finite row.
 std::vector<float> l2_normalized(const float* x, int64_t n, int64_t d);
 

@@ -6,7 +6,7 @@ import collections.abc
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['MinHashIndex', 'candidate_probability', 'centroid_outliers', 'choose_bands_rows', 'clusters_from_pairs', 'exact_duplicates', 'exact_hashes', 'iqr_fence', 'knn_cross_cosine', 'knn_outliers', 'knn_self_cosine', 'lof_outliers', 'normalize', 'reference_outliers', 'removed_at_thresholds', 'rescore_knn', 'semdedup', 'shingle_hashes', 'shingles', 'signatures_of_sets', 'unit_rows']
+__all__: list[str] = ['MinHashIndex', 'candidate_probability', 'centroid_outliers', 'choose_bands_rows', 'clusters_from_pairs', 'exact_duplicates', 'exact_hashes', 'iqr_fence', 'ivf_plan', 'knn_cross_cosine', 'knn_outliers', 'knn_self_cosine', 'lof_outliers', 'normalize', 'reference_outliers', 'removed_at_thresholds', 'rescore_knn', 'semdedup', 'shingle_hashes', 'shingles', 'signatures_of_sets', 'unit_rows']
 class MinHashIndex:
     @staticmethod
     def load(path: str) -> MinHashIndex:
@@ -59,6 +59,10 @@ def exact_hashes(texts: collections.abc.Sequence, normalize: dict) -> numpy.typi
     ...
 def iqr_fence(values: collections.abc.Sequence[typing.SupportsFloat | typing.SupportsIndex], factor: typing.SupportsFloat | typing.SupportsIndex) -> float:
     ...
+def ivf_plan(base: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], query: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], index: str, nlist: typing.SupportsInt | typing.SupportsIndex = 0, nprobe: typing.SupportsInt | typing.SupportsIndex = 0, seed: typing.SupportsInt | typing.SupportsIndex = 1234) -> dict:
+    """
+    The lists and probes that index='ivf' or 'ivf-gemm' scans (k-means of the base rows; each query's nprobe best lists, best first): dict nlist, nprobe, centroids (nlist x d), assign (per base row), probe_ids and probe_scores (nq x nprobe). Another engine scanning them, its candidates rescored by rescore_knn, returns the same kNN graph.
+    """
 def knn_cross_cosine(base: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], query: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], k: typing.SupportsInt | typing.SupportsIndex, index: str = 'auto', flat_max_rows: typing.SupportsInt | typing.SupportsIndex = 20000, nlist: typing.SupportsInt | typing.SupportsIndex = 0, nprobe: typing.SupportsInt | typing.SupportsIndex = 0, hnsw_m: typing.SupportsInt | typing.SupportsIndex = 32, ef_search: typing.SupportsInt | typing.SupportsIndex = 0, seed: typing.SupportsInt | typing.SupportsIndex = 1234, deterministic: bool = True) -> tuple:
     ...
 def knn_outliers(sim: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], ids: typing.Annotated[numpy.typing.ArrayLike, numpy.int64], factor: typing.SupportsFloat | typing.SupportsIndex) -> dict:

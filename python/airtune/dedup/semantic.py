@@ -1,5 +1,6 @@
-"""Semantic duplicates: cosine kNN graph of embeddings (FAISS flat / IVF / HNSW, or exact top-k in torch
-on a GPU), or SemDeDup (k-means, then pairwise inside clusters); a removal table per threshold."""
+"""Semantic duplicates: cosine kNN graph of embeddings (FAISS flat / IVF / HNSW; on a GPU, a Python FAISS
+with GPU indexes where one is installed, else exact top-k in torch), or SemDeDup (k-means, then
+pairwise inside clusters); a removal table per threshold."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ from typing import Any
 
 import numpy as np
 
-from .. import _core
 from .._inputs import as_float32_matrix
 from .._results import require
+from . import _faiss_gpu
 from ._common import _c, _RowsMixin, _scores_array, _survivor_args
 
 #: Cosine thresholds of the removal table of :func:`semantic_duplicates`.
@@ -30,22 +31,30 @@ def _torch_cuda_available() -> bool:
     return bool(torch.cuda.is_available())
 
 
-def _resolve_device(device: str) -> str:
+def _resolve_device(device: str) -> tuple[str, _faiss_gpu.FaissBackend | None]:
+    """(device, FAISS GPU backend or None): "cuda" prefers a Python FAISS with GPUs, then torch."""
     if device not in ("auto", "cpu", "cuda"):
         raise ValueError(f"device: expected 'auto', 'cpu' or 'cuda', got {device!r}")
     if device == "cpu":
-        return "cpu"
-    faiss_gpu = bool(_core.build_info().get("faiss_gpu"))
-    if faiss_gpu:  # pragma: no cover - Debian's FAISS is CPU only
-        return "cpu"  # a FAISS GPU build is not wired here yet; see the module notes
-    if device == "auto":
-        import sys
+        return "cpu", None
+    import sys
 
-        torch = sys.modules.get("torch")  # never import torch implicitly
-        return "cuda" if torch is not None and torch.cuda.is_available() else "cpu"
+    if device == "auto":
+        # never import faiss or torch implicitly: "auto" takes the GPU only when one is already imported
+        if "faiss" in sys.modules and (backend := _faiss_gpu.gpu_backend()) is not None:
+            return "cuda", backend  # pragma: no cover - needs a GPU
+        torch = sys.modules.get("torch")
+        return ("cuda" if torch is not None and torch.cuda.is_available() else "cpu"), None
+    backend = _faiss_gpu.gpu_backend()
+    if backend is not None:
+        return "cuda", backend  # pragma: no cover - needs a GPU
     if not _torch_cuda_available():
-        raise RuntimeError("device='cuda': this FAISS build has no GPU support and torch has no CUDA device")
-    return "cuda"
+        raise RuntimeError(
+            "device='cuda': no GPU search available: the installed FAISS has no GPU support "
+            "(Python faiss missing or faiss.get_num_gpus() == 0; pip install faiss-gpu-cu12 or "
+            "faiss-gpu-cu13-cuvs on a CUDA machine) and torch has no CUDA device"
+        )
+    return "cuda", None
 
 
 def _torch_knn_self(
@@ -220,8 +229,11 @@ def semantic_duplicates(
     each cluster a row is removed when its cosine to an earlier row >= threshold), order by
     ``keep="hard"`` (far from centroid first), ``"easy"``, ``"random"`` or ``"score"``.
 
-    ``device``: "cpu"; "cuda" runs exact kNN with torch on the GPU (this build's FAISS is CPU only);
-    "auto" uses CUDA only when torch is already imported and has a device.
+    ``device``: "cpu"; "cuda": where a Python FAISS with GPU indexes is installed
+    (``faiss.get_num_gpus() > 0``: PyPI ``faiss-gpu-cu12``, ``faiss-gpu-cu13-cuvs``), its GPU flat /
+    IVF indexes find the candidates of ``index`` ("auto", "flat", "ivf", "ivf-gemm"; "hnsw" raises)
+    over airtune's own IVF lists and probes; else exact kNN with torch on the GPU; else RuntimeError.
+    "auto" uses a GPU only when faiss (with GPUs) or torch (with CUDA) is already imported.
 
     Determinism: every score is computed by one fixed-order exact kernel and ties go to the lower
     row, so ids, scores and clusters are the same bits whatever the thread count, the CPU and the
@@ -237,7 +249,7 @@ def semantic_duplicates(
     if not 0.0 < float(threshold) <= 1.0:
         raise ValueError(f"threshold: expected a cosine in (0, 1], got {threshold}")
     ts = sorted({float(t) for t in thresholds} | {float(threshold)}, reverse=True)
-    dev = _resolve_device(device)
+    dev, backend = _resolve_device(device)
     if mode == "semdedup":
         if keep == "first":
             keep = "hard"
@@ -283,7 +295,11 @@ def semantic_duplicates(
     if keep == "longest":
         raise ValueError("keep='longest' needs texts: pass scores= (e.g. the text lengths) instead")
     rule, sc = _survivor_args(keep, scores, priority, n)
-    if dev == "cuda":
+    if backend is not None:
+        sim, knn_ids, used = _faiss_gpu.knn_self(
+            backend, x, int(k), index, int(flat_max_rows), int(nlist), int(nprobe), int(seed)
+        )
+    elif dev == "cuda":
         sim, knn_ids = _torch_knn_self(x, int(k))
         used = "torch-exact"
     else:
