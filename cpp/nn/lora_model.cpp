@@ -13,6 +13,7 @@
 
 #include "core/errors.h"
 #include "io/json_text.h"
+#include "nn/linear_cross_entropy.h"
 #include "nn/safetensors.h"
 
 namespace airtune::nn {
@@ -570,8 +571,16 @@ LossSum LoraModel::loss_sum(const torch::Tensor& input_ids, const torch::Tensor&
     return out;
   }
   const bool all = out.tokens == target.numel();  // no gather (and no scatter in the backward)
-  auto logits = base_->head_logits(all ? hs : hs.index_select(0, keep), lm_head_weight()).to(torch::kFloat32);
+  auto hl = all ? hs : hs.index_select(0, keep);
   auto t = all ? target : target.index_select(0, keep);
+  if (base_->config().final_softcap <= 0) {
+    // the lm_head and the loss fused in chunks: the [tokens, vocab] logits never exist
+    const auto w = lm_head_weight();
+    out.sum =
+        linear_cross_entropy_sum(hl, w, t, cross_entropy_chunk_rows(w.size(0)), accuracy ? &out.correct : nullptr);
+    return out;
+  }
+  auto logits = base_->head_logits(hl, lm_head_weight()).to(torch::kFloat32);
   out.sum = at::cross_entropy_loss(logits, t, {}, at::Reduction::Sum);
   if (accuracy) {
     torch::NoGradGuard no_grad;
