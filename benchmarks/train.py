@@ -78,6 +78,10 @@ R, ALPHA, LR = 16, 32.0, 1e-4
 # airtune-nf4: the frozen base in NF4 with double quantization (QLoRA), LoRA fp32 on top;
 # peft-bnb4: PEFT over transformers + bitsandbytes' 4-bit NF4 base (where bitsandbytes runs on the CPU).
 ENGINES = ("airtune", "peft", "airtune-ckpt", "airtune-nf4", "peft-bnb4")
+# on request (--engines): the frozen base in bf16 in both (airtune dtype="bfloat16"; transformers
+# torch_dtype=bfloat16, PEFT keeping the adapters in fp32 as it does by default), LoRA, loss and
+# AdamW in fp32: bf16 matmuls where the CPU has them (avx512_bf16 / AMX)
+BF16_ENGINES = ("airtune-bf16", "peft-bf16")
 WORKLOADS = ("all", "prompt")
 
 
@@ -246,7 +250,8 @@ def _child(
             if engine == "airtune-nf4"
             else {}
         )
-        model = native().LoraModel(folder, R, ALPHA, 0.0, False, [], "", True, 0, "float32", "cpu", **quant)
+        dtype = "bfloat16" if engine == "airtune-bf16" else "float32"
+        model = native().LoraModel(folder, R, ALPHA, 0.0, False, [], "", True, 0, dtype, "cpu", **quant)
         if init.exists():
             model.load_adapter(str(init))
         opts = dict(
@@ -303,7 +308,8 @@ def _child(
                 folder, quantization_config=qc, device_map="cpu"
             )
         else:
-            model = transformers.AutoModelForCausalLM.from_pretrained(folder, torch_dtype=torch.float32)
+            dtype = torch.bfloat16 if engine == "peft-bf16" else torch.float32
+            model = transformers.AutoModelForCausalLM.from_pretrained(folder, torch_dtype=dtype)
         if init.exists():
             model = peft.PeftModel.from_pretrained(model, str(init), is_trainable=True)
         else:
@@ -389,6 +395,7 @@ def _pairs(engines: list[str]) -> list[tuple[str, str, str]]:
         ("airtune-ckpt", "peft", ", airtune with gradient checkpointing"),
         ("airtune-nf4", "peft", ", airtune over an NF4 base (double quant), PEFT over the fp32 base"),
         ("airtune-nf4", "peft-bnb4", ", both over an NF4 base (PEFT + bitsandbytes 4-bit, double quant)"),
+        ("airtune-bf16", "peft-bf16", ", both with the frozen base in bf16 (LoRA, loss and AdamW fp32)"),
     )
     return [(e, p, lab) for e, p, lab in labels if e in engines and p in engines]
 
@@ -401,7 +408,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument(
-        "--engines", default=",".join(ENGINES), help="comma-separated subset of " + ",".join(ENGINES)
+        "--engines", default=",".join(ENGINES), help="comma-separated, of " + ",".join(ENGINES + BF16_ENGINES)
     )
     ap.add_argument("--workloads", default=",".join(WORKLOADS), help="comma-separated subset of all,prompt")
     ap.add_argument(
@@ -430,8 +437,8 @@ def main() -> None:
     engines = [e for e in args.engines.split(",") if e]
     workloads = [w for w in args.workloads.split(",") if w]
     for e in engines:
-        if e not in ENGINES:
-            raise SystemExit(f"unknown engine {e!r}; one of {ENGINES}")
+        if e not in ENGINES + BF16_ENGINES:
+            raise SystemExit(f"unknown engine {e!r}; one of {ENGINES + BF16_ENGINES}")
 
     import peft
     import torch
@@ -505,7 +512,7 @@ def main() -> None:
             "steps": args.steps,
             "warmup": args.warmup,
             "rounds": args.rounds,
-            "dtype": "float32",
+            "dtype": "float32 (the -bf16 engines: bfloat16 base)",
             "engines": engines,
             "workloads": {
                 "all": "every token labelled",
@@ -525,14 +532,14 @@ def main() -> None:
     }
     task = (
         f"LoRA training step, Llama {n_params / 1e6:.1f}M params, vocab {cfg['vocab_size']}, seq {cfg['seq']}, "
-        f"batch {cfg['batch']}, r={R} all-linear, fp32, CPU {args.threads} thread(s)"
+        f"batch {cfg['batch']}, r={R} all-linear, CPU {args.threads} thread(s)"
     )
     note = (
         f"median of {args.rounds} x {args.steps} steps (after {args.warmup} warm-up), engines alternating, "
         f"fresh process per run, load {load_before:.1f} before / {load_after:.1f} after"
     )
     md = (
-        f"Config `{name}`: same initial adapter and batches for both engines; peak RSS net of imports, "
+        f"Config `{name}`, {args.threads} thread(s): same initial adapter and batches for both engines; peak RSS net of imports, "
         "model and data (VmHWM reset after the load); speed by wall time and by process CPU time (on a loaded "
         "machine wall time also counts the wait for a core); loss diff = max over steps of |airtune - PEFT|.\n\n"
         "| task | airtune tokens/s | PEFT tokens/s | speed ratio | tokens per CPU-s (airtune / PEFT) "
@@ -559,8 +566,9 @@ def main() -> None:
         runs = prev.get("runs", {})
         if not runs and "rows" in prev:  # the single-config layout of earlier runs
             runs = {"default": {**prev, "md": (RESULTS / "train.md").read_text()}}
-    runs[name] = {**payload, "md": md}
-    ordered = [k for k in CONFIGS if k in runs]
+    key = name if args.threads == 1 else f"{name}@{args.threads}threads"
+    runs[key] = {**payload, "md": md}
+    ordered = sorted(runs, key=lambda k: (list(CONFIGS).index(k.split("@")[0]), k))
     write_results(
         "train", {"runs": {k: runs[k] for k in ordered}}, "\n\n".join(runs[k]["md"].strip() for k in ordered)
     )
