@@ -304,11 +304,10 @@ torch::Tensor LoraModel::base_bias(int layer, int slot) const {
   return m.b.defined() ? m.b.narrow(0, s.row0, s.rows) : torch::Tensor();
 }
 
-torch::Tensor LoraModel::lora_delta(const LoraAdapter& ad, const torch::Tensor& x) const {
-  auto xf = x.to(torch::kFloat32);
-  if (options_.dropout > 0.0 && training_) xf = at::dropout(xf, options_.dropout, true);
+torch::Tensor LoraModel::lora_delta(const LoraAdapter& ad, const torch::Tensor& xf, torch::ScalarType dtype) const {
+  const auto in = options_.dropout > 0.0 && training_ ? at::dropout(xf, options_.dropout, true) : xf;
   // (x A^T)(s B)^T: the scaling is applied to the small [out, r] matrix, not to the [tokens, out] output.
-  return at::linear(at::linear(xf, ad.a), ad.b * ad.scaling).to(x.scalar_type());
+  return at::linear(at::linear(in, ad.a), ad.b * ad.scaling).to(dtype);
 }
 
 // Output of one module: its slice of the fused base output (or its trained copy) plus its adapter.
@@ -322,7 +321,7 @@ torch::Tensor LoraModel::slot_output(int layer, int slot, const torch::Tensor& x
   const int idx = adapter_at_[static_cast<size_t>(layer)][static_cast<size_t>(slot)];
   if (idx < 0) return base_out;
   const auto& ad = adapters_[static_cast<size_t>(idx)];
-  if (!ad.magnitude.defined()) return base_out + lora_delta(ad, x);
+  if (!ad.magnitude.defined()) return base_out + lora_delta(ad, x.to(torch::kFloat32), x.scalar_type());
   auto xf = x.to(torch::kFloat32);
   const bool drop = options_.dropout > 0.0 && training_;
   if (drop) xf = at::dropout(xf, options_.dropout, true);
@@ -371,9 +370,11 @@ torch::Tensor LoraModel::Hooks::project(int layer, Matrix m, const torch::Tensor
   }
   if (plain) {
     std::vector<torch::Tensor> deltas;
-    for (int p : slots)
-      deltas.push_back(M.lora_delta(
-          M.adapters_[static_cast<size_t>(M.adapter_at_[static_cast<size_t>(layer)][static_cast<size_t>(p)])], x));
+    const auto xf = x.to(torch::kFloat32);  // once for all the slots (a copy in bf16 / fp16)
+    for (int p : slots) {
+      const int idx = M.adapter_at_[static_cast<size_t>(layer)][static_cast<size_t>(p)];
+      deltas.push_back(M.lora_delta(M.adapters_[static_cast<size_t>(idx)], xf, x.scalar_type()));
+    }
     return base + at::cat(deltas, -1);
   }
   std::vector<torch::Tensor> pieces;
