@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "core/errors.h"
+#include "nn/lean_autograd.h"
 #include "nn/safetensors.h"
 
 namespace airtune::nn {
@@ -28,6 +29,20 @@ torch::Tensor load(const WeightStore& w, const std::string& name, std::vector<in
   auto t = floating(w, name, std::move(shape));
   auto out = t.to(device, dtype);
   if (own && out.is_alias_of(t)) out = out.clone();
+  return out;
+}
+
+// The leading pieces of the last dim of `t` (a split when they cover it, else narrows).
+std::vector<torch::Tensor> split_last(const torch::Tensor& t, std::vector<int64_t> sizes) {
+  int64_t total = 0;
+  for (auto n : sizes) total += n;
+  if (total == t.size(-1)) return t.split_with_sizes(sizes, -1);
+  std::vector<torch::Tensor> out;
+  int64_t at = 0;
+  for (auto n : sizes) {
+    out.push_back(t.narrow(-1, at, n));
+    at += n;
+  }
   return out;
 }
 
@@ -240,11 +255,7 @@ Decoder::Decoder(const std::string& path, torch::Dtype dtype, torch::Device devi
 }
 
 torch::Tensor Decoder::rms_norm(const torch::Tensor& x, const torch::Tensor& w) const {
-  auto xf = x.to(torch::kFloat32);
-  auto var = xf.pow(2).mean(-1, true);
-  xf = xf * at::rsqrt(var + config_.rms_norm_eps);
-  if (config_.norm_plus_one) return (xf * (w.to(torch::kFloat32) + 1.0)).to(x.scalar_type());
-  return w * xf.to(x.scalar_type());
+  return ::airtune::nn::rms_norm(x, w, config_.rms_norm_eps, config_.norm_plus_one);
 }
 
 void Decoder::rope(const torch::Tensor& position_ids, LayerInputs& in) const {
@@ -297,10 +308,12 @@ torch::Tensor Decoder::layer_forward(int li, const torch::Tensor& x_in, const La
   const double scale = c.attn_scale > 0 ? c.attn_scale : 1.0 / std::sqrt(static_cast<double>(d));
   auto x = x_in;
   auto hn = rms_norm(x, hooks.norm(li, Norm::kAttnIn));
-  auto qkv = hooks.project(li, Matrix::kQKV, hn);
-  auto q = qkv.narrow(-1, 0, qd).view({b, s, nh, d}).transpose(1, 2);
-  auto k = qkv.narrow(-1, qd, kvd).view({b, s, nkv, d}).transpose(1, 2);
-  auto v = qkv.narrow(-1, qd + kvd, kvd).view({b, s, nkv, d}).transpose(1, 2);
+  // split, not narrow: the backward of a split is one cat, that of each narrow a zero-filled
+  // full-width gradient (added up)
+  auto qkv = split_last(hooks.project(li, Matrix::kQKV, hn), {qd, kvd, kvd});
+  auto q = qkv[0].view({b, s, nh, d}).transpose(1, 2);
+  auto k = qkv[1].view({b, s, nkv, d}).transpose(1, 2);
+  auto v = qkv[2].view({b, s, nkv, d}).transpose(1, 2);
   if (c.qk_norm) {
     q = rms_norm(q, hooks.norm(li, Norm::kQ));
     k = rms_norm(k, hooks.norm(li, Norm::kK));
@@ -340,9 +353,9 @@ torch::Tensor Decoder::layer_forward(int li, const torch::Tensor& x_in, const La
   if (c.sandwich_norms) o = rms_norm(o, hooks.norm(li, Norm::kAttnOut));
   x = x + o;
   auto h2 = rms_norm(x, hooks.norm(li, Norm::kMlpIn));
-  auto gu = hooks.project(li, Matrix::kGateUp, h2);
-  auto gate = gu.narrow(-1, 0, inter);
-  auto act = (c.activation == "silu" ? at::silu(gate) : at::gelu(gate, "tanh")) * gu.narrow(-1, inter, inter);
+  auto gu = split_last(hooks.project(li, Matrix::kGateUp, h2), {inter, inter});
+  const auto& gate = gu[0];
+  auto act = c.activation == "silu" ? swiglu(gate, gu[1]) : at::gelu(gate, "tanh") * gu[1];
   auto mlp = hooks.project(li, Matrix::kDown, act);
   if (c.sandwich_norms) mlp = rms_norm(mlp, hooks.norm(li, Norm::kMlpOut));
   return x + mlp;

@@ -13,6 +13,7 @@
 
 #include "core/errors.h"
 #include "io/json_text.h"
+#include "nn/linear_cross_entropy.h"
 #include "nn/safetensors.h"
 
 namespace airtune::nn {
@@ -305,6 +306,12 @@ torch::Tensor LoraModel::base_bias(int layer, int slot) const {
   return m.b.defined() ? m.b.narrow(0, s.row0, s.rows) : torch::Tensor();
 }
 
+torch::Tensor LoraModel::lora_delta(const LoraAdapter& ad, const torch::Tensor& xf, torch::ScalarType dtype) const {
+  const auto in = options_.dropout > 0.0 && training_ ? at::dropout(xf, options_.dropout, true) : xf;
+  // (x A^T)(s B)^T: the scaling is applied to the small [out, r] matrix, not to the [tokens, out] output.
+  return at::linear(at::linear(in, ad.a), ad.b * ad.scaling).to(dtype);
+}
+
 // Output of one module: its slice of the fused base output (or its trained copy) plus its adapter.
 torch::Tensor LoraModel::slot_output(int layer, int slot, const torch::Tensor& x, const torch::Tensor& base_out) const {
   const int ci = copy_at_[static_cast<size_t>(layer)][static_cast<size_t>(slot)];
@@ -316,13 +323,10 @@ torch::Tensor LoraModel::slot_output(int layer, int slot, const torch::Tensor& x
   const int idx = adapter_at_[static_cast<size_t>(layer)][static_cast<size_t>(slot)];
   if (idx < 0) return base_out;
   const auto& ad = adapters_[static_cast<size_t>(idx)];
+  if (!ad.magnitude.defined()) return base_out + lora_delta(ad, x.to(torch::kFloat32), x.scalar_type());
   auto xf = x.to(torch::kFloat32);
   const bool drop = options_.dropout > 0.0 && training_;
   if (drop) xf = at::dropout(xf, options_.dropout, true);
-  if (!ad.magnitude.defined()) {
-    // (x A^T)(s B)^T: the scaling is applied to the small [out, r] matrix, not to the [tokens, out] output.
-    return base_out + at::linear(at::linear(xf, ad.a), ad.b * ad.scaling).to(x.scalar_type());
-  }
   // DoRA, as PEFT: the weight norm is a constant of the graph.
   torch::Tensor g;
   auto w = base_weight(layer, slot, base_->dtype()).to(torch::kFloat32);
@@ -356,6 +360,25 @@ torch::Tensor LoraModel::Hooks::project(int layer, Matrix m, const torch::Tensor
   auto base = M.base_->base_project(layer, m, x);
   if (!touched) return base;
   if (slots.size() == 1) return M.slot_output(layer, slots.front(), x, base);
+  // Every module of the fused matrix has a plain adapter (the all-linear case): the adapters' terms
+  // side by side, added to the fused base output once. Same values as per-slice sums, but the
+  // backward passes the gradient to the base matmul whole, where slices of it would each
+  // materialise a zero-filled full-width gradient and add them up.
+  bool plain = true;
+  for (int p : slots) {
+    const int idx = M.adapter_at_[static_cast<size_t>(layer)][static_cast<size_t>(p)];
+    plain = plain && idx >= 0 && M.copy_at_[static_cast<size_t>(layer)][static_cast<size_t>(p)] < 0 &&
+            !M.adapters_[static_cast<size_t>(idx)].magnitude.defined();
+  }
+  if (plain) {
+    std::vector<torch::Tensor> deltas;
+    const auto xf = x.to(torch::kFloat32);  // once for all the slots (a copy in bf16 / fp16)
+    for (int p : slots) {
+      const int idx = M.adapter_at_[static_cast<size_t>(layer)][static_cast<size_t>(p)];
+      deltas.push_back(M.lora_delta(M.adapters_[static_cast<size_t>(idx)], xf, x.scalar_type()));
+    }
+    return base + at::cat(deltas, -1);
+  }
   std::vector<torch::Tensor> pieces;
   for (int p : slots) {
     const auto& s = M.slots_[static_cast<size_t>(p)];
@@ -572,8 +595,16 @@ LossSum LoraModel::loss_sum(const torch::Tensor& input_ids, const torch::Tensor&
     return out;
   }
   const bool all = out.tokens == target.numel();  // no gather (and no scatter in the backward)
-  auto logits = base_->head_logits(all ? hs : hs.index_select(0, keep), lm_head_weight()).to(torch::kFloat32);
+  auto hl = all ? hs : hs.index_select(0, keep);
   auto t = all ? target : target.index_select(0, keep);
+  if (base_->config().final_softcap <= 0) {
+    // the lm_head and the loss fused in chunks: the [tokens, vocab] logits never exist
+    const auto w = lm_head_weight();
+    out.sum =
+        linear_cross_entropy_sum(hl, w, t, cross_entropy_chunk_rows(w.size(0)), accuracy ? &out.correct : nullptr);
+    return out;
+  }
+  auto logits = base_->head_logits(hl, lm_head_weight()).to(torch::kFloat32);
   out.sum = at::cross_entropy_loss(logits, t, {}, at::Reduction::Sum);
   if (accuracy) {
     torch::NoGradGuard no_grad;

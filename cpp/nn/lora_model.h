@@ -188,6 +188,9 @@ class LoraModel {
   };
 
   torch::Tensor slot_output(int layer, int slot, const torch::Tensor& x, const torch::Tensor& base_out) const;
+  // A plain (non-DoRA) adapter's term (B A dropout(xf)) * scaling cast to `dtype`, [tokens, rows of
+  // the slot]; xf: the module input in float32 (cast once per fused matrix).
+  torch::Tensor lora_delta(const LoraAdapter& ad, const torch::Tensor& xf, torch::ScalarType dtype) const;
   torch::Tensor base_weight(int layer, int slot, torch::Dtype dtype) const;  // [rows, cols]
   torch::Tensor base_bias(int layer, int slot) const;                        // [rows] or undefined
   torch::Tensor merged_weight(int layer, int slot) const;                    // model dtype

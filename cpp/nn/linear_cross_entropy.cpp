@@ -1,0 +1,129 @@
+#include "nn/linear_cross_entropy.h"
+
+#include <ATen/ATen.h>
+#include <torch/autograd.h>
+
+#include <algorithm>
+#include <string>
+
+#include "core/errors.h"
+
+namespace airtune::nn {
+
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+struct Sums {
+  torch::Tensor loss;            // float32 scalar
+  torch::Tensor grad_h, grad_w;  // undefined when not asked for
+  int64_t correct = 0;
+};
+
+// The chunk loop: loss, and the gradients of the summed loss w.r.t. h and W (when asked).
+Sums chunked(const torch::Tensor& h, const torch::Tensor& w, const torch::Tensor& target, int64_t chunk, bool need_h,
+             bool need_w, bool count) {
+  torch::NoGradGuard no_grad;
+  const int64_t n = h.size(0);
+  Sums out;
+  out.loss = at::zeros({}, h.options().dtype(torch::kFloat32));
+  if (need_h) out.grad_h = at::empty_like(h, at::MemoryFormat::Contiguous);
+  // the weight's gradient accumulates over chunks in float32 (the unfused path makes it in one matmul)
+  if (need_w) out.grad_w = at::zeros(w.sizes(), w.options().dtype(torch::kFloat32));
+  torch::Tensor correct = count ? at::zeros({}, target.options()) : torch::Tensor();
+  for (int64_t s = 0; s < n; s += chunk) {
+    const int64_t m = std::min(chunk, n - s);
+    auto hc = h.narrow(0, s, m);
+    auto tc = target.narrow(0, s, m);
+    auto valid = tc.ne(-100);
+    const bool all_valid = valid.all().item<bool>();
+    auto tsafe = all_valid ? tc : tc.masked_fill(valid.logical_not(), 0);
+    auto logits = at::linear(hc, w).to(torch::kFloat32);
+    if (count) correct += logits.argmax(-1).eq(tc).logical_and(valid).sum();
+    auto logp = at::log_softmax(logits, -1);
+    logits = torch::Tensor();  // the chunk holds one [m, V] float32 tensor at a time
+    auto picked = logp.gather(1, tsafe.unsqueeze(1)).squeeze(1);
+    out.loss -= all_valid ? picked.sum() : picked.masked_fill(valid.logical_not(), 0).sum();
+    if (!need_h && !need_w) continue;
+    // d loss / d logits = softmax - onehot(target), zero on ignored rows
+    auto g = logp.exp_();
+    g.scatter_add_(1, tsafe.unsqueeze(1), at::full({m, 1}, -1.0f, g.options()));
+    if (!all_valid) g.mul_(valid.unsqueeze(1).to(g.scalar_type()));
+    auto gc = g.to(h.scalar_type());
+    if (need_h) {
+      auto dst = out.grad_h.narrow(0, s, m);
+      at::mm_out(dst, gc, w);
+    }
+    if (need_w) {
+      if (gc.scalar_type() == torch::kFloat32)
+        out.grad_w.addmm_(gc.t(), hc);
+      else
+        out.grad_w.add_(at::mm(gc.t(), hc).to(torch::kFloat32));
+    }
+  }
+  if (count) out.correct = correct.item<int64_t>();
+  return out;
+}
+
+struct LinearCrossEntropy : public torch::autograd::Function<LinearCrossEntropy> {
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& h, const torch::Tensor& w,
+                               const torch::Tensor& target, int64_t chunk, int64_t* correct) {
+    const bool need_h = h.requires_grad(), need_w = w.requires_grad();
+    auto r = chunked(h, w, target, chunk, need_h, need_w, correct != nullptr);
+    if (correct) *correct = r.correct;
+    ctx->saved_data["grad_h"] = r.grad_h;
+    ctx->saved_data["grad_w"] = r.grad_w;
+    ctx->saved_data["w_dtype"] = static_cast<int64_t>(w.scalar_type());
+    return r.loss;
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grad_out) {
+    const auto& go = grad_out[0];
+    auto gh = ctx->saved_data["grad_h"].toTensor();
+    auto gw = ctx->saved_data["grad_w"].toTensor();
+    const auto w_dtype = static_cast<c10::ScalarType>(ctx->saved_data["w_dtype"].toInt());
+    torch::Tensor dh, dw;
+    if (gh.defined()) dh = gh * go.to(gh.scalar_type());
+    if (gw.defined()) dw = (gw * go).to(w_dtype);
+    return {dh, dw, torch::Tensor(), torch::Tensor(), torch::Tensor()};
+  }
+};
+
+}  // namespace
+
+int64_t cross_entropy_chunk_rows(int64_t vocab) {
+  constexpr int64_t kLogitsPerChunk = int64_t{1} << 23;
+  return std::max<int64_t>(16, kLogitsPerChunk / std::max<int64_t>(vocab, 1));
+}
+
+torch::Tensor linear_cross_entropy_sum(const torch::Tensor& h, const torch::Tensor& weight, const torch::Tensor& target,
+                                       int64_t chunk_rows, int64_t* correct) {
+  if (h.dim() != 2 || weight.dim() != 2 || target.dim() != 1 || h.size(0) != target.size(0) ||
+      h.size(1) != weight.size(1))
+    throw InvalidArgument("linear_cross_entropy_sum: expected h [N, D], weight [V, D], target [N]; got h " +
+                          c10::str(h.sizes()) + ", weight " + c10::str(weight.sizes()) + ", target " +
+                          c10::str(target.sizes()));
+  if (chunk_rows <= 0) throw InvalidArgument("linear_cross_entropy_sum: chunk_rows must be > 0");
+  if (target.numel() > 0) {
+    const auto t = target.to(torch::kInt64);
+    auto bad = t.ne(-100).logical_and(t.lt(0).logical_or(t.ge(weight.size(0))));
+    if (bad.any().item<bool>()) {
+      const int64_t i = bad.nonzero()[0][0].item<int64_t>();
+      throw InvalidArgument("linear_cross_entropy_sum: target " + std::to_string(t[i].item<int64_t>()) + " at row " +
+                            std::to_string(i) + " is outside the vocabulary [0, " + std::to_string(weight.size(0)) +
+                            ") and is not -100");
+    }
+  }
+  auto w = weight.scalar_type() == h.scalar_type() ? weight : weight.to(h.scalar_type());
+  auto t = target.to(h.device(), torch::kInt64);
+  const bool grad = torch::GradMode::is_enabled() && (h.requires_grad() || w.requires_grad());
+  if (!grad) {
+    auto r = chunked(h, w, t, chunk_rows, false, false, correct != nullptr);
+    if (correct) *correct = r.correct;
+    return r.loss;
+  }
+  return LinearCrossEntropy::apply(h, w, t, chunk_rows, correct);
+}
+
+}  // namespace airtune::nn
