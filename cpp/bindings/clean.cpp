@@ -235,8 +235,6 @@ void bind_clean(py::module_& m) {
         py::arg("entities") = true, py::arg("js_lines") = true, py::arg("base64") = true,
         py::arg("tracking_params") = true, py::arg("as_column") = false,
         "Remove leaked markup, JS, base64 and tracking parameters.");
-  c.def("quality_filter", &quality_filter, py::arg("texts"), py::arg("params"),
-        "Run the enabled quality filters: (keep uint8 array, reasons, texts after line rules).");
 
   using airtune::clean::QualityParams;
   py::class_<QualityParams> qp(c, "QualityParams", "Switches and thresholds of the quality filters.");
@@ -286,6 +284,10 @@ void bind_clean(py::module_& m) {
 #undef AIRTUNE_FIELD
 
   using airtune::clean::ChatQualityParams;
+  // After QualityParams is registered, so that its signature (and the stub) names the class.
+  c.def("quality_filter", &quality_filter, py::arg("texts"), py::arg("params"),
+        "Run the enabled quality filters: (keep uint8 array, reasons, texts after line rules).");
+
   py::class_<ChatQualityParams> cp(c, "ChatQualityParams", "Switches and thresholds of the chat quality checks.");
   cp.def(py::init<>());
 #define AIRTUNE_FIELD(name) cp.def_readwrite(#name, &ChatQualityParams::name)

@@ -2,6 +2,7 @@
 HTML to text, garbage stripping, unicode repair, quality filters
 """
 from __future__ import annotations
+import airtune._core.io
 import collections.abc
 import numpy
 import numpy.typing
@@ -255,7 +256,7 @@ class ChatQualityParams:
     @truncated_min_words.setter
     def truncated_min_words(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
         ...
-def chat_quality(batch: ..., params: ChatQualityParams) -> tuple[numpy.typing.NDArray[numpy.uint8], list]:
+def chat_quality(batch: airtune._core.io.RecordBatch, params: ChatQualityParams) -> tuple[numpy.typing.NDArray[numpy.uint8], list]:
     """
     Chat quality checks of every record: (keep uint8 array, reasons with None for kept rows).
     """
@@ -269,7 +270,7 @@ def html_to_text(docs: collections.abc.Sequence, mode: str = 'main_content', lin
     """
     Text of each HTML page (str or bytes); runs in parallel with the GIL released.
     """
-def quality_filter(texts: collections.abc.Sequence, params: ...) -> tuple:
+def quality_filter(texts: collections.abc.Sequence, params: QualityParams) -> tuple:
     """
     Run the enabled quality filters: (keep uint8 array, reasons, texts after line rules).
     """
