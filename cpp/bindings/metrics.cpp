@@ -2,6 +2,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
+#include <pybind11/typing.h>
 
 #include <cmath>
 #include <string>
@@ -78,7 +79,11 @@ metrics::ChrfOptions chrf_options(int char_order, int word_order, double beta, b
   return o;
 }
 
-metrics::Aggregator aggregator(const std::string& kind, const py::dict& opt) {
+// An aggregate's options as MetricResult.options holds them ({"column": 0}, {"n_classes": 3,
+// "statistic": "macro_f1"}, BLEU/chrF settings); read in one place, aggregator(), with defaults.
+using AggregateOptions = py::typing::Dict<py::str, py::typing::Union<py::bool_, py::int_, py::float_, py::str>>;
+
+metrics::Aggregator aggregator(const std::string& kind, const AggregateOptions& opt) {
   metrics::Aggregator a;
   auto get = [&](const char* key, auto def) { return opt.contains(key) ? opt[key].cast<decltype(def)>() : def; };
   if (kind == "bleu") {
@@ -412,8 +417,8 @@ void bind_metrics(py::module_& m) {
 
   sm.def(
       "bootstrap",
-      [](const F64& stats, const std::string& aggregate, const py::dict& options, size_t n_samples, uint64_t seed,
-         const py::object& indices) {
+      [](const F64& stats, const std::string& aggregate, const AggregateOptions& options, size_t n_samples,
+         uint64_t seed, const py::object& indices) {
         size_t n = 0, k = 0;
         auto s = stats_matrix(stats, n, k, "bootstrap");
         auto agg = aggregator(aggregate, options);
@@ -431,7 +436,7 @@ void bind_metrics(py::module_& m) {
 
   sm.def(
       "aggregate",
-      [](const F64& stats, const std::string& aggregate, const py::dict& options) {
+      [](const F64& stats, const std::string& aggregate, const AggregateOptions& options) {
         size_t n = 0, k = 0;
         auto s = stats_matrix(stats, n, k, "aggregate");
         auto agg = aggregator(aggregate, options);
@@ -456,7 +461,7 @@ void bind_metrics(py::module_& m) {
 
   sm.def(
       "paired_bootstrap",
-      [](const F64& a, const F64& b, const std::string& aggregate, const py::dict& options, size_t n_samples,
+      [](const F64& a, const F64& b, const std::string& aggregate, const AggregateOptions& options, size_t n_samples,
          uint64_t seed, const py::object& indices) {
         size_t n = 0, k = 0, n2 = 0, k2 = 0;
         auto sa = stats_matrix(a, n, k, "paired_bootstrap");
@@ -477,7 +482,7 @@ void bind_metrics(py::module_& m) {
 
   sm.def(
       "approximate_randomization",
-      [](const F64& a, const F64& b, const std::string& aggregate, const py::dict& options, size_t n_trials,
+      [](const F64& a, const F64& b, const std::string& aggregate, const AggregateOptions& options, size_t n_trials,
          uint64_t seed, const py::object& swaps) {
         size_t n = 0, k = 0, n2 = 0, k2 = 0;
         auto sa = stats_matrix(a, n, k, "approximate_randomization");

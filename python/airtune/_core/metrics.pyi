@@ -113,11 +113,11 @@ class JsonValidityColumns:
         """
         JsonType of the document, None (0) when invalid
         """
-def aggregate(stats: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], aggregate: str, options: dict) -> float:
+def aggregate(stats: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], aggregate: str, options: dict[str, bool | int | float | str]) -> float:
     """
     The corpus score of all rows of the statistics (what the metric reports), no resampling.
     """
-def approximate_randomization(a: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], b: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], aggregate: str, options: dict, n_trials: typing.SupportsInt | typing.SupportsIndex, seed: typing.SupportsInt | typing.SupportsIndex, swaps: typing.Any = None) -> numpy.typing.NDArray[numpy.float64]:
+def approximate_randomization(a: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], b: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], aggregate: str, options: dict[str, bool | int | float | str], n_trials: typing.SupportsInt | typing.SupportsIndex, seed: typing.SupportsInt | typing.SupportsIndex, swaps: typing.Any = None) -> numpy.typing.NDArray[numpy.float64]:
     ...
 def bleu_score(sums: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], max_order: typing.SupportsInt | typing.SupportsIndex = 4, smooth: str = 'exp', smooth_value: typing.SupportsFloat | typing.SupportsIndex = -1.0, effective_order: bool = False) -> tuple[float, float, list[float]]:
     """
@@ -129,7 +129,7 @@ def bleu_statistics(hyps: collections.abc.Sequence, refs: collections.abc.Sequen
     """
     Per-item BLEU statistics [hyp_len, ref_len, correct_1..N, total_1..N] (n x (2 + 2N) int64).
     """
-def bootstrap(stats: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], aggregate: str, options: dict, n_samples: typing.SupportsInt | typing.SupportsIndex, seed: typing.SupportsInt | typing.SupportsIndex, indices: typing.Any = None) -> numpy.typing.NDArray[numpy.float64]:
+def bootstrap(stats: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], aggregate: str, options: dict[str, bool | int | float | str], n_samples: typing.SupportsInt | typing.SupportsIndex, seed: typing.SupportsInt | typing.SupportsIndex, indices: typing.Any = None) -> numpy.typing.NDArray[numpy.float64]:
     ...
 def chrf_scores(stats: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], char_order: typing.SupportsInt | typing.SupportsIndex = 6, word_order: typing.SupportsInt | typing.SupportsIndex = 0, beta: typing.SupportsFloat | typing.SupportsIndex = 2.0, eps_smoothing: bool = False) -> numpy.typing.NDArray[numpy.float64]:
     """
@@ -155,7 +155,7 @@ def length_stats(texts: collections.abc.Sequence) -> numpy.typing.NDArray[numpy.
     """
     Per item [bytes, code points, words] (n x 3 int64).
     """
-def paired_bootstrap(a: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], b: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], aggregate: str, options: dict, n_samples: typing.SupportsInt | typing.SupportsIndex, seed: typing.SupportsInt | typing.SupportsIndex, indices: typing.Any = None) -> numpy.typing.NDArray[numpy.float64]:
+def paired_bootstrap(a: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], b: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], aggregate: str, options: dict[str, bool | int | float | str], n_samples: typing.SupportsInt | typing.SupportsIndex, seed: typing.SupportsInt | typing.SupportsIndex, indices: typing.Any = None) -> numpy.typing.NDArray[numpy.float64]:
     ...
 def porter_stem(word: str) -> str:
     ...
