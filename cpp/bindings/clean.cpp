@@ -179,9 +179,15 @@ py::tuple quality_filter(const py::sequence& texts, const airtune::clean::Qualit
   return py::make_tuple(airtune::bindings::to_numpy(std::move(keep)), reasons, to_str_list(cleaned));
 }
 
-// (texts, counts: dict of int64 arrays, one entry per kind of garbage)
-py::tuple strip_garbage(const py::sequence& texts, bool script_blocks, bool tags, bool entities, bool js_lines,
-                        bool base64, bool tracking_params, bool as_column) {
+// Per text: what strip_garbage removed, one column per kind of garbage.
+struct GarbageCounts {
+  std::vector<int64_t> script_blocks, tags, entities, js_lines, base64, tracking_params, bytes_removed;
+};
+
+// (texts, counts)
+std::pair<py::object, GarbageCounts> strip_garbage(const py::sequence& texts, bool script_blocks, bool tags,
+                                                   bool entities, bool js_lines, bool base64, bool tracking_params,
+                                                   bool as_column) {
   airtune::clean::GarbageOptions opt;
   opt.script_blocks = script_blocks;
   opt.tags = tags;
@@ -196,23 +202,17 @@ py::tuple strip_garbage(const py::sequence& texts, bool script_blocks, bool tags
     results = airtune::clean::strip_garbage_batch(in.views, opt);
   }
   const size_t n = results.size();
-  std::vector<int64_t> c_script(n), c_tags(n), c_ent(n), c_js(n), c_b64(n), c_track(n), c_bytes(n);
+  GarbageCounts c;
+  for (auto* v : {&c.script_blocks, &c.tags, &c.entities, &c.js_lines, &c.base64, &c.tracking_params, &c.bytes_removed})
+    v->resize(n);
   std::vector<std::string> out(n);
   for (size_t i = 0; i < n; ++i) {
     const auto& r = results[i].report;
-    c_script[i] = r.script_blocks, c_tags[i] = r.tags, c_ent[i] = r.entities, c_js[i] = r.js_lines;
-    c_b64[i] = r.base64, c_track[i] = r.tracking_params, c_bytes[i] = r.bytes_removed;
+    c.script_blocks[i] = r.script_blocks, c.tags[i] = r.tags, c.entities[i] = r.entities, c.js_lines[i] = r.js_lines;
+    c.base64[i] = r.base64, c.tracking_params[i] = r.tracking_params, c.bytes_removed[i] = r.bytes_removed;
     out[i] = std::move(results[i].text);
   }
-  py::dict counts;
-  counts["script_blocks"] = airtune::bindings::to_numpy(std::move(c_script));
-  counts["tags"] = airtune::bindings::to_numpy(std::move(c_tags));
-  counts["entities"] = airtune::bindings::to_numpy(std::move(c_ent));
-  counts["js_lines"] = airtune::bindings::to_numpy(std::move(c_js));
-  counts["base64"] = airtune::bindings::to_numpy(std::move(c_b64));
-  counts["tracking_params"] = airtune::bindings::to_numpy(std::move(c_track));
-  counts["bytes_removed"] = airtune::bindings::to_numpy(std::move(c_bytes));
-  return py::make_tuple(texts_out(std::move(out), as_column), counts);
+  return {texts_out(std::move(out), as_column), std::move(c)};
 }
 
 }  // namespace
@@ -221,6 +221,15 @@ namespace airtune::bindings {
 
 void bind_clean(py::module_& m) {
   py::module_ c = m.def_submodule("clean", "HTML to text, garbage stripping, unicode repair, quality filters");
+
+  py::class_<GarbageCounts> garbage(c, "GarbageCounts", "strip_garbage's counts: one entry per text.");
+  def_column(garbage, "script_blocks", &GarbageCounts::script_blocks);
+  def_column(garbage, "tags", &GarbageCounts::tags);
+  def_column(garbage, "entities", &GarbageCounts::entities);
+  def_column(garbage, "js_lines", &GarbageCounts::js_lines);
+  def_column(garbage, "base64", &GarbageCounts::base64);
+  def_column(garbage, "tracking_params", &GarbageCounts::tracking_params);
+  def_column(garbage, "bytes_removed", &GarbageCounts::bytes_removed, "UTF-8 bytes removed");
   c.def("html_to_text", &html_to_text, py::arg("docs"), py::arg("mode") = "main_content", py::arg("links") = false,
         py::arg("alt_texts") = false, py::arg("headings") = "plain", py::arg("list_bullets") = true,
         py::arg("keep_hidden") = false,

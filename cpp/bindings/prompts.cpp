@@ -57,7 +57,14 @@ VariationOptions options(int n, uint64_t seed, double min_distance, int max_atte
 void bind_prompts(py::module_& m) {
   auto p = m.def_submodule("prompts", "Prompt variations, system-prompt statistics, gap analysis");
 
-  // Result structs (prompts/prompt_groups.h, vectors/kmeans.h): columns as numpy views.
+  // Result structs (prompts/prompt_groups.h, prompts/scaffolds.h, vectors/kmeans.h): columns as numpy views.
+  py::class_<Scaffold> scaffold(p, "Scaffold", "A prefix (or suffix) many texts share (prompts/scaffolds.h).");
+  scaffold.def_readonly("text", &Scaffold::text)
+      .def_readonly("suffix", &Scaffold::suffix)
+      .def_readonly("rows", &Scaffold::rows)
+      .def_readonly("distinct", &Scaffold::distinct, "distinct texts among its rows");
+  def_column(scaffold, "members", &Scaffold::members, "row indices, ascending");
+
   py::class_<PromptGroups> groups(p, "PromptGroups", "Exact and near-duplicate groups of prompts.");
   groups.def_readonly("n_near", &PromptGroups::n_near, "number of near-duplicate groups")
       .def_readonly("near_truncated", &PromptGroups::near_truncated);
@@ -164,17 +171,7 @@ void bind_prompts(py::module_& m) {
           py::gil_scoped_release nogil;
           s = find_scaffolds(views, suffix, min_chars, min_rows);
         }
-        py::list out;
-        for (auto& sc : s) {
-          py::dict d;
-          d["text"] = py::str(sc.text);
-          d["suffix"] = sc.suffix;
-          d["rows"] = sc.rows;
-          d["distinct"] = sc.distinct;
-          d["members"] = to_numpy(std::move(sc.members));
-          out.append(d);
-        }
-        return out;
+        return s;
       },
       py::arg("texts"), py::arg("suffix"), py::arg("min_chars"), py::arg("min_rows"));
 

@@ -327,6 +327,18 @@ class GarbageReport(ResultMixin):
         return len(self.texts)
 
 
+#: What strip_garbage counts per text (the columns of ``_core.clean.GarbageCounts``), in order.
+GARBAGE_KINDS = (
+    "script_blocks",
+    "tags",
+    "entities",
+    "js_lines",
+    "base64",
+    "tracking_params",
+    "bytes_removed",
+)
+
+
 def strip_garbage(
     texts: Any,
     *,
@@ -353,7 +365,7 @@ def strip_garbage(
     """
 
     def run(chunk: Any, as_column: bool = False) -> tuple[Any, dict[str, np.ndarray]]:
-        return _core.clean.strip_garbage(
+        cleaned, counts = _core.clean.strip_garbage(
             chunk,
             script_blocks=script_blocks,
             tags=tags,
@@ -363,6 +375,7 @@ def strip_garbage(
             tracking_params=tracking_params,
             as_column=as_column,
         )
+        return cleaned, {name: getattr(counts, name) for name in GARBAGE_KINDS}
 
     if _is_records(texts):
         return _rewrite(texts, messages, lambda col: run(col, True), "strip_garbage")

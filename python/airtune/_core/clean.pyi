@@ -7,7 +7,34 @@ import collections.abc
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['ChatQualityParams', 'QualityParams', 'chat_quality', 'chat_quality_rules', 'fix_text', 'html_to_text', 'quality_filter', 'strip_garbage']
+__all__: list[str] = ['ChatQualityParams', 'GarbageCounts', 'QualityParams', 'chat_quality', 'chat_quality_rules', 'fix_text', 'html_to_text', 'quality_filter', 'strip_garbage']
+class GarbageCounts:
+    """
+    strip_garbage's counts: one entry per text.
+    """
+    @property
+    def base64(self) -> numpy.typing.NDArray[numpy.int64]:
+        ...
+    @property
+    def bytes_removed(self) -> numpy.typing.NDArray[numpy.int64]:
+        """
+        UTF-8 bytes removed
+        """
+    @property
+    def entities(self) -> numpy.typing.NDArray[numpy.int64]:
+        ...
+    @property
+    def js_lines(self) -> numpy.typing.NDArray[numpy.int64]:
+        ...
+    @property
+    def script_blocks(self) -> numpy.typing.NDArray[numpy.int64]:
+        ...
+    @property
+    def tags(self) -> numpy.typing.NDArray[numpy.int64]:
+        ...
+    @property
+    def tracking_params(self) -> numpy.typing.NDArray[numpy.int64]:
+        ...
 class QualityParams:
     """
     Switches and thresholds of the quality filters.
@@ -274,7 +301,7 @@ def quality_filter(texts: collections.abc.Sequence, params: QualityParams) -> tu
     """
     Run the enabled quality filters: (keep uint8 array, reasons, texts after line rules).
     """
-def strip_garbage(texts: collections.abc.Sequence, script_blocks: bool = True, tags: bool = True, entities: bool = True, js_lines: bool = True, base64: bool = True, tracking_params: bool = True, as_column: bool = False) -> tuple:
+def strip_garbage(texts: collections.abc.Sequence, script_blocks: bool = True, tags: bool = True, entities: bool = True, js_lines: bool = True, base64: bool = True, tracking_params: bool = True, as_column: bool = False) -> tuple[typing.Any, GarbageCounts]:
     """
     Remove leaked markup, JS, base64 and tracking parameters.
     """

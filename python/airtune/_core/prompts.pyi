@@ -6,7 +6,30 @@ import collections.abc
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['KMeansResult', 'PromptGroups', 'Variator', 'distinct_n', 'find_protected_spans', 'find_scaffolds', 'group_prompts', 'kmeans', 'self_bleu', 'shingle_distance', 'shingle_jaccard', 'transform_names']
+__all__: list[str] = ['KMeansResult', 'PromptGroups', 'Scaffold', 'Variator', 'distinct_n', 'find_protected_spans', 'find_scaffolds', 'group_prompts', 'kmeans', 'self_bleu', 'shingle_distance', 'shingle_jaccard', 'transform_names']
+class Scaffold:
+    """
+    A prefix (or suffix) many texts share (prompts/scaffolds.h).
+    """
+    @property
+    def distinct(self) -> int:
+        """
+        distinct texts among its rows
+        """
+    @property
+    def members(self) -> numpy.typing.NDArray[numpy.int64]:
+        """
+        row indices, ascending
+        """
+    @property
+    def rows(self) -> int:
+        ...
+    @property
+    def suffix(self) -> bool:
+        ...
+    @property
+    def text(self) -> str:
+        ...
 class PromptGroups:
     """
     Exact and near-duplicate groups of prompts.
@@ -76,7 +99,7 @@ def find_protected_spans(text: str, caller: collections.abc.Sequence[tuple[typin
     """
     Protected [begin, end, kind] byte spans of a UTF-8 text.
     """
-def find_scaffolds(texts: collections.abc.Sequence, suffix: bool, min_chars: typing.SupportsInt | typing.SupportsIndex, min_rows: typing.SupportsInt | typing.SupportsIndex) -> list:
+def find_scaffolds(texts: collections.abc.Sequence, suffix: bool, min_chars: typing.SupportsInt | typing.SupportsIndex, min_rows: typing.SupportsInt | typing.SupportsIndex) -> list[Scaffold]:
     ...
 def group_prompts(prompts: collections.abc.Sequence, threshold: typing.SupportsFloat | typing.SupportsIndex, shingle: typing.SupportsInt | typing.SupportsIndex, max_distinct: typing.SupportsInt | typing.SupportsIndex) -> PromptGroups:
     """

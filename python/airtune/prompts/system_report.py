@@ -198,14 +198,14 @@ def system_prompt_report(
         if len(texts) >= scaffold_min_rows:
             for suffix in (False, True):
                 for s in _P.find_scaffolds(texts, suffix, int(scaffold_min_chars), int(scaffold_min_rows)):
-                    rows = [idx[int(m)] for m in s["members"]]
+                    rows = [idx[int(m)] for m in s.members]
                     scaffolds.append(
                         {
                             "kind": "suffix" if suffix else "prefix",
-                            "text": s["text"],
-                            "rows": s["rows"],
-                            "share": s["rows"] / n,
-                            "distinct": s["distinct"],
+                            "text": s.text,
+                            "rows": s.rows,
+                            "share": s.rows / n,
+                            "distinct": s.distinct,
                             "example_rows": rows[:examples],
                         }
                     )
