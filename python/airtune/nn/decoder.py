@@ -6,11 +6,14 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._results import ResultMixin
 from ._lib import native, resolve_device, resolve_dtype, torch
 from .tokenizer import Tokenizer
+
+if TYPE_CHECKING:
+    from .. import _nn
 
 #: The fields of ``_nn.DecoderConfig`` that ``DecoderModel.config`` holds, in this order.
 CONFIG_FIELDS = (
@@ -38,7 +41,7 @@ CONFIG_FIELDS = (
 )
 
 
-def config_dict(config: Any) -> dict[str, Any]:
+def config_dict(config: _nn.DecoderConfig) -> dict[str, Any]:
     """A ``_nn.DecoderConfig`` (the C++ reading of config.json) as a plain dict."""
     return {name: getattr(config, name) for name in CONFIG_FIELDS}
 

@@ -23,12 +23,15 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._results import ResultMixin, progress
 from ..nn._lib import native, resolve_device, resolve_dtype, torch
 from .data import DataReport, Tokenization, build_examples
 from .format import FormatMismatchError, PromptFormat, check_parity, format_row
+
+if TYPE_CHECKING:  # the compiled module's stub types the trainer's options and results
+    from .. import _nn
 
 __all__ = [
     "AdapterModel",
@@ -511,14 +514,14 @@ def load_adapter(
 
 def _options(
     config: LoraConfig, total_steps: int, pad_id: int, base: str, output_dir: Path, resume_from: str | None
-) -> Any:
+) -> _nn.TrainOptions:
     """The one conversion of a (validated) LoraConfig into ``_nn.TrainOptions``, the trainer's
     options (nn/trainer_loop.h; fields keep the C++ names)."""
     warmup = config.warmup_steps or (
         math.ceil(config.warmup_ratio * total_steps) if config.warmup_ratio else 0
     )
     metric, greater = config.best_metric()
-    o = native().TrainOptions()
+    o: _nn.TrainOptions = native().TrainOptions()
     o.epochs = int(config.epochs)
     o.max_steps = int(config.max_steps)
     o.batch_size = int(config.batch_size)
@@ -552,7 +555,7 @@ def _options(
     return o
 
 
-def _step_dict(s: Any) -> dict[str, Any]:
+def _step_dict(s: _nn.StepInfo) -> dict[str, Any]:
     """A ``_nn.StepInfo`` as the dict callbacks and ``TrainResult.history`` hold."""
     evaluated = s.eval_loss >= 0
     return {
@@ -570,7 +573,7 @@ def _step_dict(s: Any) -> dict[str, Any]:
     }
 
 
-def _eval_dict(e: Any) -> dict[str, Any]:
+def _eval_dict(e: _nn.EvalOutcome) -> dict[str, Any]:
     """A ``_nn.EvalOutcome`` as ``TrainResult.evals`` holds it."""
     return {"step": e.step, "eval_loss": e.loss, "eval_token_accuracy": e.token_accuracy, "metric": e.metric}
 
@@ -681,7 +684,7 @@ def train_lora(
     t_start = time.perf_counter()
     seen_tokens = [0]
 
-    def on_step(step: Any) -> bool:
+    def on_step(step: _nn.StepInfo) -> bool:
         info = _step_dict(step)
         seen_tokens[0] += int(info["seq_tokens"])
         if bar.n == 0 and info["step"] > 1:  # resumed run
@@ -699,7 +702,9 @@ def train_lora(
         return keep
 
     try:
-        raw = model._impl.train(train_ids, train_labels, eval_ids, eval_labels, opts, on_step)
+        raw: _nn.TrainOutcome = model._impl.train(
+            train_ids, train_labels, eval_ids, eval_labels, opts, on_step
+        )
     finally:
         bar.close()
     secs = float(raw.train_seconds)
