@@ -2,6 +2,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
+#include <pybind11/typing.h>
 
 #include <cmath>
 #include <string>
@@ -161,7 +162,10 @@ py::object fix_text(const py::sequence& texts, const std::string& unescape_html,
 }
 
 // (keep mask, reasons list with None for kept rows, texts after line-level rules)
-py::tuple quality_filter(const py::sequence& texts, const airtune::clean::QualityParams& params) {
+// (keep: uint8 per text, reason per text (None when kept), texts after the line rules)
+using QualityOut = py::typing::Tuple<py::array_t<uint8_t>, py::typing::List<py::typing::Optional<py::str>>, py::list>;
+
+QualityOut quality_filter(const py::sequence& texts, const airtune::clean::QualityParams& params) {
   TextViews in = text_views(texts, "texts");
   std::vector<airtune::clean::QualityVerdict> verdicts;
   {
@@ -176,7 +180,7 @@ py::tuple quality_filter(const py::sequence& texts, const airtune::clean::Qualit
     reasons[i] = verdicts[i].keep ? py::object(py::none()) : py::object(py::str(verdicts[i].reason));
     cleaned[i] = std::move(verdicts[i].text);
   }
-  return py::make_tuple(airtune::bindings::to_numpy(std::move(keep)), reasons, to_str_list(cleaned));
+  return QualityOut(py::make_tuple(airtune::bindings::to_numpy(std::move(keep)), reasons, to_str_list(cleaned)));
 }
 
 // Per text: what strip_garbage removed, one column per kind of garbage.

@@ -2,6 +2,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
+#include <pybind11/typing.h>
 
 #include <algorithm>
 #include <cstring>
@@ -87,11 +88,13 @@ SearchOptions search_from(const std::string& index, int64_t flat_max_rows, int n
   return o;
 }
 
-py::tuple graph_tuple(KnnGraph&& g) {
+// (scores: rows x k float32, ids: rows x k int64, the index used)
+py::typing::Tuple<py::array_t<float>, py::array_t<int64_t>, py::str> graph_tuple(KnnGraph&& g) {
   const int64_t rows = g.rows, k = g.k;
   auto s = to_numpy(std::move(g.score));
   auto i = to_numpy(std::move(g.ids));
-  return py::make_tuple(s.reshape({rows, k}), i.reshape({rows, k}), g.index);
+  return py::typing::Tuple<py::array_t<float>, py::array_t<int64_t>, py::str>(
+      py::make_tuple(s.reshape({rows, k}), i.reshape({rows, k}), g.index));
 }
 
 }  // namespace

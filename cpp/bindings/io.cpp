@@ -52,8 +52,10 @@ py::tuple string_buffers(const airtune::core::StringColumn& col, const BatchPtr&
   return py::make_tuple(data, airtune::bindings::view_of(col.offsets, owner), valid);
 }
 
-py::list errors_to_list(std::vector<LineError>& errors) {
-  py::list out;
+// (line, column, field, reason) per error
+py::typing::List<py::typing::Tuple<py::int_, py::int_, py::str, py::str>> errors_to_list(
+    std::vector<LineError>& errors) {
+  py::typing::List<py::typing::Tuple<py::int_, py::int_, py::str, py::str>> out;
   for (auto& e : errors) out.append(py::make_tuple(e.line, e.column, e.field, e.reason));
   errors.clear();
   return out;

@@ -3,6 +3,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
+#include <pybind11/typing.h>
 
 #include <string>
 #include <string_view>
@@ -26,8 +27,9 @@ using namespace airtune::prompts;
 using Ranges = std::vector<std::pair<size_t, size_t>>;
 using Slots = std::vector<std::pair<std::string, std::vector<std::string>>>;
 
-py::list spans_list(const std::vector<Span>& spans) {
-  py::list out;
+// (begin, end, kind) per span
+py::typing::List<py::typing::Tuple<py::int_, py::int_, py::str>> spans_list(const std::vector<Span>& spans) {
+  py::typing::List<py::typing::Tuple<py::int_, py::int_, py::str>> out;
   for (const auto& s : spans) out.append(py::make_tuple(s.begin, s.end, span_kind_name(s.kind)));
   return out;
 }

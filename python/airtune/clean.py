@@ -556,7 +556,7 @@ def quality_filter(
         rows, selected = stage_texts(texts, select, column, stage="quality")
         if selected is not None:
             keep, reasons, cleaned = _core.clean.quality_filter(rows, params)
-            parts: list[tuple[Any, list[str], list[str]]] = [(keep, reasons, [])]
+            parts: list[tuple[Any, list[str | None], list[str]]] = [(keep, reasons, [])]
         else:
             parts = _chunked(
                 lambda chunk: _core.clean.quality_filter(chunk, params), rows, show_progress, "quality_filter"

@@ -297,7 +297,7 @@ def html_to_text(docs: collections.abc.Sequence, mode: str = 'main_content', lin
     """
     Text of each HTML page (str or bytes); runs in parallel with the GIL released.
     """
-def quality_filter(texts: collections.abc.Sequence, params: QualityParams) -> tuple:
+def quality_filter(texts: collections.abc.Sequence, params: QualityParams) -> tuple[numpy.typing.NDArray[numpy.uint8], list[str | None], list]:
     """
     Run the enabled quality filters: (keep uint8 array, reasons, texts after line rules).
     """

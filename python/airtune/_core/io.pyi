@@ -131,7 +131,7 @@ class JsonlReader:
         """
         Reserve address space in `out` for the whole file (no reallocation while reading).
         """
-    def take_errors(self) -> list:
+    def take_errors(self) -> list[tuple[int, int, str, str]]:
         """
         Errors since the last call as (line, column, field, reason) tuples.
         """
@@ -143,7 +143,7 @@ class JsonlReader:
         """
         The limit that ended the read before the end of the input: max_bytes, max_lines or None.
         """
-def parse_lines(lines: collections.abc.Sequence, format: str = 'auto', id_prefix: str = 'row', first_number: typing.SupportsInt | typing.SupportsIndex = 0) -> tuple[RecordBatch, list, int]:
+def parse_lines(lines: collections.abc.Sequence, format: str = 'auto', id_prefix: str = 'row', first_number: typing.SupportsInt | typing.SupportsIndex = 0) -> tuple[RecordBatch, list[tuple[int, int, str, str]], int]:
     """
     Parses JSON texts (one record each) in parallel: (batch, errors, blank_count).
     """

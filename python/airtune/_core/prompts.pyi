@@ -95,7 +95,7 @@ class Variator:
         ...
 def distinct_n(texts: collections.abc.Sequence, n: typing.SupportsInt | typing.SupportsIndex) -> float:
     ...
-def find_protected_spans(text: str, caller: collections.abc.Sequence[tuple[typing.SupportsInt | typing.SupportsIndex, typing.SupportsInt | typing.SupportsIndex]] = []) -> list:
+def find_protected_spans(text: str, caller: collections.abc.Sequence[tuple[typing.SupportsInt | typing.SupportsIndex, typing.SupportsInt | typing.SupportsIndex]] = []) -> list[tuple[int, int, str]]:
     """
     Protected [begin, end, kind] byte spans of a UTF-8 text.
     """
