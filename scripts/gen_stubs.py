@@ -17,6 +17,24 @@ PACKAGE = Path(__file__).resolve().parents[1] / "python" / "airtune"
 MODULES = ["airtune._core", "airtune._nn"]
 
 
+# airtune.ParseError is created in C++ (_core) under the name airtune.ParseError, so the generated
+# stub imports it from airtune, which imports it from _core: a cycle a type checker cannot resolve.
+# The stub declares the class instead (a ValueError with the attributes the C++ side sets).
+FIXUPS = {
+    "_core/__init__.pyi": [
+        (
+            "from airtune import ParseError\n",
+            "class ParseError(ValueError):\n"
+            '    """Malformed input (airtune.ParseError)."""\n'
+            "    source: str\n"
+            "    line: int\n"
+            "    column: int\n"
+            "    reason: str\n",
+        )
+    ]
+}
+
+
 def generate(out: Path) -> dict[str, str]:
     files: dict[str, str] = {}
     for module in MODULES:
@@ -36,7 +54,11 @@ def generate(out: Path) -> dict[str, str]:
             capture_output=True,
         )
     for path in sorted((out / "airtune").rglob("*.pyi")):
-        files[str(path.relative_to(out / "airtune"))] = path.read_text()
+        name = str(path.relative_to(out / "airtune"))
+        text = path.read_text()
+        for old, new in FIXUPS.get(name, []):
+            text = text.replace(old, new)
+        files[name] = text
     return files
 
 

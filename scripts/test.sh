@@ -21,9 +21,10 @@ if [ "${AIRTUNE_SKIP_SANITIZE:-0}" != "1" ]; then
   ASAN_OPTIONS=detect_leaks=0 ctest --test-dir build/asan --output-on-failure -j 2
 fi
 
-printf '\n== lint and format (ruff, clang-format)\n'
+printf '\n== lint, types and format (ruff, mypy, clang-format)\n'
 ruff check python tests benchmarks scripts
 ruff format --check python tests benchmarks scripts
+mypy  # [tool.mypy] in pyproject.toml: the package against the committed stubs of _core and _nn
 git ls-files 'cpp/*.cpp' 'cpp/*.h' 'tests/*.cpp' 'tests/*.h' | grep -v 'unicode_tables.h$' \
   | xargs clang-format-14 --dry-run -Werror
 

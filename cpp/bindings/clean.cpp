@@ -2,6 +2,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
+#include <pybind11/typing.h>
 
 #include <cmath>
 #include <string>
@@ -161,7 +162,10 @@ py::object fix_text(const py::sequence& texts, const std::string& unescape_html,
 }
 
 // (keep mask, reasons list with None for kept rows, texts after line-level rules)
-py::tuple quality_filter(const py::sequence& texts, const airtune::clean::QualityParams& params) {
+// (keep: uint8 per text, reason per text (None when kept), texts after the line rules)
+using QualityOut = py::typing::Tuple<py::array_t<uint8_t>, py::typing::List<py::typing::Optional<py::str>>, py::list>;
+
+QualityOut quality_filter(const py::sequence& texts, const airtune::clean::QualityParams& params) {
   TextViews in = text_views(texts, "texts");
   std::vector<airtune::clean::QualityVerdict> verdicts;
   {
@@ -176,12 +180,18 @@ py::tuple quality_filter(const py::sequence& texts, const airtune::clean::Qualit
     reasons[i] = verdicts[i].keep ? py::object(py::none()) : py::object(py::str(verdicts[i].reason));
     cleaned[i] = std::move(verdicts[i].text);
   }
-  return py::make_tuple(airtune::bindings::to_numpy(std::move(keep)), reasons, to_str_list(cleaned));
+  return QualityOut(py::make_tuple(airtune::bindings::to_numpy(std::move(keep)), reasons, to_str_list(cleaned)));
 }
 
-// (texts, counts: dict of int64 arrays, one entry per kind of garbage)
-py::tuple strip_garbage(const py::sequence& texts, bool script_blocks, bool tags, bool entities, bool js_lines,
-                        bool base64, bool tracking_params, bool as_column) {
+// Per text: what strip_garbage removed, one column per kind of garbage.
+struct GarbageCounts {
+  std::vector<int64_t> script_blocks, tags, entities, js_lines, base64, tracking_params, bytes_removed;
+};
+
+// (texts, counts)
+std::pair<py::object, GarbageCounts> strip_garbage(const py::sequence& texts, bool script_blocks, bool tags,
+                                                   bool entities, bool js_lines, bool base64, bool tracking_params,
+                                                   bool as_column) {
   airtune::clean::GarbageOptions opt;
   opt.script_blocks = script_blocks;
   opt.tags = tags;
@@ -196,23 +206,17 @@ py::tuple strip_garbage(const py::sequence& texts, bool script_blocks, bool tags
     results = airtune::clean::strip_garbage_batch(in.views, opt);
   }
   const size_t n = results.size();
-  std::vector<int64_t> c_script(n), c_tags(n), c_ent(n), c_js(n), c_b64(n), c_track(n), c_bytes(n);
+  GarbageCounts c;
+  for (auto* v : {&c.script_blocks, &c.tags, &c.entities, &c.js_lines, &c.base64, &c.tracking_params, &c.bytes_removed})
+    v->resize(n);
   std::vector<std::string> out(n);
   for (size_t i = 0; i < n; ++i) {
     const auto& r = results[i].report;
-    c_script[i] = r.script_blocks, c_tags[i] = r.tags, c_ent[i] = r.entities, c_js[i] = r.js_lines;
-    c_b64[i] = r.base64, c_track[i] = r.tracking_params, c_bytes[i] = r.bytes_removed;
+    c.script_blocks[i] = r.script_blocks, c.tags[i] = r.tags, c.entities[i] = r.entities, c.js_lines[i] = r.js_lines;
+    c.base64[i] = r.base64, c.tracking_params[i] = r.tracking_params, c.bytes_removed[i] = r.bytes_removed;
     out[i] = std::move(results[i].text);
   }
-  py::dict counts;
-  counts["script_blocks"] = airtune::bindings::to_numpy(std::move(c_script));
-  counts["tags"] = airtune::bindings::to_numpy(std::move(c_tags));
-  counts["entities"] = airtune::bindings::to_numpy(std::move(c_ent));
-  counts["js_lines"] = airtune::bindings::to_numpy(std::move(c_js));
-  counts["base64"] = airtune::bindings::to_numpy(std::move(c_b64));
-  counts["tracking_params"] = airtune::bindings::to_numpy(std::move(c_track));
-  counts["bytes_removed"] = airtune::bindings::to_numpy(std::move(c_bytes));
-  return py::make_tuple(texts_out(std::move(out), as_column), counts);
+  return {texts_out(std::move(out), as_column), std::move(c)};
 }
 
 }  // namespace
@@ -221,6 +225,15 @@ namespace airtune::bindings {
 
 void bind_clean(py::module_& m) {
   py::module_ c = m.def_submodule("clean", "HTML to text, garbage stripping, unicode repair, quality filters");
+
+  py::class_<GarbageCounts> garbage(c, "GarbageCounts", "strip_garbage's counts: one entry per text.");
+  def_column(garbage, "script_blocks", &GarbageCounts::script_blocks);
+  def_column(garbage, "tags", &GarbageCounts::tags);
+  def_column(garbage, "entities", &GarbageCounts::entities);
+  def_column(garbage, "js_lines", &GarbageCounts::js_lines);
+  def_column(garbage, "base64", &GarbageCounts::base64);
+  def_column(garbage, "tracking_params", &GarbageCounts::tracking_params);
+  def_column(garbage, "bytes_removed", &GarbageCounts::bytes_removed, "UTF-8 bytes removed");
   c.def("html_to_text", &html_to_text, py::arg("docs"), py::arg("mode") = "main_content", py::arg("links") = false,
         py::arg("alt_texts") = false, py::arg("headings") = "plain", py::arg("list_bullets") = true,
         py::arg("keep_hidden") = false,
@@ -235,8 +248,6 @@ void bind_clean(py::module_& m) {
         py::arg("entities") = true, py::arg("js_lines") = true, py::arg("base64") = true,
         py::arg("tracking_params") = true, py::arg("as_column") = false,
         "Remove leaked markup, JS, base64 and tracking parameters.");
-  c.def("quality_filter", &quality_filter, py::arg("texts"), py::arg("params"),
-        "Run the enabled quality filters: (keep uint8 array, reasons, texts after line rules).");
 
   using airtune::clean::QualityParams;
   py::class_<QualityParams> qp(c, "QualityParams", "Switches and thresholds of the quality filters.");
@@ -286,6 +297,10 @@ void bind_clean(py::module_& m) {
 #undef AIRTUNE_FIELD
 
   using airtune::clean::ChatQualityParams;
+  // After QualityParams is registered, so that its signature (and the stub) names the class.
+  c.def("quality_filter", &quality_filter, py::arg("texts"), py::arg("params"),
+        "Run the enabled quality filters: (keep uint8 array, reasons, texts after line rules).");
+
   py::class_<ChatQualityParams> cp(c, "ChatQualityParams", "Switches and thresholds of the chat quality checks.");
   cp.def(py::init<>());
 #define AIRTUNE_FIELD(name) cp.def_readwrite(#name, &ChatQualityParams::name)

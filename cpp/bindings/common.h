@@ -78,6 +78,42 @@ py::array_t<T> to_numpy(std::vector<T>&& vec) {
   return view_of(*owner, owner);
 }
 
+/// A numpy array of `shape` (C order) viewing `vec`'s memory; its base is `owner`, the Python
+/// object that holds `vec`, so no copy is made and `vec` lives as long as the array.
+template <typename T>
+py::array_t<T> view_in(const std::vector<T>& vec, const py::object& owner, std::vector<py::ssize_t> shape = {}) {
+  if (shape.empty()) shape.push_back(static_cast<py::ssize_t>(vec.size()));
+  std::vector<py::ssize_t> strides(shape.size(), static_cast<py::ssize_t>(sizeof(T)));
+  for (size_t i = shape.size() - 1; i > 0; --i) strides[i - 1] = strides[i] * shape[i];
+  return py::array_t<T>(shape, strides, vec.data(), owner);
+}
+
+/// Binds `field`, a std::vector<T> column of the result struct S, as a read-only property of `cls`
+/// returning a 1-D numpy array that views the vector (view_in: no copy, the array keeps the
+/// struct's Python object alive). The one way a result struct's columns cross into Python
+/// (docs/ARCHITECTURE.md, "The Python/C++ boundary"); def_matrix for a row-major matrix.
+template <typename S, typename T, typename... Options>
+py::class_<S, Options...>& def_column(py::class_<S, Options...>& cls, const char* name, std::vector<T> S::*field,
+                                      const char* doc = "") {
+  return cls.def_property_readonly(
+      name, [field](const py::object& self) { return view_in(self.cast<const S&>().*field, self); }, doc);
+}
+
+/// def_column for a row-major matrix held in one vector: `width` (a member of S) columns.
+template <typename S, typename T, typename W, typename... Options>
+py::class_<S, Options...>& def_matrix(py::class_<S, Options...>& cls, const char* name, std::vector<T> S::*field,
+                                      W S::*width, const char* doc = "") {
+  return cls.def_property_readonly(
+      name,
+      [field, width](const py::object& self) {
+        const S& s = self.cast<const S&>();
+        const auto w = static_cast<py::ssize_t>(s.*width);
+        const auto n = static_cast<py::ssize_t>((s.*field).size());
+        return view_in(s.*field, self, {w > 0 ? n / w : 0, w});
+      },
+      doc);
+}
+
 /// A StringColumn moved out as (data: uint8 array, offsets: int64 array, valid: uint8 array or
 /// None), the three buffers of an Arrow large_string array (no copy of the bytes). The Python side
 /// assembles them with airtune._arrow.

@@ -2,6 +2,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
+#include <pybind11/typing.h>
 
 #include <algorithm>
 #include <cstring>
@@ -22,6 +23,7 @@
 namespace py = pybind11;
 using namespace airtune;
 using namespace airtune::dedup;
+using airtune::bindings::def_column;
 using airtune::bindings::to_numpy;
 using airtune::bindings::utf8_views;
 
@@ -32,51 +34,26 @@ using F64 = py::array_t<double, py::array::c_style | py::array::forcecast>;
 using I64 = py::array_t<int64_t, py::array::c_style | py::array::forcecast>;
 using U64 = py::array_t<uint64_t, py::array::c_style | py::array::forcecast>;
 
-NormalizeOptions norm_from(const py::dict& d) {
-  NormalizeOptions o;
-  for (auto [k, v] : d) {
-    const auto key = k.cast<std::string>();
-    if (key == "unicode") {
-      const auto name = v.is_none() ? std::string("none") : v.cast<std::string>();
-      const auto form = core::parse_unicode_form(name);
-      if (!form || *form == core::UnicodeForm::kNFD || *form == core::UnicodeForm::kNFKD)
-        throw InvalidArgument("normalize: unicode must be 'NFKC', 'NFC' or None, got '" + name + "'");
-      o.form = *form;
-      continue;
-    }
-    const bool b = v.cast<bool>();
-    if (key == "lowercase")
-      o.lowercase = b;
-    else if (key == "collapse_whitespace")
-      o.collapse_whitespace = b;
-    else if (key == "strip_punctuation")
-      o.strip_punctuation = b;
-    else if (key == "digits_to_zero")
-      o.digits_to_zero = b;
-    else
-      throw InvalidArgument("normalize: unknown option '" + key + "'");
-  }
-  return o;
+// The Unicode form of a NormalizeOptions as Python sees it: "NFKC", "NFC" or None.
+std::optional<std::string> unicode_name(const NormalizeOptions& o) {
+  if (o.form == core::UnicodeForm::kNone) return std::nullopt;
+  return std::string(core::unicode_form_name(o.form));
 }
 
-py::dict norm_to(const NormalizeOptions& o) {
-  py::dict d;
-  d["lowercase"] = o.lowercase;
-  d["collapse_whitespace"] = o.collapse_whitespace;
-  d["strip_punctuation"] = o.strip_punctuation;
-  d["digits_to_zero"] = o.digits_to_zero;
-  d["unicode"] = o.form == core::UnicodeForm::kNone ? py::object(py::none())
-                                                    : py::object(py::str(std::string(core::unicode_form_name(o.form))));
-  return d;
+void set_unicode(NormalizeOptions& o, const std::optional<std::string>& name) {
+  const auto form = core::parse_unicode_form(name.value_or("none"));
+  if (!form || *form == core::UnicodeForm::kNFD || *form == core::UnicodeForm::kNFKD)
+    throw InvalidArgument("normalize: unicode must be 'NFKC', 'NFC' or None, got '" + name.value_or("None") + "'");
+  o.form = *form;
 }
 
-MinHashOptions minhash_from(int num_perm, int ngram, bool char_ngrams, uint64_t seed, const py::dict& norm) {
+MinHashOptions minhash_from(int num_perm, int ngram, bool char_ngrams, uint64_t seed, const NormalizeOptions& norm) {
   MinHashOptions o;
   o.num_perm = num_perm;
   o.ngram = ngram;
   o.char_ngrams = char_ngrams;
   o.seed = seed;
-  o.normalize = norm_from(norm);
+  o.normalize = norm;
   validate(o);
   return o;
 }
@@ -97,26 +74,6 @@ void check_matrix(const F32& x, const char* name) {
   if (x.ndim() != 2) throw InvalidArgument(std::string(name) + ": expected a 2-D array");
 }
 
-py::dict clusters_dict(Clusters&& c) {
-  py::dict d;
-  d["n_clusters"] = c.n_clusters;
-  d["n_removed"] = c.n_removed;
-  d["cluster"] = to_numpy(std::move(c.cluster));
-  d["size"] = to_numpy(std::move(c.size));
-  d["keep"] = to_numpy(std::move(c.keep));
-  return d;
-}
-
-py::dict pairs_dict(PairSet&& p) {
-  py::dict d;
-  d["candidates"] = p.candidates;
-  d["capped_buckets"] = p.capped_buckets;
-  d["a"] = to_numpy(std::move(p.a));
-  d["b"] = to_numpy(std::move(p.b));
-  d["similarity"] = to_numpy(std::move(p.similarity));
-  return d;
-}
-
 SearchOptions search_from(const std::string& index, int64_t flat_max_rows, int nlist, int nprobe, int hnsw_m,
                           int ef_search, uint64_t seed, bool deterministic) {
   SearchOptions o;
@@ -131,19 +88,13 @@ SearchOptions search_from(const std::string& index, int64_t flat_max_rows, int n
   return o;
 }
 
-py::tuple graph_tuple(KnnGraph&& g) {
+// (scores: rows x k float32, ids: rows x k int64, the index used)
+py::typing::Tuple<py::array_t<float>, py::array_t<int64_t>, py::str> graph_tuple(KnnGraph&& g) {
   const int64_t rows = g.rows, k = g.k;
   auto s = to_numpy(std::move(g.score));
   auto i = to_numpy(std::move(g.ids));
-  return py::make_tuple(s.reshape({rows, k}), i.reshape({rows, k}), g.index);
-}
-
-py::dict outlier_dict(OutlierScores&& s) {
-  py::dict d;
-  d["fence"] = s.fence;
-  d["score"] = to_numpy(std::move(s.score));
-  d["flag"] = to_numpy(std::move(s.flag));
-  return d;
+  return py::typing::Tuple<py::array_t<float>, py::array_t<int64_t>, py::str>(
+      py::make_tuple(s.reshape({rows, k}), i.reshape({rows, k}), g.index));
 }
 
 }  // namespace
@@ -153,15 +104,78 @@ namespace airtune::bindings {
 void bind_dedup(py::module_& m) {
   auto d = m.def_submodule("dedup", "Deduplication core (exact, MinHash-LSH, FAISS kNN, SemDeDup, outliers).");
 
+  // Options classes (core/normalize.h, dedup/minhash.h): the fields and defaults of the C++ structs.
+  py::class_<NormalizeOptions>(d, "NormalizeOptions",
+                               "The one text normalisation's options (core/normalize.h); unicode: 'NFKC', 'NFC' "
+                               "or None (validated when set).")
+      .def(py::init([](bool lowercase, bool collapse_whitespace, bool strip_punctuation, bool digits_to_zero,
+                       const std::optional<std::string>& unicode) {
+             NormalizeOptions o;
+             o.lowercase = lowercase;
+             o.collapse_whitespace = collapse_whitespace;
+             o.strip_punctuation = strip_punctuation;
+             o.digits_to_zero = digits_to_zero;
+             set_unicode(o, unicode);
+             return o;
+           }),
+           py::arg("lowercase") = true, py::arg("collapse_whitespace") = true, py::arg("strip_punctuation") = false,
+           py::arg("digits_to_zero") = false, py::arg("unicode") = "NFKC")
+      .def_readwrite("lowercase", &NormalizeOptions::lowercase)
+      .def_readwrite("collapse_whitespace", &NormalizeOptions::collapse_whitespace)
+      .def_readwrite("strip_punctuation", &NormalizeOptions::strip_punctuation)
+      .def_readwrite("digits_to_zero", &NormalizeOptions::digits_to_zero)
+      .def_property("unicode", &unicode_name, &set_unicode);
+
+  py::class_<MinHashOptions>(d, "MinHashOptions", "A MinHash index's options (dedup/minhash.h).")
+      .def_readonly("num_perm", &MinHashOptions::num_perm)
+      .def_readonly("ngram", &MinHashOptions::ngram)
+      .def_readonly("char_ngrams", &MinHashOptions::char_ngrams)
+      .def_readonly("seed", &MinHashOptions::seed)
+      .def_readonly("normalize", &MinHashOptions::normalize);
+
+  // Result structs: scalars as read-only attributes, columns as numpy views (def_column).
+  py::class_<Clusters> clusters(d, "Clusters", "Duplicate clusters with one survivor each (dedup/survivors.h).");
+  clusters.def_readonly("n_clusters", &Clusters::n_clusters, "clusters with at least two rows")
+      .def_readonly("n_removed", &Clusters::n_removed, "rows with keep == 0");
+  def_column(clusters, "cluster", &Clusters::cluster, "per row: cluster id = the surviving row's index");
+  def_column(clusters, "size", &Clusters::size, "per row: size of its cluster");
+  def_column(clusters, "keep", &Clusters::keep, "per row: 1 for the survivor (and every singleton)");
+
+  py::class_<ExactResult> exact(d, "ExactResult", "exact_duplicates' result (dedup/exact.h).");
+  exact.def_readonly("clusters", &ExactResult::clusters)
+      .def_readonly("hash_collisions", &ExactResult::hash_collisions,
+                    "equal hashes with different normalised text (kept apart)");
+  def_column(exact, "hashes", &ExactResult::hashes, "per row: XXH64 of the normalised text");
+
+  py::class_<PairSet> pairs(d, "PairSet", "Pairs of similar rows (dedup/lsh_index.h).");
+  pairs.def_readonly("candidates", &PairSet::candidates, "distinct candidate pairs examined")
+      .def_readonly("capped_buckets", &PairSet::capped_buckets, "buckets larger than max_bucket");
+  def_column(pairs, "a", &PairSet::a);
+  def_column(pairs, "b", &PairSet::b);
+  def_column(pairs, "similarity", &PairSet::similarity, "exact Jaccard when verified, else the estimate");
+
+  py::class_<OutlierScores> outliers(d, "OutlierScores", "Outlier scores and flags (dedup/outliers.h).");
+  outliers.def_readonly("fence", &OutlierScores::fence, "score above which a row is flagged");
+  def_column(outliers, "score", &OutlierScores::score, "higher = more outlying");
+  def_column(outliers, "flag", &OutlierScores::flag, "1 = outlier");
+
+  py::class_<SemDedupResult> sem(d, "SemDedupResult", "semdedup's result (dedup/semdedup.h).");
+  sem.def_readonly("n_clusters", &SemDedupResult::n_clusters);
+  def_column(sem, "cluster", &SemDedupResult::cluster, "k-means cluster of each row");
+  def_column(sem, "centroid_distance", &SemDedupResult::centroid_distance, "1 - cosine to its centroid");
+  def_column(sem, "max_similarity", &SemDedupResult::max_similarity,
+             "max cosine to an earlier row of its cluster (-1 for the first)");
+  def_column(sem, "max_id", &SemDedupResult::max_id, "that earlier row (-1 for the first)");
+
   d.def(
-      "normalize", [](const std::string& text, const py::dict& norm) { return normalize(text, norm_from(norm)); },
+      "normalize", [](const std::string& text, const NormalizeOptions& norm) { return normalize(text, norm); },
       py::arg("text"), py::arg("normalize"));
 
   d.def(
       "exact_hashes",
-      [](const py::sequence& texts, const py::dict& norm) {
+      [](const py::sequence& texts, const NormalizeOptions& norm) {
         auto views = utf8_views(texts);
-        const auto o = norm_from(norm);
+        const auto o = norm;
         std::vector<uint64_t> h;
         {
           py::gil_scoped_release release;
@@ -173,9 +187,9 @@ void bind_dedup(py::module_& m) {
 
   d.def(
       "exact_duplicates",
-      [](const py::sequence& texts, const py::dict& norm, const std::string& keep, std::optional<F64> scores) {
+      [](const py::sequence& texts, const NormalizeOptions& norm, const std::string& keep, std::optional<F64> scores) {
         auto views = utf8_views(texts);
-        const auto o = norm_from(norm);
+        const auto o = norm;
         const auto rule = parse_survivor_rule(keep);
         const auto sc = doubles(scores);
         ExactResult r;
@@ -183,10 +197,7 @@ void bind_dedup(py::module_& m) {
           py::gil_scoped_release release;
           r = exact_duplicates(views, o, rule, sc);
         }
-        py::dict out = clusters_dict(std::move(r.clusters));
-        out["hashes"] = to_numpy(std::move(r.hashes));
-        out["hash_collisions"] = r.hash_collisions;
-        return out;
+        return r;
       },
       py::arg("texts"), py::arg("normalize"), py::arg("keep") = "first", py::arg("scores") = py::none());
 
@@ -202,7 +213,7 @@ void bind_dedup(py::module_& m) {
           py::gil_scoped_release release;
           c = clusters_from_pairs(n, span_of(a), span_of(b), rule, len, sc);
         }
-        return clusters_dict(std::move(c));
+        return c;
       },
       py::arg("n"), py::arg("a"), py::arg("b"), py::arg("keep") = "first", py::arg("lengths") = py::none(),
       py::arg("scores") = py::none(), "Clusters of rows [0, n) joined by the pairs (a[k], b[k]), survivors by keep.");
@@ -222,14 +233,14 @@ void bind_dedup(py::module_& m) {
 
   d.def(
       "shingles",
-      [](const std::string& text, int ngram, bool char_ngrams, const py::dict& norm) {
+      [](const std::string& text, int ngram, bool char_ngrams, const NormalizeOptions& norm) {
         return shingles(text, minhash_from(1, ngram, char_ngrams, 1, norm));
       },
       py::arg("text"), py::arg("ngram"), py::arg("char_ngrams"), py::arg("normalize"));
 
   d.def(
       "shingle_hashes",
-      [](const std::string& text, int ngram, bool char_ngrams, const py::dict& norm) {
+      [](const std::string& text, int ngram, bool char_ngrams, const NormalizeOptions& norm) {
         return to_numpy(shingle_hashes(text, minhash_from(1, ngram, char_ngrams, 1, norm)));
       },
       py::arg("text"), py::arg("ngram"), py::arg("char_ngrams"), py::arg("normalize"));
@@ -269,8 +280,8 @@ void bind_dedup(py::module_& m) {
   d.def("candidate_probability", &candidate_probability, py::arg("s"), py::arg("bands"), py::arg("rows"));
 
   py::class_<MinHashIndex>(d, "MinHashIndex")
-      .def(py::init([](int num_perm, int ngram, bool char_ngrams, uint64_t seed, const py::dict& norm, int bands,
-                       int rows, bool keep_shingles) {
+      .def(py::init([](int num_perm, int ngram, bool char_ngrams, uint64_t seed, const NormalizeOptions& norm,
+                       int bands, int rows, bool keep_shingles) {
              return MinHashIndex(minhash_from(num_perm, ngram, char_ngrams, seed, norm), bands, rows, keep_shingles);
            }),
            py::arg("num_perm"), py::arg("ngram"), py::arg("char_ngrams"), py::arg("seed"), py::arg("normalize"),
@@ -289,7 +300,7 @@ void bind_dedup(py::module_& m) {
               py::gil_scoped_release release;
               p = self.self_pairs(threshold, verify, max_bucket);
             }
-            return pairs_dict(std::move(p));
+            return p;
           },
           py::arg("threshold"), py::arg("verify") = true, py::arg("max_bucket") = 256)
       .def(
@@ -301,7 +312,7 @@ void bind_dedup(py::module_& m) {
               py::gil_scoped_release release;
               p = self.query(views, threshold, verify);
             }
-            return pairs_dict(std::move(p));
+            return p;
           },
           py::arg("texts"), py::arg("threshold"), py::arg("verify") = true)
       .def("save", &MinHashIndex::save, py::arg("path"), py::call_guard<py::gil_scoped_release>())
@@ -311,17 +322,7 @@ void bind_dedup(py::module_& m) {
       .def_property_readonly("rows", &MinHashIndex::rows)
       .def_property_readonly("has_shingles", &MinHashIndex::has_shingles)
       .def_property("threshold", &MinHashIndex::threshold, &MinHashIndex::set_threshold)
-      .def_property_readonly("options",
-                             [](const MinHashIndex& self) {
-                               const auto& o = self.options();
-                               py::dict dd;
-                               dd["num_perm"] = o.num_perm;
-                               dd["ngram"] = o.ngram;
-                               dd["char_ngrams"] = o.char_ngrams;
-                               dd["seed"] = o.seed;
-                               dd["normalize"] = norm_to(o.normalize);
-                               return dd;
-                             })
+      .def_property_readonly("options", &MinHashIndex::options)
       .def("signatures", [](const MinHashIndex& self) {
         const auto& s = self.signatures();
         py::array_t<uint64_t> out({static_cast<py::ssize_t>(s.size()), static_cast<py::ssize_t>(s.num_perm)});
@@ -477,13 +478,7 @@ void bind_dedup(py::module_& m) {
           py::gil_scoped_release release;
           r = semdedup(x.data(), x.shape(0), x.shape(1), o, sc);
         }
-        py::dict out;
-        out["n_clusters"] = r.n_clusters;
-        out["cluster"] = to_numpy(std::move(r.cluster));
-        out["centroid_distance"] = to_numpy(std::move(r.centroid_distance));
-        out["max_similarity"] = to_numpy(std::move(r.max_similarity));
-        out["max_id"] = to_numpy(std::move(r.max_id));
-        return out;
+        return r;
       },
       py::arg("x"), py::arg("n_clusters") = 0, py::arg("niter") = 20, py::arg("seed") = 1234, py::arg("keep") = "hard",
       py::arg("scores") = py::none());
@@ -498,7 +493,7 @@ void bind_dedup(py::module_& m) {
         g.k = sim.shape(1);
         g.score.assign(sim.data(), sim.data() + sim.size());
         g.ids.assign(ids.data(), ids.data() + ids.size());
-        return outlier_dict(knn_distance_outliers(g, factor));
+        return knn_distance_outliers(g, factor);
       },
       py::arg("sim"), py::arg("ids"), py::arg("factor"));
   d.def(
@@ -510,7 +505,7 @@ void bind_dedup(py::module_& m) {
           py::gil_scoped_release release;
           s = lof_outliers(x.data(), x.shape(0), x.shape(1), k, threshold);
         }
-        return outlier_dict(std::move(s));
+        return s;
       },
       py::arg("x"), py::arg("k"), py::arg("threshold"));
   d.def(
@@ -522,7 +517,7 @@ void bind_dedup(py::module_& m) {
           py::gil_scoped_release release;
           s = centroid_outliers(x.data(), x.shape(0), x.shape(1), factor);
         }
-        return outlier_dict(std::move(s));
+        return s;
       },
       py::arg("x"), py::arg("factor"));
   d.def(
@@ -536,7 +531,7 @@ void bind_dedup(py::module_& m) {
           py::gil_scoped_release release;
           s = reference_outliers(x.data(), x.shape(0), ref.data(), ref.shape(0), x.shape(1), factor, SearchOptions{});
         }
-        return outlier_dict(std::move(s));
+        return s;
       },
       py::arg("x"), py::arg("reference"), py::arg("factor"));
   d.def(

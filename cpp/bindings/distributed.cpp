@@ -78,6 +78,15 @@ void bind_distributed(py::module_& m) {
                            "Records from Arrow block buffers; per-row keys and per-group kernels "
                            "of deduplication across machines.");
 
+  py::class_<MinHashKeys> keys(s, "MinHashKeys", "minhash_keys' result (dedup/shuffle_keys.h): one row per text.");
+  keys.def_readonly("bands", &MinHashKeys::bands);
+  def_matrix(keys, "band_keys", &MinHashKeys::band_keys, &MinHashKeys::bands, "rows x bands");
+  def_column(keys, "signature_hash", &MinHashKeys::signature_hash, "per row: XXH64 of the signature values");
+  def_column(keys, "set_hash", &MinHashKeys::set_hash, "per row: XXH64 of the sorted shingle hashes");
+  def_column(keys, "empty", &MinHashKeys::empty, "per row: 1 when the text has no shingles");
+  def_column(keys, "shingle_data", &MinHashKeys::shingle_data, "every shingle set back to back (sorted, unique)");
+  def_column(keys, "shingle_offsets", &MinHashKeys::shingle_offsets, "rows + 1 entries");
+
   s.def(
       "batch_from_columns",
       [](const py::dict& d) {
@@ -148,16 +157,7 @@ void bind_distributed(py::module_& m) {
           py::gil_scoped_release release;
           k = minhash_keys(views, index.options(), index.bands(), index.rows());
         }
-        const auto n = static_cast<py::ssize_t>(k.signature_hash.size());
-        py::dict d;
-        auto bands = to_numpy(std::move(k.band_keys));
-        d["band_keys"] = bands.reshape({n, static_cast<py::ssize_t>(k.bands)});
-        d["signature_hash"] = to_numpy(std::move(k.signature_hash));
-        d["set_hash"] = to_numpy(std::move(k.set_hash));
-        d["empty"] = to_numpy(std::move(k.empty));
-        d["shingle_data"] = to_numpy(std::move(k.shingle_data));
-        d["shingle_offsets"] = to_numpy(std::move(k.shingle_offsets));
-        return d;
+        return k;
       },
       py::arg("texts"), py::arg("index"),
       "Band keys (rows x bands), copy-group keys, empty flags and shingle sets of `texts` under the "

@@ -1,6 +1,7 @@
 // airtune._core.io: JSONL reading/writing and the columnar RecordBatch.
 #include <pybind11/stl.h>
 #include <pybind11/stl/filesystem.h>
+#include <pybind11/typing.h>
 
 #include <filesystem>
 #include <limits>
@@ -36,6 +37,10 @@ ErrorMode errors_arg(const std::string& name) {
 
 using BatchPtr = std::shared_ptr<RecordBatch>;
 
+// RecordBatch.columns(): {name: array, or a string column's (data, offsets, valid-or-None)}.
+using ColumnMap = py::typing::Dict<
+    py::str, py::typing::Union<py::array, py::typing::Tuple<py::array, py::array, py::typing::Optional<py::array>>>>;
+
 // (data, offsets, valid) numpy views into a column of a batch that `owner` keeps alive.
 py::tuple string_buffers(const airtune::core::StringColumn& col, const BatchPtr& owner) {
   auto* keep = new BatchPtr(owner);
@@ -47,8 +52,10 @@ py::tuple string_buffers(const airtune::core::StringColumn& col, const BatchPtr&
   return py::make_tuple(data, airtune::bindings::view_of(col.offsets, owner), valid);
 }
 
-py::list errors_to_list(std::vector<LineError>& errors) {
-  py::list out;
+// (line, column, field, reason) per error
+py::typing::List<py::typing::Tuple<py::int_, py::int_, py::str, py::str>> errors_to_list(
+    std::vector<LineError>& errors) {
+  py::typing::List<py::typing::Tuple<py::int_, py::int_, py::str, py::str>> out;
   for (auto& e : errors) out.append(py::make_tuple(e.line, e.column, e.field, e.reason));
   errors.clear();
   return out;
@@ -61,6 +68,43 @@ namespace airtune::bindings {
 void bind_io(py::module_& m) {
   auto io = m.def_submodule("io", "JSONL ingestion into canonical records (columnar).");
 
+  // Result structs (io/summary.h, io/jsonl_reader.h).
+  py::class_<BatchSummary> summary(io, "BatchSummary", "RecordBatch.summary()'s result (io/summary.h).");
+  summary.def_readonly("rows", &BatchSummary::rows)
+      .def_readonly("messages", &BatchSummary::messages)
+      .def_property_readonly(
+          "formats",
+          [](const BatchSummary& s) {
+            py::typing::Dict<py::str, py::int_> d;
+            for (int f = 0; f < kFormatCount; ++f)
+              d[py::str(std::string(format_name(static_cast<Format>(f))))] = s.formats[f];
+            return d;
+          },
+          "records per format, in Format order")
+      .def_property_readonly(
+          "roles",
+          [](const BatchSummary& s) {
+            py::typing::Dict<py::str, py::int_> d;
+            for (int r = 0; r < kRoleCount; ++r) d[py::str(std::string(role_name(static_cast<Role>(r))))] = s.roles[r];
+            return d;
+          },
+          "messages per role, in Role order")
+      .def_readonly("instruct_rows", &BatchSummary::instruct_rows, "[system,] user, assistant")
+      .def_readonly("rows_with_system", &BatchSummary::rows_with_system)
+      .def_readonly("empty_contents", &BatchSummary::empty_contents, "messages with empty or null content")
+      .def_readonly("distinct_system_prompts", &BatchSummary::distinct_system_prompts)
+      .def_readonly("top_system_prompts", &BatchSummary::top_system_prompts, "(text, count), most frequent first");
+  def_column(summary, "turns", &BatchSummary::turns, "messages per record");
+  def_column(summary, "content_chars", &BatchSummary::content_chars, "Unicode code points per message");
+
+  py::class_<ReadCounts>(io, "ReadCounts", "What a JsonlReader has read (io/jsonl_reader.h).")
+      .def_readonly("lines_read", &ReadCounts::lines_read)
+      .def_readonly("kept", &ReadCounts::kept)
+      .def_readonly("rejected", &ReadCounts::rejected)
+      .def_readonly("blank", &ReadCounts::blank)
+      .def_readonly("bytes", &ReadCounts::bytes, "bytes of (decompressed) input consumed")
+      .def_readonly("errors_not_kept", &ReadCounts::errors_not_kept, "rejections over max_errors");
+
   py::class_<RecordBatch, BatchPtr>(io, "RecordBatch", "Canonical records in columns. Immutable once handed to Python.")
       .def(py::init<>())
       .def("__len__", &RecordBatch::size)
@@ -69,7 +113,7 @@ void bind_io(py::module_& m) {
           "columns",
           [](const BatchPtr& self) {
             using airtune::bindings::view_of;
-            py::dict d;
+            ColumnMap d;
             d["id"] = string_buffers(self->id, self);
             d["format"] = view_of(self->format, self);
             d["line"] = view_of(self->line, self);
@@ -121,24 +165,7 @@ void bind_io(py::module_& m) {
               py::gil_scoped_release release;
               s = summarize(self, top_k);
             }
-            py::dict d;
-            d["rows"] = s.rows;
-            d["messages"] = s.messages;
-            py::dict formats, roles;
-            for (int f = 0; f < kFormatCount; ++f)
-              formats[py::str(std::string(format_name(static_cast<Format>(f))))] = s.formats[f];
-            for (int r = 0; r < kRoleCount; ++r)
-              roles[py::str(std::string(role_name(static_cast<Role>(r))))] = s.roles[r];
-            d["formats"] = formats;
-            d["roles"] = roles;
-            d["instruct_rows"] = s.instruct_rows;
-            d["rows_with_system"] = s.rows_with_system;
-            d["empty_contents"] = s.empty_contents;
-            d["distinct_system_prompts"] = s.distinct_system_prompts;
-            d["top_system_prompts"] = s.top_system_prompts;
-            d["turns"] = airtune::bindings::to_numpy(std::move(s.turns));
-            d["content_chars"] = airtune::bindings::to_numpy(std::move(s.content_chars));
-            return d;
+            return s;
           },
           py::arg("top_k") = 5);
 
@@ -178,28 +205,21 @@ void bind_io(py::module_& m) {
       .def("finish", &JsonlReader::finish, py::call_guard<py::gil_scoped_release>())
       .def("reserve_for_file", &JsonlReader::reserve_for_file, py::arg("out"),
            "Reserve address space in `out` for the whole file (no reallocation while reading).")
-      .def("counts",
-           [](const JsonlReader& self) {
-             const auto& c = self.counts();
-             py::dict d;
-             d["lines_read"] = c.lines_read;
-             d["kept"] = c.kept;
-             d["rejected"] = c.rejected;
-             d["blank"] = c.blank;
-             d["bytes"] = c.bytes;
-             d["errors_not_kept"] = c.errors_not_kept;
-             switch (self.limit_reached()) {
-               case Limit::MaxBytes:
-                 d["limit_reached"] = "max_bytes";
-                 break;
-               case Limit::MaxLines:
-                 d["limit_reached"] = "max_lines";
-                 break;
-               case Limit::None:
-                 d["limit_reached"] = py::none();
-             }
-             return d;
-           })
+      .def("counts", &JsonlReader::counts)
+      .def_property_readonly(
+          "limit_reached",
+          [](const JsonlReader& self) -> std::optional<std::string> {
+            switch (self.limit_reached()) {
+              case Limit::MaxBytes:
+                return "max_bytes";
+              case Limit::MaxLines:
+                return "max_lines";
+              case Limit::None:
+                break;
+            }
+            return std::nullopt;
+          },
+          "The limit that ended the read before the end of the input: max_bytes, max_lines or None.")
       .def(
           "take_errors", [](JsonlReader& self) { return errors_to_list(self.errors()); },
           "Errors since the last call as (line, column, field, reason) tuples.")

@@ -2,6 +2,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
+#include <pybind11/typing.h>
 
 #include <cmath>
 #include <string>
@@ -78,7 +79,11 @@ metrics::ChrfOptions chrf_options(int char_order, int word_order, double beta, b
   return o;
 }
 
-metrics::Aggregator aggregator(const std::string& kind, const py::dict& opt) {
+// An aggregate's options as MetricResult.options holds them ({"column": 0}, {"n_classes": 3,
+// "statistic": "macro_f1"}, BLEU/chrF settings); read in one place, aggregator(), with defaults.
+using AggregateOptions = py::typing::Dict<py::str, py::typing::Union<py::bool_, py::int_, py::float_, py::str>>;
+
+metrics::Aggregator aggregator(const std::string& kind, const AggregateOptions& opt) {
   metrics::Aggregator a;
   auto get = [&](const char* key, auto def) { return opt.contains(key) ? opt[key].cast<decltype(def)>() : def; };
   if (kind == "bleu") {
@@ -123,12 +128,58 @@ std::vector<double> stats_matrix(const F64& a, size_t& n, size_t& k, const char*
   return to_vector(a);
 }
 
+// Per-item results as columns (struct of arrays), the form def_column hands to numpy.
+struct TaxonomyColumns {
+  std::vector<int32_t> gold_depth, pred_depth, common;  // levels; common: matched levels from the top
+  std::vector<uint8_t> valid;                           // 1: the prediction is a valid path
+};
+
+struct JsonValidityColumns {
+  std::vector<int8_t> status;    // 0 strict, 1 lenient, 2 invalid
+  std::vector<int8_t> top_type;  // JsonType of the document, kNone when invalid
+  std::vector<int8_t> reason;    // 0 ok, 1 missing, 2 wrong type, 3 not an object, 4 invalid document
+  std::vector<int32_t> bad_key;  // first failing required key, -1 if none
+};
+
 }  // namespace
 
 namespace airtune::bindings {
 
 void bind_metrics(py::module_& m) {
   py::module_ sm = m.def_submodule("metrics", "Exact batch metrics and resampling statistics (C++).");
+
+  // Result structs (metrics/classification.h and the columns above): columns as numpy views.
+  using R = metrics::ClassReport;
+  py::class_<R> report(sm, "ClassReport", "classification_report's result (metrics/classification.h).");
+  def_column(report, "precision", &R::precision, "per class");
+  def_column(report, "recall", &R::recall, "per class");
+  def_column(report, "f1", &R::f1, "per class");
+  def_column(report, "support", &R::support, "per class (true count)");
+  report.def_readonly("accuracy", &R::accuracy)
+      .def_readonly("macro_precision", &R::macro_precision)
+      .def_readonly("macro_recall", &R::macro_recall)
+      .def_readonly("macro_f1", &R::macro_f1)
+      .def_readonly("weighted_precision", &R::weighted_precision)
+      .def_readonly("weighted_recall", &R::weighted_recall)
+      .def_readonly("weighted_f1", &R::weighted_f1)
+      .def_readonly("micro_precision", &R::micro_precision)
+      .def_readonly("micro_recall", &R::micro_recall)
+      .def_readonly("micro_f1", &R::micro_f1)
+      .def_readonly("invalid", &R::invalid, "predictions outside the classes")
+      .def_readonly("total", &R::total);
+
+  py::class_<TaxonomyColumns> tax(sm, "TaxonomyColumns", "taxonomy_items' result: one entry per item.");
+  def_column(tax, "gold_depth", &TaxonomyColumns::gold_depth);
+  def_column(tax, "pred_depth", &TaxonomyColumns::pred_depth);
+  def_column(tax, "common", &TaxonomyColumns::common, "matched levels from the top");
+  def_column(tax, "valid", &TaxonomyColumns::valid, "1: the prediction is a valid path");
+
+  py::class_<JsonValidityColumns> jv(sm, "JsonValidityColumns", "json_validity's result: one entry per text.");
+  def_column(jv, "status", &JsonValidityColumns::status, "0 strict, 1 lenient, 2 invalid");
+  def_column(jv, "top_type", &JsonValidityColumns::top_type, "JsonType of the document, None (0) when invalid");
+  def_column(jv, "reason", &JsonValidityColumns::reason,
+             "0 ok, 1 missing, 2 wrong type, 3 not an object, 4 invalid document");
+  def_column(jv, "bad_key", &JsonValidityColumns::bad_key, "first failing required key, -1 if none");
 
   sm.def(
       "bleu_statistics",
@@ -290,25 +341,7 @@ void bind_metrics(py::module_& m) {
   sm.def(
       "classification_report",
       [](const I64& confusion, int32_t n_classes) {
-        auto r = metrics::classification_report(to_vector(confusion), n_classes);
-        py::dict d;
-        d["precision"] = to_numpy(std::move(r.precision));
-        d["recall"] = to_numpy(std::move(r.recall));
-        d["f1"] = to_numpy(std::move(r.f1));
-        d["support"] = to_numpy(std::move(r.support));
-        d["accuracy"] = r.accuracy;
-        d["macro_precision"] = r.macro_precision;
-        d["macro_recall"] = r.macro_recall;
-        d["macro_f1"] = r.macro_f1;
-        d["weighted_precision"] = r.weighted_precision;
-        d["weighted_recall"] = r.weighted_recall;
-        d["weighted_f1"] = r.weighted_f1;
-        d["micro_precision"] = r.micro_precision;
-        d["micro_recall"] = r.micro_recall;
-        d["micro_f1"] = r.micro_f1;
-        d["invalid"] = r.invalid;
-        d["total"] = r.total;
-        return d;
+        return metrics::classification_report(to_vector(confusion), n_classes);
       },
       py::arg("confusion"), py::arg("n_classes"));
 
@@ -334,20 +367,14 @@ void bind_metrics(py::module_& m) {
           py::gil_scoped_release release;
           items = metrics::taxonomy_items(g, p, v, sep);
         }
-        std::vector<int32_t> gd, pd, common;
-        std::vector<uint8_t> ok;
+        TaxonomyColumns c;
         for (const auto& it : items) {
-          gd.push_back(it.gold_depth);
-          pd.push_back(it.pred_depth);
-          common.push_back(it.common);
-          ok.push_back(it.valid);
+          c.gold_depth.push_back(it.gold_depth);
+          c.pred_depth.push_back(it.pred_depth);
+          c.common.push_back(it.common);
+          c.valid.push_back(it.valid);
         }
-        py::dict d;
-        d["gold_depth"] = to_numpy(std::move(gd));
-        d["pred_depth"] = to_numpy(std::move(pd));
-        d["common"] = to_numpy(std::move(common));
-        d["valid"] = to_numpy(std::move(ok));
-        return d;
+        return c;
       },
       py::arg("gold"), py::arg("pred"), py::arg("valid_paths"), py::arg("sep") = " > ");
 
@@ -362,20 +389,14 @@ void bind_metrics(py::module_& m) {
           py::gil_scoped_release release;
           items = metrics::json_validity(t, ks);
         }
-        std::vector<int8_t> status, top, reason;
-        std::vector<int32_t> bad;
+        JsonValidityColumns c;
         for (const auto& it : items) {
-          status.push_back(it.status);
-          top.push_back(it.top_type);
-          reason.push_back(it.reason);
-          bad.push_back(it.bad_key);
+          c.status.push_back(it.status);
+          c.top_type.push_back(it.top_type);
+          c.reason.push_back(it.reason);
+          c.bad_key.push_back(it.bad_key);
         }
-        py::dict d;
-        d["status"] = to_numpy(std::move(status));
-        d["top_type"] = to_numpy(std::move(top));
-        d["reason"] = to_numpy(std::move(reason));
-        d["bad_key"] = to_numpy(std::move(bad));
-        return d;
+        return c;
       },
       py::arg("texts"), py::arg("keys") = std::vector<std::pair<std::string, std::string>>{});
 
@@ -396,8 +417,8 @@ void bind_metrics(py::module_& m) {
 
   sm.def(
       "bootstrap",
-      [](const F64& stats, const std::string& aggregate, const py::dict& options, size_t n_samples, uint64_t seed,
-         const py::object& indices) {
+      [](const F64& stats, const std::string& aggregate, const AggregateOptions& options, size_t n_samples,
+         uint64_t seed, const py::object& indices) {
         size_t n = 0, k = 0;
         auto s = stats_matrix(stats, n, k, "bootstrap");
         auto agg = aggregator(aggregate, options);
@@ -415,7 +436,7 @@ void bind_metrics(py::module_& m) {
 
   sm.def(
       "aggregate",
-      [](const F64& stats, const std::string& aggregate, const py::dict& options) {
+      [](const F64& stats, const std::string& aggregate, const AggregateOptions& options) {
         size_t n = 0, k = 0;
         auto s = stats_matrix(stats, n, k, "aggregate");
         auto agg = aggregator(aggregate, options);
@@ -440,7 +461,7 @@ void bind_metrics(py::module_& m) {
 
   sm.def(
       "paired_bootstrap",
-      [](const F64& a, const F64& b, const std::string& aggregate, const py::dict& options, size_t n_samples,
+      [](const F64& a, const F64& b, const std::string& aggregate, const AggregateOptions& options, size_t n_samples,
          uint64_t seed, const py::object& indices) {
         size_t n = 0, k = 0, n2 = 0, k2 = 0;
         auto sa = stats_matrix(a, n, k, "paired_bootstrap");
@@ -461,7 +482,7 @@ void bind_metrics(py::module_& m) {
 
   sm.def(
       "approximate_randomization",
-      [](const F64& a, const F64& b, const std::string& aggregate, const py::dict& options, size_t n_trials,
+      [](const F64& a, const F64& b, const std::string& aggregate, const AggregateOptions& options, size_t n_trials,
          uint64_t seed, const py::object& swaps) {
         size_t n = 0, k = 0, n2 = 0, k2 = 0;
         auto sa = stats_matrix(a, n, k, "approximate_randomization");

@@ -5,6 +5,7 @@
 #include <omp.h>
 #include <oneapi/tbb/version.h>
 #include <pybind11/pybind11.h>
+#include <pybind11/typing.h>
 #include <simdjson.h>
 
 #include <climits>
@@ -52,8 +53,12 @@ void faiss_probe() {
   index.search(kRows, x.data(), 1, distances.data(), labels.data());
 }
 
-py::dict blas_info() {
-  py::dict info;
+// build_info's values: versions and names (str), flags (bool), counts (int); "blas" is a mapping.
+using BlasInfo = py::typing::Dict<py::str, py::typing::Union<py::str, py::int_>>;
+using BuildInfo = py::typing::Dict<py::str, py::typing::Union<py::str, py::bool_, py::int_, BlasInfo>>;
+
+BlasInfo blas_info() {
+  BlasInfo info;
   std::string path;
   faiss_probe();
   if (void* sym = airtune::vectors::linked_symbol("sgemm_")) {
@@ -79,8 +84,8 @@ py::dict blas_info() {
   return info;
 }
 
-py::dict build_info() {
-  py::dict info;
+BuildInfo build_info() {
+  BuildInfo info;
   info["version"] = AIRTUNE_VERSION;
   info["faiss"] = std::to_string(FAISS_VERSION_MAJOR) + "." + std::to_string(FAISS_VERSION_MINOR) + "." +
                   std::to_string(FAISS_VERSION_PATCH);

@@ -3,6 +3,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
+#include <pybind11/typing.h>
 
 #include <string>
 #include <string_view>
@@ -26,8 +27,9 @@ using namespace airtune::prompts;
 using Ranges = std::vector<std::pair<size_t, size_t>>;
 using Slots = std::vector<std::pair<std::string, std::vector<std::string>>>;
 
-py::list spans_list(const std::vector<Span>& spans) {
-  py::list out;
+// (begin, end, kind) per span
+py::typing::List<py::typing::Tuple<py::int_, py::int_, py::str>> spans_list(const std::vector<Span>& spans) {
+  py::typing::List<py::typing::Tuple<py::int_, py::int_, py::str>> out;
   for (const auto& s : spans) out.append(py::make_tuple(s.begin, s.end, span_kind_name(s.kind)));
   return out;
 }
@@ -56,6 +58,32 @@ VariationOptions options(int n, uint64_t seed, double min_distance, int max_atte
 
 void bind_prompts(py::module_& m) {
   auto p = m.def_submodule("prompts", "Prompt variations, system-prompt statistics, gap analysis");
+
+  // Result structs (prompts/prompt_groups.h, prompts/scaffolds.h, vectors/kmeans.h): columns as numpy views.
+  py::class_<Scaffold> scaffold(p, "Scaffold", "A prefix (or suffix) many texts share (prompts/scaffolds.h).");
+  scaffold.def_readonly("text", &Scaffold::text)
+      .def_readonly("suffix", &Scaffold::suffix)
+      .def_readonly("rows", &Scaffold::rows)
+      .def_readonly("distinct", &Scaffold::distinct, "distinct texts among its rows");
+  def_column(scaffold, "members", &Scaffold::members, "row indices, ascending");
+
+  py::class_<PromptGroups> groups(p, "PromptGroups", "Exact and near-duplicate groups of prompts.");
+  groups.def_readonly("n_near", &PromptGroups::n_near, "number of near-duplicate groups")
+      .def_readonly("near_truncated", &PromptGroups::near_truncated);
+  def_column(groups, "exact_of_row", &PromptGroups::exact_of_row, "per row: distinct-prompt id, -1 when absent");
+  def_column(groups, "count", &PromptGroups::count, "per distinct prompt: rows");
+  def_column(groups, "first_row", &PromptGroups::first_row, "per distinct prompt: first row");
+  def_column(groups, "near_of_distinct", &PromptGroups::near_of_distinct,
+             "per distinct prompt: near-duplicate group id");
+
+  using K = vectors::KMeansResult;
+  py::class_<K> km(p, "KMeansResult", "kmeans' result (vectors/kmeans.h).");
+  km.def_readonly("inertia", &K::objective, "sum of squared distances to the assigned centroids")
+      .def_property_readonly(
+          "assign", [](const K& r) { return to_numpy(std::vector<int64_t>(r.assign.begin(), r.assign.end())); },
+          "per row: its centroid (int64)");
+  def_matrix(km, "centroids", &K::centroids, &K::d, "k x d");
+  def_column(km, "distance", &K::score, "per row: squared L2 distance to its centroid");
   p.def("transform_names", &transform_names);
   p.def(
       "find_protected_spans",
@@ -129,14 +157,7 @@ void bind_prompts(py::module_& m) {
           py::gil_scoped_release nogil;
           g = group_prompts(views, present, threshold, shingle, max_distinct);
         }
-        py::dict d;
-        d["n_near"] = g.n_near;
-        d["near_truncated"] = g.near_truncated;
-        d["exact_of_row"] = to_numpy(std::move(g.exact_of_row));
-        d["count"] = to_numpy(std::move(g.count));
-        d["first_row"] = to_numpy(std::move(g.first_row));
-        d["near_of_distinct"] = to_numpy(std::move(g.near_of_distinct));
-        return d;
+        return g;
       },
       py::arg("prompts"), py::arg("threshold"), py::arg("shingle"), py::arg("max_distinct"),
       "Exact and near-duplicate groups of prompts; None entries are rows without a prompt.");
@@ -152,17 +173,7 @@ void bind_prompts(py::module_& m) {
           py::gil_scoped_release nogil;
           s = find_scaffolds(views, suffix, min_chars, min_rows);
         }
-        py::list out;
-        for (auto& sc : s) {
-          py::dict d;
-          d["text"] = py::str(sc.text);
-          d["suffix"] = sc.suffix;
-          d["rows"] = sc.rows;
-          d["distinct"] = sc.distinct;
-          d["members"] = to_numpy(std::move(sc.members));
-          out.append(d);
-        }
-        return out;
+        return s;
       },
       py::arg("texts"), py::arg("suffix"), py::arg("min_chars"), py::arg("min_rows"));
 
@@ -205,13 +216,7 @@ void bind_prompts(py::module_& m) {
           py::gil_scoped_release nogil;
           r = vectors::kmeans(x.data(), n, d, o);
         }
-        py::dict out;
-        auto c = to_numpy(std::move(r.centroids));
-        out["centroids"] = c.reshape({k, d});
-        out["assign"] = to_numpy(std::vector<int64_t>(r.assign.begin(), r.assign.end()));
-        out["distance"] = to_numpy(std::move(r.score));
-        out["inertia"] = r.objective;
-        return out;
+        return r;
       },
       py::arg("x"), py::arg("k"), py::arg("niter"), py::arg("seed"), py::arg("nredo") = 1,
       "Deterministic L2 k-means (k-means++ init, nredo restarts keep the lowest inertia): centroids (k x d), assign "

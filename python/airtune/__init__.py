@@ -112,7 +112,7 @@ def build_info() -> dict[str, Any]:
     torch / cuda_available when ``_nn`` loads (this call imports torch in that case; ``import
     airtune`` alone does not), or nn_error saying why it does not (e.g. another torch release).
     """
-    info = dict(_core.build_info())
+    info: dict[str, Any] = dict(_core.build_info())
     info["nn_built"] = importlib.util.find_spec("airtune._nn") is not None
     info["nn_torch_built"] = _torch_guard.built_against() or None
     info["torch"] = None

@@ -20,7 +20,7 @@ class ResultMixin:
     def _repr_html_(self) -> str:
         head = f"<p><b>{html.escape(self.summary_line())}</b></p>"
         try:
-            frame = self.to_pandas()  # every result defines it
+            frame = self.to_pandas()  # type: ignore[attr-defined]  # every result defines it
         except ImportError:
             return head
         return head + frame.head(self._repr_rows).to_html(max_cols=12)

@@ -127,10 +127,9 @@ def _rewrite(records: Any, messages: Any, kernel: Any, kind: str) -> CleanResult
 
     n = len(records)
     rec_of = R.message_record(batch, idx)
-    old = _core.dedup.exact_hashes(
-        before, {"lowercase": False, "collapse_whitespace": False, "unicode": None}
-    )
-    new = _core.dedup.exact_hashes(after, {"lowercase": False, "collapse_whitespace": False, "unicode": None})
+    raw = _core.dedup.NormalizeOptions(lowercase=False, collapse_whitespace=False, unicode=None)
+    old = _core.dedup.exact_hashes(before, raw)  # type: ignore[arg-type]  # a TextColumn is read in place
+    new = _core.dedup.exact_hashes(after, raw)
     changed = np.bincount(rec_of[old != new], minlength=n) > 0 if n else np.zeros(0, dtype=bool)
     emptied = R.empty_message_rows(new_batch, ["user", "assistant"]).astype(bool) & ~R.empty_message_rows(
         batch, ["user", "assistant"]
@@ -263,7 +262,7 @@ def fix_text(
     """
     if normalization not in (None, "NFC", "NFKC", "NFD", "NFKD"):
         raise ValueError(f"normalization: expected NFC, NFKC, NFD, NFKD or None, got {normalization!r}")
-    mode = {True: "yes", False: "no"}.get(unescape_html, unescape_html)  # type: ignore[call-overload]
+    mode = ("yes" if unescape_html else "no") if isinstance(unescape_html, bool) else unescape_html
 
     def run(chunk: Any, as_column: bool = False) -> Any:
         return _core.clean.fix_text(
@@ -328,6 +327,18 @@ class GarbageReport(ResultMixin):
         return len(self.texts)
 
 
+#: What strip_garbage counts per text (the columns of ``_core.clean.GarbageCounts``), in order.
+GARBAGE_KINDS = (
+    "script_blocks",
+    "tags",
+    "entities",
+    "js_lines",
+    "base64",
+    "tracking_params",
+    "bytes_removed",
+)
+
+
 def strip_garbage(
     texts: Any,
     *,
@@ -354,7 +365,7 @@ def strip_garbage(
     """
 
     def run(chunk: Any, as_column: bool = False) -> tuple[Any, dict[str, np.ndarray]]:
-        return _core.clean.strip_garbage(
+        cleaned, counts = _core.clean.strip_garbage(
             chunk,
             script_blocks=script_blocks,
             tags=tags,
@@ -364,6 +375,7 @@ def strip_garbage(
             tracking_params=tracking_params,
             as_column=as_column,
         )
+        return cleaned, {name: getattr(counts, name) for name in GARBAGE_KINDS}
 
     if _is_records(texts):
         return _rewrite(texts, messages, lambda col: run(col, True), "strip_garbage")
@@ -428,14 +440,14 @@ def _params(preset: str, overrides: dict[str, Any]) -> Any:
         return params
     if preset not in _PRESETS:
         raise ValueError(f"preset: expected one of {sorted([*_PRESETS, CHAT_PRESET])}, got {preset!r}")
-    params = _core.clean.QualityParams()
+    web = _core.clean.QualityParams()
     names = set(_param_names())
     for key, value in {**_PRESETS[preset], **overrides}.items():
         if key not in names:
             raise ValueError(f"unknown quality_filter parameter {key!r}; valid: {sorted(names)}")
-        current = getattr(params, key)
-        setattr(params, key, type(current)(value))
-    return params
+        current = getattr(web, key)
+        setattr(web, key, type(current)(value))
+    return web
 
 
 @dataclass
@@ -541,10 +553,10 @@ def quality_filter(
         )
         run_alone = _chat_rule_runner(records, params)
     else:
-        rows, records = stage_texts(texts, select, column, stage="quality")
-        if records is not None:
+        rows, selected = stage_texts(texts, select, column, stage="quality")
+        if selected is not None:
             keep, reasons, cleaned = _core.clean.quality_filter(rows, params)
-            parts = [(keep, reasons, [])]
+            parts: list[tuple[Any, list[str | None], list[str]]] = [(keep, reasons, [])]
         else:
             parts = _chunked(
                 lambda chunk: _core.clean.quality_filter(chunk, params), rows, show_progress, "quality_filter"

@@ -30,7 +30,7 @@ def _metric_result(report: Any, model: str | None, metric: str) -> tuple[str, An
     if isinstance(report, M.MetricResult):
         return model or "model", report
     name = model or (report.models[-1] if report.models else None)
-    if name not in report.results:
+    if name is None or name not in report.results:
         raise ValueError(f"model {name!r} is not in the report ({report.models})")
     if metric not in report.results[name]:
         raise ValueError(f"metric {metric!r} is not in the report ({report.metrics})")

@@ -84,8 +84,13 @@ class StageResult:
 
     # Subclasses provide `keep` (np.ndarray of bool) and `reason` (list[str]: a field or a
     # property); neither is defined here, so a dataclass subclass may declare them as fields.
-    keep: np.ndarray
-    reason: list[str]
+    if TYPE_CHECKING:  # read-only to the checker, so that a subclass may make either a property
+
+        @property
+        def keep(self) -> np.ndarray: ...
+
+        @property
+        def reason(self) -> list[str]: ...
 
     @property
     def n_dropped_rows(self) -> int:

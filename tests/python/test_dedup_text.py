@@ -194,7 +194,7 @@ def test_signatures_of_hash_sets_equal_those_of_the_texts():
     for num_perm in (7, 128, 200):
         ix = dedup.MinHashIndex(0.8, 3, num_perm=num_perm, seed=4)
         ix.add(texts)
-        norm = ix._ix.options["normalize"]
+        norm = ix._ix.options.normalize
         sets = [_core.dedup.shingle_hashes(t, 3, False, norm) for t in texts]
         # the same sets shuffled with repeats: order and multiplicity do not change a signature
         flat = np.concatenate([np.concatenate([s, s[::-1]]) for s in sets]).astype(np.uint64)

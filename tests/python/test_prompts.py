@@ -369,14 +369,14 @@ def test_kmeans_matches_sklearn():
     x = _blobs(rng, centers, 40)
     ours = airtune._core.prompts.kmeans(x, 5, 25, 1, 10)
     ref = sklearn_cluster.KMeans(5, n_init=10, random_state=0).fit(x)
-    assert adjusted_rand_score(ref.labels_, ours["assign"]) == pytest.approx(1.0)
-    assert ours["inertia"] == pytest.approx(ref.inertia_, rel=1e-3)
+    assert adjusted_rand_score(ref.labels_, ours.assign) == pytest.approx(1.0)
+    assert ours.inertia == pytest.approx(ref.inertia_, rel=1e-3)
     airtune.set_num_threads(1)
     a1 = airtune._core.prompts.kmeans(x, 5, 25, 1, 3)
     airtune.set_num_threads(2)
     a2 = airtune._core.prompts.kmeans(x, 5, 25, 1, 3)
-    assert np.array_equal(a1["assign"], a2["assign"])
-    assert np.array_equal(a1["centroids"], a2["centroids"])
+    assert np.array_equal(a1.assign, a2.assign)
+    assert np.array_equal(a1.centroids, a2.centroids)
 
 
 def test_gaps_kmeans_finds_reference_only_cluster_and_fill():

@@ -95,8 +95,8 @@ def test_nf4_matches_the_reference_quantizer(shape, block):
     w[0, :] = 0.0  # a block of zeros dequantizes to zeros
     q = native().quantize_weight(w, "nf4", block)
     packed, absmax, deq = _reference_nf4(w, block)
-    assert torch.equal(q["codes"], packed)
-    assert torch.equal(q["absmax"], absmax)
+    assert torch.equal(q.codes, packed)
+    assert torch.equal(q.absmax, absmax)
     got = native().dequantize_weight(q)
     assert torch.equal(got, deq)
     # the ATen path of non-CPU devices gives the same values
@@ -109,7 +109,7 @@ def test_int8_matches_the_reference_quantizer():
     w = torch.randn(24, 40, generator=g)
     q = native().quantize_weight(w, "int8", 64)
     codes, absmax, deq = _reference_int8(w, 64)
-    assert torch.equal(q["codes"], codes) and torch.equal(q["absmax"], absmax)
+    assert torch.equal(q.codes, codes) and torch.equal(q.absmax, absmax)
     assert torch.equal(native().dequantize_weight(q), deq)
     assert torch.equal(native().dequantize_weight(q, reference=True), deq)
 
@@ -132,18 +132,18 @@ def test_nf4_matches_bitsandbytes(double_quant):
         pytest.skip(f"bitsandbytes cannot quantize on this CPU: {exc}")
     want = F.dequantize_4bit(packed, state).float()
     q = native().quantize_weight(w, "nf4", 64, double_quant)
-    assert torch.equal(q["codes"], packed.reshape(-1))  # the same 4-bit codes, packed the same way
+    assert torch.equal(q.codes, packed.reshape(-1))  # the same 4-bit codes, packed the same way
     if double_quant:
         # The scales' offset is their mean: float64 here, torch's float32 mean in bitsandbytes, so
         # the nested values may differ in the last bit.
-        assert q["nested_offset"] == pytest.approx(float(state.offset), rel=1e-6)
-        assert torch.allclose(q["nested_absmax"], state.state2.absmax.reshape(-1), rtol=1e-6, atol=0)
-        assert (q["nested_codes"] != state.absmax.reshape(-1)).float().mean() < 0.01
+        assert q.nested_offset == pytest.approx(float(state.offset), rel=1e-6)
+        assert torch.allclose(q.nested_absmax, state.state2.absmax.reshape(-1), rtol=1e-6, atol=0)
+        assert (q.nested_codes != state.absmax.reshape(-1)).float().mean() < 0.01
         bnb_scales = F.dequantize_blockwise(state.absmax, state.state2) + state.offset
-        assert torch.allclose(q["scales"], bnb_scales, rtol=1e-5, atol=0)
+        assert torch.allclose(q.scales, bnb_scales, rtol=1e-5, atol=0)
     else:
-        assert torch.equal(q["absmax"], state.absmax.float())
-        assert torch.equal(q["scales"], state.absmax.float())
+        assert torch.equal(q.absmax, state.absmax.float())
+        assert torch.equal(q.scales, state.absmax.float())
     got = native().dequantize_weight(q)
     assert (got - want).abs().max().item() <= (1e-6 if not double_quant else 1e-5)
 
@@ -233,7 +233,7 @@ def test_qlora_adapter_loads_in_peft_over_the_same_quantized_base(tmp_path, kind
     )
     per_weight = 0.5 if kind == "nf4" else 1.0
     scales = (1 + 4 / 256) / 32 if double_quant else 4 / 32
-    assert mem["quantized_weight_bytes"] == pytest.approx(n_proj * (per_weight + scales), rel=0.02)
+    assert mem.quantized_weight_bytes == pytest.approx(n_proj * (per_weight + scales), rel=0.02)
 
     _dequantized_base(base, tmp_path / "deq", kind, 32, double_quant)
     ref = _peft_load(tmp_path / "deq", tmp_path / "out").eval()
@@ -287,7 +287,7 @@ def test_bitsandbytes_nf4_checkpoint_reads_and_trains_like_peft(tmp_path):
         want = ref(input_ids=ids, attention_mask=mask).logits
         bnb_forward = quantized(input_ids=ids, attention_mask=mask).logits
     read = native().Decoder(str(bnb))
-    assert read.config["quantization_method"] == "bitsandbytes"
+    assert read.config.quantization_method == "bitsandbytes"
     got = read.logits(ids, mask)
     assert _masked_max_diff(got, want, mask) < TOL
     # bitsandbytes' own CPU forward is less precise (about 1% per projection, measured): same model

@@ -1,6 +1,7 @@
 // airtune._nn: the libtorch part of airtune. Compiled against torch's own pybind11 so that
 // torch.Tensor arguments and results cross the boundary without conversion. Thin: convert, release
 // the GIL, call cpp/nn.
+#include <pybind11/typing.h>
 #include <torch/extension.h>
 #include <torch/version.h>
 
@@ -24,6 +25,26 @@ using namespace airtune;
 
 namespace {
 
+// A Python object that is a torch.Tensor: names the values of the {name: tensor} mappings in the
+// stubs (py::typing::Dict<py::str, TensorObject> reads dict[str, torch.Tensor]).
+class TensorObject : public py::object {
+ public:
+  using py::object::object;
+};
+
+using TensorDict = py::typing::Dict<py::str, TensorObject>;
+
+}  // namespace
+
+namespace pybind11::detail {
+template <>
+struct handle_type_name<TensorObject> {
+  static constexpr auto name = const_name("torch.Tensor");
+};
+}  // namespace pybind11::detail
+
+namespace {
+
 // Proves the link: a tensor goes in, C++ computes on it, a tensor comes back (same dtype/device).
 torch::Tensor roundtrip(const torch::Tensor& x) {
   py::gil_scoped_release release;
@@ -32,8 +53,8 @@ torch::Tensor roundtrip(const torch::Tensor& x) {
 
 bool cuda_available() { return torch::cuda::is_available(); }
 
-py::dict build_info() {
-  py::dict info;
+py::typing::Dict<py::str, py::typing::Union<py::str, py::bool_, py::int_>> build_info() {
+  py::typing::Dict<py::str, py::typing::Union<py::str, py::bool_, py::int_>> info;
   info["torch_compiled"] = AIRTUNE_TORCH_VERSION;
   info["torch_runtime"] = TORCH_VERSION;
   info["cuda_available"] = torch::cuda::is_available();
@@ -54,14 +75,14 @@ std::string dtype_str(torch::Dtype d) {
   return "float16";
 }
 
-py::dict load_safetensors(const std::string& path, bool mmap) {
+TensorDict load_safetensors(const std::string& path, bool mmap) {
   std::vector<std::pair<std::string, torch::Tensor>> tensors;
   {
     py::gil_scoped_release release;
     nn::SafetensorsFile f(path, mmap ? nn::FileAccess::kMap : nn::FileAccess::kRead);
     for (const auto& info : f.header().tensors) tensors.emplace_back(info.name, f.tensor(info.name));
   }
-  py::dict out;
+  TensorDict out;
   for (auto& [k, v] : tensors) out[py::str(k)] = v;
   return out;
 }
@@ -71,7 +92,7 @@ std::map<std::string, std::string> safetensors_metadata(const std::string& path)
   return nn::read_safetensors_header(path).metadata;
 }
 
-void save_safetensors(const std::string& path, const py::dict& tensors,
+void save_safetensors(const std::string& path, const TensorDict& tensors,
                       const std::map<std::string, std::string>& metadata) {
   std::vector<std::pair<std::string, torch::Tensor>> items;
   for (auto kv : tensors) {
@@ -85,32 +106,6 @@ void save_safetensors(const std::string& path, const py::dict& tensors,
   }
   py::gil_scoped_release release;
   nn::save_safetensors(path, items, metadata);
-}
-
-py::dict decoder_config(const nn::DecoderConfig& c) {
-  py::dict d;
-  d["model_type"] = c.model_type;
-  d["vocab_size"] = c.vocab_size;
-  d["hidden_size"] = c.hidden_size;
-  d["intermediate_size"] = c.intermediate_size;
-  d["num_hidden_layers"] = c.num_hidden_layers;
-  d["num_attention_heads"] = c.num_attention_heads;
-  d["num_key_value_heads"] = c.num_key_value_heads;
-  d["head_dim"] = c.head_dim;
-  d["max_position_embeddings"] = c.max_position_embeddings;
-  d["rms_norm_eps"] = c.rms_norm_eps;
-  d["rope_type"] = c.rope.type;
-  d["rope_theta"] = c.rope.theta;
-  d["attention_bias"] = c.attention_bias;
-  d["tie_word_embeddings"] = c.tie_word_embeddings;
-  d["activation"] = c.activation;
-  d["rotary_dim"] = c.rotary_dim;
-  d["quantization_method"] = c.quantization.method;
-  d["layer_window"] = c.layer_window;
-  d["eos_token_ids"] = c.eos_token_ids;
-  d["bos_token_id"] = c.bos_token_id;
-  d["pad_token_id"] = c.pad_token_id;
-  return d;
 }
 
 py::tuple generate(const nn::Decoder& model, const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
@@ -159,61 +154,12 @@ std::vector<nn::TrainExample> to_examples(const std::vector<std::vector<int64_t>
   return out;
 }
 
-py::dict step_dict(const nn::StepInfo& s) {
-  py::dict d;
-  d["step"] = s.step;
-  d["total_steps"] = s.total_steps;
-  d["epoch"] = s.epoch;
-  d["loss"] = s.loss;
-  d["lr"] = s.lr;
-  d["grad_norm"] = s.grad_norm;
-  d["tokens"] = s.tokens;
-  d["seq_tokens"] = s.seq_tokens;
-  d["seconds"] = s.seconds;
-  d["eval_loss"] = s.eval_loss >= 0 ? py::object(py::float_(s.eval_loss)) : py::object(py::none());
-  d["eval_token_accuracy"] = s.eval_loss >= 0 ? py::object(py::float_(s.eval_accuracy)) : py::object(py::none());
-  return d;
-}
-
 std::optional<nn::QuantOptions> quant_options(const std::string& kind, int64_t block_size, bool double_quant) {
   if (kind.empty() || kind == "none") return std::nullopt;
   nn::QuantOptions q;
   q.kind = nn::parse_quant_kind(kind);
   q.block_size = block_size;
   q.double_quant = double_quant;
-  return q;
-}
-
-py::dict quantized_dict(const nn::QuantizedTensor& q) {
-  py::dict d;
-  d["kind"] = nn::quant_kind_name(q.kind);
-  d["rows"] = q.rows;
-  d["cols"] = q.cols;
-  d["block_size"] = q.block_size;
-  d["codes"] = q.codes;
-  d["absmax"] = q.absmax.defined() ? py::object(py::cast(q.absmax)) : py::object(py::none());
-  d["nested_codes"] = q.nested_codes.defined() ? py::object(py::cast(q.nested_codes)) : py::object(py::none());
-  d["nested_absmax"] = q.nested_absmax.defined() ? py::object(py::cast(q.nested_absmax)) : py::object(py::none());
-  d["nested_offset"] = q.nested_offset;
-  d["scales"] = q.scales();
-  return d;
-}
-
-nn::QuantizedTensor quantized_from(const py::dict& d) {
-  nn::QuantizedTensor q;
-  q.kind = nn::parse_quant_kind(d["kind"].cast<std::string>());
-  q.rows = d["rows"].cast<int64_t>();
-  q.cols = d["cols"].cast<int64_t>();
-  q.block_size = d["block_size"].cast<int64_t>();
-  q.codes = d["codes"].cast<torch::Tensor>();
-  auto opt = [&](const char* k) {
-    return d.contains(k) && !d[k].is_none() ? d[k].cast<torch::Tensor>() : torch::Tensor();
-  };
-  q.absmax = opt("absmax");
-  q.nested_codes = opt("nested_codes");
-  q.nested_absmax = opt("nested_absmax");
-  q.nested_offset = d.contains("nested_offset") ? d["nested_offset"].cast<float>() : 0.0f;
-  q.validate("quantized weight");
   return q;
 }
 
@@ -228,43 +174,11 @@ std::vector<std::pair<std::string, V>> pattern_list(const py::object& o) {
   return out;
 }
 
-py::dict run_training(nn::LoraModel& model, const std::vector<std::vector<int64_t>>& train_ids,
-                      const std::vector<std::vector<int64_t>>& train_labels,
-                      const std::vector<std::vector<int64_t>>& eval_ids,
-                      const std::vector<std::vector<int64_t>>& eval_labels, const py::dict& opts,
-                      const py::object& on_step) {
-  nn::TrainOptions o;
-  auto get = [&](const char* k) { return opts[k]; };
-  o.epochs = get("epochs").cast<int64_t>();
-  o.max_steps = get("max_steps").cast<int64_t>();
-  o.batch_size = get("batch_size").cast<int64_t>();
-  o.grad_accum = get("gradient_accumulation_steps").cast<int64_t>();
-  o.learning_rate = get("learning_rate").cast<double>();
-  o.weight_decay = get("weight_decay").cast<double>();
-  o.beta1 = get("adam_beta1").cast<double>();
-  o.beta2 = get("adam_beta2").cast<double>();
-  o.eps = get("adam_epsilon").cast<double>();
-  o.max_grad_norm = get("max_grad_norm").cast<double>();
-  o.schedule = get("lr_scheduler").cast<std::string>();
-  o.warmup_steps = get("warmup_steps").cast<int64_t>();
-  o.seed = get("seed").cast<uint64_t>();
-  o.group_by_length = get("group_by_length").cast<bool>();
-  o.gradient_checkpointing = opts.contains("gradient_checkpointing") && get("gradient_checkpointing").cast<bool>();
-  o.pack_length = opts.contains("pack_length") ? get("pack_length").cast<int64_t>() : 0;
-  o.pad_token_id = get("pad_token_id").cast<int64_t>();
-  o.eval_every = get("eval_steps").cast<int64_t>();
-  o.eval_batch_size = get("eval_batch_size").cast<int64_t>();
-  o.early_stopping_patience = get("early_stopping_patience").cast<int64_t>();
-  if (opts.contains("metric_for_best_model")) o.best_metric = get("metric_for_best_model").cast<std::string>();
-  if (opts.contains("greater_is_better")) o.greater_is_better = get("greater_is_better").cast<bool>();
-  if (opts.contains("load_best_model_at_end")) o.load_best_at_end = get("load_best_model_at_end").cast<bool>();
-  if (opts.contains("best_dir")) o.best_dir = get("best_dir").cast<std::string>();
-  if (opts.contains("save_total_limit")) o.save_total_limit = get("save_total_limit").cast<int64_t>();
-  o.early_stopping_threshold = get("early_stopping_threshold").cast<double>();
-  o.save_every = get("save_steps").cast<int64_t>();
-  o.checkpoint_dir = get("checkpoint_dir").cast<std::string>();
-  o.resume_from = get("resume_from").cast<std::string>();
-  o.base_model_name_or_path = get("base_model_name_or_path").cast<std::string>();
+nn::TrainOutcome run_training(nn::LoraModel& model, const std::vector<std::vector<int64_t>>& train_ids,
+                              const std::vector<std::vector<int64_t>>& train_labels,
+                              const std::vector<std::vector<int64_t>>& eval_ids,
+                              const std::vector<std::vector<int64_t>>& eval_labels, const nn::TrainOptions& o,
+                              const py::object& on_step) {
   auto train = to_examples(train_ids, train_labels, "train");
   auto eval = to_examples(eval_ids, eval_labels, "eval");
   nn::StepCallback cb;
@@ -272,7 +186,7 @@ py::dict run_training(nn::LoraModel& model, const std::vector<std::vector<int64_
     py::function fn = on_step;
     cb = [fn](const nn::StepInfo& s) {
       py::gil_scoped_acquire acquire;
-      py::object r = fn(step_dict(s));
+      py::object r = fn(s);
       return r.is_none() ? true : r.cast<bool>();
     };
   }
@@ -281,33 +195,145 @@ py::dict run_training(nn::LoraModel& model, const std::vector<std::vector<int64_
     py::gil_scoped_release release;
     out = nn::train_lora(model, train, eval, o, cb);
   }
-  py::dict d;
-  py::list hist;
-  for (const auto& s : out.history) hist.append(step_dict(s));
-  d["history"] = hist;
-  py::list evals;
-  for (const auto& e : out.evals) {
-    py::dict ed;
-    ed["step"] = e.step;
-    ed["eval_loss"] = e.loss;
-    ed["eval_token_accuracy"] = e.token_accuracy;
-    ed["metric"] = e.metric;
-    evals.append(ed);
-  }
-  d["evals"] = evals;
-  d["best_step"] = out.best_step;
-  d["best_metric"] = out.best_step > 0 ? py::object(py::float_(out.best_metric)) : py::object(py::none());
-  d["best_restored"] = out.best_restored;
-  d["best_adapter"] = out.best_adapter;
-  d["steps_done"] = out.steps_done;
-  d["total_steps"] = out.total_steps;
-  d["stop_reason"] = out.stop_reason;
-  d["message"] = out.message;
-  d["last_checkpoint"] = out.last_checkpoint;
-  d["train_seconds"] = out.train_seconds;
-  d["train_tokens"] = out.train_tokens;
-  d["seq_tokens"] = out.seq_tokens;
-  return d;
+  return out;
+}
+
+// What LoraModel.memory() returns: bytes the model holds.
+struct ModelMemory {
+  int64_t dense_weight_bytes = 0;      // frozen dense weights, norms and embeddings (shared ones once)
+  int64_t quantized_weight_bytes = 0;  // quantized weights: codes and scales
+  int64_t trainable_params = 0;
+};
+
+std::optional<torch::Tensor> defined(const torch::Tensor& t) {
+  return t.defined() ? std::optional<torch::Tensor>(t) : std::nullopt;
+}
+
+// A model's config and a quantized weight as read-only classes (nn/model_config.h, nn/quantized.h).
+void bind_model_types(py::module_& m) {
+  using C = nn::DecoderConfig;
+  py::class_<C>(m, "DecoderConfig", "A decoder's config.json as read (nn/model_config.h).")
+      .def_readonly("model_type", &C::model_type)
+      .def_readonly("vocab_size", &C::vocab_size)
+      .def_readonly("hidden_size", &C::hidden_size)
+      .def_readonly("intermediate_size", &C::intermediate_size)
+      .def_readonly("num_hidden_layers", &C::num_hidden_layers)
+      .def_readonly("num_attention_heads", &C::num_attention_heads)
+      .def_readonly("num_key_value_heads", &C::num_key_value_heads)
+      .def_readonly("head_dim", &C::head_dim)
+      .def_readonly("max_position_embeddings", &C::max_position_embeddings)
+      .def_readonly("rms_norm_eps", &C::rms_norm_eps)
+      .def_property_readonly("rope_type", [](const C& c) { return c.rope.type; })
+      .def_property_readonly("rope_theta", [](const C& c) { return c.rope.theta; })
+      .def_readonly("attention_bias", &C::attention_bias)
+      .def_readonly("tie_word_embeddings", &C::tie_word_embeddings)
+      .def_readonly("activation", &C::activation)
+      .def_readonly("rotary_dim", &C::rotary_dim)
+      .def_property_readonly("quantization_method", [](const C& c) { return c.quantization.method; })
+      .def_readonly("layer_window", &C::layer_window)
+      .def_readonly("eos_token_ids", &C::eos_token_ids)
+      .def_readonly("bos_token_id", &C::bos_token_id, "-1: none")
+      .def_readonly("pad_token_id", &C::pad_token_id, "-1: none");
+
+  using Q = nn::QuantizedTensor;
+  py::class_<Q>(m, "QuantizedTensor", "A quantized 2-D weight (nn/quantized.h): codes and scales.")
+      .def_property_readonly("kind", [](const Q& q) { return nn::quant_kind_name(q.kind); })
+      .def_readonly("rows", &Q::rows)
+      .def_readonly("cols", &Q::cols)
+      .def_readonly("block_size", &Q::block_size)
+      .def_readonly("codes", &Q::codes, "NF4: uint8 [ceil(n / 2)]; int8: int8 [n]")
+      .def_property_readonly(
+          "absmax", [](const Q& q) { return defined(q.absmax); }, "float32 [blocks]; None when nested")
+      .def_property_readonly(
+          "nested_codes", [](const Q& q) { return defined(q.nested_codes); }, "uint8 [blocks] (double quantization)")
+      .def_property_readonly(
+          "nested_absmax", [](const Q& q) { return defined(q.nested_absmax); }, "float32 [ceil(blocks / 256)]")
+      .def_readonly("nested_offset", &Q::nested_offset)
+      .def_property_readonly("scales", &Q::scales, "the per-block absmax, float32 [blocks] (decoded when nested)");
+
+  using M = ModelMemory;
+  py::class_<M>(m, "ModelMemory", "Bytes a LoraModel holds.")
+      .def_readonly("dense_weight_bytes", &M::dense_weight_bytes)
+      .def_readonly("quantized_weight_bytes", &M::quantized_weight_bytes)
+      .def_readonly("trainable_params", &M::trainable_params);
+}
+
+// The trainer's options and results as classes (nn/trainer_loop.h): fields keep the C++ names and
+// defaults; airtune.train._options builds TrainOptions from a LoraConfig (the one conversion).
+void bind_training(py::module_& m) {
+  using O = nn::TrainOptions;
+  py::class_<O>(m, "TrainOptions",
+                "Options of LoraModel.train (nn::TrainOptions); defaults are the C++ ones. Built from a "
+                "LoraConfig by airtune.train._options, which validates it.")
+      .def(py::init<>())
+      .def_readwrite("epochs", &O::epochs)
+      .def_readwrite("max_steps", &O::max_steps, "> 0 overrides epochs")
+      .def_readwrite("batch_size", &O::batch_size, "sequences per micro-batch")
+      .def_readwrite("grad_accum", &O::grad_accum, "micro-batches per optimizer step")
+      .def_readwrite("learning_rate", &O::learning_rate)
+      .def_readwrite("weight_decay", &O::weight_decay)
+      .def_readwrite("beta1", &O::beta1)
+      .def_readwrite("beta2", &O::beta2)
+      .def_readwrite("eps", &O::eps)
+      .def_readwrite("max_grad_norm", &O::max_grad_norm, "<= 0: no clipping")
+      .def_readwrite("schedule", &O::schedule, "linear | cosine | constant")
+      .def_readwrite("warmup_steps", &O::warmup_steps)
+      .def_readwrite("seed", &O::seed)
+      .def_readwrite("group_by_length", &O::group_by_length)
+      .def_readwrite("gradient_checkpointing", &O::gradient_checkpointing)
+      .def_readwrite("pack_length", &O::pack_length, "> 0: pack each micro-batch into rows of this many tokens")
+      .def_readwrite("pad_token_id", &O::pad_token_id)
+      .def_readwrite("eval_every", &O::eval_every, "0: evaluate only at the end")
+      .def_readwrite("eval_batch_size", &O::eval_batch_size)
+      .def_readwrite("best_metric", &O::best_metric, "one of best_metric_names()")
+      .def_readwrite("greater_is_better", &O::greater_is_better)
+      .def_readwrite("load_best_at_end", &O::load_best_at_end)
+      .def_readwrite("best_dir", &O::best_dir, "where a best adapter that is not restored is written")
+      .def_readwrite("early_stopping_patience", &O::early_stopping_patience, "0: off")
+      .def_readwrite("early_stopping_threshold", &O::early_stopping_threshold)
+      .def_readwrite("save_every", &O::save_every, "checkpoint every N steps; 0: off")
+      .def_readwrite("save_total_limit", &O::save_total_limit, "> 0: keep the newest N checkpoints")
+      .def_readwrite("checkpoint_dir", &O::checkpoint_dir)
+      .def_readwrite("resume_from", &O::resume_from, "a checkpoint folder of an earlier run")
+      .def_readwrite("base_model_name_or_path", &O::base_model_name_or_path);
+
+  using S = nn::StepInfo;
+  py::class_<S>(m, "StepInfo", "One optimizer step (io::TrainStep); eval_loss < 0: no evaluation after it.")
+      .def_readonly("step", &S::step)
+      .def_readonly("total_steps", &S::total_steps)
+      .def_readonly("epoch", &S::epoch)
+      .def_readonly("loss", &S::loss)
+      .def_readonly("lr", &S::lr)
+      .def_readonly("grad_norm", &S::grad_norm)
+      .def_readonly("tokens", &S::tokens, "labelled tokens")
+      .def_readonly("seq_tokens", &S::seq_tokens, "all (unpadded) tokens")
+      .def_readonly("seconds", &S::seconds)
+      .def_readonly("eval_loss", &S::eval_loss)
+      .def_readonly("eval_accuracy", &S::eval_accuracy);
+
+  using E = nn::EvalOutcome;
+  py::class_<E>(m, "EvalOutcome")
+      .def_readonly("step", &E::step)
+      .def_readonly("loss", &E::loss)
+      .def_readonly("token_accuracy", &E::token_accuracy)
+      .def_readonly("metric", &E::metric, "the best-model metric's value");
+
+  using T = nn::TrainOutcome;
+  py::class_<T>(m, "TrainOutcome", "What LoraModel.train returns (nn::TrainOutcome).")
+      .def_readonly("history", &T::history)
+      .def_readonly("evals", &T::evals)
+      .def_readonly("best_step", &T::best_step, "0: no evaluation")
+      .def_readonly("best_metric", &T::best_metric, "meaningful when best_step > 0")
+      .def_readonly("best_restored", &T::best_restored)
+      .def_readonly("best_adapter", &T::best_adapter)
+      .def_readonly("steps_done", &T::steps_done)
+      .def_readonly("total_steps", &T::total_steps)
+      .def_readonly("stop_reason", &T::stop_reason, "completed | early_stopping | callback | nan_loss")
+      .def_readonly("message", &T::message)
+      .def_readonly("last_checkpoint", &T::last_checkpoint)
+      .def_readonly("train_seconds", &T::train_seconds)
+      .def_readonly("train_tokens", &T::train_tokens)
+      .def_readonly("seq_tokens", &T::seq_tokens);
 }
 
 }  // namespace
@@ -330,6 +356,8 @@ PYBIND11_MODULE(_nn, m) {
   py::register_exception_translator(
       [](std::exception_ptr p) { airtune::bindings::translate_airtune_errors(p, parse_error); });
 
+  bind_training(m);
+  bind_model_types(m);
   m.def("roundtrip", &roundtrip, py::arg("x"), "Returns 2 * x computed by libtorch in C++.");
   m.def("cuda_available", &cuda_available, "True when libtorch sees a CUDA device.");
   m.def("build_info", &build_info);
@@ -359,7 +387,7 @@ PYBIND11_MODULE(_nn, m) {
       .def_property_readonly(
           "quantization",
           [](const nn::Decoder& d) { return d.quantization() ? nn::describe(*d.quantization()) : std::string(); })
-      .def_property_readonly("config", [](const nn::Decoder& d) { return decoder_config(d.config()); })
+      .def_property_readonly("config", [](const nn::Decoder& d) { return d.config(); })
       .def_property_readonly("dtype", [](const nn::Decoder& d) { return dtype_str(d.dtype()); })
       .def_property_readonly("device", [](const nn::Decoder& d) { return d.device().str(); })
       .def(
@@ -465,13 +493,9 @@ PYBIND11_MODULE(_nn, m) {
                }
                for (const auto& n : L.norms) add(n);
              }
-             py::dict d;
-             d["dense_weight_bytes"] = dense;
-             d["quantized_weight_bytes"] = quant;
-             d["trainable_params"] = l.num_trainable();
-             return d;
+             return ModelMemory{dense, quant, l.num_trainable()};
            })
-      .def_property_readonly("config", [](const nn::LoraModel& l) { return decoder_config(l.base().config()); })
+      .def_property_readonly("config", [](const nn::LoraModel& l) { return l.base().config(); })
       .def_property_readonly("num_trainable", &nn::LoraModel::num_trainable)
       .def_property_readonly("modules",
                              [](const nn::LoraModel& l) {
@@ -481,7 +505,7 @@ PYBIND11_MODULE(_nn, m) {
                              })
       .def("state_dict",
            [](const nn::LoraModel& l) {
-             py::dict d;
+             TensorDict d;
              for (auto& [k, v] : l.peft_state_dict()) d[py::str(k)] = v;
              return d;
            })
@@ -560,14 +584,14 @@ PYBIND11_MODULE(_nn, m) {
           py::gil_scoped_release release;
           q = nn::quantize(w, o);
         }
-        return quantized_dict(q);
+        return q;
       },
       py::arg("weight"), py::arg("kind"), py::arg("block_size") = 64, py::arg("double_quant") = false,
       "Quantizes a 2-D weight (nn/quantized.h); returns its codes and scales.");
   m.def(
       "dequantize_weight",
-      [](const py::dict& q, const std::string& dtype, bool reference) {
-        auto t = quantized_from(q);
+      [](const nn::QuantizedTensor& t, const std::string& dtype, bool reference) {
+        t.validate("quantized weight");
         auto dt = parse_dtype(dtype);
         py::gil_scoped_release release;
         return reference ? nn::dequantize_reference(t, dt, 0, t.rows) : nn::dequantize(t, dt);
@@ -576,8 +600,9 @@ PYBIND11_MODULE(_nn, m) {
       "The dequantized weight of quantize_weight's result (reference=True: the ATen-ops path of non-CPU devices).");
   m.def(
       "quantized_matmul",
-      [](const torch::Tensor& x, const py::dict& q) {
-        auto m = std::make_shared<const nn::QuantizedMatrix>(std::vector<nn::QuantizedTensor>{quantized_from(q)});
+      [](const torch::Tensor& x, const nn::QuantizedTensor& q) {
+        q.validate("quantized weight");
+        auto m = std::make_shared<const nn::QuantizedMatrix>(std::vector<nn::QuantizedTensor>{q});
         py::gil_scoped_release release;
         return nn::quantized_linear(x, m, torch::Tensor());
       },

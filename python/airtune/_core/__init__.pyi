@@ -2,19 +2,24 @@
 airtune's C++ core (no torch). Use the airtune package rather than this module.
 """
 from __future__ import annotations
-from airtune import ParseError
+class ParseError(ValueError):
+    """Malformed input (airtune.ParseError)."""
+    source: str
+    line: int
+    column: int
+    reason: str
 import typing
+from . import io
 from . import clean
 from . import dedup
 from . import distributed
 from . import embed
-from . import io
 from . import metrics
 from . import monitor
 from . import prompts
 from . import records
 __all__: list[str] = ['NN_TORCH_VERSION', 'ParseError', 'build_info', 'clean', 'dedup', 'distributed', 'embed', 'get_num_threads', 'io', 'metrics', 'monitor', 'prompts', 'records', 'set_num_threads']
-def build_info() -> dict:
+def build_info() -> dict[str, str | bool | int | dict[str, str | int]]:
     """
     Versions of the libraries linked into _core and the BLAS in use.
     """

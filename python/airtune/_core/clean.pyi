@@ -2,11 +2,39 @@
 HTML to text, garbage stripping, unicode repair, quality filters
 """
 from __future__ import annotations
+import airtune._core.io
 import collections.abc
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['ChatQualityParams', 'QualityParams', 'chat_quality', 'chat_quality_rules', 'fix_text', 'html_to_text', 'quality_filter', 'strip_garbage']
+__all__: list[str] = ['ChatQualityParams', 'GarbageCounts', 'QualityParams', 'chat_quality', 'chat_quality_rules', 'fix_text', 'html_to_text', 'quality_filter', 'strip_garbage']
+class GarbageCounts:
+    """
+    strip_garbage's counts: one entry per text.
+    """
+    @property
+    def base64(self) -> numpy.typing.NDArray[numpy.int64]:
+        ...
+    @property
+    def bytes_removed(self) -> numpy.typing.NDArray[numpy.int64]:
+        """
+        UTF-8 bytes removed
+        """
+    @property
+    def entities(self) -> numpy.typing.NDArray[numpy.int64]:
+        ...
+    @property
+    def js_lines(self) -> numpy.typing.NDArray[numpy.int64]:
+        ...
+    @property
+    def script_blocks(self) -> numpy.typing.NDArray[numpy.int64]:
+        ...
+    @property
+    def tags(self) -> numpy.typing.NDArray[numpy.int64]:
+        ...
+    @property
+    def tracking_params(self) -> numpy.typing.NDArray[numpy.int64]:
+        ...
 class QualityParams:
     """
     Switches and thresholds of the quality filters.
@@ -255,7 +283,7 @@ class ChatQualityParams:
     @truncated_min_words.setter
     def truncated_min_words(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
         ...
-def chat_quality(batch: ..., params: ChatQualityParams) -> tuple[numpy.typing.NDArray[numpy.uint8], list]:
+def chat_quality(batch: airtune._core.io.RecordBatch, params: ChatQualityParams) -> tuple[numpy.typing.NDArray[numpy.uint8], list]:
     """
     Chat quality checks of every record: (keep uint8 array, reasons with None for kept rows).
     """
@@ -269,11 +297,11 @@ def html_to_text(docs: collections.abc.Sequence, mode: str = 'main_content', lin
     """
     Text of each HTML page (str or bytes); runs in parallel with the GIL released.
     """
-def quality_filter(texts: collections.abc.Sequence, params: ...) -> tuple:
+def quality_filter(texts: collections.abc.Sequence, params: QualityParams) -> tuple[numpy.typing.NDArray[numpy.uint8], list[str | None], list]:
     """
     Run the enabled quality filters: (keep uint8 array, reasons, texts after line rules).
     """
-def strip_garbage(texts: collections.abc.Sequence, script_blocks: bool = True, tags: bool = True, entities: bool = True, js_lines: bool = True, base64: bool = True, tracking_params: bool = True, as_column: bool = False) -> tuple:
+def strip_garbage(texts: collections.abc.Sequence, script_blocks: bool = True, tags: bool = True, entities: bool = True, js_lines: bool = True, base64: bool = True, tracking_params: bool = True, as_column: bool = False) -> tuple[typing.Any, GarbageCounts]:
     """
     Remove leaked markup, JS, base64 and tracking parameters.
     """

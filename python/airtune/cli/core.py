@@ -102,23 +102,9 @@ def read_config_file(path: str | os.PathLike) -> dict[str, Any]:
         raise BadInput(f"{p}: no such config file")
     if not p.is_file():
         raise BadInput(f"{p}: not a file (expected a .toml or .yaml config)")
-    suffix = p.suffix.lower()
-    text = p.read_text(encoding="utf-8", errors="strict")
-    try:
-        if suffix == ".toml":
-            import tomllib
+    from ..pipeline.config import parse_config_file
 
-            data = tomllib.loads(text)
-        elif suffix in (".yaml", ".yml"):
-            from .._results import require
-
-            data = require("yaml", "pipeline").safe_load(text)
-        else:
-            raise BadInput(f"{p}: expected a .toml, .yaml or .yml file")
-    except BadInput:
-        raise
-    except Exception as exc:  # tomllib.TOMLDecodeError, yaml.YAMLError
-        raise BadInput(f"{p}: cannot parse: {exc}") from None
+    data = parse_config_file(p, BadInput)
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -159,7 +145,7 @@ def _coerce(action: argparse.Action, value: Any, where: str, base: Path) -> Any:
             if action.type is int and (isinstance(v, float) and not v.is_integer()):
                 raise BadInput(f"{where}: expected an integer, got {v!r}")
             v = action.type(v)
-        elif action.type is not None and isinstance(v, str):
+        elif callable(action.type) and isinstance(v, str):
             try:
                 v = action.type(v)
             except (ValueError, TypeError, argparse.ArgumentTypeError) as exc:
@@ -254,7 +240,7 @@ def merge_config(
             setattr(args, dest, value)
         elif (
             isinstance(actions[dest], argparse._AppendAction)
-            and getattr(actions[dest], "metavar", "")
+            and actions[dest].metavar
             and "=" in str(actions[dest].metavar)
         ):
             flag = pair_list(getattr(args, dest), dest)

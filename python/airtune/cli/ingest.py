@@ -59,6 +59,7 @@ def ingest(
 
     records = io.read_jsonl(path, format=fmt, errors=errors, quarantine_path=quarantine, progress=progress)
     report = records.report
+    assert report is not None  # read_jsonl always reports
     summary = records.summary()
     lines = [report.summary_line()]
     if report.errors:

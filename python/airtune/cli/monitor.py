@@ -77,6 +77,7 @@ def load(train_path: Path, prod_path: Path, args: argparse.Namespace) -> tuple[A
 
     train = io.read_jsonl(train_path, errors="raise", progress=False)
     prod = io.read_jsonl(prod_path, errors="skip", progress=False)
+    assert prod.report is not None  # read_jsonl always reports
     info: dict[str, Any] = {"production_rejected_lines": int(prod.report.rejected)}
     if not len(train):
         raise BadInput(f"{train_path}: no training records")

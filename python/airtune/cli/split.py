@@ -139,12 +139,12 @@ def run(args: argparse.Namespace) -> Outcome:
         code, s = split(src, out, args)
         return Outcome(code, {k: s[k] for k in summary_keys} | {"out": str(out)}, _text(s, out))
     folder = run_of(args, "split")
-    src = Path(args.data) if args.data else default_input(folder)
-    if src is None:
+    given = Path(args.data) if args.data else default_input(folder)
+    if given is None:
         raise BadInput(
             f"{folder.path}: no curated data in this run (run `airtune curate --run` first, or give DATA)"
         )
-    src = existing_file(str(src), "the JSONL to split")
+    src = existing_file(str(given), "the JSONL to split")
     with folder.step("split", inputs={"data": src}, options=options_of(args, drop=("data", "out"))) as step:
         if step.reused:
             return Outcome(

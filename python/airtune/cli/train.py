@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -90,7 +91,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     for f in _lora_fields():
         default = getattr(defaults, f.name)
         flag = "--" + f.name.replace("_", "-")
-        special = {"save_total_limit": int, "greater_is_better": _bool, "modules_to_save": _names}
+        special: dict[str, Callable[[str], Any]] = {
+            "save_total_limit": int,
+            "greater_is_better": _bool,
+            "modules_to_save": _names,
+        }
         if f.name in special:  # optional settings (None: the default)
             lora.add_argument(flag, type=special[f.name], default=default, help=f"({default})")
         elif isinstance(default, bool):
@@ -259,12 +264,12 @@ def run(args: argparse.Namespace) -> Outcome:
         code, s = train(base, data, ev, out, cfg, show_progress(args))
         return Outcome(code, _brief(s) | {"out": str(out)}, _text(s, out))
     folder = run_of(args, "train")
-    data = Path(args.data) if args.data else default_input(folder)
-    if data is None:
+    given = Path(args.data) if args.data else default_input(folder)
+    if given is None:
         raise BadInput(
             f"{folder.path}: no training data in this run (run `airtune split --run` first, or give DATA)"
         )
-    data = existing_file(str(data), "the training records")
+    data = existing_file(str(given), "the training records")
     opts = options_of(args, drop=("data", "base", "eval", "out")) | {"lora": dataclasses.asdict(cfg)}
     with folder.step("train", inputs={"data": data, "base": base, "eval": ev}, options=opts) as step:
         if step.reused:

@@ -15,15 +15,15 @@ _c = _core.dedup
 
 def _norm_flags(
     lowercase: bool, whitespace: bool, punctuation: bool, digits: bool, nfkc: bool = True
-) -> dict[str, Any]:
+) -> _core.dedup.NormalizeOptions:
     """The options of the one text normalisation (C++, ``core/normalize.h``), as the bindings take them."""
-    return {
-        "lowercase": bool(lowercase),
-        "collapse_whitespace": bool(whitespace),
-        "strip_punctuation": bool(punctuation),
-        "digits_to_zero": bool(digits),
-        "unicode": "NFKC" if nfkc else None,
-    }
+    return _c.NormalizeOptions(
+        lowercase=bool(lowercase),
+        collapse_whitespace=bool(whitespace),
+        strip_punctuation=bool(punctuation),
+        digits_to_zero=bool(digits),
+        unicode="NFKC" if nfkc else None,
+    )
 
 
 def normalize(

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import _core
 from .._results import ResultMixin, require
 from ..stage import StageResult
 from ._common import _c, _norm_flags, _texts
@@ -84,7 +85,7 @@ class Deduplicator:
         self._hashes: dict[int, int] = {}
         self._index: MinHashIndex | None = None
 
-    def _flags(self) -> dict[str, Any]:
+    def _flags(self) -> _core.dedup.NormalizeOptions:
         return _norm_flags(True, True, False, False, self.nfkc)
 
     def fit(self, reference: Any, column: str | None = None, *, select: str | None = None) -> Deduplicator:

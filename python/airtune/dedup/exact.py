@@ -82,16 +82,16 @@ def exact_duplicates(
     rows, records = _texts(texts, column, select=select, stage="exact")
     rule, sc = _survivor_args(keep, scores, priority, len(rows))
     r = _c.exact_duplicates(rows, _norm_flags(lowercase, whitespace, punctuation, digits, nfkc), rule, sc)
-    keep_mask, cluster, size = r["keep"].astype(bool), r["cluster"], r["size"]
+    keep_mask, cluster, size = r.clusters.keep.astype(bool), r.clusters.cluster, r.clusters.size
     labs = _labels_of(records, labels, len(rows))
     keep_mask, cluster, conflicts, dropped = _resolve_conflicts(keep_mask, cluster, size, labs, on_conflict)
     return ExactResult(
         keep=keep_mask,
         cluster=cluster,
         cluster_size=size,
-        hashes=r["hashes"],
-        n_clusters=int(r["n_clusters"]),
-        hash_collisions=int(r["hash_collisions"]),
+        hashes=r.hashes,
+        n_clusters=int(r.clusters.n_clusters),
+        hash_collisions=int(r.hash_collisions),
         survivor_rule=rule if priority is None else "priority",
         conflicts=conflicts,
         on_conflict=on_conflict,

@@ -25,7 +25,8 @@ def choose_bands_rows(
 @functools.lru_cache(maxsize=256)
 def _bands_rows(threshold: float, num_perm: int, w_fp: float, w_fn: float) -> tuple[int, int]:
     # The search integrates ~num_perm * ln(num_perm) S-curves (tens of ms): once per setting.
-    return tuple(_c.choose_bands_rows(threshold, num_perm, w_fp, w_fn))
+    bands, rows = _c.choose_bands_rows(threshold, num_perm, w_fp, w_fn)
+    return int(bands), int(rows)
 
 
 def candidate_probability(s: float, bands: int, rows: int) -> float:
@@ -142,6 +143,7 @@ class MinHashIndex:
                 raise ValueError("pass both bands and rows, or neither")
             if bands is None:
                 bands, rows = choose_bands_rows(self.threshold, num_perm, weights)
+            assert bands is not None and rows is not None  # both given, or both chosen above
             self._ix = _c.MinHashIndex(
                 int(num_perm),
                 int(ngram),
@@ -167,7 +169,21 @@ class MinHashIndex:
 
     @property
     def options(self) -> dict[str, Any]:
-        return dict(self._ix.options)
+        o = self._ix.options
+        n = o.normalize
+        return {
+            "num_perm": o.num_perm,
+            "ngram": o.ngram,
+            "char_ngrams": o.char_ngrams,
+            "seed": o.seed,
+            "normalize": {
+                "lowercase": n.lowercase,
+                "collapse_whitespace": n.collapse_whitespace,
+                "strip_punctuation": n.strip_punctuation,
+                "digits_to_zero": n.digits_to_zero,
+                "unicode": n.unicode,
+            },
+        }
 
     def __len__(self) -> int:
         return len(self._ix)
@@ -196,11 +212,11 @@ class MinHashIndex:
         t = self.threshold if threshold is None else float(threshold)
         p = self._ix.query(rows, t, verify)
         return QueryResult(
-            query_row=p["a"],
-            index_row=p["b"],
-            similarity=p["similarity"],
+            query_row=p.a,
+            index_row=p.b,
+            similarity=p.similarity,
             n_queries=len(rows),
-            candidates=int(p["candidates"]),
+            candidates=int(p.candidates),
         )
 
     def self_pairs(
@@ -208,7 +224,14 @@ class MinHashIndex:
     ) -> dict[str, Any]:
         """All pairs of indexed rows with similarity >= threshold (dict of arrays a, b, similarity)."""
         t = self.threshold if threshold is None else float(threshold)
-        return dict(self._ix.self_pairs(t, verify, int(max_bucket)))
+        p = self._ix.self_pairs(t, verify, int(max_bucket))
+        return {
+            "candidates": p.candidates,
+            "capped_buckets": p.capped_buckets,
+            "a": p.a,
+            "b": p.b,
+            "similarity": p.similarity,
+        }
 
     def signatures(self) -> np.ndarray:
         """Copy of the signatures, shape (len(self), num_perm), uint64."""
@@ -369,7 +392,7 @@ def near_duplicates(
     index._ix.add(rows_)
     ts = sorted({float(t) for t in (thresholds or ())} | {float(threshold)}, reverse=True)
     low = min(ts)
-    p = index._ix.self_pairs(low, bool(verify), int(max_bucket))
+    p = index.self_pairs(low, verify=bool(verify), max_bucket=int(max_bucket))
     removed = _c.removed_at_thresholds(len(rows_), p["a"], p["b"], p["similarity"], np.asarray(ts))
     table = {t: int(r) for t, r in zip(ts, removed)}
     if low < float(threshold):
@@ -379,7 +402,7 @@ def near_duplicates(
     c = _c.clusters_from_pairs(len(rows_), p["a"], p["b"], rule, lengths, sc)
     labs = _labels_of(records, labels, len(rows_))
     keep_mask, cluster, conflicts, conflict_dropped = _resolve_conflicts(
-        c["keep"].astype(bool), c["cluster"], c["size"], labs, on_conflict
+        c.keep.astype(bool), c.cluster, c.size, labs, on_conflict
     )
     probs = {
         s: candidate_probability(s, index.bands, index.rows)
@@ -388,7 +411,7 @@ def near_duplicates(
     return NearDuplicateResult(
         keep=keep_mask,
         cluster=cluster,
-        cluster_size=c["size"],
+        cluster_size=c.size,
         pairs_a=p["a"],
         pairs_b=p["b"],
         pairs_similarity=p["similarity"],
@@ -399,7 +422,7 @@ def near_duplicates(
         verified=bool(verify),
         candidates=int(p["candidates"]),
         capped_buckets=int(p["capped_buckets"]),
-        n_clusters=int(c["n_clusters"]),
+        n_clusters=int(c.n_clusters),
         survivor_rule=rule if priority is None else "priority",
         candidate_probability=probs,
         conflicts=conflicts,

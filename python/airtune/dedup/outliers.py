@@ -28,7 +28,7 @@ class OutlierResult(StageResult, ResultMixin):
     stage = "outliers"
 
     @property
-    def keep(self) -> np.ndarray:  # type: ignore[override]
+    def keep(self) -> np.ndarray:
         return ~self.flag
 
     @property
@@ -103,7 +103,7 @@ def outliers(
         name, what = "centroid", "cosine distance to the centroid"
     else:
         raise ValueError(f"method: expected 'knn', 'lof' or 'centroid', got {method!r}")
-    score, flag, fence = r["score"], r["flag"].astype(bool), float(r["fence"])
+    score, flag, fence = r.score, r.flag.astype(bool), float(r.fence)
     reason = [
         f"outlier:{name}: {what} {s:.4g} > {fence:.4g}" if f else ""
         for s, f in zip(score.tolist(), flag.tolist())

@@ -22,13 +22,12 @@ DEFAULT_THRESHOLDS: tuple[float, ...] = (0.99, 0.97, 0.95, 0.9)
 def _torch_cuda_available() -> bool:
     import sys
 
-    torch = sys.modules.get("torch")
-    if torch is None:
+    if "torch" not in sys.modules:
         try:
-            import torch  # noqa: F811 - only for device="cuda"
+            import torch  # noqa: F401 - only for device="cuda"
         except ImportError:
             return False
-    return bool(torch.cuda.is_available())
+    return bool(sys.modules["torch"].cuda.is_available())
 
 
 def _resolve_device(device: str) -> tuple[str, _faiss_gpu.FaissBackend | None]:
@@ -165,6 +164,8 @@ class SemanticResult(_RowsMixin):
         vals = (
             self.knn_sim[:, 0] if self.knn_sim is not None and self.knn_sim.shape[1] else self.max_similarity
         )
+        if vals is None:
+            raise ValueError("plot: this result holds no similarities")
         ax.hist(vals[np.isfinite(vals)], bins=50)
         ax.axvline(self.threshold, color="k", linestyle="--")
         ax.set_xlabel("cosine similarity to nearest neighbour")
@@ -257,14 +258,14 @@ def semantic_duplicates(
         if keep == "score" and sc is None:
             raise ValueError("keep='score' needs scores=")
         r = _c.semdedup(x, int(n_clusters or 0), int(niter), int(seed), keep, sc)
-        ms = r["max_similarity"]
+        ms = r.max_similarity
         removed = ms >= threshold
         table = {t: int((ms >= t).sum()) for t in ts}
-        a = r["max_id"][removed]
+        a = r.max_id[removed]
         b = np.flatnonzero(removed).astype(np.int64)
         # cluster = the row each removed row duplicates, followed to a kept row
         cluster = np.arange(n, dtype=np.int64)
-        target = np.where(removed, r["max_id"], cluster)
+        target = np.where(removed, r.max_id, cluster)
         for _ in range(64):
             nxt = target[target]
             if np.array_equal(nxt, target):
@@ -282,11 +283,11 @@ def semantic_duplicates(
             threshold=float(threshold),
             threshold_table=table,
             mode="semdedup",
-            index=f"kmeans(k={r['n_clusters']})",
+            index=f"kmeans(k={r.n_clusters})",
             device="cpu",
             n_clusters=int(((size > 1) & ~removed).sum()),
-            semdedup_cluster=r["cluster"],
-            centroid_distance=r["centroid_distance"],
+            semdedup_cluster=r.cluster,
+            centroid_distance=r.centroid_distance,
             max_similarity=ms,
             ids=list(ids) if ids is not None else None,
         )
@@ -319,21 +320,21 @@ def semantic_duplicates(
     # the scores' dtype, as `sim >= t` compares it.
     ts_sim = np.asarray(ts, dtype=sim.dtype).astype(np.float64)
     edge = knn_ids.ravel() >= 0
-    removed = _c.removed_at_thresholds(
+    removed_at = _c.removed_at_thresholds(
         n,
         np.repeat(np.arange(sim.shape[0], dtype=np.int64), sim.shape[1])[edge],
         knn_ids.ravel()[edge],
         sim.ravel()[edge],
         ts_sim,
     )
-    table = {t: int(r) for t, r in zip(ts, removed)}
+    table = {t: int(r) for t, r in zip(ts, removed_at)}
     a, b, s = _edges_at(sim, knn_ids, float(threshold))
     c = _c.clusters_from_pairs(n, a, b, rule, None, sc)
     capped = int((sim[:, -1] >= threshold).sum()) if sim.shape[1] else 0
     return SemanticResult(
-        keep=c["keep"].astype(bool),
-        cluster=c["cluster"],
-        cluster_size=c["size"],
+        keep=c.keep.astype(bool),
+        cluster=c.cluster,
+        cluster_size=c.size,
         pairs_a=a,
         pairs_b=b,
         pairs_similarity=s,
@@ -342,7 +343,7 @@ def semantic_duplicates(
         mode="knn",
         index=used,
         device=dev,
-        n_clusters=int(c["n_clusters"]),
+        n_clusters=int(c.n_clusters),
         knn_sim=sim,
         knn_ids=knn_ids,
         capped_rows=capped,

@@ -567,7 +567,7 @@ def _write_log(path: Path, rows: list[_Row], n_bad: int, seed: int, stream: str)
     prompts = Counter((r.system, r.user) for r in rows)
     convs = Counter((r.system, r.user, r.answer) for r in rows)
     product = [r for r in rows if r.kind == "product" and not r.empty]
-    correct = sum(1 for r in product if r.answer == r.gold.path)  # type: ignore[union-attr]
+    correct = sum(1 for r in product if r.gold is not None and r.answer == r.gold.path)
     return {
         "file": path.name,
         "lines": len(out),

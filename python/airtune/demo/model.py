@@ -250,7 +250,7 @@ def pretrain(
             scale = r.min_lr_ratio + (1 - r.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * frac))
         for group in opt.param_groups:
             group["lr"] = r.learning_rate * scale
-        batch = []
+        batch: list[Any] = []
         while len(batch) < r.batch_size:
             if not order:
                 order = t.randperm(len(rows), generator=g).tolist()
@@ -333,9 +333,12 @@ def build_base(
         vocab = tok._tok.get_vocab_size()
         rows = pretraining_rows(lines, tok, recipe.seq)
         eval_rows, train_rows = rows[: recipe.eval_rows], rows[recipe.eval_rows :] or rows
+        pad = tok.pad_token_id
+        if pad is None:
+            raise ValueError(f"{work}: the demo tokenizer has no pad token")
         with torch_threads(num_threads):
             n_params, losses, before, after = pretrain(
-                work, train_rows, eval_rows, recipe, vocab, int(tok.pad_token_id), show_progress
+                work, train_rows, eval_rows, recipe, vocab, int(pad), show_progress
             )
         seconds = time.perf_counter() - t0
         info = {

@@ -29,7 +29,7 @@ def _is_label(report: Any, metric: str) -> bool:
 
 def _has_groups(report: Any, metric: str) -> bool:
     g = report.groups
-    return g is not None and len(g) and bool((g.metric == metric).any())
+    return g is not None and len(g) > 0 and bool((g.metric == metric).any())
 
 
 def _panels(report: Any, metric: str, kind: str) -> list[str]:
@@ -84,7 +84,7 @@ def _bars(ax: Any, report: Any, metric: str) -> None:
     ax.tick_params(axis="x", rotation=20)
 
 
-def _confusion(ax: Any, report: Any, metric: str, model: str) -> None:
+def _confusion(ax: Any, report: Any, metric: str, model: str | None) -> None:
     d = report.results[model][metric].details
     labels = [str(x) for x in d["labels"]]
     conf = np.asarray(d["confusion"], dtype=np.float64)

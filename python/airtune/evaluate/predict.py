@@ -111,7 +111,7 @@ def predict(
                         if len(failed) > 10:
                             heapq.heappop(failed)
                     bar.update(1)
-                if c.ok and cache is not None:
+                if c.ok and c.text is not None and cache is not None:
                     cache.put(ident, inputs[i], c.text, key)  # stored at once: never lost
 
             return sink

@@ -103,10 +103,10 @@ def robustness(
     for k in range(n_variants + 1):
         vals = []
         for i, ctx, ref in rows:
-            s = system[i]
+            sys_prompt = system[i]
             msgs = [dict(m) for m in ctx]
-            if k > 0 and s in var_of:
-                pool = var_of[s]
+            if k > 0 and sys_prompt is not None and sys_prompt in var_of:
+                pool = var_of[sys_prompt]
                 if not pool:
                     continue
                 for m in msgs:

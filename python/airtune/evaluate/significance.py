@@ -427,7 +427,7 @@ def wilcoxon(
     else:
         n = n_all
         mn = n * (n + 1) * 0.25
-        se = n * (n + 1) * (2 * n + 1)
+        se = float(n * (n + 1) * (2 * n + 1))
         if zero_method == "pratt":
             nz = int((d == 0).sum())
             mn -= nz * (nz + 1) * 0.25

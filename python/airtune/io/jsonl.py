@@ -143,9 +143,9 @@ class JsonlStream:
     def _update(self, seconds: float) -> None:
         counts = self._reader.counts()
         r = self.report
-        r.lines_read, r.kept, r.rejected = counts["lines_read"], counts["kept"], counts["rejected"]
-        r.blank, r.bytes, r.seconds = counts["blank"], counts["bytes"], seconds
-        r.errors_not_kept, r.limit_reached = counts["errors_not_kept"], counts["limit_reached"]
+        r.lines_read, r.kept, r.rejected = counts.lines_read, counts.kept, counts.rejected
+        r.blank, r.bytes, r.seconds = counts.blank, counts.bytes, seconds
+        r.errors_not_kept, r.limit_reached = counts.errors_not_kept, self._reader.limit_reached
         r.errors.extend(LineError(*e) for e in self._reader.take_errors())
 
     def read_all(self) -> Records:

@@ -126,7 +126,7 @@ class Records(ResultMixin):
     def __init__(self, batch: Any = None, report: IngestReport | None = None) -> None:
         self._batch = batch if batch is not None else _core.io.RecordBatch()
         self.report = report
-        cols = self._batch.columns()
+        cols: dict[str, Any] = self._batch.columns()  # arrays and string buffers by name
         self._format = cols["format"]
         self._line = cols["line"]
         self._offsets = cols["message_offsets"]
@@ -191,7 +191,7 @@ class Records(ResultMixin):
             )
         metadata = s["metadata"].get(i)
         return Record(
-            id=s["id"].get(i),
+            id=s["id"].get(i),  # type: ignore[arg-type]  # every row has an id
             messages=messages,
             label=s["label"].get(i),
             metadata=json.loads(metadata) if metadata is not None else {},
@@ -203,7 +203,7 @@ class Records(ResultMixin):
     @property
     def ids(self) -> list[str]:
         ids = self._strings["id"]
-        return [ids.get(i) for i in range(len(self))]
+        return [ids.get(i) for i in range(len(self))]  # type: ignore[misc]  # every row has an id
 
     @property
     def formats(self) -> np.ndarray:

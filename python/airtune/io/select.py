@@ -99,6 +99,7 @@ def _mixed_texts(rows: list, name: str) -> list:
     where = [i for i, r in enumerate(rows) if _as_record_dict(r) is not None]
     if where:
         records = from_dicts([_as_record_dict(rows[i]) for i in where], errors="skip", source=name)
+        assert records.report is not None  # from_dicts always reports
         bad = {e.line for e in records.report.errors}
         ok = [i for k, i in enumerate(where) if k not in bad]
         texts = _core.records.select_text(records._batch, "conversation").to_list()
@@ -184,9 +185,9 @@ def stage_texts(
         )
     rows = as_str_list(data, name)
     if _structured(rows):
-        records = _rows_to_records(rows, name)
-        if records is not None:
-            return select_text(records, key or "conversation", stage=stage, missing=missing), records
+        parsed = _rows_to_records(rows, name)
+        if parsed is not None:
+            return select_text(parsed, key or "conversation", stage=stage, missing=missing), parsed
         return _mixed_texts(rows, name), None
     if key not in (None, "conversation", "text"):
         raise ValueError(f"{name}: select={key!r} needs records; got plain texts")

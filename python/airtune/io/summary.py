@@ -45,21 +45,21 @@ class DatasetSummary(ResultMixin):
     def from_batch(cls, batch: Any, top_k: int = 5) -> DatasetSummary:
         raw = batch.summary(top_k)
         role_col = batch.columns()["role"]
-        chars = raw["content_chars"]
-        by_role = {name: _stats(chars[role_col == k]) for k, name in enumerate(ROLES) if raw["roles"][name]}
+        chars = raw.content_chars
+        by_role = {name: _stats(chars[role_col == k]) for k, name in enumerate(ROLES) if raw.roles[name]}
         return cls(
-            rows=raw["rows"],
-            messages=raw["messages"],
-            formats={k: v for k, v in raw["formats"].items() if v},
-            roles={k: v for k, v in raw["roles"].items() if v},
-            instruct_rows=raw["instruct_rows"],
-            rows_with_system=raw["rows_with_system"],
-            empty_contents=raw["empty_contents"],
-            distinct_system_prompts=raw["distinct_system_prompts"],
-            top_system_prompts=[(t, int(c)) for t, c in raw["top_system_prompts"]],
-            turns=_stats(raw["turns"]),
+            rows=raw.rows,
+            messages=raw.messages,
+            formats={k: v for k, v in raw.formats.items() if v},
+            roles={k: v for k, v in raw.roles.items() if v},
+            instruct_rows=raw.instruct_rows,
+            rows_with_system=raw.rows_with_system,
+            empty_contents=raw.empty_contents,
+            distinct_system_prompts=raw.distinct_system_prompts,
+            top_system_prompts=[(t, int(c)) for t, c in raw.top_system_prompts],
+            turns=_stats(raw.turns),
             chars_by_role=by_role,
-            _turns=raw["turns"],
+            _turns=raw.turns,
             _chars=chars,
             _roles=np.array(role_col),
         )
@@ -113,6 +113,10 @@ class DatasetSummary(ResultMixin):
         ax[0].hist(self._turns, bins=min(50, max(1, int(self.turns["max"]))), color="#4C72B0")
         ax[0].set_xlabel("messages per record")
         ax[0].set_ylabel("records")
+        if self._chars is None or self._roles is None:
+            raise ValueError(
+                "plot: this summary holds no per-message lengths (use DatasetSummary.from_batch)"
+            )
         for k, name in enumerate(ROLES):
             sel = self._chars[self._roles == k]
             if len(sel):

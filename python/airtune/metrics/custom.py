@@ -26,7 +26,7 @@ def item_metric(
     value of a score in [0, x]) and counted: ``details["errors"]`` holds the count and
     ``details["error_rows"]`` row -> message. ``on_error="raise"`` raises a ValueError naming the row.
     """
-    label = name or getattr(fn, "__name__", "metric")
+    label: str = name or str(getattr(fn, "__name__", "metric"))
     if label == "<lambda>":
         label = "metric"
     if on_error != "raise" and not isinstance(on_error, (int, float)):
@@ -76,7 +76,7 @@ def corpus_metric(
     resampling for the same seed), so a bootstrap of 1000 samples calls it 1000 times: give it
     numpy-speed code. There is no per-item score (``per_item`` is NaN).
     """
-    label = name or getattr(fn, "__name__", "metric")
+    label: str = name or str(getattr(fn, "__name__", "metric"))
     if label == "<lambda>":
         label = "metric"
 

@@ -15,6 +15,26 @@ from .._inputs import as_str_list, check_same_length
 from ._result import MetricResult, _lower, _named_rows, _texts
 from .normalize import as_normalizer, label_index, map_labels
 
+#: The fields of ``_core.metrics.ClassReport`` a classification result's details hold, in order.
+_REPORT_FIELDS = (
+    "precision",
+    "recall",
+    "f1",
+    "support",
+    "accuracy",
+    "macro_precision",
+    "macro_recall",
+    "macro_f1",
+    "weighted_precision",
+    "weighted_recall",
+    "weighted_f1",
+    "micro_precision",
+    "micro_recall",
+    "micro_f1",
+    "invalid",
+    "total",
+)
+
 
 def _codes(
     y_true: Sequence, y_pred: Sequence, labels: Sequence | None
@@ -93,15 +113,15 @@ def classification(
     conf = _m.confusion_matrix(t, p, k)
     rep = _m.classification_report(conf, k)
     correct = (t == p).astype(np.float64)
-    details = dict(rep)
+    details: dict[str, Any] = {name: getattr(rep, name) for name in _REPORT_FIELDS}
     details["labels"] = labs
     details["confusion"] = conf
-    details["invalid_rate"] = rep["invalid"] / len(t) if len(t) else 0.0
+    details["invalid_rate"] = rep.invalid / len(t) if len(t) else 0.0
     bad = Counter(str(raw_pred[i]) for i in np.flatnonzero(p < 0))
     details["invalid_examples"] = bad.most_common(5)
     square = np.zeros((k + 1, k + 1))
     square[:k, :] = conf
-    kappa_conf = square if rep["invalid"] else square[:k, :k]
+    kappa_conf = square if rep.invalid else square[:k, :k]
     for w in ("none", "linear", "quadratic"):
         details[f"kappa_{w}"] = _m.cohen_kappa(kappa_conf, w) if len(t) else float("nan")
     details["kappa"] = details["kappa_none"]
@@ -110,7 +130,7 @@ def classification(
     if statistic == "accuracy":
         res = MetricResult(
             "accuracy",
-            rep["accuracy"],
+            rep.accuracy,
             correct,
             correct.reshape(-1, 1),
             "mean",
@@ -119,7 +139,7 @@ def classification(
         )
     else:
         stats, agg, opts = views[statistic]
-        res = MetricResult(statistic, float(rep[statistic]), correct, stats, agg, opts, details=details)
+        res = MetricResult(statistic, float(details[statistic]), correct, stats, agg, opts, details=details)
     res.views = views
     res.columns = {
         "predicted_label": [labs[c] if c >= 0 else None for c in p.tolist()],
@@ -183,7 +203,7 @@ def taxonomy_accuracy(
         g, p, v = _lower(g), _lower(p), _lower(v)
     with _named_rows(gold=g, predictions=p, valid_paths=v):
         r = _m.taxonomy_items(g, p, v, sep)
-    gd, pd_, common, valid = r["gold_depth"], r["pred_depth"], r["common"], r["valid"].astype(bool)
+    gd, pd_, common, valid = r.gold_depth, r.pred_depth, r.common, r.valid.astype(bool)
     exact = ((common == gd) & (pd_ == gd) & valid).astype(np.float64)
     levels = []
     for k in range(1, int(gd.max(initial=0)) + 1):
@@ -192,7 +212,7 @@ def taxonomy_accuracy(
     hp = float(common.sum() / pd_.sum()) if pd_.sum() else 0.0
     hr = float(common.sum() / gd.sum()) if gd.sum() else 0.0
     hf = 2 * hp * hr / (hp + hr) if hp + hr else 0.0
-    details = {
+    details: dict[str, Any] = {
         "levels": levels,
         "hierarchical_precision": hp,
         "hierarchical_recall": hr,

@@ -43,7 +43,7 @@ def json_validity(outputs: Any, *, required: dict[str, str] | Sequence[str] | No
         keys = [(k, "any") for k in required]
     with _named_rows(outputs=texts):
         r = _m.json_validity(texts, keys)
-    status, reason, bad = r["status"], r["reason"], r["bad_key"]
+    status, reason, bad = r.status, r.reason, r.bad_key
     ok = ((status < 2) & (reason == 0)).astype(np.float64)
     problems = [
         ""
@@ -62,7 +62,7 @@ def json_validity(outputs: Any, *, required: dict[str, str] | Sequence[str] | No
     res.columns = {
         "status": np.array(["strict", "lenient", "invalid"])[status],
         "problem": problems,
-        "top_type": [_JSON_TYPES[int(x)] for x in r["top_type"]],
+        "top_type": [_JSON_TYPES[int(x)] for x in r.top_type],
     }
     return res
 

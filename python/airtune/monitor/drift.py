@@ -556,7 +556,7 @@ def drift(
     pr_counts = np.asarray(g.reference_counts if g.reference_counts is not None else g.reference_share * n_pr)
     cluster_psi = psi(tr_counts, pr_counts)
     tr_share, pr_share = tr_counts / tr_counts.sum(), pr_counts / pr_counts.sum()
-    table = []
+    table: list[dict[str, Any]] = []
     for c, cat in enumerate(g.categories):
         a, b = max(tr_share[c], _EPS), max(pr_share[c], _EPS)
         table.append(

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import _core
 from .._inputs import as_float32_matrix, as_str_list
 from .._results import ResultMixin, require
 from ..prompts._common import _P, _first_of_role, _looks_like_texts, _to_records
@@ -110,7 +111,7 @@ class GapReport(ResultMixin):
         return ax
 
 
-def _kmeans(x: np.ndarray, k: int, niter: int, seed: int, nredo: int) -> dict[str, Any]:
+def _kmeans(x: np.ndarray, k: int, niter: int, seed: int, nredo: int) -> _core.prompts.KMeansResult:
     return _P.kmeans(np.ascontiguousarray(x, dtype=np.float32), int(k), int(niter), int(seed), int(nredo))
 
 
@@ -205,8 +206,8 @@ def gaps(
             k = int(min(50, max(2, round(math.sqrt(len(allx) / 2)))))
         k = int(min(k, len(allx)))
         km = _kmeans(allx, k, niter, seed, nredo)
-        assign_all = np.asarray(km["assign"])
-        dist_all = np.asarray(km["distance"])
+        assign_all = np.asarray(km.assign)
+        dist_all = np.asarray(km.distance)
         assign = assign_all[:n]
         cats = list(range(k))
         counts = np.bincount(assign, minlength=k)
@@ -228,7 +229,7 @@ def gaps(
                 ex[c] = [ref_texts[i] for i in rr]
             else:
                 ex[c] = []
-        method, centroids = "kmeans", np.asarray(km["centroids"])
+        method, centroids = "kmeans", np.asarray(km.centroids)
         ref_assign = assign_all[n:] if len(emb_r) else None
         embedder = emb_model
         ref_lab = None

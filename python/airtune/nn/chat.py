@@ -236,7 +236,9 @@ def _too_big(limits: TemplateLimits, size: int, what: str) -> None:
 _DIGITS = re.compile(r"\d+")
 
 
-def _format_size(limits: TemplateLimits, fmt: str | bytes, values: Iterable[Any], fields: int) -> int:
+def _format_size(
+    limits: TemplateLimits, fmt: str | bytes | bytearray, values: Iterable[Any], fields: int
+) -> int:
     """Upper bound of a format's result: every field may print the largest value at the widest
     width the format string or its int arguments name."""
     cap = limits.max_value_size
@@ -251,7 +253,7 @@ def _format_size(limits: TemplateLimits, fmt: str | bytes, values: Iterable[Any]
     return len(fmt) + fields * (widest_value + max(widths, default=0))
 
 
-def _percent_size(limits: TemplateLimits, fmt: str | bytes, right: Any) -> int:
+def _percent_size(limits: TemplateLimits, fmt: str | bytes | bytearray, right: Any) -> int:
     if isinstance(right, tuple):
         values: Iterable[Any] = right
     elif isinstance(right, Mapping):
@@ -259,7 +261,7 @@ def _percent_size(limits: TemplateLimits, fmt: str | bytes, right: Any) -> int:
     else:
         values = [right]
     marker = "%" if isinstance(fmt, str) else b"%"
-    return _format_size(limits, fmt, values, fmt.count(marker))
+    return _format_size(limits, fmt, values, fmt.count(marker))  # type: ignore[arg-type]  # marker is fmt's type
 
 
 def _arg(args: tuple, kwargs: dict, index: int, name: str, default: Any) -> Any:
@@ -292,12 +294,13 @@ def _estimate_method(limits: TemplateLimits, obj: Any, args: tuple, kwargs: dict
         return max(n, _as_int(_arg(args, kwargs, 0, "width", 0)))
     if name == "expandtabs":
         tab = "\t" if isinstance(owner, str) else b"\t"
-        return n + owner.count(tab) * max(_as_int(_arg(args, kwargs, 0, "tabsize", 8)), 0)
+        tabs = owner.count(tab)  # type: ignore[arg-type]  # tab is owner's type
+        return n + tabs * max(_as_int(_arg(args, kwargs, 0, "tabsize", 8)), 0)
     if name == "replace" and len(args) >= 2:
         old, new = args[0], args[1]
         count = _as_int(_arg(args, kwargs, 2, "count", -1))
         if isinstance(old, type(owner)) and isinstance(new, type(owner)):
-            hits = owner.count(old) if old else n + 1
+            hits = owner.count(old) if old else n + 1  # type: ignore[arg-type]  # old is owner's type
             if count >= 0:
                 hits = min(hits, count)
             return n + hits * len(new)
@@ -434,7 +437,7 @@ def _environment_class() -> type:
         """Gives compiled loops `environment.extensions[...].iterate`, which times every iteration."""
 
         def iterate(self, iterable: Any) -> Any:
-            return self.environment.guarded_iter(iterable)
+            return self.environment.guarded_iter(iterable)  # type: ignore[attr-defined]  # our sandbox's
 
     class BoundedCodeGenerator(CodeGenerator):
         def visit_For(self, node: Any, frame: Any) -> None:

@@ -6,11 +6,44 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._results import ResultMixin
 from ._lib import native, resolve_device, resolve_dtype, torch
 from .tokenizer import Tokenizer
+
+if TYPE_CHECKING:
+    from .. import _nn
+
+#: The fields of ``_nn.DecoderConfig`` that ``DecoderModel.config`` holds, in this order.
+CONFIG_FIELDS = (
+    "model_type",
+    "vocab_size",
+    "hidden_size",
+    "intermediate_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "num_key_value_heads",
+    "head_dim",
+    "max_position_embeddings",
+    "rms_norm_eps",
+    "rope_type",
+    "rope_theta",
+    "attention_bias",
+    "tie_word_embeddings",
+    "activation",
+    "rotary_dim",
+    "quantization_method",
+    "layer_window",
+    "eos_token_ids",
+    "bos_token_id",
+    "pad_token_id",
+)
+
+
+def config_dict(config: _nn.DecoderConfig) -> dict[str, Any]:
+    """A ``_nn.DecoderConfig`` (the C++ reading of config.json) as a plain dict."""
+    return {name: getattr(config, name) for name in CONFIG_FIELDS}
 
 
 @dataclass
@@ -62,7 +95,7 @@ class DecoderModel:
             dev = resolve_device(device)
             _impl = native().Decoder(str(self.path), resolve_dtype(dtype, dev), dev, bool(mmap))
         self._impl = _impl
-        self.config: dict[str, Any] = dict(self._impl.config)
+        self.config: dict[str, Any] = config_dict(self._impl.config)
         self.tokenizer: Tokenizer | None = None
         if (self.path / "tokenizer.json").is_file():
             self.tokenizer = Tokenizer(self.path)
@@ -186,6 +219,7 @@ class DecoderModel:
         generated: list[list[int]] = [[] for _ in rows]
         if stops:
             tok = self.tokenizer
+            assert tok is not None  # stop strings without a tokenizer were refused above
             longest = max(len(s) for s in stops)
 
             def on_step(step_tokens: list[int]) -> list[bool]:

@@ -27,6 +27,26 @@ from .spec import PipelineConfigError
 _KEYS = ("input", "output", "stages")
 
 
+def parse_config_file(p: Path, error: type[Exception]) -> Any:
+    """The parsed contents of the TOML or YAML file ``p`` (None for an empty YAML file): the one
+    config parser of the pipeline and the CLI. A wrong suffix or a parse failure raises ``error``
+    naming the file."""
+    text = p.read_text(encoding="utf-8")
+    suffix = p.suffix.lower()
+    try:
+        if suffix == ".toml":
+            import tomllib
+
+            return tomllib.loads(text)
+        if suffix in (".yaml", ".yml"):
+            return require("yaml", "pipeline").safe_load(text)
+        raise error(f"{p}: expected a .toml, .yaml or .yml file")
+    except error:
+        raise
+    except Exception as exc:  # tomllib.TOMLDecodeError, yaml.YAMLError: name the file
+        raise error(f"{p}: cannot parse: {exc}") from None
+
+
 def load_config(path: str | os.PathLike) -> dict[str, Any]:
     """The config at ``path`` as {"input", "output", "stages"}; errors name the file."""
     p = Path(path)
@@ -34,22 +54,7 @@ def load_config(path: str | os.PathLike) -> dict[str, Any]:
         raise FileNotFoundError(f"{p}: no such config file")
     if p.is_dir():
         raise IsADirectoryError(f"{p} is a directory, expected a .toml or .yaml config file")
-    text = p.read_text(encoding="utf-8")
-    suffix = p.suffix.lower()
-    try:
-        if suffix == ".toml":
-            import tomllib
-
-            data = tomllib.loads(text)
-        elif suffix in (".yaml", ".yml"):
-            yaml = require("yaml", "pipeline")
-            data = yaml.safe_load(text)
-        else:
-            raise PipelineConfigError(f"{p}: expected a .toml, .yaml or .yml file")
-    except PipelineConfigError:
-        raise
-    except Exception as exc:  # tomllib.TOMLDecodeError, yaml.YAMLError: name the file
-        raise PipelineConfigError(f"{p}: cannot parse: {exc}") from None
+    data = parse_config_file(p, PipelineConfigError)
     if not isinstance(data, dict):
         raise PipelineConfigError(f"{p}: expected a table with 'stages', got {type(data).__name__}")
     unknown = [k for k in data if k not in _KEYS]

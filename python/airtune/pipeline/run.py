@@ -67,7 +67,7 @@ def _hash_file(path: Path) -> str:
 
 def _hash_records(records: Records) -> str:
     h = hashlib.blake2b(digest_size=16)
-    cols = records._batch.columns()
+    cols: dict[str, Any] = records._batch.columns()  # arrays and string buffers by name
     for name in ("id", "content", "label", "metadata"):
         data, offsets, valid = cols[name]
         h.update(data.tobytes())
@@ -544,7 +544,7 @@ class Pipeline:
         cache = out / ".cache"
         cache.mkdir(exist_ok=True)
 
-        chain = [__version__, input_id]
+        chain: list[Any] = [__version__, input_id]
         prefix = []
         for s in stages:
             if _streams(s):

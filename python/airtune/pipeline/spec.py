@@ -5,7 +5,7 @@ type is an error that names the stage (and its position) and the key."""
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -195,7 +195,7 @@ class StageConfig:
         return f"stage {self.position} ({self.name!r})"
 
 
-def _suggest(word: str, options: Sequence[str]) -> str:
+def _suggest(word: str, options: Iterable[str]) -> str:
     close = difflib.get_close_matches(word, list(options), n=1)
     return f"; did you mean {close[0]!r}?" if close else ""
 

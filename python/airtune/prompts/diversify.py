@@ -110,12 +110,12 @@ def diversify(
 
     R = _core.records
     sys_idx = R.messages_with_roles(recs._batch, ["system"])
-    first_sys = {}
+    first_sys: dict[int, int] = {}
     for j, row in zip(sys_idx.tolist(), R.message_record(recs._batch, sys_idx).tolist()):
         first_sys.setdefault(row, j)
     rows_changed = sorted(new_system)
-    idx = np.array([first_sys[r] for r in rows_changed], dtype=np.int64)
-    varied = Records(R.with_contents(recs._batch, idx, [new_system[r] for r in rows_changed]))
+    msg_rows = np.array([first_sys[r] for r in rows_changed], dtype=np.int64)
+    varied = Records(R.with_contents(recs._batch, msg_rows, [new_system[r] for r in rows_changed]))
     varied.report = recs.report
     want_dicts = output == "dicts" or (output == "auto" and was_dicts)
     out: Any = varied.to_dicts(format="chat") if want_dicts else varied

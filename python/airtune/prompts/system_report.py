@@ -150,14 +150,14 @@ def system_prompt_report(
     system, users, _ = _prompts_and_users(records)
     n = len(system)
     g = _P.group_prompts(system, float(near_threshold), int(shingle), int(max_distinct))
-    counts = np.asarray(g["count"], dtype=np.int64)
-    first_row = np.asarray(g["first_row"])
-    near_of = np.asarray(g["near_of_distinct"])
+    counts = np.asarray(g.count, dtype=np.int64)
+    first_row = np.asarray(g.first_row)
+    near_of = np.asarray(g.near_of_distinct)
     n_sys = int(counts.sum())
     order = np.argsort(-counts, kind="stable")
     groups = [
         PromptGroup(
-            system[int(first_row[i])],
+            system[int(first_row[i])] or "",  # a distinct prompt is never a missing one
             int(counts[i]),
             float(counts[i] / n_sys),
             int(near_of[i]),
@@ -166,7 +166,7 @@ def system_prompt_report(
         for i in order
     ]
     near_counts = (
-        np.bincount(near_of, weights=counts, minlength=int(g["n_near"])).astype(np.int64)
+        np.bincount(near_of, weights=counts, minlength=int(g.n_near)).astype(np.int64)
         if len(counts)
         else np.zeros(0, np.int64)
     )
@@ -198,14 +198,14 @@ def system_prompt_report(
         if len(texts) >= scaffold_min_rows:
             for suffix in (False, True):
                 for s in _P.find_scaffolds(texts, suffix, int(scaffold_min_chars), int(scaffold_min_rows)):
-                    rows = [idx[int(m)] for m in s["members"]]
+                    rows = [idx[int(m)] for m in s.members]
                     scaffolds.append(
                         {
                             "kind": "suffix" if suffix else "prefix",
-                            "text": s["text"],
-                            "rows": s["rows"],
-                            "share": s["rows"] / n,
-                            "distinct": s["distinct"],
+                            "text": s.text,
+                            "rows": s.rows,
+                            "share": s.rows / n,
+                            "distinct": s.distinct,
                             "example_rows": rows[:examples],
                         }
                     )
@@ -214,7 +214,7 @@ def system_prompt_report(
         n_rows=n,
         n_with_system=n_sys,
         distinct=d,
-        near_groups=int(g["n_near"]),
+        near_groups=int(g.n_near),
         top_share=top_share,
         top_k_share=top_k_share,
         near_top_share=near_top,
@@ -227,5 +227,5 @@ def system_prompt_report(
         near=near,
         scaffolds=scaffolds,
         near_threshold=float(near_threshold),
-        near_truncated=bool(g["near_truncated"]),
+        near_truncated=bool(g.near_truncated),
     )

@@ -346,8 +346,8 @@ class Step:
         prev = run.steps.get(name)
         self.reused = prev is not None and prev["key"] == self.key and self._intact(prev, cache)
         cache.save()
-        self.result: dict[str, Any] = dict(prev["result"]) if self.reused else {}
-        self.exit_code: int = int(prev["exit_code"]) if self.reused else 0
+        self.result: dict[str, Any] = dict(prev["result"]) if prev is not None and self.reused else {}
+        self.exit_code: int = int(prev["exit_code"]) if prev is not None and self.reused else 0
         self.dir = (
             run.path / name if self.reused else run.path / f".staging-{name}-{os.getpid()}-{time.time_ns()}"
         )

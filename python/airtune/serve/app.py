@@ -72,7 +72,8 @@ def create_app(
     model: LocalModel, name: str | None = None, max_batch: int = 16, max_wait: float = 0.005
 ) -> Any:
     """The FastAPI application serving ``model`` under ``name`` (default: the folder's name)."""
-    fastapi = require("fastapi", "serve")
+    require("fastapi", "serve")  # an ImportError naming the extra when it is missing
+    import fastapi
     from fastapi.responses import JSONResponse
 
     served = name or model.name

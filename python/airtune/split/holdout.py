@@ -17,7 +17,7 @@ from .._results import ResultMixin
 #: The normalisation of the holdout's duplicate groups: the one of exact dedup (NFKC, case folding,
 #: whitespace; C++ core/normalize), with punctuation and symbols also folded, so that every group of
 #: exact duplicates (and more) stays on one side.
-GROUP_FLAGS = {
+GROUP_FLAGS: dict[str, Any] = {
     "lowercase": True,
     "collapse_whitespace": True,
     "strip_punctuation": True,
@@ -27,7 +27,8 @@ GROUP_FLAGS = {
 
 
 def _group_hashes(texts: Any) -> list[str]:
-    return [f"{h:016x}" for h in _core.dedup.exact_hashes(texts, GROUP_FLAGS).tolist()]
+    options = _core.dedup.NormalizeOptions(**GROUP_FLAGS)
+    return [f"{h:016x}" for h in _core.dedup.exact_hashes(texts, options).tolist()]
 
 
 def normalized_hash(text: str) -> str:

@@ -95,9 +95,9 @@ def leakage(
         first_test.setdefault(h, j)
     counts = {"exact": 0, "near": 0, "semantic": 0}
     for i, h in enumerate(h_tr.tolist()):
-        j = first_test.get(h)
-        if j is not None and _c.normalize(tr[i] or "", flags) == _c.normalize(te[j] or "", flags):
-            kind[i], test_row[i], sim[i] = "exact", j, 1.0
+        j_test = first_test.get(h)
+        if j_test is not None and _c.normalize(tr[i] or "", flags) == _c.normalize(te[j_test] or "", flags):
+            kind[i], test_row[i], sim[i] = "exact", j_test, 1.0
             counts["exact"] += 1
     if near_threshold is not None and te:
         ix = MinHashIndex(near_threshold, ngram, nfkc=nfkc, lowercase=lowercase, digits=digits)

@@ -26,13 +26,16 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._results import ResultMixin, progress
 from ..nn._lib import native, resolve_device, resolve_dtype, torch
 from .data import DataReport, Tokenization, build_examples
 from .format import FormatMismatchError, PromptFormat, check_parity, format_row
 from .memory_plan import DEVICES, ModelConfig, PlanError, TrainPlan, plan
+
+if TYPE_CHECKING:  # the compiled module's stub types the trainer's options and results
+    from .. import _nn
 
 __all__ = [
     "DEVICES",
@@ -520,26 +523,68 @@ def load_adapter(
 
 def _options(
     config: LoraConfig, total_steps: int, pad_id: int, base: str, output_dir: Path, resume_from: str | None
-) -> dict[str, Any]:
+) -> _nn.TrainOptions:
+    """The one conversion of a (validated) LoraConfig into ``_nn.TrainOptions``, the trainer's
+    options (nn/trainer_loop.h; fields keep the C++ names)."""
     warmup = config.warmup_steps or (
         math.ceil(config.warmup_ratio * total_steps) if config.warmup_ratio else 0
     )
-    d = asdict(config)
     metric, greater = config.best_metric()
-    d.update(
-        metric_for_best_model=metric,
-        greater_is_better=bool(greater),
-        load_best_model_at_end=bool(config.load_best_model_at_end),
-        best_dir="" if config.load_best_model_at_end else str(output_dir / "best"),
-        save_total_limit=int(config.save_total_limit or 0),
-        warmup_steps=int(warmup),
-        pad_token_id=int(pad_id),
-        checkpoint_dir=str(output_dir / "checkpoints") if config.save_steps > 0 else "",
-        pack_length=int(config.max_length) if config.packing else 0,
-        resume_from=str(resume_from or ""),
-        base_model_name_or_path=base,
-    )
-    return d
+    o: _nn.TrainOptions = native().TrainOptions()
+    o.epochs = int(config.epochs)
+    o.max_steps = int(config.max_steps)
+    o.batch_size = int(config.batch_size)
+    o.grad_accum = int(config.gradient_accumulation_steps)
+    o.learning_rate = float(config.learning_rate)
+    o.weight_decay = float(config.weight_decay)
+    o.beta1 = float(config.adam_beta1)
+    o.beta2 = float(config.adam_beta2)
+    o.eps = float(config.adam_epsilon)
+    o.max_grad_norm = float(config.max_grad_norm)
+    o.schedule = str(config.lr_scheduler)
+    o.warmup_steps = int(warmup)
+    o.seed = int(config.seed)
+    o.group_by_length = bool(config.group_by_length)
+    o.gradient_checkpointing = bool(config.gradient_checkpointing)
+    o.pack_length = int(config.max_length) if config.packing else 0
+    o.pad_token_id = int(pad_id)
+    o.eval_every = int(config.eval_steps)
+    o.eval_batch_size = int(config.eval_batch_size)
+    o.best_metric = metric
+    o.greater_is_better = bool(greater)
+    o.load_best_at_end = bool(config.load_best_model_at_end)
+    o.best_dir = "" if config.load_best_model_at_end else str(output_dir / "best")
+    o.early_stopping_patience = int(config.early_stopping_patience)
+    o.early_stopping_threshold = float(config.early_stopping_threshold)
+    o.save_every = int(config.save_steps)
+    o.save_total_limit = int(config.save_total_limit or 0)
+    o.checkpoint_dir = str(output_dir / "checkpoints") if config.save_steps > 0 else ""
+    o.resume_from = str(resume_from or "")
+    o.base_model_name_or_path = base
+    return o
+
+
+def _step_dict(s: _nn.StepInfo) -> dict[str, Any]:
+    """A ``_nn.StepInfo`` as the dict callbacks and ``TrainResult.history`` hold."""
+    evaluated = s.eval_loss >= 0
+    return {
+        "step": s.step,
+        "total_steps": s.total_steps,
+        "epoch": s.epoch,
+        "loss": s.loss,
+        "lr": s.lr,
+        "grad_norm": s.grad_norm,
+        "tokens": s.tokens,
+        "seq_tokens": s.seq_tokens,
+        "seconds": s.seconds,
+        "eval_loss": float(s.eval_loss) if evaluated else None,
+        "eval_token_accuracy": float(s.eval_accuracy) if evaluated else None,
+    }
+
+
+def _eval_dict(e: _nn.EvalOutcome) -> dict[str, Any]:
+    """A ``_nn.EvalOutcome`` as ``TrainResult.evals`` holds it."""
+    return {"step": e.step, "eval_loss": e.loss, "eval_token_accuracy": e.token_accuracy, "metric": e.metric}
 
 
 def _write_quantization(folder: Path, config: LoraConfig) -> None:
@@ -625,6 +670,8 @@ def train_lora(
     pad = tokenizer.pad_token_id
     if pad is None:
         pad = tokenizer.eos_token_id
+    if pad is None:
+        raise ValueError(f"{base}: the tokenizer has neither a pad nor an eos token")
     micro = math.ceil(len(train_ids) / config.batch_size)
     total_steps = (
         config.max_steps
@@ -646,7 +693,8 @@ def train_lora(
     t_start = time.perf_counter()
     seen_tokens = [0]
 
-    def on_step(info: dict[str, Any]) -> bool:
+    def on_step(step: _nn.StepInfo) -> bool:
+        info = _step_dict(step)
         seen_tokens[0] += int(info["seq_tokens"])
         if bar.n == 0 and info["step"] > 1:  # resumed run
             bar.update(int(info["step"]) - 1)
@@ -663,30 +711,33 @@ def train_lora(
         return keep
 
     try:
-        raw = model._impl.train(train_ids, train_labels, eval_ids, eval_labels, opts, on_step)
+        raw: _nn.TrainOutcome = model._impl.train(
+            train_ids, train_labels, eval_ids, eval_labels, opts, on_step
+        )
     finally:
         bar.close()
-    secs = float(raw["train_seconds"])
+    secs = float(raw.train_seconds)
+    evals = [_eval_dict(e) for e in raw.evals]
     result = TrainResult(
         adapter_path=str(out),
-        history=list(raw["history"]),
-        eval_history=[(int(e["step"]), float(e["eval_loss"])) for e in raw["evals"]],
-        evals=[dict(e) for e in raw["evals"]],
+        history=[_step_dict(s) for s in raw.history],
+        eval_history=[(int(e["step"]), float(e["eval_loss"])) for e in evals],
+        evals=evals,
         metric_for_best_model=config.best_metric()[0],
-        best_step=int(raw["best_step"]),
-        best_metric=None if raw["best_metric"] is None else float(raw["best_metric"]),
-        best_restored=bool(raw["best_restored"]),
-        steps=int(raw["steps_done"]),
-        total_steps=int(raw["total_steps"]),
-        stop_reason=str(raw["stop_reason"]),
+        best_step=int(raw.best_step),
+        best_metric=float(raw.best_metric) if raw.best_step > 0 else None,
+        best_restored=bool(raw.best_restored),
+        steps=int(raw.steps_done),
+        total_steps=int(raw.total_steps),
+        stop_reason=str(raw.stop_reason),
         train_seconds=secs,
-        tokens_per_second=float(raw["seq_tokens"]) / secs if secs > 0 else 0.0,
-        label_tokens_per_second=float(raw["train_tokens"]) / secs if secs > 0 else 0.0,
+        tokens_per_second=float(raw.seq_tokens) / secs if secs > 0 else 0.0,
+        label_tokens_per_second=float(raw.train_tokens) / secs if secs > 0 else 0.0,
         num_trainable=model.num_trainable,
         train_report=train_report,
         eval_report=eval_report,
-        last_checkpoint=raw["last_checkpoint"] or None,
-        message=str(raw["message"]),
+        last_checkpoint=raw.last_checkpoint or None,
+        message=str(raw.message),
         config=asdict(config) | {"mode": mode},
     )
     if result.stop_reason == "nan_loss":
@@ -717,11 +768,11 @@ def train_lora(
         encoding="utf-8",
     )
     if result.best_step > 0:
-        result.best_adapter_path = str(raw["best_adapter"] or out)
-        if raw["best_adapter"]:
-            prompt_format.save(Path(raw["best_adapter"]))
+        result.best_adapter_path = str(raw.best_adapter or out)
+        if raw.best_adapter:
+            prompt_format.save(Path(raw.best_adapter))
             if config.quantization:
-                _write_quantization(Path(raw["best_adapter"]), config)
+                _write_quantization(Path(raw.best_adapter), config)
     if config.save_merged:
         result.merged_path = model.save_merged(out / "merged")
     return result

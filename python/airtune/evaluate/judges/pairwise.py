@@ -264,7 +264,9 @@ class PairwiseJudge:
         refs = list(references) if references is not None else [None] * len(inputs)
         p1 = [self.prompt(i, x, y, r) for i, x, y, r in zip(inputs, a, b, refs)]
         p2 = [self.prompt(i, y, x, r) for i, x, y, r in zip(inputs, a, b, refs)]
-        kw = dict(sample=0, seed=self.seed, cache=cache, max_workers=self.max_workers, retries=self.retries)
+        kw: dict[str, Any] = dict(
+            sample=0, seed=self.seed, cache=cache, max_workers=self.max_workers, retries=self.retries
+        )
         o1, f1 = call_judge(self.name, self.model, p1, progress=progress, **kw)
         o2, f2 = call_judge(self.name, self.model, p2, progress=progress, **kw)
         first, second = parse_pairwise(o1), parse_pairwise(o2)

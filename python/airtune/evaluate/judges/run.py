@@ -111,7 +111,7 @@ def run_judges(
             for model in names:
                 if isinstance(j, RubricJudge):
                     js = j.score(inputs, predictions[model], refs, cache=cache, progress=progress)
-                    crits = {}
+                    crits: dict[str, tuple[np.ndarray, np.ndarray, dict[str, float] | None]] = {}
                     for c in js.criteria:
                         crits[f"judge:{c}{suffix}"] = (
                             js.item_scores(c),

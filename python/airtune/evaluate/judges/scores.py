@@ -38,6 +38,7 @@ def parse_judge_outputs(outputs: Any, *, low: int = 1, high: int = 5) -> tuple[n
     rows = as_str_list(outputs, "outputs")
     out = np.full(len(rows), np.nan)
     status = np.full(len(rows), "unparsed", dtype=object)
+    v: float | None
     for i, text in enumerate(rows):
         if text is None:
             status[i] = "error"
@@ -79,7 +80,7 @@ def likert_summary(
     """Histogram (1..5 plus "unparsed"), mean with a seeded 95% bootstrap CI, median, unparsed rate."""
     s = np.asarray(scores, dtype=np.float64)
     valid = s[~np.isnan(s)]
-    hist = {k: int((np.round(valid) == k).sum()) for k in range(low, high + 1)}
+    hist: dict[int | str, int] = {k: int((np.round(valid) == k).sum()) for k in range(low, high + 1)}
     hist["unparsed"] = int(np.isnan(s).sum())
     out = {"n": len(s), "histogram": hist, "unparsed_rate": hist["unparsed"] / len(s) if len(s) else 0.0}
     if len(valid):
@@ -155,7 +156,7 @@ def judge_agreement(a: Any, b: Any) -> dict:
         raise ValueError(f"the two judges scored different numbers of items: {len(x)} vs {len(y)}")
     both = ~np.isnan(x) & ~np.isnan(y)
     xs, ys = x[both], y[both]
-    out = {"n": int(both.sum()), "missing": int((~both).sum())}
+    out: dict[str, float] = {"n": int(both.sum()), "missing": int((~both).sum())}
     if not both.any():
         raise ValueError("no item was scored by both judges")
     out["exact"] = float((xs == ys).mean())

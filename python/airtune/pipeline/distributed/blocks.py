@@ -73,7 +73,7 @@ def to_block(records: Records, rows: np.ndarray, stage: Any = None, reason: Any 
     `reason` (pyarrow string arrays, null where kept) default to all kept."""
     pa = _pa()
     b = records._batch
-    cols = b.columns()
+    cols: dict[str, Any] = b.columns()  # arrays and string buffers by name
     n = len(records)
     if len(rows) != n:
         raise ValueError(f"to_block: {len(rows)} row keys for {n} records")
@@ -167,4 +167,4 @@ def live_mask(stage: Any) -> np.ndarray:
         return np.zeros(len(stage), dtype=bool)
     if stage.null_count == len(stage):
         return np.ones(len(stage), dtype=bool)
-    return _validity(stage) == 0
+    return np.asarray(_validity(stage) == 0)

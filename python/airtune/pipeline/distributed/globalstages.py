@@ -200,11 +200,11 @@ def _near_map(block: Any, o: dict[str, Any], decisions: dict[str, Any], parts: i
     records, rows = _live(block, decisions)
     ix = near_index(o)
     k = _D.minhash_keys(_texts(records, o["select"], "near"), ix._ix)
-    ne = np.flatnonzero(k["empty"] == 0)
+    ne = np.flatnonzero(k.empty == 0)
     r = rows[ne]
-    cols = {"row": r, "sig": k["signature_hash"][ne], "set": k["set_hash"][ne], "bands": k["band_keys"][ne]}
+    cols = {"row": r, "sig": k.signature_hash[ne], "set": k.set_hash[ne], "bands": k.band_keys[ne]}
     copy_key = mix(cols["sig"]) ^ cols["set"]
-    sets = {"row": r, "shingles": ragged_take(k["shingle_data"], k["shingle_offsets"], ne)}
+    sets = {"row": r, "shingles": ragged_take(k.shingle_data, k.shingle_offsets, ne)}
     return (
         {"live": len(rows)},
         *split(cols, partition_of(copy_key, parts), parts),
@@ -358,12 +358,12 @@ def near_stage(
     ids, labels = fetch_fields(refs, members)
     labs = labels if any(x is not None for x in labels) else None
     keep, cluster, conflicts, cdrop = _resolve_conflicts(
-        c["keep"].astype(bool), c["cluster"], c["size"], labs, o["on_conflict"]
+        c.keep.astype(bool), c.cluster, c.size, labs, o["on_conflict"]
     )
     res = NearDuplicateResult(
         keep=keep,
         cluster=cluster,
-        cluster_size=c["size"],
+        cluster_size=c.size,
         pairs_a=a[m],
         pairs_b=b[m],
         pairs_similarity=sim[m],
@@ -374,7 +374,7 @@ def near_stage(
         verified=True,
         candidates=int(candidates),
         capped_buckets=int(capped),
-        n_clusters=int(c["n_clusters"]),
+        n_clusters=int(c.n_clusters),
         survivor_rule="first",
         candidate_probability={threshold: candidate_probability(threshold, ix.bands, ix.rows)},
         conflicts=conflicts,
