@@ -126,7 +126,7 @@ def curate_production(prod: Any, config: Path, *, progress: bool) -> tuple[Any, 
 
     from ..pipeline import Pipeline, PipelineConfigError
 
-    existing_file(config, "the curation config (--curate)")
+    existing_file(str(config), "the curation config (--curate)")
     try:
         pipeline, _, _ = Pipeline.from_config(config)
     except PipelineConfigError as exc:
