@@ -80,6 +80,67 @@ def test_ray_engine_keeps_what_the_local_engine_keeps(cluster, chats, tmp_path, 
     assert json.loads((tmp_path / "ray" / "report.json").read_text())["balanced"]
 
 
+def _same_outputs(a: Path, b: Path) -> None:
+    assert _lines(a / "train.jsonl") == _lines(b / "train.jsonl")  # byte for byte, input order
+    assert sorted(_lines(a / "dropped.jsonl")) == sorted(_lines(b / "dropped.jsonl"))
+
+
+@pytest.mark.parametrize(("clusters", "blocks"), [(1, 3), (4, 2), (4, 5)])
+def test_semantic_dedup_on_ray_keeps_what_the_local_engine_keeps(cluster, chats, tmp_path, clusters, blocks):
+    """k-means on the same sample (smallest id hashes), rows routed to their cluster, each cluster
+    deduplicated alone: the same survivors and reasons as the local engine at any block count."""
+    sem = ("semantic", {"threshold": 0.9, "clusters": clusters, "sample": 400})
+    stages = ["read", "exact", sem, "write"]
+    local = Pipeline(stages).run(chats, tmp_path / "local")
+    dist = Pipeline(stages, engine="ray", blocks=blocks).run(chats, tmp_path / "ray")
+    assert dist.accounting == local.accounting
+    _same_outputs(tmp_path / "ray", tmp_path / "local")
+    assert _stages(dist) == _stages(local)
+    funnel = {s["stage"]: s for s in dist.funnel}
+    assert funnel["semantic"]["dropped"] > 20  # the test can fail
+    assert (
+        dist.report["stages"][2]["details"]["threshold_table"]
+        == local.report["stages"][2]["details"]["threshold_table"]
+    )
+
+
+def test_semantic_clusters_partition_the_search(chats):
+    """Clustered semantic dedup = plain semantic dedup inside each k-means cluster; pairs never
+    cross clusters; one cluster is the plain kNN graph."""
+    import numpy as np
+    from airtune.dedup import semantic_clusters as sc
+    from airtune.dedup import semantic_duplicates
+    from airtune.embed import HashedNgramEmbedder
+    from airtune.io import read_jsonl
+    from airtune.io.select import select_text
+
+    recs = read_jsonl(chats, errors="skip", progress=False)
+    x = HashedNgramEmbedder()(select_text(recs, "conversation", missing="empty"))
+    res = sc.clustered_duplicates(x, 0.9, k=10, clusters=5, sample=300, ids=recs.ids)
+    pick = sc.sample_rows(sc.sample_hashes(recs.ids), np.arange(len(recs)), 300)
+    assign = sc.route(x, sc.train_centroids(x[pick], 5))
+    assert len(np.unique(assign)) == 5 and np.all(assign[res.pairs_a] == assign[res.pairs_b])
+    for c in range(5):
+        idx = np.flatnonzero(assign == c)
+        alone = semantic_duplicates(x[idx], 0.9, k=10, device="cpu")
+        assert np.array_equal(res.keep[idx], alone.keep)
+        assert np.array_equal(res.cluster[idx], idx[alone.cluster])
+    plain = semantic_duplicates(x, 0.9, k=10, device="cpu")
+    assert res.n_removed < plain.n_removed  # pairs across clusters are not searched
+    h = sc.sample_hashes(recs.ids)
+    assert np.all(h[pick].max() <= np.delete(h, pick))  # the sample: the smallest id hashes
+
+
+def test_embedding_actors_request_a_gpu_where_the_stage_runs_on_cuda():
+    from airtune.pipeline.distributed.semantic import gpu_request
+
+    o = {"device": "cuda", "embedder": "hashed"}
+    assert gpu_request(o, {"CPU": 2}) == 1.0
+    assert gpu_request({**o, "device": "cpu"}, {"CPU": 2, "GPU": 1}) == 0.0
+    assert gpu_request({"device": "auto", "embedder": "/models/minilm"}, {"CPU": 2, "GPU": 1}) == 1.0
+    assert gpu_request({"device": "auto", "embedder": "hashed"}, {"CPU": 2, "GPU": 1}) == 0.0
+
+
 @pytest.mark.parametrize("kind", ["jsonl+gzip", "parquet"])
 def test_shards_give_what_one_file_gives(cluster, tmp_path, kind):
     import gzip
@@ -143,8 +204,8 @@ def test_killed_workers_are_retried_and_the_result_is_exact(cluster, chats, tmp_
 
 
 def test_ray_engine_refuses_what_it_cannot_run(tmp_path, chats):
-    with pytest.raises(ValueError, match="stage 'semantic' does not run on the Ray engine"):
-        Pipeline(["read", "semantic"], engine="ray")
+    with pytest.raises(ValueError, match="stage 'outliers' does not run on the Ray engine"):
+        Pipeline(["read", "outliers"], engine="ray")
     with pytest.raises(ValueError, match="engine"):
         Pipeline(["read"], engine="spark")
     empty = tmp_path / "shards"

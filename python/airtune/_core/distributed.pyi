@@ -7,7 +7,7 @@ import collections.abc
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['batch_from_columns', 'bucket_pairs', 'exact_keys', 'input_at', 'jaccard_rows', 'minhash_keys']
+__all__: list[str] = ['batch_from_columns', 'bucket_pairs', 'exact_keys', 'input_at', 'jaccard_rows', 'minhash_keys', 'semantic_centroids', 'semantic_route']
 def batch_from_columns(columns: dict) -> ...:
     """
     A RecordBatch from columns laid out as RecordBatch.columns() gives them (plus input_at), offsets starting at 0; each buffer is copied once and checked (lengths, offsets, format and role codes).
@@ -31,4 +31,12 @@ def jaccard_rows(a_data: typing.Annotated[numpy.typing.ArrayLike, numpy.uint64],
 def minhash_keys(texts: collections.abc.Sequence, index: airtune._core.dedup.MinHashIndex) -> dict:
     """
     Band keys (rows x bands), copy-group keys, empty flags and shingle sets of `texts` under the options, bands and rows of `index` (an airtune._core.dedup.MinHashIndex; it is not modified).
+    """
+def semantic_centroids(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], k: typing.SupportsInt | typing.SupportsIndex, niter: typing.SupportsInt | typing.SupportsIndex = 20, seed: typing.SupportsInt | typing.SupportsIndex = 1234) -> numpy.ndarray:
+    """
+    Spherical k-means centroids (min(k, n) x d, unit rows) of the unit rows `x` (every row trains, k-means++ init): the clusters semantic dedup routes rows to. Deterministic.
+    """
+def semantic_route(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], centroids: typing.Annotated[numpy.typing.ArrayLike, numpy.float32]) -> numpy.typing.NDArray[numpy.int32]:
+    """
+    Per row of `x` (unit rows): its centroid (highest inner product, ties to the lower centroid), decided by the exact kernel, so a row gets the same centroid whatever the other rows of its batch.
     """

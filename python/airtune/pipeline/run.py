@@ -313,13 +313,21 @@ def _exact(
     return out, details
 
 
-def _embed(records: Records, select: str, embedder: str) -> np.ndarray:
+def _embedder(embedder: str, device: str = "auto") -> Any:
+    """The embedder a semantic/outliers stage names (loaded on first call)."""
     from ..embed import HashedNgramEmbedder, SentenceTransformerEmbedder
 
-    texts = select_text(records, select, stage="embed", missing="empty")
     if embedder == "hashed":
-        return HashedNgramEmbedder()(texts)
-    return SentenceTransformerEmbedder(embedder)(texts.to_list())
+        return HashedNgramEmbedder()
+    return SentenceTransformerEmbedder(embedder, device=None if device == "auto" else device)
+
+
+def _embed(records: Records, select: str, embedder: Any, device: str = "auto") -> np.ndarray:
+    from ..embed import HashedNgramEmbedder
+
+    texts = select_text(records, select, stage="embed", missing="empty")
+    model = _embedder(embedder, device) if isinstance(embedder, str) else embedder
+    return model(texts if isinstance(model, HashedNgramEmbedder) else texts.to_list())
 
 
 def _warn(stage: str, dropped: int, n: int, share: float | None, table: dict[Any, int]) -> str | None:
@@ -365,8 +373,20 @@ def _semantic(records: Records, o: dict[str, Any]) -> tuple[StageOutput, dict[st
 
     if len(records) < 2:
         return StageOutput("semantic", records, records.take([]), []), {}
-    x = _embed(records, o["select"], o["embedder"])
-    res = semantic_duplicates(x, float(o["threshold"]), k=int(o["k"]), ids=records.ids, device="cpu")
+    x = _embed(records, o["select"], o["embedder"], o["device"])
+    if int(o["clusters"]) > 1:  # k-means partition: the rule the Ray engine follows too
+        from ..dedup.semantic_clusters import clustered_duplicates
+
+        res = clustered_duplicates(
+            x,
+            float(o["threshold"]),
+            k=int(o["k"]),
+            clusters=int(o["clusters"]),
+            sample=int(o["sample"]),
+            ids=records.ids,
+        )
+    else:
+        res = semantic_duplicates(x, float(o["threshold"]), k=int(o["k"]), ids=records.ids, device="cpu")
     return res.apply(records), {**_dedup_details("semantic", "cosine", records, res, o), "index": res.index}
 
 

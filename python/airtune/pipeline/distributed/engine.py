@@ -36,7 +36,7 @@ from .faults import faults_dir
 from .read import count_lines, plan, plan_table, read_range, shards_of
 from .rowstages import apply_decisions, empty_decisions, row_stage
 
-RAY_STAGES = ("read", "clean", "quality", "exact", "near", "write")
+RAY_STAGES = ("read", "clean", "quality", "exact", "near", "semantic", "write")
 _ROW_STAGES = ("clean", "quality")
 
 
@@ -229,6 +229,7 @@ def _run(
     from ...io import Records
     from .. import run as local
     from .globalstages import exact_stage, near_stage
+    from .semantic import semantic_stage
 
     read = next(s for s in stages if s.name == "read")
     ranges = count_lines(ranges)
@@ -269,8 +270,11 @@ def _run(
         if refs is None:
             refs = ds.to_arrow_refs()
             ds = None
-        fn = exact_stage if s.name == "exact" else near_stage
-        decisions, details[s.name], _ = fn(refs, s.options, decisions, n_parts, faults)
+        if s.name == "semantic":
+            decisions, details[s.name], _ = semantic_stage(rd, refs, s.options, decisions, n_parts, faults)
+        else:
+            fn = exact_stage if s.name == "exact" else near_stage
+            decisions, details[s.name], _ = fn(refs, s.options, decisions, n_parts, faults)
         seconds[s.name] = time.perf_counter() - t
     if refs is None:
         refs = ds.to_arrow_refs()
