@@ -104,6 +104,20 @@ def test_semantic_dedup_on_ray_keeps_what_the_local_engine_keeps(cluster, chats,
     )
 
 
+def test_parquet_output_on_ray_equals_the_local_one(cluster, chats, tmp_path):
+    import pyarrow.parquet as pq
+    from test_pipeline_parquet import check_shards
+
+    stages = ["read", "clean", "exact", ("write", {"output": "parquet"})]
+    local = Pipeline(stages).run(chats, tmp_path / "local")
+    dist = Pipeline(stages, engine="ray", blocks=4).run(chats, tmp_path / "ray")
+    assert dist.accounting == local.accounting
+    check_shards(tmp_path / "ray", local.accounting["kept"])
+    assert len(list((tmp_path / "ray" / "train").iterdir())) == 4  # a shard per block
+    assert pq.read_table(tmp_path / "ray" / "train").equals(pq.read_table(tmp_path / "local" / "train"))
+    assert dist.train.ids == local.train.ids
+
+
 def test_semantic_clusters_partition_the_search(chats):
     """Clustered semantic dedup = plain semantic dedup inside each k-means cluster; pairs never
     cross clusters; one cluster is the plain kNN graph."""

@@ -457,7 +457,12 @@ class PipelineResult(ResultMixin):
         access (the run itself never held it all)."""
         if self._train is None:
             p = Path(self.paths["train"])
-            self._train = read_jsonl(p, progress=False) if p.stat().st_size else Records()
+            if p.is_dir():  # output="parquet"
+                from .shards import read_records
+
+                self._train = read_records(p)
+            else:
+                self._train = read_jsonl(p, progress=False) if p.stat().st_size else Records()
         return self._train
 
     def summary_line(self) -> str:
@@ -628,7 +633,21 @@ class Pipeline:
         # 3. outputs
         fmt = write.options["format"] if write is not None else "auto"
         paths: dict[str, str] = {}
-        if train is None:
+        parquet: dict[str, Any] = {}  # output="parquet": the shards of train (and test)
+        if write is not None and write.options["output"] == "parquet":
+            from . import shards
+
+            (out / "train.jsonl").unlink(missing_ok=True)
+            (out / "test.jsonl").unlink(missing_ok=True)
+            split_run = train is not None
+            train = train if split_run else current  # None: streaming only, the kept parts on disk
+            parts = [train] if train is not None else (_read_records(p) for p in kept_parts)
+            parquet["train"] = shards.write_records(parts, out / "train")
+            test = test if test is not None else Records()
+            if split_run:
+                parquet["test"] = shards.write_records([test], out / "test")
+            paths.update({k: v["path"] for k, v in parquet.items()})
+        elif train is None:
             if current is not None:
                 train = current
                 _write_records(train, out / ".train.stage.jsonl", fmt)
@@ -643,7 +662,7 @@ class Pipeline:
             test = test if test is not None else Records()
             test.write_jsonl(str(out / "test.jsonl"), format=fmt)
             paths["test"] = str(out / "test.jsonl")
-        paths["train"] = str(out / "train.jsonl")
+        paths.setdefault("train", str(out / "train.jsonl"))
         _concat_files(dropped_parts, out / "dropped.jsonl")
         paths["dropped"] = str(out / "dropped.jsonl")
         if quarantine.get("path"):
@@ -699,7 +718,9 @@ class Pipeline:
             "input": input_id,
             "stages": [{"stage": s.name, "options": s.options} for s in stages],
             "accounting": accounting,
-            "outputs": {k: {"path": v, "bytes": Path(v).stat().st_size} for k, v in paths.items()},
+            "outputs": {
+                k: parquet.get(k) or {"path": v, "bytes": Path(v).stat().st_size} for k, v in paths.items()
+            },
             "cached": {s.stage: s.cached for s in stats},
             "build": {k: v for k, v in _core.build_info().items() if isinstance(v, (str, int, float, bool))},
         }

@@ -178,7 +178,13 @@ STAGES: dict[str, StageSpec] = {
         {
             "format": Option(
                 _STR, "auto", "", ("auto", "chat", "sharegpt", "alpaca", "prompt_completion", "text")
-            )
+            ),
+            "output": Option(
+                _STR,
+                "jsonl",
+                "train/test as JSONL files or as Parquet shards (train/part-*.parquet)",
+                ("jsonl", "parquet"),
+            ),
         },
         streaming=True,
         drops=False,

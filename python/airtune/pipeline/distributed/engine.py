@@ -2,7 +2,8 @@
 
 Stages: read, clean, quality (per row: Ray Data ``map_batches`` over Arrow blocks, the C++ kernels
 reading the block's buffers), exact and near (global: hash shuffles over Ray tasks, see
-globalstages.py), write. The other stages (semantic, outliers, system_prompt_check, split,
+globalstages.py), semantic (embeddings in actors, k-means routing, see semantic.py), write (JSONL
+files or Parquet shards, shards.py). The other stages (outliers, system_prompt_check, split,
 diversify) are not on this engine yet and are refused by name before anything runs.
 
 Every row travels in its block until the end with the stage and reason that dropped it (null while
@@ -89,7 +90,7 @@ def check_stages(names: Sequence[str]) -> None:
 
 
 def _write_block(
-    block: Any, decisions: dict[str, Any], work: str, stages: list[tuple[int, str]], fmt: str
+    block: Any, decisions: dict[str, Any], work: str, stages: list[tuple[int, str]], fmt: str, output: str
 ) -> dict[str, Any]:
     """Final pass over one block: the kept rows and the dropped ones (per stage, with their reasons
     in the metadata) as shards of the outputs; the block's accounting."""
@@ -104,7 +105,13 @@ def _write_block(
     tag = f"{first:020d}"
     live = live_mask(stage)
     kept = records.take(np.flatnonzero(live))
-    _atomic_write(kept, out / f"kept-{tag}.jsonl", fmt)
+    if output == "parquet":
+        from ..shards import write_shard
+
+        if len(kept):
+            write_shard(kept, out / f"kept-{tag}.parquet")
+    else:
+        _atomic_write(kept, out / f"kept-{tag}.jsonl", fmt)
     stage_l, reason_l = stage.to_pylist(), reason.to_pylist()
     per: dict[str, Any] = {}
     for pos, name in stages:
@@ -280,16 +287,29 @@ def _run(
         refs = ds.to_arrow_refs()
     write = next((s for s in stages if s.name == "write"), None)
     fmt = write.options["format"] if write is not None else "auto"
+    output = write.options["output"] if write is not None else "jsonl"
     task = ray.remote(_write_block)
     order = [(s.position, s.name) for s in work_stages]
     shared = ray.put(decisions)  # once in the object store, not in every task's arguments
-    summaries = ray.get([task.remote(r, shared, str(work), order, fmt) for r in refs])
+    summaries = ray.get([task.remote(r, shared, str(work), order, fmt, output) for r in refs])
     summaries = sorted((x for x in summaries if x["rows"]), key=lambda x: x["first"])
     for a, b in zip(summaries, summaries[1:]):
         if b["first"] <= a["last"]:
             raise local.AccountingError("engine='ray': two blocks hold overlapping rows")
     return _finish(
-        stages, paths, out, work, summaries, details, seconds, started, ray, len(ranges), n_parts, Records
+        stages,
+        paths,
+        out,
+        work,
+        summaries,
+        details,
+        seconds,
+        started,
+        ray,
+        len(ranges),
+        n_parts,
+        Records,
+        output,
     )
 
 
@@ -306,6 +326,7 @@ def _finish(
     n_blocks: int,
     n_parts: int,
     Records: Any,
+    output: str,
 ) -> Any:
     from ... import __version__, _core
     from .. import run as local
@@ -392,8 +413,17 @@ def _finish(
     shards = work / "out"
     tags = [f"{x['first']:020d}" for x in summaries]
     paths_out: dict[str, str] = {}
-    local._concat_files([shards / f"kept-{t}.jsonl" for t in tags], out / "train.jsonl")
-    paths_out["train"] = str(out / "train.jsonl")
+    parquet: dict[str, Any] = {}
+    if output == "parquet":
+        from ..shards import assemble
+
+        (out / "train.jsonl").unlink(missing_ok=True)
+        kept_files = [shards / f"kept-{t}.parquet" for t in tags]
+        parquet["train"] = assemble([p for p in kept_files if p.exists()], out / "train")
+        paths_out["train"] = parquet["train"]["path"]
+    else:
+        local._concat_files([shards / f"kept-{t}.jsonl" for t in tags], out / "train.jsonl")
+        paths_out["train"] = str(out / "train.jsonl")
     positions = [s.position for s in stages if s.name not in ("read", "write")]
     local._concat_files(
         [shards / f"dropped-{t}-{p:02d}.jsonl" for t in tags for p in positions], out / "dropped.jsonl"
@@ -442,7 +472,9 @@ def _finish(
         "input": input_id,
         "stages": [{"stage": s.name, "options": s.options} for s in stages],
         "accounting": accounting,
-        "outputs": {k: {"path": v, "bytes": Path(v).stat().st_size} for k, v in paths_out.items()},
+        "outputs": {
+            k: parquet.get(k) or {"path": v, "bytes": Path(v).stat().st_size} for k, v in paths_out.items()
+        },
         "build": {k: v for k, v in _core.build_info().items() if isinstance(v, (str, int, float, bool))},
     }
     local._atomic_text(out / "manifest.json", json.dumps(manifest, indent=1, default=str))
