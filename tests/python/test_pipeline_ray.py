@@ -217,6 +217,28 @@ def test_killed_workers_are_retried_and_the_result_is_exact(cluster, chats, tmp_
     )
 
 
+@pytest.mark.parametrize(
+    ("point", "stage"),
+    [("keys", "exact"), ("embed", "semantic embeddings"), ("reduce", "exact reduce"), ("write", "write")],
+)
+def test_a_task_out_of_memory_names_the_shard_and_node_and_leaves_no_output(
+    cluster, chats, tmp_path, monkeypatch, point, stage
+):
+    """One task's process gets an address-space limit and allocates past it (a real allocation
+    failure): the run fails with a MemoryError naming the stage, the rows and the node."""
+    faults = tmp_path / "faults"
+    faults.mkdir()
+    (faults / point).write_text("oom")
+    monkeypatch.setenv("AIRTUNE_RAY_FAULTS", str(faults))
+    out = tmp_path / "out"
+    stages = ["read", "exact", ("semantic", {"clusters": 2, "sample": 100}), "write"]
+    where = r"partition \d+" if point == "reduce" else r"shard .*support\.jsonl lines \d+-\d+"
+    with pytest.raises(MemoryError, match=rf"^{stage}: {where} ran out of memory on node [\d.]+: "):
+        Pipeline(stages, engine="ray", blocks=3).run(chats, out)
+    assert list(faults.glob(f"{point}.claimed-*"))  # the fault fired
+    assert sorted(p.name for p in out.iterdir()) == []  # no manifest, no outputs, no work folder
+
+
 def test_ray_engine_refuses_what_it_cannot_run(tmp_path, chats):
     with pytest.raises(ValueError, match="stage 'outliers' does not run on the Ray engine"):
         Pipeline(["read", "outliers"], engine="ray")

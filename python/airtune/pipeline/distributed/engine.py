@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from .blocks import STAGE, from_block, live_mask
-from .faults import faults_dir
+from .faults import block_span, fault_point, faults_dir, named
 from .read import count_lines, plan, plan_table, read_range, shards_of
 from .rowstages import apply_decisions, empty_decisions, row_stage
 
@@ -90,17 +90,30 @@ def check_stages(names: Sequence[str]) -> None:
 
 
 def _write_block(
-    block: Any, decisions: dict[str, Any], work: str, stages: list[tuple[int, str]], fmt: str, output: str
+    block: Any,
+    decisions: dict[str, Any],
+    work: str,
+    stages: list[tuple[int, str]],
+    fmt: str,
+    output: str,
+    faults: str | None,
 ) -> dict[str, Any]:
     """Final pass over one block: the kept rows and the dropped ones (per stage, with their reasons
     in the metadata) as shards of the outputs; the block's accounting."""
+    with named("write", block_span(block)):
+        fault_point(faults, "write")
+        return _write_rows(apply_decisions(block, decisions), work, stages, fmt, output)
+
+
+def _write_rows(
+    block: Any, work: str, stages: list[tuple[int, str]], fmt: str, output: str
+) -> dict[str, Any]:
     from ...stage import reason_kind
     from ..run import _EXAMPLES, _label_balance, _snippet, _with_reasons
 
-    block = apply_decisions(block, decisions)
     records, rows, stage, reason = from_block(block)
     out = Path(work) / "out"
-    out.mkdir(parents=True, exist_ok=True)
+    out.mkdir(exist_ok=True)  # not parents: a task left running by a failed run must not recreate work
     first = int(rows[0]) if len(rows) else -1
     tag = f"{first:020d}"
     live = live_mask(stage)
@@ -191,9 +204,21 @@ def run_ray(
         cause = _user_error(exc)
         if cause is exc:
             raise
+        if isinstance(cause, MemoryError):  # a block named by shard number: name the file
+            cause = MemoryError(_shard_names(str(cause), paths))
         raise cause from None  # the task's own error (it names the shard, range and node)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _shard_names(msg: str, paths: list[Path]) -> str:
+    import re
+
+    def name(m: Any) -> str:
+        i = int(m.group(1))
+        return f"shard {paths[i]}" if i < len(paths) else m.group(0)
+
+    return re.sub(r"shard #(\d+)", name, msg)
 
 
 def _user_error(exc: BaseException) -> BaseException:
@@ -291,7 +316,9 @@ def _run(
     task = ray.remote(_write_block)
     order = [(s.position, s.name) for s in work_stages]
     shared = ray.put(decisions)  # once in the object store, not in every task's arguments
-    summaries = ray.get([task.remote(r, shared, str(work), order, fmt, output) for r in refs])
+    futures = [task.remote(r, shared, str(work), order, fmt, output, faults) for r in refs]
+    ray.wait(futures, num_returns=len(futures), fetch_local=False)  # all ended before an error is raised
+    summaries = ray.get(futures)
     summaries = sorted((x for x in summaries if x["rows"]), key=lambda x: x["first"])
     for a, b in zip(summaries, summaries[1:]):
         if b["first"] <= a["last"]:

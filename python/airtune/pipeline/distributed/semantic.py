@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from ...dedup import semantic_clusters as sc
-from .faults import fault_point
+from .faults import block_span, fault_point, named
 from .globalstages import _live, fetch_fields
 from .rowstages import merge_decisions
 from .shuffle import concat, map_reduce, partition_of, split
@@ -54,10 +54,11 @@ class EmbedActor:
     def __call__(self, block: Any, select: str, decisions: dict[str, Any], faults: Any) -> Any:
         from ..run import _embed
 
-        fault_point(faults, "embed")
+        with named("semantic embeddings", block_span(block)):
+            fault_point(faults, "embed")
+            records, rows = _live(block, decisions)
+            x = _embed(records, select, self.model) if len(rows) else np.zeros((0, 0), np.float32)
         pa = _pa()
-        records, rows = _live(block, decisions)
-        x = _embed(records, select, self.model) if len(rows) else np.zeros((0, 0), np.float32)
         x = np.ascontiguousarray(x, dtype=np.float32)
         d = x.shape[1] if x.ndim == 2 else 0
         offsets = pa.array(np.arange(len(rows) + 1, dtype=np.int32) * d, pa.int32())

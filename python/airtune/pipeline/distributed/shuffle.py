@@ -124,4 +124,7 @@ def _map_task(mapper: Callable, parts: int, x: Any, *args: Any) -> tuple:
 
 
 def _reduce_task(reducer: Callable, p: int, extra: tuple, *partitions: Columns) -> Any:
-    return reducer(p, *extra, concat(partitions))
+    from .faults import named
+
+    with named(reducer.__name__.strip("_").replace("_", " "), f"partition {p}"):
+        return reducer(p, *extra, concat(partitions))
