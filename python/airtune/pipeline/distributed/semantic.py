@@ -3,8 +3,9 @@
 1. Embeddings: a Ray Data ``map_batches`` over the blocks in actors (``ActorPoolStrategy``: the
    embedder is loaded once per actor; one GPU per actor when the stage's device is cuda). Each
    output block holds (row key, sample hash, vector) of the block's live rows.
-2. Sample: every embedding block offers its ``sample`` smallest (hash, row); the driver keeps the
-   global smallest and fetches their vectors (in row order) from the blocks that hold them.
+2. Sample: the blocks offer their rows of smallest (hash, row) below a bound (about 2 x
+   ``sample`` rows in all reach the driver); the driver keeps the global ``sample`` smallest and
+   fetches their vectors (in row order) from the blocks that hold them.
 3. k-means on the sample (the driver, C++), the centroids put once in the object store.
 4. Routing: a hash shuffle of (row, vector) by centroid, so each cluster lands whole in one
    reducer, which deduplicates each of its clusters alone (rows in row-key order) with the local
@@ -83,10 +84,31 @@ def _vectors(table: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return rows, hashes, flat.reshape(len(rows), -1)
 
 
-def _offer(table: Any, n: int) -> tuple[np.ndarray, np.ndarray]:
+def _offer(table: Any, n: int, bound: int) -> tuple[int, np.ndarray, np.ndarray]:
+    """(live rows, hashes and rows of the at most `n` smallest (hash, row) with hash < `bound`)."""
     rows, hashes, _ = _vectors(table)
-    pick = np.lexsort((rows, hashes))[:n]
-    return hashes[pick], rows[pick]
+    below = np.arange(len(rows)) if bound >= 1 << 64 else np.flatnonzero(hashes < np.uint64(bound))
+    pick = below[np.lexsort((rows[below], hashes[below]))[:n]]
+    return len(rows), hashes[pick], rows[pick]
+
+
+def _sample(emb: list[Any], n: int) -> np.ndarray:
+    """Row keys of the sample (the n smallest (hash, row) over all blocks), sorted. The hashes are
+    uniform, so the blocks offer only the rows below twice the expected cut (a few x n rows reach
+    the driver, not every row); a shortfall widens the bound, so the result is exact."""
+    import ray
+
+    offer = ray.remote(_offer)
+    live = sum(c for c, _, _ in ray.get([offer.remote(e, 0, 0) for e in emb]))
+    top = 1 << 64
+    bound = top if live <= n else min(top, int(top * min(1.0, 2.0 * n / live)) + (1 << 32))
+    while True:
+        got = ray.get([offer.remote(e, n, bound) for e in emb])
+        h = np.concatenate([g[1] for g in got]) if got else np.zeros(0, np.uint64)
+        r = np.concatenate([g[2] for g in got]) if got else np.zeros(0, np.int64)
+        if len(h) >= min(n, live) or bound >= top:
+            return np.sort(r[sc.sample_rows(h, r, n)])
+        bound = min(top, bound * 4)
 
 
 def _take(table: Any, want: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -164,11 +186,7 @@ def semantic_stage(
     )
     threshold, k = float(o["threshold"]), int(o["k"])
     # the sample: the smallest (hash, row) over all blocks, in row order
-    offers = ray.get([ray.remote(_offer).remote(e, int(o["sample"])) for e in emb])
-    h = np.concatenate([x[0] for x in offers]) if offers else np.zeros(0, np.uint64)
-    r = np.concatenate([x[1] for x in offers]) if offers else np.zeros(0, np.int64)
-    pick = sc.sample_rows(h, r, int(o["sample"]))
-    want = np.sort(r[pick])
+    want = _sample(emb, int(o["sample"]))
     details: dict[str, Any] = {"clusters": [], "threshold_table": {}, "warning": None}
     if not len(want):  # no live rows
         return decisions, details, {"rows_in": 0, "dropped": 0}
