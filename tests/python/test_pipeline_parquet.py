@@ -27,7 +27,10 @@ def check_shards(out: Path, kept: int) -> None:
         assert p.stat().st_size == s["bytes"]
         assert hashlib.sha256(p.read_bytes()).hexdigest() == s["sha256"]
     assert sum(s["rows"] for s in entry["shards"]) == kept
-    assert {p.name for p in out.iterdir() if p.name.startswith(".")} <= {".cache"}  # no temporaries
+    assert {p.name for p in out.iterdir() if p.name.startswith(".")} <= {
+        ".cache",
+        ".ray-cache",
+    }  # no temporaries
     assert not (out / "train.jsonl").exists()
 
 

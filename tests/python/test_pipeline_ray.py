@@ -236,7 +236,34 @@ def test_a_task_out_of_memory_names_the_shard_and_node_and_leaves_no_output(
     with pytest.raises(MemoryError, match=rf"^{stage}: {where} ran out of memory on node [\d.]+: "):
         Pipeline(stages, engine="ray", blocks=3).run(chats, out)
     assert list(faults.glob(f"{point}.claimed-*"))  # the fault fired
-    assert sorted(p.name for p in out.iterdir()) == []  # no manifest, no outputs, no work folder
+    # no manifest, no outputs, no work folder; the finished global stages' resume cache only
+    assert {p.name for p in out.iterdir()} <= {".ray-cache"}
+
+
+def test_a_rerun_on_ray_reuses_the_finished_global_stages(cluster, chats, tmp_path, monkeypatch):
+    out = tmp_path / "ray"
+    first = Pipeline(STAGES, engine="ray", blocks=3).run(chats, out)
+    train = (out / "train.jsonl").read_bytes()
+    dropped = (out / "dropped.jsonl").read_bytes()
+    # an armed fault in every dedup key task: the rerun would fail if it computed keys again
+    faults = tmp_path / "faults"
+    faults.mkdir()
+    (faults / "keys").write_text("oom")
+    monkeypatch.setenv("AIRTUNE_RAY_FAULTS", str(faults))
+    again = Pipeline(STAGES, engine="ray", blocks=3).run(chats, out)
+    assert json.loads((out / "manifest.json").read_text())["cached"] == {"exact": True, "near": True}
+    assert (faults / "keys").exists()  # never claimed: no key task ran
+    assert (out / "train.jsonl").read_bytes() == train and (out / "dropped.jsonl").read_bytes() == dropped
+    assert again.accounting == first.accounting
+    monkeypatch.delenv("AIRTUNE_RAY_FAULTS")
+    # near's options changed: exact is reused, near recomputed, and the result is the local one
+    changed = [*STAGES[:-2], ("near", {"threshold": 0.8}), "write"]
+    Pipeline(changed, engine="ray", blocks=3).run(chats, out)
+    assert json.loads((out / "manifest.json").read_text())["cached"] == {"exact": True, "near": False}
+    Pipeline(changed).run(chats, tmp_path / "local")
+    _same_outputs(out, tmp_path / "local")
+    Pipeline(changed, engine="ray", blocks=3).run(chats, out, resume=False)
+    assert json.loads((out / "manifest.json").read_text())["cached"] == {"exact": False, "near": False}
 
 
 def test_ray_engine_refuses_what_it_cannot_run(tmp_path, chats):

@@ -535,7 +535,7 @@ class Pipeline:
         """Run every stage on ``source`` (a JSONL path, or Records / anything
         :func:`airtune.io.from_any` takes) and write the outputs into ``out_dir``."""
         if self.engine == "ray":
-            return self._run_ray(source, out_dir)
+            return self._run_ray(source, out_dir, resume)
         started = time.perf_counter()
         out = Path(out_dir)
         if out.exists() and not out.is_dir():
@@ -727,7 +727,7 @@ class Pipeline:
         _atomic_text(out / "manifest.json", json.dumps(manifest, indent=1, default=str))
         return PipelineResult(train, test, report["funnel"], report, paths, accounting)
 
-    def _run_ray(self, source: Any, out_dir: str | os.PathLike) -> PipelineResult:
+    def _run_ray(self, source: Any, out_dir: str | os.PathLike, resume: bool) -> PipelineResult:
         from .distributed import run_ray
 
         stages = list(self.stages)
@@ -735,7 +735,7 @@ class Pipeline:
             stages.insert(0, validate(["read"])[0])
         for i, s in enumerate(stages):
             s.position = i
-        return run_ray(stages, source, out_dir, address=self.address, blocks=self.blocks)
+        return run_ray(stages, source, out_dir, address=self.address, blocks=self.blocks, resume=resume)
 
     # ------------------------------------------------------------------------------------------
     def _batches(

@@ -12,7 +12,7 @@ quarantined, checked before the manifest is written. Outputs as the local engine
 (train.jsonl, dropped.jsonl, quarantine.jsonl, report.json/html, manifest.json last), each
 assembled from per-block shards written by the tasks (atomic renames; a retried task rewrites the
 same names), in input order. The work folder ``<out>/.ray-work`` is removed when the run ends.
-There is no resume cache on this engine: a rerun recomputes.
+A rerun reuses the global stages a previous run finished (cache.py; ``resume=False`` recomputes).
 
 The rows kept, the reasons and the survivors equal the local engine's on the same input whatever
 the number of blocks and workers. One difference by construction: the local engine settles label
@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from . import cache
 from .blocks import STAGE, from_block, live_mask
 from .faults import block_span, fault_point, faults_dir, named
 from .read import count_lines, plan, plan_table, read_range, shards_of
@@ -171,11 +172,13 @@ def run_ray(
     address: str | None = None,
     blocks: int | None = None,
     parts: int | None = None,
+    resume: bool = True,
 ) -> Any:
     """Runs validated `stages` (StageConfig, positions set) on `source` (a JSONL or Parquet file, a
     folder of shards or a list of them) on Ray; returns a PipelineResult. `blocks`: read tasks
     (default: one per read.batch_bytes of input); `parts`: partitions of the shuffles (default:
-    twice the cluster's CPUs, at most the number of blocks x 4)."""
+    twice the cluster's CPUs, at most the number of blocks x 4); `resume`: reuse the global stages
+    a previous run with the same input and options finished (cache.py)."""
     started = time.perf_counter()
     check_stages([s.name for s in stages])
     if not isinstance(source, (str, os.PathLike, list, tuple)):
@@ -199,7 +202,7 @@ def run_ray(
     work.mkdir()
     faults = faults_dir()
     try:
-        return _run(ray, rd, stages, paths, ranges, out, work, faults, parts, started)
+        return _run(ray, rd, stages, paths, ranges, out, work, faults, parts, started, resume)
     except Exception as exc:
         cause = _user_error(exc)
         if cause is exc:
@@ -257,11 +260,16 @@ def _run(
     faults: str | None,
     parts: int | None,
     started: float,
+    resume: bool,
 ) -> Any:
+    from ... import __version__
     from ...io import Records
     from .. import run as local
     from .globalstages import exact_stage, near_stage
     from .semantic import semantic_stage
+
+    cache_dir = out / ".ray-cache"
+    cached: dict[str, bool] = {}
 
     read = next(s for s in stages if s.name == "read")
     ranges = count_lines(ranges)
@@ -279,8 +287,10 @@ def _run(
     seconds: dict[str, float] = {}
     refs: list[Any] | None = None
     work_stages = [s for s in stages if s.name not in ("read", "write")]
+    chain: list[Any] = [__version__, cache.input_id(paths), ("read", ro)]
     for s in work_stages:
         t = time.perf_counter()
+        chain.append((s.name, s.options))
         if s.name in _ROW_STAGES:
             if ds is None:
                 ds = rd.from_arrow_refs(refs)
@@ -299,6 +309,12 @@ def _run(
             )
             refs = None
             continue
+        unit = cache.unit(cache_dir, s.position, s.name, local._key(*chain))
+        hit = cache.load(unit) if resume else None
+        cached[s.name] = hit is not None
+        if hit is not None:
+            decisions, details[s.name], seconds[s.name] = hit
+            continue
         if refs is None:
             refs = ds.to_arrow_refs()
             ds = None
@@ -308,6 +324,7 @@ def _run(
             fn = exact_stage if s.name == "exact" else near_stage
             decisions, details[s.name], _ = fn(refs, s.options, decisions, n_parts, faults)
         seconds[s.name] = time.perf_counter() - t
+        cache.save(unit, decisions, details[s.name], seconds[s.name])
     if refs is None:
         refs = ds.to_arrow_refs()
     write = next((s for s in stages if s.name == "write"), None)
@@ -337,6 +354,7 @@ def _run(
         n_parts,
         Records,
         output,
+        cached,
     )
 
 
@@ -354,6 +372,7 @@ def _finish(
     n_parts: int,
     Records: Any,
     output: str,
+    cached: dict[str, bool],
 ) -> Any:
     from ... import __version__, _core
     from .. import run as local
@@ -408,6 +427,7 @@ def _finish(
         st.kept = current - st.dropped
         current = st.kept
         st.seconds = seconds.get(s.name, 0.0)
+        st.cached = cached.get(s.name, False)
         if s.name == "clean":
             removed: dict[str, int] = {}
             for d in row_details.get("clean", []):
@@ -499,6 +519,7 @@ def _finish(
         "input": input_id,
         "stages": [{"stage": s.name, "options": s.options} for s in stages],
         "accounting": accounting,
+        "cached": cached,
         "outputs": {
             k: parquet.get(k) or {"path": v, "bytes": Path(v).stat().st_size} for k, v in paths_out.items()
         },
