@@ -145,6 +145,15 @@ def test_semantic_clusters_partition_the_search(chats):
     assert np.all(h[pick].max() <= np.delete(h, pick))  # the sample: the smallest id hashes
 
 
+def test_the_embedder_is_loaded_once_per_actor_not_per_block(cluster, chats, tmp_path, monkeypatch):
+    faults = tmp_path / "faults"
+    faults.mkdir()
+    monkeypatch.setenv("AIRTUNE_RAY_FAULTS", str(faults))
+    Pipeline(["read", "semantic"], engine="ray", blocks=6).run(chats, tmp_path / "ray")
+    loads = (faults / "embedder-load.log").read_text().split()
+    assert 1 <= len(loads) <= 2 and len(set(loads)) == len(loads)  # an actor pool of at most 2 CPUs
+
+
 def test_embedding_actors_request_a_gpu_where_the_stage_runs_on_cuda():
     from airtune.pipeline.distributed.semantic import gpu_request
 

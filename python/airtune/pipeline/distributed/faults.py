@@ -56,6 +56,13 @@ def fault_point(folder: str | None, point: str) -> None:
             resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
 
 
+def record(folder: str | None, event: str) -> None:
+    """Appends this process's pid to ``<folder>/<event>.log`` (tests count what ran where)."""
+    if folder:
+        with open(os.path.join(folder, f"{event}.log"), "a", encoding="ascii") as f:
+            f.write(f"{os.getpid()}\n")
+
+
 def node() -> str:
     """The IP of the node this task runs on (for messages)."""
     try:

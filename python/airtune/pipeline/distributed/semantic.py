@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from ...dedup import semantic_clusters as sc
-from .faults import block_span, fault_point, named
+from .faults import block_span, fault_point, named, record
 from .globalstages import _live, fetch_fields
 from .rowstages import merge_decisions
 from .shuffle import concat, map_reduce, partition_of, split
@@ -47,10 +47,11 @@ def gpu_request(o: dict[str, Any], resources: dict[str, float]) -> float:
 class EmbedActor:
     """map_batches body in an actor: the embedder, loaded once, embeds each block's live rows."""
 
-    def __init__(self, embedder: str, device: str) -> None:
+    def __init__(self, embedder: str, device: str, faults: str | None = None) -> None:
         from ..run import _embedder
 
         self.model = _embedder(embedder, device)
+        record(faults, "embedder-load")
 
     def __call__(self, block: Any, select: str, decisions: dict[str, Any], faults: Any) -> Any:
         from ..run import _embed
@@ -179,7 +180,7 @@ def semantic_stage(
             zero_copy_batch=True,
             compute=rd.ActorPoolStrategy(min_size=1, max_size=actors),
             num_gpus=gpus,
-            fn_constructor_kwargs={"embedder": o["embedder"], "device": o["device"]},
+            fn_constructor_kwargs={"embedder": o["embedder"], "device": o["device"], "faults": faults},
             fn_kwargs={"select": o["select"], "decisions": decisions, "faults": faults},
         )
         .to_arrow_refs()
