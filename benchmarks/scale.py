@@ -39,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "python")
 from _common import RESULTS, write_results  # noqa: E402
 
 STAGES = ["read", "clean", "quality", "exact", "near"]
+TIMEOUT = 900  # seconds per run: a shared machine must not be held by a stuck run
 PEER_STAGES = ["read", ("near", {"threshold": 0.8, "warn_above": None})]
 
 
@@ -190,7 +191,10 @@ def _run_child(engine: str, k: int, data: Path, out: Path, blocks: int | None, n
     import shutil
 
     shutil.rmtree(out, ignore_errors=True)
-    p = subprocess.run(cmd, capture_output=True, text=True)
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        return {"error": f"over {TIMEOUT} s (stopped)", "load": round(load, 1)}
     if p.returncode:
         return {"error": p.stderr[-1500:], "load": round(load, 1)}
     r = json.loads(p.stdout.strip().splitlines()[-1])
