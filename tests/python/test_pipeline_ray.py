@@ -154,6 +154,17 @@ def test_the_embedder_is_loaded_once_per_actor_not_per_block(cluster, chats, tmp
     assert 1 <= len(loads) <= 2 and len(set(loads)) == len(loads)  # an actor pool of at most 2 CPUs
 
 
+def test_shuffle_concat_skips_partitions_without_rows():
+    import numpy as np
+    from airtune.pipeline.distributed.shuffle import concat
+
+    empty = {"row": np.zeros(0, np.int64), "vec": np.zeros((0, 0), np.float32)}  # a block with no live rows
+    full = {"row": np.arange(2), "vec": np.ones((2, 3), np.float32)}
+    got = concat([empty, full, empty])
+    assert got["vec"].shape == (2, 3) and list(got["row"]) == [0, 1]
+    assert concat([empty])["vec"].shape == (0, 0)
+
+
 def test_embedding_actors_request_a_gpu_where_the_stage_runs_on_cuda():
     from airtune.pipeline.distributed.semantic import gpu_request
 

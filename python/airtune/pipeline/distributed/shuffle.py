@@ -56,6 +56,8 @@ def concat(parts: Sequence[Columns]) -> Columns:
     parts = [p for p in parts if p]
     if not parts:
         return {}
+    # parts without rows add nothing (and may lack a shape: a block with no live rows has no vectors)
+    parts = [p for p in parts if rows_of(p)] or parts[:1]
     out: Columns = {}
     for k, v in parts[0].items():
         if isinstance(v, tuple):
