@@ -4,6 +4,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <algorithm>
 #include <memory>
 #include <span>
 #include <string>
@@ -13,6 +14,7 @@
 #include "dedup/lsh_index.h"
 #include "dedup/shuffle_keys.h"
 #include "io/record.h"
+#include "vectors/kmeans.h"
 
 namespace py = pybind11;
 using namespace airtune;
@@ -27,6 +29,7 @@ using I64 = py::array_t<int64_t, py::array::c_style | py::array::forcecast>;
 using U64 = py::array_t<uint64_t, py::array::c_style | py::array::forcecast>;
 
 using U8 = py::array_t<uint8_t, py::array::c_style | py::array::forcecast>;
+using F32 = py::array_t<float, py::array::c_style | py::array::forcecast>;
 
 template <typename T, typename A>
 std::span<const T> span_of(const A& a) {
@@ -189,6 +192,48 @@ void bind_distributed(py::module_& m) {
       },
       py::arg("a_data"), py::arg("a_offsets"), py::arg("b_data"), py::arg("b_offsets"),
       "Exact Jaccard of set i of A with set i of B (sorted unique uint64 sets given by data and offsets).");
+  s.def(
+      "semantic_centroids",
+      [](const F32& x, int64_t k, int niter, uint64_t seed) {
+        if (x.ndim() != 2) throw InvalidArgument("semantic_centroids: expected a 2-D array");
+        const int64_t n = x.shape(0), d = x.shape(1);
+        if (n < 1 || k < 1) throw InvalidArgument("semantic_centroids: needs at least one row and k >= 1");
+        vectors::KMeansOptions o;
+        o.k = static_cast<int>(std::min<int64_t>(k, n));
+        o.niter = niter;
+        o.seed = seed;
+        o.max_points_per_centroid = 0;  // the caller's sample is the training set
+        o.metric = vectors::KMeansMetric::kCosine;
+        o.init = vectors::KMeansInit::kPlusPlus;
+        vectors::KMeansResult r;
+        {
+          py::gil_scoped_release release;
+          r = vectors::kmeans(x.data(), n, d, o);
+        }
+        return to_numpy(std::move(r.centroids)).reshape({static_cast<int64_t>(r.k), d});
+      },
+      py::arg("x"), py::arg("k"), py::arg("niter") = 20, py::arg("seed") = 1234,
+      "Spherical k-means centroids (min(k, n) x d, unit rows) of the unit rows `x` (every row trains, "
+      "k-means++ init): the clusters semantic dedup routes rows to. Deterministic.");
+
+  s.def(
+      "semantic_route",
+      [](const F32& x, const F32& centroids) {
+        if (x.ndim() != 2 || centroids.ndim() != 2 || x.shape(1) != centroids.shape(1) || centroids.shape(0) < 1)
+          throw InvalidArgument("semantic_route: expected rows (n x d) and centroids (k x d), k >= 1");
+        const int64_t n = x.shape(0), d = x.shape(1);
+        std::vector<int32_t> assign(static_cast<size_t>(n));
+        std::vector<float> score(static_cast<size_t>(n));
+        if (n) {
+          py::gil_scoped_release release;
+          vectors::assign_to_centroids(x.data(), n, d, centroids.data(), static_cast<int>(centroids.shape(0)),
+                                       vectors::KMeansMetric::kCosine, assign.data(), score.data());
+        }
+        return to_numpy(std::move(assign));
+      },
+      py::arg("x"), py::arg("centroids"),
+      "Per row of `x` (unit rows): its centroid (highest inner product, ties to the lower centroid), decided "
+      "by the exact kernel, so a row gets the same centroid whatever the other rows of its batch.");
 }
 
 }  // namespace airtune::bindings

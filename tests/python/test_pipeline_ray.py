@@ -80,6 +80,101 @@ def test_ray_engine_keeps_what_the_local_engine_keeps(cluster, chats, tmp_path, 
     assert json.loads((tmp_path / "ray" / "report.json").read_text())["balanced"]
 
 
+def _same_outputs(a: Path, b: Path) -> None:
+    assert _lines(a / "train.jsonl") == _lines(b / "train.jsonl")  # byte for byte, input order
+    assert sorted(_lines(a / "dropped.jsonl")) == sorted(_lines(b / "dropped.jsonl"))
+
+
+@pytest.mark.parametrize(("clusters", "blocks"), [(1, 3), (4, 2), (4, 5)])
+def test_semantic_dedup_on_ray_keeps_what_the_local_engine_keeps(cluster, chats, tmp_path, clusters, blocks):
+    """k-means on the same sample (smallest id hashes), rows routed to their cluster, each cluster
+    deduplicated alone: the same survivors and reasons as the local engine at any block count."""
+    sem = ("semantic", {"threshold": 0.9, "clusters": clusters, "sample": 400})
+    stages = ["read", "exact", sem, "write"]
+    local = Pipeline(stages).run(chats, tmp_path / "local")
+    dist = Pipeline(stages, engine="ray", blocks=blocks).run(chats, tmp_path / "ray")
+    assert dist.accounting == local.accounting
+    _same_outputs(tmp_path / "ray", tmp_path / "local")
+    assert _stages(dist) == _stages(local)
+    funnel = {s["stage"]: s for s in dist.funnel}
+    assert funnel["semantic"]["dropped"] > 20  # the test can fail
+    assert (
+        dist.report["stages"][2]["details"]["threshold_table"]
+        == local.report["stages"][2]["details"]["threshold_table"]
+    )
+
+
+def test_parquet_output_on_ray_equals_the_local_one(cluster, chats, tmp_path):
+    import pyarrow.parquet as pq
+    from test_pipeline_parquet import check_shards
+
+    stages = ["read", "clean", "exact", ("write", {"output": "parquet"})]
+    local = Pipeline(stages).run(chats, tmp_path / "local")
+    dist = Pipeline(stages, engine="ray", blocks=4).run(chats, tmp_path / "ray")
+    assert dist.accounting == local.accounting
+    check_shards(tmp_path / "ray", local.accounting["kept"])
+    assert len(list((tmp_path / "ray" / "train").iterdir())) == 4  # a shard per block
+    assert pq.read_table(tmp_path / "ray" / "train").equals(pq.read_table(tmp_path / "local" / "train"))
+    assert dist.train.ids == local.train.ids
+
+
+def test_semantic_clusters_partition_the_search(chats):
+    """Clustered semantic dedup = plain semantic dedup inside each k-means cluster; pairs never
+    cross clusters; one cluster is the plain kNN graph."""
+    import numpy as np
+    from airtune.dedup import semantic_clusters as sc
+    from airtune.dedup import semantic_duplicates
+    from airtune.embed import HashedNgramEmbedder
+    from airtune.io import read_jsonl
+    from airtune.io.select import select_text
+
+    recs = read_jsonl(chats, errors="skip", progress=False)
+    x = HashedNgramEmbedder()(select_text(recs, "conversation", missing="empty"))
+    res = sc.clustered_duplicates(x, 0.9, k=10, clusters=5, sample=300, ids=recs.ids)
+    pick = sc.sample_rows(sc.sample_hashes(recs.ids), np.arange(len(recs)), 300)
+    assign = sc.route(x, sc.train_centroids(x[pick], 5))
+    assert len(np.unique(assign)) == 5 and np.all(assign[res.pairs_a] == assign[res.pairs_b])
+    for c in range(5):
+        idx = np.flatnonzero(assign == c)
+        alone = semantic_duplicates(x[idx], 0.9, k=10, device="cpu")
+        assert np.array_equal(res.keep[idx], alone.keep)
+        assert np.array_equal(res.cluster[idx], idx[alone.cluster])
+    plain = semantic_duplicates(x, 0.9, k=10, device="cpu")
+    assert res.n_removed < plain.n_removed  # pairs across clusters are not searched
+    h = sc.sample_hashes(recs.ids)
+    assert np.all(h[pick].max() <= np.delete(h, pick))  # the sample: the smallest id hashes
+
+
+def test_the_embedder_is_loaded_once_per_actor_not_per_block(cluster, chats, tmp_path, monkeypatch):
+    faults = tmp_path / "faults"
+    faults.mkdir()
+    monkeypatch.setenv("AIRTUNE_RAY_FAULTS", str(faults))
+    Pipeline(["read", "semantic"], engine="ray", blocks=6).run(chats, tmp_path / "ray")
+    loads = (faults / "embedder-load.log").read_text().split()
+    assert 1 <= len(loads) <= 2 and len(set(loads)) == len(loads)  # an actor pool of at most 2 CPUs
+
+
+def test_shuffle_concat_skips_partitions_without_rows():
+    import numpy as np
+    from airtune.pipeline.distributed.shuffle import concat
+
+    empty = {"row": np.zeros(0, np.int64), "vec": np.zeros((0, 0), np.float32)}  # a block with no live rows
+    full = {"row": np.arange(2), "vec": np.ones((2, 3), np.float32)}
+    got = concat([empty, full, empty])
+    assert got["vec"].shape == (2, 3) and list(got["row"]) == [0, 1]
+    assert concat([empty])["vec"].shape == (0, 0)
+
+
+def test_embedding_actors_request_a_gpu_where_the_stage_runs_on_cuda():
+    from airtune.pipeline.distributed.semantic import gpu_request
+
+    o = {"device": "cuda", "embedder": "hashed"}
+    assert gpu_request(o, {"CPU": 2}) == 1.0
+    assert gpu_request({**o, "device": "cpu"}, {"CPU": 2, "GPU": 1}) == 0.0
+    assert gpu_request({"device": "auto", "embedder": "/models/minilm"}, {"CPU": 2, "GPU": 1}) == 1.0
+    assert gpu_request({"device": "auto", "embedder": "hashed"}, {"CPU": 2, "GPU": 1}) == 0.0
+
+
 @pytest.mark.parametrize("kind", ["jsonl+gzip", "parquet"])
 def test_shards_give_what_one_file_gives(cluster, tmp_path, kind):
     import gzip
@@ -142,9 +237,58 @@ def test_killed_workers_are_retried_and_the_result_is_exact(cluster, chats, tmp_
     )
 
 
+@pytest.mark.parametrize(
+    ("point", "stage"),
+    [("keys", "exact"), ("embed", "semantic embeddings"), ("reduce", "exact reduce"), ("write", "write")],
+)
+def test_a_task_out_of_memory_names_the_shard_and_node_and_leaves_no_output(
+    cluster, chats, tmp_path, monkeypatch, point, stage
+):
+    """One task's process gets an address-space limit and allocates past it (a real allocation
+    failure): the run fails with a MemoryError naming the stage, the rows and the node."""
+    faults = tmp_path / "faults"
+    faults.mkdir()
+    (faults / point).write_text("oom")
+    monkeypatch.setenv("AIRTUNE_RAY_FAULTS", str(faults))
+    out = tmp_path / "out"
+    stages = ["read", "exact", ("semantic", {"clusters": 2, "sample": 100}), "write"]
+    where = r"partition \d+" if point == "reduce" else r"shard .*support\.jsonl lines \d+-\d+"
+    with pytest.raises(MemoryError, match=rf"^{stage}: {where} ran out of memory on node [\d.]+: "):
+        Pipeline(stages, engine="ray", blocks=3).run(chats, out)
+    assert list(faults.glob(f"{point}.claimed-*"))  # the fault fired
+    # no manifest, no outputs, no work folder; the finished global stages' resume cache only
+    assert {p.name for p in out.iterdir()} <= {".ray-cache"}
+
+
+def test_a_rerun_on_ray_reuses_the_finished_global_stages(cluster, chats, tmp_path, monkeypatch):
+    out = tmp_path / "ray"
+    first = Pipeline(STAGES, engine="ray", blocks=3).run(chats, out)
+    train = (out / "train.jsonl").read_bytes()
+    dropped = (out / "dropped.jsonl").read_bytes()
+    # an armed fault in every dedup key task: the rerun would fail if it computed keys again
+    faults = tmp_path / "faults"
+    faults.mkdir()
+    (faults / "keys").write_text("oom")
+    monkeypatch.setenv("AIRTUNE_RAY_FAULTS", str(faults))
+    again = Pipeline(STAGES, engine="ray", blocks=3).run(chats, out)
+    assert json.loads((out / "manifest.json").read_text())["cached"] == {"exact": True, "near": True}
+    assert (faults / "keys").exists()  # never claimed: no key task ran
+    assert (out / "train.jsonl").read_bytes() == train and (out / "dropped.jsonl").read_bytes() == dropped
+    assert again.accounting == first.accounting
+    monkeypatch.delenv("AIRTUNE_RAY_FAULTS")
+    # near's options changed: exact is reused, near recomputed, and the result is the local one
+    changed = [*STAGES[:-2], ("near", {"threshold": 0.8}), "write"]
+    Pipeline(changed, engine="ray", blocks=3).run(chats, out)
+    assert json.loads((out / "manifest.json").read_text())["cached"] == {"exact": True, "near": False}
+    Pipeline(changed).run(chats, tmp_path / "local")
+    _same_outputs(out, tmp_path / "local")
+    Pipeline(changed, engine="ray", blocks=3).run(chats, out, resume=False)
+    assert json.loads((out / "manifest.json").read_text())["cached"] == {"exact": False, "near": False}
+
+
 def test_ray_engine_refuses_what_it_cannot_run(tmp_path, chats):
-    with pytest.raises(ValueError, match="stage 'semantic' does not run on the Ray engine"):
-        Pipeline(["read", "semantic"], engine="ray")
+    with pytest.raises(ValueError, match="stage 'outliers' does not run on the Ray engine"):
+        Pipeline(["read", "outliers"], engine="ray")
     with pytest.raises(ValueError, match="engine"):
         Pipeline(["read"], engine="spark")
     empty = tmp_path / "shards"

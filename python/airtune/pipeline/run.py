@@ -315,13 +315,21 @@ def _exact(
     return out, details
 
 
-def _embed(records: Records, select: str, embedder: str) -> np.ndarray:
+def _embedder(embedder: str, device: str = "auto") -> Any:
+    """The embedder a semantic/outliers stage names (loaded on first call)."""
     from ..embed import HashedNgramEmbedder, SentenceTransformerEmbedder
 
-    texts = select_text(records, select, stage="embed", missing="empty")
     if embedder == "hashed":
-        return HashedNgramEmbedder()(texts)
-    return SentenceTransformerEmbedder(embedder)(texts.to_list())
+        return HashedNgramEmbedder()
+    return SentenceTransformerEmbedder(embedder, device=None if device == "auto" else device)
+
+
+def _embed(records: Records, select: str, embedder: Any, device: str = "auto") -> np.ndarray:
+    from ..embed import HashedNgramEmbedder
+
+    texts = select_text(records, select, stage="embed", missing="empty")
+    model = _embedder(embedder, device) if isinstance(embedder, str) else embedder
+    return model(texts if isinstance(model, HashedNgramEmbedder) else texts.to_list())
 
 
 def _warn(stage: str, dropped: int, n: int, share: float | None, table: dict[Any, int]) -> str | None:
@@ -367,8 +375,20 @@ def _semantic(records: Records, o: dict[str, Any]) -> tuple[StageOutput, dict[st
 
     if len(records) < 2:
         return StageOutput("semantic", records, records.take([]), []), {}
-    x = _embed(records, o["select"], o["embedder"])
-    res = semantic_duplicates(x, float(o["threshold"]), k=int(o["k"]), ids=records.ids, device="cpu")
+    x = _embed(records, o["select"], o["embedder"], o["device"])
+    if int(o["clusters"]) > 1:  # k-means partition: the rule the Ray engine follows too
+        from ..dedup.semantic_clusters import clustered_duplicates
+
+        res = clustered_duplicates(
+            x,
+            float(o["threshold"]),
+            k=int(o["k"]),
+            clusters=int(o["clusters"]),
+            sample=int(o["sample"]),
+            ids=records.ids,
+        )
+    else:
+        res = semantic_duplicates(x, float(o["threshold"]), k=int(o["k"]), ids=records.ids, device="cpu")
     return res.apply(records), {**_dedup_details("semantic", "cosine", records, res, o), "index": res.index}
 
 
@@ -439,7 +459,12 @@ class PipelineResult(ResultMixin):
         access (the run itself never held it all)."""
         if self._train is None:
             p = Path(self.paths["train"])
-            self._train = read_jsonl(p, progress=False) if p.stat().st_size else Records()
+            if p.is_dir():  # output="parquet"
+                from .shards import read_records
+
+                self._train = read_records(p)
+            else:
+                self._train = read_jsonl(p, progress=False) if p.stat().st_size else Records()
         return self._train
 
     def summary_line(self) -> str:
@@ -512,7 +537,7 @@ class Pipeline:
         """Run every stage on ``source`` (a JSONL path, or Records / anything
         :func:`airtune.io.from_any` takes) and write the outputs into ``out_dir``."""
         if self.engine == "ray":
-            return self._run_ray(source, out_dir)
+            return self._run_ray(source, out_dir, resume)
         started = time.perf_counter()
         out = Path(out_dir)
         if out.exists() and not out.is_dir():
@@ -610,7 +635,21 @@ class Pipeline:
         # 3. outputs
         fmt = write.options["format"] if write is not None else "auto"
         paths: dict[str, str] = {}
-        if train is None:
+        parquet: dict[str, Any] = {}  # output="parquet": the shards of train (and test)
+        if write is not None and write.options["output"] == "parquet":
+            from . import shards
+
+            (out / "train.jsonl").unlink(missing_ok=True)
+            (out / "test.jsonl").unlink(missing_ok=True)
+            split_run = train is not None
+            train = train if split_run else current  # None: streaming only, the kept parts on disk
+            parts = [train] if train is not None else (_read_records(p) for p in kept_parts)
+            parquet["train"] = shards.write_records(parts, out / "train")
+            test = test if test is not None else Records()
+            if split_run:
+                parquet["test"] = shards.write_records([test], out / "test")
+            paths.update({k: v["path"] for k, v in parquet.items()})
+        elif train is None:
             if current is not None:
                 train = current
                 _write_records(train, out / ".train.stage.jsonl", fmt)
@@ -625,7 +664,7 @@ class Pipeline:
             test = test if test is not None else Records()
             test.write_jsonl(str(out / "test.jsonl"), format=fmt)
             paths["test"] = str(out / "test.jsonl")
-        paths["train"] = str(out / "train.jsonl")
+        paths.setdefault("train", str(out / "train.jsonl"))
         _concat_files(dropped_parts, out / "dropped.jsonl")
         paths["dropped"] = str(out / "dropped.jsonl")
         if quarantine.get("path"):
@@ -681,14 +720,16 @@ class Pipeline:
             "input": input_id,
             "stages": [{"stage": s.name, "options": s.options} for s in stages],
             "accounting": accounting,
-            "outputs": {k: {"path": v, "bytes": Path(v).stat().st_size} for k, v in paths.items()},
+            "outputs": {
+                k: parquet.get(k) or {"path": v, "bytes": Path(v).stat().st_size} for k, v in paths.items()
+            },
             "cached": {s.stage: s.cached for s in stats},
             "build": {k: v for k, v in _core.build_info().items() if isinstance(v, (str, int, float, bool))},
         }
         _atomic_text(out / "manifest.json", json.dumps(manifest, indent=1, default=str))
         return PipelineResult(train, test, report["funnel"], report, paths, accounting)
 
-    def _run_ray(self, source: Any, out_dir: str | os.PathLike) -> PipelineResult:
+    def _run_ray(self, source: Any, out_dir: str | os.PathLike, resume: bool) -> PipelineResult:
         from .distributed import run_ray
 
         stages = list(self.stages)
@@ -696,7 +737,7 @@ class Pipeline:
             stages.insert(0, validate(["read"])[0])
         for i, s in enumerate(stages):
             s.position = i
-        return run_ray(stages, source, out_dir, address=self.address, blocks=self.blocks)
+        return run_ray(stages, source, out_dir, address=self.address, blocks=self.blocks, resume=resume)
 
     # ------------------------------------------------------------------------------------------
     def _batches(

@@ -122,6 +122,13 @@ STAGES: dict[str, StageSpec] = {
             "embedder": Option(
                 _STR, "hashed", "'hashed' (no model) or the path of a sentence-transformers model"
             ),
+            "device": Option(
+                _STR, "auto", "where the embedder runs (Ray: 'cuda' requests a GPU)", ("auto", "cpu", "cuda")
+            ),
+            "clusters": Option(
+                _INT, 1, "k-means clusters rows are routed to, each deduplicated alone (1: one kNN graph)"
+            ),
+            "sample": Option(_INT, 100_000, "rows k-means trains on: the smallest XXH64 of the row id"),
             "warn_above": Option((int, float, type(None)), 0.3),
         },
         streaming=False,
@@ -171,7 +178,13 @@ STAGES: dict[str, StageSpec] = {
         {
             "format": Option(
                 _STR, "auto", "", ("auto", "chat", "sharegpt", "alpaca", "prompt_completion", "text")
-            )
+            ),
+            "output": Option(
+                _STR,
+                "jsonl",
+                "train/test as JSONL files or as Parquet shards (train/part-*.parquet)",
+                ("jsonl", "parquet"),
+            ),
         },
         streaming=True,
         drops=False,
@@ -273,7 +286,16 @@ def _check_values(name: str, position: int, o: dict[str, Any]) -> None:
         bad("threshold", "must be in (0, 1]")
     if name == "split" and not 0 < o["fraction"] < 1:
         bad("fraction", "must be in (0, 1)")
-    for key in ("ngram", "num_perm", "k", "n_variants", "batch_bytes", "max_line_bytes"):
+    for key in (
+        "ngram",
+        "num_perm",
+        "k",
+        "n_variants",
+        "batch_bytes",
+        "max_line_bytes",
+        "clusters",
+        "sample",
+    ):
         if key in o and o[key] < 1:
             bad(key, "must be >= 1")
     if "select" in o:

@@ -2,7 +2,8 @@
 
 Stages: read, clean, quality (per row: Ray Data ``map_batches`` over Arrow blocks, the C++ kernels
 reading the block's buffers), exact and near (global: hash shuffles over Ray tasks, see
-globalstages.py), write. The other stages (semantic, outliers, system_prompt_check, split,
+globalstages.py), semantic (embeddings in actors, k-means routing, see semantic.py), write (JSONL
+files or Parquet shards, shards.py). The other stages (outliers, system_prompt_check, split,
 diversify) are not on this engine yet and are refused by name before anything runs.
 
 Every row travels in its block until the end with the stage and reason that dropped it (null while
@@ -11,7 +12,7 @@ quarantined, checked before the manifest is written. Outputs as the local engine
 (train.jsonl, dropped.jsonl, quarantine.jsonl, report.json/html, manifest.json last), each
 assembled from per-block shards written by the tasks (atomic renames; a retried task rewrites the
 same names), in input order. The work folder ``<out>/.ray-work`` is removed when the run ends.
-There is no resume cache on this engine: a rerun recomputes.
+A rerun reuses the global stages a previous run finished (cache.py; ``resume=False`` recomputes).
 
 The rows kept, the reasons and the survivors equal the local engine's on the same input whatever
 the number of blocks and workers; label conflicts of exact duplicates (on_conflict="majority"/"drop")
@@ -30,12 +31,13 @@ from typing import Any
 
 import numpy as np
 
+from . import cache
 from .blocks import STAGE, from_block, live_mask
-from .faults import faults_dir
+from .faults import block_span, fault_point, faults_dir, named
 from .read import count_lines, plan, plan_table, read_range, shards_of
 from .rowstages import apply_decisions, empty_decisions, row_stage
 
-RAY_STAGES = ("read", "clean", "quality", "exact", "near", "write")
+RAY_STAGES = ("read", "clean", "quality", "exact", "near", "semantic", "write")
 _ROW_STAGES = ("clean", "quality")
 
 
@@ -88,22 +90,41 @@ def check_stages(names: Sequence[str]) -> None:
 
 
 def _write_block(
-    block: Any, decisions: dict[str, Any], work: str, stages: list[tuple[int, str]], fmt: str
+    block: Any,
+    decisions: dict[str, Any],
+    work: str,
+    stages: list[tuple[int, str]],
+    fmt: str,
+    output: str,
+    faults: str | None,
 ) -> dict[str, Any]:
     """Final pass over one block: the kept rows and the dropped ones (per stage, with their reasons
     in the metadata) as shards of the outputs; the block's accounting."""
+    with named("write", block_span(block)):
+        fault_point(faults, "write")
+        return _write_rows(apply_decisions(block, decisions), work, stages, fmt, output)
+
+
+def _write_rows(
+    block: Any, work: str, stages: list[tuple[int, str]], fmt: str, output: str
+) -> dict[str, Any]:
     from ...stage import reason_kind
     from ..run import _EXAMPLES, _label_balance, _snippet, _with_reasons
 
-    block = apply_decisions(block, decisions)
     records, rows, stage, reason = from_block(block)
     out = Path(work) / "out"
-    out.mkdir(parents=True, exist_ok=True)
+    out.mkdir(exist_ok=True)  # not parents: a task left running by a failed run must not recreate work
     first = int(rows[0]) if len(rows) else -1
     tag = f"{first:020d}"
     live = live_mask(stage)
     kept = records.take(np.flatnonzero(live))
-    _atomic_write(kept, out / f"kept-{tag}.jsonl", fmt)
+    if output == "parquet":
+        from ..shards import write_shard
+
+        if len(kept):
+            write_shard(kept, out / f"kept-{tag}.parquet")
+    else:
+        _atomic_write(kept, out / f"kept-{tag}.jsonl", fmt)
     stage_l, reason_l = stage.to_pylist(), reason.to_pylist()
     per: dict[str, Any] = {}
     for pos, name in stages:
@@ -150,11 +171,13 @@ def run_ray(
     address: str | None = None,
     blocks: int | None = None,
     parts: int | None = None,
+    resume: bool = True,
 ) -> Any:
     """Runs validated `stages` (StageConfig, positions set) on `source` (a JSONL or Parquet file, a
     folder of shards or a list of them) on Ray; returns a PipelineResult. `blocks`: read tasks
     (default: one per read.batch_bytes of input); `parts`: partitions of the shuffles (default:
-    twice the cluster's CPUs, at most the number of blocks x 4)."""
+    twice the cluster's CPUs, at most the number of blocks x 4); `resume`: reuse the global stages
+    a previous run with the same input and options finished (cache.py)."""
     started = time.perf_counter()
     check_stages([s.name for s in stages])
     if not isinstance(source, (str, os.PathLike, list, tuple)):
@@ -178,14 +201,26 @@ def run_ray(
     work.mkdir()
     faults = faults_dir()
     try:
-        return _run(ray, rd, stages, paths, ranges, out, work, faults, parts, started)
+        return _run(ray, rd, stages, paths, ranges, out, work, faults, parts, started, resume)
     except Exception as exc:
         cause = _user_error(exc)
         if cause is exc:
             raise
+        if isinstance(cause, MemoryError):  # a block named by shard number: name the file
+            cause = MemoryError(_shard_names(str(cause), paths))
         raise cause from None  # the task's own error (it names the shard, range and node)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _shard_names(msg: str, paths: list[Path]) -> str:
+    import re
+
+    def name(m: Any) -> str:
+        i = int(m.group(1))
+        return f"shard {paths[i]}" if i < len(paths) else m.group(0)
+
+    return re.sub(r"shard #(\d+)", name, msg)
 
 
 def _user_error(exc: BaseException) -> BaseException:
@@ -224,10 +259,16 @@ def _run(
     faults: str | None,
     parts: int | None,
     started: float,
+    resume: bool,
 ) -> Any:
+    from ... import __version__
     from ...io import Records
     from .. import run as local
     from .globalstages import exact_stage, near_stage
+    from .semantic import semantic_stage
+
+    cache_dir = out / ".ray-cache"
+    cached: dict[str, bool] = {}
 
     read = next(s for s in stages if s.name == "read")
     ranges = count_lines(ranges)
@@ -245,8 +286,10 @@ def _run(
     seconds: dict[str, float] = {}
     refs: list[Any] | None = None
     work_stages = [s for s in stages if s.name not in ("read", "write")]
+    chain: list[Any] = [__version__, cache.input_id(paths), ("read", ro)]
     for s in work_stages:
         t = time.perf_counter()
+        chain.append((s.name, s.options))
         if s.name in _ROW_STAGES:
             if ds is None:
                 ds = rd.from_arrow_refs(refs)
@@ -265,26 +308,52 @@ def _run(
             )
             refs = None
             continue
+        unit = cache.unit(cache_dir, s.position, s.name, local._key(*chain))
+        hit = cache.load(unit) if resume else None
+        cached[s.name] = hit is not None
+        if hit is not None:
+            decisions, details[s.name], seconds[s.name] = hit
+            continue
         if refs is None:
             refs = ds.to_arrow_refs()
             ds = None
-        fn = exact_stage if s.name == "exact" else near_stage
-        decisions, details[s.name], _ = fn(refs, s.options, decisions, n_parts, faults)
+        if s.name == "semantic":
+            decisions, details[s.name], _ = semantic_stage(rd, refs, s.options, decisions, n_parts, faults)
+        else:
+            fn = exact_stage if s.name == "exact" else near_stage
+            decisions, details[s.name], _ = fn(refs, s.options, decisions, n_parts, faults)
         seconds[s.name] = time.perf_counter() - t
+        cache.save(unit, decisions, details[s.name], seconds[s.name])
     if refs is None:
         refs = ds.to_arrow_refs()
     write = next((s for s in stages if s.name == "write"), None)
     fmt = write.options["format"] if write is not None else "auto"
+    output = write.options["output"] if write is not None else "jsonl"
     task = ray.remote(_write_block)
     order = [(s.position, s.name) for s in work_stages]
     shared = ray.put(decisions)  # once in the object store, not in every task's arguments
-    summaries = ray.get([task.remote(r, shared, str(work), order, fmt) for r in refs])
+    futures = [task.remote(r, shared, str(work), order, fmt, output, faults) for r in refs]
+    ray.wait(futures, num_returns=len(futures), fetch_local=False)  # all ended before an error is raised
+    summaries = ray.get(futures)
     summaries = sorted((x for x in summaries if x["rows"]), key=lambda x: x["first"])
     for a, b in zip(summaries, summaries[1:]):
         if b["first"] <= a["last"]:
             raise local.AccountingError("engine='ray': two blocks hold overlapping rows")
     return _finish(
-        stages, paths, out, work, summaries, details, seconds, started, ray, len(ranges), n_parts, Records
+        stages,
+        paths,
+        out,
+        work,
+        summaries,
+        details,
+        seconds,
+        started,
+        ray,
+        len(ranges),
+        n_parts,
+        Records,
+        output,
+        cached,
     )
 
 
@@ -301,6 +370,8 @@ def _finish(
     n_blocks: int,
     n_parts: int,
     Records: Any,
+    output: str,
+    cached: dict[str, bool],
 ) -> Any:
     from ... import __version__, _core
     from .. import run as local
@@ -355,6 +426,7 @@ def _finish(
         st.kept = current - st.dropped
         current = st.kept
         st.seconds = seconds.get(s.name, 0.0)
+        st.cached = cached.get(s.name, False)
         if s.name == "clean":
             removed: dict[str, int] = {}
             for d in row_details.get("clean", []):
@@ -387,8 +459,17 @@ def _finish(
     shards = work / "out"
     tags = [f"{x['first']:020d}" for x in summaries]
     paths_out: dict[str, str] = {}
-    local._concat_files([shards / f"kept-{t}.jsonl" for t in tags], out / "train.jsonl")
-    paths_out["train"] = str(out / "train.jsonl")
+    parquet: dict[str, Any] = {}
+    if output == "parquet":
+        from ..shards import assemble
+
+        (out / "train.jsonl").unlink(missing_ok=True)
+        kept_files = [shards / f"kept-{t}.parquet" for t in tags]
+        parquet["train"] = assemble([p for p in kept_files if p.exists()], out / "train")
+        paths_out["train"] = parquet["train"]["path"]
+    else:
+        local._concat_files([shards / f"kept-{t}.jsonl" for t in tags], out / "train.jsonl")
+        paths_out["train"] = str(out / "train.jsonl")
     positions = [s.position for s in stages if s.name not in ("read", "write")]
     local._concat_files(
         [shards / f"dropped-{t}-{p:02d}.jsonl" for t in tags for p in positions], out / "dropped.jsonl"
@@ -437,7 +518,10 @@ def _finish(
         "input": input_id,
         "stages": [{"stage": s.name, "options": s.options} for s in stages],
         "accounting": accounting,
-        "outputs": {k: {"path": v, "bytes": Path(v).stat().st_size} for k, v in paths_out.items()},
+        "cached": cached,
+        "outputs": {
+            k: parquet.get(k) or {"path": v, "bytes": Path(v).stat().st_size} for k, v in paths_out.items()
+        },
         "build": {k: v for k, v in _core.build_info().items() if isinstance(v, (str, int, float, bool))},
     }
     local._atomic_text(out / "manifest.json", json.dumps(manifest, indent=1, default=str))

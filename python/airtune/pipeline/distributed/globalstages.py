@@ -28,7 +28,7 @@ import numpy as np
 
 from ... import _core
 from .blocks import from_block
-from .faults import fault_point
+from .faults import block_span, fault_point, named
 from .rowstages import alive, merge_decisions
 from .shuffle import concat, map_reduce, mix, partition_of, ragged_take, rows_of, split
 
@@ -105,11 +105,12 @@ def _norm_flags(o: dict[str, Any]) -> int:
 
 
 def _exact_map(block: Any, o: dict[str, Any], decisions: dict[str, Any], parts: int, faults: Any) -> tuple:
-    fault_point(faults, "keys")
-    records, rows = _live(block, decisions)
-    h, c = _D.exact_keys(_texts(records, o["select"], "exact"), _norm_flags(o))
-    cols = {"hash": h, "check": c, "row": rows}
-    return {"live": len(rows)}, split(cols, partition_of(h, parts), parts)
+    with named("exact", block_span(block)):
+        fault_point(faults, "keys")
+        records, rows = _live(block, decisions)
+        h, c = _D.exact_keys(_texts(records, o["select"], "exact"), _norm_flags(o))
+        cols = {"hash": h, "check": c, "row": rows}
+        return {"live": len(rows)}, split(cols, partition_of(h, parts), parts)
 
 
 def _exact_reduce(p: int, faults: Any, cols: dict[str, Any]) -> dict[str, np.ndarray]:
@@ -196,6 +197,11 @@ def near_index(o: dict[str, Any]) -> Any:
 
 
 def _near_map(block: Any, o: dict[str, Any], decisions: dict[str, Any], parts: int, faults: Any) -> tuple:
+    with named("near", block_span(block)):
+        return _near_keys(block, o, decisions, parts, faults)
+
+
+def _near_keys(block: Any, o: dict[str, Any], decisions: dict[str, Any], parts: int, faults: Any) -> tuple:
     fault_point(faults, "keys")
     records, rows = _live(block, decisions)
     ix = near_index(o)

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from .blocks import SHARD_SHIFT, to_block
-from .faults import fault_point
+from .faults import fault_point, node
 
 _JSONL, _GZIP, _PARQUET = "jsonl", "jsonl.gz", "parquet"
 _SUFFIXES = (".jsonl", ".json", ".ndjson", ".gz", ".parquet", ".pq")
@@ -193,30 +193,21 @@ def read_range(batch: Any, options: dict[str, Any], work: str, faults: str | Non
     blocks = []
     for item in batch.to_pylist():
         r = Range(**json.loads(item["range"]))
-        fault_point(faults, "read")
         try:
+            fault_point(faults, "read")
             records, counts = _read(r, options, work)
         except MemoryError as exc:
-            raise MemoryError(f"read: {r.where()} ran out of memory on node {_node()}: {exc}") from None
+            raise MemoryError(f"read: {r.where()} ran out of memory on node {node()}: {exc}") from None
         except (OSError, ValueError) as exc:
-            raise type(exc)(f"read: {r.where()} on node {_node()}: {exc}") from None
+            raise type(exc)(f"read: {r.where()} on node {node()}: {exc}") from None
         _write_json(Path(work) / "read" / f"{r.name}.json", counts)
         rows = (np.int64(r.shard) << np.int64(SHARD_SHIFT)) | np.asarray(records.lines, dtype=np.int64)
         blocks.append(to_block(records, rows))
     return pa.concat_tables(blocks) if len(blocks) != 1 else blocks[0]
 
 
-def _node() -> str:
-    try:
-        import ray
-
-        return ray.util.get_node_ip_address()
-    except Exception:  # noqa: BLE001 - only for a message
-        return "?"
-
-
 def _write_json(path: Path, obj: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(exist_ok=True)  # not parents: never recreate a removed work folder
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     tmp.write_text(json.dumps(obj))
     os.replace(tmp, path)
@@ -227,7 +218,7 @@ def _read(r: Range, o: dict[str, Any], work: str) -> tuple[Any, dict[str, Any]]:
     from ...io.jsonl import JsonlStream
 
     qdir = Path(work) / "quarantine"
-    qdir.mkdir(parents=True, exist_ok=True)
+    qdir.mkdir(exist_ok=True)
     if r.kind == _PARQUET:
         return _read_parquet(r, o, qdir)
     qpath = str(qdir / f"{r.name}.jsonl") if o["errors"] == "quarantine" else None

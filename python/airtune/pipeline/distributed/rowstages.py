@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from .blocks import from_block, live_mask, to_block
-from .faults import fault_point
+from .faults import block_span, fault_point, named
 
 
 def _pa() -> Any:
@@ -91,7 +91,7 @@ def _write_details(work: str, stage: str, rows: np.ndarray, details: dict[str, A
     if not len(rows):
         return
     path = Path(work) / "details" / f"{stage}-{int(rows[0]):019d}-{int(rows[-1]):019d}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(exist_ok=True)  # not parents: never recreate a removed work folder
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     tmp.write_text(json.dumps({"first": int(rows[0]), "last": int(rows[-1]), "rows": len(rows), **details}))
     os.replace(tmp, path)
@@ -101,6 +101,13 @@ def row_stage(
     block: Any, name: str, options: dict[str, Any], decisions: dict[str, Any], work: str, faults: str | None
 ) -> Any:
     """map_batches body of the per-row stage `name` (clean or quality) over one block."""
+    with named(name, block_span(block)):
+        return _row_stage(block, name, options, decisions, work, faults)
+
+
+def _row_stage(
+    block: Any, name: str, options: dict[str, Any], decisions: dict[str, Any], work: str, faults: str | None
+) -> Any:
     from ..run import _clean_rows, _quality
 
     fault_point(faults, name)

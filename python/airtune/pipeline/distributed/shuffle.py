@@ -56,6 +56,8 @@ def concat(parts: Sequence[Columns]) -> Columns:
     parts = [p for p in parts if p]
     if not parts:
         return {}
+    # parts without rows add nothing (and may lack a shape: a block with no live rows has no vectors)
+    parts = [p for p in parts if rows_of(p)] or parts[:1]
     out: Columns = {}
     for k, v in parts[0].items():
         if isinstance(v, tuple):
@@ -124,4 +126,7 @@ def _map_task(mapper: Callable, parts: int, x: Any, *args: Any) -> tuple:
 
 
 def _reduce_task(reducer: Callable, p: int, extra: tuple, *partitions: Columns) -> Any:
-    return reducer(p, *extra, concat(partitions))
+    from .faults import named
+
+    with named(reducer.__name__.strip("_").replace("_", " "), f"partition {p}"):
+        return reducer(p, *extra, concat(partitions))
