@@ -24,6 +24,7 @@ namespace py = pybind11;
 using namespace airtune;
 using namespace airtune::dedup;
 using airtune::bindings::def_column;
+using airtune::bindings::def_matrix;
 using airtune::bindings::to_numpy;
 using airtune::bindings::utf8_views;
 
@@ -158,6 +159,15 @@ void bind_dedup(py::module_& m) {
   outliers.def_readonly("fence", &OutlierScores::fence, "score above which a row is flagged");
   def_column(outliers, "score", &OutlierScores::score, "higher = more outlying");
   def_column(outliers, "flag", &OutlierScores::flag, "1 = outlier");
+
+  py::class_<IvfPlan> ivf(d, "IvfPlan", "ivf_plan's result (dedup/knn.h): the lists and probes an IVF search scans.");
+  ivf.def_readonly("nlist", &IvfPlan::nlist);
+  ivf.def_readonly("nprobe", &IvfPlan::nprobe);
+  def_matrix(ivf, "centroids", &IvfPlan::centroids, &IvfPlan::dim, "nlist x d, unit rows");
+  def_column(ivf, "assign", &IvfPlan::assign, "per base row: its list");
+  def_matrix(ivf, "probe_ids", &IvfPlan::probe_ids, &IvfPlan::nprobe, "nq x nprobe, best first");
+  def_matrix(ivf, "probe_scores", &IvfPlan::probe_scores, &IvfPlan::nprobe,
+             "nq x nprobe: inner product with the centroid");
 
   py::class_<SemDedupResult> sem(d, "SemDedupResult", "semdedup's result (dedup/semdedup.h).");
   sem.def_readonly("n_clusters", &SemDedupResult::n_clusters);
@@ -385,20 +395,13 @@ void bind_dedup(py::module_& m) {
           py::gil_scoped_release release;
           p = ivf_plan(base.data(), nb, query.data(), nq, dim, kind, o);
         }
-        py::dict out;
-        out["nlist"] = p.nlist;
-        out["nprobe"] = p.nprobe;
-        out["centroids"] = to_numpy(std::move(p.centroids)).reshape({static_cast<int64_t>(p.nlist), dim});
-        out["assign"] = to_numpy(std::move(p.assign));
-        out["probe_ids"] = to_numpy(std::move(p.probe_ids)).reshape({nq, static_cast<int64_t>(p.nprobe)});
-        out["probe_scores"] = to_numpy(std::move(p.probe_scores)).reshape({nq, static_cast<int64_t>(p.nprobe)});
-        return out;
+        return p;
       },
       py::arg("base"), py::arg("query"), py::arg("index"), py::arg("nlist") = 0, py::arg("nprobe") = 0,
       py::arg("seed") = 1234,
       "The lists and probes that index='ivf' or 'ivf-gemm' scans (k-means of the base rows; each query's nprobe "
-      "best lists, best first): dict nlist, nprobe, centroids (nlist x d), assign (per base row), probe_ids and "
-      "probe_scores (nq x nprobe). Another engine scanning them, its candidates rescored by rescore_knn, returns "
+      "best lists, best first) as an IvfPlan. Another engine scanning them, its candidates rescored by rescore_knn, "
+      "returns "
       "the same kNN graph.");
 
   d.def(

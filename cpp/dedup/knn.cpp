@@ -76,6 +76,7 @@ IvfPlan plan_lists(const float* base, int64_t nb, const float* query, int64_t nq
   auto km = ivf_lists(base, nb, d, nlist, o.seed);
   IvfPlan p;
   p.nlist = km.k;
+  p.dim = d;
   p.nprobe = kind == SearchIndex::kIvfGemm ? std::min(o.nprobe > 0 ? o.nprobe : std::max(8, p.nlist / 20), p.nlist)
              : o.nprobe > 0                ? std::min(o.nprobe, p.nlist)
                                            : std::min(p.nlist, std::max(16, p.nlist / 16));

@@ -71,6 +71,7 @@ struct KnnGraph {
 struct IvfPlan {
   int nlist = 0;
   int nprobe = 0;
+  int64_t dim = 0;                  ///< d, the width of a centroid
   std::vector<float> centroids;     ///< nlist x d, unit rows
   std::vector<int64_t> assign;      ///< per base row: its list
   std::vector<int64_t> probe_ids;   ///< nq x nprobe, best first

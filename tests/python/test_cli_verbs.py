@@ -516,9 +516,7 @@ def test_monitor_curate_compares_production_in_the_training_datas_form(tmp_path)
     d = data.generate(tmp_path / "demo", seed=0, show_progress=False)
     cfg = tmp_path / "pipeline.toml"
     cfg.write_text(PIPELINE_TOML)
-    code, _, err = cli(
-        "curate", cfg, "--input", d.traffic, "--out", tmp_path / "cur", "--no-progress"
-    )
+    code, _, err = cli("curate", cfg, "--input", d.traffic, "--out", tmp_path / "cur", "--no-progress")
     assert code == 0, err
     train = tmp_path / "cur" / "train.jsonl"
     prod = d.production

@@ -95,15 +95,15 @@ def test_ivf_plan_is_the_plan_the_cpu_index_scans():
     for kind in ("ivf", "ivf-gemm"):
         plan = semantic._c.ivf_plan(x, x, kind)
         _, _, used = semantic._c.knn_self_cosine(x, 5, kind)
-        assert used == f"{kind}(nlist={plan['nlist']},nprobe={plan['nprobe']})"
-        assert plan["centroids"].shape == (plan["nlist"], x.shape[1])
-        assert plan["assign"].shape == (x.shape[0],) and plan["assign"].max() < plan["nlist"]
+        assert used == f"{kind}(nlist={plan.nlist},nprobe={plan.nprobe})"
+        assert plan.centroids.shape == (plan.nlist, x.shape[1])
+        assert plan.assign.shape == (x.shape[0],) and plan.assign.max() < plan.nlist
         # probes: each row's best lists by inner product with the centroids, best first
-        scores = xu @ plan["centroids"].T
-        best = np.take_along_axis(scores, plan["probe_ids"], axis=1)
+        scores = xu @ plan.centroids.T
+        best = np.take_along_axis(scores, plan.probe_ids, axis=1)
         assert np.all(np.diff(best, axis=1) <= 1e-6)
-        assert np.allclose(best, plan["probe_scores"], atol=1e-5)
-        assert np.all(best[:, -1] >= np.sort(scores, axis=1)[:, -plan["nprobe"]] - 1e-5)
+        assert np.allclose(best, plan.probe_scores, atol=1e-5)
+        assert np.all(best[:, -1] >= np.sort(scores, axis=1)[:, -plan.nprobe] - 1e-5)
     with pytest.raises(ValueError, match="'ivf' or 'ivf-gemm'"):
         semantic._c.ivf_plan(x, x, "flat")
 

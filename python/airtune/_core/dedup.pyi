@@ -6,7 +6,7 @@ import collections.abc
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['Clusters', 'ExactResult', 'MinHashIndex', 'MinHashOptions', 'NormalizeOptions', 'OutlierScores', 'PairSet', 'SemDedupResult', 'candidate_probability', 'centroid_outliers', 'choose_bands_rows', 'clusters_from_pairs', 'exact_duplicates', 'exact_hashes', 'iqr_fence', 'knn_cross_cosine', 'knn_outliers', 'knn_self_cosine', 'lof_outliers', 'normalize', 'reference_outliers', 'removed_at_thresholds', 'rescore_knn', 'semdedup', 'shingle_hashes', 'shingles', 'signatures_of_sets', 'unit_rows']
+__all__: list[str] = ['Clusters', 'ExactResult', 'IvfPlan', 'MinHashIndex', 'MinHashOptions', 'NormalizeOptions', 'OutlierScores', 'PairSet', 'SemDedupResult', 'candidate_probability', 'centroid_outliers', 'choose_bands_rows', 'clusters_from_pairs', 'exact_duplicates', 'exact_hashes', 'iqr_fence', 'ivf_plan', 'knn_cross_cosine', 'knn_outliers', 'knn_self_cosine', 'lof_outliers', 'normalize', 'reference_outliers', 'removed_at_thresholds', 'rescore_knn', 'semdedup', 'shingle_hashes', 'shingles', 'signatures_of_sets', 'unit_rows']
 class NormalizeOptions:
     """
     The one text normalisation's options (core/normalize.h); unicode: 'NFKC', 'NFC' or None (validated when set).
@@ -127,6 +127,36 @@ class OutlierScores:
         """
         higher = more outlying
         """
+class IvfPlan:
+    """
+    ivf_plan's result (dedup/knn.h): the lists and probes an IVF search scans.
+    """
+    @property
+    def assign(self) -> numpy.typing.NDArray[numpy.int64]:
+        """
+        per base row: its list
+        """
+    @property
+    def centroids(self) -> numpy.typing.NDArray[numpy.float32]:
+        """
+        nlist x d, unit rows
+        """
+    @property
+    def nlist(self) -> int:
+        ...
+    @property
+    def nprobe(self) -> int:
+        ...
+    @property
+    def probe_ids(self) -> numpy.typing.NDArray[numpy.int64]:
+        """
+        nq x nprobe, best first
+        """
+    @property
+    def probe_scores(self) -> numpy.typing.NDArray[numpy.float32]:
+        """
+        nq x nprobe: inner product with the centroid
+        """
 class SemDedupResult:
     """
     semdedup's result (dedup/semdedup.h).
@@ -206,6 +236,10 @@ def exact_hashes(texts: collections.abc.Sequence, normalize: NormalizeOptions) -
     ...
 def iqr_fence(values: collections.abc.Sequence[typing.SupportsFloat | typing.SupportsIndex], factor: typing.SupportsFloat | typing.SupportsIndex) -> float:
     ...
+def ivf_plan(base: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], query: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], index: str, nlist: typing.SupportsInt | typing.SupportsIndex = 0, nprobe: typing.SupportsInt | typing.SupportsIndex = 0, seed: typing.SupportsInt | typing.SupportsIndex = 1234) -> IvfPlan:
+    """
+    The lists and probes that index='ivf' or 'ivf-gemm' scans (k-means of the base rows; each query's nprobe best lists, best first) as an IvfPlan. Another engine scanning them, its candidates rescored by rescore_knn, returns the same kNN graph.
+    """
 def knn_cross_cosine(base: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], query: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], k: typing.SupportsInt | typing.SupportsIndex, index: str = 'auto', flat_max_rows: typing.SupportsInt | typing.SupportsIndex = 20000, nlist: typing.SupportsInt | typing.SupportsIndex = 0, nprobe: typing.SupportsInt | typing.SupportsIndex = 0, hnsw_m: typing.SupportsInt | typing.SupportsIndex = 32, ef_search: typing.SupportsInt | typing.SupportsIndex = 0, seed: typing.SupportsInt | typing.SupportsIndex = 1234, deterministic: bool = True) -> tuple[numpy.typing.NDArray[numpy.float32], numpy.typing.NDArray[numpy.int64], str]:
     ...
 def knn_outliers(sim: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], ids: typing.Annotated[numpy.typing.ArrayLike, numpy.int64], factor: typing.SupportsFloat | typing.SupportsIndex) -> OutlierScores:

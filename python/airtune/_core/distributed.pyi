@@ -3,12 +3,50 @@ Records from Arrow block buffers; per-row keys and per-group kernels of deduplic
 """
 from __future__ import annotations
 import airtune._core.dedup
+import airtune._core.io
 import collections.abc
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['batch_from_columns', 'bucket_pairs', 'exact_keys', 'input_at', 'jaccard_rows', 'minhash_keys', 'semantic_centroids', 'semantic_route']
-def batch_from_columns(columns: dict) -> ...:
+__all__: list[str] = ['MinHashKeys', 'batch_from_columns', 'bucket_pairs', 'exact_keys', 'input_at', 'jaccard_rows', 'minhash_keys', 'semantic_centroids', 'semantic_route']
+class MinHashKeys:
+    """
+    minhash_keys' result (dedup/shuffle_keys.h): one row per text.
+    """
+    @property
+    def band_keys(self) -> numpy.typing.NDArray[numpy.uint64]:
+        """
+        rows x bands
+        """
+    @property
+    def bands(self) -> int:
+        ...
+    @property
+    def empty(self) -> numpy.typing.NDArray[numpy.uint8]:
+        """
+        per row: 1 when the text has no shingles
+        """
+    @property
+    def set_hash(self) -> numpy.typing.NDArray[numpy.uint64]:
+        """
+        per row: XXH64 of the sorted shingle hashes
+        """
+    @property
+    def shingle_data(self) -> numpy.typing.NDArray[numpy.uint64]:
+        """
+        every shingle set back to back (sorted, unique)
+        """
+    @property
+    def shingle_offsets(self) -> numpy.typing.NDArray[numpy.int64]:
+        """
+        rows + 1 entries
+        """
+    @property
+    def signature_hash(self) -> numpy.typing.NDArray[numpy.uint64]:
+        """
+        per row: XXH64 of the signature values
+        """
+def batch_from_columns(columns: dict) -> airtune._core.io.RecordBatch:
     """
     A RecordBatch from columns laid out as RecordBatch.columns() gives them (plus input_at), offsets starting at 0; each buffer is copied once and checked (lengths, offsets, format and role codes).
     """
@@ -20,7 +58,7 @@ def exact_keys(texts: collections.abc.Sequence, flags: typing.SupportsInt | typi
     """
     (hash, check): XXH64 of each normalised text with seed 0 (the exact-dedup hash) and with a second seed. `flags`: NormalizeOptions::flags() (bit 0 lowercase, 1 whitespace, 2 punctuation, 3 digits, bits 4-6 the Unicode form).
     """
-def input_at(batch: ...) -> numpy.typing.NDArray[numpy.int64]:
+def input_at(batch: airtune._core.io.RecordBatch) -> numpy.typing.NDArray[numpy.int64]:
     """
     Per record: where an Alpaca input starts (RecordBatch::input_at; -1 when not Alpaca).
     """
@@ -28,7 +66,7 @@ def jaccard_rows(a_data: typing.Annotated[numpy.typing.ArrayLike, numpy.uint64],
     """
     Exact Jaccard of set i of A with set i of B (sorted unique uint64 sets given by data and offsets).
     """
-def minhash_keys(texts: collections.abc.Sequence, index: airtune._core.dedup.MinHashIndex) -> dict:
+def minhash_keys(texts: collections.abc.Sequence, index: airtune._core.dedup.MinHashIndex) -> MinHashKeys:
     """
     Band keys (rows x bands), copy-group keys, empty flags and shingle sets of `texts` under the options, bands and rows of `index` (an airtune._core.dedup.MinHashIndex; it is not modified).
     """

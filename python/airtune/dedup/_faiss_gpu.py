@@ -114,13 +114,13 @@ def knn_self(
     else:
         plan = _c.ivf_plan(xu, xu, kind, int(nlist), int(nprobe), int(seed))
         quantizer = faiss.IndexFlatIP(d)
-        quantizer.add(np.ascontiguousarray(plan["centroids"], dtype=np.float32))
-        cpu = faiss.IndexIVFFlat(quantizer, d, int(plan["nlist"]), faiss.METRIC_INNER_PRODUCT)
+        quantizer.add(np.ascontiguousarray(plan.centroids, dtype=np.float32))
+        cpu = faiss.IndexIVFFlat(quantizer, d, int(plan.nlist), faiss.METRIC_INNER_PRODUCT)
         cpu.own_fields = False
-        lists = np.ascontiguousarray(plan["assign"], dtype=np.int64)
+        lists = np.ascontiguousarray(plan.assign, dtype=np.int64)
         cpu.add_core(n, faiss.swig_ptr(xu), None, faiss.swig_ptr(lists))
-        cpu.nprobe = int(plan["nprobe"])
-        used = f"{kind}(nlist={plan['nlist']},nprobe={plan['nprobe']})"
+        cpu.nprobe = int(plan.nprobe)
+        used = f"{kind}(nlist={plan.nlist},nprobe={plan.nprobe})"
     dev = backend.to_device(cpu)
     rows = np.arange(n, dtype=np.int64)
     kc = min(n, 2 * k + 8)
@@ -130,8 +130,8 @@ def knn_self(
         if plan is None:
             cand_s, cand_i = engine.search(q, kc)
         else:
-            pid = np.ascontiguousarray(plan["probe_ids"][rows], dtype=np.int64)
-            pdis = np.ascontiguousarray(plan["probe_scores"][rows], dtype=np.float32)
+            pid = np.ascontiguousarray(plan.probe_ids[rows], dtype=np.int64)
+            pdis = np.ascontiguousarray(plan.probe_scores[rows], dtype=np.float32)
             cand_s, cand_i = _search_preassigned(engine, faiss, q, kc, pid, pdis)
         sim, idx, proven = _c.rescore_knn(
             xu, xu, rows, np.ascontiguousarray(cand_i, dtype=np.int64), np.ascontiguousarray(cand_s), k, True

@@ -207,7 +207,7 @@ def semantic_stage(
         reduce_args=(threshold, k, faults),
     )
     live = sum(s["live"] for s in summaries)
-    got = concat([{"row": x["row"], "survivor": x["survivor"]} for x in results])
+    pairs = concat([{"row": x["row"], "survivor": x["survivor"]} for x in results])
     table: dict[float, int] = {}
     for x in results:
         for t, v in x["table"].items():
@@ -216,11 +216,11 @@ def semantic_stage(
     details["threshold_table"] = {f"{t:g}": v for t, v in table.items()}
     details["index"] = "knn" if centroids is None else f"kmeans({centroids.shape[0]})"
     details["capped_rows"] = sum(x["capped"] for x in results)
-    drop = got.get("row", np.zeros(0, np.int64))
+    drop = pairs.get("row", np.zeros(0, np.int64))
     if not len(drop):
         return decisions, details, {"rows_in": live, "dropped": 0}
     order = np.argsort(drop, kind="stable")
-    drop, surv = drop[order], got["survivor"][order]
+    drop, surv = drop[order], pairs["survivor"][order]
     names = np.unique(surv)
     ids, _ = fetch_fields(refs, names)
     reasons = [f"semantic_duplicate_of:{ids[i]}" for i in np.searchsorted(names, surv).tolist()]
