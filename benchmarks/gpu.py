@@ -108,35 +108,22 @@ def _lora_child(
         from airtune.nn._lib import native
 
         model = native().LoraModel(folder, R, ALPHA, 0.0, False, [], "", True, 0, dtype, device)
-        opts = dict(
-            epochs=1,
+        from airtune.train import LoraConfig, _options
+
+        # the trainer's options through the one conversion airtune.train uses (typed TrainOptions)
+        config = LoraConfig(
+            r=R,
+            lora_alpha=ALPHA,
             max_steps=n,
             batch_size=cfg["batch"],
-            gradient_accumulation_steps=1,
             learning_rate=LR,
-            weight_decay=0.0,
-            adam_beta1=0.9,
-            adam_beta2=0.999,
-            adam_epsilon=1e-8,
-            max_grad_norm=1.0,
             lr_scheduler="constant",
-            warmup_steps=0,
-            seed=0,
             group_by_length=False,
-            pad_token_id=0,
-            eval_steps=0,
-            eval_batch_size=8,
-            early_stopping_patience=0,
-            early_stopping_threshold=0.0,
-            save_steps=0,
-            gradient_checkpointing=False,
-            checkpoint_dir="",
-            resume_from="",
-            base_model_name_or_path=folder,
         )
+        opts = _options(config, n, 0, folder, Path(folder), None)
         out = model.train(rows, rows, [], [], opts, None)
-        times = [h["seconds"] for h in out["history"]][warmup:]
-        losses = [h["loss"] for h in out["history"]]
+        times = [h.seconds for h in out.history][warmup:]
+        losses = [h.loss for h in out.history]
         return {"step_times": times, "losses": losses, "peak_mb": _peak_mb(device)}
     import peft
     import transformers
