@@ -69,6 +69,21 @@ PLAN_MODELS: dict[str, dict] = {
         batch=4,
         targets="all-linear",
     ),
+    # a vocabulary large for the model (as real ones are): the loss's logits run in 4 chunks of 262 rows
+    "llama-v32k": dict(
+        kind="llama",
+        model=dict(
+            vocab_size=32000,
+            hidden_size=128,
+            intermediate_size=344,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+        ),
+        seq=256,
+        batch=4,
+        targets="all-linear",
+    ),
 }
 # (model, quantization of the base, gradient checkpointing, padded batches): one fresh child process
 # each (a second run in the same process starts from a heap the first one grew, and measures a few MB
@@ -82,6 +97,7 @@ CASES = [
     ("qwen2-8M", None, True, False),
     ("gemma-7M", None, False, False),
     ("gemma-7M", None, True, False),
+    ("llama-v32k", None, False, False),
 ]
 
 
