@@ -26,7 +26,7 @@ of one config keeps the other configs' tables).
 Memory plan rows ("plan vs measured peak"): airtune.train.plan's predicted peak of a training step
 beside the measured one, for the models and cases of tests/python/plan_models.py (Llama, Qwen2 and
 Gemma of 7-8M parameters, with and without gradient checkpointing, one NF4 base, one padded case,
-one large-vocabulary model), each in a fresh child: the model load's RSS increment plus the steps'
+one large-vocabulary model, two bfloat16 bases), each in a fresh child: the model load's RSS increment plus the steps'
 peak above the warmed-up RSS (see plan_models.py). ``--plan-only`` measures just these and keeps the
 training tables of the last runs; a training run keeps the last plan rows.
 """
@@ -417,7 +417,7 @@ def _plan_rows() -> dict:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for case in plan_models.CASES:
-            name, quant, ckpt, padded = case
+            name, quant, ckpt, padded, dtype = case
             path = plan_models.build(Path(tmp), name)
             r = plan_models.measure(
                 path,
@@ -426,6 +426,7 @@ def _plan_rows() -> dict:
                 ckpt,
                 pythonpath=str(Path(__file__).resolve().parents[1] / "python"),
                 padded=padded,
+                dtype=dtype,
             )
             p = plan_models.predict(path, case)
             spec = plan_models.PLAN_MODELS[name]
@@ -440,6 +441,7 @@ def _plan_rows() -> dict:
                     "quantization": quant,
                     "gradient_checkpointing": ckpt,
                     "padded": padded,
+                    "dtype": dtype,
                     "predicted_mb": round(p.total_bytes / 2**20, 1),
                     "measured_mb": round(r["measured_bytes"] / 2**20, 1),
                     "weights_mb": round(p.terms["weights"] / 2**20, 1),
@@ -459,7 +461,7 @@ def _plan_table(plan_payload: dict) -> str:
     load = f"load average {plan_payload['load_average_before']} -> {plan_payload['load_average_after']}"
     md = (
         "Memory plan: airtune.train.plan(device='cpu') vs the model load's RSS + the peak of 2 steps above the "
-        "warmed-up RSS (tests/python/plan_models.py), fresh process per row, 1 thread, fp32, r=16, "
+        "warmed-up RSS (tests/python/plan_models.py), fresh process per row, 1 thread, r=16, "
         f"{load} (2-core machine; memory, not time, is measured).\n\n"
         "| plan vs measured peak | predicted MiB | measured MiB | error | weights term / load peak MiB |\n"
         "|---|---|---|---|---|\n"
@@ -468,7 +470,7 @@ def _plan_table(plan_payload: dict) -> str:
         targets = r["targets"] if isinstance(r["targets"], str) else ",".join(r["targets"])
         what = (
             f"{r['model']} ({r['params'] / 1e6:.1f}M params, vocab {r.get('vocab', '?')}), "
-            f"batch {r['batch']} x seq {r['seq']}, {targets}"
+            f"batch {r['batch']} x seq {r['seq']}, {targets}, {r.get('dtype', 'float32')}"
             f"{', NF4 base' if r['quantization'] else ''}{', gradient checkpointing' if r['gradient_checkpointing'] else ''}"
             f"{', padded batches (3 of 4 rows 3/4 long: attention mask)' if r.get('padded') else ''}"
         )

@@ -4,8 +4,9 @@ Reads a model folder's ``config.json`` only (never the weights, so a 70B plan is
 the bytes our trainer holds at its peak (``cpp/nn/trainer_loop.cpp``, ``lora_model.cpp``,
 ``decoder.cpp``): frozen weights in the model dtype (or NF4 / int8 codes and scales), float32
 adapters, their float32 gradients and AdamW's two float32 moments, the activations autograd saves per
-layer and token (with and without gradient checkpointing), the logits of the labelled tokens with
-their gradients, and the transients of one layer's backward. The formula is written out in
+layer and token (with and without gradient checkpointing), the fused chunked loss (the hidden
+states' gradient and one chunk's logits; Gemma 2's softcap: the whole logits), and the transients of
+one layer's backward. The formula is written out in
 ``docs/train.md`` ("Memory plan"), term by term. Step time comes from the GPU's published dense BF16
 tensor FLOP rate at a stated utilisation (MFU). Importing this module does not import torch.
 """
@@ -280,8 +281,8 @@ class TrainPlan:
     ``print(plan)`` shows the table. Terms: ``weights`` (frozen base: model dtype, or codes + scales
     when quantized), ``adapters`` (float32 LoRA A/B, DoRA magnitudes, modules_to_save copies),
     ``gradients`` (float32, one per trainable weight), ``optimizer`` (AdamW: two float32 moments),
-    ``activations`` (saved for the backward pass, all layers), ``logits`` (the labelled tokens'
-    logits, log-softmax and their gradients), ``workspace`` (one layer's backward transients, the
+    ``activations`` (saved for the backward pass, all layers), ``logits`` (the loss: the hidden
+    states' gradient and one chunk of logits, or the whole logits with Gemma 2's softcap), ``workspace`` (one layer's backward transients, the
     batch tensors, RoPE tables and attention masks).
     """
 
