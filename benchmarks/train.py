@@ -25,7 +25,7 @@ of one config keeps the other configs' tables).
     PYTHONPATH=python python benchmarks/train.py --plan-only  # only the memory plan's rows (below)
 Memory plan rows ("plan vs measured peak"): airtune.train.plan's predicted peak of a training step
 beside the measured one, for the models and cases of tests/python/plan_models.py (Llama, Qwen2 and
-Gemma of 7-8M parameters, with and without gradient checkpointing, one NF4 base, one padded case,
+Gemma of 7-9M parameters, with and without gradient checkpointing, one NF4 base, one padded case,
 one large-vocabulary model, two bfloat16 bases), each in a fresh child: the model load's RSS increment plus the steps'
 peak above the warmed-up RSS (see plan_models.py). ``--plan-only`` measures just these and keeps the
 training tables of the last runs; a training run keeps the last plan rows.
