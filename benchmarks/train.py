@@ -21,6 +21,14 @@ import and model footprint: each child resets VmHWM (/proc/self/clear_refs) afte
 model load and the data, and reports its peak minus its RSS at that point.
 Writes benchmarks/results/train.json and benchmarks/results/train.md (one table per config; a run
 of one config keeps the other configs' tables).
+
+    PYTHONPATH=python python benchmarks/train.py --plan-only  # only the memory plan's rows (below)
+Memory plan rows ("plan vs measured peak"): airtune.train.plan's predicted peak of a training step
+beside the measured one, for the models and cases of tests/python/plan_models.py (Llama, Qwen2 and
+Gemma of 7-9M parameters, with and without gradient checkpointing, one NF4 base, one padded case,
+one large-vocabulary model, two bfloat16 bases), each in a fresh child: the model load's RSS increment plus the steps'
+peak above the warmed-up RSS (see plan_models.py). ``--plan-only`` measures just these and keeps the
+training tables of the last runs; a training run keeps the last plan rows.
 """
 
 from __future__ import annotations
@@ -400,6 +408,106 @@ def _pairs(engines: list[str]) -> list[tuple[str, str, str]]:
     return [(e, p, lab) for e, p, lab in labels if e in engines and p in engines]
 
 
+def _plan_rows() -> dict:
+    """Predicted and measured peaks of the plan's validation cases (one fresh child each)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "python"))
+    import plan_models
+
+    load_before = os.getloadavg()[0]
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for case in plan_models.CASES:
+            name, quant, ckpt, padded, dtype = case
+            path = plan_models.build(Path(tmp), name)
+            r = plan_models.measure(
+                path,
+                name,
+                quant,
+                ckpt,
+                pythonpath=str(Path(__file__).resolve().parents[1] / "python"),
+                padded=padded,
+                dtype=dtype,
+            )
+            p = plan_models.predict(path, case)
+            spec = plan_models.PLAN_MODELS[name]
+            rows.append(
+                {
+                    "model": name,
+                    "params": p.num_parameters,
+                    "vocab": spec["model"]["vocab_size"],
+                    "seq": spec["seq"],
+                    "batch": spec["batch"],
+                    "targets": spec["targets"],
+                    "quantization": quant,
+                    "gradient_checkpointing": ckpt,
+                    "padded": padded,
+                    "dtype": dtype,
+                    "predicted_mb": round(p.total_bytes / 2**20, 1),
+                    "measured_mb": round(r["measured_bytes"] / 2**20, 1),
+                    "weights_mb": round(p.terms["weights"] / 2**20, 1),
+                    "load_peak_mb": round(r["load_peak_bytes"] / 2**20, 1),
+                    "error_pct": round(100 * (p.total_bytes - r["measured_bytes"]) / r["measured_bytes"], 1),
+                    "terms_mb": {k: round(v / 2**20, 1) for k, v in p.terms.items()},
+                }
+            )
+    return {
+        "rows": rows,
+        "load_average_before": round(load_before, 2),
+        "load_average_after": round(os.getloadavg()[0], 2),
+    }
+
+
+def _plan_table(plan_payload: dict) -> str:
+    load = f"load average {plan_payload['load_average_before']} -> {plan_payload['load_average_after']}"
+    md = (
+        "Memory plan: airtune.train.plan(device='cpu') vs the model load's RSS + the peak of 2 steps above the "
+        "warmed-up RSS (tests/python/plan_models.py), fresh process per row, 1 thread, r=16, "
+        f"{load} (2-core machine; memory, not time, is measured).\n\n"
+        "| plan vs measured peak | predicted MiB | measured MiB | error | weights term / load peak MiB |\n"
+        "|---|---|---|---|---|\n"
+    )
+    for r in plan_payload["rows"]:
+        targets = r["targets"] if isinstance(r["targets"], str) else ",".join(r["targets"])
+        what = (
+            f"{r['model']} ({r['params'] / 1e6:.1f}M params, vocab {r.get('vocab', '?')}), "
+            f"batch {r['batch']} x seq {r['seq']}, {targets}, {r.get('dtype', 'float32')}"
+            f"{', NF4 base' if r['quantization'] else ''}{', gradient checkpointing' if r['gradient_checkpointing'] else ''}"
+            f"{', padded batches (3 of 4 rows 3/4 long: attention mask)' if r.get('padded') else ''}"
+        )
+        md += (
+            f"| {what} | {r['predicted_mb']} | {r['measured_mb']} | {r['error_pct']:+.1f}% | "
+            f"{r.get('weights_mb', '')} / {r.get('load_peak_mb', '')} |\n"
+        )
+    return md
+
+
+def _write(runs: dict[str, dict], plan_payload: dict | None) -> None:
+    """train.json / train.md: one table per config (CONFIGS order), then the memory plan's rows."""
+    from _common import write_results
+
+    ordered = sorted(runs, key=lambda k: (list(CONFIGS).index(k.split("@")[0]), k))
+    parts = [runs[k]["md"].strip() for k in ordered]
+    payload: dict = {"runs": {k: runs[k] for k in ordered}}
+    if plan_payload:
+        payload["plan"] = plan_payload
+        parts.append(_plan_table(plan_payload).strip())
+    write_results("train", payload, "\n\n".join(parts))
+
+
+def _previous() -> tuple[dict[str, dict], dict | None]:
+    """The training runs and plan rows of the last results (kept by a run that redoes only one part)."""
+    from _common import RESULTS
+
+    old = RESULTS / "train.json"
+    if not old.exists():
+        return {}, None
+    prev = json.loads(old.read_text())
+    runs = prev.get("runs", {})
+    if not runs and "rows" in prev:  # the single-config layout of earlier runs
+        runs = {"default": {**prev, "md": (RESULTS / "train.md").read_text()}}
+    return runs, prev.get("plan")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--full", action="store_true")
@@ -418,6 +526,7 @@ def main() -> None:
     ap.add_argument("--prompt", action="store_true", help="child: half of each row is an unlabelled prompt")
     ap.add_argument("--profile-child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--config", default="default")
+    ap.add_argument("--plan-only", action="store_true", help="measure only the memory plan rows")
     args = ap.parse_args()
     name = "full" if args.full else args.config
     cfg = CONFIGS[name]
@@ -434,6 +543,10 @@ def main() -> None:
         )
         print(json.dumps(r))
         return
+    if args.plan_only:
+        runs, _ = _previous()
+        _write(runs, _plan_rows())
+        return
     engines = [e for e in args.engines.split(",") if e]
     workloads = [w for w in args.workloads.split(",") if w]
     for e in engines:
@@ -443,7 +556,6 @@ def main() -> None:
     import peft
     import torch
     import transformers
-    from _common import RESULTS, write_results
 
     results: dict[str, dict] = {}
     load_before = os.getloadavg()[0]
@@ -558,20 +670,11 @@ def main() -> None:
                 f"{ra['tokens_per_cpu_s']:.2f}x | {ours['net_peak_mb']} / {peer['net_peak_mb']} "
                 f"({ra['net_peak']:.2f}x) | {ra['loss_max_abs_diff']:.2g} | {note} |\n"
             )
-    # one table per config: a run of one config keeps the others'
-    runs: dict[str, dict] = {}
-    old = RESULTS / "train.json"
-    if old.exists():
-        prev = json.loads(old.read_text())
-        runs = prev.get("runs", {})
-        if not runs and "rows" in prev:  # the single-config layout of earlier runs
-            runs = {"default": {**prev, "md": (RESULTS / "train.md").read_text()}}
+    # one table per config: a run of one config keeps the others' (and the plan rows)
+    runs, plan_payload = _previous()
     key = name if args.threads == 1 else f"{name}@{args.threads}threads"
     runs[key] = {**payload, "md": md}
-    ordered = sorted(runs, key=lambda k: (list(CONFIGS).index(k.split("@")[0]), k))
-    write_results(
-        "train", {"runs": {k: runs[k] for k in ordered}}, "\n\n".join(runs[k]["md"].strip() for k in ordered)
-    )
+    _write(runs, plan_payload)
 
 
 if __name__ == "__main__":

@@ -3,8 +3,9 @@ and benchmarks/train.py --plan-only): a few training steps of our trainer in a f
 its peak resident memory net of the process's footprint (imports, and the runtime's one-time buffers of a first step).
 
 Measure: the child records VmRSS after its imports and data, loads the model once and drops it (the
-loader's code pages and one-time buffers), records VmRSS, loads it again (LoraModel: VmRSS after), runs a one-token-row warm-up step (libtorch's code pages and one-time buffers of a first
-step: ~20 MB, the runtime's footprint, not the plan's), records VmRSS, resets the kernel's peak
+loader's code pages and one-time buffers), records VmRSS, loads it again (LoraModel: VmRSS after), runs a warm-up step on the first batch (libtorch's code
+pages and the buffers it keeps for a step of these shapes: ~20 MB, the runtime's footprint, not the
+plan's), records VmRSS, resets the kernel's peak
 counter (``/proc/self/clear_refs`` = 5, so the load's transient, the checkpoint file read whole, is
 not counted either), runs the steps and reads VmHWM.
 measured = (VmRSS after load - before load) + (VmHWM - VmRSS after warm-up): the weights plus
@@ -69,29 +70,48 @@ PLAN_MODELS: dict[str, dict] = {
         batch=4,
         targets="all-linear",
     ),
+    # a vocabulary large for the model (as real ones are): the loss's logits run in 4 chunks of 262 rows
+    "llama-v32k": dict(
+        kind="llama",
+        model=dict(
+            vocab_size=32000,
+            hidden_size=128,
+            intermediate_size=344,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+        ),
+        seq=256,
+        batch=4,
+        targets="all-linear",
+    ),
 }
-# (model, quantization of the base, gradient checkpointing, padded batches): one fresh child process
-# each (a second run in the same process starts from a heap the first one grew, and measures a few MB
+# (model, quantization of the base, gradient checkpointing, padded batches, dtype of the base): one
+# fresh child process each (a second run in the same process starts from a heap the first one grew, and measures a few MB
 # low)
 CASES = [
-    ("llama-7M", None, False, False),
-    ("llama-7M", None, True, False),
-    ("llama-7M", "nf4", False, False),
-    ("llama-7M", None, False, True),
-    ("qwen2-8M", None, False, False),
-    ("qwen2-8M", None, True, False),
-    ("gemma-7M", None, False, False),
-    ("gemma-7M", None, True, False),
+    ("llama-7M", None, False, False, "float32"),
+    ("llama-7M", None, True, False, "float32"),
+    ("llama-7M", "nf4", False, False, "float32"),
+    ("llama-7M", None, False, True, "float32"),
+    ("qwen2-8M", None, False, False, "float32"),
+    ("qwen2-8M", None, True, False, "float32"),
+    ("gemma-7M", None, False, False, "float32"),
+    ("gemma-7M", None, True, False, "float32"),
+    ("llama-v32k", None, False, False, "float32"),
+    # a bfloat16 base (the GPU default, run on the CPU): per-module float32 copies of LoRA's inputs
+    ("llama-7M", None, False, False, "bfloat16"),
+    ("qwen2-8M", None, False, False, "bfloat16"),
 ]
 
 
 def predict(path: Path, case: tuple) -> object:
-    """The plan of a case, as the measurement runs it (fp32 on the CPU, mask only when padded)."""
+    """The plan of a case, as the measurement runs it (on the CPU, mask only when padded)."""
     from airtune.train import plan
 
-    name, quant, ckpt, padded = case
+    name, quant, ckpt, padded, dtype = case
     cfg = lora_config(name, ckpt, quant)
-    return plan(path, cfg, "cpu", masked=padded, label_fraction=label_fraction(cfg, padded))
+    return plan(path, cfg, "cpu", dtype=dtype, masked=padded, label_fraction=label_fraction(cfg, padded))
 
 
 def build(folder: Path, name: str) -> Path:
@@ -176,7 +196,7 @@ def _child(args: dict) -> dict:
             regex,
             all_linear,
             0,
-            "float32",
+            args.get("dtype", "float32"),
             "cpu",
             quantization=cfg._quant_args()[0],
             quant_block_size=cfg._quant_args()[1],
@@ -215,9 +235,11 @@ def _child(args: dict) -> dict:
         resume_from="",
         base_model_name_or_path=args["path"],
     )
-    # warm-up: one step of one 8-token row touches the code and kernels a step runs (their pages and
-    # one-time buffers are the runtime's footprint, not the plan's), then the peak counter is reset
-    model.train([rows[0][:8]], [rows[0][:8]], [], [], dict(opts, max_steps=1, batch_size=1), None)
+    # warm-up: one step of the first batch (the shapes of the measured steps) touches the code and
+    # kernels a step runs: their pages and the runtime's buffers kept for those shapes (oneDNN's
+    # for bf16 matmuls on the CPU, ~5 MB here) are the runtime's footprint, not the plan's; then the
+    # peak counter is reset
+    model.train(rows[: cfg.batch_size], rows[: cfg.batch_size], [], [], dict(opts, max_steps=1), None)
     out = []
     for ckpt in args["ckpts"]:  # each run's peak against the RSS just before it (one run: see CASES)
         now = _status("VmRSS")
@@ -243,13 +265,14 @@ def measure(
     steps: int = 2,
     pythonpath: str = "",
     padded: bool = False,
+    dtype: str = "float32",
 ) -> dict:
     """Runs the steps in a fresh child; returns {"ckpt", "measured_bytes", "loaded_bytes",
     "load_peak_bytes"} (the last: the peak while the model loaded, net of the RSS before)."""
     env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536", OMP_NUM_THREADS="1")
     here = str(Path(__file__).resolve().parent)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (pythonpath, here, env.get("PYTHONPATH", "")) if p)
-    args = dict(path=str(path), name=name, ckpts=[ckpt], quant=quant, steps=steps, padded=padded)
+    args = dict(path=str(path), name=name, ckpts=[ckpt], quant=quant, steps=steps, padded=padded, dtype=dtype)
     out = subprocess.run(
         [sys.executable, __file__, json.dumps(args)], capture_output=True, text=True, env=env, timeout=300
     )

@@ -4,8 +4,9 @@ Reads a model folder's ``config.json`` only (never the weights, so a 70B plan is
 the bytes our trainer holds at its peak (``cpp/nn/trainer_loop.cpp``, ``lora_model.cpp``,
 ``decoder.cpp``): frozen weights in the model dtype (or NF4 / int8 codes and scales), float32
 adapters, their float32 gradients and AdamW's two float32 moments, the activations autograd saves per
-layer and token (with and without gradient checkpointing), the logits of the labelled tokens with
-their gradients, and the transients of one layer's backward. The formula is written out in
+layer and token (with and without gradient checkpointing), the fused chunked loss (the hidden
+states' gradient and one chunk's logits; Gemma 2's softcap: the whole logits), and the transients of
+one layer's backward. The formula is written out in
 ``docs/train.md`` ("Memory plan"), term by term. Step time comes from the GPU's published dense BF16
 tensor FLOP rate at a stated utilisation (MFU). Importing this module does not import torch.
 """
@@ -111,6 +112,7 @@ class ModelConfig:
     qk_norm: bool = False  # Gemma 3
     eager_attention: bool = False  # Gemma 2 attention softcapping: scores materialised
     final_softcap: bool = False
+    gelu_activation: bool = False  # Gemma's gelu(tanh) MLP (autograd's); silu runs the lean SwiGLU
     bnb_nf4: bool = False  # a bitsandbytes NF4 checkpoint (read as it is)
     bnb_double_quant: bool = False
     bnb_block_size: int = 64
@@ -168,6 +170,11 @@ class ModelConfig:
             ab = ob = mb = False
         softcap = cfg.get("attn_logit_softcapping", 50.0 if g2 else None) if g2 else None
         final = cfg.get("final_logit_softcapping", 30.0 if g2 else None) if g2 else None
+        act = (
+            cfg.get("hidden_activation")
+            or cfg.get("hidden_act")
+            or ("gelu_pytorch_tanh" if gemma else "silu")
+        )
         return cls(
             model_type=t,
             vocab_size=dim("vocab_size"),
@@ -186,6 +193,7 @@ class ModelConfig:
             qk_norm=t == "gemma3_text",
             eager_attention=bool(softcap),
             final_softcap=bool(final),
+            gelu_activation=act not in ("silu", "swish"),
             bnb_nf4=bnb,
             bnb_double_quant=bnb and bool(q.get("bnb_4bit_use_double_quant")),
             name=source,
@@ -273,8 +281,8 @@ class TrainPlan:
     ``print(plan)`` shows the table. Terms: ``weights`` (frozen base: model dtype, or codes + scales
     when quantized), ``adapters`` (float32 LoRA A/B, DoRA magnitudes, modules_to_save copies),
     ``gradients`` (float32, one per trainable weight), ``optimizer`` (AdamW: two float32 moments),
-    ``activations`` (saved for the backward pass, all layers), ``logits`` (the labelled tokens'
-    logits, log-softmax and their gradients), ``workspace`` (one layer's backward transients, the
+    ``activations`` (saved for the backward pass, all layers), ``logits`` (the loss: the hidden
+    states' gradient and one chunk of logits, or the whole logits with Gemma 2's softcap), ``workspace`` (one layer's backward transients, the
     batch tensors, RoPE tables and attention masks).
     """
 
@@ -483,21 +491,25 @@ def _count(
     n_norm_in = 4 if m.sandwich_norms else 2
     gqa_copies = masked or m.eager_attention  # repeat_interleave of k and v before the kernel
 
+    n_slots = {k: sum(1 for _, mat, _, _ in slots if mat == k) for k in ("qkv", "o", "gate_up", "down")}
+
     def layer_saved(li: int, first_norm: bool) -> int:
         ad = adapted[li]
         by = {k: [a for a in ad if a[0] == k] for k in ("qkv", "o", "gate_up", "down")}
         cps = {k: [a for a in copied[li] if a[0] == k] for k in ("qkv", "o", "gate_up", "down")}
         b = 0
-        # RMSNorm inputs, as float32 (pow and mul save x.to(float32): the tensor itself in fp32)
-        b += (n_norm_in - (0 if first_norm else 1)) * T * h * f32
-        # inputs of the adapted projections: LoRA's x.to(float32) (shared in fp32, one copy per slot else)
+        # RMSNorm (lean backward, lean_autograd.cpp): its input as it is and rstd [T, 1] in float32
+        b += (n_norm_in - (0 if first_norm else 1)) * T * (h * e + f32)
+        # inputs of the adapted projections: LoRA's x.to(float32), the input itself in fp32; in bf16 one
+        # copy per fused matrix when all its modules have plain adapters (side by side), else one per slot
         for k, width in (("qkv", h), ("o", qd), ("gate_up", h), ("down", i_)):
             n = len(by[k])
             if n:
+                side_by_side = n == n_slots[k] and not cps[k] and not c.use_dora
                 if k == "o" and e == f32:
                     pass  # the attention output, saved by the kernel anyway
                 else:
-                    b += (1 if e == f32 else n) * T * width * f32
+                    b += (1 if e == f32 or side_by_side else n) * T * width * f32
             if cps[k]:
                 b += T * width * e  # a trained copy's linear saves its input
             b += sum(T * r * f32 for _, r, _, _ in by[k])  # x A^T, saved by the B matmul
@@ -512,37 +524,51 @@ def _count(
             b += T * ((qd + 2 * kvd) + qd + kvd + qd) * e
         b += batch * nh * seq * f32  # log-sum-exp of the fused kernel
         if m.qk_norm:
-            b += T * (qd + kvd) * f32
+            b += T * (nh + nkv) * f32  # rstd per head (the inputs are views of the qkv output)
         if m.eager_attention:
             b += batch * nh * seq * seq * (e + f32 + (e if e != f32 else 0))  # tanh, softmax (fp32), cast
-        # MLP: gate|up output (kept by the gate and up views), act(gate), and down's input when adapted
-        b += T * 2 * i_ * e + T * i_ * e
+        # MLP: the gate|up output (kept by the gate and up views; the lean SwiGLU keeps no silu(gate)),
+        # Gemma's gelu(gate) * up (autograd) also keeps gelu(gate); down's input is counted above
+        b += T * 2 * i_ * e + (T * i_ * e if m.gelu_activation else 0)
         return b
 
     per_layer = [
         layer_saved(li, li > first_grad or embed_copy) if li >= first_grad else 0 for li in range(n_layers)
     ]
-    final_norm_in = T * h * f32
+    final_norm_in = T * (h * e + f32)
     if ckpt:
         activations = sum(T * h * e for li in range(n_layers) if li >= first_grad) + final_norm_in
         recompute = max(per_layer) if per_layer else 0  # one layer re-run in the backward pass
     else:
         activations = sum(per_layer) + final_norm_in
         recompute = 0
-    # logits [L, V]: forward (model dtype, a float32 copy unless fp32) and log_softmax (saved); at the
-    # start of the backward: the saved output, nll's gradient and log_softmax's gradient (float32)
-    logits = 3 * L * v * f32 + (L * v * e if e != f32 else 0)
+    rows = batch * (seq - 1)  # positions before the last (the loss's rows when every token is labelled)
     if m.final_softcap:
-        logits += L * v * e
+        # Gemma 2's softcapped logits take the unfused path: [L, V] logits in the model dtype, their
+        # softcap, a float32 copy and log_softmax (saved); at the start of the backward the saved
+        # output, nll's gradient and log_softmax's gradient (float32)
+        logits_kept = 0
+        loss_peak = 3 * L * v * f32 + (L * v * e if e != f32 else 0) + L * v * e
+    else:
+        # fused lm_head + cross-entropy (linear_cross_entropy.cpp): the gradient w.r.t. the hidden
+        # states [L, h] is computed in the forward and kept to the backward; at the loss, the hidden
+        # states' copies (the [B, S-1] rows when B > 1, the labelled ones when some are not) and one
+        # chunk's float32 logits and log-softmax
+        chunk = min(L, max(16, (1 << 23) // v))
+        logits_kept = L * h * e
+        loss_peak = (rows * h * e if batch > 1 else 0) + (L * h * e if L < rows else 0) + 2 * chunk * v * f32
     if head_copy:
-        logits += L * h * e + (v * h * e if e != f32 else 0)
-    # one layer's backward: gradients of its widest intermediates (gate|up, act, up, the residual)
-    layer_bwd = T * (4 * i_ + 2 * h) * e
+        # a trained lm_head: its float32 gradient accumulator (fused) and its cast to the model dtype
+        logits_kept += (v * h * f32 if not m.final_softcap else L * h * e) + (v * h * e if e != f32 else 0)
+    # one layer's backward: the gradients of its widest intermediates; the lean SwiGLU's backward
+    # holds gate's sigmoid, up's gradient and its product's temporaries (9 [T, I] at once)
+    layer_bwd = T * ((4 * i_ if m.gelu_activation else 9 * i_) + 2 * h) * e
     tables = 2 * batch * seq * (d * e) * (2 if m.model_type == "gemma3_text" else 1)
     masks = batch * seq * seq * e * (2 if m.sandwich_norms else 1) if masked else 0
     batch_tensors = 3 * T * 8 * int(c.gradient_accumulation_steps)
-    # the peak is at the loss (logits) or in one layer's backward, whichever is larger
-    workspace = max(0, recompute + layer_bwd - logits)
+    # the peak is at the loss or in one layer's backward, whichever is larger
+    logits = logits_kept + loss_peak
+    workspace = max(0, recompute + layer_bwd - loss_peak)
     terms = {
         "weights": int(weights),
         "adapters": int(trainable * f32),
