@@ -262,45 +262,33 @@ def _child(
         model = native().LoraModel(folder, R, ALPHA, 0.0, False, [], "", True, 0, dtype, "cpu", **quant)
         if init.exists():
             model.load_adapter(str(init))
-        opts = dict(
-            epochs=1,
+        from airtune.train import LoraConfig, _options
+
+        # the trainer's options through airtune.train's one conversion (a typed TrainOptions)
+        config = LoraConfig(
+            r=R,
+            lora_alpha=ALPHA,
             max_steps=n,
             batch_size=cfg["batch"],
-            gradient_accumulation_steps=1,
             learning_rate=LR,
-            weight_decay=0.0,
-            adam_beta1=0.9,
-            adam_beta2=0.999,
-            adam_epsilon=1e-8,
-            max_grad_norm=1.0,
             lr_scheduler="constant",
-            warmup_steps=0,
-            seed=0,
             group_by_length=False,
-            pad_token_id=0,
-            eval_steps=0,
-            eval_batch_size=8,
-            early_stopping_patience=0,
-            early_stopping_threshold=0.0,
-            save_steps=0,
             gradient_checkpointing=engine == "airtune-ckpt",
-            checkpoint_dir="",
-            resume_from="",
-            base_model_name_or_path=folder,
         )
+        opts = _options(config, n, 0, folder, Path(folder), None)
         base = _reset_peak()
         # process CPU seconds per step (on a shared machine wall time also counts waiting for a core)
         marks = [time.process_time()]
 
-        def on_step(_info: dict) -> bool:
+        def on_step(_info: object) -> bool:
             marks.append(time.process_time())
             return True
 
         with _profiler(profile) as prof:
             out = model.train(rows, labels, [], [], opts, on_step)
-        times = [h["seconds"] for h in out["history"]][warmup:]
+        times = [h.seconds for h in out.history][warmup:]
         cpu_times = [b - a for a, b in zip(marks, marks[1:], strict=False)][warmup:]
-        losses = [h["loss"] for h in out["history"]]
+        losses = [h.loss for h in out.history]
     else:
         import peft
         import transformers

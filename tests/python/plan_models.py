@@ -209,42 +209,26 @@ def _child(args: dict) -> dict:
     Path("/proc/self/clear_refs").write_text("5")
     model = load()
     loaded, load_peak = _status("VmRSS"), _status("VmHWM")
-    opts = dict(
-        epochs=1,
-        max_steps=steps,
-        batch_size=cfg.batch_size,
-        gradient_accumulation_steps=1,
-        learning_rate=1e-4,
-        weight_decay=0.0,
-        adam_beta1=0.9,
-        adam_beta2=0.999,
-        adam_epsilon=1e-8,
-        max_grad_norm=1.0,
-        lr_scheduler="constant",
-        warmup_steps=0,
-        seed=0,
-        group_by_length=False,
-        pad_token_id=0,
-        eval_steps=0,
-        eval_batch_size=8,
-        early_stopping_patience=0,
-        early_stopping_threshold=0.0,
-        save_steps=0,
-        gradient_checkpointing=False,
-        checkpoint_dir="",
-        resume_from="",
-        base_model_name_or_path=args["path"],
-    )
+    from airtune.train import LoraConfig, _options
+
+    def opts(**changes: object) -> object:
+        """The trainer's options through airtune.train's one conversion (a typed TrainOptions)."""
+        fields: dict = dict(
+            max_steps=steps, batch_size=cfg.batch_size, learning_rate=1e-4, lr_scheduler="constant"
+        )
+        config = LoraConfig(**{**fields, "group_by_length": False, **changes})
+        return _options(config, config.max_steps, 0, args["path"], Path(args["path"]), None)
+
     # warm-up: one step of the first batch (the shapes of the measured steps) touches the code and
     # kernels a step runs: their pages and the runtime's buffers kept for those shapes (oneDNN's
     # for bf16 matmuls on the CPU, ~5 MB here) are the runtime's footprint, not the plan's; then the
     # peak counter is reset
-    model.train(rows[: cfg.batch_size], rows[: cfg.batch_size], [], [], dict(opts, max_steps=1), None)
+    model.train(rows[: cfg.batch_size], rows[: cfg.batch_size], [], [], opts(max_steps=1), None)
     out = []
     for ckpt in args["ckpts"]:  # each run's peak against the RSS just before it (one run: see CASES)
         now = _status("VmRSS")
         Path("/proc/self/clear_refs").write_text("5")
-        model.train(rows, rows, [], [], dict(opts, gradient_checkpointing=bool(ckpt)), None)
+        model.train(rows, rows, [], [], opts(gradient_checkpointing=bool(ckpt)), None)
         peak = _status("VmHWM")
         out.append(
             {
