@@ -283,7 +283,7 @@ def bench_knn(args, n: int, d: int, k: int) -> dict:
     if backend is not None:
         # the product path: semantic_duplicates(device="cuda") takes this backend (dedup/_faiss_gpu.py)
         plan = semantic._c.ivf_plan(x, x, "ivf")
-        nlist, nprobe = int(plan["nlist"]), int(plan["nprobe"])
+        nlist, nprobe = int(plan.nlist), int(plan.nprobe)
         del plan
         fns[f"airtune flat ({label} candidates, exact rescoring)"] = lambda: _faiss_gpu.knn_self(
             backend, x, k, "flat"
