@@ -63,7 +63,9 @@ Encoder::Encoder(const std::string& path, torch::Dtype dtype, torch::Device devi
   namespace fs = std::filesystem;
   fs::path weights_path(path);
   if (!fs::is_directory(weights_path)) weights_path = weights_path.parent_path();
-  WeightStore w(weights_path.string());
+  // each tensor its own bytes (kStream): what the encoder does not keep (q/k/v before they are
+  // joined, the dense weights once packed) is freed instead of pinning the whole file
+  WeightStore w(weights_path.string(), FileAccess::kStream);
   const std::string prefix = w.contains("bert.embeddings.word_embeddings.weight") ? "bert." : "";
   const auto& c = config_;
   const int64_t h = c.hidden_size, inter = c.intermediate_size;
@@ -107,6 +109,8 @@ Encoder::Encoder(const std::string& path, torch::Dtype dtype, torch::Device devi
       L.o_p = pack(L.o_w);
       L.in_p = pack(L.in_w);
       L.out_p = pack(L.out_w);
+      // the packed path never reads the plain dense weights: one copy of them, not two
+      L.qkv_w = L.o_w = L.in_w = L.out_w = torch::Tensor();
     }
   }
 }

@@ -3,10 +3,10 @@
 //
 // Shapes: input_ids / attention_mask [B, S] (attention_mask 1 = real token); token type ids are 0.
 // embed() returns [B, hidden] float32 on the CPU. Weights may be stored with or without a "bert."
-// prefix. Memory: weights kept in the requested dtype/device (aliasing the mapped file on CPU when
-// the dtype matches); on the CPU in float32 the dense weights are also kept reordered for oneDNN
-// (one more copy of them, 22 MB for MiniLM-L6), whose fused linear runs the dense layers. Thread safety: immutable
-// after construction; concurrent calls are safe.
+// prefix. Memory: weights kept once in the requested dtype/device (each tensor read into its own
+// buffer); on the CPU in float32 the dense weights are kept only reordered for oneDNN, whose fused
+// linear runs the dense layers (the plain copies are freed). Thread safety: immutable after
+// construction; concurrent calls are safe.
 #pragma once
 
 #include <torch/types.h>
@@ -38,8 +38,9 @@ class Encoder {
 
  private:
   struct Layer {
+    // qkv_w, o_w, in_w, out_w are undefined when packed_: the packed copies below replace them
     torch::Tensor qkv_w, qkv_b, o_w, o_b, ln1_w, ln1_b, in_w, in_b, out_w, out_b, ln2_w, ln2_b;
-    torch::Tensor qkv_p, o_p, in_p, out_p;  // oneDNN-packed copies of the dense weights (CPU fp32)
+    torch::Tensor qkv_p, o_p, in_p, out_p;  // oneDNN-packed dense weights (CPU fp32)
   };
   // x [N, in] -> [N, out]: bias, then the config's activation when `activation`.
   torch::Tensor dense(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& wp, const torch::Tensor& b,
