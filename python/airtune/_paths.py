@@ -13,6 +13,17 @@ from typing import Union
 PathArg = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
 
 
+def file_sha256(path: PathArg) -> str:
+    """Hex SHA-256 of a file's bytes, read in 4 MiB blocks (memory bounded whatever its size)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(fs_path(path), "rb") as f:
+        while chunk := f.read(1 << 22):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 def fs_path(path: PathArg, name: str = "path") -> str:
     """``path`` as a ``str`` (surrogate-escaped where it is not UTF-8); TypeError otherwise."""
     try:

@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .._paths import file_sha256
 from .._results import progress, require
 
 FORMAT_VERSION = 1
@@ -117,14 +118,6 @@ def _version(dist: str) -> str:
         return importlib.metadata.version(dist)
     except importlib.metadata.PackageNotFoundError:
         return ""
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def write_tokenizer(folder: Path, lines: list[str], vocab_size: int) -> None:
@@ -299,7 +292,7 @@ def build_base(
     corpus = Path(corpus)
     if not corpus.is_file():
         raise FileNotFoundError(f"{corpus}: no such corpus file")
-    key = recipe.key(_sha256(corpus))
+    key = recipe.key(file_sha256(corpus))
     root = Path(out_dir)
     final = root / f"base-{key[:12]}"
     info_path = final / "base_recipe.json"

@@ -155,12 +155,13 @@ def _finetune_key(base_path: Path, train: Any, eval_rows: Any, recipe: FinetuneR
     """What decides the adapter: the base weights, the training (and eval) conversations, the
     recipe and the versions of the code that trains."""
     from .. import __version__
+    from .._paths import file_sha256
     from ..train.data import to_conversations
-    from .model import _sha256, _version
+    from .model import _version
 
     h = hashlib.sha256()
     for f in sorted(base_path.glob("*.safetensors")):
-        h.update(_sha256(f).encode())
+        h.update(file_sha256(f).encode())
     for part in (train, eval_rows):
         convs = to_conversations(part) if part is not None else []
         h.update(json.dumps(convs, sort_keys=True, ensure_ascii=False, default=str).encode())

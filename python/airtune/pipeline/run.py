@@ -904,11 +904,12 @@ class Pipeline:
                     ]
                     res, details = fn(current, o)
                 st.add(res)
-                st.details = {**details, **st.details}
+                st.details = details
                 if qres is not None:
-                    _warn_quality(s, st, qres.rules())
+                    rules = qres.rules()
+                    _warn_quality(s, st, rules)
                     if "warning" in st.details:
-                        st.details["rule_table"] = qres.rules()
+                        st.details["rule_table"] = rules
                 _write_records(res.kept, tmp / "kept.jsonl")
                 if len(res.dropped):
                     _with_reasons(res.dropped, s.name, res.dropped_reasons).write_jsonl(

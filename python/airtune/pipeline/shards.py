@@ -11,7 +11,6 @@ assembled in a temporary folder that replaces ``train/`` as a whole, and the run
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 from collections.abc import Iterable
@@ -20,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from .._paths import file_sha256
 from ..io import Records
 
 SHARD_ROWS = 100_000  # rows per shard where the engine holds the rows in memory (the local engine)
@@ -68,14 +68,6 @@ def table_of(records: Records) -> Any:
     return pa.table({f.name: cols[f.name] for f in schema()}, schema=schema())
 
 
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def write_shard(records: Records, path: Path) -> None:
     """One shard, atomically (a temporary name, then a rename)."""
     import pyarrow.parquet as pq
@@ -102,7 +94,7 @@ def assemble(shards: Iterable[Path], folder: Path) -> dict[str, Any]:
                 "path": f"{folder.name}/{dst.name}",
                 "rows": pq.ParquetFile(dst).metadata.num_rows,
                 "bytes": dst.stat().st_size,
-                "sha256": sha256(dst),
+                "sha256": file_sha256(dst),
             }
         )
     shutil.rmtree(folder, ignore_errors=True)

@@ -50,6 +50,7 @@ from pathlib import Path
 from typing import Any
 
 from .._atomic import write_text_atomic
+from .._paths import file_sha256
 
 __all__ = ["MANIFEST_VERSION", "RunFolder", "RunFolderError", "Step", "hash_path", "versions"]
 
@@ -116,11 +117,7 @@ class _HashCache:
         hit = self.entries.get(key)
         if hit is not None and hit[:2] == stamp:
             return str(hit[2])
-        h = hashlib.sha256()
-        with open(p, "rb") as f:
-            while chunk := f.read(1 << 22):
-                h.update(chunk)
-        digest = h.hexdigest()
+        digest = file_sha256(p)
         self.entries[key] = [*stamp, digest]
         self.dirty = True
         return digest
