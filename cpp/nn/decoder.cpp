@@ -293,7 +293,23 @@ torch::Tensor Decoder::head_logits(const torch::Tensor& h, const torch::Tensor& 
 torch::Tensor Decoder::base_project(int layer, Matrix m, const torch::Tensor& x) const {
   const auto& lm = layers_[static_cast<size_t>(layer)].matrix(m);
   if (lm.quantized()) return quantized_linear(x, lm.q, lm.b);
+  if (lm.pack.defined()) return frozen_linear(x, lm.pack, lm.b);
   return lm.b.defined() ? at::linear(x, lm.w, lm.b) : at::linear(x, lm.w);
+}
+
+bool Decoder::pack_frozen(bool lm_head) {
+  if (!device_.is_cpu() || dtype_ != torch::kFloat32 || !onednn_available()) return false;
+  for (auto& L : layers_)
+    for (auto& lm : L.m)
+      if (!lm.quantized() && !lm.pack.defined()) lm.pack = nn::pack_frozen(lm.w);
+  if (lm_head && !lm_head_pack_.defined()) lm_head_pack_ = nn::pack_frozen(lm_head_);
+  return true;
+}
+
+void Decoder::unpack_frozen() {
+  for (auto& L : layers_)
+    for (auto& lm : L.m) lm.pack = FrozenPack();
+  lm_head_pack_ = FrozenPack();
 }
 
 std::unique_ptr<LayerHooks> Decoder::base_hooks() const { return std::make_unique<BaseHooks>(*this); }
@@ -462,6 +478,7 @@ Decoder Decoder::with_layers(std::vector<Layer> layers) const {
     for (int k = 0; k < kNumNorms; ++k)
       same(a.norms[static_cast<size_t>(k)], b.norms[static_cast<size_t>(k)], li, "norm " + std::to_string(k));
     a.window = b.window;
+    for (auto& lm : a.m) lm.pack = FrozenPack();  // packs of other weights (the caller copied our layers)
   }
   Decoder out = *this;
   out.layers_ = std::move(layers);
@@ -477,6 +494,7 @@ Decoder Decoder::with_head(torch::Tensor embed, torch::Tensor final_norm, torch:
   check(embed, embed_, "embed_tokens");
   check(final_norm, norm_, "norm");
   check(lm_head, lm_head_, "lm_head");
+  if (lm_head.defined()) out.lm_head_pack_ = FrozenPack();
   const bool tied = lm_head_.is_same(embed_);
   if (embed.defined()) out.embed_ = embed;
   if (final_norm.defined()) out.norm_ = final_norm;

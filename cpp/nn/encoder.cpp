@@ -1,60 +1,16 @@
 #include "nn/encoder.h"
 
 #include <ATen/ATen.h>
-#include <ATen/core/dispatch/Dispatcher.h>
 
 #include <cmath>
 #include <filesystem>
 #include <optional>
 
 #include "core/errors.h"
+#include "nn/onednn_linear.h"
 #include "nn/safetensors.h"
 
 namespace airtune::nn {
-namespace {
-
-// oneDNN's linear with the weight reordered once into its blocked layout, fused with the bias and
-// GELU/ReLU or with the residual add (the ops torch.compile uses on CPUs). On a one-thread
-// MiniLM-sized GEMM it runs ~20% faster than at::linear's MKL sgemm where MKL does not pick its
-// AVX-512 kernels (AMD), and each fusion saves a pass over the activations. Found through the
-// dispatcher, so a libtorch built without oneDNN falls back to at::linear.
-struct OneDnn {
-  std::optional<c10::OperatorHandle> reorder, pointwise, binary;
-  bool ok() const { return reorder && pointwise && binary; }
-};
-
-const OneDnn& onednn() {
-  static const OneDnn ops = [] {
-    OneDnn o;
-    auto& d = c10::Dispatcher::singleton();
-    o.reorder = d.findSchema({"mkldnn::_reorder_linear_weight", ""});
-    o.pointwise = d.findSchema({"mkldnn::_linear_pointwise", ""});
-    o.binary = d.findSchema({"mkldnn::_linear_pointwise", "binary"});
-    return o;
-  }();
-  return ops;
-}
-
-torch::Tensor call(const c10::OperatorHandle& op, std::vector<c10::IValue> stack) {
-  op.callBoxed(&stack);
-  return stack.at(0).toTensor();
-}
-
-torch::Tensor pack(const torch::Tensor& w) { return call(*onednn().reorder, {w, c10::IValue()}); }
-
-// act: "none" | "gelu" | "relu"; algorithm: "none" (erf GELU) | "tanh".
-torch::Tensor onednn_linear(const torch::Tensor& x, const torch::Tensor& wp, const torch::Tensor& b, const char* act,
-                            const char* algorithm) {
-  return call(*onednn().pointwise, {x, wp, b, std::string(act), c10::List<std::optional<c10::Scalar>>(),
-                                    algorithm ? c10::IValue(std::string(algorithm)) : c10::IValue()});
-}
-
-torch::Tensor onednn_linear_add(const torch::Tensor& x, const torch::Tensor& other, const torch::Tensor& wp,
-                                const torch::Tensor& b) {
-  return call(*onednn().binary, {x, other, wp, b, std::string("add")});
-}
-
-}  // namespace
 
 Encoder::Encoder(const std::string& path, torch::Dtype dtype, torch::Device device)
     : config_(EncoderConfig::from_file(path)), dtype_(dtype), device_(device) {
@@ -102,13 +58,15 @@ Encoder::Encoder(const std::string& path, torch::Dtype dtype, torch::Device devi
     L.ln2_b = get(p + "output.LayerNorm.bias", {h});
     layers_.push_back(std::move(L));
   }
-  packed_ = device.is_cpu() && dtype == torch::kFloat32 && onednn().ok();
+  // oneDNN on weights packed once (nn/onednn_linear.h), each GEMM fused with its bias and GELU/ReLU
+  // or with the residual add: a pass over the activations saved per fusion
+  packed_ = device.is_cpu() && dtype == torch::kFloat32 && onednn_available();
   if (packed_) {
     for (auto& L : layers_) {
-      L.qkv_p = pack(L.qkv_w);
-      L.o_p = pack(L.o_w);
-      L.in_p = pack(L.in_w);
-      L.out_p = pack(L.out_w);
+      L.qkv_p = onednn_pack(L.qkv_w);
+      L.o_p = onednn_pack(L.o_w);
+      L.in_p = onednn_pack(L.in_w);
+      L.out_p = onednn_pack(L.out_w);
       // the packed path never reads the plain dense weights: one copy of them, not two
       L.qkv_w = L.o_w = L.in_w = L.out_w = torch::Tensor();
     }

@@ -23,7 +23,7 @@ struct Sums {
 
 // The chunk loop: loss, and the gradients of the summed loss w.r.t. h and W (when asked).
 Sums chunked(const torch::Tensor& h, const torch::Tensor& w, const torch::Tensor& target, int64_t chunk, bool need_h,
-             bool need_w, bool count) {
+             bool need_w, bool count, const FrozenPack* packed) {
   torch::NoGradGuard no_grad;
   const int64_t n = h.size(0);
   Sums out;
@@ -39,10 +39,13 @@ Sums chunked(const torch::Tensor& h, const torch::Tensor& w, const torch::Tensor
     auto valid = tc.ne(-100);
     const bool all_valid = valid.all().item<bool>();
     auto tsafe = all_valid ? tc : tc.masked_fill(valid.logical_not(), 0);
-    auto logits = at::linear(hc, w).to(torch::kFloat32);
+    auto logits =
+        (packed ? onednn_linear(hc.contiguous(), packed->fwd, torch::Tensor()) : at::linear(hc, w)).to(torch::kFloat32);
     if (count) correct += logits.argmax(-1).eq(tc).logical_and(valid).sum();
-    auto logp = at::log_softmax(logits, -1);
-    logits = torch::Tensor();  // the chunk holds one [m, V] float32 tensor at a time
+    // in place: the chunk holds one [m, V] float32 tensor (a second one would be a fresh 32 MB
+    // allocation per chunk, first-touched page by page)
+    auto logp = at::_log_softmax_out(logits, logits, 1, false);
+    logits = torch::Tensor();
     auto picked = logp.gather(1, tsafe.unsqueeze(1)).squeeze(1);
     out.loss -= all_valid ? picked.sum() : picked.masked_fill(valid.logical_not(), 0).sum();
     if (!need_h && !need_w) continue;
@@ -53,7 +56,10 @@ Sums chunked(const torch::Tensor& h, const torch::Tensor& w, const torch::Tensor
     auto gc = g.to(h.scalar_type());
     if (need_h) {
       auto dst = out.grad_h.narrow(0, s, m);
-      at::mm_out(dst, gc, w);
+      if (packed)
+        dst.copy_(onednn_linear(gc, packed->bwd, torch::Tensor()));
+      else
+        at::mm_out(dst, gc, w);
     }
     if (need_w) {
       if (gc.scalar_type() == torch::kFloat32)
@@ -68,9 +74,9 @@ Sums chunked(const torch::Tensor& h, const torch::Tensor& w, const torch::Tensor
 
 struct LinearCrossEntropy : public torch::autograd::Function<LinearCrossEntropy> {
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& h, const torch::Tensor& w,
-                               const torch::Tensor& target, int64_t chunk, int64_t* correct) {
-    const bool need_h = h.requires_grad(), need_w = w.requires_grad();
-    auto r = chunked(h, w, target, chunk, need_h, need_w, correct != nullptr);
+                               const torch::Tensor& target, int64_t chunk, int64_t* correct, const FrozenPack* packed) {
+    const bool need_h = h.requires_grad(), need_w = w.requires_grad() && !packed;
+    auto r = chunked(h, w, target, chunk, need_h, need_w, correct != nullptr, packed);
     if (correct) *correct = r.correct;
     ctx->saved_data["grad_h"] = r.grad_h;
     ctx->saved_data["grad_w"] = r.grad_w;
@@ -86,7 +92,7 @@ struct LinearCrossEntropy : public torch::autograd::Function<LinearCrossEntropy>
     torch::Tensor dh, dw;
     if (gh.defined()) dh = gh * go.to(gh.scalar_type());
     if (gw.defined()) dw = (gw * go).to(w_dtype);
-    return {dh, dw, torch::Tensor(), torch::Tensor(), torch::Tensor()};
+    return {dh, dw, torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
   }
 };
 
@@ -98,7 +104,7 @@ int64_t cross_entropy_chunk_rows(int64_t vocab) {
 }
 
 torch::Tensor linear_cross_entropy_sum(const torch::Tensor& h, const torch::Tensor& weight, const torch::Tensor& target,
-                                       int64_t chunk_rows, int64_t* correct) {
+                                       int64_t chunk_rows, int64_t* correct, const FrozenPack* packed) {
   if (h.dim() != 2 || weight.dim() != 2 || target.dim() != 1 || h.size(0) != target.size(0) ||
       h.size(1) != weight.size(1))
     throw InvalidArgument("linear_cross_entropy_sum: expected h [N, D], weight [V, D], target [N]; got h " +
@@ -115,15 +121,16 @@ torch::Tensor linear_cross_entropy_sum(const torch::Tensor& h, const torch::Tens
                             ") and is not -100");
     }
   }
+  if (packed && (!packed->defined() || h.scalar_type() != torch::kFloat32 || !h.device().is_cpu())) packed = nullptr;
   auto w = weight.scalar_type() == h.scalar_type() ? weight : weight.to(h.scalar_type());
   auto t = target.to(h.device(), torch::kInt64);
   const bool grad = torch::GradMode::is_enabled() && (h.requires_grad() || w.requires_grad());
   if (!grad) {
-    auto r = chunked(h, w, t, chunk_rows, false, false, correct != nullptr);
+    auto r = chunked(h, w, t, chunk_rows, false, false, correct != nullptr, packed);
     if (correct) *correct = r.correct;
     return r.loss;
   }
-  return LinearCrossEntropy::apply(h, w, t, chunk_rows, correct);
+  return LinearCrossEntropy::apply(h, w, t, chunk_rows, correct, packed);
 }
 
 }  // namespace airtune::nn

@@ -370,6 +370,21 @@ torch::Tensor LoraModel::Hooks::project(int layer, Matrix m, const torch::Tensor
     plain = plain && idx >= 0 && M.copy_at_[static_cast<size_t>(layer)][static_cast<size_t>(p)] < 0 &&
             !M.adapters_[static_cast<size_t>(idx)].magnitude.defined();
   }
+  if (plain && x.scalar_type() == torch::kFloat32 && !(M.options_.dropout > 0.0 && M.training_)) {
+    // float32 without dropout (one input for every adapter): all the adapters of the matrix in two
+    // GEMMs, x [A_1; A_2; ...]^T, then its product with the block-diagonal [s_1 B_1, s_2 B_2, ...]
+    // accumulated into the base output by addmm: no per-slot delta, no cat, no separate add
+    std::vector<torch::Tensor> as, bs;
+    for (int p : slots) {
+      const auto& ad =
+          M.adapters_[static_cast<size_t>(M.adapter_at_[static_cast<size_t>(layer)][static_cast<size_t>(p)])];
+      as.push_back(ad.a);
+      bs.push_back(ad.b * ad.scaling);
+    }
+    auto xa = at::linear(x, at::cat(as, 0));
+    auto out = at::addmm(base.reshape({-1, base.size(-1)}), xa.reshape({-1, xa.size(-1)}), at::block_diag(bs).t());
+    return out.view(base.sizes());
+  }
   if (plain) {
     std::vector<torch::Tensor> deltas;
     const auto xf = x.to(torch::kFloat32);  // once for all the slots (a copy in bf16 / fp16)
@@ -404,6 +419,10 @@ torch::Tensor LoraModel::final_norm_weight() const {
   return final_norm_copy_ >= 0 ? copies_[static_cast<size_t>(final_norm_copy_)].weight.to(base_->dtype())
                                : base_->final_norm();
 }
+
+bool LoraModel::pack_frozen() { return base_->pack_frozen(lm_head_copy_ < 0); }
+
+void LoraModel::unpack_frozen() { base_->unpack_frozen(); }
 
 torch::Tensor LoraModel::layer_forward(int i, const torch::Tensor& x, const LayerInputs& in) const {
   return base_->layer_forward(i, x, in, nullptr, hooks_);
@@ -600,8 +619,9 @@ LossSum LoraModel::loss_sum(const torch::Tensor& input_ids, const torch::Tensor&
   if (base_->config().final_softcap <= 0) {
     // the lm_head and the loss fused in chunks: the [tokens, vocab] logits never exist
     const auto w = lm_head_weight();
-    out.sum =
-        linear_cross_entropy_sum(hl, w, t, cross_entropy_chunk_rows(w.size(0)), accuracy ? &out.correct : nullptr);
+    const FrozenPack* packed = lm_head_copy_ < 0 && base_->lm_head_pack().defined() ? &base_->lm_head_pack() : nullptr;
+    out.sum = linear_cross_entropy_sum(hl, w, t, cross_entropy_chunk_rows(w.size(0)), accuracy ? &out.correct : nullptr,
+                                       packed);
     return out;
   }
   auto logits = base_->head_logits(hl, lm_head_weight()).to(torch::kFloat32);

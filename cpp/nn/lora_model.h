@@ -136,6 +136,12 @@ class LoraModel {
   /// input and is recomputed in the backward pass (a custom autograd function); less activation
   /// memory for about one more forward per step. Same gradients.
   void set_gradient_checkpointing(bool on) { checkpointing_ = on; }
+  /// Packs the frozen base for oneDNN (Decoder::pack_frozen; the lm_head too unless it is a trained
+  /// copy) for a training run: its forward and input-gradient GEMMs then run at ~2.3x MKL's speed on
+  /// AMD CPUs, for two packed copies of the frozen matrices in memory. Returns whether it packed.
+  bool pack_frozen();
+  /// Frees the packs.
+  void unpack_frozen();
 
   /// One decoder layer with its adapters: [B, S, H] -> [B, S, H].
   torch::Tensor layer_forward(int layer, const torch::Tensor& x, const LayerInputs& in) const;

@@ -559,6 +559,14 @@ TrainOutcome train_lora(LoraModel& model, const std::vector<TrainExample>& train
   const auto device = model.base().device();
 
   model.set_gradient_checkpointing(o.gradient_checkpointing);
+  // the frozen matrices packed for oneDNN while this run lasts (freed on every way out)
+  struct Packs {
+    LoraModel& m;
+    explicit Packs(LoraModel& model) : m(model) { m.pack_frozen(); }
+    ~Packs() { m.unpack_frozen(); }
+    Packs(const Packs&) = delete;
+    Packs& operator=(const Packs&) = delete;
+  } packs(model);
   auto params = model.parameters();
   torch::optim::AdamW opt(
       params,

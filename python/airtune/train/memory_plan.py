@@ -279,7 +279,8 @@ class TrainPlan:
     """Predicted peak memory of one training step (bytes per term), what fits, and how fast.
 
     ``print(plan)`` shows the table. Terms: ``weights`` (frozen base: model dtype, or codes + scales
-    when quantized), ``adapters`` (float32 LoRA A/B, DoRA magnitudes, modules_to_save copies),
+    when quantized), ``packs`` (on the CPU, a float32 dense base's two oneDNN packs of each frozen
+    matrix and lm_head, held while training), ``adapters`` (float32 LoRA A/B, DoRA magnitudes, modules_to_save copies),
     ``gradients`` (float32, one per trainable weight), ``optimizer`` (AdamW: two float32 moments),
     ``activations`` (saved for the backward pass, all layers), ``logits`` (the loss: the hidden
     states' gradient and one chunk of logits, or the whole logits with Gemma 2's softcap), ``workspace`` (one layer's backward transients, the
@@ -417,6 +418,7 @@ def _count(
     ckpt: bool,
     label_fraction: float,
     masked: bool,
+    cpu: bool = False,
 ) -> tuple[dict[str, int], int, float]:
     """The terms (bytes) of one micro-batch of `batch` rows of `seq` tokens, the trainable count and
     the FLOPs of one step. See docs/train.md, "Memory plan"."""
@@ -553,10 +555,15 @@ def _count(
         # fused lm_head + cross-entropy (linear_cross_entropy.cpp): the gradient w.r.t. the hidden
         # states [L, h] is computed in the forward and kept to the backward; at the loss, the hidden
         # states' copies (the [B, S-1] rows when B > 1, the labelled ones when some are not) and one
-        # chunk's float32 logits and log-softmax
+        # chunk's float32 logits (log-softmax and its gradient computed in place; in bf16 the chunk's
+        # logits or gradient in the model dtype beside them)
         chunk = min(L, max(16, (1 << 23) // v))
         logits_kept = L * h * e
-        loss_peak = (rows * h * e if batch > 1 else 0) + (L * h * e if L < rows else 0) + 2 * chunk * v * f32
+        loss_peak = (
+            (rows * h * e if batch > 1 else 0)
+            + (L * h * e if L < rows else 0)
+            + chunk * v * (f32 + (e if e != f32 else 0))
+        )
     if head_copy:
         # a trained lm_head: its float32 gradient accumulator (fused) and its cast to the model dtype
         logits_kept += (v * h * f32 if not m.final_softcap else L * h * e) + (v * h * e if e != f32 else 0)
@@ -569,8 +576,15 @@ def _count(
     # the peak is at the loss or in one layer's backward, whichever is larger
     logits = logits_kept + loss_peak
     workspace = max(0, recompute + layer_bwd - loss_peak)
+    # on the CPU a float32 dense base is packed for oneDNN while training (Decoder::pack_frozen): two
+    # packed copies (forward and input gradient) of every layer matrix and of a frozen lm_head
+    packs = 0
+    if cpu and e == f32 and quant is None:
+        layer_mats = sum(r * cc for _, _, r, cc in slots)
+        packs = 2 * f32 * (n_layers * layer_mats + (0 if head_copy else v * h))
     terms = {
         "weights": int(weights),
+        "packs": int(packs),
         "adapters": int(trainable * f32),
         "gradients": int(trainable * f32),
         "optimizer": int(2 * trainable * f32),
@@ -647,7 +661,18 @@ def plan(
     def count(b: int) -> tuple[dict[str, int], int, float]:
         mk = (b > 1 or c.packing) if masked is None else masked
         return _count(
-            m, c, b, seq, e, quant, int(c.quant_block_size), bool(c.double_quant), ckpt, label_fraction, mk
+            m,
+            c,
+            b,
+            seq,
+            e,
+            quant,
+            int(c.quant_block_size),
+            bool(c.double_quant),
+            ckpt,
+            label_fraction,
+            mk,
+            cpu=dev.name == "cpu",
         )
 
     reserve = int(reserve_gib * GiB) if dev.name != "cpu" else 0
