@@ -4,6 +4,7 @@
 #include <string>
 
 #include "core/errors.h"
+#include "core/prefault.h"
 
 namespace airtune::io {
 
@@ -101,6 +102,11 @@ void RecordBatch::append_all(const std::vector<const RecordBatch*>& parts) {
   grow(role, messages);
   grow(content, content_bytes, messages);
   for (core::StringColumn* c : {&name, &tool_calls, &tool_call_id, &extra}) grow(*c, 0, messages);
+  // the text columns are the bulk of a batch: their pages backed in one call each instead of
+  // faulted in one by one by the copies below (core/prefault.h)
+  core::prefault_tail(content.data, content_bytes);
+  core::prefault_tail(metadata.data, meta_bytes);
+  core::prefault_tail(content.offsets, messages + 1);
   for (const RecordBatch* p : parts) append(*p);
 }
 
