@@ -76,7 +76,14 @@ info = airtune.build_info()
 sys.exit(not ("2.5.1" in info.get("nn_error", "") and info["blas"]["name"] == "openblas"))' || fail "build_info next to torch 2.5.1"
 ok "next to torch 2.5.1: TorchVersionError naming both releases and the fix"
 
-if command -v qemu-x86_64 > /dev/null; then
+nehalem_numpy=1
+if command -v qemu-x86_64 > /dev/null && ! qemu-x86_64 -cpu Nehalem a/bin/python -c 'import numpy' 2> /dev/null; then
+  # seen 2026-12-02 with numpy 2.3.5 and 2.4.6 from PyPI: `import numpy` alone (no airtune) stops with
+  # SIGILL under qemu's Nehalem model (and works under -cpu max), so this CPU model cannot test us
+  nehalem_numpy=0
+  step "A: numpy $(a/bin/python -c 'import numpy; print(numpy.__version__)') itself dies (SIGILL) under qemu -cpu Nehalem, airtune not imported: no run on a CPU without AVX"
+fi
+if command -v qemu-x86_64 > /dev/null && [ $nehalem_numpy -eq 1 ]; then
   step "A: the smoke test on a CPU without AVX/AVX2 (qemu-x86_64 -cpu Nehalem: an AVX instruction is SIGILL)"
   AIRTUNE_NUM_THREADS=2 qemu-x86_64 -cpu Nehalem a/bin/python "$here/smoke.py" > smoke-nehalem.json 2> qemu.err \
     || { tail -20 qemu.err; fail "smoke test under qemu -cpu Nehalem"; }
@@ -88,7 +95,7 @@ assert f["simdjson_implementation"] in ("westmere", "fallback"), f["simdjson_imp
 assert "Nehalem" in f["blas"]["config"] or "Core2" in f["blas"]["config"], f["blas"]["config"]
 EOF
   ok "smoke test on a Nehalem (no AVX): no SIGILL, non-AVX kernels picked"
-else
+elif ! command -v qemu-x86_64 > /dev/null; then
   step "A: qemu-x86_64 not installed (apt-get install qemu-user): no run on a CPU without AVX"
 fi
 
