@@ -30,8 +30,9 @@ int64_t cross_entropy_chunk_rows(int64_t vocab);
 /// -100. Returns a float32 scalar attached to the graph of h and weight when grad mode is on and
 /// either requires grad (the gradients are computed here, see above). `chunk_rows` > 0.
 /// `correct`: when non-null, receives the number of counted rows whose argmax logit is the target.
-/// `packed`: when non-null, the frozen weight's oneDNN packs (float32 h; the weight then gets no
-/// gradient): both lm_head GEMMs of each chunk run through them.
+/// `packed`: when non-null and defined, the frozen weight's oneDNN packs (used for float32 h on the
+/// CPU, else ignored; the weight then gets no gradient): both lm_head GEMMs of each chunk run
+/// through them.
 /// Throws InvalidArgument on mismatched shapes or a target outside [0, V) other than -100.
 torch::Tensor linear_cross_entropy_sum(const torch::Tensor& h, const torch::Tensor& weight, const torch::Tensor& target,
                                        int64_t chunk_rows, int64_t* correct = nullptr,

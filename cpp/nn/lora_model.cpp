@@ -619,9 +619,10 @@ LossSum LoraModel::loss_sum(const torch::Tensor& input_ids, const torch::Tensor&
   if (base_->config().final_softcap <= 0) {
     // the lm_head and the loss fused in chunks: the [tokens, vocab] logits never exist
     const auto w = lm_head_weight();
-    const FrozenPack* packed = lm_head_copy_ < 0 && base_->lm_head_pack().defined() ? &base_->lm_head_pack() : nullptr;
+    // the lm_head's packs exist only while a trainer holds them and only for the base's own lm_head
+    // (pack_frozen); undefined packs are ignored
     out.sum = linear_cross_entropy_sum(hl, w, t, cross_entropy_chunk_rows(w.size(0)), accuracy ? &out.correct : nullptr,
-                                       packed);
+                                       &base_->lm_head_pack());
     return out;
   }
   auto logits = base_->head_logits(hl, lm_head_weight()).to(torch::kFloat32);

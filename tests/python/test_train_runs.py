@@ -170,13 +170,13 @@ def test_gemma_and_phi3_adapters_match_peft(tmp_path, kind, overrides):
 _BEST_LRS = (3.0, 1.5, 2.0, 4.0, 2.5, 5.0)
 
 
-def _best_cfg(**kw):
+def _best_cfg(base, **kw):
     d = dict(
         max_steps=8,
         batch_size=2,
         eval_steps=1,
         save_steps=1,
-        learning_rate=_best_lr(),
+        learning_rate=_best_lr(base),
         mode="instruct",
         target_modules="all-linear",
     )
@@ -187,13 +187,11 @@ def _best_cfg(**kw):
 _best_lr_found: list[float] = []
 
 
-def _best_lr() -> float:
+def _best_lr(base) -> float:
     if not _best_lr_found:
         import tempfile
 
         with tempfile.TemporaryDirectory() as tmp:
-            base = Path(tmp) / "base"
-            _make_base(base)
             train, ev = _rows(16), _rows(6, seed=9)
             for lr in _BEST_LRS:
                 cfg = LoraConfig(
@@ -235,7 +233,7 @@ def test_best_adapter_restored_named_and_kept(base, tmp_path):
         base,
         train,
         eval=ev,
-        config=_best_cfg(load_best_model_at_end=True),
+        config=_best_cfg(base, load_best_model_at_end=True),
         output_dir=tmp_path / "a",
         show_progress=False,
     )
@@ -256,7 +254,7 @@ def test_best_adapter_restored_named_and_kept(base, tmp_path):
 
     # Without load_best_model_at_end: the final adapter stays, the best goes to output_dir/best.
     res2 = train_lora(
-        base, train, eval=ev, config=_best_cfg(), output_dir=tmp_path / "b", show_progress=False
+        base, train, eval=ev, config=_best_cfg(base), output_dir=tmp_path / "b", show_progress=False
     )
     assert res2.best_step == best and not res2.best_restored
     assert res2.best_adapter_path == str(tmp_path / "b" / "best")
@@ -270,7 +268,7 @@ def test_best_adapter_restored_named_and_kept(base, tmp_path):
         base,
         train,
         eval=ev,
-        config=_best_cfg(metric_for_best_model="token_accuracy", save_steps=0),
+        config=_best_cfg(base, metric_for_best_model="token_accuracy", save_steps=0),
         output_dir=tmp_path / "c",
         show_progress=False,
     )
@@ -287,11 +285,11 @@ def test_best_adapter_survives_a_resume_and_save_total_limit(base, tmp_path):
         base,
         train,
         eval=ev,
-        config=_best_cfg(load_best_model_at_end=True),
+        config=_best_cfg(base, load_best_model_at_end=True),
         output_dir=tmp_path / "full",
         show_progress=False,
     )
-    cfg = _best_cfg(load_best_model_at_end=True, save_total_limit=2)
+    cfg = _best_cfg(base, load_best_model_at_end=True, save_total_limit=2)
     part = train_lora(
         base,
         train,
@@ -328,7 +326,7 @@ def test_best_metric_errors_before_the_first_step(base, tmp_path):
         train_lora(
             base,
             _rows(4),
-            config=_best_cfg(load_best_model_at_end=True),
+            config=_best_cfg(base, load_best_model_at_end=True),
             output_dir=tmp_path / "x",
             show_progress=False,
         )
