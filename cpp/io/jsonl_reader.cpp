@@ -1,11 +1,13 @@
 #include "io/jsonl_reader.h"
 
-#include <oneapi/tbb/enumerable_thread_specific.h>
+#include <oneapi/tbb/parallel_invoke.h>
 
 #include <algorithm>
 #include <filesystem>
+#include <utility>
 
 #include "core/errors.h"
+#include "core/threading.h"
 #include "io/json_text.h"
 
 namespace airtune::io {
@@ -55,49 +57,36 @@ void JsonlReader::reserve_for_file(RecordBatch& out) const {
     out.content.data.reserve(out.content.data.size() + bytes);
 }
 
-bool JsonlReader::read_block(RecordBatch& out) {
-  if (ended_) return false;
-  const bool pipelined = options_.errors != ErrorMode::Quarantine;
-  bool have;
-  try {
-    if (!started_ || !pipelined) {
-      started_ = true;
-      have = source_->next_block(block_);
-    } else {
-      have = prefetch_.get();
-      std::swap(block_, next_block_);
-    }
-  } catch (...) {
-    ended_ = true;  // an input error ends the read; the lines before it were handed out
-    throw;
-  }
-  if (!have) {
-    ended_ = true;
-    return false;
-  }
-  if (pipelined) prefetch_ = std::async(std::launch::async, [this] { return source_->next_block(next_block_); });
-  const auto& lines = block_.lines;
-  const char* base = block_.data.data();
-  const size_t buffer_end = block_.data.size();
+void JsonlReader::parse(const Block& block, ParsedBlock& into) {
+  const char* base = block.data.data();
+  const size_t buffer_end = block.data.size();
   inputs_.clear();
-  for (const Line& line : lines)
+  for (const Line& line : block.lines)
     inputs_.push_back({std::string_view(base + line.offset, line.oversize ? 0 : line.size), buffer_end - line.offset,
                        line.number, line.oversize, line.size});
-  std::vector<ParsedChunk>& chunks = parser_->parse(inputs_);
+  parser_->parse(inputs_, into.chunks);
+  into.blank = block.blank;
+  into.bytes_read = block.bytes_read;
+  into.have = true;
+}
 
+std::vector<const RecordBatch*> JsonlReader::account(ParsedBlock& parsed, const Block* block) {
+  // Raise mode: the block's first bad line throws before any of its lines are counted.
+  if (options_.errors == ErrorMode::Raise)
+    for (const ParsedChunk& chunk : parsed.chunks)
+      if (!chunk.errors.empty()) {
+        const LineError& e = chunk.errors.front().second;
+        throw ParseError(path_, e.line, e.column, e.reason);
+      }
   std::vector<const RecordBatch*> parts;
-  for (ParsedChunk& chunk : chunks) {
-    if (!chunk.errors.empty() && options_.errors == ErrorMode::Raise) {
-      const LineError& e = chunk.errors.front().second;
-      throw ParseError(path_, e.line, e.column, e.reason);
-    }
+  for (ParsedChunk& chunk : parsed.chunks) {
     counts_.lines_read += static_cast<int64_t>(chunk.batch.size() + chunk.errors.size()) + chunk.blank;
     counts_.kept += static_cast<int64_t>(chunk.batch.size());
     counts_.rejected += static_cast<int64_t>(chunk.errors.size());
     counts_.blank += chunk.blank;
     parts.push_back(&chunk.batch);
     for (auto& [index, error] : chunk.errors) {
-      if (options_.errors == ErrorMode::Quarantine) quarantine(block_, lines[index], error);
+      if (options_.errors == ErrorMode::Quarantine) quarantine(*block, block->lines[index], error);
       if (errors_kept_ < options_.max_errors) {
         errors_.push_back(std::move(error));
         ++errors_kept_;
@@ -106,10 +95,58 @@ bool JsonlReader::read_block(RecordBatch& out) {
       }
     }
   }
-  counts_.lines_read += block_.blank;
-  counts_.blank += block_.blank;
-  out.append_all(parts);
-  counts_.bytes += block_.bytes_read;
+  counts_.lines_read += parsed.blank;
+  counts_.blank += parsed.blank;
+  counts_.bytes += parsed.bytes_read;
+  return parts;
+}
+
+void JsonlReader::read_ahead() {
+  spare_.have = false;
+  bool have;
+  try {
+    have = prefetch_.get();
+  } catch (...) {
+    pending_error_ = std::current_exception();  // raised once ready_ (the lines before it) is handed out
+    return;
+  }
+  if (!have) return;
+  std::swap(block_, next_block_);
+  prefetch_ = std::async(std::launch::async, [this] { return source_->next_block(next_block_); });
+  parse(block_, spare_);
+}
+
+bool JsonlReader::read_block(RecordBatch& out) {
+  if (ended_) return false;
+  try {
+    if (options_.errors == ErrorMode::Quarantine) {  // in order, one block at a time
+      if (!source_->next_block(block_)) {
+        ended_ = true;
+        return false;
+      }
+      parse(block_, ready_);
+      out.append_all(account(ready_, &block_));
+      return true;
+    }
+    if (!started_) {
+      started_ = true;
+      if (source_->next_block(block_)) {
+        prefetch_ = std::async(std::launch::async, [this] { return source_->next_block(next_block_); });
+        parse(block_, ready_);
+      }
+    }
+    if (!ready_.have) {
+      ended_ = true;
+      if (pending_error_) std::rethrow_exception(std::exchange(pending_error_, nullptr));
+      return false;
+    }
+    const std::vector<const RecordBatch*> parts = account(ready_, nullptr);
+    core::run_in_arena([&] { oneapi::tbb::parallel_invoke([&] { out.append_all(parts); }, [&] { read_ahead(); }); });
+    std::swap(ready_, spare_);
+  } catch (...) {
+    ended_ = true;  // an input or parse error ends the read; the blocks before it were handed out
+    throw;
+  }
   return true;
 }
 

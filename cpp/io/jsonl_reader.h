@@ -4,14 +4,19 @@
 // The input is read in blocks of whole lines (LineSource); the lines of a block are parsed in
 // parallel in the airtune arena (one RecordParser per thread) and appended in line order, so the
 // result does not depend on the thread count. Memory: O(block_bytes + max_line_bytes) plus at most
-// LineSource::kMaxLinesPerBlock line entries and errors per block (two blocks in flight), plus
-// max_errors kept errors, besides the records the caller keeps.
+// LineSource::kMaxLinesPerBlock line entries and errors per block (three blocks in flight: one
+// read, one parsed, one appended), plus max_errors kept errors, besides the records the caller keeps.
 //
 // Limits: max_bytes / max_lines stop the read cleanly at a line boundary (limit_reached() says
 // which); the records read so far are kept and the counts add up.
 //
-// Reading is pipelined: a second thread reads and splits block N+1 while block N is parsed
-// (except in Quarantine mode, where oversize lines stream to the quarantine file in order).
+// Reading is pipelined (except in Quarantine mode, where oversize lines stream to the quarantine
+// file in order and bad lines are copied from their block): a second thread reads and splits block
+// N+2 while, in the arena, block N+1 is parsed and block N is copied into the caller's batch. The
+// copy (and the kernel's backing of the batch's new pages) is serial per block; overlapping it with
+// the next parse is what lets two threads share the work. Counts, errors and exceptions still come
+// in block order: read_block(out) appends and accounts exactly one block, and an input error found
+// while reading ahead is raised by the call after the last good block.
 //
 // Accounting, always: lines_read == kept + rejected + blank. Bad lines are, by ErrorMode:
 //   Raise       the first one (in line order) throws ParseError(source, line, column, reason)
@@ -22,6 +27,7 @@
 #pragma once
 
 #include <cstdint>
+#include <exception>
 #include <future>
 #include <limits>
 #include <memory>
@@ -89,7 +95,21 @@ class JsonlReader {
   Limit limit_reached() const noexcept { return source_->limit_reached(); }
 
  private:
+  // One block's parse, kept until it is appended (its chunks own their records).
+  struct ParsedBlock {
+    std::vector<ParsedChunk> chunks;
+    int64_t blank = 0;      // blank lines the source counted (not in chunks)
+    size_t bytes_read = 0;  // input bytes of the block
+    bool have = false;      // false: the input ended (or pending_error_ is set)
+  };
+
   void quarantine(const Block& block, const Line& line, const LineError& error);
+  void parse(const Block& block, ParsedBlock& into);
+  // Counts the block's lines, keeps or quarantines its errors (throws ParseError in Raise mode) and
+  // lists its batches for append_all. `block` is the block's lines, needed in Quarantine mode only.
+  std::vector<const RecordBatch*> account(ParsedBlock& parsed, const Block* block);
+  // Pipelined mode: takes the prefetched block, starts the next read, parses it into spare_.
+  void read_ahead();
 
   std::string path_, source_name_;
   ReadOptions options_;
@@ -102,6 +122,8 @@ class JsonlReader {
   std::future<bool> prefetch_;  // reads next_block_ while block_ is parsed (not in Quarantine mode)
   bool started_ = false, ended_ = false;
   std::vector<LineInput> inputs_;
+  ParsedBlock ready_, spare_;         // pipelined: the next block to append; the one being parsed
+  std::exception_ptr pending_error_;  // an input error met reading ahead, raised after ready_
   std::unique_ptr<LineParser> parser_;
 };
 

@@ -21,8 +21,12 @@ LineParser::LineParser(Format format, std::string id_prefix, size_t max_line_byt
       parsers_([format] { return RecordParser(format); }) {}
 
 std::vector<ParsedChunk>& LineParser::parse(const std::vector<LineInput>& lines) {
+  parse(lines, chunks_);
+  return chunks_;
+}
+
+void LineParser::parse(const std::vector<LineInput>& lines, std::vector<ParsedChunk>& chunks) {
   const size_t n_chunks = (lines.size() + kLinesPerTask - 1) / kLinesPerTask;
-  std::vector<ParsedChunk>& chunks = chunks_;
   chunks.resize(n_chunks);
   for (ParsedChunk& c : chunks) {
     c.batch.clear();
@@ -56,7 +60,6 @@ std::vector<ParsedChunk>& LineParser::parse(const std::vector<LineInput>& lines)
       }
     }
   });
-  return chunks;
 }
 
 }  // namespace airtune::io

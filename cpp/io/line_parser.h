@@ -41,6 +41,9 @@ class LineParser {
   /// Parses all `lines` in parallel in the airtune arena; returns the chunks in input order.
   /// The chunks are reused (capacity kept) by the next call: consume them before calling again.
   std::vector<ParsedChunk>& parse(const std::vector<LineInput>& lines);
+  /// The same into the caller's chunks (resized, capacity kept): a caller that keeps one block's
+  /// chunks while the next block is parsed holds two sets.
+  void parse(const std::vector<LineInput>& lines, std::vector<ParsedChunk>& into);
 
   static constexpr size_t kLinesPerTask = 256;
 

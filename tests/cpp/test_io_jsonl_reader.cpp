@@ -3,6 +3,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <string>
 #include <thread>
@@ -77,6 +78,57 @@ TEST(JsonlReader, SameResultWhateverTheThreadsAndBlocks) {
     }
   }
   airtune::core::set_num_threads(2);
+}
+
+TEST(JsonlReader, EachCallAppendsAndAccountsOneBlockAlthoughTheNextIsParsedAhead) {
+  // 4 KiB blocks of ~80-byte lines: ~50 blocks. The reader parses block N+1 while it appends block
+  // N, yet after every call the counts, the errors and `out` describe exactly the blocks handed out.
+  const std::string path = write_file("per_call.jsonl", mixed_file(3000));
+  for (int threads : {1, 2}) {
+    airtune::core::set_num_threads(threads);
+    JsonlReader reader(path, options(ErrorMode::Skip));
+    RecordBatch out;
+    int calls = 0;
+    int64_t last_line = 0;
+    while (reader.read_block(out)) {
+      ++calls;
+      const auto& c = reader.counts();
+      ASSERT_EQ(c.kept, static_cast<int64_t>(out.size())) << "call " << calls;
+      ASSERT_EQ(c.rejected, static_cast<int64_t>(reader.errors().size())) << "call " << calls;
+      ASSERT_EQ(c.lines_read, c.kept + c.rejected + c.blank);
+      // the lines read so far are exactly lines 1..lines_read: the last kept or rejected one ends them
+      const int64_t last = std::max(out.line.back(), reader.errors().empty() ? 0 : reader.errors().back().line);
+      ASSERT_GT(last, last_line);
+      ASSERT_LE(last, c.lines_read);
+      ASSERT_GE(last, c.lines_read - 1);  // at most one blank line after it (every 101st line is blank)
+      last_line = last;
+    }
+    EXPECT_GT(calls, 20);
+    EXPECT_EQ(reader.counts().lines_read, 3000);
+    EXPECT_FALSE(reader.read_block(out));
+  }
+  airtune::core::set_num_threads(2);
+}
+
+TEST(JsonlReader, RaiseHandsOutTheBlocksBeforeTheBadLinesBlock) {
+  std::string text;
+  for (int i = 1; i <= 2000; ++i) text += (i == 1500 ? std::string("{\"messages\":[}") : chat_line(i)) + "\n";
+  const std::string path = write_file("raise_late.jsonl", text);
+  JsonlReader reader(path, options(ErrorMode::Raise));
+  RecordBatch out;
+  try {
+    while (reader.read_block(out)) ASSERT_EQ(reader.counts().kept, static_cast<int64_t>(out.size()));
+    FAIL() << "expected ParseError";
+  } catch (const airtune::ParseError& e) {
+    EXPECT_EQ(e.line(), 1500);
+  }
+  // the blocks before line 1500's block came out whole, in order, and nothing after it
+  ASSERT_GT(out.size(), 1000u);
+  EXPECT_LT(out.line.back(), 1500);
+  EXPECT_EQ(out.line.back(), static_cast<int64_t>(out.size()));
+  EXPECT_EQ(reader.counts().kept, static_cast<int64_t>(out.size()));
+  EXPECT_EQ(reader.counts().lines_read, static_cast<int64_t>(out.size()));
+  EXPECT_FALSE(reader.read_block(out));  // ended
 }
 
 TEST(JsonlReader, RaiseNamesTheFirstBadLine) {
