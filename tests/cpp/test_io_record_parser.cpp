@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <vector>
 
 #include "io/record_parser.h"
 
@@ -215,4 +216,55 @@ TEST(RecordParser, OutOfRangeValuesNameTheFieldAndColumn) {
   EXPECT_EQ(surrogate.error->field, "messages[0].content");
   EXPECT_NE(surrogate.error->reason.find("lone surrogate"), std::string::npos);
   EXPECT_TRUE(big.batch.size() == 0 && surrogate.batch.size() == 0);
+}
+
+TEST(RecordParser, PlainMessagesReadTheSameAsTheGeneralRoute) {
+  // {"role", "content"} messages take a short route (no field list); a duplicate key sends the
+  // same message through the general one (the last value wins there). Both must give the same
+  // columns, for every role name and for content with escapes, unicode and quotes.
+  const std::vector<std::string> roles = {"system", "developer", "user", "assistant", "tool", "function"};
+  const std::vector<std::string> contents = {"", "plain", R"(quo\"te \\ back\nslash \u00e9\u6570 \ud83d\ude00)",
+                                             "caf\u00e9 \xe6\x95\xb0", R"(\u0000 nul)"};
+  std::string plain = R"({"id":"x","messages":[)", general = plain;
+  size_t k = 0;
+  for (const std::string& role : roles)
+    for (const std::string& text : contents) {
+      const std::string sep = k++ ? "," : "";
+      // alternate the key order: the short route takes either
+      plain += sep + (k % 2 ? R"({"role":")" + role + R"(","content":")" + text + "\"}"
+                            : R"({"content":")" + text + R"(","role":")" + role + "\"}");
+      general += sep + R"({"role":"user","content":"decoy","role":")" + role + R"(","content":")" + text + "\"}";
+    }
+  plain += R"(],"label":"L"})";
+  general += R"(],"label":"L"})";
+  const Parsed a = parse(plain), b = parse(general);
+  ASSERT_FALSE(a.error) << a.error->reason;
+  ASSERT_FALSE(b.error) << b.error->reason;
+  ASSERT_EQ(a.batch.message_count(), roles.size() * contents.size());
+  EXPECT_EQ(a.batch.role, b.batch.role);
+  using Column = airtune::core::StringColumn RecordBatch::*;
+  for (Column c : {&RecordBatch::content, &RecordBatch::name, &RecordBatch::tool_calls, &RecordBatch::tool_call_id,
+                   &RecordBatch::extra}) {
+    EXPECT_EQ((a.batch.*c).data, (b.batch.*c).data);
+    EXPECT_EQ((a.batch.*c).offsets, (b.batch.*c).offsets);
+    EXPECT_EQ((a.batch.*c).valid, (b.batch.*c).valid);
+  }
+  // message r * 5 + t is roles[r] with contents[t]
+  EXPECT_EQ(a.batch.role[contents.size()], static_cast<uint8_t>(Role::System));    // developer
+  EXPECT_EQ(a.batch.role[5 * contents.size()], static_cast<uint8_t>(Role::Tool));  // function
+  EXPECT_EQ(content(a.batch, 2), "quo\"te \\ back\nslash \xc3\xa9\xe6\x95\xb0 \xf0\x9f\x98\x80");
+  EXPECT_FALSE(a.batch.extra.is_valid(0));
+  // What the short route does not take still goes through the general one: another field, a
+  // null content, an unknown role (an error naming the message).
+  const Parsed extra = parse(R"({"messages":[{"role":"user","content":"q","lang":"en"}]})");
+  ASSERT_FALSE(extra.error);
+  EXPECT_EQ(extra.batch.extra[0], R"({"lang":"en"})");
+  const Parsed null_content = parse(R"({"messages":[{"role":"assistant","content":null}]})");
+  ASSERT_FALSE(null_content.error);
+  EXPECT_FALSE(null_content.batch.content.is_valid(0));
+  const Parsed unknown = parse(R"({"messages":[{"role":"user","content":"a"},{"role":"robot","content":"b"}]})");
+  ASSERT_TRUE(unknown.error);
+  EXPECT_EQ(unknown.error->field, "messages[1].role");
+  EXPECT_EQ(unknown.batch.size(), 0u);
+  EXPECT_EQ(unknown.batch.message_count(), 0u);  // the first (plain) message was rolled back
 }
