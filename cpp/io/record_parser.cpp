@@ -1,6 +1,7 @@
 #include "io/record_parser.h"
 
 #include <array>
+#include <cstring>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -317,14 +318,20 @@ std::optional<std::string_view> message_content(element e, const Where& where, s
 // building a field list (that list was ~18% of the instructions the parser spends past simdjson on
 // chat lines). Anything else returns false and takes the general route below, which gives the same
 // message or the located error.
+// key == literal, as a length check and a fixed-size memcmp (inlined; string_view's == was a call).
+template <size_t N>
+bool is(std::string_view key, const char (&literal)[N]) {
+  return key.size() == N - 1 && std::memcmp(key.data(), literal, N - 1) == 0;
+}
+
 bool plain_message(object obj, RecordBatch& b) {
   element role, content;
   int seen = 0;  // bit 0: role, bit 1: content
   for (auto [key, value] : obj) {
-    if (key == "role" && !(seen & 1)) {
+    if (is(key, "role") && !(seen & 1)) {
       role = value;
       seen |= 1;
-    } else if (key == "content" && !(seen & 2)) {
+    } else if (is(key, "content") && !(seen & 2)) {
       content = value;
       seen |= 2;
     } else {
