@@ -203,7 +203,7 @@ std::string path_of(const std::vector<Level>& stack, bool in_key) {
   for (size_t i = 0; i < n; ++i) {
     const Level& l = stack[i];
     if (l.kind == '[') {
-      path += "[" + std::to_string(l.index) + "]";
+      ((path += '[') += std::to_string(l.index)) += ']';
     } else {
       if (!path.empty()) path.push_back('.');
       path.append(l.key);
