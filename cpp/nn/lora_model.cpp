@@ -357,9 +357,8 @@ torch::Tensor LoraModel::Hooks::project(int layer, Matrix m, const torch::Tensor
     touched = touched || M.adapter_at_[static_cast<size_t>(layer)][static_cast<size_t>(p)] >= 0 ||
               M.copy_at_[static_cast<size_t>(layer)][static_cast<size_t>(p)] >= 0;
   }
-  auto base = M.base_->base_project(layer, m, x);
-  if (!touched) return base;
-  if (slots.size() == 1) return M.slot_output(layer, slots.front(), x, base);
+  if (!touched) return M.base_->base_project(layer, m, x);
+  if (slots.size() == 1) return M.slot_output(layer, slots.front(), x, M.base_->base_project(layer, m, x));
   // Every module of the fused matrix has a plain adapter (the all-linear case): the adapters' terms
   // side by side, added to the fused base output once. Same values as per-slice sums, but the
   // backward passes the gradient to the base matmul whole, where slices of it would each
@@ -373,7 +372,8 @@ torch::Tensor LoraModel::Hooks::project(int layer, Matrix m, const torch::Tensor
   if (plain && x.scalar_type() == torch::kFloat32 && !(M.options_.dropout > 0.0 && M.training_)) {
     // float32 without dropout (one input for every adapter): all the adapters of the matrix in two
     // GEMMs, x [A_1; A_2; ...]^T, then its product with the block-diagonal [s_1 B_1, s_2 B_2, ...]
-    // accumulated into the base output by addmm: no per-slot delta, no cat, no separate add
+    // accumulated into the base output in place (addmm_): no per-slot delta, no cat, no separate
+    // add and no second [tokens, out] buffer (the frozen matmul's backward does not read its output)
     std::vector<torch::Tensor> as, bs;
     for (int p : slots) {
       const auto& ad =
@@ -381,10 +381,19 @@ torch::Tensor LoraModel::Hooks::project(int layer, Matrix m, const torch::Tensor
       as.push_back(ad.a);
       bs.push_back(ad.b * ad.scaling);
     }
-    auto xa = at::linear(x, at::cat(as, 0));
-    auto out = at::addmm(base.reshape({-1, base.size(-1)}), xa.reshape({-1, xa.size(-1)}), at::block_diag(bs).t());
-    return out.view(base.sizes());
+    // on rows, where the base matmul's output is no view (autograd forbids in-place writes to a
+    // view made inside a custom Function)
+    auto x2 = x.reshape({-1, x.size(-1)});
+    auto xa = at::linear(x2, at::cat(as, 0));
+    auto base2 = M.base_->base_project(layer, m, x2);
+    auto bd = at::block_diag(bs).t();
+    auto sizes = x.sizes().vec();
+    sizes.back() = base2.size(-1);
+    if (base2.is_view()) return at::addmm(base2, xa, bd).view(sizes);  // a view: out of place
+    base2.addmm_(xa, bd);
+    return base2.view(sizes);
   }
+  auto base = M.base_->base_project(layer, m, x);
   if (plain) {
     std::vector<torch::Tensor> deltas;
     const auto xf = x.to(torch::kFloat32);  // once for all the slots (a copy in bf16 / fp16)
