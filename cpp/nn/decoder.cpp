@@ -369,9 +369,14 @@ torch::Tensor Decoder::layer_forward(int li, const torch::Tensor& x_in, const La
   if (c.sandwich_norms) o = rms_norm(o, hooks.norm(li, Norm::kAttnOut));
   x = x + o;
   auto h2 = rms_norm(x, hooks.norm(li, Norm::kMlpIn));
-  auto gu = split_last(hooks.project(li, Matrix::kGateUp, h2), {inter, inter});
-  const auto& gate = gu[0];
-  auto act = c.activation == "silu" ? swiglu(gate, gu[1]) : at::gelu(gate, "tanh") * gu[1];
+  auto gate_up = hooks.project(li, Matrix::kGateUp, h2);
+  torch::Tensor act;
+  if (c.activation == "silu") {
+    act = swiglu(gate_up);
+  } else {
+    auto gu = split_last(gate_up, {inter, inter});
+    act = at::gelu(gu[0], "tanh") * gu[1];
+  }
   auto mlp = hooks.project(li, Matrix::kDown, act);
   if (c.sandwich_norms) mlp = rms_norm(mlp, hooks.norm(li, Norm::kMlpOut));
   return x + mlp;

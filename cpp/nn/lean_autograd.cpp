@@ -3,7 +3,10 @@
 #include <ATen/ATen.h>
 #include <torch/autograd.h>
 
+#include <string>
 #include <vector>
+
+#include "core/errors.h"
 
 namespace airtune::nn {
 
@@ -65,21 +68,29 @@ struct RmsNorm : public torch::autograd::Function<RmsNorm> {
 };
 
 struct SwiGlu : public torch::autograd::Function<SwiGlu> {
-  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& gate, const torch::Tensor& up) {
-    ctx->save_for_backward({gate, up});
-    return at::silu(gate) * up;
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& gate_up) {
+    ctx->save_for_backward({gate_up});
+    const int64_t n = gate_up.size(-1) / 2;
+    return at::silu(gate_up.narrow(-1, 0, n)) * gate_up.narrow(-1, n, n);
   }
 
+  // The gradient of the fused [gate | up] output in one buffer, in place: no temporaries of
+  // [tokens, intermediate] beyond sigmoid(gate), and no cat of the halves' gradients.
   static variable_list backward(AutogradContext* ctx, variable_list grad_out) {
-    const auto saved = ctx->get_saved_variables();
-    const auto &gate = saved[0], &up = saved[1];
+    const auto gu = ctx->get_saved_variables()[0];
     const auto& g = grad_out[0];
-    auto s = at::sigmoid(gate);
-    torch::Tensor dgate, dup;
-    if (ctx->needs_input_grad(1)) dup = g * (gate * s);
-    // silu'(x) = s (1 + x (1 - s))
-    if (ctx->needs_input_grad(0)) dgate = g * up * s * (1 + gate * (1 - s));
-    return {dgate, dup};
+    const int64_t n = gu.size(-1) / 2;
+    const auto gate = gu.narrow(-1, 0, n), up = gu.narrow(-1, n, n);
+    auto dgu = at::empty_like(gu, at::MemoryFormat::Contiguous);
+    auto dgate = dgu.narrow(-1, 0, n), dup = dgu.narrow(-1, n, n);
+    const auto s = at::sigmoid(gate);
+    at::mul_out(dup, gate, s);       // silu(gate)
+    at::mul_out(dgate, dup, s);      // silu s
+    at::sub_out(dgate, dup, dgate);  // silu (1 - s)
+    // silu'(x) = s (1 + x (1 - s)) = s + silu (1 - s)
+    dgate.add_(s).mul_(up).mul_(g);
+    dup.mul_(g);
+    return {dgu};
   }
 };
 
@@ -91,9 +102,15 @@ torch::Tensor rms_norm(const torch::Tensor& x, const torch::Tensor& w, double ep
   return RmsNorm::apply(x, w, eps, plus_one);
 }
 
-torch::Tensor swiglu(const torch::Tensor& gate, const torch::Tensor& up) {
-  if (!torch::GradMode::is_enabled() || !(gate.requires_grad() || up.requires_grad())) return at::silu(gate) * up;
-  return SwiGlu::apply(gate, up);
+torch::Tensor swiglu(const torch::Tensor& gate_up) {
+  if (gate_up.size(-1) % 2 != 0)
+    throw InvalidArgument("swiglu: the last dim must hold the gate and up halves, got " +
+                          std::to_string(gate_up.size(-1)));
+  if (!torch::GradMode::is_enabled() || !gate_up.requires_grad()) {
+    const int64_t n = gate_up.size(-1) / 2;
+    return at::silu(gate_up.narrow(-1, 0, n)) * gate_up.narrow(-1, n, n);
+  }
+  return SwiGlu::apply(gate_up);
 }
 
 }  // namespace airtune::nn

@@ -2,8 +2,9 @@
 // the forward is the same ATen ops as the plain expressions (the same bits), the backward computes
 // the gradient in fewer passes from what it saved:
 //   rms_norm:  saves x, the weight and rstd [..., 1] (not x * rstd); y = x * rstd is recomputed.
-//   swiglu:    silu(gate) * up saves gate and up (views of the fused gate/up output), not
-//              silu(gate): [tokens, intermediate] less per layer; sigmoid is recomputed.
+//   swiglu:    silu(gate) * up of the fused [gate | up] output saves that output, not silu(gate):
+//              [tokens, intermediate] less per layer; sigmoid is recomputed, and the gradient of
+//              both halves is written in place into one [tokens, 2 intermediate] buffer (no cat).
 // Gradients equal autograd's to float32 rounding. Thread safety: pure functions.
 #pragma once
 
@@ -17,7 +18,8 @@ namespace airtune::nn {
 /// x [..., D] any dtype/strides, w [D] (trainable or not).
 torch::Tensor rms_norm(const torch::Tensor& x, const torch::Tensor& w, double eps, bool plus_one);
 
-/// silu(gate) * up, elementwise; gate and up of one shape.
-torch::Tensor swiglu(const torch::Tensor& gate, const torch::Tensor& up);
+/// silu(gate) * up, elementwise, for gate_up [..., 2 I] = [gate | up] (gate the first I columns);
+/// returns [..., I]. InvalidArgument when the last dim is odd.
+torch::Tensor swiglu(const torch::Tensor& gate_up);
 
 }  // namespace airtune::nn

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "core/errors.h"
 #include "nn/lean_autograd.h"
 
 namespace {
@@ -49,7 +50,7 @@ void check_swiglu(torch::Dtype dt, std::vector<int64_t> shape, double tol) {
   auto run = [&](bool lean) {
     auto gu = gu0.clone().requires_grad_(true);
     auto parts = gu.split(shape[2], -1);  // views, as the decoder's fused gate/up output
-    auto y = lean ? airtune::nn::swiglu(parts[0], parts[1]) : at::silu(parts[0]) * parts[1];
+    auto y = lean ? airtune::nn::swiglu(gu) : at::silu(parts[0]) * parts[1];
     (y * g).sum().backward();
     return std::make_pair(y.detach(), gu.grad());
   };
@@ -57,6 +58,10 @@ void check_swiglu(torch::Dtype dt, std::vector<int64_t> shape, double tol) {
   auto [y1, g1] = run(true);
   EXPECT_TRUE(torch::equal(y0, y1)) << "forward must be the same bits";
   EXPECT_LE(max_diff(g1, g0), tol * (1 + g0.abs().max().item<double>()));
+  // the halves' gradients land in their own columns: gate's first, up's second
+  const int64_t n = shape[2];
+  EXPECT_LE(max_diff(g1.narrow(-1, n, n), (g * at::silu(gu0.narrow(-1, 0, n))).to(dt)),
+            tol * (1 + g0.abs().max().item<double>()));
 }
 
 }  // namespace
@@ -76,12 +81,17 @@ TEST(LeanAutograd, RmsNormMatchesAutogradInFloat32) {
 TEST(LeanAutograd, SwigluMatchesAutograd) {
   check_swiglu(torch::kFloat64, {2, 3, 7}, 1e-12);
   check_swiglu(torch::kFloat32, {2, 128, 1536}, 2e-5);
+  check_swiglu(torch::kBFloat16, {2, 16, 64}, 2e-2);
+}
+
+TEST(LeanAutograd, SwigluRefusesAnOddWidth) {
+  EXPECT_THROW(airtune::nn::swiglu(torch::randn({2, 5})), airtune::InvalidArgument);
 }
 
 TEST(LeanAutograd, NoGraphWithoutGrad) {
   auto x = torch::randn({2, 3, 8});
   auto w = torch::ones({8});
   EXPECT_FALSE(airtune::nn::rms_norm(x, w, 1e-6, false).requires_grad());
-  EXPECT_FALSE(airtune::nn::swiglu(x, x).requires_grad());
+  EXPECT_FALSE(airtune::nn::swiglu(x).requires_grad());
   EXPECT_TRUE(torch::equal(airtune::nn::rms_norm(x, w, 1e-6, false), plain_rms(x, w, 1e-6, false)));
 }
