@@ -75,7 +75,9 @@ struct SwiGlu : public torch::autograd::Function<SwiGlu> {
   }
 
   // The gradient of the fused [gate | up] output in one buffer, in place: no temporaries of
-  // [tokens, intermediate] beyond sigmoid(gate), and no cat of the halves' gradients.
+  // [tokens, intermediate] and no cat of the halves' gradients. silu_backward evaluates
+  // s (1 + x (1 - s)) in float32 whatever the dtype (a bf16 chain of ops would round s to 1 and
+  // lose the term for large x).
   static variable_list backward(AutogradContext* ctx, variable_list grad_out) {
     const auto gu = ctx->get_saved_variables()[0];
     const auto& g = grad_out[0];
@@ -83,13 +85,9 @@ struct SwiGlu : public torch::autograd::Function<SwiGlu> {
     const auto gate = gu.narrow(-1, 0, n), up = gu.narrow(-1, n, n);
     auto dgu = at::empty_like(gu, at::MemoryFormat::Contiguous);
     auto dgate = dgu.narrow(-1, 0, n), dup = dgu.narrow(-1, n, n);
-    const auto s = at::sigmoid(gate);
-    at::mul_out(dup, gate, s);       // silu(gate)
-    at::mul_out(dgate, dup, s);      // silu s
-    at::sub_out(dgate, dup, dgate);  // silu (1 - s)
-    // silu'(x) = s (1 + x (1 - s)) = s + silu (1 - s)
-    dgate.add_(s).mul_(up).mul_(g);
-    dup.mul_(g);
+    at::silu_out(dup, gate).mul_(g);  // d up = g silu(gate)
+    at::mul_out(dgate, g, up);
+    at::silu_backward_out(dgate, dgate, gate);  // d gate = g up silu'(gate)
     return {dgu};
   }
 };

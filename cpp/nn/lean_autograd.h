@@ -3,9 +3,10 @@
 // the gradient in fewer passes from what it saved:
 //   rms_norm:  saves x, the weight and rstd [..., 1] (not x * rstd); y = x * rstd is recomputed.
 //   swiglu:    silu(gate) * up of the fused [gate | up] output saves that output, not silu(gate):
-//              [tokens, intermediate] less per layer; sigmoid is recomputed, and the gradient of
-//              both halves is written in place into one [tokens, 2 intermediate] buffer (no cat).
-// Gradients equal autograd's to float32 rounding. Thread safety: pure functions.
+//              [tokens, intermediate] less per layer; silu is recomputed, and the gradient of both
+//              halves is written in place into one [tokens, 2 intermediate] buffer (no cat).
+// Gradients equal autograd's to float32 rounding (SwiGLU's: the same bits, it runs autograd's own
+// kernels, silu_backward included). Thread safety: pure functions.
 #pragma once
 
 #include <torch/types.h>

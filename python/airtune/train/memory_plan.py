@@ -568,9 +568,8 @@ def _count(
         # a trained lm_head: its float32 gradient accumulator (fused) and its cast to the model dtype
         logits_kept += (v * h * f32 if not m.final_softcap else L * h * e) + (v * h * e if e != f32 else 0)
     # one layer's backward: the gradients of its widest intermediates; the lean SwiGLU's backward
-    # holds its incoming gradient, gate's sigmoid and the [gate | up] gradient it writes in place
-    # (4 [T, I] at once)
-    layer_bwd = T * (4 * i_ + 2 * h) * e
+    # holds its incoming gradient and the [gate | up] gradient it writes in place (3 [T, I] at once)
+    layer_bwd = T * ((4 * i_ if m.gelu_activation else 3 * i_) + 2 * h) * e
     tables = 2 * batch * seq * (d * e) * (2 if m.model_type == "gemma3_text" else 1)
     masks = batch * seq * seq * e * (2 if m.sandwich_norms else 1) if masked else 0
     batch_tensors = 3 * T * 8 * int(c.gradient_accumulation_steps)
