@@ -279,7 +279,7 @@ class TrainPlan:
     """Predicted peak memory of one training step (bytes per term), what fits, and how fast.
 
     ``print(plan)`` shows the table. Terms: ``weights`` (frozen base: model dtype, or codes + scales
-    when quantized), ``packs`` (on the CPU, a float32 dense base's two oneDNN packs of each frozen
+    when quantized), ``packs`` (on the CPU, a float32 base's two oneDNN packs of each dense frozen
     matrix and lm_head, held while training), ``adapters`` (float32 LoRA A/B, DoRA magnitudes, modules_to_save copies),
     ``gradients`` (float32, one per trainable weight), ``optimizer`` (AdamW: two float32 moments),
     ``activations`` (saved for the backward pass, all layers), ``logits`` (the loss: the hidden
@@ -576,11 +576,12 @@ def _count(
     # the peak is at the loss or in one layer's backward, whichever is larger
     logits = logits_kept + loss_peak
     workspace = max(0, recompute + layer_bwd - loss_peak)
-    # on the CPU a float32 dense base is packed for oneDNN while training (Decoder::pack_frozen): two
-    # packed copies (forward and input gradient) of every layer matrix and of a frozen lm_head
+    # on the CPU a float32 base is packed for oneDNN while training (Decoder::pack_frozen): two packed
+    # copies (forward and input gradient) of every dense layer matrix and of a frozen lm_head (kept
+    # dense under quantization)
     packs = 0
-    if cpu and e == f32 and quant is None:
-        layer_mats = sum(r * cc for _, _, r, cc in slots)
+    if cpu and e == f32:
+        layer_mats = sum(r * cc for _, _, r, cc in slots) if quant is None else 0
         packs = 2 * f32 * (n_layers * layer_mats + (0 if head_copy else v * h))
     terms = {
         "weights": int(weights),
