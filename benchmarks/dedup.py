@@ -62,6 +62,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
     Load,
     alternating,
+    cpu_model,
     peak_extra_mib,
     run_native,
 )
@@ -70,14 +71,9 @@ from _common import (  # noqa: E402
 
 
 def machine() -> dict[str, Any]:
-    cpu = "unknown"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
     info = airtune.build_info()
     return {
-        "cpu": cpu,
+        "cpu": cpu_model(),
         "cores": os.cpu_count(),
         "python": platform.python_version(),
         "airtune": airtune.__version__,
@@ -205,7 +201,7 @@ def bench_signatures(docs: list[str], ngram: int, num_perm: int, repeats: int) -
     from airtune import _core
 
     ix = dedup.MinHashIndex(0.8, ngram, num_perm=num_perm)
-    norm = ix._ix.options["normalize"]
+    norm = ix._ix.options.normalize
     sets = [_core.dedup.shingle_hashes(d, ngram, False, norm) for d in docs]
     flat = np.concatenate(sets).astype(np.uint64)
     offsets = np.cumsum([0] + [len(x) for x in sets]).astype(np.int64)
