@@ -76,8 +76,8 @@ struct SwiGlu : public torch::autograd::Function<SwiGlu> {
 
   // The gradient of the fused [gate | up] output in one buffer, in place: no temporaries of
   // [tokens, intermediate] and no cat of the halves' gradients. silu_backward evaluates
-  // s (1 + x (1 - s)) in float32 whatever the dtype (a bf16 chain of ops would round s to 1 and
-  // lose the term for large x).
+  // s (1 + x (1 - s)) in float32 for bf16 / fp16 inputs (a bf16 chain of ops would round s to 1
+  // and lose the term for large x).
   static variable_list backward(AutogradContext* ctx, variable_list grad_out) {
     const auto gu = ctx->get_saved_variables()[0];
     const auto& g = grad_out[0];
