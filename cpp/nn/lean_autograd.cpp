@@ -67,11 +67,16 @@ struct RmsNorm : public torch::autograd::Function<RmsNorm> {
   }
 };
 
+// The forward shared by the plain and the autograd paths.
+torch::Tensor swiglu_forward(const torch::Tensor& gate_up) {
+  const int64_t n = gate_up.size(-1) / 2;
+  return at::silu(gate_up.narrow(-1, 0, n)) * gate_up.narrow(-1, n, n);
+}
+
 struct SwiGlu : public torch::autograd::Function<SwiGlu> {
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& gate_up) {
     ctx->save_for_backward({gate_up});
-    const int64_t n = gate_up.size(-1) / 2;
-    return at::silu(gate_up.narrow(-1, 0, n)) * gate_up.narrow(-1, n, n);
+    return swiglu_forward(gate_up);
   }
 
   // The gradient of the fused [gate | up] output in one buffer, in place: no temporaries of
@@ -104,10 +109,7 @@ torch::Tensor swiglu(const torch::Tensor& gate_up) {
   if (gate_up.size(-1) % 2 != 0)
     throw InvalidArgument("swiglu: the last dim must hold the gate and up halves, got " +
                           std::to_string(gate_up.size(-1)));
-  if (!torch::GradMode::is_enabled() || !gate_up.requires_grad()) {
-    const int64_t n = gate_up.size(-1) / 2;
-    return at::silu(gate_up.narrow(-1, 0, n)) * gate_up.narrow(-1, n, n);
-  }
+  if (!torch::GradMode::is_enabled() || !gate_up.requires_grad()) return swiglu_forward(gate_up);
   return SwiGlu::apply(gate_up);
 }
 

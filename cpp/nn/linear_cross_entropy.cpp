@@ -35,9 +35,13 @@ Sums chunked(const torch::Tensor& h, const torch::Tensor& w, const torch::Tensor
   // [chunk, V] buffers made once and reused by every chunk: a fresh one per chunk is first-touched
   // page by page each time (in bf16 the two casts cost more than the lm_head's matmul did)
   const int64_t rows = std::min(chunk, n), vocab = w.size(0);
-  const bool low = h.scalar_type() != torch::kFloat32;
+  const bool low = h.scalar_type() != torch::kFloat32;  // the packed path is float32 only
   // model dtype: the matmul's logits, then (dead once cast) the gradient's cast; and float32
   torch::Tensor model_buf, f32_buf;
+  auto rows_of = [&](torch::Tensor& buf, torch::ScalarType dt, int64_t m) {
+    if (!buf.defined()) buf = at::empty({rows, vocab}, h.options().dtype(dt));
+    return buf.narrow(0, 0, m);
+  };
   for (int64_t s = 0; s < n; s += chunk) {
     const int64_t m = std::min(chunk, n - s);
     auto hc = h.narrow(0, s, m);
@@ -49,14 +53,10 @@ Sums chunked(const torch::Tensor& h, const torch::Tensor& w, const torch::Tensor
     if (packed) {
       logits = onednn_linear(hc.contiguous(), packed->fwd, torch::Tensor());  // float32, no out= form
     } else {
-      if (!model_buf.defined()) model_buf = at::empty({rows, vocab}, h.options());
-      logits = model_buf.narrow(0, 0, m);
+      logits = rows_of(model_buf, h.scalar_type(), m);
       at::mm_out(logits, hc, w.t());
     }
-    if (logits.scalar_type() != torch::kFloat32) {
-      if (!f32_buf.defined()) f32_buf = at::empty({rows, vocab}, h.options().dtype(torch::kFloat32));
-      logits = f32_buf.narrow(0, 0, m).copy_(logits);
-    }
+    if (low) logits = rows_of(f32_buf, torch::kFloat32, m).copy_(logits);
     if (count) correct += logits.argmax(-1).eq(tc).logical_and(valid).sum();
     // in place: the chunk holds one [m, V] float32 tensor (a second one would be a fresh 32 MB
     // allocation per chunk, first-touched page by page)
@@ -69,11 +69,7 @@ Sums chunked(const torch::Tensor& h, const torch::Tensor& w, const torch::Tensor
     auto g = logp.exp_();
     g.scatter_add_(1, tsafe.unsqueeze(1), at::full({m, 1}, -1.0f, g.options()));
     if (!all_valid) g.mul_(valid.unsqueeze(1).to(g.scalar_type()));
-    torch::Tensor gc = g;
-    if (low) {
-      if (!model_buf.defined()) model_buf = at::empty({rows, vocab}, h.options());
-      gc = model_buf.narrow(0, 0, m).copy_(g);
-    }
+    const auto gc = low ? rows_of(model_buf, h.scalar_type(), m).copy_(g) : g;
     if (need_h) {
       auto dst = out.grad_h.narrow(0, s, m);
       if (packed)

@@ -357,8 +357,14 @@ torch::Tensor LoraModel::Hooks::project(int layer, Matrix m, const torch::Tensor
     touched = touched || M.adapter_at_[static_cast<size_t>(layer)][static_cast<size_t>(p)] >= 0 ||
               M.copy_at_[static_cast<size_t>(layer)][static_cast<size_t>(p)] >= 0;
   }
-  if (!touched) return M.base_->base_project(layer, m, x);
-  if (slots.size() == 1) return M.slot_output(layer, slots.front(), x, M.base_->base_project(layer, m, x));
+  // the base matmul on rows: its output is then no view (autograd forbids in-place writes to a view
+  // made inside a custom Function), so the fused sum below can add into it
+  const auto x2 = x.reshape({-1, x.size(-1)});
+  const auto base2 = M.base_->base_project(layer, m, x2);
+  auto sizes = x.sizes().vec();
+  sizes.back() = base2.size(-1);
+  if (!touched) return base2.view(sizes);
+  if (slots.size() == 1) return M.slot_output(layer, slots.front(), x, base2.view(sizes));
   // Every module of the fused matrix has a plain adapter (the all-linear case): the adapters' terms
   // side by side, added to the fused base output once. Same values as per-slice sums, but the
   // backward passes the gradient to the base matmul whole, where slices of it would each
@@ -381,19 +387,13 @@ torch::Tensor LoraModel::Hooks::project(int layer, Matrix m, const torch::Tensor
       as.push_back(ad.a);
       bs.push_back(ad.b * ad.scaling);
     }
-    // on rows, where the base matmul's output is no view (autograd forbids in-place writes to a
-    // view made inside a custom Function)
-    auto x2 = x.reshape({-1, x.size(-1)});
-    auto xa = at::linear(x2, at::cat(as, 0));
-    auto base2 = M.base_->base_project(layer, m, x2);
-    auto bd = at::block_diag(bs).t();
-    auto sizes = x.sizes().vec();
-    sizes.back() = base2.size(-1);
-    if (base2.is_view()) return at::addmm(base2, xa, bd).view(sizes);  // a view: out of place
+    const auto xa = at::linear(x2, at::cat(as, 0));
+    const auto bd = at::block_diag(bs).t();
+    if (base2.is_view()) return at::addmm(base2, xa, bd).view(sizes);  // a quantized base's: out of place
     base2.addmm_(xa, bd);
     return base2.view(sizes);
   }
-  auto base = M.base_->base_project(layer, m, x);
+  const auto base = base2.view(sizes);
   if (plain) {
     std::vector<torch::Tensor> deltas;
     const auto xf = x.to(torch::kFloat32);  // once for all the slots (a copy in bf16 / fp16)
