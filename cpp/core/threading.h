@@ -21,6 +21,7 @@ void set_num_threads(int n);
 int num_threads();
 
 /// Registers a callback run with the new size whenever set_num_threads() is called (and once now).
+/// Hooks stay registered for the life of the process: whatever they capture must live as long.
 void on_num_threads_changed(std::function<void(int)> hook);
 
 /// Runs fn(begin, end) over [0, n) in chunks of at most `grain` items inside the arena.

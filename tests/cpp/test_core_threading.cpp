@@ -25,7 +25,9 @@ TEST(Threading, ParallelForCoversEveryItemOnce) {
 TEST(Threading, RejectsZeroThreads) { EXPECT_THROW(core::set_num_threads(0), airtune::InvalidArgument); }
 
 TEST(Threading, HooksSeeTheNewSize) {
-  std::atomic<int> seen{0};
+  // Hooks live as long as the process (later tests call set_num_threads too): what the hook
+  // writes must outlive this test, or those calls write into a dead stack frame.
+  static std::atomic<int> seen{0};
   core::on_num_threads_changed([&](int n) { seen = n; });
   core::set_num_threads(3);
   EXPECT_EQ(seen.load(), 3);
