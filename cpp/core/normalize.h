@@ -10,15 +10,17 @@
 //   4. punctuation (off by default): every code point of a Unicode punctuation (P*) or symbol (S*)
 //      category becomes a separator (ASCII: !"#$%&'()*+,-./:;<=>?@[\]^_`{|}~);
 //   5. digits (off by default): every decimal digit (Nd) becomes '0'.
-// ASCII-only texts never reach utf8proc (a table per option set), so ASCII data pays nothing for
-// the Unicode steps. A text that is not valid UTF-8 skips steps 1-2 for its non-ASCII bytes,
-// which are kept as they are (ASCII case folding still applies): the result is deterministic.
+// ASCII-only texts never reach utf8proc (a table per option set, 64 bytes per step on CPUs with
+// AVX-512 VBMI2), so ASCII data pays nothing for the Unicode steps. A text that is not valid UTF-8
+// skips steps 1-2 for its non-ASCII bytes, which are kept as they are (ASCII case folding still
+// applies): the result is deterministic.
 //
 // unicode_normalize() is the plain NFC/NFKC/NFD/NFKD transform (fix_text's last step).
 //
 // Thread safety: pure functions; the buffers they use are thread-local.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -54,5 +56,15 @@ std::string normalize(std::string_view text, const NormalizeOptions& options);
 /// `text` in Unicode normalisation form `form` (kNone returns it unchanged). Invalid UTF-8 is
 /// returned unchanged.
 std::string unicode_normalize(std::string_view text, UnicodeForm form);
+
+namespace detail {
+/// The ASCII fast path's kernels, each callable by tests: scalar everywhere, AVX-512 VBMI2
+/// (Ice Lake, Zen 4 and later) where the CPU has it; normalize() picks the best once.
+enum class AsciiKernel : uint8_t { kScalar, kAvx512 };
+bool ascii_kernel_available(AsciiKernel kernel);
+/// normalize() of an all-ASCII `text` into `out` (room for text.size() bytes); returns the
+/// output length. Throws InvalidArgument for a kernel this CPU lacks.
+size_t normalize_ascii(std::string_view text, const NormalizeOptions& options, char* out, AsciiKernel kernel);
+}  // namespace detail
 
 }  // namespace airtune::core
