@@ -261,12 +261,13 @@ inline uint64_t word_hash(const char* p, size_t len) {
   return core::xxh64_bytes(p, len, 0);
 }
 
-// Hashes of the words of `norm` (separated by runs of ' '), found 8 bytes at a time; norm[size]
-// .. norm[size + kPad) must be ' '.
-void word_hashes(std::string_view norm, std::vector<uint64_t>& words) {
+// Hashes of the words of `norm` (separated by runs of ' '), found 8 bytes at a time, into
+// words[0, returned count); norm[size] .. norm[size + kPad) must be ' '. `words` only grows (a
+// resize per text would zero-fill it every time).
+size_t word_hashes(std::string_view norm, std::vector<uint64_t>& words) {
   const char* s = norm.data();
   const size_t n = norm.size();
-  words.resize(n / 2 + 1);  // at most one word per two bytes
+  if (words.size() < n / 2 + 1) words.resize(n / 2 + 1);  // at most one word per two bytes
   size_t count = 0, i = 0;
   while (i < n) {
     if (s[i] == ' ') {
@@ -285,12 +286,14 @@ void word_hashes(std::string_view norm, std::vector<uint64_t>& words) {
     words[count++] = word_hash(s + i, j - i);
     i = j + 1;
   }
-  words.resize(count);
+  return count;
 }
 
 // Sorts and dedups 64-bit hashes (uniform by construction): one pass into ~n buckets by the top
-// bits, then insertion sort inside each (std::sort for a crowded bucket, so the worst case stays
-// O(n log n)). Several times faster than std::sort on these inputs, whose comparisons mispredict.
+// bits, then one insertion sort over the whole, nearly sorted, array (each value moves only inside
+// its bucket: a few moves per value, and no per-bucket loop whose trip counts mispredict). When
+// the moves pass 8 per value (crowded buckets: hashes chosen to collide), std::sort finishes, so
+// the worst case stays O(n log n). Several times faster than std::sort on these inputs.
 void sort_unique(std::vector<uint64_t>& v, std::vector<uint64_t>& tmp, std::vector<uint32_t>& counts) {
   const size_t n = v.size();
   if (n < 64) {
@@ -302,21 +305,18 @@ void sort_unique(std::vector<uint64_t>& v, std::vector<uint64_t>& tmp, std::vect
     for (const uint64_t x : v) ++counts[(x >> (64 - bits)) + 1];
     for (size_t b = 0; b < nb; ++b) counts[b + 1] += counts[b];
     tmp.resize(n);
-    for (const uint64_t x : v) tmp[counts[x >> (64 - bits)]++] = x;  // counts[b] ends at bucket b's end
-    size_t begin = 0;
-    for (size_t b = 0; b < nb; ++b) {
-      const size_t end = counts[b];
-      if (end - begin > 32) {
-        std::sort(tmp.begin() + static_cast<std::ptrdiff_t>(begin), tmp.begin() + static_cast<std::ptrdiff_t>(end));
-      } else {
-        for (size_t k = begin + 1; k < end; ++k) {
-          const uint64_t x = tmp[k];
-          size_t m = k;
-          for (; m > begin && tmp[m - 1] > x; --m) tmp[m] = tmp[m - 1];
-          tmp[m] = x;
-        }
+    for (const uint64_t x : v) tmp[counts[x >> (64 - bits)]++] = x;
+    uint64_t* const t = tmp.data();
+    size_t budget = 8 * n;
+    for (size_t k = 1; k < n; ++k) {
+      const uint64_t x = t[k];
+      size_t m = k;
+      for (; m > 0 && t[m - 1] > x; --m) t[m] = t[m - 1];
+      t[m] = x;
+      if ((budget -= std::min(budget, k - m)) == 0) {
+        std::sort(tmp.begin(), tmp.end());
+        break;
       }
-      begin = end;
     }
     v.swap(tmp);
   }
@@ -337,8 +337,7 @@ void shingle_hashes_into(std::string_view text, const MinHashOptions& o, Scratch
     for_each_shingle(norm, o, sc, [&](std::string_view sh) { out.push_back(core::xxh64(sh)); });
   } else {
     sc.norm.append(kPad, ' ');
-    word_hashes(std::string_view(sc.norm.data(), len), sc.words);
-    const size_t words = sc.words.size();
+    const size_t words = word_hashes(std::string_view(sc.norm.data(), len), sc.words);
     if (words > 0) {
       const size_t m = std::min(words, static_cast<size_t>(o.ngram));
       uint64_t top = 1;  // B^(m-1)
