@@ -415,6 +415,15 @@ Signatures signatures(std::span<const std::string_view> texts, const MinHashOpti
     Scratch sc;
     std::vector<uint64_t> set;
     for (size_t blk = bb; blk < be; ++blk) {
+      if (keep_shingles) {
+        // Room for the most shingles the block's texts can have (a word shingle per two bytes, a
+        // character shingle per byte), reserved once: growing by doubling touched about twice the
+        // pages, and fresh pages are a large share of this pass. Untouched reserve costs nothing.
+        size_t most = 0;
+        for (size_t i = blk * kBlock; i < std::min(n, (blk + 1) * kBlock); ++i)
+          most += (o.char_ngrams ? texts[i].size() : texts[i].size() / 2) + 1;
+        block_sets[blk].reserve(most);
+      }
       for (size_t i = blk * kBlock; i < std::min(n, (blk + 1) * kBlock); ++i) {
         shingle_hashes_into(texts[i], o, sc, set, keep_shingles);
         signature_with_keys(set, keys, sig.values.data() + i * keys.size(), sc);
