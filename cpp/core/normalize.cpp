@@ -132,19 +132,32 @@ void emit_ascii(Emitter& e, const uint8_t* map, uint8_t byte) {
 // before it is not a separator) and dropped otherwise; a trailing run's space is taken back at
 // the end. That equals "runs between words become one space, trimmed at both ends" and needs no
 // state but "the previous byte was not a separator", so 64 bytes can go at once.
-size_t ascii_scalar(const char* in, size_t n, const uint8_t* map, char* out) {
-  size_t w = 0;
+struct AsciiState {
+  size_t w = 0;  // bytes written
   bool prev_word = false, started = false;
-  for (size_t i = 0; i < n; ++i) {
-    // Without branches (word ends are unpredictable): one add carries w.
+  size_t length(size_t n) const { return w - (n > 0 && !prev_word && started); }
+};
+
+// in[i, n) one byte at a time, without branches (word ends are unpredictable): one add carries w.
+// The state is copied into locals: `out` is char*, which may alias it, and would keep it in memory.
+inline void ascii_bytes(const char* in, size_t i, size_t n, const uint8_t* map, char* out, AsciiState& state) {
+  static_assert(kSeparator - ' ' == 0x60);
+  size_t w = state.w, prev_word = state.prev_word, started = state.started;
+  for (; i < n; ++i) {
     const uint8_t c = map[static_cast<uint8_t>(in[i])];
-    const bool word = c != kSeparator;
-    out[w] = word ? static_cast<char>(c) : ' ';
+    const size_t word = c != kSeparator;
+    out[w] = static_cast<char>(c - 0x60 * (1 - word));  // a separator (0x80) is written as ' '
     w += word | prev_word;
     prev_word = word;
     started |= word;
   }
-  return w - (n > 0 && !prev_word && started);
+  state = {w, prev_word != 0, started != 0};
+}
+
+size_t ascii_scalar(const char* in, size_t n, const uint8_t* map, char* out) {
+  AsciiState s;
+  ascii_bytes(in, 0, n, map, out, s);
+  return s.length(n);
 }
 
 #if defined(__x86_64__)
@@ -168,17 +181,9 @@ __attribute__((target("avx512f,avx512bw,avx512vbmi,avx512vbmi2"))) size_t ascii_
     _mm512_storeu_si512(out + w, _mm512_maskz_compress_epi8(keep, bytes));
     w += static_cast<size_t>(__builtin_popcountll(keep));
   }
-  // the tail with the same rule, carrying the block's state
-  bool prev_word = carry != 0;
-  for (; i < n; ++i) {
-    const uint8_t c = map[static_cast<uint8_t>(in[i])];
-    const bool word = c != kSeparator;
-    out[w] = word ? static_cast<char>(c) : ' ';
-    w += word | prev_word;
-    prev_word = word;
-    started |= word;
-  }
-  return w - (n > 0 && !prev_word && started);
+  AsciiState s{w, carry != 0, started};  // the tail with the same rule, carrying the blocks' state
+  ascii_bytes(in, i, n, map, out, s);
+  return s.length(n);
 }
 #endif
 
