@@ -366,7 +366,7 @@ namespace detail {
 bool ascii_kernel_available(AsciiKernel k) {
   if (k == AsciiKernel::kScalar) return true;
 #if defined(__x86_64__)
-  return pick_ascii_kernel() == ascii_avx512;
+  return ascii_kernel == ascii_avx512;
 #else
   return false;
 #endif

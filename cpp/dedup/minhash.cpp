@@ -416,9 +416,10 @@ Signatures signatures(std::span<const std::string_view> texts, const MinHashOpti
     std::vector<uint64_t> set;
     for (size_t blk = bb; blk < be; ++blk) {
       if (keep_shingles) {
-        // Room for the most shingles the block's texts can have (a word shingle per two bytes, a
-        // character shingle per byte), reserved once: growing by doubling touched about twice the
-        // pages, and fresh pages are a large share of this pass. Untouched reserve costs nothing.
+        // Room for the shingles of the block's texts, reserved once instead of growing by
+        // doubling: at most a word shingle per two bytes or a character shingle per byte of ASCII
+        // text (NFKC can lengthen other text; the vector then grows as before). Untouched reserve
+        // is only address space.
         size_t most = 0;
         for (size_t i = blk * kBlock; i < std::min(n, (blk + 1) * kBlock); ++i)
           most += (o.char_ngrams ? texts[i].size() : texts[i].size() / 2) + 1;
