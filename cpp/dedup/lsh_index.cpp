@@ -11,6 +11,7 @@
 #include "core/errors.h"
 #include "core/hash.h"
 #include "core/threading.h"
+#include "core/uniform_sort.h"
 #include "io/atomic_file.h"
 
 namespace airtune::dedup {
@@ -128,8 +129,13 @@ void MinHashIndex::rebuild_tables() {
       for (int band = 0; band < bands_; ++band) tables_[static_cast<size_t>(band)][k] = {band_key(s, band), rows[k]};
     }
   });
+  // Keys are hashes and each table is filled in ascending row order, so a stable sort by key alone
+  // gives the (key, row) order, by buckets of the keys' top bits (core/uniform_sort.h).
   core::parallel_for(static_cast<size_t>(bands_), 1, [&](size_t b0, size_t b1) {
-    for (size_t band = b0; band < b1; ++band) std::sort(tables_[band].begin(), tables_[band].end());
+    std::vector<BandEntry> tmp;
+    std::vector<uint32_t> counts;
+    for (size_t band = b0; band < b1; ++band)
+      core::sort_by_uniform_key(tables_[band], tmp, counts, [](const BandEntry& e) { return e.key; });
   });
 }
 
@@ -167,7 +173,11 @@ PairSet MinHashIndex::self_pairs(double threshold, bool verify, int64_t max_buck
     for (size_t i = b; i < e; ++i)
       whole[i] = {core::xxh64_bytes(sig_.row(i), sizeof(uint64_t) * np, 0x5157), static_cast<int64_t>(i)};
   });
-  std::sort(whole.begin(), whole.end());
+  {  // filled in row order: stable by hash = (hash, row) order
+    std::vector<std::pair<uint64_t, int64_t>> tmp;
+    std::vector<uint32_t> counts;
+    core::sort_by_uniform_key(whole, tmp, counts, [](const auto& w) { return w.first; });
+  }
   std::vector<uint8_t> is_rep(n, 1);
   std::vector<std::vector<int64_t>> groups;  // first row, then its copies (ascending)
   for (size_t s = 0; s < n;) {
