@@ -48,8 +48,12 @@ def _threads_from_argv(default: int = 1) -> int:
 
 # Thread counts of every library are fixed before numpy/faiss load their BLAS/OpenMP runtimes.
 THREADS = _threads_from_argv()
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "RAYON_NUM_THREADS"):
     os.environ[_var] = str(THREADS)
+# rensa runs its work on a rayon pool beside the calling thread (CPU time above wall time at 1
+# thread): pinning the process to THREADS cores holds every tool to the same cores.
+PINNED = sorted(os.sched_getaffinity(0))[:THREADS]
+os.sched_setaffinity(0, PINNED)
 
 import airtune  # noqa: E402
 import numpy as np  # noqa: E402
@@ -78,6 +82,7 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "airtune": airtune.__version__,
         "airtune_threads": airtune.get_num_threads(),
+        "pinned_cpus": PINNED,
         "blas": info["blas"]["name"],
         "faiss": info["faiss"],
         "faiss_gpu": info["faiss_gpu"],
@@ -309,9 +314,11 @@ def bench_near(n_docs: int, repeats: int) -> dict[str, Any]:
         out["pairs_jaccard_vs_rensa"] = round(
             len(ours & t["rensa"].result) / max(1, len(ours | t["rensa"].result)), 4
         )
-    # Linear in rows: airtune on a quarter of the rows and on all of them, alternating in the same
-    # rounds (twice the repeats: one slow round on this shared machine moves a single ratio).
-    quarter = docs[: n_docs // 4]
+    # Linear in rows: airtune on a corpus of a quarter of the rows, generated the same way (whole
+    # families: the first quarter of the shuffled corpus holds 1/16 of its pairs), and on all of
+    # them, alternating in the same rounds (twice the repeats: one slow round on this shared machine
+    # moves a single ratio).
+    quarter, _ = text_corpus(n_docs // 4)
     tq = alternating(
         {
             "quarter": lambda: dedup.near_duplicates(quarter, threshold, ngram, num_perm=num_perm),
@@ -546,7 +553,8 @@ def near_md(near: dict[str, Any], load: str) -> list[str]:
     md = [
         f"Near duplicates: {near['docs']} synthetic documents of {near['mean_doc_bytes']:.0f} B in families "
         f"(word edits at 2-20%), word 5-grams, threshold {near['threshold']}, {near['num_perm']} permutations "
-        f"({near['bands']} bands x {near['rows']} rows), {THREADS} thread(s) for every tool; {load}; medians of "
+        f"({near['bands']} bands x {near['rows']} rows), {THREADS} thread(s) for every tool (the process pinned to "
+        f"{THREADS} core(s): rensa runs a rayon pool beside the calling thread); {load}; medians of "
         f"{tools['airtune']['repeats']} runs of each tool, alternating. The peers get the shingles made once in "
         f"Python outside their timings ({near['python_shingling_s_for_peers']:.1f} s CPU); airtune's time includes "
         "its own shingling. airtune and rensa verify candidates by exact Jaccard; datasketch returns unverified "
@@ -573,8 +581,8 @@ def near_md(near: dict[str, Any], load: str) -> list[str]:
     sc = near["scaling"]
     md += [
         "",
-        f"Linear in rows: airtune CPU {sc['cpu_s'][0]:.3f} s for {sc['rows'][0]} rows, {sc['cpu_s'][1]:.3f} s for "
-        f"{sc['rows'][1]} rows: time ~ rows^{sc['exponent_cpu']:.2f}."
+        f"Linear in rows: airtune CPU {sc['cpu_s'][0]:.3f} s for {sc['rows'][0]} rows (a corpus generated the same "
+        f"way: whole families), {sc['cpu_s'][1]:.3f} s for {sc['rows'][1]} rows: time ~ rows^{sc['exponent_cpu']:.2f}."
         + (
             f" Verified pairs equal to rensa's: {near['pairs_equal_rensa']} (set Jaccard "
             f"{near['pairs_jaccard_vs_rensa']:.3f}; the permutations differ, so borderline pairs may differ)."
