@@ -257,7 +257,7 @@ void bind_dedup(py::module_& m) {
 
   d.def(
       "signatures_of_sets",
-      [](U64 hashes, I64 offsets, int num_perm, uint64_t seed) {
+      [](U64 hashes, I64 offsets, int num_perm, uint64_t seed) -> py::array_t<uint64_t> {
         MinHashOptions o;
         o.num_perm = num_perm;
         o.seed = seed;
@@ -267,10 +267,9 @@ void bind_dedup(py::module_& m) {
           v = signatures_of_sets({hashes.data(), static_cast<size_t>(hashes.size())},
                                  {offsets.data(), static_cast<size_t>(offsets.size())}, o);
         }
+        // moved, not copied: a memcpy under the GIL into fresh pages cost as much as the signing
         const auto rows = static_cast<py::ssize_t>(offsets.size() - 1);
-        py::array_t<uint64_t> out({rows, static_cast<py::ssize_t>(num_perm)});
-        std::memcpy(out.mutable_data(), v.data(), v.size() * sizeof(uint64_t));
-        return out;
+        return to_numpy(std::move(v)).reshape({rows, static_cast<py::ssize_t>(num_perm)});
       },
       py::arg("hashes"), py::arg("offsets"), py::arg("num_perm") = 128, py::arg("seed") = 1,
       "MinHash signatures (rows x num_perm, uint64) of shingle sets given as 64-bit hashes: set i is "
