@@ -35,8 +35,8 @@ void sort_by_uniform_key(std::vector<T>& v, std::vector<T>& tmp, std::vector<uin
   auto fallback = [&](std::vector<T>& w) {
     std::stable_sort(w.begin(), w.end(), [&](const T& a, const T& b) { return key(a) < key(b); });
   };
-  if (n < 64) {
-    if (!insertion(v.data(), n, n * n + 1)) fallback(v);
+  if (n < 64) {  // small: insertion sort alone (at most n^2 / 2 moves, no budget to run out)
+    insertion(v.data(), n, n * n);
     return;
   }
   const int bits = std::min(20, 64 - __builtin_clzll(static_cast<unsigned long long>(n)));  // 2^bits > n
