@@ -14,6 +14,7 @@
 #include "core/errors.h"
 #include "io/json_text.h"
 #include "nn/linear_cross_entropy.h"
+#include "nn/lora_bf16.h"
 #include "nn/safetensors.h"
 
 namespace airtune::nn {
@@ -364,6 +365,20 @@ torch::Tensor LoraModel::Hooks::project(int layer, Matrix m, const torch::Tensor
   auto sizes = x.sizes().vec();
   sizes.back() = base2.size(-1);
   if (!touched) return base2.view(sizes);
+  if (x.scalar_type() == torch::kBFloat16 && !(M.options_.dropout > 0.0 && M.training_)) {
+    // bf16 on the CPU with plain adapters on every module of the matrix: their terms added into the
+    // base output in one pass (nn/lora_bf16.h)
+    std::vector<LoraTerm> terms;
+    for (int p : slots) {
+      const int idx = M.adapter_at_[static_cast<size_t>(layer)][static_cast<size_t>(p)];
+      if (idx < 0 || M.copy_at_[static_cast<size_t>(layer)][static_cast<size_t>(p)] >= 0) break;
+      const auto& ad = M.adapters_[static_cast<size_t>(idx)];
+      if (ad.magnitude.defined()) break;
+      terms.push_back({ad.a, ad.b, ad.scaling, M.slots_[static_cast<size_t>(p)].row0});
+    }
+    if (terms.size() == slots.size() && lora_bf16_applies(base2, terms))
+      return lora_add_bf16_(base2, x2.to(torch::kFloat32), terms).view(sizes);
+  }
   if (slots.size() == 1) return M.slot_output(layer, slots.front(), x, base2.view(sizes));
   // Every module of the fused matrix has a plain adapter (the all-linear case): the adapters' terms
   // side by side, added to the fused base output once. Same values as per-slice sums, but the
