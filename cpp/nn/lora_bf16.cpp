@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <string>
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -192,18 +193,19 @@ void grad_rows(const uint16_t* g, int64_t T, int64_t N, const float* xa, int64_t
   int64_t widest = 0;
   for (const auto& s : slots) widest = std::max(widest, s.cols);
   const int64_t blocks = (T + kRowsPerBlock - 1) / kRowsPerBlock;
-  std::vector<float> partial(static_cast<size_t>(blocks * sb_size));
+  // every block writes its whole part: no zeroing
+  const std::unique_ptr<float[]> partial(new float[static_cast<size_t>(blocks * sb_size)]);
   at::parallel_for(0, blocks, 1, [&](int64_t b0, int64_t b1) {
     std::vector<float> gf(static_cast<size_t>(kRowsPerBlock * widest));
     for (int64_t b = b0; b < b1; ++b) {
       const int64_t t = b * kRowsPerBlock, n = std::min(kRowsPerBlock, T - t);
       for (const auto& s : slots)
         k.grad_block[rank_index(s.r)](g + t * N + s.col0, N, n, xa + t * R + s.k0, R, sb + s.offset, s.cols, gf.data(),
-                                      gxa + t * R + s.k0, R, partial.data() + b * sb_size + s.offset);
+                                      gxa + t * R + s.k0, R, partial.get() + b * sb_size + s.offset);
     }
   });
   at::parallel_for(0, sb_size, 4096,
-                   [&](int64_t begin, int64_t end) { k.sum_blocks(partial.data(), blocks, sb_size, begin, end, gsb); });
+                   [&](int64_t begin, int64_t end) { k.sum_blocks(partial.get(), blocks, sb_size, begin, end, gsb); });
 }
 
 // Inputs: base [T, N] bf16 (written in place), xf [T, in] float32, params = A_1..A_n, B_1..B_n.

@@ -10,10 +10,10 @@
 // reads the bf16 gradient once for both products that need it: grad (x A^T) = g (s B) and
 // grad (s B) = g^T (x A^T).
 //
-// Bits: float32 FMAs in a fixed order on every CPU (the kernels are cloned for AVX-512 and AVX2
-// with the same per-lane arithmetic) and every thread count (rows are independent; the sum over
-// rows of grad B runs over fixed blocks of 64 rows, added in block order). Equal to the ATen path
-// to float32 rounding before the one bf16 rounding.
+// Bits: float32 FMAs in a fixed order on every CPU (the kernels are compiled for AVX-512, AVX2 and
+// a plain loop with the same per-lane arithmetic) and every thread count (rows are independent; the
+// sum over rows of grad B runs over fixed blocks of 128 rows, added in block order). Equal to the
+// ATen path to float32 rounding before the one bf16 rounding. Ranks 16, 32 and 64 (16 lanes).
 // Thread safety: a pure function of its inputs; work runs on libtorch's intra-op threads.
 #pragma once
 
