@@ -238,19 +238,12 @@ void signature_with_keys(std::span<const uint64_t> set, const PermKeys& keys, ui
 }
 
 constexpr uint64_t kRollBase = 0x9E3779B97F4A7C15ULL;  // odd: multiplication is invertible mod 2^64
-constexpr size_t kPad = 8;  // bytes of ' ' after the normalised text, so that 8-byte loads stay inside
+constexpr size_t kPad = 64;  // bytes of ' ' after the normalised text, so that 64-byte loads stay inside
 
 inline uint64_t load64(const char* p) {
   uint64_t v;
   std::memcpy(&v, p, 8);
   return v;
-}
-
-// 0x80 in every byte of v that is ' ', 0 elsewhere (exact: no carries between bytes).
-inline uint64_t space_bytes(uint64_t v) {
-  constexpr uint64_t kLow7 = 0x7F7F7F7F7F7F7F7FULL;
-  const uint64_t x = v ^ 0x2020202020202020ULL;
-  return ~(((x & kLow7) + kLow7) | x | kLow7);
 }
 
 // 64-bit hash of one word: words of up to 8 bytes are packed into an integer (with their length)
@@ -263,30 +256,46 @@ inline uint64_t word_hash(const char* p, size_t len) {
   return core::xxh64_bytes(p, len, 0);
 }
 
-// Hashes of the words of `norm` (separated by runs of ' '), found 8 bytes at a time, into
-// words[0, returned count); norm[size] .. norm[size + kPad) must be ' '. `words` only grows (a
-// resize per text would zero-fill it every time).
+// Bit i set where p[i] == ' ', for the 64 bytes at p.
+inline uint64_t space_mask64(const char* p) {
+#if defined(__SSE2__)
+  const __m128i sp = _mm_set1_epi8(' ');
+  uint64_t m = 0;
+  for (int q = 0; q < 4; ++q) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * q));
+    m |= static_cast<uint64_t>(static_cast<uint16_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, sp)))) << (16 * q);
+  }
+  return m;
+#else
+  uint64_t m = 0;
+  for (int i = 0; i < 64; ++i) m |= static_cast<uint64_t>(p[i] == ' ') << i;
+  return m;
+#endif
+}
+
+// Hashes of the words of `norm` (separated by runs of ' ') into words[0, returned count);
+// norm[size] .. norm[size + kPad) must be ' '. The words' edges come from a mask of the spaces,
+// 64 bytes at a time (an edge wherever a byte's class differs from the byte before it), so the
+// loop branches once per edge in a fixed start/end alternation instead of on each word's length.
+// `words` only grows (a resize per text would zero-fill it every time).
 size_t word_hashes(std::string_view norm, std::vector<uint64_t>& words) {
   const char* s = norm.data();
   const size_t n = norm.size();
   if (words.size() < n / 2 + 1) words.resize(n / 2 + 1);  // at most one word per two bytes
-  size_t count = 0, i = 0;
-  while (i < n) {
-    if (s[i] == ' ') {
-      ++i;
-      continue;
+  size_t count = 0, start = 0;
+  bool in_word = false;
+  uint64_t before = 1;                            // the byte before the text counts as a space
+  for (size_t base = 0; base <= n; base += 64) {  // the chunk at n holds the last word's end
+    const uint64_t sp = space_mask64(s + base);
+    uint64_t edges = sp ^ ((sp << 1) | before);
+    before = sp >> 63;
+    while (edges) {
+      const size_t pos = base + static_cast<size_t>(__builtin_ctzll(edges));
+      edges &= edges - 1;
+      if (in_word) words[count++] = word_hash(s + start, pos - start);
+      start = pos;
+      in_word = !in_word;
     }
-    size_t j = i;
-    for (;;) {  // ends at n at the latest: the padding is spaces
-      const uint64_t m = space_bytes(load64(s + j));
-      if (m) {
-        j += static_cast<size_t>(__builtin_ctzll(m)) >> 3;
-        break;
-      }
-      j += 8;
-    }
-    words[count++] = word_hash(s + i, j - i);
-    i = j + 1;
   }
   return count;
 }

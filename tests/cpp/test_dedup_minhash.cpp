@@ -219,3 +219,38 @@ TEST(DedupMinhash, ShingleHashesIgnoreNeighboursAndAreSortedUnique) {
   signature_of(sorted, o, want.data());
   EXPECT_EQ(std::vector<uint64_t>(sig.values.begin(), sig.values.end()), want);
 }
+
+// The word scanner reads 64 bytes of space mask at a time: words that start at every offset of a
+// chunk, span chunk edges or whole chunks, and runs of spaces (whitespace not collapsed) must give
+// the same hashes as the same words anywhere else.
+TEST(DedupMinhash, WordHashesDoNotDependOnChunkEdges) {
+  std::mt19937_64 rng(5);
+  for (const bool collapse : {true, false}) {
+    MinHashOptions o;
+    o.ngram = 1;
+    o.normalize.collapse_whitespace = collapse;
+    std::string text;
+    std::vector<std::string> words;
+    for (int i = 0; i < 60; ++i) {
+      const size_t len = 1 + rng() % (i % 9 == 0 ? 90 : 12);
+      std::string w;
+      for (size_t k = 0; k < len; ++k) w.push_back(static_cast<char>('a' + rng() % 26));
+      w += std::to_string(i);  // distinct words
+      words.push_back(w);
+      text += w + std::string(collapse ? 1 : 1 + rng() % 3, ' ');
+    }
+    const auto want = shingle_hashes(text, o);
+    ASSERT_EQ(want.size(), words.size());
+    for (size_t pad = 0; pad <= 140; ++pad) {
+      const std::string prefix = std::string(pad / 2, 'x') + std::string(pad - pad / 2, ' ');
+      const auto got = shingle_hashes(prefix + text, o);
+      EXPECT_EQ(got.size(), want.size() + (pad / 2 > 0 ? 1 : 0)) << "prefix " << pad;
+      EXPECT_TRUE(std::includes(got.begin(), got.end(), want.begin(), want.end())) << "prefix " << pad;
+    }
+    for (const auto& w : words) {  // each word alone hashes as it does inside the text
+      const auto alone = shingle_hashes(w, o);
+      ASSERT_EQ(alone.size(), 1u);
+      EXPECT_TRUE(std::binary_search(want.begin(), want.end(), alone[0])) << w;
+    }
+  }
+}
