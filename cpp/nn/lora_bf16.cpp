@@ -150,6 +150,10 @@ std::atomic<const Isa*>& current() {
 
 const Kernels& kernels() { return *current().load(std::memory_order_acquire)->table; }
 
+// The kernel rank of an adapter of rank r: r rounded up to 16 lanes (the extra rows of A and
+// columns of B zero, which add exact zeros: the real lanes keep their bits); -1 past 64.
+int64_t kernel_rank(int64_t r) { return r >= 1 && r <= 64 ? (r + 15) / 16 * 16 : -1; }
+
 int rank_index(int64_t r) {
   for (int i = 0; i < kNumRanks; ++i)
     if (kRanks[i] == r) return i;
@@ -213,20 +217,23 @@ struct LoraBf16 : public torch::autograd::Function<LoraBf16> {
   static torch::Tensor forward(AutogradContext* ctx, torch::Tensor base, const torch::Tensor& xf, at::TensorList params,
                                const std::vector<LoraTerm>* terms) {
     const size_t n = terms->size();
-    std::vector<int64_t> col0, cols, r;
+    std::vector<int64_t> col0, cols, r, rank;  // r: the kernel's rank, rank: the adapter's
     std::vector<torch::Tensor> as, bts, sbs;
     for (size_t i = 0; i < n; ++i) {
       const auto& a = params[i];
       const auto& b = params[n + i];
-      as.push_back(a);
+      const int64_t kr = kernel_rank(a.size(0)), pad = kr - a.size(0);
       const auto sb = (b * (*terms)[i].scaling).contiguous();
-      bts.push_back(sb.t().contiguous().view({-1}));
-      sbs.push_back(sb.view({-1}));
+      const auto sb_k = pad ? at::cat({sb, at::zeros({sb.size(0), pad}, sb.options())}, 1) : sb;  // [cols, kr]
+      as.push_back(pad ? at::cat({a, at::zeros({pad, a.size(1)}, a.options())}, 0) : a);
+      bts.push_back(sb_k.t().contiguous().view({-1}));
+      sbs.push_back(sb_k.view({-1}));
       col0.push_back((*terms)[i].col0);
       cols.push_back(b.size(0));
-      r.push_back(a.size(0));
+      r.push_back(kr);
+      rank.push_back(a.size(0));
     }
-    const auto a_cat = n == 1 ? params[0].contiguous() : at::cat(as, 0);
+    const auto a_cat = n == 1 ? as[0].contiguous() : at::cat(as, 0);
     const auto xc = xf.contiguous();
     const auto xa = at::mm(xc, a_cat.t()).contiguous();  // [T, R]
     const auto bt = at::cat(bts, 0), sb = at::cat(sbs, 0);
@@ -239,6 +246,7 @@ struct LoraBf16 : public torch::autograd::Function<LoraBf16> {
     ctx->saved_data["col0"] = col0;
     ctx->saved_data["cols"] = cols;
     ctx->saved_data["r"] = r;
+    ctx->saved_data["rank"] = rank;
     std::vector<double> scaling;
     for (const auto& t : *terms) scaling.push_back(t.scaling);
     ctx->saved_data["scaling"] = scaling;
@@ -251,6 +259,7 @@ struct LoraBf16 : public torch::autograd::Function<LoraBf16> {
     const auto col0 = ctx->saved_data["col0"].toIntVector();
     const auto cols = ctx->saved_data["cols"].toIntVector();
     const auto r = ctx->saved_data["r"].toIntVector();
+    const auto rank = ctx->saved_data["rank"].toIntVector();
     const auto scaling = ctx->saved_data["scaling"].toDoubleVector();
     const auto slots = slots_of(col0, cols, r);
     const auto g = grad_out[0].contiguous();
@@ -266,8 +275,8 @@ struct LoraBf16 : public torch::autograd::Function<LoraBf16> {
     const auto ga = at::mm(gxa.t(), xf);  // [R, in]
     for (size_t i = 0; i < n; ++i) {
       const auto& s = slots[i];
-      out[2 + i] = ga.narrow(0, s.k0, s.r);
-      out[2 + n + i] = gsb.narrow(0, s.offset, s.r * s.cols).view({s.cols, s.r}) * scaling[i];
+      out[2 + i] = ga.narrow(0, s.k0, rank[i]);
+      out[2 + n + i] = gsb.narrow(0, s.offset, s.r * s.cols).view({s.cols, s.r}).narrow(1, 0, rank[i]) * scaling[i];
     }
     return out;
   }
@@ -297,7 +306,7 @@ bool lora_bf16_applies(const torch::Tensor& base_out, const std::vector<LoraTerm
   for (const auto& t : terms) {
     if (t.a.scalar_type() != torch::kFloat32 || t.b.scalar_type() != torch::kFloat32 || !t.a.device().is_cpu() ||
         !t.b.device().is_cpu() || t.a.dim() != 2 || t.b.dim() != 2 || t.a.size(0) != t.b.size(1) ||
-        rank_index(t.a.size(0)) < 0 || t.col0 < 0 || t.col0 + t.b.size(0) > base_out.size(1))
+        kernel_rank(t.a.size(0)) < 0 || t.col0 < 0 || t.col0 + t.b.size(0) > base_out.size(1))
       return false;
   }
   return true;

@@ -13,7 +13,8 @@
 // Bits: float32 FMAs in a fixed order on every CPU (the kernels are compiled for AVX-512, AVX2 and
 // a plain loop with the same per-lane arithmetic) and every thread count (rows are independent; the
 // sum over rows of grad B runs over fixed blocks of 128 rows, added in block order). Equal to the
-// ATen path to float32 rounding before the one bf16 rounding. Ranks 16, 32 and 64 (16 lanes).
+// ATen path to float32 rounding before the one bf16 rounding. Ranks 1 to 64 (rounded up to 16, 32
+// or 64 lanes with zeros, which leave the real lanes' bits as they are).
 // Thread safety: a pure function of its inputs; work runs on libtorch's intra-op threads.
 #pragma once
 
@@ -32,8 +33,8 @@ struct LoraTerm {
 };
 
 /// Whether lora_add_bf16_ handles this base output (bf16, CPU, contiguous [tokens, N], not a view)
-/// and these terms (float32 CPU A and B of rank 16, 32 or 64, column ranges inside N; other ranks
-/// keep the ATen expression).
+/// and these terms (float32 CPU A and B of rank 1 to 64, column ranges inside N; larger ranks keep
+/// the ATen expression).
 bool lora_bf16_applies(const torch::Tensor& base_out, const std::vector<LoraTerm>& terms);
 
 /// base_out [T, N] += sum over terms of (xf A^T)(s B)^T on the term's columns, in place, rounded to

@@ -514,7 +514,11 @@ def _count(
                     b += (1 if e == f32 or side_by_side else n) * T * width * f32
             if cps[k]:
                 b += T * width * e  # a trained copy's linear saves its input
-            b += sum(T * r * f32 for _, r, _, _ in by[k])  # x A^T, saved by the B matmul
+            # x A^T, saved by the B matmul; over a bf16 base on the CPU (cpp/nn/lora_bf16.h) a matrix
+            # of plain adapters of ranks up to 64 keeps it with each rank rounded up to 16 lanes
+            fused = cpu and e != f32 and n == n_slots[k] and not cps[k] and not c.use_dora
+            fused = fused and not c.lora_dropout > 0 and all(r <= 64 for _, r, _, _ in by[k])
+            b += sum(T * ((r + 15) // 16 * 16 if fused else r) * f32 for _, r, _, _ in by[k])
             if c.lora_dropout > 0:
                 b += sum(T * cols * (f32 + 1) for _, _, _, cols in by[k])  # dropped input and its mask
             if c.use_dora:

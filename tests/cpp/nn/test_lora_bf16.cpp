@@ -3,7 +3,8 @@
 // gradients of x, A and B equal to float32 rounding, and the base's gradient passed through. The
 // same bits at 1 and 2 threads and on every instruction set this CPU runs (AVX-512, AVX2, the
 // plain loop). Shapes cover the kernels' edges: row counts that are no multiple of 4 or of the
-// 128-row blocks, column counts that are no multiple of 32 or of 8, ranks 16 and 32 side by side.
+// 128-row blocks, column counts that are no multiple of 32 or of 8, ranks side by side (16, 32,
+// 64, and 4, 8, 20 padded to 16 or 32 lanes).
 #include <ATen/Parallel.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -135,12 +136,16 @@ TEST(LoraBf16, OneModuleWithRaggedEdges) { check({7, 72, {45}, {16}}); }
 
 TEST(LoraBf16, RankSixtyFourOverManyBlocks) { check({517, 48, {33, 96}, {64, 32}}); }
 
+TEST(LoraBf16, RanksPaddedToSixteenLanes) { check({133, 40, {24, 50, 17}, {8, 4, 20}}); }
+
 TEST(LoraBf16, AppliesOnlyWhereItsKernelsDo) {
   auto base = torch::zeros({4, 8}, torch::kBFloat16);
   std::vector<LoraTerm> ok{{torch::zeros({16, 3}), torch::zeros({8, 16}), 1.0, 0}};
   EXPECT_TRUE(airtune::nn::lora_bf16_applies(base, ok));
   std::vector<LoraTerm> rank8{{torch::zeros({8, 3}), torch::zeros({8, 8}), 1.0, 0}};
-  EXPECT_FALSE(airtune::nn::lora_bf16_applies(base, rank8)) << "rank 8 takes the ATen path";
+  EXPECT_TRUE(airtune::nn::lora_bf16_applies(base, rank8)) << "rank 8 runs on 16 lanes";
+  std::vector<LoraTerm> rank65{{torch::zeros({65, 3}), torch::zeros({8, 65}), 1.0, 0}};
+  EXPECT_FALSE(airtune::nn::lora_bf16_applies(base, rank65)) << "past 64 the ATen path";
   std::vector<LoraTerm> outside{{torch::zeros({16, 3}), torch::zeros({8, 16}), 1.0, 1}};
   EXPECT_FALSE(airtune::nn::lora_bf16_applies(base, outside));
   EXPECT_FALSE(airtune::nn::lora_bf16_applies(base.to(torch::kFloat32), ok));
