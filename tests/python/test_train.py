@@ -389,8 +389,10 @@ def _padded(ids_list, labels_list, pad):
     return ids, mask, labels
 
 
-def test_loss_per_step_matches_peft_loop(base, tmp_path):
-    """20 steps, whole data as one batch: our loss at every step within 1e-4 of PEFT + torch."""
+def _train_beside_peft(base, tmp_path, dtype: str):
+    """20 steps of ours and of PEFT + torch from the same initial adapter, the whole data as one
+    batch, the base in `dtype` in both (adapters float32): (our losses, PEFT's, our adapter, PEFT's,
+    the initial one) as state dicts."""
     from airtune.train import AdapterModel
 
     rows = _rows(6, seed=4, chat=True)
@@ -406,57 +408,41 @@ def test_loss_per_step_matches_peft_loop(base, tmp_path):
         max_grad_norm=0.5,
         seed=11,
         mode="chat",
+        dtype=dtype,
     )
-    AdapterModel(base, cfg, "float32", "cpu").save_adapter(tmp_path / "init")
+    AdapterModel(base, cfg, dtype, "cpu").save_adapter(tmp_path / "init")
     res = train_lora(base, rows, config=cfg, output_dir=tmp_path / "ours", show_progress=False)
     ids, labels, _ = build_examples(rows, Tokenization(_tok(base), "chat", 1024, "truncate", ""), "t")
     batch = _padded(ids, labels, 0)
-    ref_losses, ref_model = _peft_loop(base, tmp_path / "init", [batch], cfg, 20)
-    ours = res.train_loss
-    assert len(ours) == 20
+    ref_losses, ref_model = _peft_loop(base, tmp_path / "init", [batch], cfg, 20, getattr(torch, dtype))
+    assert len(res.train_loss) == 20
+    return (
+        res.train_loss,
+        ref_losses,
+        load_adapter(base, tmp_path / "ours").state_dict(),
+        peft.get_peft_model_state_dict(ref_model),
+        load_adapter(base, tmp_path / "init").state_dict(),
+    )
+
+
+def test_loss_per_step_matches_peft_loop(base, tmp_path):
+    """fp32: our loss at every step within 1e-4 of PEFT + torch, the adapters within 1e-4."""
+    ours, ref_losses, got, want, _ = _train_beside_peft(base, tmp_path, "float32")
     assert max(abs(a - b) for a, b in zip(ours, ref_losses, strict=True)) < TOL
     assert ours[-1] < ours[0] - 0.05  # it learns
-    want = peft.get_peft_model_state_dict(ref_model)
-    got = load_adapter(base, tmp_path / "ours").state_dict()
     for k, v in got.items():
         assert torch.allclose(v, want[k], atol=1e-4), k
 
 
 def test_bfloat16_loss_per_step_matches_peft_bf16_loop(base, tmp_path):
-    """A bf16 base with float32 adapters (on the CPU the adapters' terms run cpp/nn/lora_bf16.h):
-    our loss at every step against PEFT's over the same bf16 base, whose adapters stay float32
-    too, to bf16 noise; the trained adapters agree as closely."""
-    from airtune.train import AdapterModel
-
-    rows = _rows(6, seed=4, chat=True)
-    cfg = LoraConfig(
-        r=4,
-        lora_alpha=8,
-        target_modules="all-linear",
-        learning_rate=3e-3,
-        max_steps=12,
-        batch_size=6,
-        lr_scheduler="constant",
-        max_grad_norm=0.5,
-        seed=11,
-        mode="chat",
-        dtype="bfloat16",
-    )
-    AdapterModel(base, cfg, "bfloat16", "cpu").save_adapter(tmp_path / "init")
-    res = train_lora(base, rows, config=cfg, output_dir=tmp_path / "ours", show_progress=False)
-    ids, labels, _ = build_examples(rows, Tokenization(_tok(base), "chat", 1024, "truncate", ""), "t")
-    ref_losses, ref_model = _peft_loop(
-        base, tmp_path / "init", [_padded(ids, labels, 0)], cfg, 12, torch.bfloat16
-    )
-    ours = res.train_loss
+    """A bf16 base with float32 adapters (on the CPU the adapters' terms run cpp/nn/lora_bf16.h)
+    against PEFT's loop over the same bf16 base, whose adapters stay float32 too: losses per step
+    to bf16 noise, and the adapters apart by far less than training moved them (AdamW turns
+    bf16-level gradient differences into steps of up to the learning rate)."""
+    ours, ref_losses, got, want, init = _train_beside_peft(base, tmp_path, "bfloat16")
     diffs = [abs(a - b) for a, b in zip(ours, ref_losses, strict=True)]
     assert max(diffs) < 2e-2, diffs
     assert ours[-1] < ours[0] - 0.05  # it learns
-    # the adapters: apart by far less than training moved them (AdamW turns bf16-level gradient
-    # differences into steps of up to the learning rate)
-    want = peft.get_peft_model_state_dict(ref_model)
-    got = load_adapter(base, tmp_path / "ours").state_dict()
-    init = load_adapter(base, tmp_path / "init").state_dict()
     for k, v in got.items():
         assert v.dtype == want[k].dtype == torch.float32, k
         moved, apart = (v - init[k]).abs().mean(), (v - want[k]).abs().mean()
