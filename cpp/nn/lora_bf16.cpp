@@ -193,6 +193,10 @@ void add_rows(const float* xa, int64_t R, const float* bt, const std::vector<Slo
 // gxa [T, R] and gsb (like sb: every slot's grad (s B) [cols, r], concatenated) from g [T, N] bf16.
 void grad_rows(const uint16_t* g, int64_t T, int64_t N, const float* xa, int64_t R, const float* sb,
                const std::vector<Slot>& slots, int64_t sb_size, float* gxa, float* gsb) {
+  if (T == 0) {  // no rows: nothing to sum
+    std::fill(gsb, gsb + sb_size, 0.0f);
+    return;
+  }
   const auto& k = kernels();
   int64_t widest = 0;
   for (const auto& s : slots) widest = std::max(widest, s.cols);

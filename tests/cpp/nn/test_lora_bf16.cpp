@@ -138,6 +138,14 @@ TEST(LoraBf16, RankSixtyFourOverManyBlocks) { check({517, 48, {33, 96}, {64, 32}
 
 TEST(LoraBf16, RanksPaddedToSixteenLanes) { check({133, 40, {24, 50, 17}, {8, 4, 20}}); }
 
+TEST(LoraBf16, NoRowsGiveZeroGradients) {
+  const auto r = run(make({0, 24, {40}, {8}}), true);
+  EXPECT_EQ(r.out.sizes(), (std::vector<int64_t>{0, 40}));
+  EXPECT_EQ(r.gb[0].sizes(), (std::vector<int64_t>{40, 8}));
+  EXPECT_EQ(r.gb[0].abs().sum().item<double>(), 0.0);
+  EXPECT_EQ(r.ga[0].abs().sum().item<double>(), 0.0);
+}
+
 TEST(LoraBf16, AppliesOnlyWhereItsKernelsDo) {
   auto base = torch::zeros({4, 8}, torch::kBFloat16);
   std::vector<LoraTerm> ok{{torch::zeros({16, 3}), torch::zeros({8, 16}), 1.0, 0}};
