@@ -404,7 +404,7 @@ torch::Tensor LoraModel::Hooks::project(int layer, Matrix m, const torch::Tensor
     }
     const auto xa = at::linear(x2, at::cat(as, 0));
     const auto bd = at::block_diag(bs).t();
-    if (base2.is_view()) return at::addmm(base2, xa, bd).view(sizes);  // a quantized base's: out of place
+    if (base2.is_view()) return at::addmm(base2, xa, bd).view(sizes);  // a view of a tensor: out of place
     base2.addmm_(xa, bd);
     return base2.view(sizes);
   }

@@ -453,7 +453,10 @@ struct QuantizedLinearFn : public torch::autograd::Function<QuantizedLinearFn> {
     auto x2 = x.reshape({-1, w->cols});
     auto sizes = x.sizes().vec();
     sizes.back() = w->rows;
-    return forward_panels(x2, *w).view(sizes);
+    // a 2-D input gets the product itself, not a view of it: callers add LoRA's term into it in
+    // place (LoraModel's projections), which autograd refuses on a view made inside a Function
+    auto y = forward_panels(x2, *w);
+    return x.dim() == 2 ? y : y.view(sizes);
   }
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
                                                  torch::autograd::variable_list grad) {
@@ -479,7 +482,8 @@ torch::Tensor quantized_linear(const torch::Tensor& x, const std::shared_ptr<con
   } else {
     auto sizes = x.sizes().vec();
     sizes.back() = w->rows;
-    y = forward_panels(x.reshape({-1, w->cols}), *w).view(sizes);
+    y = forward_panels(x.reshape({-1, w->cols}), *w);
+    if (x.dim() != 2) y = y.view(sizes);
   }
   return bias.defined() ? y + bias : y;
 }

@@ -114,7 +114,8 @@ struct QuantizedMatrix {
 
 /// y = x W^T (+ bias) with W dequantized in `x`'s dtype, kPanelElements at a time: x [..., cols] ->
 /// [..., rows]. Differentiable with respect to x only (the base is frozen); the backward pass
-/// dequantizes the panels again (dx = dy W, panel contributions summed in row order).
+/// dequantizes the panels again (dx = dy W, panel contributions summed in row order). For a 2-D x
+/// the result is a tensor of its own, not a view, so that a caller may add into it in place.
 torch::Tensor quantized_linear(const torch::Tensor& x, const std::shared_ptr<const QuantizedMatrix>& w,
                                const torch::Tensor& bias);
 

@@ -14,6 +14,7 @@
 
 #include "core/errors.h"
 #include "nn/lora_bf16.h"
+#include "nn/quantized.h"
 
 namespace {
 
@@ -144,6 +145,31 @@ TEST(LoraBf16, NoRowsGiveZeroGradients) {
   EXPECT_EQ(r.gb[0].sizes(), (std::vector<int64_t>{40, 8}));
   EXPECT_EQ(r.gb[0].abs().sum().item<double>(), 0.0);
   EXPECT_EQ(r.ga[0].abs().sum().item<double>(), 0.0);
+}
+
+// An NF4 base's output (quantized_linear on the rows of a layer) is a tensor of its own, so the
+// fused term applies to QLoRA too, and its gradients reach x through both paths.
+TEST(LoraBf16, AppliesOverAnNf4Base) {
+  torch::manual_seed(8);
+  airtune::nn::QuantOptions q;
+  auto w = std::make_shared<const airtune::nn::QuantizedMatrix>(
+      std::vector<airtune::nn::QuantizedTensor>{airtune::nn::quantize(torch::randn({48, 32}) * 0.1, q)});
+  auto x = torch::randn({20, 32}).to(torch::kBFloat16).requires_grad_(true);
+  auto a = (torch::randn({16, 32}) * 0.1).requires_grad_(true), b = (torch::randn({48, 16}) * 0.1).requires_grad_(true);
+  auto base = airtune::nn::quantized_linear(x, w, torch::Tensor());
+  EXPECT_FALSE(base.is_view());
+  const std::vector<LoraTerm> terms{{a, b, 2.0, 0}};
+  ASSERT_TRUE(airtune::nn::lora_bf16_applies(base, terms));
+  const auto want = (base.detach().to(torch::kFloat64) +
+                     at::linear(at::linear(x.detach().to(torch::kFloat64), a.detach().to(torch::kFloat64)),
+                                b.detach().to(torch::kFloat64) * 2.0))
+                        .to(torch::kBFloat16);
+  auto out = airtune::nn::lora_add_bf16_(base, x.to(torch::kFloat32), terms);
+  EXPECT_LE((out.detach().to(torch::kFloat32) - want.to(torch::kFloat32)).abs().max().item<double>(),
+            std::ldexp(1.0, -7) * (1 + want.to(torch::kFloat32).abs().max().item<double>()));
+  out.sum().backward();
+  ASSERT_TRUE(x.grad().defined() && a.grad().defined() && b.grad().defined());
+  EXPECT_GT(a.grad().abs().sum().item<double>(), 0.0);
 }
 
 TEST(LoraBf16, AppliesOnlyWhereItsKernelsDo) {
