@@ -150,9 +150,14 @@ std::atomic<const Isa*>& current() {
 
 const Kernels& kernels() { return *current().load(std::memory_order_acquire)->table; }
 
-// The kernel rank of an adapter of rank r: r rounded up to 16 lanes (the extra rows of A and
-// columns of B zero, which add exact zeros: the real lanes keep their bits); -1 past 64.
-int64_t kernel_rank(int64_t r) { return r >= 1 && r <= 64 ? (r + 15) / 16 * 16 : -1; }
+// The kernel rank of an adapter of rank r: the smallest of 16, 32, 64 that holds it (the extra
+// rows of A and columns of B zero, which add exact zeros: the real lanes keep their bits); -1
+// past 64.
+int64_t kernel_rank(int64_t r) {
+  for (const int k : kRanks)
+    if (r >= 1 && r <= k) return k;
+  return -1;
+}
 
 int rank_index(int64_t r) {
   for (int i = 0; i < kNumRanks; ++i)

@@ -515,10 +515,12 @@ def _count(
             if cps[k]:
                 b += T * width * e  # a trained copy's linear saves its input
             # x A^T, saved by the B matmul; over a bf16 base on the CPU (cpp/nn/lora_bf16.h) a matrix
-            # of plain adapters of ranks up to 64 keeps it with each rank rounded up to 16 lanes
+            # of plain adapters of ranks up to 64 keeps it with each rank rounded up to 16, 32 or 64
             fused = cpu and e != f32 and n == n_slots[k] and not cps[k] and not c.use_dora
             fused = fused and not c.lora_dropout > 0 and all(r <= 64 for _, r, _, _ in by[k])
-            b += sum(T * ((r + 15) // 16 * 16 if fused else r) * f32 for _, r, _, _ in by[k])
+            b += sum(
+                T * (next(w for w in (16, 32, 64) if r <= w) if fused else r) * f32 for _, r, _, _ in by[k]
+            )
             if c.lora_dropout > 0:
                 b += sum(T * cols * (f32 + 1) for _, _, _, cols in by[k])  # dropped input and its mask
             if c.use_dora:

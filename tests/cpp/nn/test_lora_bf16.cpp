@@ -4,7 +4,7 @@
 // same bits at 1 and 2 threads and on every instruction set this CPU runs (AVX-512, AVX2, the
 // plain loop). Shapes cover the kernels' edges: row counts that are no multiple of 4 or of the
 // 128-row blocks, column counts that are no multiple of 32 or of 8, ranks side by side (16, 32,
-// 64, and 4, 8, 20 padded to 16 or 32 lanes).
+// 64, and 4, 8, 20, 33, 40 padded to 16, 32 or 64 lanes).
 #include <ATen/Parallel.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -138,6 +138,8 @@ TEST(LoraBf16, OneModuleWithRaggedEdges) { check({7, 72, {45}, {16}}); }
 TEST(LoraBf16, RankSixtyFourOverManyBlocks) { check({517, 48, {33, 96}, {64, 32}}); }
 
 TEST(LoraBf16, RanksPaddedToSixteenLanes) { check({133, 40, {24, 50, 17}, {8, 4, 20}}); }
+
+TEST(LoraBf16, RanksPaddedToSixtyFourLanes) { check({70, 24, {40, 33}, {40, 33}}); }
 
 TEST(LoraBf16, NoRowsGiveZeroGradients) {
   const auto r = run(make({0, 24, {40}, {8}}), true);
