@@ -254,7 +254,6 @@ struct LoraBf16 : public torch::autograd::Function<LoraBf16> {
     ctx->save_for_backward({xc, xa, a_cat, sb});
     ctx->saved_data["col0"] = col0;
     ctx->saved_data["cols"] = cols;
-    ctx->saved_data["r"] = r;
     ctx->saved_data["rank"] = rank;
     std::vector<double> scaling;
     for (const auto& t : *terms) scaling.push_back(t.scaling);
@@ -267,8 +266,9 @@ struct LoraBf16 : public torch::autograd::Function<LoraBf16> {
     const auto &xf = saved[0], &xa = saved[1], &a_cat = saved[2], &sb = saved[3];
     const auto col0 = ctx->saved_data["col0"].toIntVector();
     const auto cols = ctx->saved_data["cols"].toIntVector();
-    const auto r = ctx->saved_data["r"].toIntVector();
     const auto rank = ctx->saved_data["rank"].toIntVector();
+    std::vector<int64_t> r;
+    for (const int64_t k : rank) r.push_back(kernel_rank(k));
     const auto scaling = ctx->saved_data["scaling"].toDoubleVector();
     const auto slots = slots_of(col0, cols, r);
     const auto g = grad_out[0].contiguous();

@@ -365,40 +365,39 @@ torch::Tensor LoraModel::Hooks::project(int layer, Matrix m, const torch::Tensor
   auto sizes = x.sizes().vec();
   sizes.back() = base2.size(-1);
   if (!touched) return base2.view(sizes);
-  if (x.scalar_type() == torch::kBFloat16 && !(M.options_.dropout > 0.0 && M.training_)) {
-    // bf16 on the CPU with plain adapters on every module of the matrix: their terms added into the
-    // base output in one pass (nn/lora_bf16.h)
-    std::vector<LoraTerm> terms;
-    for (int p : slots) {
-      const int idx = M.adapter_at_[static_cast<size_t>(layer)][static_cast<size_t>(p)];
-      if (idx < 0 || M.copy_at_[static_cast<size_t>(layer)][static_cast<size_t>(p)] >= 0) break;
-      const auto& ad = M.adapters_[static_cast<size_t>(idx)];
-      if (ad.magnitude.defined()) break;
-      terms.push_back({ad.a, ad.b, ad.scaling, M.slots_[static_cast<size_t>(p)].row0});
-    }
-    if (terms.size() == slots.size() && lora_bf16_applies(base2, terms))
-      return lora_add_bf16_(base2, x2.to(torch::kFloat32), terms).view(sizes);
-  }
-  if (slots.size() == 1) return M.slot_output(layer, slots.front(), x, base2.view(sizes));
-  // Every module of the fused matrix has a plain adapter (the all-linear case): the adapters' terms
-  // side by side, added to the fused base output once. Same values as per-slice sums, but the
-  // backward passes the gradient to the base matmul whole, where slices of it would each
-  // materialise a zero-filled full-width gradient and add them up.
+  // plain: every module of the matrix has an adapter without DoRA and no trained copy
   bool plain = true;
   for (int p : slots) {
     const int idx = M.adapter_at_[static_cast<size_t>(layer)][static_cast<size_t>(p)];
     plain = plain && idx >= 0 && M.copy_at_[static_cast<size_t>(layer)][static_cast<size_t>(p)] < 0 &&
             !M.adapters_[static_cast<size_t>(idx)].magnitude.defined();
   }
-  if (plain && x.scalar_type() == torch::kFloat32 && !(M.options_.dropout > 0.0 && M.training_)) {
+  const bool dropping = M.options_.dropout > 0.0 && M.training_;
+  auto adapter_of = [&](int p) -> const LoraAdapter& {
+    return M.adapters_[static_cast<size_t>(M.adapter_at_[static_cast<size_t>(layer)][static_cast<size_t>(p)])];
+  };
+  if (plain && !dropping && x.scalar_type() == torch::kBFloat16) {
+    // bf16 on the CPU: the adapters' terms added into the base output in one pass (nn/lora_bf16.h)
+    std::vector<LoraTerm> terms;
+    for (int p : slots) {
+      const auto& ad = adapter_of(p);
+      terms.push_back({ad.a, ad.b, ad.scaling, M.slots_[static_cast<size_t>(p)].row0});
+    }
+    if (lora_bf16_applies(base2, terms)) return lora_add_bf16_(base2, x2.to(torch::kFloat32), terms).view(sizes);
+  }
+  if (slots.size() == 1) return M.slot_output(layer, slots.front(), x, base2.view(sizes));
+  // Every module of the fused matrix has a plain adapter (the all-linear case): the adapters' terms
+  // side by side, added to the fused base output once. Same values as per-slice sums, but the
+  // backward passes the gradient to the base matmul whole, where slices of it would each
+  // materialise a zero-filled full-width gradient and add them up.
+  if (plain && !dropping && x.scalar_type() == torch::kFloat32) {
     // float32 without dropout (one input for every adapter): all the adapters of the matrix in two
     // GEMMs, x [A_1; A_2; ...]^T, then its product with the block-diagonal [s_1 B_1, s_2 B_2, ...]
     // accumulated into the base output in place (addmm_): no per-slot delta, no cat, no separate
     // add and no second [tokens, out] buffer (the frozen matmul's backward does not read its output)
     std::vector<torch::Tensor> as, bs;
     for (int p : slots) {
-      const auto& ad =
-          M.adapters_[static_cast<size_t>(M.adapter_at_[static_cast<size_t>(layer)][static_cast<size_t>(p)])];
+      const auto& ad = adapter_of(p);
       as.push_back(ad.a);
       bs.push_back(ad.b * ad.scaling);
     }
@@ -412,10 +411,7 @@ torch::Tensor LoraModel::Hooks::project(int layer, Matrix m, const torch::Tensor
   if (plain) {
     std::vector<torch::Tensor> deltas;
     const auto xf = x.to(torch::kFloat32);  // once for all the slots (a copy in bf16 / fp16)
-    for (int p : slots) {
-      const int idx = M.adapter_at_[static_cast<size_t>(layer)][static_cast<size_t>(p)];
-      deltas.push_back(M.lora_delta(M.adapters_[static_cast<size_t>(idx)], xf, x.scalar_type()));
-    }
+    for (int p : slots) deltas.push_back(M.lora_delta(adapter_of(p), xf, x.scalar_type()));
     return base + at::cat(deltas, -1);
   }
   std::vector<torch::Tensor> pieces;
