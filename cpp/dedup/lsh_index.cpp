@@ -18,7 +18,10 @@ namespace airtune::dedup {
 namespace {
 
 constexpr char kMagic[8] = {'A', 'I', 'R', 'T', 'M', 'H', 'X', '1'};
-constexpr uint32_t kVersion = 2;
+// Version 3: words of 9 to 16 bytes hash differently (dedup/minhash.cpp, word_hash), so a word
+// shingle index of versions 1 and 2 cannot take new rows or queries; a character shingle index
+// hashes as before and still loads.
+constexpr uint32_t kVersion = 3;
 constexpr uint64_t kMaxRows = (1ULL << 32) - 1;
 
 inline uint64_t pack(int64_t a, int64_t b) { return (static_cast<uint64_t>(a) << 32) | static_cast<uint64_t>(b); }
@@ -352,13 +355,17 @@ MinHashIndex MinHashIndex::load(const std::string& path) {
   r.end = buf.size() - 8;
   r.pos = 8;
   const auto version = r.get<uint32_t>("version");
-  if (version != kVersion && version != 1) r.fail("unsupported version " + std::to_string(version));
+  if (version < 1 || version > kVersion) r.fail("unsupported version " + std::to_string(version));
   const auto header = r.get<uint32_t>("header size");
   r.need(header, "header");
   MinHashOptions o;
   o.num_perm = r.get<int32_t>("num_perm");
   o.ngram = r.get<int32_t>("ngram");
   o.char_ngrams = r.get<int32_t>("char_ngrams") != 0;
+  if (version < 3 && !o.char_ngrams)
+    r.fail("version " + std::to_string(version) +
+           " word-shingle index: an earlier airtune wrote it, and its shingle hashes differ from this one's "
+           "(words of 9 to 16 bytes); rebuild it from the texts");
   const bool keep = r.get<int32_t>("has_shingles") != 0;
   o.seed = r.get<uint64_t>("seed");
   const auto flags = r.get<uint32_t>("normalisation flags");

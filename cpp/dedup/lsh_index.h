@@ -16,7 +16,8 @@
 // verification is possible) + bands * 16 bytes of band table.
 //
 // File format (little-endian), written atomically (io::AtomicFile: temporary file, fsync, rename):
-//   magic "AIRTMHX1" | u32 version (2) | u32 header bytes | header fields (num_perm, ngram,
+//   magic "AIRTMHX1" | u32 version (3; 1 and 2 load for
+//   character shingles only, see lsh_index.cpp) | u32 header bytes | header fields (num_perm, ngram,
 //   char_ngrams, seed, u32 normalisation flags (NormalizeOptions::flags(): the four switches and the
 //   Unicode form), bands, rows, has_shingles, f64 threshold) | u64 rows |
 //   u64 shingle count | signatures | shingle offsets (rows + 1, i64) | shingle hashes |

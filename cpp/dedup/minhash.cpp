@@ -247,12 +247,17 @@ inline uint64_t load64(const char* p) {
 }
 
 // 64-bit hash of one word: words of up to 8 bytes are packed into an integer (with their length)
-// and mixed, longer words go through XXH64. `p` has at least 8 readable bytes (kPad).
+// and mixed; words of 9 to 16 bytes are their first and last 8 bytes (overlapping: together with
+// the length they determine the word), mixed in two rounds; longer words go through XXH64. A
+// call to XXH64 for every word over 8 bytes (a fifth of English words) was a tenth of signatures().
+// `p` has at least 8 readable bytes (kPad).
 inline uint64_t word_hash(const char* p, size_t len) {
+  constexpr uint64_t kLen = 0xD6E8FEB86659FD93ULL;
   if (len <= 8) {
     const uint64_t v = len == 8 ? load64(p) : load64(p) & ((uint64_t{1} << (8 * len)) - 1);  // little-endian
-    return core::mix64(v + len * 0xD6E8FEB86659FD93ULL);
+    return core::mix64(v + len * kLen);
   }
+  if (len <= 16) return core::mix64(core::mix64(load64(p) + len * kLen) ^ load64(p + len - 8));
   return core::xxh64_bytes(p, len, 0);
 }
 

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <random>
 #include <set>
@@ -145,6 +146,23 @@ TEST(DedupMinhash, SaveLoadRoundTripAndQuery) {
   EXPECT_THROW(MinHashIndex::load(path), airtune::FormatError);
   write("not an index at all");
   EXPECT_THROW(MinHashIndex::load(path), airtune::FormatError);
+  // A version 2 file (re-checksummed): word shingles are refused by name, character shingles load.
+  auto as_version = [&](std::string b, uint32_t version, int32_t char_ngrams) {
+    std::memcpy(b.data() + 8, &version, 4);
+    std::memcpy(b.data() + 8 + 4 + 4 + 8, &char_ngrams, 4);
+    const uint64_t sum = airtune::core::xxh64_bytes(b.data(), b.size() - 8, 0);
+    std::memcpy(b.data() + b.size() - 8, &sum, 8);
+    return b;
+  };
+  write(as_version(bytes, 2, 0));
+  try {
+    MinHashIndex::load(path);
+    ADD_FAILURE() << "a version 2 word-shingle index loaded";
+  } catch (const airtune::FormatError& e) {
+    EXPECT_NE(std::string(e.what()).find("version 2 word-shingle index"), std::string::npos) << e.what();
+  }
+  write(as_version(bytes, 2, 1));
+  EXPECT_TRUE(MinHashIndex::load(path).options().char_ngrams);
   EXPECT_THROW(MinHashIndex::load(path + ".missing"), airtune::IoError);
   std::remove(path.c_str());
 }
@@ -202,6 +220,23 @@ TEST(DedupMinhash, ShingleHashesIgnoreNeighboursAndAreSortedUnique) {
     const auto with = shingle_hashes(w + " zzzzzzzzzzzzzzzz " + w + "q", o);
     EXPECT_NE(std::find(with.begin(), with.end(), alone[0]), with.end()) << "word length " << len;
   }
+  // Every byte of a word counts, whichever branch hashes it (packed, first + last 8 bytes, XXH64):
+  // all words one letter apart from a base word, at every length and position, hash apart.
+  std::set<uint64_t> seen;
+  size_t words = 0;
+  for (int len = 1; len <= 24; ++len) {
+    const std::string base(len, 'm');
+    for (int pos = 0; pos < len; ++pos)
+      for (char c : {'a', 'z'}) {
+        std::string w = base;
+        w[pos] = c;
+        seen.insert(shingle_hashes(w, o).at(0));
+        ++words;
+      }
+    seen.insert(shingle_hashes(base, o).at(0));
+    ++words;
+  }
+  EXPECT_EQ(seen.size(), words);
   std::mt19937_64 rng(11);
   std::string text;
   for (int i = 0; i < 5000; ++i) text += "w" + std::to_string(rng() % 700) + (i % 17 ? " " : ",  ");
