@@ -12,6 +12,7 @@
 #include "core/hash.h"
 #include "core/threading.h"
 #include "core/uniform_sort.h"
+#include "dedup/shuffle_keys.h"
 #include "io/atomic_file.h"
 
 namespace airtune::dedup {
@@ -96,10 +97,7 @@ void MinHashIndex::set_threshold(double t) {
   threshold_ = t;
 }
 
-uint64_t MinHashIndex::band_key(const uint64_t* sig, int band) const {
-  return core::xxh64_bytes(sig + static_cast<size_t>(band) * rows_, sizeof(uint64_t) * rows_,
-                           static_cast<uint64_t>(band));
-}
+uint64_t MinHashIndex::band_key(const uint64_t* sig, int band) const { return dedup::band_key(sig, band, rows_); }
 
 void MinHashIndex::add(std::span<const std::string_view> texts) {
   if (size() + texts.size() > kMaxRows) throw InvalidArgument("MinHashIndex holds at most 2^32 - 1 rows");

@@ -1,8 +1,8 @@
 // MinHashIndex: MinHash-LSH over a growing corpus, with exact-Jaccard verification and a file
 // format, so new data can be checked against an existing corpus without re-hashing it.
 //
-// Candidates: rows whose signatures agree on every row of at least one band. Band keys are
-// XXH64 of the band's `rows` signature values (seeded with the band number). Rows with identical
+// Candidates: rows whose signatures agree on every row of at least one band. Band keys are a
+// 64-bit hash of the band's `rows` signature values and the band number (dedup::band_key). Rows with identical
 // whole signatures (and identical shingle sets when verifying) are first collapsed onto their
 // first row, and only first rows enter the buckets; afterwards each copy group is expanded again
 // (all pairs inside it, and each copy against every row its first row matched), unless the group

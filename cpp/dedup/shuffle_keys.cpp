@@ -26,11 +26,6 @@ ExactKeys exact_keys(std::span<const std::string_view> texts, const core::Normal
   return out;
 }
 
-uint64_t band_key(const uint64_t* signature, int band, int rows) noexcept {
-  return core::xxh64_bytes(signature + static_cast<size_t>(band) * rows, sizeof(uint64_t) * rows,
-                           static_cast<uint64_t>(band));
-}
-
 MinHashKeys minhash_keys(std::span<const std::string_view> texts, const MinHashOptions& options, int bands, int rows) {
   validate(options);
   if (bands < 1 || rows < 1 || static_cast<int64_t>(bands) * rows > options.num_perm)

@@ -6,8 +6,8 @@
 //   groups on) and a second XXH64 (another seed) that stands in for the byte comparison done
 //   locally, so two rows are the same text when both 64-bit hashes agree (a 2^-128 chance of error
 //   instead of a byte compare that would need the texts shuffled).
-// - near: minhash_keys() gives per row its band keys, XXH64(band's `rows` signature values, seed =
-//   band) exactly as MinHashIndex::band_key; the key of its copy group (XXH64 of the whole
+// - near: minhash_keys() gives per row its band keys (band_key(), the keys MinHashIndex buckets
+//   on); the key of its copy group (XXH64 of the whole
 //   signature and of the shingle set: rows equal in both are copies, collapsed onto their first
 //   row as in MinHashIndex::self_pairs); and, for verification, its shingle set.
 //   bucket_pairs() turns (band, key, row) entries of the copy-group representatives into the
@@ -25,6 +25,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/hash.h"
 #include "core/normalize.h"
 #include "dedup/minhash.h"
 
@@ -51,8 +52,28 @@ struct MinHashKeys {
 };
 
 /// The band key of band `band` of a signature (its `rows` values from band * rows on), the key
-/// MinHashIndex buckets on.
-uint64_t band_key(const uint64_t* signature, int band, int rows) noexcept;
+/// MinHashIndex buckets on: the values two to a 64-bit word, each word folded into the state by a
+/// 128-bit multiply, seeded by band and rows, finished by mix64. Not a stored format (tables are
+/// rebuilt on load); equal bands always give equal keys, and a collision only adds a candidate.
+/// Inline: the index's table build calls it bands x rows times, and inlined the CPU overlaps the
+/// bands' multiply chains (a call per band left them one after another: a twentieth of add()).
+inline uint64_t band_key(const uint64_t* signature, int band, int rows) noexcept {
+  // Two values to a word (signature values are below 2^32, so the packing loses nothing; other
+  // values are still hashed whole), one 128-bit multiply per word, where XXH64 of the band's bytes
+  // ran a 32-byte stripe loop for 64 bytes. Keys only decide which rows become candidates, and
+  // every candidate is checked (exact Jaccard or the signature estimate): a collision costs time.
+  constexpr uint64_t kMul = 0x9FB21C651E98DF25ULL;
+  auto mul_fold = [](uint64_t a, uint64_t b) {  // the 128-bit product folded to 64 bits (wyhash's step)
+    const __uint128_t p = static_cast<__uint128_t>(a) * b;
+    return static_cast<uint64_t>(p) ^ static_cast<uint64_t>(p >> 64);
+  };
+  const uint64_t* v = signature + static_cast<size_t>(band) * rows;
+  uint64_t h = core::mix64(static_cast<uint64_t>(band) * 0x9E3779B97F4A7C15ULL + static_cast<uint64_t>(rows));
+  int k = 0;
+  for (; k + 2 <= rows; k += 2) h = mul_fold(h ^ v[k] ^ ((v[k + 1] << 32) | (v[k + 1] >> 32)), kMul);
+  if (k < rows) h = mul_fold(h ^ v[k], kMul);
+  return core::mix64(h);
+}
 
 /// Keys of `texts` under `options` with `bands` x `rows` (bands * rows <= num_perm; InvalidArgument
 /// otherwise). Memory: 8 * (bands + 2) bytes per row plus 8 bytes per distinct shingle.
