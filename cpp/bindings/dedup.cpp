@@ -303,15 +303,18 @@ void bind_dedup(py::module_& m) {
            })
       .def(
           "self_pairs",
-          [](const MinHashIndex& self, double threshold, bool verify, int64_t max_bucket) {
+          [](const MinHashIndex& self, double threshold, bool verify, int64_t max_bucket,
+             const std::optional<py::sequence>& texts) {
+            std::vector<std::string_view> views;
+            if (texts) views = utf8_views(*texts);
             PairSet p;
             {
               py::gil_scoped_release release;
-              p = self.self_pairs(threshold, verify, max_bucket);
+              p = self.self_pairs(threshold, verify, max_bucket, views);
             }
             return p;
           },
-          py::arg("threshold"), py::arg("verify") = true, py::arg("max_bucket") = 256)
+          py::arg("threshold"), py::arg("verify") = true, py::arg("max_bucket") = 256, py::arg("texts") = py::none())
       .def(
           "query",
           [](const MinHashIndex& self, const py::sequence& texts, double threshold, bool verify) {

@@ -142,7 +142,6 @@ void MinHashIndex::rebuild_tables() {
 
 PairSet MinHashIndex::finish(std::vector<uint64_t>& packed, const Signatures& left, const Signatures& right,
                              double threshold, bool verify) const {
-  if (verify && !keep_shingles_) throw InvalidArgument("verify=True needs an index built with its shingle sets");
   PairSet out;
   out.candidates = static_cast<int64_t>(packed.size());
   std::vector<double> sim(packed.size());
@@ -162,11 +161,18 @@ PairSet MinHashIndex::finish(std::vector<uint64_t>& packed, const Signatures& le
   return out;
 }
 
-PairSet MinHashIndex::self_pairs(double threshold, bool verify, int64_t max_bucket) const {
+PairSet MinHashIndex::self_pairs(double threshold, bool verify, int64_t max_bucket,
+                                 std::span<const std::string_view> texts) const {
   if (!(threshold >= 0.0 && threshold <= 1.0)) throw InvalidArgument("threshold: expected a value in [0, 1]");
   if (max_bucket < 2) throw InvalidArgument("max_bucket: expected >= 2");
   const size_t n = size();
   const int np = sig_.num_perm;
+  const bool from_texts = verify && !keep_shingles_;
+  if (from_texts && texts.empty() && n > 0)
+    throw InvalidArgument("verify=True needs an index built with its shingle sets, or the texts it was built from");
+  if (from_texts && texts.size() != n)
+    throw InvalidArgument("texts: expected the " + std::to_string(n) + " texts the index was built from, got " +
+                          std::to_string(texts.size()));
   // 1. Collapse rows with identical signatures (and, when verifying, identical shingle sets) onto
   //    the group's first row; only first rows enter the band buckets.
   std::vector<std::pair<uint64_t, int64_t>> whole(n);
@@ -179,6 +185,19 @@ PairSet MinHashIndex::self_pairs(double threshold, bool verify, int64_t max_buck
     std::vector<uint32_t> counts;
     core::sort_by_uniform_key(whole, tmp, counts, [](const auto& w) { return w.first; });
   }
+  // The verification sets: the index's own, or those of the rows that share a band bucket with
+  // another row shingled again from their texts (rows with equal whole signatures share every
+  // bucket; empty signatures enter none and are never compared).
+  Signatures again;
+  const Signatures& sets = from_texts ? again : sig_;
+  if (from_texts) {
+    std::vector<uint8_t> wanted(n, 0);
+    for (const auto& t : tables_)  // sorted by key: a bucket is a run of equal keys
+      for (size_t k = 0; k < t.size(); ++k)
+        if ((k > 0 && t[k - 1].key == t[k].key) || (k + 1 < t.size() && t[k + 1].key == t[k].key))
+          wanted[static_cast<size_t>(t[k].row)] = 1;
+    again = shingle_sets(texts, wanted, options_);
+  }
   std::vector<uint8_t> is_rep(n, 1);
   std::vector<std::vector<int64_t>> groups;  // first row, then its copies (ascending)
   for (size_t s = 0; s < n;) {
@@ -190,8 +209,8 @@ PairSet MinHashIndex::self_pairs(double threshold, bool verify, int64_t max_buck
       for (size_t k = s + 1; k < e; ++k) {
         const int64_t r = whole[k].second;
         if (std::memcmp(sig_.row(first), sig_.row(r), sizeof(uint64_t) * np) != 0) continue;  // hash collision
-        if (verify && keep_shingles_) {
-          const auto a = sig_.shingle_set(first), b = sig_.shingle_set(r);
+        if (verify) {
+          const auto a = sets.shingle_set(first), b = sets.shingle_set(r);
           if (a.size() != b.size() || !std::equal(a.begin(), a.end(), b.begin())) continue;
         }
         is_rep[r] = 0;
@@ -237,7 +256,7 @@ PairSet MinHashIndex::self_pairs(double threshold, bool verify, int64_t max_buck
     capped_total += capped[band];
   }
   sort_unique(packed);
-  PairSet out = finish(packed, sig_, sig_, threshold, verify);
+  PairSet out = finish(packed, sets, sets, threshold, verify);
   // 3. Expand copy groups: pairs inside a group (similarity 1) and each copy against every row its
   //    first row matched. Groups larger than max_bucket are reported as a star around the first row
   //    only (counted in capped_buckets) so that memory stays linear.

@@ -13,7 +13,8 @@
 // Jaccard of the shingle sets (on by default); unverified mode reports the signature estimate instead.
 //
 // Memory: per row num_perm * 8 bytes of signature + 8 bytes per distinct shingle (kept only when
-// verification is possible) + bands * 16 bytes of band table.
+// verification is possible; self_pairs() can verify from the texts instead, holding the sets of
+// candidate rows only) + bands * 16 bytes of band table.
 //
 // File format (little-endian), written atomically (io::AtomicFile: temporary file, fsync, rename):
 //   magic "AIRTMHX1" | u32 version (3; 1 and 2 load for
@@ -66,8 +67,12 @@ class MinHashIndex {
   /// Hashes `texts` and appends them as rows size()..size()+n-1.
   void add(std::span<const std::string_view> texts);
 
-  /// Similar pairs among the indexed rows with similarity >= threshold.
-  PairSet self_pairs(double threshold, bool verify, int64_t max_bucket = 256) const;
+  /// Similar pairs among the indexed rows with similarity >= threshold. An index built without
+  /// its shingle sets verifies from `texts` (the texts as added, one per row; InvalidArgument for
+  /// another count): only the rows that share a band bucket or a whole signature with another row
+  /// are shingled again, so the sets of the rest of the corpus are never held.
+  PairSet self_pairs(double threshold, bool verify, int64_t max_bucket = 256,
+                     std::span<const std::string_view> texts = {}) const;
 
   /// Pairs (query row, index row) with similarity >= threshold. Query rows are not added.
   PairSet query(std::span<const std::string_view> texts, double threshold, bool verify) const;

@@ -427,23 +427,31 @@ void signature_of(std::span<const uint64_t> set, const MinHashOptions& o, uint64
   signature_with_keys(set, perm_keys(o), out, sc);
 }
 
-Signatures signatures(std::span<const std::string_view> texts, const MinHashOptions& o, bool keep_shingles) {
+namespace {
+
+// Signatures (sign) and/or sorted shingle sets (keep) of the texts; with `wanted`, only rows whose
+// flag is set are hashed (the others get no signature work and an empty set).
+Signatures build(std::span<const std::string_view> texts, const MinHashOptions& o, bool sign, bool keep,
+                 const uint8_t* wanted) {
   validate(o);
   const size_t n = texts.size();
   const auto keys = perm_keys(o);
   Signatures sig;
   sig.num_perm = o.num_perm;
-  // The signatures are backed in one call instead of a page fault per 4 KiB (core/prefault.h).
-  sig.values.reserve(n * static_cast<size_t>(o.num_perm));
-  core::prefault_tail(sig.values, n * static_cast<size_t>(o.num_perm));
-  sig.values.resize(n * static_cast<size_t>(o.num_perm));
+  if (sign) {
+    // The signatures are backed in one call instead of a page fault per 4 KiB (core/prefault.h).
+    sig.values.reserve(n * static_cast<size_t>(o.num_perm));
+    core::prefault_tail(sig.values, n * static_cast<size_t>(o.num_perm));
+    sig.values.resize(n * static_cast<size_t>(o.num_perm));
+  }
   sig.shingle_offsets.assign(n + 1, 0);
-  if (keep_shingles) {
+  if (keep) {
     // Room for every shingle set, reserved once: at most a word shingle per two bytes or a
     // character shingle per byte of ASCII text (NFKC can lengthen other text; the vector then
     // grows as usual). Untouched reserve is only address space.
     size_t most = 0;
-    for (const std::string_view t : texts) most += (o.char_ngrams ? t.size() : t.size() / 2) + 1;
+    for (size_t i = 0; i < n; ++i)
+      if (!wanted || wanted[i]) most += (o.char_ngrams ? texts[i].size() : texts[i].size() / 2) + 1;
     sig.shingle_data.reserve(most);
   }
   // Rows go in fixed blocks (the layout does not depend on the thread count), a wave of blocks at
@@ -453,18 +461,19 @@ Signatures signatures(std::span<const std::string_view> texts, const MinHashOpti
   constexpr size_t kBlock = 256;
   const size_t blocks = (n + kBlock - 1) / kBlock;
   const size_t wave = std::min(blocks, 4 * static_cast<size_t>(std::max(1, core::num_threads())));
-  std::vector<std::vector<uint64_t>> block_sets(keep_shingles ? wave : 0);
+  std::vector<std::vector<uint64_t>> block_sets(keep ? wave : 0);
   for (size_t w0 = 0; w0 < blocks; w0 += wave) {
     const size_t w1 = std::min(blocks, w0 + wave);
     core::parallel_for(w1 - w0, 1, [&](size_t bb, size_t be) {
       Scratch sc;
       std::vector<uint64_t> set;
       for (size_t blk = w0 + bb; blk < w0 + be; ++blk) {
-        std::vector<uint64_t>* out = keep_shingles ? &block_sets[blk - w0] : nullptr;
+        std::vector<uint64_t>* out = keep ? &block_sets[blk - w0] : nullptr;
         if (out) out->clear();
         for (size_t i = blk * kBlock; i < std::min(n, (blk + 1) * kBlock); ++i) {
-          shingle_hashes_into(texts[i], o, sc, set, keep_shingles);
-          signature_with_keys(set, keys, sig.values.data() + i * keys.size(), sc);
+          if (wanted && !wanted[i]) continue;
+          shingle_hashes_into(texts[i], o, sc, set, keep);
+          if (sign) signature_with_keys(set, keys, sig.values.data() + i * keys.size(), sc);
           if (out) {
             out->insert(out->end(), set.begin(), set.end());
             sig.shingle_offsets[i + 1] = static_cast<int64_t>(set.size());
@@ -472,7 +481,7 @@ Signatures signatures(std::span<const std::string_view> texts, const MinHashOpti
         }
       }
     });
-    if (!keep_shingles) continue;
+    if (!keep) continue;
     size_t added = 0;
     for (size_t blk = w0; blk < w1; ++blk) added += block_sets[blk - w0].size();
     core::prefault_tail(sig.shingle_data, sig.shingle_data.size() + added);
@@ -481,6 +490,22 @@ Signatures signatures(std::span<const std::string_view> texts, const MinHashOpti
   }
   for (size_t i = 0; i < n; ++i) sig.shingle_offsets[i + 1] += sig.shingle_offsets[i];
   return sig;
+}
+
+}  // namespace
+
+Signatures signatures(std::span<const std::string_view> texts, const MinHashOptions& o, bool keep_shingles) {
+  return build(texts, o, /*sign=*/true, keep_shingles, nullptr);
+}
+
+Signatures shingle_sets(std::span<const std::string_view> texts, std::span<const uint8_t> wanted,
+                        const MinHashOptions& o) {
+  if (wanted.size() != texts.size())
+    throw InvalidArgument("wanted: expected one flag per text (" + std::to_string(texts.size()) + "), got " +
+                          std::to_string(wanted.size()));
+  Signatures sets = build(texts, o, /*sign=*/false, /*keep=*/true, wanted.data());
+  sets.num_perm = 0;
+  return sets;
 }
 
 std::vector<uint64_t> signatures_of_sets(std::span<const uint64_t> hashes, std::span<const int64_t> offsets,

@@ -88,6 +88,13 @@ struct Signatures {
 Signatures signatures(std::span<const std::string_view> texts, const MinHashOptions& options,
                       bool keep_shingles = true);
 
+/// The sorted unique shingle sets of the texts whose `wanted` flag is set (one flag per text;
+/// InvalidArgument otherwise), the others empty: shingle_data and shingle_offsets as signatures()
+/// gives them for those rows, no signature values (num_perm 0). For verifying only the rows that
+/// became candidates, when keeping every row's set would cost 8 bytes per shingle of the corpus.
+Signatures shingle_sets(std::span<const std::string_view> texts, std::span<const uint8_t> wanted,
+                        const MinHashOptions& options);
+
 /// Exact Jaccard |a ∩ b| / |a ∪ b| of two sorted unique sets; 0 when both are empty.
 double jaccard(std::span<const uint64_t> a, std::span<const uint64_t> b);
 

@@ -99,6 +99,63 @@ TEST(DedupMinhash, LshPairsAreVerifiedAndMatchBruteForce) {
   EXPECT_GT(truth, 60u);
 }
 
+// An index without its shingle sets verifies from the texts (only rows that can meet another row are
+// shingled again) and finds exactly what the index with every set finds: near copies, exact copies
+// (collapsed groups), rows whose whole signatures agree while their sets differ, empty texts.
+TEST(DedupMinhash, VerifyingFromTextsEqualsStoredSets) {
+  auto docs = near_copies_corpus(40, 60, 0.05, 21);
+  for (int c = 0; c < 6; ++c) docs.push_back(docs[3]);  // a group of exact copies
+  std::string longer;
+  for (int w = 0; w < 400; ++w) longer += "w" + std::to_string(w * 7919 % 1000) + " ";
+  MinHashOptions o;
+  o.ngram = 3;
+  o.num_perm = 16;
+  // One more word (Jaccard 398/399) whose shingle is no permutation's minimum: equal signatures.
+  std::string tail;
+  for (int k = 0; k < 50 && tail.empty(); ++k) {
+    const std::string more = longer + "t" + std::to_string(k);
+    const std::vector<std::string_view> two{longer, more};
+    const auto s2 = signatures(two, o, false);
+    if (std::equal(s2.row(0), s2.row(0) + 16, s2.row(1))) tail = "t" + std::to_string(k);
+  }
+  docs.push_back(longer);
+  docs.push_back(longer + tail);
+  docs.push_back("");
+  docs.push_back("");
+  auto v = views(docs);
+  MinHashIndex with(o, 8, 2, /*keep_shingles=*/true), without(o, 8, 2, /*keep_shingles=*/false);
+  with.add(v);
+  without.add(v);
+  const size_t l = v.size() - 4;  // the long pair: equal signatures, different sets
+  ASSERT_TRUE(std::equal(with.signatures().row(l), with.signatures().row(l) + 16, with.signatures().row(l + 1)));
+  ASSERT_NE(with.signatures().shingle_set(l).size(), with.signatures().shingle_set(l + 1).size());
+  EXPECT_THROW(without.self_pairs(0.5, true), airtune::InvalidArgument);
+  EXPECT_THROW(without.self_pairs(0.5, true, 256, std::span(v).subspan(1)), airtune::InvalidArgument);
+  for (double t : {0.3, 0.8, 1.0})
+    for (int64_t cap : {2, 256}) {
+      const auto a = with.self_pairs(t, true, cap), b = without.self_pairs(t, true, cap, v);
+      EXPECT_EQ(a.a, b.a) << t << " " << cap;
+      EXPECT_EQ(a.b, b.b);
+      EXPECT_EQ(a.similarity, b.similarity);
+      EXPECT_EQ(a.candidates, b.candidates);
+      EXPECT_EQ(a.capped_buckets, b.capped_buckets);
+      if (t == 0.3 && cap == 256) EXPECT_GT(a.a.size(), 40u);
+    }
+  // shingle_sets: the wanted rows' sets as signatures() keeps them, the others empty.
+  std::vector<uint8_t> wanted(v.size(), 0);
+  for (size_t i = 0; i < v.size(); i += 3) wanted[i] = 1;
+  const auto sets = shingle_sets(v, wanted, o);
+  for (size_t i = 0; i < v.size(); ++i) {
+    const auto got = sets.shingle_set(i);
+    const auto want = with.signatures().shingle_set(i);
+    if (wanted[i])
+      EXPECT_TRUE(std::equal(got.begin(), got.end(), want.begin(), want.end())) << "row " << i;
+    else
+      EXPECT_TRUE(got.empty()) << "row " << i;
+  }
+  EXPECT_THROW(shingle_sets(v, std::span(wanted).subspan(1), o), airtune::InvalidArgument);
+}
+
 TEST(DedupMinhash, IdenticalCopiesCollapseLinearly) {
   std::vector<std::string_view> v(5000, "the same document over and over again here");
   MinHashIndex idx(MinHashOptions{}, 16, 8);

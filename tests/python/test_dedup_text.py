@@ -257,6 +257,25 @@ def test_empty_one_row_and_all_identical():
     assert same.n_kept == 1 and same.candidates == 2999 and same.clusters()[0][0] == 0
 
 
+def test_index_without_sets_verifies_from_texts():
+    corpus = make_corpus(40, 50, [0.03, 0.1], seed=12) + ["", "x"]
+    corpus += corpus[:5]  # exact copies
+    kept = dedup.MinHashIndex(0.6, 3, keep_shingles=True)
+    lean = dedup.MinHashIndex(0.6, 3, keep_shingles=False)
+    kept.add(corpus)
+    lean.add(corpus)
+    want = kept.self_pairs(0.6)
+    got = lean.self_pairs(0.6, texts=corpus)
+    assert len(want["a"]) > 40
+    for k in ("a", "b", "similarity"):
+        assert got[k].tolist() == want[k].tolist()
+    assert got["candidates"] == want["candidates"]
+    with pytest.raises(ValueError, match="or the texts it was built from"):
+        lean.self_pairs(0.6)
+    with pytest.raises(ValueError, match="expected the"):
+        lean.self_pairs(0.6, texts=corpus[1:])
+
+
 def test_index_save_load_query(tmp_path):
     corpus = make_corpus(30, 50, [0.05], seed=4)
     ix = dedup.MinHashIndex(0.7, 3)

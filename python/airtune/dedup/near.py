@@ -220,11 +220,27 @@ class MinHashIndex:
         )
 
     def self_pairs(
-        self, threshold: float | None = None, *, verify: bool = True, max_bucket: int = 256
+        self,
+        threshold: float | None = None,
+        *,
+        verify: bool = True,
+        max_bucket: int = 256,
+        texts: Any = None,
+        column: str | None = None,
+        select: str | None = None,
     ) -> dict[str, Any]:
-        """All pairs of indexed rows with similarity >= threshold (dict of arrays a, b, similarity)."""
+        """All pairs of indexed rows with similarity >= threshold (dict of arrays a, b, similarity).
+
+        An index made with ``keep_shingles=False`` verifies from ``texts``, the texts it was built
+        from (the same rows, in order): only rows that share a band bucket with another row are
+        shingled again, so the corpus's shingle sets are never all held at once."""
         t = self.threshold if threshold is None else float(threshold)
-        p = self._ix.self_pairs(t, verify, int(max_bucket))
+        return self._self_pairs(
+            t, verify, max_bucket, None if texts is None else self._prep(texts, column, select)
+        )
+
+    def _self_pairs(self, threshold: float, verify: bool, max_bucket: int, rows: Any) -> dict[str, Any]:
+        p = self._ix.self_pairs(float(threshold), bool(verify), int(max_bucket), rows)
         return {
             "candidates": p.candidates,
             "capped_buckets": p.capped_buckets,
@@ -387,12 +403,12 @@ def near_duplicates(
         punctuation=punctuation,
         digits=digits,
         nfkc=nfkc,
-        keep_shingles=verify,
+        keep_shingles=False,  # verified from the texts: only candidate rows' sets are made
     )
     index._ix.add(rows_)
     ts = sorted({float(t) for t in (thresholds or ())} | {float(threshold)}, reverse=True)
     low = min(ts)
-    p = index.self_pairs(low, verify=bool(verify), max_bucket=int(max_bucket))
+    p = index._self_pairs(low, bool(verify), int(max_bucket), rows_ if verify else None)
     removed = _c.removed_at_thresholds(len(rows_), p["a"], p["b"], p["similarity"], np.asarray(ts))
     table = {t: int(r) for t, r in zip(ts, removed)}
     if low < float(threshold):
