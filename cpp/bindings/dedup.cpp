@@ -316,6 +316,18 @@ void bind_dedup(py::module_& m) {
           },
           py::arg("threshold"), py::arg("verify") = true, py::arg("max_bucket") = 256, py::arg("texts") = py::none())
       .def(
+          "pairs_within",
+          [](const MinHashIndex& self, const py::sequence& texts, double threshold, int64_t max_bucket) {
+            auto views = utf8_views(texts);
+            PairSet p;
+            {
+              py::gil_scoped_release release;
+              p = self.pairs_within(views, threshold, max_bucket);
+            }
+            return p;
+          },
+          py::arg("texts"), py::arg("threshold"), py::arg("max_bucket") = 256)
+      .def(
           "query",
           [](const MinHashIndex& self, const py::sequence& texts, double threshold, bool verify) {
             auto views = utf8_views(texts);

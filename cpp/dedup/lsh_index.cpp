@@ -130,6 +130,10 @@ void MinHashIndex::rebuild_tables() {
       for (int band = 0; band < bands_; ++band) tables_[static_cast<size_t>(band)][k] = {band_key(s, band), rows[k]};
     }
   });
+  sort_tables();
+}
+
+void MinHashIndex::sort_tables() {
   // Keys are hashes and each table is filled in ascending row order, so a stable sort by key alone
   // gives the (key, row) order, by buckets of the keys' top bits (core/uniform_sort.h).
   core::parallel_for(static_cast<size_t>(bands_), 1, [&](size_t b0, size_t b1) {
@@ -161,10 +165,28 @@ PairSet MinHashIndex::finish(std::vector<uint64_t>& packed, const Signatures& le
   return out;
 }
 
-PairSet MinHashIndex::self_pairs(double threshold, bool verify, int64_t max_bucket,
-                                 std::span<const std::string_view> texts) const {
+namespace {
+// The key rows with equal whole signatures are grouped on (memcmp or the sets rule out collisions).
+uint64_t whole_key(const uint64_t* sig, int np) { return core::xxh64_bytes(sig, sizeof(uint64_t) * np, 0x5157); }
+}  // namespace
+
+void MinHashIndex::check_pair_args(double threshold, int64_t max_bucket) {
   if (!(threshold >= 0.0 && threshold <= 1.0)) throw InvalidArgument("threshold: expected a value in [0, 1]");
   if (max_bucket < 2) throw InvalidArgument("max_bucket: expected >= 2");
+}
+
+std::vector<uint8_t> MinHashIndex::bucketed_rows(size_t n) const {
+  std::vector<uint8_t> wanted(n, 0);
+  for (const auto& t : tables_)  // sorted by key: a bucket is a run of equal keys
+    for (size_t k = 0; k < t.size(); ++k)
+      if ((k > 0 && t[k - 1].key == t[k].key) || (k + 1 < t.size() && t[k + 1].key == t[k].key))
+        wanted[static_cast<size_t>(t[k].row)] = 1;
+  return wanted;
+}
+
+PairSet MinHashIndex::self_pairs(double threshold, bool verify, int64_t max_bucket,
+                                 std::span<const std::string_view> texts) const {
+  check_pair_args(threshold, max_bucket);
   const size_t n = size();
   const int np = sig_.num_perm;
   const bool from_texts = verify && !keep_shingles_;
@@ -173,30 +195,58 @@ PairSet MinHashIndex::self_pairs(double threshold, bool verify, int64_t max_buck
   if (from_texts && texts.size() != n)
     throw InvalidArgument("texts: expected the " + std::to_string(n) + " texts the index was built from, got " +
                           std::to_string(texts.size()));
-  // 1. Collapse rows with identical signatures (and, when verifying, identical shingle sets) onto
-  //    the group's first row; only first rows enter the band buckets.
   std::vector<std::pair<uint64_t, int64_t>> whole(n);
+  std::vector<uint8_t> empty(n);
   core::parallel_for(n, 1024, [&](size_t b, size_t e) {
-    for (size_t i = b; i < e; ++i)
-      whole[i] = {core::xxh64_bytes(sig_.row(i), sizeof(uint64_t) * np, 0x5157), static_cast<int64_t>(i)};
+    for (size_t i = b; i < e; ++i) {
+      whole[i] = {whole_key(sig_.row(i), np), static_cast<int64_t>(i)};
+      empty[i] = is_empty_signature(sig_.row(i), np) ? 1 : 0;
+    }
   });
-  {  // filled in row order: stable by hash = (hash, row) order
-    std::vector<std::pair<uint64_t, int64_t>> tmp;
-    std::vector<uint32_t> counts;
-    core::sort_by_uniform_key(whole, tmp, counts, [](const auto& w) { return w.first; });
-  }
   // The verification sets: the index's own, or those of the rows that share a band bucket with
   // another row shingled again from their texts (rows with equal whole signatures share every
   // bucket; empty signatures enter none and are never compared).
-  Signatures again;
-  const Signatures& sets = from_texts ? again : sig_;
-  if (from_texts) {
-    std::vector<uint8_t> wanted(n, 0);
-    for (const auto& t : tables_)  // sorted by key: a bucket is a run of equal keys
-      for (size_t k = 0; k < t.size(); ++k)
-        if ((k > 0 && t[k - 1].key == t[k].key) || (k + 1 < t.size() && t[k + 1].key == t[k].key))
-          wanted[static_cast<size_t>(t[k].row)] = 1;
-    again = shingle_sets(texts, wanted, options_);
+  if (!from_texts) return linked_pairs(std::move(whole), empty, sig_, threshold, verify, max_bucket);
+  return linked_pairs(std::move(whole), empty, shingle_sets(texts, bucketed_rows(n), options_), threshold, verify,
+                      max_bucket);
+}
+
+PairSet MinHashIndex::pairs_within(std::span<const std::string_view> texts, double threshold,
+                                   int64_t max_bucket) const {
+  check_pair_args(threshold, max_bucket);
+  if (texts.size() > kMaxRows) throw InvalidArgument("pairs_within: at most 2^32 - 1 rows");
+  const size_t n = texts.size();
+  const int np = options_.num_perm;
+  // A fresh index over `texts` whose signatures live only as long as their keys take to compute.
+  MinHashIndex lean(options_, bands_, rows_, /*keep_shingles=*/false);
+  lean.sig_.shingle_offsets.assign(n + 1, 0);  // size() == n
+  std::vector<std::pair<uint64_t, int64_t>> whole(n);
+  std::vector<uint8_t> empty(n);
+  lean.tables_.assign(bands_, std::vector<BandEntry>(n));
+  for_each_signature(texts, options_, [&](size_t i, const uint64_t* s) {
+    const auto row = static_cast<int64_t>(i);
+    whole[i] = {whole_key(s, np), row};
+    empty[i] = is_empty_signature(s, np) ? 1 : 0;
+    for (int band = 0; band < bands_; ++band) lean.tables_[static_cast<size_t>(band)][i] = {band_key(s, band), row};
+  });
+  if (std::find(empty.begin(), empty.end(), 1) != empty.end())  // empty texts enter no bucket
+    for (auto& t : lean.tables_)
+      t.erase(std::remove_if(t.begin(), t.end(), [&](const BandEntry& e) { return empty[e.row] != 0; }), t.end());
+  lean.sort_tables();
+  return lean.linked_pairs(std::move(whole), empty, shingle_sets(texts, lean.bucketed_rows(n), options_), threshold,
+                           /*verify=*/true, max_bucket);
+}
+
+PairSet MinHashIndex::linked_pairs(std::vector<std::pair<uint64_t, int64_t>> whole, std::span<const uint8_t> empty,
+                                   const Signatures& sets, double threshold, bool verify, int64_t max_bucket) const {
+  const size_t n = whole.size();
+  const int np = sig_.num_perm;
+  // 1. Collapse rows with identical signatures (and, when verifying, identical shingle sets) onto
+  //    the group's first row; only first rows enter the band buckets.
+  {  // filled in row order: stable by key = (key, row) order
+    std::vector<std::pair<uint64_t, int64_t>> tmp;
+    std::vector<uint32_t> counts;
+    core::sort_by_uniform_key(whole, tmp, counts, [](const auto& w) { return w.first; });
   }
   std::vector<uint8_t> is_rep(n, 1);
   std::vector<std::vector<int64_t>> groups;  // first row, then its copies (ascending)
@@ -204,11 +254,12 @@ PairSet MinHashIndex::self_pairs(double threshold, bool verify, int64_t max_buck
     size_t e = s + 1;
     while (e < n && whole[e].first == whole[s].first) ++e;
     const int64_t first = whole[s].second;
-    if (e - s > 1 && !is_empty_signature(sig_.row(first), np)) {
+    if (e - s > 1 && !empty[static_cast<size_t>(first)]) {
       std::vector<int64_t> g{first};
       for (size_t k = s + 1; k < e; ++k) {
         const int64_t r = whole[k].second;
-        if (std::memcmp(sig_.row(first), sig_.row(r), sizeof(uint64_t) * np) != 0) continue;  // hash collision
+        // A key collision: equal sets imply equal signatures, so only the unverified compare them.
+        if (!verify && std::memcmp(sig_.row(first), sig_.row(r), sizeof(uint64_t) * np) != 0) continue;
         if (verify) {
           const auto a = sets.shingle_set(first), b = sets.shingle_set(r);
           if (a.size() != b.size() || !std::equal(a.begin(), a.end(), b.begin())) continue;

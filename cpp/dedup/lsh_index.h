@@ -74,6 +74,14 @@ class MinHashIndex {
   PairSet self_pairs(double threshold, bool verify, int64_t max_bucket = 256,
                      std::span<const std::string_view> texts = {}) const;
 
+  /// Verified similar pairs among `texts` alone (rows 0..n-1 of `texts`; the index's own rows take no
+  /// part), with this index's options, bands and rows: what add(texts) then self_pairs(threshold,
+  /// true, max_bucket, texts) on an empty index gives, pair for pair, without holding the
+  /// signatures: each is reduced to its band keys and a whole-signature key as it is made, and only
+  /// rows that share a bucket are shingled again for verification. Memory per row: bands * 16 + 17
+  /// bytes plus the verification sets of bucketed rows, where an index holds num_perm * 8 bytes.
+  PairSet pairs_within(std::span<const std::string_view> texts, double threshold, int64_t max_bucket = 256) const;
+
   /// Pairs (query row, index row) with similarity >= threshold. Query rows are not added.
   PairSet query(std::span<const std::string_view> texts, double threshold, bool verify) const;
 
@@ -87,6 +95,13 @@ class MinHashIndex {
     bool operator<(const BandEntry& o) const { return key < o.key || (key == o.key && row < o.row); }
   };
   void rebuild_tables();
+  void sort_tables();
+  static void check_pair_args(double threshold, int64_t max_bucket);
+  std::vector<uint8_t> bucketed_rows(size_t n) const;  // 1 for rows in a bucket of two or more
+  // Self pairs from each row's whole-signature key (unsorted, one per row), empty flags and the
+  // verification sets (or the signatures when not verifying), with this index's tables.
+  PairSet linked_pairs(std::vector<std::pair<uint64_t, int64_t>> whole, std::span<const uint8_t> empty,
+                       const Signatures& sets, double threshold, bool verify, int64_t max_bucket) const;
   uint64_t band_key(const uint64_t* sig, int band) const;
   PairSet finish(std::vector<uint64_t>& packed, const Signatures& left, const Signatures& right, double threshold,
                  bool verify) const;

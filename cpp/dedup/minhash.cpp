@@ -431,14 +431,15 @@ namespace {
 
 // Signatures (sign) and/or sorted shingle sets (keep) of the texts; with `wanted`, only rows whose
 // flag is set are hashed (the others get no signature work and an empty set).
+// With `sink`, each signature goes to sink(row, values) from a per-thread buffer instead.
 Signatures build(std::span<const std::string_view> texts, const MinHashOptions& o, bool sign, bool keep,
-                 const uint8_t* wanted) {
+                 const uint8_t* wanted, const SignatureSink* sink = nullptr) {
   validate(o);
   const size_t n = texts.size();
   const auto keys = perm_keys(o);
   Signatures sig;
   sig.num_perm = o.num_perm;
-  if (sign) {
+  if (sign && !sink) {
     // The signatures are backed in one call instead of a page fault per 4 KiB (core/prefault.h).
     sig.values.reserve(n * static_cast<size_t>(o.num_perm));
     core::prefault_tail(sig.values, n * static_cast<size_t>(o.num_perm));
@@ -467,13 +468,19 @@ Signatures build(std::span<const std::string_view> texts, const MinHashOptions& 
     core::parallel_for(w1 - w0, 1, [&](size_t bb, size_t be) {
       Scratch sc;
       std::vector<uint64_t> set;
+      std::vector<uint64_t> one(sink ? keys.size() : 0);
       for (size_t blk = w0 + bb; blk < w0 + be; ++blk) {
         std::vector<uint64_t>* out = keep ? &block_sets[blk - w0] : nullptr;
         if (out) out->clear();
         for (size_t i = blk * kBlock; i < std::min(n, (blk + 1) * kBlock); ++i) {
           if (wanted && !wanted[i]) continue;
           shingle_hashes_into(texts[i], o, sc, set, keep);
-          if (sign) signature_with_keys(set, keys, sig.values.data() + i * keys.size(), sc);
+          if (sink) {
+            signature_with_keys(set, keys, one.data(), sc);
+            (*sink)(i, one.data());
+          } else if (sign) {
+            signature_with_keys(set, keys, sig.values.data() + i * keys.size(), sc);
+          }
           if (out) {
             out->insert(out->end(), set.begin(), set.end());
             sig.shingle_offsets[i + 1] = static_cast<int64_t>(set.size());
@@ -496,6 +503,10 @@ Signatures build(std::span<const std::string_view> texts, const MinHashOptions& 
 
 Signatures signatures(std::span<const std::string_view> texts, const MinHashOptions& o, bool keep_shingles) {
   return build(texts, o, /*sign=*/true, keep_shingles, nullptr);
+}
+
+void for_each_signature(std::span<const std::string_view> texts, const MinHashOptions& o, const SignatureSink& sink) {
+  build(texts, o, /*sign=*/true, /*keep=*/false, nullptr, &sink);
 }
 
 Signatures shingle_sets(std::span<const std::string_view> texts, std::span<const uint8_t> wanted,

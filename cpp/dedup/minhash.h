@@ -27,6 +27,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -87,6 +88,15 @@ struct Signatures {
 /// callers that do not verify).
 Signatures signatures(std::span<const std::string_view> texts, const MinHashOptions& options,
                       bool keep_shingles = true);
+
+/// Receives a row's signature (num_perm values, valid during the call) from for_each_signature().
+using SignatureSink = std::function<void(size_t row, const uint64_t* signature)>;
+
+/// The signature of every text, each handed to `sink` as soon as it is made, never all held:
+/// sink runs in parallel (once per row, rows in no fixed order), so it must only write row-owned
+/// memory. The values equal signatures()'s.
+void for_each_signature(std::span<const std::string_view> texts, const MinHashOptions& options,
+                        const SignatureSink& sink);
 
 /// The sorted unique shingle sets of the texts whose `wanted` flag is set (one flag per text;
 /// InvalidArgument otherwise), the others empty: shingle_data and shingle_offsets as signatures()

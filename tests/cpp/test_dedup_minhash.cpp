@@ -100,8 +100,9 @@ TEST(DedupMinhash, LshPairsAreVerifiedAndMatchBruteForce) {
 }
 
 // An index without its shingle sets verifies from the texts (only rows that can meet another row are
-// shingled again) and finds exactly what the index with every set finds: near copies, exact copies
-// (collapsed groups), rows whose whole signatures agree while their sets differ, empty texts.
+// shingled again), and pairs_within() without any signatures held, and both find exactly what the
+// index with every set finds: near copies, exact copies (collapsed groups), rows whose whole
+// signatures agree while their sets differ, empty texts.
 TEST(DedupMinhash, VerifyingFromTextsEqualsStoredSets) {
   auto docs = near_copies_corpus(40, 60, 0.05, 21);
   for (int c = 0; c < 6; ++c) docs.push_back(docs[3]);  // a group of exact copies
@@ -133,12 +134,15 @@ TEST(DedupMinhash, VerifyingFromTextsEqualsStoredSets) {
   EXPECT_THROW(without.self_pairs(0.5, true, 256, std::span(v).subspan(1)), airtune::InvalidArgument);
   for (double t : {0.3, 0.8, 1.0})
     for (int64_t cap : {2, 256}) {
-      const auto a = with.self_pairs(t, true, cap), b = without.self_pairs(t, true, cap, v);
-      EXPECT_EQ(a.a, b.a) << t << " " << cap;
-      EXPECT_EQ(a.b, b.b);
-      EXPECT_EQ(a.similarity, b.similarity);
-      EXPECT_EQ(a.candidates, b.candidates);
-      EXPECT_EQ(a.capped_buckets, b.capped_buckets);
+      const auto a = with.self_pairs(t, true, cap);
+      // pairs_within() holds no signatures; called on a filled index, its rows take no part
+      for (const auto& b : {without.self_pairs(t, true, cap, v), with.pairs_within(v, t, cap)}) {
+        EXPECT_EQ(a.a, b.a) << t << " " << cap;
+        EXPECT_EQ(a.b, b.b);
+        EXPECT_EQ(a.similarity, b.similarity);
+        EXPECT_EQ(a.candidates, b.candidates);
+        EXPECT_EQ(a.capped_buckets, b.capped_buckets);
+      }
       if (t == 0.3 && cap == 256) EXPECT_GT(a.a.size(), 40u);
     }
   // shingle_sets: the wanted rows' sets as signatures() keeps them, the others empty.
@@ -232,6 +236,9 @@ TEST(DedupMinhash, DeterministicAcrossThreadCounts) {
     MinHashIndex idx(MinHashOptions{}, 20, 6);
     idx.add(v);
     auto p = idx.self_pairs(0.3, true);
+    auto w = idx.pairs_within(v, 0.3);
+    EXPECT_EQ(w.b, p.b);
+    EXPECT_EQ(w.similarity, p.similarity);
     return std::make_pair(idx.signatures().values, p.b);
   };
   auto one = run(1);

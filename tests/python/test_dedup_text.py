@@ -270,6 +270,9 @@ def test_index_without_sets_verifies_from_texts():
     for k in ("a", "b", "similarity"):
         assert got[k].tolist() == want[k].tolist()
     assert got["candidates"] == want["candidates"]
+    within = kept.pairs_within(corpus, 0.6)  # the index's own rows take no part
+    for k in ("a", "b", "similarity"):
+        assert within[k].tolist() == want[k].tolist()
     with pytest.raises(ValueError, match="or the texts it was built from"):
         lean.self_pairs(0.6)
     with pytest.raises(ValueError, match="expected the"):

@@ -240,14 +240,23 @@ class MinHashIndex:
         )
 
     def _self_pairs(self, threshold: float, verify: bool, max_bucket: int, rows: Any) -> dict[str, Any]:
-        p = self._ix.self_pairs(float(threshold), bool(verify), int(max_bucket), rows)
-        return {
-            "candidates": p.candidates,
-            "capped_buckets": p.capped_buckets,
-            "a": p.a,
-            "b": p.b,
-            "similarity": p.similarity,
-        }
+        return _pair_dict(self._ix.self_pairs(float(threshold), bool(verify), int(max_bucket), rows))
+
+    def pairs_within(
+        self,
+        texts: Any,
+        threshold: float | None = None,
+        *,
+        max_bucket: int = 256,
+        column: str | None = None,
+        select: str | None = None,
+    ) -> dict[str, Any]:
+        """Verified pairs among ``texts`` alone (the index's rows take no part), with this index's
+        options, bands and rows: what ``add(texts)`` then ``self_pairs`` would give on an empty
+        index, holding neither signatures nor shingle sets (band keys are taken as each signature
+        is made, and only rows sharing a bucket are shingled again to verify)."""
+        t = self.threshold if threshold is None else float(threshold)
+        return _pair_dict(self._ix.pairs_within(self._prep(texts, column, select), t, int(max_bucket)))
 
     def signatures(self) -> np.ndarray:
         """Copy of the signatures, shape (len(self), num_perm), uint64."""
@@ -336,6 +345,16 @@ class NearDuplicateResult(_RowsMixin):
         return self.summary_line()
 
 
+def _pair_dict(p: Any) -> dict[str, Any]:
+    return {
+        "candidates": p.candidates,
+        "capped_buckets": p.capped_buckets,
+        "a": p.a,
+        "b": p.b,
+        "similarity": p.similarity,
+    }
+
+
 def _lengths(rows: Any) -> np.ndarray:
     if hasattr(rows, "byte_lengths"):
         return rows.byte_lengths()
@@ -403,12 +422,15 @@ def near_duplicates(
         punctuation=punctuation,
         digits=digits,
         nfkc=nfkc,
-        keep_shingles=False,  # verified from the texts: only candidate rows' sets are made
+        keep_shingles=False,
     )
-    index._ix.add(rows_)
     ts = sorted({float(t) for t in (thresholds or ())} | {float(threshold)}, reverse=True)
     low = min(ts)
-    p = index._self_pairs(low, bool(verify), int(max_bucket), rows_ if verify else None)
+    if verify:  # no signatures or shingle sets held: keys as signatures are made, candidates' sets
+        p = _pair_dict(index._ix.pairs_within(rows_, low, int(max_bucket)))
+    else:
+        index._ix.add(rows_)
+        p = index._self_pairs(low, False, int(max_bucket), None)
     removed = _c.removed_at_thresholds(len(rows_), p["a"], p["b"], p["similarity"], np.asarray(ts))
     table = {t: int(r) for t, r in zip(ts, removed)}
     if low < float(threshold):
