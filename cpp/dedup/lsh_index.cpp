@@ -24,6 +24,7 @@ constexpr char kMagic[8] = {'A', 'I', 'R', 'T', 'M', 'H', 'X', '1'};
 // hashes as before and still loads.
 constexpr uint32_t kVersion = 3;
 constexpr uint64_t kMaxRows = (1ULL << 32) - 1;
+constexpr int kMaxBands = 4096;  // bands * rows <= num_perm <= 4096
 
 inline uint64_t pack(int64_t a, int64_t b) { return (static_cast<uint64_t>(a) << 32) | static_cast<uint64_t>(b); }
 
@@ -166,8 +167,14 @@ PairSet MinHashIndex::finish(std::vector<uint64_t>& packed, const Signatures& le
 }
 
 namespace {
-// The key rows with equal whole signatures are grouped on (memcmp or the sets rule out collisions).
-uint64_t whole_key(const uint64_t* sig, int np) { return core::xxh64_bytes(sig, sizeof(uint64_t) * np, 0x5157); }
+// The key rows with equal whole signatures are grouped on (memcmp or the sets rule out collisions):
+// the row's band keys (`keys`, one per band) folded together, then the values no band covers. A
+// pass over the row's bands where XXH64 read the whole signature again.
+uint64_t whole_key(const uint64_t* sig, int np, int bands, int rows, const uint64_t* keys) {
+  const uint64_t h = band_key(keys, 0, bands);
+  const int covered = bands * rows;
+  return covered < np ? core::mix64(h ^ band_key(sig + covered, 0, np - covered)) : h;
+}
 }  // namespace
 
 void MinHashIndex::check_pair_args(double threshold, int64_t max_bucket) {
@@ -198,8 +205,10 @@ PairSet MinHashIndex::self_pairs(double threshold, bool verify, int64_t max_buck
   std::vector<std::pair<uint64_t, int64_t>> whole(n);
   std::vector<uint8_t> empty(n);
   core::parallel_for(n, 1024, [&](size_t b, size_t e) {
+    std::vector<uint64_t> keys(bands_);
     for (size_t i = b; i < e; ++i) {
-      whole[i] = {whole_key(sig_.row(i), np), static_cast<int64_t>(i)};
+      for (int band = 0; band < bands_; ++band) keys[band] = band_key(sig_.row(i), band);
+      whole[i] = {whole_key(sig_.row(i), np, bands_, rows_, keys.data()), static_cast<int64_t>(i)};
       empty[i] = is_empty_signature(sig_.row(i), np) ? 1 : 0;
     }
   });
@@ -225,9 +234,13 @@ PairSet MinHashIndex::pairs_within(std::span<const std::string_view> texts, doub
   lean.tables_.assign(bands_, std::vector<BandEntry>(n));
   for_each_signature(texts, options_, [&](size_t i, const uint64_t* s) {
     const auto row = static_cast<int64_t>(i);
-    whole[i] = {whole_key(s, np), row};
+    uint64_t keys[kMaxBands];
+    for (int band = 0; band < bands_; ++band) {
+      keys[band] = band_key(s, band);
+      lean.tables_[static_cast<size_t>(band)][i] = {keys[band], row};
+    }
+    whole[i] = {whole_key(s, np, bands_, rows_, keys), row};
     empty[i] = is_empty_signature(s, np) ? 1 : 0;
-    for (int band = 0; band < bands_; ++band) lean.tables_[static_cast<size_t>(band)][i] = {band_key(s, band), row};
   });
   if (std::find(empty.begin(), empty.end(), 1) != empty.end())  // empty texts enter no bucket
     for (auto& t : lean.tables_)

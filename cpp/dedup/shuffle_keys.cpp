@@ -45,7 +45,7 @@ MinHashKeys minhash_keys(std::span<const std::string_view> texts, const MinHashO
       const uint64_t* s = sig.row(i);
       const auto set = sig.shingle_set(i);
       out.empty[i] = set.empty() ? 1 : 0;
-      // the same key as MinHashIndex::self_pairs' copy detection (whole signature, seed 0x5157)
+      // copies: rows equal in this and in the set hash, the groups MinHashIndex::self_pairs forms
       out.signature_hash[i] = core::xxh64_bytes(s, sizeof(uint64_t) * np, 0x5157);
       out.set_hash[i] = core::xxh64_bytes(set.data(), sizeof(uint64_t) * set.size(), 0);
       for (int band = 0; band < bands; ++band) out.band_keys[i * bands + band] = band_key(s, band, rows);
