@@ -3,9 +3,8 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <limits>
-#include <sstream>
+#include <string_view>
 #include <tuple>
 
 #include "core/errors.h"
@@ -14,6 +13,7 @@
 #include "core/uniform_sort.h"
 #include "dedup/shuffle_keys.h"
 #include "io/atomic_file.h"
+#include "io/whole_file.h"
 
 namespace airtune::dedup {
 namespace {
@@ -53,7 +53,7 @@ struct Writer {
 };
 
 struct Reader {
-  const std::string& buf;
+  std::string_view buf;
   size_t pos;
   size_t end;
   const std::string& path;
@@ -422,11 +422,10 @@ void MinHashIndex::save(const std::string& path) const {
 }
 
 MinHashIndex MinHashIndex::load(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw IoError(path + ": cannot open for reading");
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  const std::string buf = ss.str();
+  // One read into an unzeroed buffer (io/whole_file.h): a string stream held the file up to three
+  // times over (its growing buffer, then the copy str() returns) besides the arrays parsed from it.
+  const core::ByteBuffer file = io::read_whole_file(path);
+  const std::string_view buf(file.data(), file.size());
   Reader r{buf, 0, buf.size(), path};
   if (buf.size() < 8 + 8 || std::memcmp(buf.data(), kMagic, 8) != 0) r.fail("bad magic (expected AIRTMHX1)");
   uint64_t stored;
