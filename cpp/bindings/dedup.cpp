@@ -307,36 +307,24 @@ void bind_dedup(py::module_& m) {
              const std::optional<py::sequence>& texts) {
             std::vector<std::string_view> views;
             if (texts) views = utf8_views(*texts);
-            PairSet p;
-            {
-              py::gil_scoped_release release;
-              p = self.self_pairs(threshold, verify, max_bucket, views);
-            }
-            return p;
+            py::gil_scoped_release release;  // reacquired before the result is converted
+            return self.self_pairs(threshold, verify, max_bucket, views);
           },
           py::arg("threshold"), py::arg("verify") = true, py::arg("max_bucket") = 256, py::arg("texts") = py::none())
       .def(
           "pairs_within",
           [](const MinHashIndex& self, const py::sequence& texts, double threshold, int64_t max_bucket) {
             auto views = utf8_views(texts);
-            PairSet p;
-            {
-              py::gil_scoped_release release;
-              p = self.pairs_within(views, threshold, max_bucket);
-            }
-            return p;
+            py::gil_scoped_release release;  // reacquired before the result is converted
+            return self.pairs_within(views, threshold, max_bucket);
           },
           py::arg("texts"), py::arg("threshold"), py::arg("max_bucket") = 256)
       .def(
           "query",
           [](const MinHashIndex& self, const py::sequence& texts, double threshold, bool verify) {
             auto views = utf8_views(texts);
-            PairSet p;
-            {
-              py::gil_scoped_release release;
-              p = self.query(views, threshold, verify);
-            }
-            return p;
+            py::gil_scoped_release release;  // reacquired before the result is converted
+            return self.query(views, threshold, verify);
           },
           py::arg("texts"), py::arg("threshold"), py::arg("verify") = true)
       .def("save", &MinHashIndex::save, py::arg("path"), py::call_guard<py::gil_scoped_release>())
