@@ -4,8 +4,8 @@
 // ' ' after normalisation) joined by one space, character shingles are n consecutive code points.
 // A text with fewer than n words (code points) has one shingle: all of it. An empty text has no
 // shingles and never becomes a near-duplicate. Each shingle is hashed to 64 bits: a character
-// shingle by XXH64 (seed 0) of its bytes, a word shingle by mix64(sum_t H(word_t) * B^(m-1-t)
-// mod 2^64) over its m words (a rolling polynomial, so each word is hashed once; H packs words of
+// shingle by XXH64 (seed 0) of its bytes, a word shingle by mix64((sum_t H(word_t) * B^(m-1-t)
+// mod 2^64) xor m) over its m words (a rolling polynomial, so each word is hashed once; H packs words of
 // up to 8 bytes into an integer and mixes it, mixes the first and last 8 bytes of words of 9 to 16
 // bytes in two rounds, and is XXH64 for longer words). The
 // shingle set of a text is a sorted, unique vector<uint64_t>.

@@ -382,3 +382,55 @@ TEST(DedupMinhash, WordHashesDoNotDependOnChunkEdges) {
     }
   }
 }
+
+// Word shingle hashes as minhash.h defines them (the values index files of version 3 hold), from
+// a plain reimplementation: every word length the hash treats differently (up to 8, 9 to 16, over
+// 16 bytes) and 1 to 14 shingles per text (the two interleaved rolling chains, their odd tail).
+TEST(DedupMinhash, WordShingleHashesMatchTheirDefinition) {
+  namespace core = airtune::core;
+  auto bytes8 = [](const std::string& w, size_t at) {  // little-endian, zero past the word's end
+    uint64_t v = 0;
+    std::memcpy(&v, w.data() + at, std::min<size_t>(8, w.size() - at));
+    return v;
+  };
+  auto word = [&](const std::string& w) {
+    constexpr uint64_t kLen = 0xD6E8FEB86659FD93ULL;
+    const uint64_t n = w.size();
+    if (n <= 8) return core::mix64(bytes8(w, 0) + n * kLen);
+    if (n <= 16) return core::mix64(core::mix64(bytes8(w, 0) + n * kLen) ^ bytes8(w, n - 8));
+    return core::xxh64_bytes(w.data(), n, 0);
+  };
+  MinHashOptions o;
+  o.normalize = {.lowercase = false,
+                 .collapse_whitespace = false,
+                 .strip_punctuation = false,
+                 .digits_to_zero = false,
+                 .form = airtune::core::UnicodeForm::kNone};
+  std::mt19937_64 rng(29);
+  int texts = 0;
+  for (int ngram : {1, 2, 3, 5}) {
+    for (size_t count = 1; count <= 18; ++count) {
+      std::vector<std::string> ws;
+      std::string text;
+      for (size_t k = 0; k < count; ++k) {
+        std::string w(1 + rng() % 24, ' ');
+        for (auto& c : w) c = static_cast<char>('a' + rng() % 26);
+        text += (k ? " " : "") + w;
+        ws.push_back(w);
+      }
+      o.ngram = ngram;
+      const size_t m = std::min(count, static_cast<size_t>(ngram));
+      std::vector<uint64_t> want;
+      for (size_t s = 0; s + m <= count; ++s) {
+        uint64_t h = 0;
+        for (size_t t = 0; t < m; ++t) h = h * 0x9E3779B97F4A7C15ULL + word(ws[s + t]);
+        want.push_back(core::mix64(h ^ m));
+      }
+      std::sort(want.begin(), want.end());
+      want.erase(std::unique(want.begin(), want.end()), want.end());
+      EXPECT_EQ(shingle_hashes(text, o), want) << ngram << "-grams of " << count << " words";
+      ++texts;
+    }
+  }
+  EXPECT_EQ(texts, 72);
+}
