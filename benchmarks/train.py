@@ -493,7 +493,20 @@ def _previous() -> tuple[dict[str, dict], dict | None]:
     runs = prev.get("runs", {})
     if not runs and "rows" in prev:  # the single-config layout of earlier runs
         runs = {"default": {**prev, "md": (RESULTS / "train.md").read_text()}}
+    # Runs written before tables named their CPU all came from the machine of the file's last write.
+    for key in list(runs):
+        if "cpu" not in runs[key]:
+            cpu = prev.get("machine", {}).get("cpu", "unknown CPU")
+            run = runs.pop(key)
+            run["cpu"] = cpu
+            run["md"] = run["md"].replace(" thread(s): same initial", f" thread(s), {cpu}: same initial", 1)
+            runs[_run_key(key.split("@")[0], run["config"].get("threads", 1), cpu)] = run
     return runs, prev.get("plan")
+
+
+def _run_key(name: str, threads: int, cpu: str) -> str:
+    """One table per config, thread count and CPU (ratios move with the CPU: MKL, AVX-512 units)."""
+    return f"{name}@{threads}threads@{cpu}"
 
 
 def main() -> None:
@@ -638,8 +651,11 @@ def main() -> None:
         f"median of {args.rounds} x {args.steps} steps (after {args.warmup} warm-up), engines alternating, "
         f"fresh process per run, load {load_before:.1f} before / {load_after:.1f} after"
     )
+    from _common import cpu_model
+
+    cpu = cpu_model()
     md = (
-        f"Config `{name}`, {args.threads} thread(s): same initial adapter and batches for both engines; peak RSS net of imports, "
+        f"Config `{name}`, {args.threads} thread(s), {cpu}: same initial adapter and batches for both engines; peak RSS net of imports, "
         "model and data (VmHWM reset after the load); speed by wall time and by process CPU time (on a loaded "
         "machine wall time also counts the wait for a core); loss diff = max over steps of |airtune - PEFT|.\n\n"
         "| task | airtune tokens/s | PEFT tokens/s | speed ratio | tokens per CPU-s (airtune / PEFT) "
@@ -660,8 +676,7 @@ def main() -> None:
             )
     # one table per config: a run of one config keeps the others' (and the plan rows)
     runs, plan_payload = _previous()
-    key = name if args.threads == 1 else f"{name}@{args.threads}threads"
-    runs[key] = {**payload, "md": md}
+    runs[_run_key(name, args.threads, cpu)] = {**payload, "cpu": cpu, "md": md}
     _write(runs, plan_payload)
 
 
