@@ -60,8 +60,8 @@ Inputs make(const Case& c) {
 // multiples of 1/16 and each entry of grad x is one entry of grad xa times a power of two. The
 // base, the output gradient and B stay random, so the sums the fused kernels make (delta, grad xa,
 // grad B over 128-row blocks) remain order-sensitive: a dependence of theirs on the thread count
-// or instruction set still changes bits. grad A = gxa^T x is a BLAS sum over tokens; compare() does
-// not hold it to the bit.
+// or instruction set still changes bits. grad A = gxa^T x is a BLAS sum over tokens: same() holds
+// it to float32 rounding only.
 Inputs make_blas_exact(const Case& c) {
   Inputs in = make(c);
   in.x = (torch::randint(-8, 9, {c.tokens, c.in}) / 8.0).to(torch::kBFloat16);
