@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "core/errors.h"
+#include "nn/causal_attention.h"
 #include "nn/lean_autograd.h"
 #include "nn/safetensors.h"
 
@@ -361,6 +362,8 @@ torch::Tensor Decoder::layer_forward(int li, const torch::Tensor& x_in, const La
       v = v.repeat_interleave(nh / nkv, 1);
     }
     attn = at::scaled_dot_product_attention(q, k, v, mask, 0.0, false, scale);
+  } else if (causal_attention_applies(q, k, v)) {  // square causal (training, prompts): nn/causal_attention.h
+    attn = causal_attention(q, k, v, scale);
   } else {  // as transformers' sdpa path without a mask: the kernel handles GQA (no k/v copies)
     attn = at::scaled_dot_product_attention(q, k, v, std::nullopt, 0.0, s > 1, scale, nkv != nh);
   }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import collections.abc
 import torch
 import typing
-__all__: list[str] = ['Decoder', 'DecoderConfig', 'Encoder', 'EvalOutcome', 'LoraModel', 'ModelMemory', 'QuantizedTensor', 'StepInfo', 'TrainOptions', 'TrainOutcome', 'best_metric_names', 'build_info', 'cuda_available', 'dequantize_weight', 'dynamic_map', 'load_safetensors', 'lr_lambda', 'nf4_levels', 'quantize_weight', 'quantized_matmul', 'resolve_device', 'roundtrip', 'safetensors_metadata', 'save_safetensors']
+__all__: list[str] = ['Decoder', 'DecoderConfig', 'Encoder', 'EvalOutcome', 'LoraModel', 'ModelMemory', 'QuantizedTensor', 'StepInfo', 'TrainOptions', 'TrainOutcome', 'best_metric_names', 'build_info', 'causal_attention', 'causal_attention_applies', 'cuda_available', 'dequantize_weight', 'dynamic_map', 'load_safetensors', 'lr_lambda', 'nf4_levels', 'quantize_weight', 'quantized_matmul', 'resolve_device', 'roundtrip', 'safetensors_metadata', 'save_safetensors', 'set_causal_attention_enabled']
 class TrainOptions:
     """
     Options of LoraModel.train (nn::TrainOptions); defaults are the C++ ones. Built from a LoraConfig by airtune.train._options, which validates it.
@@ -495,6 +495,14 @@ def best_metric_names() -> list[str]:
     ...
 def build_info() -> dict[str, str | bool | int]:
     ...
+def causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: typing.SupportsFloat | typing.SupportsIndex) -> torch.Tensor:
+    """
+    softmax(scale q k^T, causal) v through the brgemm kernel the decoder uses on the CPU (nn/causal_attention.h); differentiable in q, k and v.
+    """
+def causal_attention_applies(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> bool:
+    """
+    Whether the decoder's CPU attention kernel runs on these inputs (else scaled_dot_product_attention).
+    """
 def cuda_available() -> bool:
     """
     True when libtorch sees a CUDA device.
@@ -537,3 +545,7 @@ def safetensors_metadata(path: str) -> dict[str, str]:
     ...
 def save_safetensors(path: str, tensors: dict[str, torch.Tensor], metadata: collections.abc.Mapping[str, str] = {}) -> None:
     ...
+def set_causal_attention_enabled(on: bool) -> bool:
+    """
+    Switches the decoder's CPU attention kernel off or on (paired benchmarks, tests); returns the previous setting.
+    """

@@ -300,6 +300,52 @@ def test_bad_input_errors(tmp_path):
         ann.load_model(folder, device="cpu")
 
 
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_cpu_attention_kernel_against_transformers_and_sdpa(tmp_path, dtype):
+    """The decoder's CPU attention (nn/causal_attention.h: unpadded prompts and training rows):
+    logits against transformers with the kernel on and off, its gradients against torch's
+    scaled_dot_product_attention, and bad inputs refused with a message."""
+    from airtune.nn._lib import native
+
+    nn = native()
+    dt = getattr(torch, dtype)
+    q = torch.randn(2, 70, 4, 16).to(dt).transpose(1, 2).requires_grad_()
+    k = torch.randn(2, 70, 2, 16).to(dt).transpose(1, 2).requires_grad_()
+    v = torch.randn(2, 70, 2, 16).to(dt).transpose(1, 2).requires_grad_()
+    if not nn.causal_attention_applies(q, k, v):
+        pytest.skip("no brgemm kernel for this dtype on this CPU")
+    ref_model, folder = _build(tmp_path, "llama", num_key_value_heads=1)
+    ids = torch.randint(3, VOCAB, (2, 23), generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        ref = ref_model(input_ids=ids).logits
+    model = ann.load_model(folder, dtype=dtype, device="cpu")
+    on = model.logits(ids).float()
+    before = nn.set_causal_attention_enabled(False)
+    try:
+        off = model.logits(ids).float()
+    finally:
+        nn.set_causal_attention_enabled(before)
+    tol = FP32_TOL if dtype == "float32" else 0.05 * ref.abs().max().item()
+    assert (on - ref).abs().max().item() <= tol
+    assert (off - ref).abs().max().item() <= tol
+
+    g = torch.randn(2, 4, 70, 16).to(dt)
+    ours = nn.causal_attention(q, k, v, 0.25)
+    ours.backward(g)
+    mine = [ours.detach(), q.grad, k.grad, v.grad]
+    q.grad = k.grad = v.grad = None
+    theirs = torch.nn.functional.scaled_dot_product_attention(
+        q, k, v, is_causal=True, scale=0.25, enable_gqa=True
+    )
+    theirs.backward(g)
+    tol = 2e-5 if dtype == "float32" else 3e-2
+    for a, b in zip(mine, [theirs.detach(), q.grad, k.grad, v.grad], strict=True):
+        assert a.shape == b.shape
+        assert (a.float() - b.float()).abs().max().item() <= tol * max(1.0, b.float().abs().max().item())
+    with pytest.raises(ValueError, match="causal_attention"):
+        nn.causal_attention(q, k[:, :, :69], v[:, :, :69], 0.25)
+
+
 def test_import_airtune_does_not_import_torch():
     import subprocess
 

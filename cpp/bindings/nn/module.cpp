@@ -12,6 +12,7 @@
 
 #include "bindings/error_translation.h"
 #include "core/errors.h"
+#include "nn/causal_attention.h"
 #include "nn/decoder.h"
 #include "nn/device.h"
 #include "nn/encoder.h"
@@ -608,4 +609,22 @@ PYBIND11_MODULE(_nn, m) {
       },
       py::arg("x"), py::arg("quantized"), "x W^T with W dequantized panel by panel (differentiable in x).");
   m.def("best_metric_names", &nn::best_metric_names);
+  m.def(
+      "causal_attention",
+      [](const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, double scale) {
+        if (!nn::causal_attention_applies(q, k, v))
+          throw InvalidArgument(
+              "causal_attention: needs CPU float32 or bf16 q [b, nh, s, d], k and v [b, nkv, s, d] "
+              "(nh a multiple of nkv, d even, at most 256) and a CPU with the kernel");
+        py::gil_scoped_release release;
+        return nn::causal_attention(q, k, v, scale);
+      },
+      py::arg("q"), py::arg("k"), py::arg("v"), py::arg("scale"),
+      "softmax(scale q k^T, causal) v through the brgemm kernel the decoder uses on the CPU (nn/causal_attention.h); "
+      "differentiable in q, k and v.");
+  m.def("causal_attention_applies", &nn::causal_attention_applies, py::arg("q"), py::arg("k"), py::arg("v"),
+        "Whether the decoder's CPU attention kernel runs on these inputs (else scaled_dot_product_attention).");
+  m.def("set_causal_attention_enabled", &nn::set_causal_attention_enabled, py::arg("on"),
+        "Switches the decoder's CPU attention kernel off or on (paired benchmarks, tests); returns the previous "
+        "setting.");
 }
