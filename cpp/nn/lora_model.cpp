@@ -538,7 +538,18 @@ struct CheckpointedLayer : public torch::autograd::Function<CheckpointedLayer> {
 
 }  // namespace
 
-torch::Tensor LoraModel::hidden(const torch::Tensor& input_ids, const torch::Tensor& attention_mask) const {
+namespace {
+
+// Whether every row is valid on a prefix and padding after it (make_batch's right padding).
+bool right_padded(const torch::Tensor& valid) {
+  const auto j = at::arange(valid.size(1), torch::TensorOptions().dtype(torch::kInt64).device(valid.device()));
+  return at::equal(valid, j.unsqueeze(0) < valid.sum(1, true));
+}
+
+}  // namespace
+
+torch::Tensor LoraModel::hidden(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
+                                bool padding_rows_read) const {
   const auto& base = *base_;
   const auto device = base.device();
   const auto dtype = base.dtype();
@@ -567,8 +578,11 @@ torch::Tensor LoraModel::hidden(const torch::Tensor& input_ids, const torch::Ten
   LayerInputs in;
   base.rope(pos, in);
   // Per layer: an additive mask, or none for the kernel's causal mode (no padding, no window,
-  // no eager attention).
-  const bool no_padding = !packed && valid.all().item<bool>() && !base.eager_attention();
+  // no eager attention). Right padding needs none either when no padding row is read (loss_sum):
+  // every key a real row sees causally is valid, so real rows get the masked values; only
+  // padding rows change (they also see padding keys), and no real row depends on them.
+  const bool no_padding =
+      !packed && !base.eager_attention() && (valid.all().item<bool>() || (!padding_rows_read && right_padded(valid)));
   std::map<int64_t, torch::Tensor> masks;  // window (0: full) -> mask
   auto additive = [&](const torch::Tensor& allowed) {
     auto zero = at::zeros({}, torch::TensorOptions().dtype(dtype).device(device));
@@ -622,7 +636,7 @@ torch::Tensor LoraModel::logits(const torch::Tensor& input_ids, const torch::Ten
 LossSum LoraModel::loss_sum(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
                             const torch::Tensor& labels, bool accuracy) const {
   if (labels.sizes() != input_ids.sizes()) throw InvalidArgument("labels must have the shape of input_ids");
-  auto h = hidden(input_ids, attention_mask);
+  auto h = hidden(input_ids, attention_mask, false);
   const int64_t s = h.size(1);
   auto target = labels.to(h.device(), torch::kInt64).narrow(1, 1, s - 1).reshape({-1});
   auto hs = h.narrow(1, 0, s - 1).reshape({-1, h.size(2)});

@@ -148,8 +148,11 @@ class LoraModel {
   /// The trainable tensors of one layer (adapters, then copies), in parameters() order.
   std::vector<torch::Tensor> layer_parameters(int layer) const;
 
-  /// Final hidden states [B, S, H] (model dtype) with the adapters applied.
-  torch::Tensor hidden(const torch::Tensor& input_ids, const torch::Tensor& attention_mask) const;
+  /// Final hidden states [B, S, H] (model dtype) with the adapters applied. padding_rows_read =
+  /// false: the caller reads no row where attention_mask is 0, so a right-padded batch runs
+  /// unmasked causal attention (its real rows equal; its padding rows are then not the masked ones).
+  torch::Tensor hidden(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
+                       bool padding_rows_read = true) const;
   /// Logits [B, S, V]; positions follow cumsum(mask) - 1 as Decoder::logits does.
   torch::Tensor logits(const torch::Tensor& input_ids, const torch::Tensor& attention_mask) const;
   /// Sum of next-token cross-entropies (float32 logits) over labelled positions; the lm_head runs

@@ -106,12 +106,13 @@ CASES = [
 
 
 def predict(path: Path, case: tuple) -> object:
-    """The plan of a case, as the measurement runs it (on the CPU, mask only when padded)."""
+    """The plan of a case, as the measurement runs it (on the CPU; padded batches are padded on
+    the right, which needs no attention mask)."""
     from airtune.train import plan
 
     name, quant, ckpt, padded, dtype = case
     cfg = lora_config(name, ckpt, quant)
-    return plan(path, cfg, "cpu", dtype=dtype, masked=padded, label_fraction=label_fraction(cfg, padded))
+    return plan(path, cfg, "cpu", dtype=dtype, label_fraction=label_fraction(cfg, padded))
 
 
 def build(folder: Path, name: str) -> Path:
@@ -150,7 +151,7 @@ def lora_config(name: str, ckpt: bool, quant: str | None):
 
 def row_lengths(cfg, steps: int, padded: bool) -> list[int]:
     """Rows of max_length tokens; padded: each batch holds one such row and shorter ones (3/4 of it),
-    so the batch is padded and the trainer builds an attention mask."""
+    so the batch is padded (on the right, as the trainer pads: no attention mask is needed)."""
     n = steps * cfg.batch_size
     return [
         cfg.max_length if i % cfg.batch_size == 0 or not padded else cfg.max_length * 3 // 4 for i in range(n)

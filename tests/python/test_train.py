@@ -243,6 +243,30 @@ def test_chat_masks_with_pad_equal_eos(tmp_path):
     assert [labels[i] for i in eos_positions] == [IGNORE, IGNORE, 2, IGNORE, 2]
 
 
+def test_left_and_right_padding_give_each_rows_loss(tmp_path):
+    """Right padding runs unmasked causal attention (no padding row is read), left padding a mask:
+    both give the sum of the rows' losses computed alone."""
+    _make_base(tmp_path)
+    from airtune.train import AdapterModel
+
+    m = AdapterModel(tmp_path, LoraConfig(), "float32", "cpu")
+    a, b = [1, 50, 60, 70, 80, 90, 2], [1, 55, 65, 2]
+    alone = [
+        m._impl.loss(torch.tensor([r]), torch.ones(1, len(r), dtype=torch.long), torch.tensor([r]))
+        for r in (a, b)
+    ]
+    want = sum(x[0] for x in alone)
+    pad = len(a) - len(b)
+    right = torch.tensor([a, b + [0] * pad]), torch.tensor([[1] * len(a), [1] * len(b) + [0] * pad])
+    left = torch.tensor([a, [0] * pad + b]), torch.tensor([[1] * len(a), [0] * pad + [1] * len(b)])
+    for ids, mask in (right, left):
+        labels = ids.masked_fill(mask == 0, -100)
+        labels[1, mask[1].argmax()] = -100  # a row's first token is no target (alone it is none)
+        got, n = m._impl.loss(ids, mask, labels)
+        assert n == sum(x[1] for x in alone) == len(a) + len(b) - 2
+        assert got == pytest.approx(want, rel=1e-5)
+
+
 def test_padding_with_eos_id_does_not_change_loss(tmp_path):
     _make_base(tmp_path)
     write_tokenizer(tmp_path, pad_token="</s>")

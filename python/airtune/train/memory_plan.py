@@ -637,8 +637,8 @@ def plan(
     (default as the trainer: float32 on the CPU, bfloat16 on a GPU). ``mfu``: the share of the
     device's dense BF16 FLOP rate the step reaches. ``reserve_gib``: memory kept back for the CUDA
     context and allocator fragmentation. ``label_fraction``: the share of tokens with a label (the
-    lm_head runs on those only). ``masked``: whether an attention mask is materialised (padding or
-    packing; default: when batch_size > 1 or packing).
+    lm_head runs on those only). ``masked``: whether an attention mask is materialised (default:
+    with packing; the trainer pads batches on the right, which needs none).
 
     Raises :class:`PlanError` when batch 1 does not fit the device, naming the model size and the
     largest named device; unknown device names list the known ones.
@@ -666,7 +666,7 @@ def plan(
     ckpt = bool(c.gradient_checkpointing)
 
     def count(b: int) -> tuple[dict[str, int], int, float]:
-        mk = (b > 1 or c.packing) if masked is None else masked
+        mk = bool(c.packing) if masked is None else masked
         return _count(
             m,
             c,
