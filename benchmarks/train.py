@@ -4,7 +4,9 @@ in a plain PyTorch loop, on the CPU with the same thread count, model, data and 
 Workload: a random Llama config built here with transformers, LoRA r=16 alpha=32 on all linear layers,
 AdamW, batches of full-length random token rows, fp32; two label layouts: every token labelled
 ("all"), and the first half of each row an unlabelled prompt ("prompt", the usual SFT case: airtune
-runs the lm_head only on labelled positions, transformers' loss computes every position's logits). Each engine runs
+runs the lm_head only on labelled positions, transformers' loss computes every position's logits), and
+rows of two lengths ("padded": every second row of a batch 3/4 long, padded on the right with an
+attention mask in PEFT, as a real SFT batch is; tokens/s counts the real tokens). Each engine runs
 `warmup` steps, then `steps` timed steps; the figure is the median step time over the timed steps,
 tokens/s = batch * seq_len / median. Each engine runs in a fresh child process (so peak RSS is its own);
 the child reports its step times and VmHWM.
@@ -90,7 +92,18 @@ ENGINES = ("airtune", "peft", "airtune-ckpt", "airtune-nf4", "peft-bnb4")
 # torch_dtype=bfloat16, PEFT keeping the adapters in fp32 as it does by default), LoRA, loss and
 # AdamW in fp32: bf16 matmuls where the CPU has them (avx512_bf16 / AMX)
 BF16_ENGINES = ("airtune-bf16", "peft-bf16")
-WORKLOADS = ("all", "prompt")
+WORKLOADS = ("all", "prompt")  # --workloads also takes "padded"
+WORKLOAD_LABELS = {
+    "all": "every token labelled",
+    "prompt": "half of each row an unlabelled prompt",
+    "padded": "every second row of a batch 3/4 long (padded on the right)",
+}
+
+
+def _row_lengths(cfg: dict, workload: str, n_rows: int) -> list[int]:
+    """Row lengths in airtune's batch order: "padded" shortens every second row of each batch."""
+    short = cfg["seq"] * 3 // 4
+    return [short if workload == "padded" and k % 2 else cfg["seq"] for k in range(n_rows)]
 
 
 def _build(folder: Path, cfg: dict) -> int:
@@ -238,6 +251,7 @@ def _child(
     threads: int,
     prompt: bool,
     profile: bool = False,
+    padded: bool = False,
 ) -> dict:
     import contextlib
 
@@ -247,6 +261,10 @@ def _child(
     init = Path(folder) / "init_adapter"
     n = steps + warmup
     rows = _data(cfg, n * cfg["batch"])
+    if padded:  # the k-th row of airtune's order gets the k-th length
+        lengths = _row_lengths(cfg, "padded", len(rows))
+        for k, i in enumerate(_airtune_order(len(rows))):
+            rows[i] = rows[i][: lengths[k]]
     # "prompt" workload: the first half of every row is a prompt without loss (labels -100), as in SFT
     half = cfg["seq"] // 2 if prompt else 0
     labels = [[-100] * half + r[half:] for r in rows]
@@ -324,10 +342,16 @@ def _child(
         stack = contextlib.ExitStack()
         prof = stack.enter_context(_profiler(profile))
         for s in range(n):
-            batch = torch.tensor(rows[s * cfg["batch"] : (s + 1) * cfg["batch"]])
-            batch_labels = torch.tensor(labels[s * cfg["batch"] : (s + 1) * cfg["batch"]])
+            chunk, chunk_labels = (
+                rows[s * cfg["batch"] : (s + 1) * cfg["batch"]],
+                labels[s * cfg["batch"] : (s + 1) * cfg["batch"]],
+            )
+            w = max(len(r) for r in chunk)
+            batch = torch.tensor([r + [0] * (w - len(r)) for r in chunk])
+            batch_labels = torch.tensor([r + [-100] * (w - len(r)) for r in chunk_labels])
+            mask = torch.tensor([[1] * len(r) + [0] * (w - len(r)) for r in chunk]) if padded else None
             t0, c0 = time.perf_counter(), time.process_time()
-            out = model(input_ids=batch, labels=batch_labels)
+            out = model(input_ids=batch, attention_mask=mask, labels=batch_labels)
             out.loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             opt.step()
@@ -377,6 +401,8 @@ def _run_child(args, name: str, engine: str, folder: str, workload: str, profile
     cmd += ["--steps", str(args.steps), "--warmup", str(args.warmup), "--threads", str(args.threads)]
     if workload == "prompt":
         cmd.append("--prompt")
+    if workload == "padded":
+        cmd.append("--padded")
     if profile:
         cmd.append("--profile-child")
     proc = subprocess.run(cmd, capture_output=True, text=True, env=os.environ.copy())
@@ -519,12 +545,15 @@ def main() -> None:
     ap.add_argument(
         "--engines", default=",".join(ENGINES), help="comma-separated, of " + ",".join(ENGINES + BF16_ENGINES)
     )
-    ap.add_argument("--workloads", default=",".join(WORKLOADS), help="comma-separated subset of all,prompt")
+    ap.add_argument(
+        "--workloads", default=",".join(WORKLOADS), help="comma-separated subset of all,prompt,padded"
+    )
     ap.add_argument(
         "--profile", metavar="ENGINE", help="profile one child of ENGINE (no result files written)"
     )
     ap.add_argument("--child", nargs=2, metavar=("ENGINE", "FOLDER"))
     ap.add_argument("--prompt", action="store_true", help="child: half of each row is an unlabelled prompt")
+    ap.add_argument("--padded", action="store_true", help="child: every second row of a batch 3/4 long")
     ap.add_argument("--profile-child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--config", default="default")
     ap.add_argument("--plan-only", action="store_true", help="measure only the memory plan rows")
@@ -541,6 +570,7 @@ def main() -> None:
             args.threads,
             args.prompt,
             args.profile_child,
+            args.padded,
         )
         print(json.dumps(r))
         return
@@ -587,9 +617,12 @@ def main() -> None:
                     acc["cpu_step_times"] += r["cpu_step_times"]
                     acc["peak_rss_mb"] = max(acc["peak_rss_mb"], r["peak_rss_mb"])
                     acc["net_peak_mb"] = max(acc["net_peak_mb"], r["net_peak_mb"])
-    tokens = cfg["batch"] * cfg["seq"]
     rows = {}
     for key, r in results.items():
+        n_rows = cfg["batch"] * (args.steps + args.warmup)
+        tokens = sum(_row_lengths(cfg, key.split("/")[1], n_rows)) / (
+            args.steps + args.warmup
+        )  # real tokens a step
         med = statistics.median(r["step_times"])
         cpu_med = statistics.median(r["cpu_step_times"])
         rows[key] = {
@@ -627,10 +660,7 @@ def main() -> None:
             "rounds": args.rounds,
             "dtype": "float32 (the -bf16 engines: bfloat16 base)",
             "engines": engines,
-            "workloads": {
-                "all": "every token labelled",
-                "prompt": "first half of each row unlabelled (-100)",
-            },
+            "workloads": {w: WORKLOAD_LABELS[w] for w in workloads},
         },
         "load_average_before": round(load_before, 2),
         "load_average_after": round(load_after, 2),
@@ -662,7 +692,7 @@ def main() -> None:
         "| CPU ratio | net peak RSS MB (airtune / PEFT) | loss max abs diff | note |\n"
         "|---|---|---|---|---|---|---|---|---|\n"
     )
-    for w, wl in (("all", "every token labelled"), ("prompt", "half of each row an unlabelled prompt")):
+    for w, wl in WORKLOAD_LABELS.items():
         if w not in workloads:
             continue
         for e, p, label in _pairs(engines):
