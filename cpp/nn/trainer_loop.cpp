@@ -11,6 +11,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <random>
@@ -534,7 +535,14 @@ TrainOutcome train_lora(LoraModel& model, const std::vector<TrainExample>& train
   if (train.empty()) throw InvalidArgument("no training examples");
   if (o.batch_size <= 0 || o.grad_accum <= 0) throw InvalidArgument("batch_size and grad_accum must be > 0");
   if (o.epochs <= 0 && o.max_steps <= 0) throw InvalidArgument("epochs or max_steps must be > 0");
-  if (!(o.learning_rate >= 0)) throw InvalidArgument("learning_rate must be >= 0");
+  // libtorch's AdamW scales its first step by lr / (1 - beta1) as a float32 scalar: past float32's
+  // range that throws an overflow error (an internal error to the user), not a diverged loss
+  if (!(o.learning_rate >= 0) || !std::isfinite(o.learning_rate) ||
+      (o.beta1 < 1 && o.learning_rate / (1 - o.beta1) >= std::numeric_limits<float>::max()))
+    throw InvalidArgument(
+        "learning_rate must be >= 0 and finite, and learning_rate / (1 - adam_beta1) (AdamW's "
+        "first step) within float32's range (3.4e38), got " +
+        fmt(o.learning_rate));
   if (o.save_every > 0 && o.checkpoint_dir.empty()) throw InvalidArgument("save_every needs a checkpoint_dir");
   if (o.save_total_limit < 0) throw InvalidArgument("save_total_limit must be >= 0");
   const auto& metrics = best_metric_names();

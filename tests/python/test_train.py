@@ -350,6 +350,10 @@ def test_configuration_errors(tmp_path, base):
         train_lora(base, [{"prompt": "x", "completion": ""}], output_dir=tmp_path / "o", show_progress=False)
     with pytest.raises(ValueError, match="lora_dropout"):
         train_lora(base, _rows(4), config=LoraConfig(lora_dropout=1.5), output_dir=tmp_path / "o")
+    for lr in (1e38, float("inf")):  # AdamW's step past float32: a named error, not an internal one
+        with pytest.raises(ValueError, match="learning_rate"):
+            cfg = LoraConfig(learning_rate=lr, max_steps=1)
+            train_lora(base, _rows(4), config=cfg, output_dir=tmp_path / "o", show_progress=False)
 
 
 # -------------------------------------------------------------------------------------- training
