@@ -486,7 +486,7 @@ def _plan_table(plan_payload: dict) -> str:
             f"{r['model']} ({r['params'] / 1e6:.1f}M params, vocab {r.get('vocab', '?')}), "
             f"batch {r['batch']} x seq {r['seq']}, {targets}, {r.get('dtype', 'float32')}"
             f"{', NF4 base' if r['quantization'] else ''}{', gradient checkpointing' if r['gradient_checkpointing'] else ''}"
-            f"{', padded batches (3 of 4 rows 3/4 long: attention mask)' if r.get('padded') else ''}"
+            f"{', padded batches (3 of 4 rows 3/4 long, padded on the right: no mask)' if r.get('padded') else ''}"
         )
         md += (
             f"| {what} | {r['predicted_mb']} | {r['measured_mb']} | {r['error_pct']:+.1f}% | "

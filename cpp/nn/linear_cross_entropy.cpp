@@ -42,13 +42,32 @@ Sums chunked(const torch::Tensor& h, const torch::Tensor& w, const torch::Tensor
     if (!buf.defined()) buf = at::empty({rows, vocab}, h.options().dtype(dt));
     return buf.narrow(0, 0, m);
   };
+  // Over a bf16 (or fp16) base on the CPU the float32 work runs in blocks of about 512K logits
+  // (2 MB, cache-sized): a chunk-sized float32 buffer was 32 MB first-touched by every call, its
+  // page faults most of the loss's time in a profile. The log-softmax is per row, so the values
+  // are the same; on a GPU the whole chunk stays one block (fewer kernel launches).
+  const int64_t block = low && h.device().is_cpu() ? cross_entropy_block_rows(vocab, rows) : rows;
+  // The loss, the argmax count and the gradient (softmax - onehot, zero on ignored rows, in place)
+  // of float32 logits lf [mb, V] with targets tc; returns the gradient.
+  auto rows_loss = [&](torch::Tensor lf, const torch::Tensor& tc) {
+    auto valid = tc.ne(-100);
+    const bool all_valid = valid.all().item<bool>();
+    auto tsafe = all_valid ? tc : tc.masked_fill(valid.logical_not(), 0);
+    if (count) correct += lf.argmax(-1).eq(tc).logical_and(valid).sum();
+    // in place: a second [mb, V] float32 tensor would be a fresh allocation, first-touched page by page
+    auto logp = at::_log_softmax_out(lf, lf, 1, false);
+    auto picked = logp.gather(1, tsafe.unsqueeze(1)).squeeze(1);
+    out.loss -= all_valid ? picked.sum() : picked.masked_fill(valid.logical_not(), 0).sum();
+    if (!need_h && !need_w) return torch::Tensor();
+    auto g = logp.exp_();
+    g.scatter_add_(1, tsafe.unsqueeze(1), at::full({lf.size(0), 1}, -1.0f, g.options()));
+    if (!all_valid) g.mul_(valid.unsqueeze(1).to(g.scalar_type()));
+    return g;
+  };
   for (int64_t s = 0; s < n; s += chunk) {
     const int64_t m = std::min(chunk, n - s);
     auto hc = h.narrow(0, s, m);
     auto tc = target.narrow(0, s, m);
-    auto valid = tc.ne(-100);
-    const bool all_valid = valid.all().item<bool>();
-    auto tsafe = all_valid ? tc : tc.masked_fill(valid.logical_not(), 0);
     torch::Tensor logits;
     if (packed) {
       logits = onednn_linear(hc.contiguous(), packed->fwd, torch::Tensor());  // float32, no out= form
@@ -56,20 +75,21 @@ Sums chunked(const torch::Tensor& h, const torch::Tensor& w, const torch::Tensor
       logits = rows_of(model_buf, h.scalar_type(), m);
       at::mm_out(logits, hc, w.t());
     }
-    if (low) logits = rows_of(f32_buf, torch::kFloat32, m).copy_(logits);
-    if (count) correct += logits.argmax(-1).eq(tc).logical_and(valid).sum();
-    // in place: the chunk holds one [m, V] float32 tensor (a second one would be a fresh 32 MB
-    // allocation per chunk, first-touched page by page)
-    auto logp = at::_log_softmax_out(logits, logits, 1, false);
+    torch::Tensor gc;  // the chunk's gradient in the matmul's dtype
+    if (!low) {
+      gc = rows_loss(logits, tc);
+    } else {  // block by block in float32, the gradient cast back over the logits it replaces
+      if (!f32_buf.defined()) f32_buf = at::empty({block, vocab}, h.options().dtype(torch::kFloat32));
+      for (int64_t r0 = 0; r0 < m; r0 += block) {
+        const int64_t mb = std::min(block, m - r0);
+        auto lb = logits.narrow(0, r0, mb);
+        auto g = rows_loss(f32_buf.narrow(0, 0, mb).copy_(lb), tc.narrow(0, r0, mb));
+        if (g.defined()) lb.copy_(g);
+      }
+      gc = logits;
+    }
     logits = torch::Tensor();
-    auto picked = logp.gather(1, tsafe.unsqueeze(1)).squeeze(1);
-    out.loss -= all_valid ? picked.sum() : picked.masked_fill(valid.logical_not(), 0).sum();
     if (!need_h && !need_w) continue;
-    // d loss / d logits = softmax - onehot(target), zero on ignored rows
-    auto g = logp.exp_();
-    g.scatter_add_(1, tsafe.unsqueeze(1), at::full({m, 1}, -1.0f, g.options()));
-    if (!all_valid) g.mul_(valid.unsqueeze(1).to(g.scalar_type()));
-    const auto gc = low ? rows_of(model_buf, h.scalar_type(), m).copy_(g) : g;
     if (need_h) {
       auto dst = out.grad_h.narrow(0, s, m);
       if (packed)
@@ -117,6 +137,11 @@ struct LinearCrossEntropy : public torch::autograd::Function<LinearCrossEntropy>
 int64_t cross_entropy_chunk_rows(int64_t vocab) {
   constexpr int64_t kLogitsPerChunk = int64_t{1} << 23;
   return std::max<int64_t>(16, kLogitsPerChunk / std::max<int64_t>(vocab, 1));
+}
+
+int64_t cross_entropy_block_rows(int64_t vocab, int64_t chunk_rows) {
+  constexpr int64_t kLogitsPerBlock = int64_t{1} << 19;
+  return std::clamp<int64_t>(kLogitsPerBlock / std::max<int64_t>(vocab, 1), 1, std::max<int64_t>(chunk_rows, 1));
 }
 
 torch::Tensor linear_cross_entropy_sum(const torch::Tensor& h, const torch::Tensor& weight, const torch::Tensor& target,

@@ -25,6 +25,11 @@ namespace airtune::nn {
 /// Rows per chunk for a vocabulary of `vocab` logits: about 8M float32 logits (32 MB) per chunk.
 int64_t cross_entropy_chunk_rows(int64_t vocab);
 
+/// Rows per float32 block when h is bf16 or fp16 on the CPU: the chunk's logits stay in h's dtype
+/// and each block of about 512K of them (2 MB) is cast to float32 for the log-softmax and its
+/// gradient; in [1, chunk_rows].
+int64_t cross_entropy_block_rows(int64_t vocab, int64_t chunk_rows);
+
 /// Sum over rows i with target[i] != -100 of cross_entropy(h[i] W^T, target[i]).
 /// h [N, D] (float32 or bf16/fp16), weight [V, D] (cast to h's dtype), target [N] int64 in [0, V) or
 /// -100. Returns a float32 scalar attached to the graph of h and weight when grad mode is on and

@@ -562,13 +562,16 @@ def _count(
         # states [L, h] is computed in the forward and kept to the backward; at the loss, the hidden
         # states' copies (the [B, S-1] rows when B > 1, the labelled ones when some are not) and one
         # chunk's float32 logits (log-softmax and its gradient computed in place; in bf16 the chunk's
-        # logits or gradient in the model dtype beside them)
+        # logits or gradient in the model dtype beside them, and on the CPU only a block of ~512K
+        # of them in float32 at a time: cross_entropy_block_rows)
         chunk = min(L, max(16, (1 << 23) // v))
+        f32_rows = min(chunk, max(1, (1 << 19) // v)) if cpu and e != f32 else chunk
         logits_kept = L * h * e
         loss_peak = (
             (rows * h * e if batch > 1 else 0)
             + (L * h * e if L < rows else 0)
-            + chunk * v * (f32 + (e if e != f32 else 0))
+            + f32_rows * v * f32
+            + (chunk * v * e if e != f32 else 0)
         )
     if head_copy:
         # a trained lm_head: its float32 gradient accumulator (fused) and its cast to the model dtype

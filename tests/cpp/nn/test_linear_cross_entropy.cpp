@@ -72,6 +72,29 @@ TEST(LinearCrossEntropy, MatchesUnfusedLossAndGradients) {
   }
 }
 
+TEST(LinearCrossEntropy, Bf16InFloat32BlocksMatchesUnfused) {
+  // bf16 on the CPU: the float32 work runs in blocks of cross_entropy_block_rows rows (13 at this
+  // vocabulary), so chunks of 16 split into 13 + 3 and the last chunk of 13 is one block
+  const int64_t vocab = 40000;
+  ASSERT_EQ(airtune::nn::cross_entropy_block_rows(vocab, 16), 13);
+  const auto c = make(45, 16, vocab, true, torch::kBFloat16);
+  for (const bool w_grad : {true, false}) {
+    SCOPED_TRACE(w_grad ? "trained weight" : "frozen weight");
+    const auto ref = unfused(c, w_grad);
+    const auto got = fused(c, w_grad, 16);
+    expect_close(got.loss, ref.loss, 1e-5, 1e-4, "loss");
+    expect_close(got.gh, ref.gh, 1e-2, 1e-3, "grad h");
+    if (w_grad) expect_close(got.gw, ref.gw, 1e-2, 1e-3, "grad w");
+  }
+  int64_t correct = 0;
+  torch::NoGradGuard no_grad;
+  const auto loss = linear_cross_entropy_sum(c.h, c.w, c.t, 16, &correct);
+  const auto logits = at::linear(c.h, c.w).to(torch::kFloat32);
+  const auto valid = c.t.ne(-100);
+  EXPECT_EQ(correct, logits.argmax(-1).eq(c.t).logical_and(valid).sum().item<int64_t>());
+  expect_close(loss, at::cross_entropy_loss(logits, c.t, {}, at::Reduction::Sum, -100), 1e-5, 1e-4, "no-grad loss");
+}
+
 TEST(LinearCrossEntropy, MatchesTorchInDoubleOnTinyShapes) {
   // fp64 reference of the same math: the fused float32 result is within float32 rounding of it
   const auto c = make(9, 5, 11, true);
