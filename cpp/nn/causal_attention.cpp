@@ -40,8 +40,8 @@ using bf16 = at::BFloat16;
 
 constexpr int64_t kBlock = 64;  // query rows per block (fixed: the result does not depend on the thread count)
 
-// C [M, N] (row stride ldc) = (add ? C : 0) + A [M, K] (row-major, ld a) B [K, N] (pack_b's layout,
-// ld b). K even for bf16.
+// C [M, N] (row stride ldc) = (add ? C : 0) + A [M, K] (row-major, ld a) B [K, N] (ld b, laid out
+// by pack_rows or pack_cols: bf16 in interleaved pairs of rows). K even for bf16.
 inline void gemm(int64_t M, int64_t N, int64_t K, const float* a, int64_t lda, const float* b, int64_t ldb, float* c,
                  int64_t ldc, bool add) {
   at::native::cpublas::brgemm(M, N, K, lda, ldb, ldc, add, a, b, c, false);
@@ -139,35 +139,22 @@ void grad_row(float* s, float* dp, int64_t valid, int64_t n, float scale, float 
   }
 }
 
-// dst = src [rows, n] float32 (ld lds, rows even) as gemm()'s bf16 B operand: pairs of rows
-// interleaved, [rows / 2][ldd][2].
-void to_bf16_pairs(const float* src, int64_t lds, int64_t rows, int64_t n, bf16* dst, int64_t ldd) {
-  for (int64_t r = 0; r < rows; r += 2)
-    for (int64_t j = 0; j < n; j += 16) {
-      const __mmask16 m = lanes(j, n);
-      const __m512i lo = bf16_bits(_mm512_maskz_loadu_ps(m, src + r * lds + j));
-      const __m512i hi = bf16_bits(_mm512_maskz_loadu_ps(m, src + (r + 1) * lds + j));
-      _mm512_mask_storeu_epi32(dst + ((r >> 1) * ldd + j) * 2, m, _mm512_or_si512(lo, _mm512_slli_epi32(hi, 16)));
-    }
-}
-
 // Rows [0, rows) of x (row stride ld, n columns), zero rows after them up to kp, as gemm()'s B
-// operand [kp, n] (ld n): float32 as they are (or converted from bf16); bf16 with pairs of rows
-// interleaved ([kp / 2][n][2], kp even).
+// operand [kp, n] (row stride ldd): float32 as they are (or converted from bf16); bf16 (from bf16
+// exactly, from float32 rounded) with pairs of rows interleaved ([kp / 2][ldd][2], kp even).
 template <typename S, typename T>
-void pack_rows(const S* x, int64_t ld, int64_t rows, int64_t n, int64_t kp, T* dst) {
+void pack_rows(const S* x, int64_t ld, int64_t rows, int64_t n, int64_t kp, T* dst, int64_t ldd) {
   for (int64_t r = 0; r < kp; r += 2)
     for (int64_t j = 0; j < n; j += 16) {
       const __mmask16 m = lanes(j, n);
       const __m512 a = r < rows ? load16(x + r * ld + j, m) : _mm512_setzero_ps();
       const __m512 b = r + 1 < rows ? load16(x + (r + 1) * ld + j, m) : _mm512_setzero_ps();
       if constexpr (std::is_same_v<T, float>) {
-        _mm512_mask_storeu_ps(dst + r * n + j, m, a);
-        _mm512_mask_storeu_ps(dst + (r + 1) * n + j, m, b);
-      } else {  // exact: S is bf16 here
-        const __m512i w = _mm512_or_si512(_mm512_srli_epi32(_mm512_castps_si512(a), 16),
-                                          _mm512_and_si512(_mm512_castps_si512(b), _mm512_set1_epi32(-65536)));
-        _mm512_mask_storeu_epi32(dst + ((r >> 1) * n + j) * 2, m, w);
+        _mm512_mask_storeu_ps(dst + r * ldd + j, m, a);
+        _mm512_mask_storeu_ps(dst + (r + 1) * ldd + j, m, b);
+      } else {
+        const __m512i w = _mm512_or_si512(bf16_bits(a), _mm512_slli_epi32(bf16_bits(b), 16));
+        _mm512_mask_storeu_epi32(dst + ((r >> 1) * ldd + j) * 2, m, w);
       }
     }
 }
@@ -300,7 +287,7 @@ void forward_impl(const Rows<T>& q, const Rows<T>& k, const Rows<T>& v, const Sh
     for (int64_t t = lo; t < hi; ++t) {
       const T* kr = k.row(t / sh.nkv, t % sh.nkv, 0);
       pack_cols(kr, k.ss, sh.s, sh.d, sh.sp, kt.get() + t * pk);
-      pack_rows(v.row(t / sh.nkv, t % sh.nkv, 0), v.ss, sh.s, sh.d, sh.sp, vn.get() + t * pk);
+      pack_rows(v.row(t / sh.nkv, t % sh.nkv, 0), v.ss, sh.s, sh.d, sh.sp, vn.get() + t * pk, sh.d);
     }
   });
   at::parallel_for(0, sh.b * sh.nh * sh.blocks(), 1, [&](int64_t lo, int64_t hi) {
@@ -370,7 +357,7 @@ void backward_impl(const Rows<T>& q, const Rows<T>& k, const Rows<T>& v, const R
       const int64_t bi = t / sh.nkv, g = t % sh.nkv;
       pack_cols(k.row(bi, g, 0), k.ss, sh.s, sh.d, sh.sp, kt);
       pack_cols(v.row(bi, g, 0), v.ss, sh.s, sh.d, sh.sp, vt);
-      pack_rows(k.row(bi, g, 0), k.ss, sh.s, sh.d, sh.sp, kn);
+      pack_rows(k.row(bi, g, 0), k.ss, sh.s, sh.d, sh.sp, kn, sh.d);
       for (int64_t j = 0; j < sh.group(); ++j) {
         const int64_t h = g * sh.group() + j;
         for (int64_t m = 0; m < sh.blocks(); ++m) {
@@ -393,7 +380,7 @@ void backward_impl(const Rows<T>& q, const Rows<T>& k, const Rows<T>& v, const R
           if constexpr (f32) {
             p_b = s;
           } else {
-            to_bf16_pairs(s, sh.sp, kBlock, nk, pp, sh.sp);
+            pack_rows(s, sh.sp, kBlock, nk, kBlock, pp, sh.sp);
             p_b = pp;
           }
           gemm(kBlock, sh.d, nk, dp, sh.sp, kn, sh.d, dqb, sh.d, false);

@@ -10,16 +10,18 @@
 //
 // Work: per (batch, head), blocks of 64 query rows; block m sees keys [0, 64 (m + 1)) (causal: the
 // blocks above the diagonal are never computed). Forward: S = scale q k^T (float32), row-wise
-// log-sum-exp (saved, [b, nh, s] float32), P = softmax(S) rounded to the input dtype (torch's
-// flash kernel rounds it the same way), out = P v. Backward (FlashAttention-2): P recomputed from
-// the saved log-sum-exp, dP = dO v^T, dS = P (dP - rowsum(dO * out)), dq = scale dS k, and
-// dk^T, dv^T accumulated per head over the query blocks as scale q^T dS and dO^T P.
+// log-sum-exp (saved, [b, nh, s] float32), E = exp(S - row max) rounded to the input dtype
+// (torch's flash kernel rounds it the same way), out = (E v) / row sum. Backward
+// (FlashAttention-2): P recomputed from the saved log-sum-exp, dP = dO v^T, dS = P (dP -
+// rowsum(dO * out)), dq = scale dS k, and dk^T, dv^T accumulated over the query blocks of every
+// head that reads the kv head as scale q^T dS and dO^T P; the two products with dS in float32.
 // Memory: k and v re-laid out once per (batch, kv head) for the kernel (bf16: pairs of rows
-// interleaved), a few [64, s] float32 buffers per thread, float32 partial dk and dv per head.
+// interleaved); per thread, scratch that only grows (a few [64, s] and [d, s] float32 arrays).
 //
-// Bits: every output row is made by one task over fixed blocks, and the partial dk, dv of the
-// heads that share a kv head are added in head order, so results do not depend on the thread
-// count. They depend on the CPU (oneDNN JIT-compiles its kernels for AMX or AVX-512).
+// Bits: every output row is made by one task over fixed blocks; the backward runs one task per
+// (batch, kv head), its heads and blocks in order, so results do not depend on the thread count
+// (the backward uses at most batch x kv heads threads). They depend on the CPU (oneDNN
+// JIT-compiles its kernels for AMX, AVX-512 or AVX2).
 // Thread safety: a pure function of its inputs; work runs on libtorch's intra-op threads.
 #pragma once
 

@@ -81,7 +81,9 @@ std::string name(const Case& c) {
 
 void check(const Case& c, torch::Dtype dt) {
   const auto in = make(c, dt);
-  if (!airtune::nn::causal_attention_applies(in.q, in.k, in.v)) GTEST_SKIP() << "no brgemm kernel for this dtype here";
+  if (!airtune::nn::causal_attention_applies(in.q, in.k, in.v))
+    GTEST_SKIP() << "the kernel does not run on this CPU for this dtype (it needs AVX-512, and for bf16 oneDNN's "
+                    "AVX512-BF16 or AMX brgemm): the decoder keeps scaled_dot_product_attention here";
   const auto ref = run(in, Engine::kFloat64);
   const auto got = run(in, Engine::kOurs);
   const auto sdpa = run(in, Engine::kSdpa);
@@ -128,7 +130,8 @@ TEST(CausalAttention, Bf16NoFurtherFromFloat64ThanSdpa) {
 
 TEST(CausalAttention, AppliesOnlyWhereItComputesTheSame) {
   const auto q = torch::randn({1, 4, 8, 16}), k = torch::randn({1, 2, 8, 16});
-  if (!airtune::nn::causal_attention_applies(q, k, k)) GTEST_SKIP() << "no brgemm kernel here";
+  if (!airtune::nn::causal_attention_applies(q, k, k))
+    GTEST_SKIP() << "the kernel does not run on this CPU (no AVX-512 or no oneDNN brgemm): nothing to switch";
   EXPECT_FALSE(airtune::nn::causal_attention_applies(q, torch::randn({1, 2, 9, 16}), torch::randn({1, 2, 9, 16})))
       << "keys past the queries (a cached decode step)";
   EXPECT_FALSE(airtune::nn::causal_attention_applies(q, torch::randn({1, 3, 8, 16}), torch::randn({1, 3, 8, 16})))
