@@ -536,10 +536,6 @@ struct CheckpointedLayer : public torch::autograd::Function<CheckpointedLayer> {
   }
 };
 
-}  // namespace
-
-namespace {
-
 // Whether every row is valid on a prefix and padding after it (make_batch's right padding).
 bool right_padded(const torch::Tensor& valid) {
   const auto j = at::arange(valid.size(1), torch::TensorOptions().dtype(torch::kInt64).device(valid.device()));
